@@ -1,0 +1,188 @@
+//! The one error type of sessile. Every failure that reaches a caller (Rust,
+//! the server, or JS through the bindings) is a [`SessileError`] whose
+//! [`code`](SessileError::code) is a stable string documented in docs/FORMAT.md.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in sessile, each variant with a stable code.
+///
+/// Messages say what happened and what to do; codes never change once
+/// released, so pages may branch on them.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SessileError {
+    /// The state's JSON is larger than the configured limit; nothing was
+    /// encoded or stored. Make the state smaller or raise `maxBytes`.
+    #[error("state is {size} bytes, above the limit of {limit} bytes")]
+    StateTooLarge {
+        /// Size of the state's JSON (or the size a snapshot declares), in bytes.
+        size: u64,
+        /// The configured limit, in bytes.
+        limit: u64,
+    },
+    /// The bytes do not start with the snapshot magic: not a sessile snapshot.
+    #[error("not a sessile snapshot (bad magic bytes)")]
+    BadMagic,
+    /// The snapshot was written by a newer (or unknown) format version.
+    /// Upgrade sessile to read it; the stored bytes are left untouched.
+    #[error(
+        "snapshot format version {found} is not supported (this build reads up to {supported})"
+    )]
+    UnsupportedFormatVersion {
+        /// The format version found in the header.
+        found: u8,
+        /// The newest format version this build reads.
+        supported: u8,
+    },
+    /// The header sets flags this build does not know (for example encryption).
+    #[error("snapshot flags {flags:#04x} are not supported by this build")]
+    UnsupportedFlags {
+        /// The flags byte found in the header.
+        flags: u8,
+    },
+    /// The bytes end before the snapshot does (a torn or cut-off write).
+    #[error("snapshot is truncated: {actual} bytes, at least {expected} needed")]
+    Truncated {
+        /// Bytes the snapshot needs at this point.
+        expected: u64,
+        /// Bytes that were there.
+        actual: u64,
+    },
+    /// A length in the header disagrees with the bytes that follow it.
+    #[error("snapshot length mismatch: header says {declared} bytes, found {actual}")]
+    LengthMismatch {
+        /// The length the header declares.
+        declared: u64,
+        /// The length actually found.
+        actual: u64,
+    },
+    /// The checksum over header and payload does not match: the bytes were
+    /// corrupted in storage or in transit. Use another copy.
+    #[error("snapshot checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    ChecksumMismatch {
+        /// The checksum stored in the header.
+        stored: u32,
+        /// The checksum computed over the bytes.
+        computed: u32,
+    },
+    /// The compressed payload inflates past the raw length the header declares
+    /// (a "zip bomb" or a lying header); decoding stopped at the declared length.
+    #[error("compressed payload inflates past its declared {declared} bytes")]
+    InflateOverflow {
+        /// The raw length declared in the header.
+        declared: u64,
+    },
+    /// The payload is not a valid deflate stream or not UTF-8 JSON text.
+    #[error("snapshot payload is corrupt: {reason}")]
+    CorruptPayload {
+        /// What was wrong, in a few words.
+        reason: &'static str,
+    },
+    /// The value could not be turned into JSON, or stored text is not JSON.
+    #[error("state is not valid JSON: {reason}")]
+    InvalidState {
+        /// What was wrong, as the JSON engine said it.
+        reason: String,
+    },
+    /// An option has a value sessile cannot work with.
+    #[error("invalid option `{option}`: {reason}")]
+    InvalidOptions {
+        /// The option's name, as the page spells it.
+        option: &'static str,
+        /// Why the value is refused.
+        reason: String,
+    },
+    /// The storage backend cannot be used (no `window`, disabled, private mode).
+    #[error("storage is unavailable: {reason}")]
+    StorageUnavailable {
+        /// Why, as the browser said it.
+        reason: String,
+    },
+    /// The storage backend is full; the previous copy was kept.
+    #[error("storage quota exceeded while writing {bytes} bytes")]
+    QuotaExceeded {
+        /// Size of the write that was refused, in bytes.
+        bytes: u64,
+    },
+}
+
+impl SessileError {
+    /// The stable, machine-readable code of this error (SCREAMING_SNAKE_CASE).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::StateTooLarge { .. } => "STATE_TOO_LARGE",
+            Self::BadMagic => "BAD_MAGIC",
+            Self::UnsupportedFormatVersion { .. } => "UNSUPPORTED_FORMAT_VERSION",
+            Self::UnsupportedFlags { .. } => "UNSUPPORTED_FLAGS",
+            Self::Truncated { .. } => "TRUNCATED",
+            Self::LengthMismatch { .. } => "LENGTH_MISMATCH",
+            Self::ChecksumMismatch { .. } => "CHECKSUM_MISMATCH",
+            Self::InflateOverflow { .. } => "INFLATE_OVERFLOW",
+            Self::CorruptPayload { .. } => "CORRUPT_PAYLOAD",
+            Self::InvalidState { .. } => "INVALID_STATE",
+            Self::InvalidOptions { .. } => "INVALID_OPTIONS",
+            Self::StorageUnavailable { .. } => "STORAGE_UNAVAILABLE",
+            Self::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
+        }
+    }
+
+    /// Whether trying the same thing again later may succeed without any
+    /// change by the caller (storage that may come back or free up space).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::StorageUnavailable { .. } | Self::QuotaExceeded { .. }
+        )
+    }
+}
+
+/// Shorthand for results whose error is a [`SessileError`].
+pub type Result<T, E = SessileError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_and_stable() {
+        let all = [
+            SessileError::StateTooLarge { size: 2, limit: 1 },
+            SessileError::BadMagic,
+            SessileError::UnsupportedFormatVersion {
+                found: 9,
+                supported: 1,
+            },
+            SessileError::UnsupportedFlags { flags: 0x80 },
+            SessileError::Truncated {
+                expected: 40,
+                actual: 3,
+            },
+            SessileError::LengthMismatch {
+                declared: 1,
+                actual: 2,
+            },
+            SessileError::ChecksumMismatch {
+                stored: 1,
+                computed: 2,
+            },
+            SessileError::InflateOverflow { declared: 1 },
+            SessileError::CorruptPayload { reason: "x" },
+            SessileError::InvalidState { reason: "x".into() },
+            SessileError::InvalidOptions {
+                option: "compressAbove",
+                reason: "x".into(),
+            },
+            SessileError::StorageUnavailable { reason: "x".into() },
+            SessileError::QuotaExceeded { bytes: 1 },
+        ];
+        let mut codes: Vec<_> = all.iter().map(SessileError::code).collect();
+        assert_eq!(codes[0], "STATE_TOO_LARGE");
+        assert_eq!(codes[6], "CHECKSUM_MISMATCH");
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len(), "every variant has its own code");
+        assert!(all.iter().all(|e| !e.to_string().is_empty()));
+        assert!(SessileError::QuotaExceeded { bytes: 1 }.is_retryable());
+        assert!(!SessileError::BadMagic.is_retryable());
+    }
+}

@@ -1,0 +1,8 @@
+//! The pure-Rust core of sessile: no web APIs, no clock, no randomness, no
+//! I/O. Everything here compiles and is tested natively; `src/web` and the
+//! server feed it bytes and time from outside.
+
+pub mod checksum;
+pub mod envelope;
+pub mod error;
+pub mod text_codec;

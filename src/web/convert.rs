@@ -1,0 +1,159 @@
+//! Every conversion between `JsValue` and Rust values in one place: errors to
+//! JS `Error` objects with a `code`, option objects to core configs, decoded
+//! snapshots to plain JS objects.
+
+use js_sys::{Object, Reflect, JSON};
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::core::envelope::{EnvelopeConfig, Snapshot, SnapshotMeta};
+use crate::core::error::SessileError;
+
+/// Turns a core error into a JS `Error` whose `name` is `SessileError` and
+/// whose `code` is the stable code.
+pub(crate) fn to_js_error(err: SessileError) -> JsValue {
+    let js = js_sys::Error::new(&err.to_string());
+    js.set_name("SessileError");
+    set(&js, "code", &JsValue::from_str(err.code()));
+    set(&js, "retryable", &JsValue::from_bool(err.is_retryable()));
+    js.into()
+}
+
+fn set(target: &JsValue, key: &str, value: &JsValue) {
+    // Reflect.set only fails on frozen or proxy targets, which these are not.
+    let _ = Reflect::set(target, &JsValue::from_str(key), value);
+}
+
+fn get(options: &JsValue, key: &str) -> Option<JsValue> {
+    if !options.is_object() {
+        return None;
+    }
+    Reflect::get(options, &JsValue::from_str(key))
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+/// Reads an optional non-negative integer option no larger than `max`.
+fn integer(options: &JsValue, key: &'static str, max: f64) -> Result<Option<f64>, SessileError> {
+    let Some(value) = get(options, key) else {
+        return Ok(None);
+    };
+    match value.as_f64() {
+        Some(n) if n >= 0.0 && n <= max && n.fract() == 0.0 => Ok(Some(n)),
+        _ => Err(SessileError::InvalidOptions {
+            option: key,
+            reason: format!("must be a whole number from 0 to {max}"),
+        }),
+    }
+}
+
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// Reads `compressAbove`, `maxBytes` and `compressionLevel`.
+pub(crate) fn envelope_config(options: &JsValue) -> Result<EnvelopeConfig, SessileError> {
+    let mut cfg = EnvelopeConfig::default();
+    if let Some(n) = integer(options, "compressAbove", MAX_SAFE_INTEGER)? {
+        cfg.compress_above = n as usize;
+    }
+    if let Some(n) = integer(options, "maxBytes", f64::from(u32::MAX))? {
+        cfg.max_raw_bytes = n as usize;
+    }
+    if let Some(n) = integer(options, "compressionLevel", 9.0)? {
+        cfg.compression_level = n as u8;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Reads `schemaVersion`, `stateVersion` and `modifiedAt` (default: now).
+pub(crate) fn snapshot_meta(options: &JsValue) -> Result<SnapshotMeta, SessileError> {
+    let now = js_sys::Date::now();
+    Ok(SnapshotMeta {
+        schema_version: integer(options, "schemaVersion", f64::from(u32::MAX))?.unwrap_or(0.0)
+            as u32,
+        state_version: integer(options, "stateVersion", MAX_SAFE_INTEGER)?.unwrap_or(0.0) as u64,
+        modified_at_ms: integer(options, "modifiedAt", MAX_SAFE_INTEGER)?.unwrap_or(now) as u64,
+    })
+}
+
+/// `JSON.stringify(value)`, refusing what JSON cannot hold.
+pub(crate) fn state_to_json(value: &JsValue) -> Result<String, SessileError> {
+    let text = JSON::stringify(value).map_err(|e| SessileError::InvalidState {
+        reason: js_message(&e),
+    })?;
+    text.as_string().ok_or_else(|| SessileError::InvalidState {
+        reason: "the state must be a JSON value (got undefined or a function)".into(),
+    })
+}
+
+/// `JSON.parse(text)`.
+pub(crate) fn json_to_state(text: &str) -> Result<JsValue, SessileError> {
+    JSON::parse(text).map_err(|e| SessileError::InvalidState {
+        reason: js_message(&e),
+    })
+}
+
+/// The `message` of a thrown JS value, or a generic text.
+pub(crate) fn js_message(thrown: &JsValue) -> String {
+    thrown
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| thrown.as_string())
+        .unwrap_or_else(|| "unknown JavaScript error".into())
+}
+
+/// The `name` of a thrown JS value (`QuotaExceededError`, `SecurityError`, ...).
+pub(crate) fn js_name(thrown: &JsValue) -> String {
+    get(thrown, "name")
+        .and_then(|n| n.as_string())
+        .unwrap_or_default()
+}
+
+/// Figures about a snapshot that the page may show or log.
+pub(crate) fn snapshot_info(
+    meta: &SnapshotMeta,
+    raw_bytes: usize,
+    stored_bytes: usize,
+    compressed: bool,
+    checksum: u32,
+) -> Object {
+    let obj = Object::new();
+    set(&obj, "schemaVersion", &JsValue::from(meta.schema_version));
+    set(
+        &obj,
+        "stateVersion",
+        &JsValue::from(meta.state_version as f64),
+    );
+    set(
+        &obj,
+        "modifiedAt",
+        &JsValue::from(meta.modified_at_ms as f64),
+    );
+    set(&obj, "rawBytes", &JsValue::from(raw_bytes as f64));
+    set(&obj, "storedBytes", &JsValue::from(stored_bytes as f64));
+    set(&obj, "compressed", &JsValue::from_bool(compressed));
+    set(&obj, "checksum", &JsValue::from_str(&hex32(checksum)));
+    obj
+}
+
+/// A decoded snapshot as a plain object: the info fields plus `state`.
+pub(crate) fn decoded_snapshot(snapshot: &Snapshot) -> Result<JsValue, SessileError> {
+    let state = json_to_state(&snapshot.json)?;
+    let obj = snapshot_info(
+        &snapshot.meta,
+        snapshot.json.len(),
+        snapshot.stored_len,
+        snapshot.compressed,
+        snapshot.checksum,
+    );
+    set(&obj, "state", &state);
+    Ok(obj.into())
+}
+
+/// A checksum as 8 lowercase hex digits.
+pub(crate) fn hex32(v: u32) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    (0..8)
+        .rev()
+        .map(|i| HEX[((v >> (i * 4)) & 0xF) as usize] as char)
+        .collect()
+}

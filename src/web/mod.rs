@@ -1,0 +1,15 @@
+//! The WebAssembly side of sessile: thin drivers over browser APIs and the
+//! `#[wasm_bindgen]` surface that `js/` wraps. Compiled only for wasm32; all
+//! logic lives in `crate::core`.
+
+mod convert;
+mod local_storage;
+pub mod snapshot_api;
+
+/// Prints Rust panics to the browser console (only with the `panic-hook`
+/// feature: it costs size, and sessile's own paths return errors instead).
+#[cfg(feature = "panic-hook")]
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+pub fn install_panic_hook() {
+    console_error_panic_hook::set_once();
+}

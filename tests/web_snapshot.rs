@@ -1,0 +1,227 @@
+//! Browser tests of the snapshot bindings (run by `wasm-pack test --headless
+//! --chrome` and `--firefox`): round trips through the JS surface, errors as
+//! JS `Error`s with a `code`, and real localStorage, corrupted on purpose.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Reflect, Uint8Array, JSON};
+use sessile::web::snapshot_api::{decode_snapshot, encode_snapshot, load_snapshot, save_snapshot};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn js(json: &str) -> JsValue {
+    JSON::parse(json).expect("test JSON")
+}
+
+fn field(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::get(obj, &JsValue::from_str(key)).expect("field")
+}
+
+fn code_of(err: JsValue) -> String {
+    assert!(
+        err.is_instance_of::<js_sys::Error>(),
+        "errors are JS Error objects"
+    );
+    assert_eq!(
+        field(&err, "name").as_string().as_deref(),
+        Some("SessileError")
+    );
+    field(&err, "code").as_string().expect("code is a string")
+}
+
+fn checkout_json(items: usize) -> String {
+    let items: Vec<String> = (0..items)
+        .map(|i| {
+            format!(
+                r#"{{"sku":"SKU-{i:05}","name":"Item {i}","qty":{},"price":{}.99}}"#,
+                i % 4 + 1,
+                i % 90
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"step":"checkout","email":"a@example.com","items":[{}]}}"#,
+        items.join(",")
+    )
+}
+
+fn local_storage() -> web_sys::Storage {
+    web_sys::window().unwrap().local_storage().unwrap().unwrap()
+}
+
+#[wasm_bindgen_test]
+fn small_state_round_trips_uncompressed() {
+    let state = js(r#"{"step":"cart","items":[]}"#);
+    let bytes = encode_snapshot(state, js(r#"{"stateVersion":7,"schemaVersion":2}"#)).unwrap();
+    let decoded = decode_snapshot(&bytes.to_vec(), JsValue::UNDEFINED).unwrap();
+    assert_eq!(field(&decoded, "stateVersion").as_f64(), Some(7.0));
+    assert_eq!(field(&decoded, "schemaVersion").as_f64(), Some(2.0));
+    assert_eq!(field(&decoded, "compressed").as_bool(), Some(false));
+    let back = JSON::stringify(&field(&decoded, "state")).unwrap();
+    assert_eq!(String::from(back), r#"{"step":"cart","items":[]}"#);
+    assert_eq!(field(&decoded, "checksum").as_string().unwrap().len(), 8);
+}
+
+#[wasm_bindgen_test]
+fn large_state_is_compressed_and_round_trips() {
+    let json = checkout_json(1000);
+    assert!(json.len() > 50_000);
+    let bytes = encode_snapshot(js(&json), JsValue::UNDEFINED).unwrap();
+    assert!((bytes.length() as usize) < json.len() / 2);
+    let decoded = decode_snapshot(&bytes.to_vec(), JsValue::UNDEFINED).unwrap();
+    assert_eq!(field(&decoded, "compressed").as_bool(), Some(true));
+    assert_eq!(
+        field(&decoded, "rawBytes").as_f64(),
+        Some(json.len() as f64)
+    );
+    assert_eq!(
+        String::from(JSON::stringify(&field(&decoded, "state")).unwrap()),
+        json
+    );
+}
+
+#[wasm_bindgen_test]
+fn threshold_is_respected_just_below_at_and_above() {
+    let json = checkout_json(100);
+    for (above, compressed) in [
+        (json.len() + 1, false),
+        (json.len(), false),
+        (json.len() - 1, true),
+    ] {
+        let opts = js(&format!(r#"{{"compressAbove":{above}}}"#));
+        let bytes = encode_snapshot(js(&json), opts).unwrap();
+        let decoded = decode_snapshot(&bytes.to_vec(), JsValue::UNDEFINED).unwrap();
+        assert_eq!(
+            field(&decoded, "compressed").as_bool(),
+            Some(compressed),
+            "compressAbove {above}"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+fn every_bit_flip_of_a_snapshot_is_a_coded_error() {
+    let bytes = encode_snapshot(js(r#"{"step":"upsell-1","n":3}"#), JsValue::UNDEFINED)
+        .unwrap()
+        .to_vec();
+    for bit in 0..bytes.len() * 8 {
+        let mut bad = bytes.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        let err = decode_snapshot(&bad, JsValue::UNDEFINED).expect_err("flipped bit decoded");
+        assert!(!code_of(err).is_empty());
+    }
+    let err = decode_snapshot(&bytes[..bytes.len() - 1], JsValue::UNDEFINED).unwrap_err();
+    assert_eq!(code_of(err), "TRUNCATED");
+    let mut bad = bytes.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x20;
+    assert_eq!(
+        code_of(decode_snapshot(&bad, JsValue::UNDEFINED).unwrap_err()),
+        "CHECKSUM_MISMATCH"
+    );
+}
+
+#[wasm_bindgen_test]
+fn bad_input_gets_stable_codes() {
+    let too_big = encode_snapshot(js(&checkout_json(50)), js(r#"{"maxBytes":100}"#)).unwrap_err();
+    assert_eq!(code_of(too_big), "STATE_TOO_LARGE");
+    let undefined = encode_snapshot(JsValue::UNDEFINED, JsValue::UNDEFINED).unwrap_err();
+    assert_eq!(code_of(undefined), "INVALID_STATE");
+    let bigint = encode_snapshot(JsValue::bigint_from_str("10"), JsValue::UNDEFINED).unwrap_err();
+    assert_eq!(code_of(bigint), "INVALID_STATE");
+    let level = encode_snapshot(js("{}"), js(r#"{"compressionLevel":12}"#)).unwrap_err();
+    assert_eq!(code_of(level), "INVALID_OPTIONS");
+    let negative = encode_snapshot(js("{}"), js(r#"{"stateVersion":-1}"#)).unwrap_err();
+    assert_eq!(code_of(negative), "INVALID_OPTIONS");
+    let not_snapshot = decode_snapshot(b"{\"step\":\"cart\"}", JsValue::UNDEFINED).unwrap_err();
+    assert_eq!(code_of(not_snapshot), "BAD_MAGIC");
+}
+
+#[wasm_bindgen_test]
+fn local_storage_round_trip() {
+    let json = checkout_json(400);
+    let info = save_snapshot("t-roundtrip", js(&json), js(r#"{"stateVersion":12}"#)).unwrap();
+    assert_eq!(field(&info, "compressed").as_bool(), Some(true));
+    let stored = local_storage()
+        .get_item("sessile:t-roundtrip")
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.len() < json.len(),
+        "base64 of the deflated snapshot is smaller than the JSON"
+    );
+    let loaded = load_snapshot("t-roundtrip", JsValue::UNDEFINED).unwrap();
+    assert_eq!(field(&loaded, "stateVersion").as_f64(), Some(12.0));
+    assert_eq!(
+        field(&loaded, "checksum").as_string(),
+        field(&info, "checksum").as_string()
+    );
+    assert_eq!(
+        String::from(JSON::stringify(&field(&loaded, "state")).unwrap()),
+        json
+    );
+    assert!(load_snapshot("t-missing", JsValue::UNDEFINED)
+        .unwrap()
+        .is_undefined());
+}
+
+#[wasm_bindgen_test]
+fn corrupted_stored_value_is_reported_not_returned() {
+    save_snapshot("t-corrupt", js(&checkout_json(20)), JsValue::UNDEFINED).unwrap();
+    let storage = local_storage();
+    let good = storage.get_item("sessile:t-corrupt").unwrap().unwrap();
+    // Change one base64 character in the payload: a different but valid byte.
+    let mut chars: Vec<char> = good.chars().collect();
+    let i = chars.len() / 2;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    storage
+        .set_item("sessile:t-corrupt", &chars.iter().collect::<String>())
+        .unwrap();
+    let err = load_snapshot("t-corrupt", JsValue::UNDEFINED).unwrap_err();
+    assert_eq!(code_of(err), "CHECKSUM_MISMATCH");
+    storage
+        .set_item("sessile:t-corrupt", "not base64!")
+        .unwrap();
+    assert_eq!(
+        code_of(load_snapshot("t-corrupt", JsValue::UNDEFINED).unwrap_err()),
+        "CORRUPT_PAYLOAD"
+    );
+    storage
+        .set_item("sessile:t-corrupt", &good[..good.len() - 8])
+        .unwrap();
+    assert_eq!(
+        code_of(load_snapshot("t-corrupt", JsValue::UNDEFINED).unwrap_err()),
+        "TRUNCATED"
+    );
+}
+
+#[wasm_bindgen_test]
+fn quota_exceeded_keeps_the_previous_value() {
+    save_snapshot(
+        "t-quota",
+        js(r#"{"step":"cart"}"#),
+        js(r#"{"stateVersion":1}"#),
+    )
+    .unwrap();
+    // 6 MB of JSON stored uncompressed: 8 M base64 characters, over every
+    // browser's localStorage quota.
+    let huge = JsValue::from_str(&"x".repeat(6 * 1024 * 1024));
+    let opts = js(r#"{"stateVersion":2,"compressAbove":100000000,"maxBytes":10000000}"#);
+    let err = save_snapshot("t-quota", huge, opts).unwrap_err();
+    assert_eq!(code_of(err.clone()), "QUOTA_EXCEEDED");
+    assert_eq!(field(&err, "retryable").as_bool(), Some(true));
+    let kept = load_snapshot("t-quota", JsValue::UNDEFINED).unwrap();
+    assert_eq!(field(&kept, "stateVersion").as_f64(), Some(1.0));
+}
+
+#[wasm_bindgen_test]
+fn bytes_from_js_typed_arrays_decode() {
+    let bytes: Uint8Array = encode_snapshot(js("[1,2,3]"), JsValue::UNDEFINED).unwrap();
+    let copy = Uint8Array::new(&bytes.buffer().slice(0).unchecked_into());
+    let decoded = decode_snapshot(&copy.to_vec(), JsValue::UNDEFINED).unwrap();
+    assert_eq!(
+        String::from(JSON::stringify(&field(&decoded, "state")).unwrap()),
+        "[1,2,3]"
+    );
+}

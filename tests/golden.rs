@@ -1,0 +1,93 @@
+//! Golden snapshots of format v1 (tests/fixtures/v1, written once by
+//! `cargo run --example write_golden_fixtures` and never changed): every good
+//! file decodes to its JSON and header fields, every corrupt file fails with
+//! its listed code. Uncompressed files must also be re-encoded byte for byte.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::Path;
+
+use serde_json::Value;
+use sessile::core::envelope::{decode, encode, EnvelopeConfig, SnapshotMeta};
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1");
+
+fn manifest() -> Vec<Value> {
+    let text = std::fs::read_to_string(Path::new(DIR).join("manifest.json")).unwrap();
+    serde_json::from_str::<Value>(&text)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(DIR).join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn every_golden_file_decodes_as_listed() {
+    let cfg = EnvelopeConfig::default();
+    let entries = manifest();
+    assert!(
+        entries.len() >= 18,
+        "manifest lists {} files",
+        entries.len()
+    );
+    let (mut good, mut corrupt) = (0, 0);
+    for entry in entries {
+        let file = entry["file"].as_str().unwrap();
+        let bytes = read(file);
+        let expect = entry["expect"].as_str().unwrap();
+        if expect != "ok" {
+            let err = decode(&bytes, &cfg).expect_err(file);
+            assert_eq!(err.code(), expect, "{file}: {err}");
+            corrupt += 1;
+            continue;
+        }
+        let snap = decode(&bytes, &cfg).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let json = String::from_utf8(read(entry["json"].as_str().unwrap())).unwrap();
+        assert_eq!(snap.json, json, "{file}: JSON differs");
+        let meta = SnapshotMeta {
+            schema_version: entry["schemaVersion"].as_u64().unwrap() as u32,
+            state_version: entry["stateVersion"].as_u64().unwrap(),
+            modified_at_ms: entry["modifiedAt"].as_u64().unwrap(),
+        };
+        assert_eq!(snap.meta, meta, "{file}: header fields differ");
+        assert_eq!(
+            Some(snap.compressed),
+            entry["compressed"].as_bool(),
+            "{file}"
+        );
+        if !snap.compressed {
+            assert_eq!(
+                encode(&json, &meta, &cfg).unwrap(),
+                bytes,
+                "{file}: encoder output changed"
+            );
+        }
+        good += 1;
+    }
+    assert!(good >= 7 && corrupt >= 11, "{good} good, {corrupt} corrupt");
+}
+
+#[test]
+fn every_corrupt_file_has_a_distinct_cause_covered() {
+    let codes: std::collections::BTreeSet<String> = manifest()
+        .iter()
+        .map(|e| e["expect"].as_str().unwrap().to_string())
+        .filter(|c| c != "ok")
+        .collect();
+    for code in [
+        "BAD_MAGIC",
+        "UNSUPPORTED_FORMAT_VERSION",
+        "UNSUPPORTED_FLAGS",
+        "TRUNCATED",
+        "LENGTH_MISMATCH",
+        "CHECKSUM_MISMATCH",
+        "INFLATE_OVERFLOW",
+        "CORRUPT_PAYLOAD",
+        "STATE_TOO_LARGE",
+    ] {
+        assert!(codes.contains(code), "no corrupt fixture for {code}");
+    }
+}

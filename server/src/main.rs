@@ -1,0 +1,65 @@
+//! `sessile-server`: parses the command line, binds, prints the URL, serves
+//! until Ctrl-C or SIGTERM.
+
+use sessile_server::{app, bind, Config};
+
+#[tokio::main]
+async fn main() {
+    let config = match Config::from_args(std::env::args().skip(1), std::env::var("PORT").ok()) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    let (listener, addr) = match bind(&config).await {
+        Ok(bound) => bound,
+        Err(e) => {
+            eprintln!(
+                "sessile-server: cannot listen on {}:{}: {e}",
+                config.host, config.port
+            );
+            std::process::exit(1);
+        }
+    };
+    for (what, dir) in [
+        ("www", &config.www),
+        ("pkg", &config.pkg),
+        ("js", &config.js),
+    ] {
+        if !dir.is_dir() {
+            eprintln!(
+                "sessile-server: warning: {what} directory {} does not exist (run `make demo` to build it)",
+                dir.display()
+            );
+        }
+    }
+    // Tests and scripts read this line to learn the port.
+    println!("sessile-server listening on http://{addr}/");
+    if let Err(e) = axum::serve(listener, app(&config))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+    {
+        eprintln!("sessile-server: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,50 @@
+/**
+ * SessileError: the one error type sessile throws, with a stable `code`.
+ * The wasm side throws plain `Error`s named "SessileError" with a `code`;
+ * {@link toSessileError} turns them into instances of this class.
+ */
+
+/** Every code a SessileError can carry (docs/FORMAT.md lists what each means). */
+export type SessileErrorCode =
+  | "STATE_TOO_LARGE"
+  | "BAD_MAGIC"
+  | "UNSUPPORTED_FORMAT_VERSION"
+  | "UNSUPPORTED_FLAGS"
+  | "TRUNCATED"
+  | "LENGTH_MISMATCH"
+  | "CHECKSUM_MISMATCH"
+  | "INFLATE_OVERFLOW"
+  | "CORRUPT_PAYLOAD"
+  | "INVALID_STATE"
+  | "INVALID_OPTIONS"
+  | "STORAGE_UNAVAILABLE"
+  | "QUOTA_EXCEEDED"
+  | "WASM_LOAD_FAILED";
+
+/** An error from sessile; branch on `code`, show or log `message`. */
+export class SessileError extends Error {
+  override readonly name = "SessileError";
+  /** Stable machine-readable code. */
+  readonly code: SessileErrorCode;
+  /** Whether the same call may succeed later without any change. */
+  readonly retryable: boolean;
+
+  constructor(code: SessileErrorCode, message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options?.retryable ?? false;
+  }
+}
+
+/** Converts what the wasm module threw into a SessileError (others pass through). */
+export function toSessileError(thrown: unknown): unknown {
+  if (thrown instanceof SessileError) return thrown;
+  if (thrown instanceof Error && thrown.name === "SessileError" && "code" in thrown) {
+    const coded = thrown as Error & { code: SessileErrorCode; retryable?: boolean };
+    return new SessileError(coded.code, coded.message, {
+      cause: thrown,
+      retryable: coded.retryable === true,
+    });
+  }
+  return thrown;
+}

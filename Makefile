@@ -1,0 +1,21 @@
+# sessile: the two commands (README) and their parts. Every target that needs
+# tools runs scripts/setup first, which installs only what is missing.
+.PHONY: help setup build test demo
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make demo   set up what is missing, build, serve the demo (PORT overrides 8787)"
+	@echo "make test   set up what is missing, then run every test"
+	@echo "make setup  only the set-up;  make build  only the build"
+
+setup:
+	@scripts/setup
+
+build: setup
+	@scripts/build
+
+test: setup
+	@scripts/test
+
+demo: setup
+	@scripts/demo

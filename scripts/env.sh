@@ -1,0 +1,48 @@
+# Sourced by scripts/*: picks the toolchain that builds wasm32 and puts the
+# project's tools on PATH. Two routes (see scripts/setup):
+#   rustup  - rustup's toolchain has the wasm32-unknown-unknown target;
+#   debian  - Debian's rustc-web with a wasm32 std built from source into
+#             /usr/lib/rustlib; /usr/bin must then come first on PATH, because
+#             wasm-pack asks the first `rustc` on PATH for its sysroot.
+# npm's binaryen (wasm-opt v132) always comes before /usr/bin: Debian's v108
+# builds modules that fail at start-up.
+
+SESSILE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export SESSILE_ROOT
+export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
+SESSILE_NODE_BIN="$SESSILE_ROOT/node_modules/.bin"
+
+sessile_rustup_has_wasm() {
+  command -v rustup >/dev/null 2>&1 &&
+    rustup target list --installed 2>/dev/null | grep -qx 'wasm32-unknown-unknown'
+}
+
+if [ -n "${SESSILE_WASM_ROUTE:-}" ]; then
+  : # forced by the caller (rustup or debian)
+elif sessile_rustup_has_wasm; then
+  SESSILE_WASM_ROUTE=rustup
+else
+  SESSILE_WASM_ROUTE=debian
+fi
+export SESSILE_WASM_ROUTE
+
+if [ "$SESSILE_WASM_ROUTE" = rustup ]; then
+  export PATH="$SESSILE_NODE_BIN:$CARGO_HOME/bin:$PATH"
+else
+  export PATH="$SESSILE_NODE_BIN:/usr/bin:$CARGO_HOME/bin:$PATH"
+fi
+
+# Native checks (fmt, clippy, cargo test) use rustup's toolchain where there is
+# one: on the debian route /usr/bin comes first on PATH for the wasm builds.
+native_cargo() {
+  PATH="$CARGO_HOME/bin:$PATH" cargo "$@"
+}
+
+# The exact wasm-bindgen version in Cargo.lock (wasm-bindgen-cli must match).
+sessile_wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' \
+    "$SESSILE_ROOT/Cargo.lock"
+}
+
+# Flags every headless Chromium started by the project gets (root, closed network).
+export SESSILE_CHROMIUM_FLAGS="--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync"

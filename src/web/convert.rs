@@ -33,12 +33,14 @@ fn get(options: &JsValue, key: &str) -> Option<JsValue> {
 }
 
 /// Reads an optional non-negative integer option no larger than `max`.
-fn integer(options: &JsValue, key: &'static str, max: f64) -> Result<Option<f64>, SessileError> {
+/// (The message formats `max` as an integer: formatting an f64 would pull
+/// about 17 KB of float printing into the wasm module.)
+fn integer(options: &JsValue, key: &'static str, max: u64) -> Result<Option<f64>, SessileError> {
     let Some(value) = get(options, key) else {
         return Ok(None);
     };
     match value.as_f64() {
-        Some(n) if n >= 0.0 && n <= max && n.fract() == 0.0 => Ok(Some(n)),
+        Some(n) if n >= 0.0 && n <= max as f64 && n.fract() == 0.0 => Ok(Some(n)),
         _ => Err(SessileError::InvalidOptions {
             option: key,
             reason: format!("must be a whole number from 0 to {max}"),
@@ -46,7 +48,7 @@ fn integer(options: &JsValue, key: &'static str, max: f64) -> Result<Option<f64>
     }
 }
 
-const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
 
 /// Reads `compressAbove`, `maxBytes` and `compressionLevel`.
 pub(crate) fn envelope_config(options: &JsValue) -> Result<EnvelopeConfig, SessileError> {
@@ -54,10 +56,10 @@ pub(crate) fn envelope_config(options: &JsValue) -> Result<EnvelopeConfig, Sessi
     if let Some(n) = integer(options, "compressAbove", MAX_SAFE_INTEGER)? {
         cfg.compress_above = n as usize;
     }
-    if let Some(n) = integer(options, "maxBytes", f64::from(u32::MAX))? {
+    if let Some(n) = integer(options, "maxBytes", u64::from(u32::MAX))? {
         cfg.max_raw_bytes = n as usize;
     }
-    if let Some(n) = integer(options, "compressionLevel", 9.0)? {
+    if let Some(n) = integer(options, "compressionLevel", 9)? {
         cfg.compression_level = n as u8;
     }
     cfg.validate()?;
@@ -68,7 +70,7 @@ pub(crate) fn envelope_config(options: &JsValue) -> Result<EnvelopeConfig, Sessi
 pub(crate) fn snapshot_meta(options: &JsValue) -> Result<SnapshotMeta, SessileError> {
     let now = js_sys::Date::now();
     Ok(SnapshotMeta {
-        schema_version: integer(options, "schemaVersion", f64::from(u32::MAX))?.unwrap_or(0.0)
+        schema_version: integer(options, "schemaVersion", u64::from(u32::MAX))?.unwrap_or(0.0)
             as u32,
         state_version: integer(options, "stateVersion", MAX_SAFE_INTEGER)?.unwrap_or(0.0) as u64,
         modified_at_ms: integer(options, "modifiedAt", MAX_SAFE_INTEGER)?.unwrap_or(now) as u64,

@@ -30,6 +30,11 @@ if [ "$SESSILE_WASM_ROUTE" = rustup ]; then
   export PATH="$SESSILE_NODE_BIN:$CARGO_HOME/bin:$PATH"
 else
   export PATH="$SESSILE_NODE_BIN:/usr/bin:$CARGO_HOME/bin:$PATH"
+  # rustc links wasm32 with `rust-lld`; some rustc-web builds ship no
+  # /usr/bin/rust-lld, so name LLVM's wasm-ld (from lld-22) directly.
+  if [ ! -e /usr/bin/rust-lld ] && [ -x /usr/lib/llvm-22/bin/wasm-ld ]; then
+    export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=/usr/lib/llvm-22/bin/wasm-ld
+  fi
 fi
 
 # Native checks (fmt, clippy, cargo test) use rustup's toolchain where there is

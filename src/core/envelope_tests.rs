@@ -252,20 +252,16 @@ fn read_header_reports_the_fields() {
 
 #[test]
 fn invalid_options_are_refused() {
-    let zero = EnvelopeConfig {
+    let zero_limit = EnvelopeConfig {
         max_raw_bytes: 0,
         ..Default::default()
     };
-    assert_eq!(
-        encode("{}", &META, &zero).unwrap_err().code(),
-        "INVALID_OPTIONS"
-    );
-    let level = EnvelopeConfig {
+    let level_ten = EnvelopeConfig {
         compression_level: 10,
         ..Default::default()
     };
-    assert_eq!(
-        encode("{}", &META, &level).unwrap_err().code(),
-        "INVALID_OPTIONS"
-    );
+    for cfg in [zero_limit, level_ten] {
+        let err = encode("{}", &META, &cfg).unwrap_err();
+        assert_eq!(err.code(), "INVALID_OPTIONS", "{cfg:?}");
+    }
 }

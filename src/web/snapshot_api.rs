@@ -4,7 +4,8 @@
 use js_sys::{Object, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use crate::core::envelope;
+use crate::core::envelope::{self, EnvelopeConfig, SnapshotMeta};
+use crate::core::error::SessileError;
 
 use super::convert::{
     decoded_snapshot, envelope_config, snapshot_info, snapshot_meta, state_to_json, to_js_error,
@@ -52,6 +53,31 @@ export interface DecodedSnapshot extends SnapshotInfo {
 }
 "#;
 
+/// A state encoded from JS, with what the info object needs.
+struct Encoded {
+    bytes: Vec<u8>,
+    json_len: usize,
+    meta: SnapshotMeta,
+}
+
+/// Options, then `JSON.stringify`, then the core encoder.
+fn encode_value(state: &JsValue, options: &JsValue) -> Result<Encoded, SessileError> {
+    let cfg = envelope_config(options)?;
+    let meta = snapshot_meta(options)?;
+    let json = state_to_json(state)?;
+    let bytes = envelope::encode(&json, &meta, &cfg)?;
+    Ok(Encoded {
+        bytes,
+        json_len: json.len(),
+        meta,
+    })
+}
+
+/// Verifies `bytes` and turns them into a plain JS object with `state`.
+fn decode_value(bytes: &[u8], cfg: &EnvelopeConfig) -> Result<JsValue, SessileError> {
+    decoded_snapshot(&envelope::decode(bytes, cfg)?)
+}
+
 /// Encodes a JSON-serializable value into snapshot bytes (format v1).
 ///
 /// Throws a `SessileError` with code `STATE_TOO_LARGE`, `INVALID_STATE` or
@@ -65,11 +91,8 @@ pub fn encode_snapshot(
     state: JsValue,
     #[wasm_bindgen(unchecked_param_type = "SnapshotOptions | undefined")] options: JsValue,
 ) -> Result<Uint8Array, JsValue> {
-    let cfg = envelope_config(&options).map_err(to_js_error)?;
-    let meta = snapshot_meta(&options).map_err(to_js_error)?;
-    let json = state_to_json(&state).map_err(to_js_error)?;
-    let bytes = envelope::encode(&json, &meta, &cfg).map_err(to_js_error)?;
-    Ok(Uint8Array::from(bytes.as_slice()))
+    let encoded = encode_value(&state, &options).map_err(to_js_error)?;
+    Ok(Uint8Array::from(encoded.bytes.as_slice()))
 }
 
 /// Decodes and verifies snapshot bytes; returns the state and its figures.
@@ -82,9 +105,9 @@ pub fn decode_snapshot(
     bytes: &[u8],
     #[wasm_bindgen(unchecked_param_type = "DecodeOptions | undefined")] options: JsValue,
 ) -> Result<JsValue, JsValue> {
-    let cfg = envelope_config(&options).map_err(to_js_error)?;
-    let snapshot = envelope::decode(bytes, &cfg).map_err(to_js_error)?;
-    decoded_snapshot(&snapshot).map_err(to_js_error)
+    envelope_config(&options)
+        .and_then(|cfg| decode_value(bytes, &cfg))
+        .map_err(to_js_error)
 }
 
 /// Encodes `state` and writes it to localStorage under `sessile:<key>`.
@@ -96,20 +119,19 @@ pub fn save_snapshot(
     state: JsValue,
     #[wasm_bindgen(unchecked_param_type = "SnapshotOptions | undefined")] options: JsValue,
 ) -> Result<Object, JsValue> {
-    let cfg = envelope_config(&options).map_err(to_js_error)?;
-    let meta = snapshot_meta(&options).map_err(to_js_error)?;
-    let json = state_to_json(&state).map_err(to_js_error)?;
-    let bytes = envelope::encode(&json, &meta, &cfg).map_err(to_js_error)?;
-    local_storage::write(key, &bytes).map_err(to_js_error)?;
-    let header = envelope::read_header(&bytes).map_err(to_js_error)?;
-    let compressed = header.flags & envelope::FLAG_COMPRESSED != 0;
-    Ok(snapshot_info(
-        &meta,
-        json.len(),
-        bytes.len(),
-        compressed,
-        header.checksum,
-    ))
+    let save = || -> Result<Object, SessileError> {
+        let encoded = encode_value(&state, &options)?;
+        local_storage::write(key, &encoded.bytes)?;
+        let header = envelope::read_header(&encoded.bytes)?;
+        Ok(snapshot_info(
+            &encoded.meta,
+            encoded.json_len,
+            encoded.bytes.len(),
+            header.flags & envelope::FLAG_COMPRESSED != 0,
+            header.checksum,
+        ))
+    };
+    save().map_err(to_js_error)
 }
 
 /// Reads and verifies the snapshot under `sessile:<key>` in localStorage;
@@ -120,10 +142,12 @@ pub fn load_snapshot(
     key: &str,
     #[wasm_bindgen(unchecked_param_type = "DecodeOptions | undefined")] options: JsValue,
 ) -> Result<JsValue, JsValue> {
-    let cfg = envelope_config(&options).map_err(to_js_error)?;
-    let Some(bytes) = local_storage::read(key).map_err(to_js_error)? else {
-        return Ok(JsValue::UNDEFINED);
+    let load = || -> Result<JsValue, SessileError> {
+        let cfg = envelope_config(&options)?;
+        match local_storage::read(key)? {
+            Some(bytes) => decode_value(&bytes, &cfg),
+            None => Ok(JsValue::UNDEFINED),
+        }
     };
-    let snapshot = envelope::decode(&bytes, &cfg).map_err(to_js_error)?;
-    decoded_snapshot(&snapshot).map_err(to_js_error)
+    load().map_err(to_js_error)
 }

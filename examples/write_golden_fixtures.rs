@@ -193,10 +193,25 @@ fn main() {
     reseal(&mut b);
     write("corrupt/bad-deflate.snap", &b, &mut m, "CORRUPT_PAYLOAD");
 
+    let mut b = base.clone();
+    b[HEADER_LEN + 2] = 0xFF; // never valid in UTF-8
+    reseal(&mut b);
+    write("corrupt/not-utf8.snap", &b, &mut m, "CORRUPT_PAYLOAD");
+    let json = checkout(12_000);
+    let mut b = encode(&json, &META, &cfg).unwrap();
+    let cut = (b.len() - HEADER_LEN) / 2;
+    b.truncate(HEADER_LEN + cut);
+    b[32..36].copy_from_slice(&(cut as u32).to_le_bytes());
+    reseal(&mut b);
+    write(
+        "corrupt/deflate-ends-short.snap",
+        &b,
+        &mut m,
+        "LENGTH_MISMATCH",
+    );
+
+    // The manifest only lists files; it is rewritten, the files above are not.
     let manifest = format!("[\n{}\n]\n", m.join(",\n"));
-    let path = Path::new(DIR).join("manifest.json");
-    if !path.exists() {
-        fs::write(&path, manifest).unwrap();
-        println!("wrote   manifest.json");
-    }
+    fs::write(Path::new(DIR).join("manifest.json"), manifest).unwrap();
+    println!("wrote   manifest.json ({} files)", m.len());
 }

@@ -39,6 +39,7 @@ fi
 
 # Native checks (fmt, clippy, cargo test) use rustup's toolchain where there is
 # one: on the debian route /usr/bin comes first on PATH for the wasm builds.
+# (There the wasm32 clippy is Debian's, one release newer than rustup's.)
 native_cargo() {
   PATH="$CARGO_HOME/bin:$PATH" cargo "$@"
 }
@@ -48,6 +49,12 @@ sessile_wasm_bindgen_version() {
   awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' \
     "$SESSILE_ROOT/Cargo.lock"
 }
+
+# The Chromium (or Chrome) the JS tests drive; SESSILE_CHROMIUM overrides.
+if [ -z "${SESSILE_CHROMIUM:-}" ]; then
+  SESSILE_CHROMIUM=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+fi
+export SESSILE_CHROMIUM
 
 # Flags every headless Chromium started by the project gets (root, closed network).
 export SESSILE_CHROMIUM_FLAGS="--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync"

@@ -92,9 +92,14 @@ proptest! {
             compress_above: if compress { 0 } else { usize::MAX },
             ..EnvelopeConfig::default()
         };
-        let json = serde_json::to_string(&value).unwrap();
+        // 600 bytes of repetitive padding: deflate always saves bytes on it,
+        // so the compressed case really is compressed.
+        let bare = serde_json::to_string(&value).unwrap().len() + 20;
+        let json = json_of_len(&value, bare + 600);
         let bytes = encode(&json, &meta, &cfg).unwrap();
-        assert_every_corruption_fails(&bytes, &cfg, 1);
+        prop_assert_eq!(bytes[5] & FLAG_COMPRESSED != 0, compress);
+        assert_every_bit_flip_fails(&bytes, &cfg);
+        assert_every_truncation_fails(&bytes, &cfg);
     }
 
     #[test]
@@ -112,18 +117,21 @@ proptest! {
             bad[bit / 8] ^= 1 << (bit % 8);
             prop_assert!(decode(&bad, &cfg).is_err(), "flip of bit {} decoded", bit);
         }
-        assert_every_corruption_fails(&bytes, &cfg, 8 * bytes.len() + 1);
+        assert_every_truncation_fails(&bytes, &cfg);
     }
 }
 
-/// Flips every `flip_stride`-th bit (1 = all of them) and cuts at every
-/// length; each result must be an error.
-fn assert_every_corruption_fails(bytes: &[u8], cfg: &EnvelopeConfig, flip_stride: usize) {
-    for bit in (0..bytes.len() * 8).step_by(flip_stride) {
+/// Flips each bit of `bytes` in turn; every result must be an error.
+fn assert_every_bit_flip_fails(bytes: &[u8], cfg: &EnvelopeConfig) {
+    for bit in 0..bytes.len() * 8 {
         let mut bad = bytes.to_vec();
         bad[bit / 8] ^= 1 << (bit % 8);
         assert!(decode(&bad, cfg).is_err(), "flip of bit {bit} decoded");
     }
+}
+
+/// Cuts `bytes` at every length; every result must be an error.
+fn assert_every_truncation_fails(bytes: &[u8], cfg: &EnvelopeConfig) {
     for len in 0..bytes.len() {
         assert!(
             decode(&bytes[..len], cfg).is_err(),

@@ -1,7 +1,7 @@
 //! CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), the snapshot
 //! checksum. Slice-by-8 over tables built once at first use, so the tables
 //! cost 8 KB of memory but no bytes of the wasm module (crc32fast's built-in
-//! tables cost about 19 KB gzipped: PERF-NOTES.md).
+//! tables cost about 19 KB gzipped: docs/PERFORMANCE.md).
 //!
 //! Why CRC-32 and not a 64-bit hash: see docs/FORMAT.md ("Checksum").
 

@@ -19,8 +19,11 @@ pub const HEADER_LEN: usize = 40;
 pub const DEFAULT_COMPRESS_ABOVE: usize = 10 * 1024;
 /// Default limit on the raw (JSON) size of a state: 5 MiB.
 pub const DEFAULT_MAX_RAW_BYTES: usize = 5 * 1024 * 1024;
+/// Largest `max_raw_bytes` a config may set: 256 MiB. Above that a decoder
+/// could be made to reserve more memory than a page can give.
+pub const MAX_RAW_BYTES_LIMIT: usize = 256 * 1024 * 1024;
 /// Default deflate level: 1 is about 2x faster than 6 for ~10 % more bytes,
-/// which keeps a save of 100 KB well under the JS stack (PERF-NOTES.md).
+/// which keeps a save of 100 KB well under the JS stack (docs/PERFORMANCE.md).
 pub const DEFAULT_COMPRESSION_LEVEL: u8 = 1;
 
 /// Flag bit: the payload is a raw deflate stream (RFC 1951, no zlib header).
@@ -64,10 +67,10 @@ impl Default for EnvelopeConfig {
 impl EnvelopeConfig {
     /// Checks that the options make sense together.
     pub fn validate(&self) -> Result<()> {
-        if self.max_raw_bytes == 0 || self.max_raw_bytes > u32::MAX as usize {
+        if self.max_raw_bytes == 0 || self.max_raw_bytes > MAX_RAW_BYTES_LIMIT {
             return Err(SessileError::InvalidOptions {
                 option: "maxBytes",
-                reason: format!("must be between 1 and {}", u32::MAX),
+                reason: format!("must be between 1 and {MAX_RAW_BYTES_LIMIT}"),
             });
         }
         if self.compression_level > 9 {
@@ -183,6 +186,10 @@ pub fn read_header(bytes: &[u8]) -> Result<Header> {
         });
     }
     let format = bytes[OFF_FORMAT];
+    if format == 0 {
+        // No sessile writes format 0: a damaged header, not a newer format.
+        return Err(SessileError::BadMagic);
+    }
     if format != FORMAT_VERSION {
         return Err(SessileError::UnsupportedFormatVersion {
             found: format,
@@ -244,6 +251,7 @@ pub struct Header {
 /// raw size against `config.max_raw_bytes`, then the payload (inflated into at
 /// most the declared raw length). Each failure has its own code.
 pub fn decode(bytes: &[u8], config: &EnvelopeConfig) -> Result<Snapshot> {
+    config.validate()?;
     let header = read_header(bytes)?;
     let computed = checksum_of(bytes);
     if computed != header.checksum {
@@ -255,6 +263,7 @@ pub fn decode(bytes: &[u8], config: &EnvelopeConfig) -> Result<Snapshot> {
     if header.flags & !KNOWN_FLAGS != 0 || header.reserved != 0 {
         return Err(SessileError::UnsupportedFlags {
             flags: header.flags,
+            reserved: header.reserved,
         });
     }
     let raw_len = header.raw_len as usize;
@@ -275,7 +284,9 @@ pub fn decode(bytes: &[u8], config: &EnvelopeConfig) -> Result<Snapshot> {
                 actual: payload.len() as u64,
             });
         }
-        payload.to_vec()
+        let mut raw = reserve(raw_len)?;
+        raw.extend_from_slice(payload);
+        raw
     };
     let json = String::from_utf8(raw).map_err(|_| SessileError::CorruptPayload {
         reason: "payload is not UTF-8 text",
@@ -292,7 +303,7 @@ pub fn decode(bytes: &[u8], config: &EnvelopeConfig) -> Result<Snapshot> {
 /// Inflates a raw deflate stream that must produce exactly `raw_len` bytes,
 /// never holding more than `raw_len` bytes of output.
 fn inflate_exact(payload: &[u8], raw_len: usize) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(raw_len);
+    let mut out = reserve(raw_len)?;
     // One call with Finish: miniz_oxide inflates straight into `out`, the
     // fast path; it stops when `out` is full.
     let mut inflater = Decompress::new(false);
@@ -321,6 +332,18 @@ fn inflate_exact(payload: &[u8], raw_len: usize) -> Result<Vec<u8>> {
         });
     }
     Ok(out)
+}
+
+/// An empty buffer with room for `len` bytes, or `STATE_TOO_LARGE` when the
+/// allocator cannot give that much (never an abort).
+fn reserve(len: usize) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(len)
+        .map_err(|_| SessileError::StateTooLarge {
+            size: len as u64,
+            limit: len as u64,
+        })?;
+    Ok(buf)
 }
 
 fn corrupt_stream() -> SessileError {

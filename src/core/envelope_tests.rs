@@ -73,27 +73,23 @@ fn threshold_is_strictly_above() {
 }
 
 #[test]
-fn incompressible_state_is_stored_raw() {
-    // Pseudo-random printable text does not deflate smaller than itself.
+fn deflate_is_skipped_when_it_does_not_save_bytes() {
+    // xorshift noise over all 256 byte values does not deflate smaller.
     let mut x: u32 = 0x9E37_79B9;
-    let noise: String = (0..20_000)
+    let noise: Vec<u8> = (0..20_000)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
-            char::from(b'!' + (x % 90) as u8)
+            x as u8
         })
         .collect();
-    let json = serde_json::to_string(&noise).unwrap();
-    let cfg = EnvelopeConfig {
-        compression_level: 9,
-        ..Default::default()
-    };
-    let bytes = encode(&json, &META, &cfg).unwrap();
-    let snap = decode(&bytes, &cfg).unwrap();
-    assert_eq!(snap.json, json);
-    // Either stored raw, or deflated strictly smaller: never larger.
-    assert!(bytes.len() <= HEADER_LEN + json.len());
+    let mut out = vec![7u8; HEADER_LEN];
+    assert!(!deflate_if_smaller(&noise, 9, &mut out));
+    assert_eq!(out, vec![7u8; HEADER_LEN], "output left as it was");
+    let text = vec![b'a'; 20_000];
+    assert!(deflate_if_smaller(&text, 1, &mut out));
+    assert!(out.len() - HEADER_LEN < 200);
 }
 
 #[test]
@@ -153,6 +149,39 @@ fn newer_format_version_is_refused() {
             supported: 1
         }
     );
+}
+
+#[test]
+fn format_version_zero_is_damage_not_a_newer_format() {
+    let mut bytes = encode("{}", &META, &EnvelopeConfig::default()).unwrap();
+    bytes[OFF_FORMAT] = 0;
+    reseal(&mut bytes);
+    assert_eq!(code(decode(&bytes, &Default::default())), "BAD_MAGIC");
+}
+
+#[test]
+fn non_zero_reserved_bytes_are_refused() {
+    let mut bytes = encode("{}", &META, &EnvelopeConfig::default()).unwrap();
+    bytes[OFF_RESERVED + 1] = 1;
+    reseal(&mut bytes);
+    let err = decode(&bytes, &Default::default()).unwrap_err();
+    assert_eq!(
+        err,
+        SessileError::UnsupportedFlags {
+            flags: 0,
+            reserved: 0x100
+        }
+    );
+}
+
+#[test]
+fn limits_above_256_mib_are_refused_when_decoding_too() {
+    let bytes = encode("{}", &META, &EnvelopeConfig::default()).unwrap();
+    let huge = EnvelopeConfig {
+        max_raw_bytes: MAX_RAW_BYTES_LIMIT + 1,
+        ..Default::default()
+    };
+    assert_eq!(code(decode(&bytes, &huge)), "INVALID_OPTIONS");
 }
 
 #[test]

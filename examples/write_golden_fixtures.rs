@@ -12,6 +12,7 @@ use sessile::core::envelope::{encode, EnvelopeConfig, SnapshotMeta, FLAG_ENCRYPT
 
 const DIR: &str = "tests/fixtures/v1";
 const META: SnapshotMeta = SnapshotMeta {
+    generation: 0,
     schema_version: 1,
     state_version: 1,
     modified_at_ms: 1_790_000_000_000,
@@ -109,6 +110,7 @@ fn main() {
         &mut m,
     );
     let max = SnapshotMeta {
+        generation: 0,
         schema_version: u32::MAX,
         state_version: u64::MAX,
         modified_at_ms: u64::MAX,

@@ -28,7 +28,8 @@ fn arb_json() -> impl Strategy<Value = Value> {
 }
 
 fn arb_meta() -> impl Strategy<Value = SnapshotMeta> {
-    (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(s, v, t)| SnapshotMeta {
+    (any::<u16>(), any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(g, s, v, t)| SnapshotMeta {
+        generation: g,
         schema_version: s,
         state_version: v,
         modified_at_ms: t,

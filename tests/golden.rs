@@ -48,6 +48,7 @@ fn every_golden_file_decodes_as_listed() {
         let json = String::from_utf8(read(entry["json"].as_str().unwrap())).unwrap();
         assert_eq!(snap.json, json, "{file}: JSON differs");
         let meta = SnapshotMeta {
+            generation: 0,
             schema_version: entry["schemaVersion"].as_u64().unwrap() as u32,
             state_version: entry["stateVersion"].as_u64().unwrap(),
             modified_at_ms: entry["modifiedAt"].as_u64().unwrap(),

@@ -73,6 +73,7 @@ async fn verifies_snapshots_with_the_core_decoder() {
         schema_version: 1,
         state_version: 9,
         modified_at_ms: 5,
+        ..Default::default()
     };
     let state = format!(
         "{{\"items\":[{}]}}",

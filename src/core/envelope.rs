@@ -35,7 +35,7 @@ const KNOWN_FLAGS: u8 = FLAG_COMPRESSED;
 // Offsets of the header fields (see docs/FORMAT.md).
 const OFF_FORMAT: usize = 4;
 const OFF_FLAGS: usize = 5;
-const OFF_RESERVED: usize = 6;
+const OFF_GENERATION: usize = 6;
 const OFF_SCHEMA: usize = 8;
 const OFF_STATE_VERSION: usize = 12;
 const OFF_MODIFIED_AT: usize = 20;
@@ -86,6 +86,10 @@ impl EnvelopeConfig {
 /// What the header says about the state, apart from its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SnapshotMeta {
+    /// Write counter of the storage slot this snapshot was written to (0 when
+    /// not stored in slots); compared with serial-number arithmetic, see
+    /// [`crate::core::slots`].
+    pub generation: u16,
     /// Version of the page's state schema (for migrations).
     pub schema_version: u32,
     /// Version of the state itself; grows with every change.
@@ -134,6 +138,7 @@ pub fn encode(json: &str, meta: &SnapshotMeta, config: &EnvelopeConfig) -> Resul
     out[..4].copy_from_slice(&MAGIC);
     out[OFF_FORMAT] = FORMAT_VERSION;
     out[OFF_FLAGS] = if compressed { FLAG_COMPRESSED } else { 0 };
+    out[OFF_GENERATION..OFF_GENERATION + 2].copy_from_slice(&meta.generation.to_le_bytes());
     put_u32(&mut out, OFF_SCHEMA, meta.schema_version);
     put_u64(&mut out, OFF_STATE_VERSION, meta.state_version);
     put_u64(&mut out, OFF_MODIFIED_AT, meta.modified_at_ms);
@@ -204,8 +209,8 @@ pub fn read_header(bytes: &[u8]) -> Result<Header> {
     }
     let header = Header {
         flags: bytes[OFF_FLAGS],
-        reserved: get_u16(bytes, OFF_RESERVED),
         meta: SnapshotMeta {
+            generation: get_u16(bytes, OFF_GENERATION),
             schema_version: get_u32(bytes, OFF_SCHEMA),
             state_version: get_u64(bytes, OFF_STATE_VERSION),
             modified_at_ms: get_u64(bytes, OFF_MODIFIED_AT),
@@ -233,8 +238,6 @@ pub fn read_header(bytes: &[u8]) -> Result<Header> {
 pub struct Header {
     /// Flag bits ([`FLAG_COMPRESSED`], [`FLAG_ENCRYPTED`]).
     pub flags: u8,
-    /// Reserved, zero in v1.
-    pub reserved: u16,
     /// Versions and time.
     pub meta: SnapshotMeta,
     /// Length of the state's JSON before compression.
@@ -260,10 +263,9 @@ pub fn decode(bytes: &[u8], config: &EnvelopeConfig) -> Result<Snapshot> {
             computed,
         });
     }
-    if header.flags & !KNOWN_FLAGS != 0 || header.reserved != 0 {
+    if header.flags & !KNOWN_FLAGS != 0 {
         return Err(SessileError::UnsupportedFlags {
             flags: header.flags,
-            reserved: header.reserved,
         });
     }
     let raw_len = header.raw_len as usize;

@@ -4,6 +4,7 @@
 use super::*;
 
 const META: SnapshotMeta = SnapshotMeta {
+    generation: 0,
     schema_version: 3,
     state_version: 42,
     modified_at_ms: 1_790_000_000_000,
@@ -160,18 +161,14 @@ fn format_version_zero_is_damage_not_a_newer_format() {
 }
 
 #[test]
-fn non_zero_reserved_bytes_are_refused() {
-    let mut bytes = encode("{}", &META, &EnvelopeConfig::default()).unwrap();
-    bytes[OFF_RESERVED + 1] = 1;
-    reseal(&mut bytes);
-    let err = decode(&bytes, &Default::default()).unwrap_err();
-    assert_eq!(
-        err,
-        SessileError::UnsupportedFlags {
-            flags: 0,
-            reserved: 0x100
-        }
-    );
+fn generation_round_trips_in_the_header() {
+    let meta = SnapshotMeta {
+        generation: 0xBEEF,
+        ..META
+    };
+    let bytes = encode("{}", &meta, &EnvelopeConfig::default()).unwrap();
+    assert_eq!(&bytes[OFF_GENERATION..OFF_GENERATION + 2], &[0xEF, 0xBE]);
+    assert_eq!(decode(&bytes, &Default::default()).unwrap().meta, meta);
 }
 
 #[test]

@@ -34,16 +34,12 @@ pub enum SessileError {
         /// The newest format version this build reads.
         supported: u8,
     },
-    /// The header sets flags or reserved bits this build does not know (for
-    /// example encryption). Upgrade sessile to read it.
-    #[error(
-        "snapshot flags {flags:#04x} (reserved {reserved:#06x}) are not supported by this build"
-    )]
+    /// The header sets flags this build does not know (for example
+    /// encryption). Upgrade sessile to read it.
+    #[error("snapshot flags {flags:#04x} are not supported by this build")]
     UnsupportedFlags {
         /// The flags byte found in the header.
         flags: u8,
-        /// The reserved field found in the header (0 in format v1).
-        reserved: u16,
     },
     /// The bytes end before the snapshot does (a torn or cut-off write).
     #[error("snapshot is truncated: {actual} bytes, at least {expected} needed")]
@@ -157,10 +153,7 @@ mod tests {
                 found: 9,
                 supported: 1,
             },
-            SessileError::UnsupportedFlags {
-                flags: 0x80,
-                reserved: 0,
-            },
+            SessileError::UnsupportedFlags { flags: 0x80 },
             SessileError::Truncated {
                 expected: 40,
                 actual: 3,

@@ -70,6 +70,7 @@ pub(crate) fn envelope_config(options: &JsValue) -> Result<EnvelopeConfig, Sessi
 pub(crate) fn snapshot_meta(options: &JsValue) -> Result<SnapshotMeta, SessileError> {
     let now = js_sys::Date::now();
     Ok(SnapshotMeta {
+        generation: 0,
         schema_version: integer(options, "schemaVersion", u64::from(u32::MAX))?.unwrap_or(0.0)
             as u32,
         state_version: integer(options, "stateVersion", MAX_SAFE_INTEGER)?.unwrap_or(0.0) as u64,

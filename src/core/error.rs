@@ -105,6 +105,35 @@ pub enum SessileError {
         /// Size of the write that was refused, in bytes.
         bytes: u64,
     },
+    /// The stored state has a newer schema than the page declares: an older
+    /// page must not overwrite it. The stored copy is left untouched.
+    #[error("stored state has schema version {stored}, newer than this page's {current}; it was left untouched")]
+    SchemaTooNew {
+        /// Schema version of the stored state.
+        stored: u32,
+        /// Schema version the page declares.
+        current: u32,
+    },
+    /// A migration function failed or returned no value; the stored copy is
+    /// left untouched.
+    #[error("migration from schema version {from} failed: {reason}")]
+    MigrationFailed {
+        /// The schema version the failing migration starts from.
+        from: u32,
+        /// What the migration threw.
+        reason: String,
+    },
+    /// Another tab or an earlier write stored a newer version than this
+    /// one; the write was refused so that the newer state is not lost.
+    #[error(
+        "stored state is at version {stored}, newer than this copy's {attempted}; write refused"
+    )]
+    StaleWrite {
+        /// Version found in storage.
+        stored: u64,
+        /// Version this copy tried to write.
+        attempted: u64,
+    },
 }
 
 impl SessileError {
@@ -124,6 +153,9 @@ impl SessileError {
             Self::InvalidOptions { .. } => "INVALID_OPTIONS",
             Self::StorageUnavailable { .. } => "STORAGE_UNAVAILABLE",
             Self::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
+            Self::SchemaTooNew { .. } => "SCHEMA_TOO_NEW",
+            Self::MigrationFailed { .. } => "MIGRATION_FAILED",
+            Self::StaleWrite { .. } => "STALE_WRITE",
         }
     }
 
@@ -175,6 +207,18 @@ mod tests {
             },
             SessileError::StorageUnavailable { reason: "x".into() },
             SessileError::QuotaExceeded { bytes: 1 },
+            SessileError::SchemaTooNew {
+                stored: 2,
+                current: 1,
+            },
+            SessileError::MigrationFailed {
+                from: 1,
+                reason: "x".into(),
+            },
+            SessileError::StaleWrite {
+                stored: 2,
+                attempted: 1,
+            },
         ];
         let mut codes: Vec<_> = all.iter().map(SessileError::code).collect();
         assert_eq!(codes[0], "STATE_TOO_LARGE");

@@ -3,6 +3,9 @@
 //! server feed it bytes and time from outside.
 
 pub mod checksum;
+pub mod debounce;
 pub mod envelope;
 pub mod error;
+pub mod schema;
+pub mod slots;
 pub mod text_codec;

@@ -79,7 +79,7 @@ fn good(
 ) {
     let json_path = Path::new(DIR).join(format!("{name}.json"));
     if !json_path.exists() {
-        fs::create_dir_all(DIR).unwrap();
+        fs::create_dir_all(json_path.parent().unwrap()).unwrap();
         fs::write(&json_path, json).unwrap();
     }
     let bytes = encode(json, &meta, cfg).unwrap();
@@ -210,6 +210,38 @@ fn main() {
         &b,
         &mut m,
         "LENGTH_MISMATCH",
+    );
+
+    // Old schema versions of one checkout state, for migration tests: schema 1
+    // called the e-mail `mail` and had no step; schema 2 added the step;
+    // schema 3 (current in the tests) renames `mail` to `email`.
+    let schema = |v: u32, json: &str, m: &mut Vec<String>| {
+        let meta = SnapshotMeta {
+            schema_version: v,
+            state_version: 4,
+            ..META
+        };
+        good(&format!("schema/checkout-schema{v}"), json, meta, &cfg, m);
+    };
+    schema(
+        1,
+        r#"{"mail":"a@example.com","items":[{"sku":"TEE-1","qty":2}]}"#,
+        &mut m,
+    );
+    schema(
+        2,
+        r#"{"mail":"a@example.com","step":"checkout","items":[{"sku":"TEE-1","qty":2}]}"#,
+        &mut m,
+    );
+    schema(
+        3,
+        r#"{"email":"a@example.com","step":"checkout","items":[{"sku":"TEE-1","qty":2}]}"#,
+        &mut m,
+    );
+    schema(
+        4,
+        r#"{"email":"a@example.com","step":"checkout","items":[],"currency":"EUR"}"#,
+        &mut m,
     );
 
     // The manifest only lists files; it is rewritten, the files above are not.

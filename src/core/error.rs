@@ -123,6 +123,9 @@ pub enum SessileError {
         /// What the migration threw.
         reason: String,
     },
+    /// The store was closed; open a new one to go on.
+    #[error("the store is closed")]
+    StoreClosed,
     /// Another tab or an earlier write stored a newer version than this
     /// one; the write was refused so that the newer state is not lost.
     #[error(
@@ -155,6 +158,7 @@ impl SessileError {
             Self::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
             Self::SchemaTooNew { .. } => "SCHEMA_TOO_NEW",
             Self::MigrationFailed { .. } => "MIGRATION_FAILED",
+            Self::StoreClosed => "STORE_CLOSED",
             Self::StaleWrite { .. } => "STALE_WRITE",
         }
     }
@@ -219,6 +223,7 @@ mod tests {
                 stored: 2,
                 attempted: 1,
             },
+            SessileError::StoreClosed,
         ];
         let mut codes: Vec<_> = all.iter().map(SessileError::code).collect();
         assert_eq!(codes[0], "STATE_TOO_LARGE");

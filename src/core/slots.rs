@@ -40,6 +40,24 @@ pub fn generation_is_newer(a: u16, b: u16) -> bool {
     (a.wrapping_sub(b) as i16) > 0
 }
 
+/// What reading one slot gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotRead<'a> {
+    /// Nothing is stored there.
+    Missing,
+    /// These bytes are stored there.
+    Bytes(&'a [u8]),
+    /// Something is stored there but could not even be read as bytes (for
+    /// example text in localStorage that is not base64).
+    Failed(SessileError),
+}
+
+impl<'a> From<Option<&'a [u8]>> for SlotRead<'a> {
+    fn from(bytes: Option<&'a [u8]>) -> Self {
+        bytes.map_or(SlotRead::Missing, SlotRead::Bytes)
+    }
+}
+
 /// A slot that held bytes which could not be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotProblem {
@@ -84,12 +102,24 @@ fn is_newer(a: &Snapshot, b: &Snapshot) -> bool {
 }
 
 /// Decodes every slot's bytes and picks the newest valid copy.
-pub fn restore(slots: &[(SlotId, Option<&[u8]>)], cfg: &EnvelopeConfig) -> Restore {
+pub fn restore(slots: &[(SlotId, SlotRead<'_>)], cfg: &EnvelopeConfig) -> Restore {
     let mut best: Option<(SlotId, Snapshot)> = None;
     let mut problems = Vec::new();
     let mut any_bytes = false;
-    for &(slot, bytes) in slots {
-        let Some(bytes) = bytes else { continue };
+    for (slot, read) in slots {
+        let slot = *slot;
+        let bytes = match read {
+            SlotRead::Missing => continue,
+            SlotRead::Bytes(bytes) => bytes,
+            SlotRead::Failed(error) => {
+                any_bytes = true;
+                problems.push(SlotProblem {
+                    slot,
+                    error: error.clone(),
+                });
+                continue;
+            }
+        };
         any_bytes = true;
         match decode(bytes, cfg) {
             Ok(snap) => {

@@ -29,7 +29,13 @@ fn restored(r: &Restore) -> (SlotId, u64, usize) {
 fn empty_slots_are_a_new_session() {
     let cfg = EnvelopeConfig::default();
     assert_eq!(
-        restore(&[(SlotId::A, None), (SlotId::B, None)], &cfg),
+        restore(
+            &[
+                (SlotId::A, SlotRead::Missing),
+                (SlotId::B, SlotRead::Missing)
+            ],
+            &cfg
+        ),
         Restore::Empty
     );
 }
@@ -38,9 +44,21 @@ fn empty_slots_are_a_new_session() {
 fn newest_version_wins_whichever_slot_it_is_in() {
     let cfg = EnvelopeConfig::default();
     let (a, b) = (snap(4, 4, "{\"v\":4}"), snap(5, 5, "{\"v\":5}"));
-    let r = restore(&[(SlotId::A, Some(&a)), (SlotId::B, Some(&b))], &cfg);
+    let r = restore(
+        &[
+            (SlotId::A, SlotRead::Bytes(&a)),
+            (SlotId::B, SlotRead::Bytes(&b)),
+        ],
+        &cfg,
+    );
     assert_eq!(restored(&r), (SlotId::B, 5, 0));
-    let r = restore(&[(SlotId::A, Some(&b)), (SlotId::B, Some(&a))], &cfg);
+    let r = restore(
+        &[
+            (SlotId::A, SlotRead::Bytes(&b)),
+            (SlotId::B, SlotRead::Bytes(&a)),
+        ],
+        &cfg,
+    );
     assert_eq!(restored(&r), (SlotId::A, 5, 0));
 }
 
@@ -51,7 +69,13 @@ fn equal_versions_are_ordered_by_generation_across_the_wrap() {
         snap(7, u16::MAX, "{\"g\":\"old\"}"),
         snap(7, 0, "{\"g\":\"new\"}"),
     );
-    let r = restore(&[(SlotId::A, Some(&old)), (SlotId::B, Some(&new))], &cfg);
+    let r = restore(
+        &[
+            (SlotId::A, SlotRead::Bytes(&old)),
+            (SlotId::B, SlotRead::Bytes(&new)),
+        ],
+        &cfg,
+    );
     assert_eq!(restored(&r).0, SlotId::B);
     assert!(generation_is_newer(0, u16::MAX));
     assert!(generation_is_newer(2, 1));
@@ -65,12 +89,21 @@ fn each_corrupted_slot_in_turn_is_skipped_and_reported() {
     let (a, b) = (snap(1, 1, "{\"v\":1}"), snap(2, 2, "{\"v\":2}"));
     let mut torn_b = b.clone();
     torn_b.truncate(b.len() - 3);
-    let r = restore(&[(SlotId::A, Some(&a)), (SlotId::B, Some(&torn_b))], &cfg);
+    let r = restore(
+        &[
+            (SlotId::A, SlotRead::Bytes(&a)),
+            (SlotId::B, SlotRead::Bytes(&torn_b)),
+        ],
+        &cfg,
+    );
     assert_eq!(restored(&r), (SlotId::A, 1, 1));
     let mut flipped_a = a.clone();
     flipped_a[45] ^= 0x10;
     let r = restore(
-        &[(SlotId::A, Some(&flipped_a)), (SlotId::B, Some(&b))],
+        &[
+            (SlotId::A, SlotRead::Bytes(&flipped_a)),
+            (SlotId::B, SlotRead::Bytes(&b)),
+        ],
         &cfg,
     );
     assert_eq!(restored(&r), (SlotId::B, 2, 1));
@@ -84,7 +117,10 @@ fn each_corrupted_slot_in_turn_is_skipped_and_reported() {
 fn both_slots_corrupted_is_unreadable_with_both_reasons() {
     let cfg = EnvelopeConfig::default();
     let r = restore(
-        &[(SlotId::A, Some(b"garbage")), (SlotId::B, Some(&[]))],
+        &[
+            (SlotId::A, SlotRead::Bytes(b"garbage")),
+            (SlotId::B, SlotRead::Bytes(&[])),
+        ],
         &cfg,
     );
     match r {
@@ -97,14 +133,33 @@ fn both_slots_corrupted_is_unreadable_with_both_reasons() {
 }
 
 #[test]
+fn a_slot_that_could_not_be_read_is_reported() {
+    let cfg = EnvelopeConfig::default();
+    let b = snap(2, 2, "{}");
+    let failed = SlotRead::Failed(SessileError::CorruptPayload {
+        reason: "stored text is not base64",
+    });
+    let r = restore(
+        &[
+            (SlotId::A, failed.clone()),
+            (SlotId::B, SlotRead::Bytes(&b)),
+        ],
+        &cfg,
+    );
+    assert_eq!(restored(&r), (SlotId::B, 2, 1));
+    let r = restore(&[(SlotId::A, failed), (SlotId::B, SlotRead::Missing)], &cfg);
+    assert!(matches!(r, Restore::Unreadable { .. }));
+}
+
+#[test]
 fn a_rescue_copy_newer_than_both_slots_wins() {
     let cfg = EnvelopeConfig::default();
     let (a, b, rescue) = (snap(3, 3, "{}"), snap(4, 4, "{}"), snap(6, 5, "{}"));
     let r = restore(
         &[
-            (SlotId::A, Some(&a)),
-            (SlotId::B, Some(&b)),
-            (SlotId::Rescue, Some(&rescue)),
+            (SlotId::A, SlotRead::Bytes(&a)),
+            (SlotId::B, SlotRead::Bytes(&b)),
+            (SlotId::Rescue, SlotRead::Bytes(&rescue)),
         ],
         &cfg,
     );
@@ -166,8 +221,8 @@ fn a_crash_between_any_two_writes_leaves_a_valid_newest_copy() {
         torn[idx] = Some(bytes.clone());
         torn[next_idx] = Some(bytes[..bytes.len() / 2].to_vec());
         let view = [
-            (SlotId::A, torn[0].as_deref()),
-            (SlotId::B, torn[1].as_deref()),
+            (SlotId::A, torn[0].as_deref().into()),
+            (SlotId::B, torn[1].as_deref().into()),
         ];
         assert_eq!(restored(&restore(&view, &cfg)).1, version);
         last = Some((plan.slot, plan.generation));

@@ -18,12 +18,12 @@ pub(crate) fn to_js_error(err: SessileError) -> JsValue {
     js.into()
 }
 
-fn set(target: &JsValue, key: &str, value: &JsValue) {
+pub(crate) fn set(target: &JsValue, key: &str, value: &JsValue) {
     // Reflect.set only fails on frozen or proxy targets, which these are not.
     let _ = Reflect::set(target, &JsValue::from_str(key), value);
 }
 
-fn get(options: &JsValue, key: &str) -> Option<JsValue> {
+pub(crate) fn get(options: &JsValue, key: &str) -> Option<JsValue> {
     if !options.is_object() {
         return None;
     }
@@ -35,7 +35,11 @@ fn get(options: &JsValue, key: &str) -> Option<JsValue> {
 /// Reads an optional non-negative integer option no larger than `max`.
 /// (The message formats `max` as an integer: formatting an f64 would pull
 /// about 17 KB of float printing into the wasm module.)
-fn integer(options: &JsValue, key: &'static str, max: u64) -> Result<Option<f64>, SessileError> {
+pub(crate) fn integer(
+    options: &JsValue,
+    key: &'static str,
+    max: u64,
+) -> Result<Option<f64>, SessileError> {
     let Some(value) = get(options, key) else {
         return Ok(None);
     };
@@ -48,7 +52,7 @@ fn integer(options: &JsValue, key: &'static str, max: u64) -> Result<Option<f64>
     }
 }
 
-const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
+pub(crate) const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
 
 /// Reads `compressAbove`, `maxBytes` and `compressionLevel`.
 pub(crate) fn envelope_config(options: &JsValue) -> Result<EnvelopeConfig, SessileError> {
@@ -159,4 +163,22 @@ pub(crate) fn hex32(v: u32) -> String {
         .rev()
         .map(|i| HEX[((v >> (i * 4)) & 0xF) as usize] as char)
         .collect()
+}
+
+/// A plain object from key/value pairs (event payloads, diagnostics).
+pub(crate) fn object(entries: &[(&str, JsValue)]) -> Object {
+    let obj = Object::new();
+    for (key, value) in entries {
+        set(&obj, key, value);
+    }
+    obj
+}
+
+/// `{ code, message }` of an error, for event payloads.
+pub(crate) fn error_summary(err: &SessileError) -> JsValue {
+    object(&[
+        ("code", err.code().into()),
+        ("message", err.to_string().into()),
+    ])
+    .into()
 }

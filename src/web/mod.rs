@@ -3,8 +3,14 @@
 //! logic lives in `crate::core`.
 
 mod convert;
-mod local_storage;
+mod migrate;
+mod page;
 pub mod snapshot_api;
+mod storage;
+mod store;
+pub mod store_api;
+mod store_options;
+mod tabs;
 
 /// Prints Rust panics to the browser console (only with the `panic-hook`
 /// feature: it costs size, and sessile's own paths return errors instead).

@@ -10,7 +10,7 @@ use crate::core::error::SessileError;
 use super::convert::{
     decoded_snapshot, envelope_config, snapshot_info, snapshot_meta, state_to_json, to_js_error,
 };
-use super::local_storage;
+use super::storage::local as local_storage;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"

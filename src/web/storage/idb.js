@@ -1,0 +1,99 @@
+// IndexedDB driver for sessile's slots, called from storage/indexeddb.rs.
+// Kept in JS because an IndexedDB compare-and-set must issue its put inside
+// the success callback of the read in the same transaction; awaiting across
+// the wasm boundary could let the transaction commit in between.
+// One database per sessile namespace, one object store "slots" whose keys
+// are "a", "b" (Uint8Array snapshots) and "head" ({version} of the last write).
+
+const STORE = "slots";
+
+function fail(reject, what, err) {
+  const e = err || new DOMException(`${what} failed`, "UnknownError");
+  reject(e);
+}
+
+/** Opens (creating if needed) the namespace's database. */
+export function idbOpen(name) {
+  return new Promise((resolve, reject) => {
+    let req;
+    try {
+      req = indexedDB.open(name, 1);
+    } catch (e) {
+      reject(e);
+      return;
+    }
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE);
+    };
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => fail(reject, "indexedDB.open", req.error);
+    req.onblocked = () => fail(reject, "indexedDB.open (blocked by another tab)", null);
+  });
+}
+
+/** Calls `onclose` when the browser closes the connection (eviction, deletion). */
+export function idbWatchClose(db, onclose) {
+  db.onclose = () => onclose();
+  db.onversionchange = () => {
+    db.close();
+    onclose();
+  };
+}
+
+/** Reads the slots and the head: resolves [a, b, headVersion] (undefined when absent). */
+export function idbReadAll(db) {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(STORE, "readonly");
+    const store = tx.objectStore(STORE);
+    const out = [undefined, undefined, undefined];
+    ["a", "b", "head"].forEach((key, i) => {
+      const r = store.get(key);
+      r.onsuccess = () => {
+        const v = r.result;
+        if (i === 2) out[i] = v && typeof v.version === "number" ? v.version : undefined;
+        else out[i] = v instanceof Uint8Array ? v : v instanceof ArrayBuffer ? new Uint8Array(v) : undefined;
+      };
+    });
+    tx.oncomplete = () => resolve(out);
+    tx.onerror = () => fail(reject, "IndexedDB read", tx.error);
+    tx.onabort = () => fail(reject, "IndexedDB read", tx.error);
+  });
+}
+
+/**
+ * Writes `bytes` under `slot` and the head {version} in one transaction, only
+ * if the stored head is older than `version`. Resolves -1 when written (and
+ * committed), or the stored head version when the write was refused.
+ */
+export function idbWriteIfNewer(db, slot, bytes, version) {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(STORE, "readwrite", { durability: "strict" });
+    const store = tx.objectStore(STORE);
+    let refusedBy = -1;
+    const head = store.get("head");
+    head.onsuccess = () => {
+      const stored = head.result && typeof head.result.version === "number" ? head.result.version : -1;
+      if (stored >= version) {
+        refusedBy = stored;
+        tx.abort();
+        return;
+      }
+      store.put(bytes, slot);
+      store.put({ version }, "head");
+    };
+    tx.oncomplete = () => resolve(-1);
+    tx.onabort = () => (refusedBy >= 0 ? resolve(refusedBy) : fail(reject, "IndexedDB write", tx.error));
+    tx.onerror = (e) => e.preventDefault();
+  });
+}
+
+/** Removes every key of the namespace. */
+export function idbClear(db) {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(STORE, "readwrite");
+    tx.objectStore(STORE).clear();
+    tx.oncomplete = () => resolve();
+    tx.onabort = () => fail(reject, "IndexedDB clear", tx.error);
+  });
+}

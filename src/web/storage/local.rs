@@ -1,0 +1,153 @@
+//! localStorage as a place for snapshot bytes: base64 text under
+//! `sessile:<key>`. Holds the slots of the localStorage backend, the rescue
+//! copy written synchronously on page hide, and the eviction marker. A
+//! missing or disabled store is STORAGE_UNAVAILABLE, a full one
+//! QUOTA_EXCEEDED; the previous value stays on failure; never panics.
+
+use crate::core::error::SessileError;
+use crate::core::slots::SlotId;
+use crate::core::text_codec::{from_base64, to_base64};
+
+use crate::web::convert::{js_message, js_name};
+
+/// The prefix of every key sessile writes, so its entries are easy to find.
+pub(crate) const KEY_PREFIX: &str = "sessile:";
+
+fn storage() -> Result<web_sys::Storage, SessileError> {
+    let window = web_sys::window().ok_or_else(|| SessileError::StorageUnavailable {
+        reason: "no window (server-side rendering or a worker)".into(),
+    })?;
+    match window.local_storage() {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(SessileError::StorageUnavailable {
+            reason: "localStorage is not available in this browser".into(),
+        }),
+        Err(e) => Err(SessileError::StorageUnavailable {
+            reason: format!("localStorage is blocked: {}", js_message(&e)),
+        }),
+    }
+}
+
+/// Maps a thrown storage error: quota errors (under every browser's name) to
+/// QUOTA_EXCEEDED with the size of the write, the rest to STORAGE_UNAVAILABLE.
+pub(crate) fn storage_error(thrown: &wasm_bindgen::JsValue, bytes: usize) -> SessileError {
+    let name = js_name(thrown);
+    let message = js_message(thrown);
+    // Firefox once said NS_ERROR_DOM_QUOTA_REACHED; Firefox and Safari wrap
+    // IndexedDB quota failures in an AbortError that mentions the quota.
+    let quota = name == "QuotaExceededError"
+        || name == "NS_ERROR_DOM_QUOTA_REACHED"
+        || (name == "AbortError" && message.to_ascii_lowercase().contains("quota"));
+    if quota {
+        SessileError::QuotaExceeded {
+            bytes: bytes as u64,
+        }
+    } else {
+        SessileError::StorageUnavailable {
+            reason: if name.is_empty() {
+                message
+            } else {
+                format!("{name}: {message}")
+            },
+        }
+    }
+}
+
+/// Writes `text` under `sessile:<key>`.
+pub(crate) fn write_text(key: &str, text: &str) -> Result<(), SessileError> {
+    storage()?
+        .set_item(&format!("{KEY_PREFIX}{key}"), text)
+        // localStorage counts UTF-16 code units: two bytes a character.
+        .map_err(|e| storage_error(&e, text.len() * 2))
+}
+
+/// Reads the text under `sessile:<key>`, `None` when there is none.
+pub(crate) fn read_text(key: &str) -> Result<Option<String>, SessileError> {
+    storage()?
+        .get_item(&format!("{KEY_PREFIX}{key}"))
+        .map_err(|e| SessileError::StorageUnavailable {
+            reason: js_message(&e),
+        })
+}
+
+/// Removes `sessile:<key>`.
+pub(crate) fn remove(key: &str) -> Result<(), SessileError> {
+    storage()?
+        .remove_item(&format!("{KEY_PREFIX}{key}"))
+        .map_err(|e| SessileError::StorageUnavailable {
+            reason: js_message(&e),
+        })
+}
+
+/// Writes `bytes` (as base64) under `sessile:<key>`.
+pub(crate) fn write(key: &str, bytes: &[u8]) -> Result<(), SessileError> {
+    write_text(key, &to_base64(bytes))
+}
+
+/// Reads the bytes under `sessile:<key>`, `None` when there are none.
+pub(crate) fn read(key: &str) -> Result<Option<Vec<u8>>, SessileError> {
+    read_text(key)?.map(|t| from_base64(&t)).transpose()
+}
+
+/// Checks that localStorage accepts a write (disabled storage, a zero quota
+/// and old Safari private mode all refuse one).
+pub(crate) fn probe() -> Result<(), SessileError> {
+    write_text("probe", "1")?;
+    remove("probe")
+}
+
+/// The localStorage backend: slots `sessile:<ns>:a` / `:b` as base64 and the
+/// compare-and-set head `sessile:<ns>:head` as a decimal version. localStorage
+/// is synchronous, so read-compare-write happens in one task.
+pub(crate) struct LocalSlots {
+    namespace: String,
+}
+
+impl LocalSlots {
+    pub(crate) fn open(namespace: &str) -> Result<Self, SessileError> {
+        probe()?;
+        Ok(Self {
+            namespace: namespace.to_owned(),
+        })
+    }
+
+    fn head_key(&self) -> String {
+        format!("{}:head", self.namespace)
+    }
+
+    fn head(&self) -> Result<Option<u64>, SessileError> {
+        Ok(read_text(&self.head_key())?.and_then(|t| t.parse().ok()))
+    }
+
+    pub(crate) fn read_all(&self) -> Result<super::SlotsRead, SessileError> {
+        let head_version = self.head()?;
+        Ok(super::SlotsRead {
+            a: read(&super::slot_key(&self.namespace, SlotId::A)),
+            b: read(&super::slot_key(&self.namespace, SlotId::B)),
+            head_version,
+        })
+    }
+
+    pub(crate) fn write_if_newer(
+        &self,
+        slot: SlotId,
+        bytes: &[u8],
+        version: u64,
+    ) -> Result<(), SessileError> {
+        if let Some(stored) = self.head()?.filter(|&s| s >= version) {
+            return Err(SessileError::StaleWrite {
+                stored,
+                attempted: version,
+            });
+        }
+        write(&super::slot_key(&self.namespace, slot), bytes)?;
+        write_text(&self.head_key(), &version.to_string())
+    }
+
+    pub(crate) fn clear(&self) -> Result<(), SessileError> {
+        for slot in [SlotId::A, SlotId::B] {
+            remove(&super::slot_key(&self.namespace, slot))?;
+        }
+        remove(&self.head_key())
+    }
+}

@@ -1,0 +1,69 @@
+//! Memory backend: slots in a map shared by every store of this page (so two
+//! stores of one namespace see each other, as two tabs would through real
+//! storage). Lost on reload; the last resort of the `auto` chain.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::core::error::SessileError;
+use crate::core::slots::SlotId;
+
+use super::{slot_key, SlotsRead};
+
+thread_local! {
+    static SLOTS: RefCell<HashMap<String, Vec<u8>>> = RefCell::new(HashMap::new());
+    static HEADS: RefCell<HashMap<String, u64>> = RefCell::new(HashMap::new());
+}
+
+pub(crate) struct MemorySlots {
+    namespace: String,
+}
+
+impl MemorySlots {
+    pub(crate) fn open(namespace: &str) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+        }
+    }
+
+    fn get(&self, slot: SlotId) -> Option<Vec<u8>> {
+        SLOTS.with(|m| m.borrow().get(&slot_key(&self.namespace, slot)).cloned())
+    }
+
+    pub(crate) fn read_all(&self) -> SlotsRead {
+        SlotsRead {
+            a: Ok(self.get(SlotId::A)),
+            b: Ok(self.get(SlotId::B)),
+            head_version: HEADS.with(|h| h.borrow().get(&self.namespace).copied()),
+        }
+    }
+
+    pub(crate) fn write_if_newer(
+        &self,
+        slot: SlotId,
+        bytes: &[u8],
+        version: u64,
+    ) -> Result<(), SessileError> {
+        let stored = HEADS.with(|h| h.borrow().get(&self.namespace).copied());
+        if let Some(stored) = stored.filter(|&s| s >= version) {
+            return Err(SessileError::StaleWrite {
+                stored,
+                attempted: version,
+            });
+        }
+        SLOTS.with(|m| {
+            m.borrow_mut()
+                .insert(slot_key(&self.namespace, slot), bytes.to_vec())
+        });
+        HEADS.with(|h| h.borrow_mut().insert(self.namespace.clone(), version));
+        Ok(())
+    }
+
+    pub(crate) fn clear(&self) {
+        SLOTS.with(|m| {
+            m.borrow_mut()
+                .retain(|k, _| !k.starts_with(&format!("{}:", self.namespace)))
+        });
+        HEADS.with(|h| h.borrow_mut().remove(&self.namespace));
+    }
+}

@@ -1,0 +1,160 @@
+//! Where snapshot slots live: IndexedDB (binary values, one database per
+//! namespace), localStorage (base64 text) or memory, behind one `Backend`
+//! with the same three operations: read every slot, write a slot only if its
+//! version is newer than the stored head (so a stale tab never overwrites a
+//! newer state), clear. `open` picks the backend and says who stepped in why.
+
+mod indexeddb;
+pub(crate) mod local;
+mod memory;
+
+use crate::core::error::SessileError;
+use crate::core::slots::SlotId;
+
+/// Which backend holds the slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BackendKind {
+    IndexedDb,
+    LocalStorage,
+    Memory,
+}
+
+impl BackendKind {
+    /// The name pages use in options and diagnostics.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::IndexedDb => "indexeddb",
+            Self::LocalStorage => "localstorage",
+            Self::Memory => "memory",
+        }
+    }
+
+    /// Parses a `storage` option.
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        match name {
+            "indexeddb" => Some(Self::IndexedDb),
+            "localstorage" => Some(Self::LocalStorage),
+            "memory" => Some(Self::Memory),
+            _ => None,
+        }
+    }
+}
+
+/// The raw content of every slot (each read may have failed on its own).
+pub(crate) struct SlotsRead {
+    pub(crate) a: Result<Option<Vec<u8>>, SessileError>,
+    pub(crate) b: Result<Option<Vec<u8>>, SessileError>,
+    /// Version of the last successful write (the compare-and-set head).
+    pub(crate) head_version: Option<u64>,
+}
+
+/// An opened backend.
+pub(crate) enum Backend {
+    IndexedDb(indexeddb::IdbSlots),
+    LocalStorage(local::LocalSlots),
+    Memory(memory::MemorySlots),
+}
+
+impl Backend {
+    pub(crate) fn kind(&self) -> BackendKind {
+        match self {
+            Self::IndexedDb(_) => BackendKind::IndexedDb,
+            Self::LocalStorage(_) => BackendKind::LocalStorage,
+            Self::Memory(_) => BackendKind::Memory,
+        }
+    }
+
+    /// Reads slots A and B and the head.
+    pub(crate) async fn read_all(&self) -> Result<SlotsRead, SessileError> {
+        match self {
+            Self::IndexedDb(s) => s.read_all().await,
+            Self::LocalStorage(s) => s.read_all(),
+            Self::Memory(s) => Ok(s.read_all()),
+        }
+    }
+
+    /// Writes `bytes` to `slot` if `version` is newer than the stored head;
+    /// `STALE_WRITE` (nothing written) when it is not.
+    pub(crate) async fn write_if_newer(
+        &self,
+        slot: SlotId,
+        bytes: &[u8],
+        version: u64,
+    ) -> Result<(), SessileError> {
+        match self {
+            Self::IndexedDb(s) => s.write_if_newer(slot, bytes, version).await,
+            Self::LocalStorage(s) => s.write_if_newer(slot, bytes, version),
+            Self::Memory(s) => s.write_if_newer(slot, bytes, version),
+        }
+    }
+
+    /// Removes every slot of the namespace.
+    pub(crate) async fn clear(&self) -> Result<(), SessileError> {
+        match self {
+            Self::IndexedDb(s) => s.clear().await,
+            Self::LocalStorage(s) => s.clear(),
+            Self::Memory(s) => {
+                s.clear();
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the browser closed the connection (IndexedDB only); the store
+    /// reopens it before the next operation.
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self, Self::IndexedDb(s) if s.is_closed())
+    }
+}
+
+/// A backend that could not be used, and why.
+pub(crate) struct Degradation {
+    pub(crate) kind: BackendKind,
+    pub(crate) error: SessileError,
+}
+
+/// Opens `wanted` (only that one: a page that asked for IndexedDB gets an
+/// error, not a silent fallback), or with `None` ("auto") the first of
+/// IndexedDB, localStorage, memory that works, with the reasons the others
+/// were passed over.
+pub(crate) async fn open(
+    namespace: &str,
+    wanted: Option<BackendKind>,
+) -> Result<(Backend, Vec<Degradation>), SessileError> {
+    let chain: &[BackendKind] = match wanted {
+        Some(BackendKind::IndexedDb) => &[BackendKind::IndexedDb],
+        Some(BackendKind::LocalStorage) => &[BackendKind::LocalStorage],
+        Some(BackendKind::Memory) => &[BackendKind::Memory],
+        None => &[
+            BackendKind::IndexedDb,
+            BackendKind::LocalStorage,
+            BackendKind::Memory,
+        ],
+    };
+    let mut passed_over = Vec::new();
+    for &kind in chain {
+        let opened = match kind {
+            BackendKind::IndexedDb => indexeddb::IdbSlots::open(namespace)
+                .await
+                .map(Backend::IndexedDb),
+            BackendKind::LocalStorage => {
+                local::LocalSlots::open(namespace).map(Backend::LocalStorage)
+            }
+            BackendKind::Memory => Ok(Backend::Memory(memory::MemorySlots::open(namespace))),
+        };
+        match opened {
+            Ok(backend) => return Ok((backend, passed_over)),
+            Err(error) if wanted.is_none() => passed_over.push(Degradation { kind, error }),
+            Err(error) => return Err(error),
+        }
+    }
+    // Unreachable in practice: memory always opens.
+    Err(SessileError::StorageUnavailable {
+        reason: "no storage backend could be opened".into(),
+    })
+}
+
+/// The key of `slot` under `namespace` (localStorage and memory).
+pub(crate) fn slot_key(namespace: &str, slot: SlotId) -> String {
+    format!("{namespace}:{}", slot.name())
+}

@@ -88,11 +88,14 @@ pub struct SessileStore {
 pub fn open_store(
     #[wasm_bindgen(unchecked_param_type = "StoreOptions")] options: JsValue,
 ) -> Promise {
-    future_to_promise(async move {
-        let options = store_options(&options).map_err(to_js_error)?;
-        let store = Store::open(options).await.map_err(to_js_error)?;
-        Ok(SessileStore { store }.into())
-    })
+    future_to_promise(async move { open(options).await.map(JsValue::from) })
+}
+
+/// `openStore` for Rust callers (the browser tests): the same, unwrapped.
+pub async fn open(options: JsValue) -> Result<SessileStore, JsValue> {
+    let options = store_options(&options).map_err(to_js_error)?;
+    let store = Store::open(options).await.map_err(to_js_error)?;
+    Ok(SessileStore { store })
 }
 
 #[wasm_bindgen]

@@ -19,6 +19,10 @@ export type SessileErrorCode =
   | "INVALID_OPTIONS"
   | "STORAGE_UNAVAILABLE"
   | "QUOTA_EXCEEDED"
+  | "SCHEMA_TOO_NEW"
+  | "MIGRATION_FAILED"
+  | "STORE_CLOSED"
+  | "STALE_WRITE"
   | "WASM_LOAD_FAILED";
 
 /** An error from sessile; branch on `code`, show or log `message`. */

@@ -11,12 +11,47 @@
  * ```
  */
 import init, * as wasm from "../../pkg/sessile.js";
-import type { DecodeOptions, SnapshotInfo, SnapshotOptions } from "../../pkg/sessile.js";
+import type {
+  DecodeOptions,
+  SnapshotInfo,
+  SnapshotOptions,
+  StoreDiagnostics,
+  StoreEvent,
+  StoreOptions,
+} from "../../pkg/sessile.js";
 import { SessileError, toSessileError } from "./errors.js";
 
 export { SessileError } from "./errors.js";
 export type { SessileErrorCode } from "./errors.js";
-export type { DecodeOptions, SnapshotInfo, SnapshotOptions } from "../../pkg/sessile.js";
+export type {
+  DecodeOptions,
+  SnapshotInfo,
+  SnapshotOptions,
+  StoreDiagnostics,
+  StoreEvent,
+  StoreOptions,
+} from "../../pkg/sessile.js";
+
+/** A namespace's persisted state of type `T` (see {@link Sessile.openStore}). */
+export interface Store<T> {
+  /** The current state: restored, set, or taken from another tab. */
+  readonly state: T;
+  /** The current state version. */
+  readonly version: number;
+  /** Replaces the state; returns the new version. Throws STATE_TOO_LARGE / INVALID_STATE. */
+  set(state: T): number;
+  /** Writes anything unsaved now; resolves when the bytes are stored. */
+  flush(): Promise<void>;
+  /** Removes every stored copy of this namespace. */
+  clear(): Promise<void>;
+  /** Flushes, then releases listeners and the tab channel. */
+  close(): Promise<void>;
+  /** Backend, durability, versions, sizes, last write and error. */
+  diagnostics(): StoreDiagnostics;
+}
+
+/** Options of {@link Sessile.openStore} with the state typed as `T`. */
+export type TypedStoreOptions<T> = Omit<StoreOptions, "initial"> & { initial: T };
 
 /** A verified snapshot with its state typed as `T`. */
 export interface Decoded<T> extends SnapshotInfo {
@@ -33,6 +68,31 @@ export interface Sessile {
   saveSnapshot<T>(key: string, state: T, options?: SnapshotOptions): SnapshotInfo;
   /** Reads and verifies the snapshot under `sessile:<key>`; undefined if none. */
   loadSnapshot<T = unknown>(key: string, options?: DecodeOptions): Decoded<T> | undefined;
+  /**
+   * Opens the store `options.name`, restoring the newest valid stored copy.
+   * Events (restore outcome, fallbacks, conflicts, write errors) reach
+   * `options.onEvent`.
+   */
+  openStore<T>(options: TypedStoreOptions<T>): Promise<Store<T>>;
+}
+
+function wrapStore<T>(inner: wasm.SessileStore): Store<T> {
+  const rethrow = (e: unknown): never => {
+    throw toSessileError(e);
+  };
+  return {
+    get state() {
+      return inner.state as T;
+    },
+    get version() {
+      return inner.version;
+    },
+    set: guarded((state: T) => inner.set(state)),
+    flush: () => inner.flush().catch(rethrow),
+    clear: () => inner.clear().catch(rethrow),
+    close: () => inner.close().catch(rethrow),
+    diagnostics: () => inner.diagnostics(),
+  };
 }
 
 function guarded<A extends unknown[], R>(f: (...args: A) => R): (...args: A) => R {
@@ -50,6 +110,13 @@ const api: Sessile = {
   decodeSnapshot: guarded((bytes, options) => wasm.decodeSnapshot(bytes, options)) as Sessile["decodeSnapshot"],
   saveSnapshot: guarded((key, state, options) => wasm.saveSnapshot(key, state, options)),
   loadSnapshot: guarded((key, options) => wasm.loadSnapshot(key, options)) as Sessile["loadSnapshot"],
+  openStore: <T>(options: TypedStoreOptions<T>) =>
+    wasm.openStore(options as StoreOptions).then(
+      (inner) => wrapStore<T>(inner),
+      (e: unknown) => {
+        throw toSessileError(e);
+      },
+    ),
 };
 
 let loading: Promise<Sessile> | undefined;

@@ -36,6 +36,10 @@ function sizeResults(s) {
   );
   // Derived: what sessile spends beyond JSON.stringify / JSON.parse.
   profile.sessile_encode_minus_stringify_ms = r2(m["profile.sessile_encode"] - m["profile.json_stringify"]);
+  profile.sessile_wasm_deflate_l1_ms = r2(m["profile.sessile_encode"] - m["profile.sessile_encode_no_deflate"]);
+  profile.sessile_no_deflate_minus_stringify_ms = r2(m["profile.sessile_encode_no_deflate"] - m["profile.json_stringify"]);
+  profile.sessile_wasm_inflate_ms = r2(m["restore.sessile_from_bytes"] - m["profile.sessile_decode_no_inflate"]);
+  profile.sessile_no_inflate_minus_parse_ms = r2(m["profile.sessile_decode_no_inflate"] - m["profile.json_parse"]);
   profile.sessile_save_minus_encode_ms = r2(m["save.sessile"] - m["profile.sessile_encode"]);
   profile.sessile_decode_minus_parse_ms = r2(m["restore.sessile_from_bytes"] - m["profile.json_parse"]);
   profile.sessile_load_minus_decode_ms = r2(m["restore.sessile"] - m["restore.sessile_from_bytes"]);

@@ -33,6 +33,8 @@ async function benchSize(sessile, targetBytes, cfg) {
   const same = (restored) => JSON.stringify(restored) === json; // the restore keys hold this state
   const raw = te.encode(json);
   const z1 = deflateSync(raw, { level: 1 });
+  const plain = { stateVersion: 1, compressAbove: 1e9 }; // never deflated: isolates the wasm deflate / inflate
+  const sessilePlain = sessile.encodeSnapshot(state, plain);
   const b64 = [js.toBase64(jsBytes), js.toBase64(js.encode({ ...state, other: true }, 1))];
 
   const save = [
@@ -61,6 +63,8 @@ async function benchSize(sessile, targetBytes, cfg) {
     { name: "profile.base64_encode", run: () => js.toBase64(jsBytes) },
     { name: "profile.set_item", run: (i) => localStorage.setItem("p", b64[i % 2]) },
     { name: "profile.sessile_encode", run: () => sessile.encodeSnapshot(state, opts()) },
+    { name: "profile.sessile_encode_no_deflate", run: () => sessile.encodeSnapshot(state, plain) },
+    { name: "profile.sessile_decode_no_inflate", run: () => sessile.decodeSnapshot(sessilePlain).state },
     { name: "profile.get_item", run: () => localStorage.getItem("js-restore") },
     { name: "profile.base64_decode", run: () => js.fromBase64(b64[0]) },
     { name: "profile.fflate_inflate", run: () => inflateSync(z1) },

@@ -5,32 +5,37 @@
 const r2 = (x) => Math.round(x * 1000) / 1000;
 const ratio = (a, b) => r2(a / b);
 
+// Each section: results key -> measured case, then ratio key -> [sessile key, JS stack key].
+const SAVE = {
+  fields: {
+    sessile_ms: "save.sessile", js_stack_ms: "save.js_stack",
+    sessile_l6_ms: "save.sessile_l6", js_stack_l6_ms: "save.js_stack_l6",
+    sessile_default_threshold_ms: "save.sessile_default_threshold",
+    sessile_idb_ms: "save.sessile_idb", js_stack_idb_ms: "save.js_stack_idb",
+    sessile_idb_wall_ms: "save.sessile_idb_wall", js_stack_idb_wall_ms: "save.js_stack_idb_wall",
+  },
+  ratios: { ratio: ["sessile_ms", "js_stack_ms"], ratio_l6: ["sessile_l6_ms", "js_stack_l6_ms"], ratio_idb: ["sessile_idb_ms", "js_stack_idb_ms"] },
+};
+const RESTORE = {
+  fields: {
+    sessile_ms: "restore.sessile", js_stack_ms: "restore.js_stack",
+    sessile_idb_wall_ms: "restore.sessile_idb", js_stack_idb_wall_ms: "restore.js_stack_idb",
+    sessile_from_bytes_ms: "restore.sessile_from_bytes", js_stack_from_bytes_ms: "restore.js_stack_from_bytes",
+  },
+  ratios: { ratio: ["sessile_ms", "js_stack_ms"], ratio_idb_wall: ["sessile_idb_wall_ms", "js_stack_idb_wall_ms"] },
+};
+
+function section(m, { fields, ratios }) {
+  const out = {};
+  for (const [key, name] of Object.entries(fields)) out[key] = r2(m[name]);
+  for (const [key, [a, b]] of Object.entries(ratios)) out[key] = ratio(m[fields[a]], m[fields[b]]);
+  return out;
+}
+
 function sizeResults(s) {
   const m = s.medians;
-  const save = {
-    sessile_ms: r2(m["save.sessile"]),
-    js_stack_ms: r2(m["save.js_stack"]),
-    ratio: ratio(m["save.sessile"], m["save.js_stack"]),
-    sessile_l6_ms: r2(m["save.sessile_l6"]),
-    js_stack_l6_ms: r2(m["save.js_stack_l6"]),
-    ratio_l6: ratio(m["save.sessile_l6"], m["save.js_stack_l6"]),
-    sessile_default_threshold_ms: r2(m["save.sessile_default_threshold"]),
-    sessile_idb_ms: r2(m["save.sessile_idb"]),
-    js_stack_idb_ms: r2(m["save.js_stack_idb"]),
-    ratio_idb: ratio(m["save.sessile_idb"], m["save.js_stack_idb"]),
-    sessile_idb_wall_ms: r2(m["save.sessile_idb_wall"]),
-    js_stack_idb_wall_ms: r2(m["save.js_stack_idb_wall"]),
-  };
-  const restore = {
-    sessile_ms: r2(m["restore.sessile"]),
-    js_stack_ms: r2(m["restore.js_stack"]),
-    ratio: ratio(m["restore.sessile"], m["restore.js_stack"]),
-    sessile_idb_wall_ms: r2(m["restore.sessile_idb"]),
-    js_stack_idb_wall_ms: r2(m["restore.js_stack_idb"]),
-    ratio_idb_wall: ratio(m["restore.sessile_idb"], m["restore.js_stack_idb"]),
-    sessile_from_bytes_ms: r2(m["restore.sessile_from_bytes"]),
-    js_stack_from_bytes_ms: r2(m["restore.js_stack_from_bytes"]),
-  };
+  const save = section(m, SAVE);
+  const restore = section(m, RESTORE);
   const profile = Object.fromEntries(
     Object.entries(m).filter(([k]) => k.startsWith("profile.")).map(([k, v]) => [`${k.slice(8)}_ms`, r2(v)]),
   );

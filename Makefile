@@ -1,11 +1,12 @@
 # sessile: the two commands (README) and their parts. Every target that needs
 # tools runs scripts/setup first, which installs only what is missing.
-.PHONY: help setup build test demo
+.PHONY: help setup build test demo bench
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo   set up what is missing, build, serve the demo (PORT overrides 8787)"
 	@echo "make test   set up what is missing, then run every test"
+	@echo "make bench  set up what is missing, build, run the browser benchmarks (bench/out/results.json)"
 	@echo "make setup  only the set-up;  make build  only the build"
 
 setup:
@@ -19,3 +20,6 @@ test: setup
 
 demo: setup
 	@scripts/demo
+
+bench: setup
+	@scripts/bench

@@ -10,9 +10,9 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const SERVER_BIN = process.env.SESSILE_SERVER_BIN ?? path.join(ROOT, "target/debug/sessile-server");
 const CHROMIUM = process.env.SESSILE_CHROMIUM ?? "/usr/bin/chromium";
 
-/** Starts sessile-server on port 0; resolves with { url, stop }. */
-export async function startServer() {
-  const child = spawn(SERVER_BIN, ["--port", "0"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+/** Starts sessile-server on port 0 (plus `args`, e.g. --www DIR); resolves with { url, stop }. */
+export async function startServer(args = []) {
+  const child = spawn(SERVER_BIN, ["--port", "0", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   const url = await new Promise((resolve, reject) => {

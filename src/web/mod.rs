@@ -3,6 +3,7 @@
 //! logic lives in `crate::core`.
 
 mod convert;
+mod locks;
 mod migrate;
 mod page;
 pub mod snapshot_api;

@@ -15,6 +15,7 @@ use crate::core::error::SessileError;
 use crate::core::slots::{next_write, restore, Restore, SlotId, SlotRead};
 
 use super::convert::{error_summary, json_to_state, object, state_to_json};
+use super::locks;
 use super::migrate::migrate;
 use super::page::{self, Listener};
 use super::storage::{self, local, Backend, Degradation};
@@ -325,14 +326,20 @@ impl Store {
             s.writing = true;
             (bytes, plan, s.version)
         };
-        let backend = this.live_backend().await;
-        let result = match backend {
-            Ok(b) => b.write_if_newer(plan.slot, &bytes, version).await,
+        let result = match this.live_backend().await {
+            Ok(backend) => {
+                let lock = format!("sessile:{}", this.options.name);
+                locks::exclusive(&lock, async move {
+                    backend.write_if_newer(plan.slot, &bytes, version).await?;
+                    Ok(bytes)
+                })
+                .await
+            }
             Err(e) => Err(e),
         };
         this.inner.borrow_mut().writing = false;
         match result {
-            Ok(()) => {
+            Ok(bytes) => {
                 this.after_write(&bytes, plan.slot, plan.generation, version);
                 Ok(())
             }

@@ -58,6 +58,8 @@ export interface StoreDiagnostics {
   backend: "indexeddb" | "localstorage" | "memory";
   /** navigator.storage.persisted(): true, false, or null when unknown. */
   durable: boolean | null;
+  /** Whether writes are serialized across tabs by Web Locks. */
+  webLocks: boolean;
   degraded: { backend: string; error: EventError }[];
   version: number;
   storedVersion: number;
@@ -183,6 +185,7 @@ impl SessileStore {
             ("name", store.options.name.as_str().into()),
             ("backend", store.backend.borrow().kind().name().into()),
             ("durable", s.durable.map_or(JsValue::NULL, JsValue::from)),
+            ("webLocks", super::locks::available().into()),
             ("degraded", degraded.into()),
             ("version", (s.version as f64).into()),
             ("storedVersion", (s.stored_version as f64).into()),

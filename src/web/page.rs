@@ -126,3 +126,16 @@ pub(crate) async fn request_persistence(ask: bool) -> Option<bool> {
     let promise: Promise = f.call0(&storage).ok()?.dyn_into().ok()?;
     JsFuture::from(promise).await.ok()?.as_bool()
 }
+
+/// `navigator.storage.estimate().quota` in bytes, where the browser says.
+pub(crate) async fn storage_quota() -> Option<f64> {
+    let navigator: JsValue = web_sys::window()?.navigator().into();
+    let storage = Reflect::get(&navigator, &"storage".into()).ok()?;
+    let f: js_sys::Function = Reflect::get(&storage, &"estimate".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let promise: Promise = f.call0(&storage).ok()?.dyn_into().ok()?;
+    let estimate = JsFuture::from(promise).await.ok()?;
+    Reflect::get(&estimate, &"quota".into()).ok()?.as_f64()
+}

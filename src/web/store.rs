@@ -18,7 +18,7 @@ use super::convert::{error_summary, json_to_state, object, state_to_json};
 use super::locks;
 use super::migrate::migrate;
 use super::page::{self, Listener};
-use super::storage::{self, local, Backend, Degradation};
+use super::storage::{self, local, Backend, Degradation, SlotStorage};
 use super::store_options::StoreOptions;
 use super::tabs::TabChannel;
 

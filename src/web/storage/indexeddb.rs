@@ -14,7 +14,7 @@ use crate::core::error::SessileError;
 use crate::core::slots::SlotId;
 
 use super::local::storage_error;
-use super::SlotsRead;
+use super::{SlotStorage, SlotsRead};
 
 #[wasm_bindgen(module = "/src/web/storage/idb.js")]
 extern "C" {
@@ -57,6 +57,11 @@ impl IdbSlots {
                 reason: "IndexedDB is not available (no window or no indexedDB)".into(),
             });
         }
+        if crate::web::page::storage_quota().await == Some(0.0) {
+            return Err(SessileError::StorageUnavailable {
+                reason: "the browser grants this origin no storage quota".into(),
+            });
+        }
         let db = settle(idb_open(&format!("sessile:{namespace}")), 0).await?;
         let closed = Rc::new(Cell::new(false));
         let flag = closed.clone();
@@ -74,8 +79,10 @@ impl IdbSlots {
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.get()
     }
+}
 
-    pub(crate) async fn read_all(&self) -> Result<SlotsRead, SessileError> {
+impl SlotStorage for IdbSlots {
+    async fn read_all(&self) -> Result<SlotsRead, SessileError> {
         let out: Array = settle(idb_read_all(&self.db), 0).await?.into();
         let bytes = |i: u32| -> Result<Option<Vec<u8>>, SessileError> {
             let v = out.get(i);
@@ -88,7 +95,7 @@ impl IdbSlots {
         })
     }
 
-    pub(crate) async fn write_if_newer(
+    async fn write_if_newer(
         &self,
         slot: SlotId,
         bytes: &[u8],
@@ -109,7 +116,7 @@ impl IdbSlots {
         }
     }
 
-    pub(crate) async fn clear(&self) -> Result<(), SessileError> {
+    async fn clear(&self) -> Result<(), SessileError> {
         settle(idb_clear(&self.db), 0).await.map(|_| ())
     }
 }

@@ -172,8 +172,10 @@ impl LocalSlots {
     fn head(&self) -> Result<Option<u64>, SessileError> {
         Ok(read_text(&self.head_key())?.and_then(|t| t.parse().ok()))
     }
+}
 
-    pub(crate) fn read_all(&self) -> Result<super::SlotsRead, SessileError> {
+impl super::SlotStorage for LocalSlots {
+    async fn read_all(&self) -> Result<super::SlotsRead, SessileError> {
         let head_version = self.head()?;
         Ok(super::SlotsRead {
             a: read(&super::slot_key(&self.namespace, SlotId::A)),
@@ -182,7 +184,7 @@ impl LocalSlots {
         })
     }
 
-    pub(crate) fn write_if_newer(
+    async fn write_if_newer(
         &self,
         slot: SlotId,
         bytes: &[u8],
@@ -198,7 +200,7 @@ impl LocalSlots {
         write_text(&self.head_key(), &version.to_string())
     }
 
-    pub(crate) fn clear(&self) -> Result<(), SessileError> {
+    async fn clear(&self) -> Result<(), SessileError> {
         for slot in [SlotId::A, SlotId::B] {
             remove(&super::slot_key(&self.namespace, slot))?;
         }

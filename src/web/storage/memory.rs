@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use crate::core::error::SessileError;
 use crate::core::slots::SlotId;
 
-use super::{slot_key, SlotsRead};
+use super::{slot_key, SlotStorage, SlotsRead};
 
 thread_local! {
     static SLOTS: RefCell<HashMap<String, Vec<u8>>> = RefCell::new(HashMap::new());
@@ -29,16 +29,18 @@ impl MemorySlots {
     fn get(&self, slot: SlotId) -> Option<Vec<u8>> {
         SLOTS.with(|m| m.borrow().get(&slot_key(&self.namespace, slot)).cloned())
     }
+}
 
-    pub(crate) fn read_all(&self) -> SlotsRead {
-        SlotsRead {
+impl SlotStorage for MemorySlots {
+    async fn read_all(&self) -> Result<SlotsRead, SessileError> {
+        Ok(SlotsRead {
             a: Ok(self.get(SlotId::A)),
             b: Ok(self.get(SlotId::B)),
             head_version: HEADS.with(|h| h.borrow().get(&self.namespace).copied()),
-        }
+        })
     }
 
-    pub(crate) fn write_if_newer(
+    async fn write_if_newer(
         &self,
         slot: SlotId,
         bytes: &[u8],
@@ -59,11 +61,12 @@ impl MemorySlots {
         Ok(())
     }
 
-    pub(crate) fn clear(&self) {
+    async fn clear(&self) -> Result<(), SessileError> {
         SLOTS.with(|m| {
             m.borrow_mut()
                 .retain(|k, _| !k.starts_with(&format!("{}:", self.namespace)))
         });
         HEADS.with(|h| h.borrow_mut().remove(&self.namespace));
+        Ok(())
     }
 }

@@ -1,8 +1,8 @@
 //! Where snapshot slots live: IndexedDB (binary values, one database per
-//! namespace), localStorage (base64 text) or memory, behind one `Backend`
-//! with the same three operations: read every slot, write a slot only if its
-//! version is newer than the stored head (so a stale tab never overwrites a
-//! newer state), clear. `open` picks the backend and says who stepped in why.
+//! namespace), localStorage (base64 text) or memory, three drivers of one
+//! `SlotStorage` trait: read every slot, write a slot only if its version is
+//! newer than the stored head (so a stale tab never overwrites a newer
+//! state), clear. `open` picks the backend and says who stepped in and why.
 
 mod indexeddb;
 pub(crate) mod local;
@@ -48,7 +48,24 @@ pub(crate) struct SlotsRead {
     pub(crate) head_version: Option<u64>,
 }
 
-/// An opened backend.
+/// What every backend does, in the core's terms: read slots A and B and the
+/// version head, write one slot only if its version is newer than the head
+/// (`STALE_WRITE` otherwise, nothing written), remove everything.
+pub(crate) trait SlotStorage {
+    /// Reads slots A and B and the head.
+    async fn read_all(&self) -> Result<SlotsRead, SessileError>;
+    /// Writes `bytes` to `slot` if `version` is newer than the stored head.
+    async fn write_if_newer(
+        &self,
+        slot: SlotId,
+        bytes: &[u8],
+        version: u64,
+    ) -> Result<(), SessileError>;
+    /// Removes every slot of the namespace.
+    async fn clear(&self) -> Result<(), SessileError>;
+}
+
+/// An opened backend: one of the three drivers.
 pub(crate) enum Backend {
     IndexedDb(indexeddb::IdbSlots),
     LocalStorage(local::LocalSlots),
@@ -64,18 +81,23 @@ impl Backend {
         }
     }
 
-    /// Reads slots A and B and the head.
-    pub(crate) async fn read_all(&self) -> Result<SlotsRead, SessileError> {
+    /// Whether the browser closed the connection (IndexedDB only); the store
+    /// reopens it before the next operation.
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self, Self::IndexedDb(s) if s.is_closed())
+    }
+}
+
+impl SlotStorage for Backend {
+    async fn read_all(&self) -> Result<SlotsRead, SessileError> {
         match self {
             Self::IndexedDb(s) => s.read_all().await,
-            Self::LocalStorage(s) => s.read_all(),
-            Self::Memory(s) => Ok(s.read_all()),
+            Self::LocalStorage(s) => s.read_all().await,
+            Self::Memory(s) => s.read_all().await,
         }
     }
 
-    /// Writes `bytes` to `slot` if `version` is newer than the stored head;
-    /// `STALE_WRITE` (nothing written) when it is not.
-    pub(crate) async fn write_if_newer(
+    async fn write_if_newer(
         &self,
         slot: SlotId,
         bytes: &[u8],
@@ -83,27 +105,17 @@ impl Backend {
     ) -> Result<(), SessileError> {
         match self {
             Self::IndexedDb(s) => s.write_if_newer(slot, bytes, version).await,
-            Self::LocalStorage(s) => s.write_if_newer(slot, bytes, version),
-            Self::Memory(s) => s.write_if_newer(slot, bytes, version),
+            Self::LocalStorage(s) => s.write_if_newer(slot, bytes, version).await,
+            Self::Memory(s) => s.write_if_newer(slot, bytes, version).await,
         }
     }
 
-    /// Removes every slot of the namespace.
-    pub(crate) async fn clear(&self) -> Result<(), SessileError> {
+    async fn clear(&self) -> Result<(), SessileError> {
         match self {
             Self::IndexedDb(s) => s.clear().await,
-            Self::LocalStorage(s) => s.clear(),
-            Self::Memory(s) => {
-                s.clear();
-                Ok(())
-            }
+            Self::LocalStorage(s) => s.clear().await,
+            Self::Memory(s) => s.clear().await,
         }
-    }
-
-    /// Whether the browser closed the connection (IndexedDB only); the store
-    /// reopens it before the next operation.
-    pub(crate) fn is_closed(&self) -> bool {
-        matches!(self, Self::IndexedDb(s) if s.is_closed())
     }
 }
 

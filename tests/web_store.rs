@@ -119,7 +119,11 @@ impl Events {
 }
 
 async fn open(options: &str, events: &Events) -> Result<SessileStore, JsValue> {
-    let opts = js(options);
+    open_with(js(options), events).await
+}
+
+/// Opens a store with `opts` (an object), collecting its events in `events`.
+async fn open_with(opts: JsValue, events: &Events) -> Result<SessileStore, JsValue> {
     let sink = events.0.clone();
     let handler = Closure::<dyn FnMut(JsValue)>::new(move |e| sink.borrow_mut().push(e));
     Reflect::set(&opts, &"onEvent".into(), handler.as_ref()).unwrap();
@@ -457,11 +461,7 @@ async fn open_with_golden(
     let migrations = js_sys::eval(migrate).unwrap();
     Reflect::set(&opts, &"migrate".into(), &migrations).unwrap();
     let events = Events::default();
-    let sink = events.0.clone();
-    let handler = Closure::<dyn FnMut(JsValue)>::new(move |e| sink.borrow_mut().push(e));
-    Reflect::set(&opts, &"onEvent".into(), handler.as_ref()).unwrap();
-    handler.forget();
-    (open_store(opts).await, events)
+    (open_with(opts, &events).await, events)
 }
 
 #[wasm_bindgen_test]

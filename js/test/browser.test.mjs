@@ -3,23 +3,12 @@
 // and a snapshot survives a reload in localStorage.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { launchBrowser, openPage, startServer } from "./harness.mjs";
+import { openPage, serverAndBrowser } from "./harness.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser({ before, after });
 
 async function demo() {
-  const { page, errors } = await openPage(browser, server.url);
+  const { page, errors } = await openPage(env.browser, env.server.url);
   await page.waitForSelector("body[data-ready]");
   assert.equal(await page.getAttribute("body", "data-ready"), "true", await page.textContent("#status"));
   return { page, errors };
@@ -115,7 +104,7 @@ describe("package API in the browser", () => {
 
   test("a wasm file that cannot load rejects with WASM_LOAD_FAILED, then recovers", async () => {
     // A page that has not loaded sessile yet (same origin, no demo script).
-    const { page } = await openPage(browser, `${server.url}healthz`);
+    const { page } = await openPage(env.browser, `${env.server.url}healthz`);
     const result = await page.evaluate(async () => {
       const { loadSessile, SessileError } = await import("/js/index.js");
       let code;

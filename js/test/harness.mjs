@@ -67,3 +67,20 @@ export async function openPage(browser, url) {
   await page.goto(url);
   return { page, errors };
 }
+
+/**
+ * Starts the server and the browser before the file's tests and stops both
+ * after them; returns an object whose `server` and `browser` are set by then.
+ */
+export function serverAndBrowser(hooks) {
+  const env = { server: undefined, browser: undefined };
+  hooks.before(async () => {
+    env.server = await startServer();
+    env.browser = await launchBrowser();
+  });
+  hooks.after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
+}

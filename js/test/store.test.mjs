@@ -5,25 +5,14 @@
 // the previous state.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { launchBrowser, startServer } from "./harness.mjs";
+import { serverAndBrowser } from "./harness.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser({ before, after });
 
 /** A page of the server's origin that has not loaded sessile yet. */
 async function blankPage(context) {
   const page = await context.newPage();
-  await page.goto(`${server.url}healthz`);
+  await page.goto(`${env.server.url}healthz`);
   return page;
 }
 
@@ -40,7 +29,7 @@ function openStore(page, options) {
 
 describe("openStore in real pages", () => {
   test("a change made just before the tab closes is restored by the next page", async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const page = await blankPage(context);
     await openStore(page, { name: "e2e-close", initial: { step: "cart" }, debounceMs: 60000 });
     await page.evaluate(() => window.store.set({ step: "success", paid: true }));
@@ -53,7 +42,7 @@ describe("openStore in real pages", () => {
   });
 
   test("a reload in the middle of checkout restores the same state and version", async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const page = await blankPage(context);
     await openStore(page, { name: "e2e-reload", initial: { step: "cart", items: [] } });
     const written = await page.evaluate(async () => {
@@ -72,7 +61,7 @@ describe("openStore in real pages", () => {
   });
 
   test("two tabs: a change in one appears in the other, and no older version wins", async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const [one, two] = [await blankPage(context), await blankPage(context)];
     await openStore(one, { name: "e2e-tabs", initial: { step: "cart" }, debounceMs: 50 });
     await openStore(two, { name: "e2e-tabs", initial: { step: "cart" }, debounceMs: 50 });
@@ -89,11 +78,11 @@ describe("openStore in real pages", () => {
   });
 
   test("an IndexedDB quota error keeps the previous slot; the unsaved state survives in the rescue copy", async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const page = await blankPage(context);
     const cdp = await context.newCDPSession(page);
     await cdp.send("Storage.overrideQuotaForOrigin", {
-      origin: new URL(server.url).origin,
+      origin: new URL(env.server.url).origin,
       quotaSize: 256 * 1024,
     });
     const opts = { name: "e2e-quota", storage: "indexeddb", initial: null, compressAbove: 1e8, maxBytes: 1e7 };

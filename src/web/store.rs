@@ -411,17 +411,28 @@ impl Store {
                 slot,
                 snapshot.meta.generation,
             );
-            this.emit(
-                "conflict",
-                &[
-                    ("local", local_state),
-                    ("remote", remote),
-                    ("winner", "remote".into()),
-                    ("localVersion", (attempted as f64).into()),
-                    ("remoteVersion", (stored as f64).into()),
-                ],
-            );
+            this.report_conflict(local_state, remote, attempted, stored);
         }
+    }
+
+    /// Reports that this copy's state lost to a newer stored one.
+    pub(crate) fn report_conflict(
+        &self,
+        local: JsValue,
+        remote: JsValue,
+        local_version: u64,
+        remote_version: u64,
+    ) {
+        self.emit(
+            "conflict",
+            &[
+                ("local", local),
+                ("remote", remote),
+                ("winner", "remote".into()),
+                ("localVersion", (local_version as f64).into()),
+                ("remoteVersion", (remote_version as f64).into()),
+            ],
+        );
     }
 
     /// Takes a newer state written elsewhere (storage or another tab).

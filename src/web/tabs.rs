@@ -89,16 +89,7 @@ fn receive(store: &Rc<Store>, own_tab: &str, data: &JsValue) {
     };
     store.adopt(remote.clone(), json, version, slot, generation);
     if unsaved {
-        store.emit(
-            "conflict",
-            &[
-                ("local", local_state),
-                ("remote", remote),
-                ("winner", "remote".into()),
-                ("localVersion", (mine as f64).into()),
-                ("remoteVersion", (version as f64).into()),
-            ],
-        );
+        store.report_conflict(local_state, remote, mine, version);
     }
     store.emit(
         "session_updated",

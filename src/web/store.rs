@@ -147,7 +147,9 @@ impl Store {
                 s.stored_version = s.version;
                 s.modified_at = snapshot.meta.modified_at_ms;
                 s.last_good = Some((slot, snapshot.meta.generation));
-                if migrated {
+                // A migrated state, or one that only the rescue copy holds,
+                // is written back to the slots as a new version.
+                if migrated || slot == SlotId::Rescue {
                     s.version += 1;
                     let _ = s.debouncer.changed(page::now_ms());
                 }

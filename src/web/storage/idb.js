@@ -34,11 +34,25 @@ export function idbOpen(name) {
 
 /** Calls `onclose` when the browser closes the connection (eviction, deletion). */
 export function idbWatchClose(db, onclose) {
-  db.onclose = () => onclose();
+  let open = true;
+  const closed = () => {
+    if (open) {
+      open = false;
+      onclose();
+    }
+  };
+  db.onclose = closed;
   db.onversionchange = () => {
     db.close();
-    onclose();
+    closed();
   };
+}
+
+/** Closes the connection and detaches the handlers (the store let go of it). */
+export function idbRelease(db) {
+  db.onclose = null;
+  db.onversionchange = null;
+  db.close();
 }
 
 /** Reads the slots and the head: resolves [a, b, headVersion] (undefined when absent). */

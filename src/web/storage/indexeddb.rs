@@ -22,6 +22,8 @@ extern "C" {
     fn idb_open(name: &str) -> js_sys::Promise;
     #[wasm_bindgen(js_name = idbWatchClose)]
     fn idb_watch_close(db: &JsValue, onclose: &js_sys::Function);
+    #[wasm_bindgen(js_name = idbRelease)]
+    fn idb_release(db: &JsValue);
     #[wasm_bindgen(js_name = idbReadAll)]
     fn idb_read_all(db: &JsValue) -> js_sys::Promise;
     #[wasm_bindgen(js_name = idbWriteIfNewer)]
@@ -38,6 +40,8 @@ extern "C" {
 pub(crate) struct IdbSlots {
     db: JsValue,
     closed: Rc<Cell<bool>>,
+    /// The connection's close handler; lives as long as this value.
+    _onclose: Closure<dyn FnMut()>,
 }
 
 /// Awaits an IndexedDB promise, mapping a rejection to a coded error.
@@ -67,9 +71,11 @@ impl IdbSlots {
         let flag = closed.clone();
         let onclose = Closure::<dyn FnMut()>::new(move || flag.set(true));
         idb_watch_close(&db, onclose.as_ref().unchecked_ref());
-        // Lives as long as the connection; the browser drops it with the db.
-        onclose.forget();
-        let slots = Self { db, closed };
+        let slots = Self {
+            db,
+            closed,
+            _onclose: onclose,
+        };
         // A read proves the database is usable (private modes that expose
         // indexedDB but fail every transaction are caught here).
         slots.read_all().await?;
@@ -78,6 +84,13 @@ impl IdbSlots {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.get()
+    }
+}
+
+impl Drop for IdbSlots {
+    fn drop(&mut self) {
+        // Detach before the close handler is freed with this value.
+        idb_release(&self.db);
     }
 }
 

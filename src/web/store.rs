@@ -105,13 +105,22 @@ impl Store {
             hooks: RefCell::new(Vec::new()),
             tabs: RefCell::new(None),
         });
-        for d in &store.inner.borrow().degraded {
+        // Collected first: no borrow is held while the page's handler runs.
+        let using = store.backend.borrow().kind().name();
+        let degraded: Vec<_> = store
+            .inner
+            .borrow()
+            .degraded
+            .iter()
+            .map(|d| (d.kind.name(), error_summary(&d.error)))
+            .collect();
+        for (backend, error) in degraded {
             store.emit(
                 "storage_degraded",
                 &[
-                    ("backend", d.kind.name().into()),
-                    ("using", store.backend.borrow().kind().name().into()),
-                    ("error", error_summary(&d.error)),
+                    ("backend", backend.into()),
+                    ("using", using.into()),
+                    ("error", error),
                 ],
             );
         }

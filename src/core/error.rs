@@ -126,11 +126,10 @@ pub enum SessileError {
     /// The store was closed; open a new one to go on.
     #[error("the store is closed")]
     StoreClosed,
-    /// Another tab or an earlier write stored a newer version than this
-    /// one; the write was refused so that the newer state is not lost.
-    #[error(
-        "stored state is at version {stored}, newer than this copy's {attempted}; write refused"
-    )]
+    /// Another tab stored a state after the one this write was based on (or
+    /// the stored state went away); the write was refused so that nothing
+    /// newer is lost, and this copy takes the stored state.
+    #[error("the stored state moved to version {stored} since this copy read it; write of version {attempted} refused")]
     StaleWrite {
         /// Version found in storage.
         stored: u64,

@@ -11,6 +11,8 @@ mod storage;
 mod store;
 pub mod store_api;
 mod store_options;
+mod store_restore;
+mod store_write;
 mod tabs;
 
 /// Prints Rust panics to the browser console (only with the `panic-hook`

@@ -49,9 +49,9 @@ export type StoreEvent =
   | { type: "state_restored"; outcome: "evicted"; lastVersion: string; reason: string }
   | { type: "state_restored"; outcome: "unreadable"; skipped: { slot: string; error: EventError }[] }
   | { type: "storage_degraded"; backend: string; using: string; error: EventError }
-  | { type: "error_occurred"; error: EventError; during: "restore" | "write" }
-  | { type: "conflict"; local: unknown; remote: unknown; winner: "remote"; localVersion: number; remoteVersion: number }
-  | { type: "session_updated"; origin: "tab"; version: number };
+  | { type: "error_occurred"; error: EventError; during: "restore" | "write" | "sync" }
+  | { type: "conflict"; local: unknown; remote: unknown; winner: "remote" | "local"; localVersion: number; remoteVersion: number }
+  | { type: "session_updated"; origin: "tab"; version: number; cleared?: boolean };
 /** What diagnostics() reports. */
 export interface StoreDiagnostics {
   name: string;
@@ -68,6 +68,8 @@ export interface StoreDiagnostics {
   rawBytes: number;
   lastWrite: null | { slot: string; generation: number; checksum: string; storedBytes: number; compressed: boolean; at: number };
   lastError: EventError | null;
+  /** Why writing stopped (a newer schema was stored by a newer page), or null. */
+  blocked: EventError | null;
 }
 "#;
 
@@ -190,7 +192,11 @@ impl SessileStore {
             ("version", (s.version as f64).into()),
             ("storedVersion", (s.stored_version as f64).into()),
             ("unsaved", s.debouncer.has_unsaved().into()),
-            ("writing", s.writing.into()),
+            ("writing", s.in_flight.is_some().into()),
+            (
+                "blocked",
+                s.blocked.as_ref().map_or(JsValue::NULL, error_summary),
+            ),
             ("rawBytes", (s.json.len() as f64).into()),
             ("lastWrite", last_write),
             (

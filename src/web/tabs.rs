@@ -1,23 +1,27 @@
 //! Tabs of one namespace keep each other current through a BroadcastChannel
-//! `sessile:<ns>`: after each stored write a tab announces version, slot and
-//! state; a tab that sees a newer version takes it (unsaved older changes of
-//! its own are reported as a `conflict`, the newer stored state wins). The
-//! version check on write keeps a stale tab from overwriting in any case.
+//! `sessile:<ns>`: after each stored write a tab announces version, slot,
+//! schema and state (or that it cleared the namespace). A tab that hears of
+//! a head newer than the one it knows takes that state; its own unsaved
+//! changes lose and are reported as a `conflict`. The compare-and-set on
+//! write keeps a tab that has not heard yet from overwriting in any case.
 
 use std::rc::{Rc, Weak};
 
 use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 
+use crate::core::error::SessileError;
 use crate::core::slots::SlotId;
 
 use super::convert::{get, json_to_state, object};
+use super::migrate::migrate;
 use super::page::Listener;
 use super::store::Store;
 
 pub(crate) struct TabChannel {
     channel: web_sys::BroadcastChannel,
     tab_id: String,
+    schema_version: u32,
     _listener: Listener,
 }
 
@@ -26,20 +30,18 @@ impl TabChannel {
     pub(crate) fn open(store: &Rc<Store>) -> Option<TabChannel> {
         let channel =
             web_sys::BroadcastChannel::new(&format!("sessile:{}", store.options.name)).ok()?;
-        let tab_id = format!(
-            "{:x}",
-            (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64
-        );
         let weak: Weak<Store> = Rc::downgrade(store);
-        let own = tab_id.clone();
         let listener = Listener::new(&channel, "message", move |event| {
-            let Some(store) = weak.upgrade() else { return };
+            let Some(store) = weak.upgrade() else {
+                return;
+            };
             let data = Reflect::get(&event, &"data".into()).unwrap_or(JsValue::UNDEFINED);
-            receive(&store, &own, &data);
+            receive(&store, &data);
         })?;
         Some(TabChannel {
             channel,
-            tab_id,
+            tab_id: store.tab_id.clone(),
+            schema_version: store.options.schema_version,
             _listener: listener,
         })
     }
@@ -51,7 +53,18 @@ impl TabChannel {
             ("version", (version as f64).into()),
             ("slot", slot.name().into()),
             ("generation", generation.into()),
+            ("schema", self.schema_version.into()),
             ("json", json.into()),
+        ]);
+        let _ = self.channel.post_message(&message);
+    }
+
+    /// Tells the other tabs that the namespace was cleared (head `tombstone`).
+    pub(crate) fn announce_cleared(&self, tombstone: u64) {
+        let message = object(&[
+            ("tab", self.tab_id.as_str().into()),
+            ("version", (tombstone as f64).into()),
+            ("cleared", true.into()),
         ]);
         let _ = self.channel.post_message(&message);
     }
@@ -61,35 +74,71 @@ impl TabChannel {
     }
 }
 
-fn receive(store: &Rc<Store>, own_tab: &str, data: &JsValue) {
+fn receive(store: &Rc<Store>, data: &JsValue) {
     let field = |k| get(data, k);
-    if field("tab").and_then(|t| t.as_string()).as_deref() == Some(own_tab) {
+    if field("tab").and_then(|t| t.as_string()).as_deref() == Some(store.tab_id.as_str()) {
         return;
     }
-    let (Some(version), Some(json)) = (
-        field("version").and_then(|v| v.as_f64()).map(|v| v as u64),
-        field("json").and_then(|v| v.as_string()),
-    ) else {
+    let Some(version) = field("version").and_then(|v| v.as_f64()).map(|v| v as u64) else {
         return;
+    };
+    let (known, unsaved, writing, local_state, local_version) = {
+        let s = store.inner.borrow();
+        let writing = s.in_flight.is_some();
+        (
+            s.stored_version,
+            s.debouncer.has_unsaved(),
+            writing,
+            s.state.clone(),
+            s.version,
+        )
+    };
+    // Only a head newer than the one this tab knows is news; this tab's own
+    // counter does not matter (it counts its unsaved changes too). A write of
+    // this tab under way is refused by the compare-and-set and takes the
+    // newer state itself.
+    if version <= known || writing {
+        return;
+    }
+    if field("cleared").and_then(|v| v.as_bool()) == Some(true) {
+        store.reset_to_initial(version);
+        store.emit(
+            "session_updated",
+            &[
+                ("origin", "tab".into()),
+                ("version", (version as f64).into()),
+                ("cleared", true.into()),
+            ],
+        );
+        return;
+    }
+    let Some(json) = field("json").and_then(|v| v.as_string()) else {
+        return;
+    };
+    let schema = field("schema").and_then(|v| v.as_f64()).unwrap_or(0.0) as u32;
+    let remote = migrate(
+        &json,
+        schema,
+        store.options.schema_version,
+        &store.options.migrate,
+    )
+    .and_then(|(json, _)| Ok((json_to_state(&json)?, json)));
+    let (remote, json) = match remote {
+        Ok(taken) => taken,
+        Err(e @ (SessileError::SchemaTooNew { .. } | SessileError::MigrationFailed { .. })) => {
+            store.block(e);
+            return;
+        }
+        Err(_) => return,
     };
     let slot = match field("slot").and_then(|v| v.as_string()).as_deref() {
         Some("b") => SlotId::B,
         _ => SlotId::A,
     };
     let generation = field("generation").and_then(|v| v.as_f64()).unwrap_or(0.0) as u16;
-    let (mine, unsaved, local_state) = {
-        let s = store.inner.borrow();
-        (s.version, s.debouncer.has_unsaved(), s.state.clone())
-    };
-    if version <= mine && !(unsaved && version == mine) {
-        return;
-    }
-    let Ok(remote) = json_to_state(&json) else {
-        return;
-    };
     store.adopt(remote.clone(), json, version, slot, generation);
     if unsaved {
-        store.report_conflict(local_state, remote, mine, version);
+        store.report_conflict(local_state, remote, "remote", local_version, version);
     }
     store.emit(
         "session_updated",

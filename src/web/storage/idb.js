@@ -58,7 +58,13 @@ export function idbRelease(db) {
 /** Reads the slots and the head: resolves [a, b, headVersion] (undefined when absent). */
 export function idbReadAll(db) {
   return new Promise((resolve, reject) => {
-    const tx = db.transaction(STORE, "readonly");
+    let tx;
+    try {
+      tx = db.transaction(STORE, "readonly");
+    } catch (e) {
+      reject(e);
+      return;
+    }
     const store = tx.objectStore(STORE);
     const out = [undefined, undefined, undefined];
     ["a", "b", "head"].forEach((key, i) => {
@@ -77,18 +83,26 @@ export function idbReadAll(db) {
 
 /**
  * Writes `bytes` under `slot` and the head {version} in one transaction, only
- * if the stored head is older than `version`. Resolves -1 when written (and
- * committed), or the stored head version when the write was refused.
+ * if the stored head (0 when absent) is still `expected`: the version this
+ * write is based on. Resolves -1 when written and committed, or the stored
+ * head when the write was refused. A failed request aborts the transaction,
+ * so nothing is half-written, and rejects.
  */
-export function idbWriteIfNewer(db, slot, bytes, version) {
+export function idbWriteIfHead(db, slot, bytes, expected, version) {
   return new Promise((resolve, reject) => {
-    const tx = db.transaction(STORE, "readwrite", { durability: "strict" });
+    let tx;
+    try {
+      tx = db.transaction(STORE, "readwrite", { durability: "strict" });
+    } catch (e) {
+      reject(e);
+      return;
+    }
     const store = tx.objectStore(STORE);
     let refusedBy = -1;
     const head = store.get("head");
     head.onsuccess = () => {
-      const stored = head.result && typeof head.result.version === "number" ? head.result.version : -1;
-      if (stored >= version) {
+      const stored = head.result && typeof head.result.version === "number" ? head.result.version : 0;
+      if (stored !== expected) {
         refusedBy = stored;
         tx.abort();
         return;
@@ -98,15 +112,26 @@ export function idbWriteIfNewer(db, slot, bytes, version) {
     };
     tx.oncomplete = () => resolve(-1);
     tx.onabort = () => (refusedBy >= 0 ? resolve(refusedBy) : fail(reject, "IndexedDB write", tx.error));
-    tx.onerror = (e) => e.preventDefault();
   });
 }
 
-/** Removes every key of the namespace. */
-export function idbClear(db) {
+/**
+ * Removes both slots and leaves the head at `tombstone`, so a write based on
+ * the cleared state (a tab that has not heard of the clear) is refused.
+ */
+export function idbClear(db, tombstone) {
   return new Promise((resolve, reject) => {
-    const tx = db.transaction(STORE, "readwrite");
-    tx.objectStore(STORE).clear();
+    let tx;
+    try {
+      tx = db.transaction(STORE, "readwrite");
+    } catch (e) {
+      reject(e);
+      return;
+    }
+    const store = tx.objectStore(STORE);
+    store.delete("a");
+    store.delete("b");
+    store.put({ version: tombstone }, "head");
     tx.oncomplete = () => resolve();
     tx.onabort = () => fail(reject, "IndexedDB clear", tx.error);
   });

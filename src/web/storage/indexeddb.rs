@@ -15,6 +15,7 @@ use crate::core::slots::SlotId;
 
 use super::local::storage_error;
 use super::{SlotStorage, SlotsRead};
+use crate::web::convert::js_name;
 
 #[wasm_bindgen(module = "/src/web/storage/idb.js")]
 extern "C" {
@@ -26,15 +27,16 @@ extern "C" {
     fn idb_release(db: &JsValue);
     #[wasm_bindgen(js_name = idbReadAll)]
     fn idb_read_all(db: &JsValue) -> js_sys::Promise;
-    #[wasm_bindgen(js_name = idbWriteIfNewer)]
-    fn idb_write_if_newer(
+    #[wasm_bindgen(js_name = idbWriteIfHead)]
+    fn idb_write_if_head(
         db: &JsValue,
         slot: &str,
         bytes: &Uint8Array,
+        base: f64,
         version: f64,
     ) -> js_sys::Promise;
     #[wasm_bindgen(js_name = idbClear)]
-    fn idb_clear(db: &JsValue) -> js_sys::Promise;
+    fn idb_clear(db: &JsValue, tombstone: f64) -> js_sys::Promise;
 }
 
 pub(crate) struct IdbSlots {
@@ -42,13 +44,6 @@ pub(crate) struct IdbSlots {
     closed: Rc<Cell<bool>>,
     /// The connection's close handler; lives as long as this value.
     _onclose: Closure<dyn FnMut()>,
-}
-
-/// Awaits an IndexedDB promise, mapping a rejection to a coded error.
-async fn settle(promise: js_sys::Promise, bytes: usize) -> Result<JsValue, SessileError> {
-    JsFuture::from(promise)
-        .await
-        .map_err(|e| storage_error(&e, bytes))
 }
 
 impl IdbSlots {
@@ -66,7 +61,9 @@ impl IdbSlots {
                 reason: "the browser grants this origin no storage quota".into(),
             });
         }
-        let db = settle(idb_open(&format!("sessile:{namespace}")), 0).await?;
+        let db = JsFuture::from(idb_open(&format!("sessile:{namespace}")))
+            .await
+            .map_err(|e| storage_error(&e, 0))?;
         let closed = Rc::new(Cell::new(false));
         let flag = closed.clone();
         let onclose = Closure::<dyn FnMut()>::new(move || flag.set(true));
@@ -85,6 +82,22 @@ impl IdbSlots {
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.get()
     }
+
+    /// Awaits an IndexedDB promise, mapping a rejection to a coded error. An
+    /// InvalidStateError means the browser closed the connection without an
+    /// event (Safari does): the store reopens it before the next operation.
+    async fn settle(
+        &self,
+        promise: js_sys::Promise,
+        bytes: usize,
+    ) -> Result<JsValue, SessileError> {
+        JsFuture::from(promise).await.map_err(|e| {
+            if js_name(&e) == "InvalidStateError" {
+                self.closed.set(true);
+            }
+            storage_error(&e, bytes)
+        })
+    }
 }
 
 impl Drop for IdbSlots {
@@ -96,7 +109,7 @@ impl Drop for IdbSlots {
 
 impl SlotStorage for IdbSlots {
     async fn read_all(&self) -> Result<SlotsRead, SessileError> {
-        let out: Array = settle(idb_read_all(&self.db), 0).await?.into();
+        let out: Array = self.settle(idb_read_all(&self.db), 0).await?.into();
         let bytes = |i: u32| -> Result<Option<Vec<u8>>, SessileError> {
             let v = out.get(i);
             Ok(v.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec))
@@ -104,22 +117,24 @@ impl SlotStorage for IdbSlots {
         Ok(SlotsRead {
             a: bytes(0),
             b: bytes(1),
-            head_version: out.get(2).as_f64().map(|v| v as u64),
+            head: out.get(2).as_f64().map_or(0, |v| v as u64),
         })
     }
 
-    async fn write_if_newer(
+    async fn write_if_head(
         &self,
         slot: SlotId,
         bytes: &[u8],
+        base: u64,
         version: u64,
     ) -> Result<(), SessileError> {
         let array = Uint8Array::from(bytes);
-        let refused = settle(
-            idb_write_if_newer(&self.db, slot.name(), &array, version as f64),
-            bytes.len(),
-        )
-        .await?;
+        let refused = self
+            .settle(
+                idb_write_if_head(&self.db, slot.name(), &array, base as f64, version as f64),
+                bytes.len(),
+            )
+            .await?;
         match refused.as_f64() {
             Some(stored) if stored >= 0.0 => Err(SessileError::StaleWrite {
                 stored: stored as u64,
@@ -129,7 +144,9 @@ impl SlotStorage for IdbSlots {
         }
     }
 
-    async fn clear(&self) -> Result<(), SessileError> {
-        settle(idb_clear(&self.db), 0).await.map(|_| ())
+    async fn clear(&self, tombstone: u64) -> Result<(), SessileError> {
+        self.settle(idb_clear(&self.db, tombstone as f64), 0)
+            .await
+            .map(|_| ())
     }
 }

@@ -151,8 +151,9 @@ pub(crate) fn probe() -> Result<(), SessileError> {
 }
 
 /// The localStorage backend: slots `sessile:<ns>:a` / `:b` as base64 and the
-/// compare-and-set head `sessile:<ns>:head` as a decimal version. localStorage
-/// is synchronous, so read-compare-write happens in one task.
+/// compare-and-set head `sessile:<ns>:head` as a decimal version. The
+/// read-compare-write runs in one task, under the namespace's Web Lock where
+/// the browser has Web Locks.
 pub(crate) struct LocalSlots {
     namespace: String,
 }
@@ -169,28 +170,32 @@ impl LocalSlots {
         format!("{}:head", self.namespace)
     }
 
-    fn head(&self) -> Result<Option<u64>, SessileError> {
-        Ok(read_text(&self.head_key())?.and_then(|t| t.parse().ok()))
+    fn head(&self) -> Result<u64, SessileError> {
+        Ok(read_text(&self.head_key())?
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0))
     }
 }
 
 impl super::SlotStorage for LocalSlots {
     async fn read_all(&self) -> Result<super::SlotsRead, SessileError> {
-        let head_version = self.head()?;
+        let head = self.head()?;
         Ok(super::SlotsRead {
             a: read(&super::slot_key(&self.namespace, SlotId::A)),
             b: read(&super::slot_key(&self.namespace, SlotId::B)),
-            head_version,
+            head,
         })
     }
 
-    async fn write_if_newer(
+    async fn write_if_head(
         &self,
         slot: SlotId,
         bytes: &[u8],
+        base: u64,
         version: u64,
     ) -> Result<(), SessileError> {
-        if let Some(stored) = self.head()?.filter(|&s| s >= version) {
+        let stored = self.head()?;
+        if stored != base {
             return Err(SessileError::StaleWrite {
                 stored,
                 attempted: version,
@@ -200,10 +205,70 @@ impl super::SlotStorage for LocalSlots {
         write_text(&self.head_key(), &version.to_string())
     }
 
-    async fn clear(&self) -> Result<(), SessileError> {
+    async fn clear(&self, tombstone: u64) -> Result<(), SessileError> {
         for slot in [SlotId::A, SlotId::B] {
             remove(&super::slot_key(&self.namespace, slot))?;
         }
-        remove(&self.head_key())
+        write_text(&self.head_key(), &tombstone.to_string())
     }
+}
+
+/// A rescue copy found in localStorage: written by a tab on `pagehide` while
+/// its state was unsaved, with the stored head it was based on.
+pub(crate) struct RescueCopy {
+    /// Its key, without the `sessile:` prefix.
+    pub(crate) key: String,
+    /// The stored head version the rescued state was based on.
+    pub(crate) base: u64,
+    /// The snapshot bytes (or why they could not be read).
+    pub(crate) bytes: Result<Vec<u8>, SessileError>,
+}
+
+/// The key of tab `tab`'s rescue copy of `namespace`.
+pub(crate) fn rescue_key(namespace: &str, tab: &str) -> String {
+    format!("{namespace}:rescue:{tab}")
+}
+
+/// Writes a rescue copy synchronously: `<base>:<base64 snapshot>`.
+pub(crate) fn write_rescue(
+    namespace: &str,
+    tab: &str,
+    base: u64,
+    bytes: &[u8],
+) -> Result<(), SessileError> {
+    write_text(
+        &rescue_key(namespace, tab),
+        &format!("{base}:{}", to_base64(bytes)),
+    )
+}
+
+/// Every rescue copy of `namespace`, whichever tab wrote it.
+pub(crate) fn read_rescues(namespace: &str) -> Vec<RescueCopy> {
+    let Ok(store) = storage() else {
+        return Vec::new();
+    };
+    let prefix = format!("{KEY_PREFIX}{namespace}:rescue:");
+    let count = store.length().unwrap_or(0);
+    let keys: Vec<String> = (0..count)
+        .filter_map(|i| store.key(i).ok().flatten())
+        .filter(|k| k.starts_with(&prefix))
+        .collect();
+    keys.into_iter()
+        .filter_map(|full| {
+            let text = store.get_item(&full).ok().flatten()?;
+            let key = full.strip_prefix(KEY_PREFIX)?.to_owned();
+            let (base, encoded) = text.split_once(':').unwrap_or(("", &text));
+            let bytes = match base.parse::<u64>() {
+                Ok(_) => from_base64(encoded),
+                Err(_) => Err(SessileError::CorruptPayload {
+                    reason: "rescue copy without its base version",
+                }),
+            };
+            Some(RescueCopy {
+                key,
+                base: base.parse().unwrap_or(0),
+                bytes,
+            })
+        })
+        .collect()
 }

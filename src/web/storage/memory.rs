@@ -36,18 +36,19 @@ impl SlotStorage for MemorySlots {
         Ok(SlotsRead {
             a: Ok(self.get(SlotId::A)),
             b: Ok(self.get(SlotId::B)),
-            head_version: HEADS.with(|h| h.borrow().get(&self.namespace).copied()),
+            head: HEADS.with(|h| h.borrow().get(&self.namespace).copied().unwrap_or(0)),
         })
     }
 
-    async fn write_if_newer(
+    async fn write_if_head(
         &self,
         slot: SlotId,
         bytes: &[u8],
+        base: u64,
         version: u64,
     ) -> Result<(), SessileError> {
-        let stored = HEADS.with(|h| h.borrow().get(&self.namespace).copied());
-        if let Some(stored) = stored.filter(|&s| s >= version) {
+        let stored = HEADS.with(|h| h.borrow().get(&self.namespace).copied().unwrap_or(0));
+        if stored != base {
             return Err(SessileError::StaleWrite {
                 stored,
                 attempted: version,
@@ -61,12 +62,12 @@ impl SlotStorage for MemorySlots {
         Ok(())
     }
 
-    async fn clear(&self) -> Result<(), SessileError> {
+    async fn clear(&self, tombstone: u64) -> Result<(), SessileError> {
         SLOTS.with(|m| {
             m.borrow_mut()
                 .retain(|k, _| !k.starts_with(&format!("{}:", self.namespace)))
         });
-        HEADS.with(|h| h.borrow_mut().remove(&self.namespace));
+        HEADS.with(|h| h.borrow_mut().insert(self.namespace.clone(), tombstone));
         Ok(())
     }
 }

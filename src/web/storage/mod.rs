@@ -1,8 +1,8 @@
 //! Where snapshot slots live: IndexedDB (binary values, one database per
 //! namespace), localStorage (base64 text) or memory, three drivers of one
-//! `SlotStorage` trait: read every slot, write a slot only if its version is
-//! newer than the stored head (so a stale tab never overwrites a newer
-//! state), clear. `open` picks the backend and says who stepped in and why.
+//! `SlotStorage` trait: read every slot, write a slot only if the stored head
+//! is still the version the write is based on (so a tab that missed another
+//! tab's write never overwrites it), clear. `open` picks the backend and says who stepped in and why.
 
 mod indexeddb;
 pub(crate) mod local;
@@ -44,25 +44,29 @@ impl BackendKind {
 pub(crate) struct SlotsRead {
     pub(crate) a: Result<Option<Vec<u8>>, SessileError>,
     pub(crate) b: Result<Option<Vec<u8>>, SessileError>,
-    /// Version of the last successful write (the compare-and-set head).
-    pub(crate) head_version: Option<u64>,
+    /// Version of the last successful write (the compare-and-set head), 0
+    /// when nothing was written.
+    pub(crate) head: u64,
 }
 
 /// What every backend does, in the core's terms: read slots A and B and the
-/// version head, write one slot only if its version is newer than the head
-/// (`STALE_WRITE` otherwise, nothing written), remove everything.
+/// head (the version of the last write, 0 when none), write one slot and move
+/// the head to `version` only if the head is still `base` (`STALE_WRITE`
+/// otherwise, nothing written), and clear the slots leaving a tombstone head.
 pub(crate) trait SlotStorage {
     /// Reads slots A and B and the head.
     async fn read_all(&self) -> Result<SlotsRead, SessileError>;
-    /// Writes `bytes` to `slot` if `version` is newer than the stored head.
-    async fn write_if_newer(
+    /// Writes `bytes` to `slot` and sets the head to `version`, if the stored
+    /// head is `base`.
+    async fn write_if_head(
         &self,
         slot: SlotId,
         bytes: &[u8],
+        base: u64,
         version: u64,
     ) -> Result<(), SessileError>;
-    /// Removes every slot of the namespace.
-    async fn clear(&self) -> Result<(), SessileError>;
+    /// Removes both slots and sets the head to `tombstone`.
+    async fn clear(&self, tombstone: u64) -> Result<(), SessileError>;
 }
 
 /// An opened backend: one of the three drivers.
@@ -97,24 +101,25 @@ impl SlotStorage for Backend {
         }
     }
 
-    async fn write_if_newer(
+    async fn write_if_head(
         &self,
         slot: SlotId,
         bytes: &[u8],
+        base: u64,
         version: u64,
     ) -> Result<(), SessileError> {
         match self {
-            Self::IndexedDb(s) => s.write_if_newer(slot, bytes, version).await,
-            Self::LocalStorage(s) => s.write_if_newer(slot, bytes, version).await,
-            Self::Memory(s) => s.write_if_newer(slot, bytes, version).await,
+            Self::IndexedDb(s) => s.write_if_head(slot, bytes, base, version).await,
+            Self::LocalStorage(s) => s.write_if_head(slot, bytes, base, version).await,
+            Self::Memory(s) => s.write_if_head(slot, bytes, base, version).await,
         }
     }
 
-    async fn clear(&self) -> Result<(), SessileError> {
+    async fn clear(&self, tombstone: u64) -> Result<(), SessileError> {
         match self {
-            Self::IndexedDb(s) => s.clear().await,
-            Self::LocalStorage(s) => s.clear().await,
-            Self::Memory(s) => s.clear().await,
+            Self::IndexedDb(s) => s.clear(tombstone).await,
+            Self::LocalStorage(s) => s.clear(tombstone).await,
+            Self::Memory(s) => s.clear(tombstone).await,
         }
     }
 }

@@ -13,6 +13,7 @@ const SAVE = {
     sessile_default_threshold_ms: "save.sessile_default_threshold",
     sessile_idb_ms: "save.sessile_idb", js_stack_idb_ms: "save.js_stack_idb",
     sessile_idb_wall_ms: "save.sessile_idb_wall", js_stack_idb_wall_ms: "save.js_stack_idb_wall",
+    sessile_store_set_ms: "save.sessile_store_set", sessile_store_flush_wall_ms: "save.sessile_store_flush",
   },
   ratios: { ratio: ["sessile_ms", "js_stack_ms"], ratio_l6: ["sessile_l6_ms", "js_stack_l6_ms"], ratio_idb: ["sessile_idb_ms", "js_stack_idb_ms"] },
 };
@@ -21,6 +22,7 @@ const RESTORE = {
     sessile_ms: "restore.sessile", js_stack_ms: "restore.js_stack",
     sessile_idb_wall_ms: "restore.sessile_idb", js_stack_idb_wall_ms: "restore.js_stack_idb",
     sessile_from_bytes_ms: "restore.sessile_from_bytes", js_stack_from_bytes_ms: "restore.js_stack_from_bytes",
+    sessile_store_open_wall_ms: "restore.sessile_store_open",
   },
   ratios: { ratio: ["sessile_ms", "js_stack_ms"], ratio_idb_wall: ["sessile_idb_wall_ms", "js_stack_idb_wall_ms"] },
 };
@@ -95,6 +97,8 @@ export function printTable(res) {
       [`save ${label}, IndexedDB (encode + set call)`, s.sessile_idb_ms, s.js_stack_idb_ms, s.ratio_idb],
       [`restore ${label}, localStorage`, r.sessile_ms, r.js_stack_ms, r.ratio],
       [`restore ${label}, IndexedDB (wall, get + decode)`, r.sessile_idb_wall_ms, r.js_stack_idb_wall_ms, r.ratio_idb_wall],
+      [`openStore ${label}: set() / set+flush (wall)`, `${s.sessile_store_set_ms} / ${s.sessile_store_flush_wall_ms}`, "", ""],
+      [`openStore ${label}: open + read state (wall)`, r.sessile_store_open_wall_ms, "", ""],
     );
   }
   const c = res.compression;

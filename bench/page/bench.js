@@ -36,6 +36,21 @@ async function benchSize(sessile, targetBytes, cfg) {
   const plain = { stateVersion: 1, compressAbove: 1e9 }; // never deflated: isolates the wasm deflate / inflate
   const sessilePlain = sessile.encodeSnapshot(state, plain);
   const b64 = [js.toBase64(jsBytes), js.toBase64(js.encode({ ...state, other: true }, 1))];
+  // openStore, as a page uses it: set() (the write waits for the debounce),
+  // set() + flush() (lock, compare-and-set transaction, markers, tab
+  // message), and opening a store that holds the state (read + restore).
+  const storeOpts = (name) => ({ name: `${name}-${targetBytes}`, initial: null, compressAbove: 0, debounceMs: 60000, persist: false });
+  const restoreStore = await sessile.openStore(storeOpts("bench-restore"));
+  restoreStore.set(state);
+  await restoreStore.flush();
+  await restoreStore.close();
+  const store = await sessile.openStore(storeOpts("bench-save"));
+  const openAndRead = async () => {
+    const s = await sessile.openStore(storeOpts("bench-restore"));
+    const read = s.state;
+    await s.close();
+    return read;
+  };
 
   const save = [
     { name: "save.sessile", run: () => sessile.saveSnapshot("s1", state, opts()) },
@@ -45,6 +60,8 @@ async function benchSize(sessile, targetBytes, cfg) {
     { name: "save.js_stack_l6", run: () => js.saveLocal("j6", state, 6) },
     { name: "save.sessile_idb", kind: "issue", run: () => set("s1", sessile.encodeSnapshot(state, opts())) },
     { name: "save.js_stack_idb", kind: "issue", run: () => js.saveIdb("j1", state, 1) },
+    { name: "save.sessile_store_set", run: () => store.set(state) },
+    { name: "save.sessile_store_flush", kind: "wall", run: async () => { store.set(state); await store.flush(); } },
   ];
   const restore = [
     { name: "restore.sessile", run: () => sessile.loadSnapshot("restore").state, check: same },
@@ -53,6 +70,7 @@ async function benchSize(sessile, targetBytes, cfg) {
     { name: "restore.js_stack_idb", kind: "wall", run: async () => js.decode(await get("js-restore")), check: same },
     { name: "restore.sessile_from_bytes", run: () => sessile.decodeSnapshot(sessileBytes).state, check: same },
     { name: "restore.js_stack_from_bytes", run: () => js.decode(jsBytes), check: same },
+    { name: "restore.sessile_store_open", kind: "wall", run: openAndRead, check: same },
   ];
   const profile = [
     { name: "profile.json_stringify", run: () => JSON.stringify(state) },
@@ -85,6 +103,13 @@ async function benchSize(sessile, targetBytes, cfg) {
     "save.js_stack_l6": js.loadLocal("j6"),
     "save.sessile_idb": sessile.decodeSnapshot(await get("s1")).state,
     "save.js_stack_idb": js.decode(await get("j1")),
+    "save.sessile_store_flush": await (async () => {
+      await store.close();
+      const again = await sessile.openStore(storeOpts("bench-save"));
+      const read = again.state;
+      await again.close();
+      return read;
+    })(),
   };
   const info = (level) => sessile.decodeSnapshot(sessile.encodeSnapshot(state, opts(level)));
   const stored = {

@@ -127,15 +127,19 @@ pub(crate) async fn request_persistence(ask: bool) -> Option<bool> {
     JsFuture::from(promise).await.ok()?.as_bool()
 }
 
-/// `navigator.storage.estimate().quota` in bytes, where the browser says.
-pub(crate) async fn storage_quota() -> Option<f64> {
+/// Starts `navigator.storage.estimate()`; `None` where the browser has none.
+pub(crate) fn start_quota_estimate() -> Option<Promise> {
     let navigator: JsValue = web_sys::window()?.navigator().into();
     let storage = Reflect::get(&navigator, &"storage".into()).ok()?;
     let f: js_sys::Function = Reflect::get(&storage, &"estimate".into())
         .ok()?
         .dyn_into()
         .ok()?;
-    let promise: Promise = f.call0(&storage).ok()?.dyn_into().ok()?;
-    let estimate = JsFuture::from(promise).await.ok()?;
+    f.call0(&storage).ok()?.dyn_into().ok()
+}
+
+/// The quota in bytes from an estimate started by [`start_quota_estimate`].
+pub(crate) async fn quota_of(estimate: Option<Promise>) -> Option<f64> {
+    let estimate = JsFuture::from(estimate?).await.ok()?;
     Reflect::get(&estimate, &"quota".into()).ok()?.as_f64()
 }

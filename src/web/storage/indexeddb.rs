@@ -56,14 +56,18 @@ impl IdbSlots {
                 reason: "IndexedDB is not available (no window or no indexedDB)".into(),
             });
         }
-        if crate::web::page::storage_quota().await == Some(0.0) {
+        // The quota estimate runs while the database opens.
+        let estimate = crate::web::page::start_quota_estimate();
+        let opening = idb_open(&format!("sessile:{namespace}"));
+        let db = JsFuture::from(opening)
+            .await
+            .map_err(|e| storage_error(&e, 0))?;
+        if crate::web::page::quota_of(estimate).await == Some(0.0) {
+            idb_release(&db);
             return Err(SessileError::StorageUnavailable {
                 reason: "the browser grants this origin no storage quota".into(),
             });
         }
-        let db = JsFuture::from(idb_open(&format!("sessile:{namespace}")))
-            .await
-            .map_err(|e| storage_error(&e, 0))?;
         let closed = Rc::new(Cell::new(false));
         let flag = closed.clone();
         let onclose = Closure::<dyn FnMut()>::new(move || flag.set(true));

@@ -89,8 +89,11 @@ pub(crate) fn read_marker_cookie(namespace: &str) -> Option<String> {
         .ok()?
         .as_string()?;
     let prefix = format!("{}=", cookie_name(namespace));
-    all.split("; ")
-        .find_map(|c| c.strip_prefix(&prefix))
+    // `document.cookie` joins cookies with "; " and no value holds a ';'.
+    // Splitting on the char avoids the substring searcher (wasm size).
+    all.split(';')
+        .map(|c| c.strip_prefix(' ').unwrap_or(c))
+        .find_map(|c| c.strip_prefix(prefix.as_str()))
         .map(str::to_owned)
 }
 

@@ -388,8 +388,9 @@ impl Store {
         // The rescue copy is older than what was just stored.
         let _ = local::remove(&rescue_key(ns));
         if !matches!(self.backend.borrow().kind(), storage::BackendKind::Memory) {
-            let _ = local::write_text(&marker_key(ns), &version.to_string());
-            page::write_marker_cookie(ns, Some(&version.to_string()));
+            let version = version.to_string();
+            let _ = local::write_text(&marker_key(ns), &version);
+            page::write_marker_cookie(ns, Some(&version));
         }
         if let Some(tabs) = self.tabs.borrow().as_ref() {
             let s = self.inner.borrow();

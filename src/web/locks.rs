@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 use crate::core::error::SessileError;
 
@@ -37,7 +37,7 @@ pub(crate) async fn exclusive<T: 'static>(
     let task = Closure::<dyn FnMut() -> Promise>::new(move || {
         let sink = sink.clone();
         let work = work.take();
-        future_to_promise(async move {
+        super::page::promise(async move {
             if let Some(work) = work {
                 *sink.borrow_mut() = Some(work.await);
             }

@@ -15,6 +15,12 @@ mod store_restore;
 mod store_write;
 mod tabs;
 
+/// The heap of the wasm module: talc takes fewer bytes of wasm than Rust's
+/// default dlmalloc (docs/PERFORMANCE.md). The module is single-threaded.
+#[cfg(not(target_feature = "atomics"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// Prints Rust panics to the browser console (only with the `panic-hook`
 /// feature: it costs size, and sessile's own paths return errors instead).
 #[cfg(feature = "panic-hook")]

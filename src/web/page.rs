@@ -1,10 +1,25 @@
-//! Small browser services the store needs: the clock, a sleep, event
-//! listeners that are removed when their owner is dropped, cookies, and
-//! `navigator.storage.persist()`. Nothing here keeps state of its own.
+//! Small browser services the store needs: the clock, a sleep, futures as
+//! promises, event listeners that are removed when their owner is dropped,
+//! cookies, and `navigator.storage.persist()`. Nothing here keeps state of
+//! its own.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+/// A future as `future_to_promise` takes it, boxed.
+type BoxedWork = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
+
+/// Runs `work` and returns a promise of its result. Every caller shares one
+/// `future_to_promise` instantiation over a boxed future: one copy of its
+/// polling code in the wasm module instead of one per async method.
+pub(crate) fn promise(work: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+    let work: BoxedWork = Box::pin(work);
+    future_to_promise(work)
+}
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> u64 {
@@ -89,8 +104,11 @@ pub(crate) fn read_marker_cookie(namespace: &str) -> Option<String> {
         .ok()?
         .as_string()?;
     let prefix = format!("{}=", cookie_name(namespace));
-    all.split("; ")
-        .find_map(|c| c.strip_prefix(&prefix))
+    // `document.cookie` joins cookies with "; " and no value holds a ';'.
+    // Splitting on the char avoids the substring searcher (wasm size).
+    all.split(';')
+        .map(|c| c.strip_prefix(' ').unwrap_or(c))
+        .find_map(|c| c.strip_prefix(prefix.as_str()))
         .map(str::to_owned)
 }
 

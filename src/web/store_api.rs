@@ -7,9 +7,9 @@ use std::rc::Rc;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::convert::{error_summary, hex32, object, state_to_json, to_js_error};
+use super::page::promise;
 use super::store::Store;
 use super::store_options::store_options;
 
@@ -92,7 +92,7 @@ pub struct SessileStore {
 pub fn open_store(
     #[wasm_bindgen(unchecked_param_type = "StoreOptions")] options: JsValue,
 ) -> Promise {
-    future_to_promise(async move { open(options).await.map(JsValue::from) })
+    promise(async move { open(options).await.map(JsValue::from) })
 }
 
 /// `openStore` for Rust callers (the browser tests): the same, unwrapped.
@@ -131,7 +131,7 @@ impl SessileStore {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn flush(&self) -> Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             Store::flush(&store).await.map_err(to_js_error)?;
             Ok(JsValue::UNDEFINED)
         })
@@ -141,7 +141,7 @@ impl SessileStore {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn clear(&self) -> Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             Store::clear(&store).await.map_err(to_js_error)?;
             Ok(JsValue::UNDEFINED)
         })
@@ -151,7 +151,7 @@ impl SessileStore {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
         let store = self.store.clone();
-        future_to_promise(async move {
+        promise(async move {
             Store::close(&store).await.map_err(to_js_error)?;
             Ok(JsValue::UNDEFINED)
         })

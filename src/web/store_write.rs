@@ -212,8 +212,9 @@ impl Store {
             let _ = local::remove(&key);
         }
         if self.backend.borrow().kind() != BackendKind::Memory {
-            let _ = local::write_text(&marker_key(ns), &version.to_string());
-            page::write_marker_cookie(ns, Some(&version.to_string()));
+            let version = version.to_string();
+            let _ = local::write_text(&marker_key(ns), &version);
+            page::write_marker_cookie(ns, Some(&version));
         }
         if let Some(tabs) = self.tabs.borrow().as_ref() {
             let s = self.inner.borrow();

@@ -66,7 +66,7 @@ pub(crate) fn storage_error(thrown: &wasm_bindgen::JsValue, bytes: usize) -> Ses
     // IndexedDB quota failures in an AbortError that mentions the quota.
     let quota = name == "QuotaExceededError"
         || name == "NS_ERROR_DOM_QUOTA_REACHED"
-        || (name == "AbortError" && message.to_ascii_lowercase().contains("quota"));
+        || (name == "AbortError" && mentions_quota(&message));
     if quota {
         SessileError::QuotaExceeded {
             bytes: bytes as u64,
@@ -80,6 +80,16 @@ pub(crate) fn storage_error(thrown: &wasm_bindgen::JsValue, bytes: usize) -> Ses
             },
         }
     }
+}
+
+/// Whether `message` contains "quota" in any letter case. A byte window
+/// rather than `str::contains`: the substring searcher (and the panicking
+/// slicing it brings) costs about 3 KB of wasm.
+fn mentions_quota(message: &str) -> bool {
+    message
+        .as_bytes()
+        .windows(5)
+        .any(|w| w.eq_ignore_ascii_case(b"quota"))
 }
 
 /// Writes `text` under `sessile:<key>`.

@@ -1,18 +1,53 @@
-//! Memory backend: slots in a map shared by every store of this page (so two
-//! stores of one namespace see each other, as two tabs would through real
+//! Memory backend: slots in a table shared by every store of this page (so
+//! two stores of one namespace see each other, as two tabs would through real
 //! storage). Lost on reload; the last resort of the `auto` chain.
+//!
+//! The table is a `Vec` searched linearly: a page has a handful of
+//! namespaces, and a `HashMap` costs about 2 KB of wasm.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use crate::core::error::SessileError;
 use crate::core::slots::SlotId;
 
-use super::{slot_key, SlotStorage, SlotsRead};
+use super::{SlotStorage, SlotsRead};
+
+/// What memory holds for one namespace.
+struct Entry {
+    namespace: String,
+    /// Slot bytes, indexed by `SlotId as usize` (A and B).
+    slots: [Option<Vec<u8>>; 2],
+    /// Version of the last successful write (the compare-and-set head), 0
+    /// when none.
+    head: u64,
+}
 
 thread_local! {
-    static SLOTS: RefCell<HashMap<String, Vec<u8>>> = RefCell::new(HashMap::new());
-    static HEADS: RefCell<HashMap<String, u64>> = RefCell::new(HashMap::new());
+    static TABLE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on the entry of `namespace`, if there is one.
+fn with_entry<T>(namespace: &str, f: impl FnOnce(&Entry) -> T) -> Option<T> {
+    TABLE.with(|t| t.borrow().iter().find(|e| e.namespace == namespace).map(f))
+}
+
+/// Runs `f` on the entry of `namespace`, created empty if needed.
+fn with_entry_mut<T>(namespace: &str, f: impl FnOnce(&mut Entry) -> T) -> T {
+    TABLE.with(|t| {
+        let mut table = t.borrow_mut();
+        let i = match table.iter().position(|e| e.namespace == namespace) {
+            Some(i) => i,
+            None => {
+                table.push(Entry {
+                    namespace: namespace.to_owned(),
+                    slots: [None, None],
+                    head: 0,
+                });
+                table.len() - 1
+            }
+        };
+        f(&mut table[i])
+    })
 }
 
 pub(crate) struct MemorySlots {
@@ -27,7 +62,10 @@ impl MemorySlots {
     }
 
     fn get(&self, slot: SlotId) -> Option<Vec<u8>> {
-        SLOTS.with(|m| m.borrow().get(&slot_key(&self.namespace, slot)).cloned())
+        with_entry(&self.namespace, |e| {
+            e.slots.get(slot as usize).cloned().flatten()
+        })
+        .flatten()
     }
 }
 
@@ -36,7 +74,7 @@ impl SlotStorage for MemorySlots {
         Ok(SlotsRead {
             a: Ok(self.get(SlotId::A)),
             b: Ok(self.get(SlotId::B)),
-            head: HEADS.with(|h| h.borrow().get(&self.namespace).copied().unwrap_or(0)),
+            head: with_entry(&self.namespace, |e| e.head).unwrap_or(0),
         })
     }
 
@@ -47,27 +85,26 @@ impl SlotStorage for MemorySlots {
         base: u64,
         version: u64,
     ) -> Result<(), SessileError> {
-        let stored = HEADS.with(|h| h.borrow().get(&self.namespace).copied().unwrap_or(0));
-        if stored != base {
-            return Err(SessileError::StaleWrite {
-                stored,
-                attempted: version,
-            });
-        }
-        SLOTS.with(|m| {
-            m.borrow_mut()
-                .insert(slot_key(&self.namespace, slot), bytes.to_vec())
-        });
-        HEADS.with(|h| h.borrow_mut().insert(self.namespace.clone(), version));
-        Ok(())
+        with_entry_mut(&self.namespace, |entry| {
+            if entry.head != base {
+                return Err(SessileError::StaleWrite {
+                    stored: entry.head,
+                    attempted: version,
+                });
+            }
+            if let Some(place) = entry.slots.get_mut(slot as usize) {
+                *place = Some(bytes.to_vec());
+            }
+            entry.head = version;
+            Ok(())
+        })
     }
 
     async fn clear(&self, tombstone: u64) -> Result<(), SessileError> {
-        SLOTS.with(|m| {
-            m.borrow_mut()
-                .retain(|k, _| !k.starts_with(&format!("{}:", self.namespace)))
+        with_entry_mut(&self.namespace, |entry| {
+            entry.slots = [None, None];
+            entry.head = tombstone;
         });
-        HEADS.with(|h| h.borrow_mut().insert(self.namespace.clone(), tombstone));
         Ok(())
     }
 }

@@ -5,4 +5,7 @@
 pub mod checksum;
 pub mod envelope;
 pub mod error;
+pub mod lifecycle;
+pub mod merge_patch;
+pub mod protocol;
 pub mod text_codec;

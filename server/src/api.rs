@@ -1,0 +1,258 @@
+//! The session API over HTTP: create, get, op, delete (end), validate and
+//! extend under `/v1/sessions`, the token in `Authorization: Bearer`; the
+//! origin allow-list (with CORS for allowed cross-origin pages); errors as
+//! protocol `error` messages with an HTTP status that fits the code.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use sessile::core::error::SessileError;
+use sessile::core::protocol::{self, ErrorFrame, Message};
+
+use crate::ids::now_ms;
+use crate::sessions::CreateRequest;
+use crate::AppState;
+
+/// A [`SessileError`] answered over HTTP.
+pub struct ApiError(pub SessileError);
+
+impl From<SessileError> for ApiError {
+    fn from(e: SessileError) -> Self {
+        ApiError(e)
+    }
+}
+
+/// The HTTP status for an error code.
+pub fn status_of(e: &SessileError) -> StatusCode {
+    use SessileError as E;
+    match e {
+        E::SessionNotFound => StatusCode::NOT_FOUND,
+        E::InvalidToken => StatusCode::UNAUTHORIZED,
+        E::OriginNotAllowed { .. } => StatusCode::FORBIDDEN,
+        E::SessionExpired | E::SessionClosed { .. } => StatusCode::GONE,
+        E::InvalidTransition { .. } | E::VersionConflict { .. } | E::OpOutOfOrder { .. } => {
+            StatusCode::CONFLICT
+        }
+        E::StateTooLarge { .. } | E::FrameTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        E::SessionLimitReached { .. } => StatusCode::TOO_MANY_REQUESTS,
+        E::ServerBusy | E::ServerStorage { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = protocol::encode(&Message::Error(ErrorFrame::from(&self.0)));
+        json_response(status_of(&self.0), body)
+    }
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The session routes (the WebSocket endpoint included).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/sessions", post(create))
+        .route("/v1/sessions/{id}", get(read).delete(end))
+        .route("/v1/sessions/{id}/ops", post(op))
+        .route("/v1/sessions/{id}/validate", post(validate))
+        .route("/v1/sessions/{id}/extend", post(extend))
+        .route("/v1/ws", get(crate::ws::upgrade))
+}
+
+/// The bearer token of a request, `INVALID_TOKEN` when there is none.
+pub fn bearer(headers: &HeaderMap) -> Result<String, SessileError> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .ok_or(SessileError::InvalidToken)
+}
+
+/// Parses a JSON body of at most `max` bytes (empty: `{}`).
+pub fn parse_body<T: DeserializeOwned>(body: &[u8], max: usize) -> Result<T, SessileError> {
+    if body.len() > max {
+        return Err(SessileError::FrameTooLarge {
+            size: body.len() as u64,
+            limit: max as u64,
+        });
+    }
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| SessileError::ProtocolError {
+        reason: format!("request body: {e}"),
+    })
+}
+
+async fn create(
+    State(st): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let req: CreateRequest = parse_body(&body, st.config.max_frame_bytes)?;
+    let default_key = peer.map(|Extension(ConnectInfo(a))| format!("ip:{}", a.ip()));
+    let created = st
+        .engine
+        .call(move |s| s.create(req, default_key, now_ms()))
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn read(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let token = bearer(&headers)?;
+    let view = st
+        .engine
+        .call(move |s| s.get(&id, &token, now_ms()))
+        .await?;
+    Ok(Json(view).into_response())
+}
+
+async fn op(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let token = bearer(&headers)?;
+    let Message::Op(op) = protocol::decode(&body, st.config.max_frame_bytes)? else {
+        return Err(SessileError::ProtocolError {
+            reason: "expected an `op` message".into(),
+        }
+        .into());
+    };
+    let answer = st
+        .engine
+        .call(move |s| {
+            let now = now_ms();
+            s.usable(&id, &token, now)?;
+            s.op(&id, op, now)
+        })
+        .await?;
+    let status = match &answer {
+        Message::Reject(r) if r.code == "VERSION_CONFLICT" => StatusCode::CONFLICT,
+        Message::Reject(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::OK,
+    };
+    Ok(json_response(status, protocol::encode(&answer)))
+}
+
+async fn validate(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let token = bearer(&headers).unwrap_or_default();
+    let v = st
+        .engine
+        .call(move |s| s.validate(&id, &token, now_ms()))
+        .await?;
+    Ok(Json(v).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtendBody {
+    seconds: u64,
+}
+
+async fn extend(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let token = bearer(&headers)?;
+    let ExtendBody { seconds } = parse_body(&body, st.config.max_frame_bytes)?;
+    let at = st
+        .engine
+        .call(move |s| s.extend_with_token(&id, &token, seconds, now_ms()))
+        .await?;
+    Ok(Json(serde_json::json!({ "expiresAt": at })).into_response())
+}
+
+async fn end(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let token = bearer(&headers)?;
+    let status = st
+        .engine
+        .call(move |s| s.end(&id, &token, now_ms()))
+        .await?;
+    Ok(Json(serde_json::json!({ "status": status })).into_response())
+}
+
+/// Whether `origin` may call the session API: on the allow-list, or (with
+/// no list) the same host the request was sent to.
+fn origin_allowed(st: &AppState, origin: &str, host: Option<&str>) -> bool {
+    if st.config.allow_origins.is_empty() {
+        let bare = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        bare.is_some() && bare == host
+    } else {
+        st.config.allow_origins.iter().any(|o| o == origin)
+    }
+}
+
+/// Middleware: refuses requests from browser origins not allowed, answers
+/// CORS preflights and marks allowed cross-origin answers.
+pub async fn check_origin(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(origin) = req.headers().get(header::ORIGIN).cloned() else {
+        return next.run(req).await;
+    };
+    let text = origin.to_str().unwrap_or_default().to_string();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    if !origin_allowed(&st, &text, host) {
+        return ApiError(SessileError::OriginNotAllowed { origin: text }).into_response();
+    }
+    let mut resp = if req.method() == Method::OPTIONS {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, DELETE"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        r
+    } else {
+        next.run(req).await
+    };
+    resp.headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("origin"));
+    resp
+}

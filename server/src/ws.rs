@@ -1,0 +1,201 @@
+//! The WebSocket endpoint `/v1/ws`: `hello` first (token inside, never in
+//! the URL), then ops, extends and pings answered in order, and patches made
+//! by other clients pushed as they commit. Bad frames get an `error` with a
+//! code and the connection stays open; a connection silent for three
+//! heartbeats, or one that falls too far behind on pushes, is closed.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use sessile::core::error::SessileError;
+use sessile::core::protocol::{self, Bye, ErrorFrame, Extended, Hello, Message, Pong};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{sleep_until, Instant};
+
+use crate::engine::Metrics;
+use crate::ids::now_ms;
+use crate::AppState;
+
+/// How long a new connection may take to send `hello`.
+const HELLO_WITHIN: Duration = Duration::from_secs(10);
+
+/// Accepts the upgrade. Frames up to twice the limit are read and answered
+/// with `FRAME_TOO_LARGE`; larger ones close the connection (1009).
+pub async fn upgrade(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    let cap = st.config.max_frame_bytes.saturating_mul(2);
+    ws.max_message_size(cap)
+        .max_frame_size(cap)
+        .on_upgrade(move |socket| async move {
+            Metrics::inc(&st.engine.metrics.ws_open);
+            serve(socket, &st).await;
+            st.engine
+                .metrics
+                .ws_open
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        })
+}
+
+/// What one inbound WebSocket message turned out to be.
+enum Inbound {
+    Frame(Result<Message, SessileError>),
+    Skip,
+    Closed,
+    /// Unreadable (a frame over twice the limit): close with 1009.
+    Broken,
+}
+
+fn inbound(msg: Option<Result<WsMessage, axum::Error>>, max: usize) -> Inbound {
+    match msg {
+        Some(Ok(WsMessage::Text(t))) => Inbound::Frame(protocol::decode(t.as_bytes(), max)),
+        Some(Ok(WsMessage::Binary(b))) => Inbound::Frame(protocol::decode(&b, max)),
+        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => Inbound::Skip,
+        Some(Ok(WsMessage::Close(_))) | None => Inbound::Closed,
+        Some(Err(_)) => Inbound::Broken,
+    }
+}
+
+async fn send(socket: &mut WebSocket, msg: &Message) -> bool {
+    socket
+        .send(WsMessage::Text(protocol::encode(msg).into()))
+        .await
+        .is_ok()
+}
+
+async fn send_error(socket: &mut WebSocket, st: &AppState, e: &SessileError) -> bool {
+    Metrics::inc(&st.engine.metrics.frames_refused);
+    send(socket, &Message::Error(ErrorFrame::from(e))).await
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+    let bye = Message::Bye(Bye {
+        reason: Some(reason.into()),
+    });
+    let _ = send(&mut socket, &bye).await;
+    let frame = CloseFrame {
+        code,
+        reason: reason.to_string().into(),
+    };
+    let _ = socket.send(WsMessage::Close(Some(frame))).await;
+}
+
+/// Waits for `hello` and answers it; `None` when the connection ended.
+async fn handshake(socket: &mut WebSocket, st: &AppState) -> Option<Hello> {
+    let deadline = Instant::now() + HELLO_WITHIN;
+    loop {
+        let next = tokio::select! {
+            m = socket.recv() => m,
+            _ = sleep_until(deadline) => return None,
+        };
+        let hello = match inbound(next, st.config.max_frame_bytes) {
+            Inbound::Closed | Inbound::Broken => return None,
+            Inbound::Skip => continue,
+            Inbound::Frame(Ok(Message::Hello(h))) => h,
+            Inbound::Frame(Ok(_)) => {
+                let e = SessileError::ProtocolError {
+                    reason: "send `hello` first".into(),
+                };
+                if !send_error(socket, st, &e).await {
+                    return None;
+                }
+                continue;
+            }
+            Inbound::Frame(Err(e)) => {
+                let fatal = matches!(e, SessileError::UnsupportedProtocolVersion { .. });
+                if !send_error(socket, st, &e).await || fatal {
+                    return None;
+                }
+                continue;
+            }
+        };
+        let h2 = hello.clone();
+        match st.engine.call(move |s| s.hello(&h2, now_ms())).await {
+            Ok(welcome) => {
+                return send(socket, &Message::Welcome(welcome))
+                    .await
+                    .then_some(hello);
+            }
+            Err(e) => {
+                let _ = send_error(socket, st, &e).await;
+                return None;
+            }
+        }
+    }
+}
+
+async fn serve(mut socket: WebSocket, st: &AppState) {
+    let Some(hello) = handshake(&mut socket, st).await else {
+        return close(socket, 1008, "hello refused").await;
+    };
+    let mut pushes = st.engine.hub.subscribe(&hello.session);
+    let idle = Duration::from_millis(st.config.heartbeat_ms.saturating_mul(3).max(1000));
+    let mut deadline = Instant::now() + idle;
+    loop {
+        let next = tokio::select! {
+            m = socket.recv() => m,
+            p = pushes.recv() => {
+                match p {
+                    Ok(patch) if patch.op.as_ref().is_some_and(|o| o.client == hello.client) => {}
+                    Ok(patch) => {
+                        if !send(&mut socket, &Message::Patch((*patch).clone())).await {
+                            return;
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => return close(socket, 1013, "lagged; reconnect").await,
+                    Err(RecvError::Closed) => return close(socket, 1001, "server closing").await,
+                }
+                continue;
+            }
+            _ = sleep_until(deadline) => return close(socket, 1000, "idle").await,
+        };
+        deadline = Instant::now() + idle;
+        let msg = match inbound(next, st.config.max_frame_bytes) {
+            Inbound::Closed => return,
+            Inbound::Broken => return close(socket, 1009, "frame too large").await,
+            Inbound::Skip => continue,
+            Inbound::Frame(Ok(m)) => m,
+            Inbound::Frame(Err(e)) => {
+                if !send_error(&mut socket, st, &e).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        let reply = match msg {
+            Message::Ping(p) => Message::Pong(Pong {
+                ts: p.ts,
+                server_ts: now_ms(),
+            }),
+            Message::Op(op) => {
+                let session = hello.session.clone();
+                match st.engine.call(move |s| s.op(&session, op, now_ms())).await {
+                    Ok(answer) => answer,
+                    Err(e) => Message::Error(ErrorFrame::from(&e)),
+                }
+            }
+            Message::Extend(x) => {
+                let session = hello.session.clone();
+                let actor = hello.client.clone();
+                match st
+                    .engine
+                    .call(move |s| s.extend(&session, x.seconds, &actor, now_ms()))
+                    .await
+                {
+                    Ok(expires_at) => Message::Extended(Extended { expires_at }),
+                    Err(e) => Message::Error(ErrorFrame::from(&e)),
+                }
+            }
+            Message::Bye(_) => return close(socket, 1000, "bye").await,
+            _ => Message::Error(ErrorFrame::from(&SessileError::ProtocolError {
+                reason: "unexpected message from a client".into(),
+            })),
+        };
+        if let Message::Error(_) = reply {
+            Metrics::inc(&st.engine.metrics.frames_refused);
+        }
+        if !send(&mut socket, &reply).await {
+            return;
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //! validate, extend and end. Every change is queued as a [`Change`] and
 //! committed by the engine before anyone is answered.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -123,6 +123,9 @@ pub struct Sessions {
     store: Box<dyn Store>,
     pub(crate) cache: HashMap<String, Live>,
     changes: Vec<Change>,
+    /// Sessions changed since the last commit: their rows are written once
+    /// per batch, however many ops changed them.
+    dirty: HashSet<String>,
     pushes: Vec<(String, LoggedPatch)>,
     created_per_key: HashMap<String, u64>,
     /// The enforced limits.
@@ -138,6 +141,7 @@ impl Sessions {
             store,
             cache: HashMap::new(),
             changes: Vec::new(),
+            dirty: HashSet::new(),
             pushes: Vec::new(),
             created_per_key: HashMap::new(),
             limits,
@@ -148,8 +152,13 @@ impl Sessions {
     /// Commits the queued changes in one transaction; returns the outcome and
     /// the patches to push when it succeeded.
     pub(crate) fn commit(&mut self) -> (Result<()>, Vec<(String, LoggedPatch)>) {
-        let result = self.store.commit(&self.changes);
-        self.changes.clear();
+        let mut batch: Vec<Change> = self
+            .dirty
+            .drain()
+            .filter_map(|id| self.cache.get(&id).map(|l| Change::Upsert(l.rec.clone())))
+            .collect();
+        batch.append(&mut self.changes);
+        let result = self.store.commit(&batch);
         self.created_per_key.clear();
         let pushes = std::mem::take(&mut self.pushes);
         Metrics::inc(&self.metrics.commits);
@@ -263,7 +272,7 @@ impl Sessions {
             keys_of(&rec.state),
             None,
         )));
-        self.changes.push(Change::Upsert(rec.clone()));
+        self.dirty.insert(id.clone());
         let created = Created {
             id: id.clone(),
             token,
@@ -497,9 +506,8 @@ impl Sessions {
         }
         let seq = logged.op.as_ref().map(|o| o.seq);
         let entry = audit(&live.rec, now, actor, action, keys, seq);
-        let rec = live.rec.clone();
-        let version = rec.version;
-        self.changes.push(Change::Upsert(rec));
+        let version = live.rec.version;
+        self.dirty.insert(session.to_string());
         self.changes.push(Change::Patch {
             session: session.into(),
             patch: logged.clone(),
@@ -579,9 +587,8 @@ impl Sessions {
             .validity(&live.rec.status, live.rec.expires_at_ms, now)?;
         live.rec.expires_at_ms = lifecycle::extend(live.rec.expires_at_ms, now, seconds)?;
         let entry = audit(&live.rec, now, actor, "extend", Vec::new(), None);
-        let rec = live.rec.clone();
-        let at = rec.expires_at_ms;
-        self.changes.push(Change::Upsert(rec));
+        let at = live.rec.expires_at_ms;
+        self.dirty.insert(id.to_string());
         self.changes.push(Change::Audit(entry));
         Ok(at)
     }

@@ -11,13 +11,18 @@ use axum::extract::State;
 use axum::response::Response;
 use sessile::core::error::SessileError;
 use sessile::core::protocol::{self, Bye, ErrorFrame, Extended, Hello, Message, Pong};
-use tokio::sync::broadcast::error::RecvError;
+use std::sync::Arc;
+
+use sessile::core::protocol::LoggedPatch;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::{sleep_until, Instant};
 
 use crate::engine::Metrics;
 use crate::ids::now_ms;
 use crate::AppState;
 
+/// Most ops of one connection handed to the engine in one call.
+const MAX_OPS_PER_CALL: usize = 256;
 /// How long a new connection may take to send `hello`.
 const HELLO_WITHIN: Duration = Duration::from_secs(10);
 
@@ -131,26 +136,29 @@ async fn serve(mut socket: WebSocket, st: &AppState) {
     let mut pushes = st.engine.hub.subscribe(&hello.session);
     let idle = Duration::from_millis(st.config.heartbeat_ms.saturating_mul(3).max(1000));
     let mut deadline = Instant::now() + idle;
+    // A frame read while batching ops that was not an op: handled next.
+    let mut held: Option<Inbound> = None;
+    let max = st.config.max_frame_bytes;
     loop {
-        let next = tokio::select! {
-            m = socket.recv() => m,
-            p = pushes.recv() => {
-                match p {
-                    Ok(patch) if patch.op.as_ref().is_some_and(|o| o.client == hello.client) => {}
-                    Ok(patch) => {
-                        if !send(&mut socket, &Message::Patch((*patch).clone())).await {
-                            return;
-                        }
+        let next = match held.take() {
+            Some(h) => h,
+            None => tokio::select! {
+                m = socket.recv() => inbound(m, max),
+                p = pushes.recv() => {
+                    let p = p.map_err(|e| match e {
+                        RecvError::Lagged(_) => TryRecvError::Lagged(0),
+                        RecvError::Closed => TryRecvError::Closed,
+                    });
+                    match forward(&mut socket, p, &hello.client).await {
+                        Ok(_) => continue,
+                        Err((code, why)) => return close(socket, code, why).await,
                     }
-                    Err(RecvError::Lagged(_)) => return close(socket, 1013, "lagged; reconnect").await,
-                    Err(RecvError::Closed) => return close(socket, 1001, "server closing").await,
                 }
-                continue;
-            }
-            _ = sleep_until(deadline) => return close(socket, 1000, "idle").await,
+                _ = sleep_until(deadline) => return close(socket, 1000, "idle").await,
+            },
         };
         deadline = Instant::now() + idle;
-        let msg = match inbound(next, st.config.max_frame_bytes) {
+        let msg = match next {
             Inbound::Closed => return,
             Inbound::Broken => return close(socket, 1009, "frame too large").await,
             Inbound::Skip => continue,
@@ -162,40 +170,106 @@ async fn serve(mut socket: WebSocket, st: &AppState) {
                 continue;
             }
         };
-        let reply = match msg {
-            Message::Ping(p) => Message::Pong(Pong {
-                ts: p.ts,
-                server_ts: now_ms(),
-            }),
+        let replies = match msg {
             Message::Op(op) => {
-                let session = hello.session.clone();
-                match st.engine.call(move |s| s.op(&session, op, now_ms())).await {
-                    Ok(answer) => answer,
-                    Err(e) => Message::Error(ErrorFrame::from(&e)),
+                // Ops already waiting on the socket go to the engine together
+                // (one commit), and are answered in order.
+                let mut ops = vec![op];
+                while ops.len() < MAX_OPS_PER_CALL {
+                    match ready_now(socket.recv()).map(|m| inbound(m, max)) {
+                        Some(Inbound::Frame(Ok(Message::Op(op)))) => ops.push(op),
+                        Some(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        None => break,
+                    }
                 }
-            }
-            Message::Extend(x) => {
                 let session = hello.session.clone();
-                let actor = hello.client.clone();
-                match st
-                    .engine
-                    .call(move |s| s.extend(&session, x.seconds, &actor, now_ms()))
-                    .await
-                {
-                    Ok(expires_at) => Message::Extended(Extended { expires_at }),
-                    Err(e) => Message::Error(ErrorFrame::from(&e)),
+                let done = st.engine.call(move |s| {
+                    let now = now_ms();
+                    ops.into_iter().map(|op| s.op(&session, op, now)).collect()
+                });
+                match done.await {
+                    Ok(answers) => answers,
+                    Err(e) => vec![Message::Error(ErrorFrame::from(&e))],
                 }
             }
             Message::Bye(_) => return close(socket, 1000, "bye").await,
-            _ => Message::Error(ErrorFrame::from(&SessileError::ProtocolError {
-                reason: "unexpected message from a client".into(),
-            })),
+            other => vec![answer(st, &hello, other).await],
         };
-        if let Message::Error(_) = reply {
-            Metrics::inc(&st.engine.metrics.frames_refused);
+        for reply in replies {
+            if let Message::Error(_) = reply {
+                Metrics::inc(&st.engine.metrics.frames_refused);
+            }
+            if !send(&mut socket, &reply).await {
+                return;
+            }
         }
-        if !send(&mut socket, &reply).await {
-            return;
+        // Each op of this client comes back on the push channel; drain it
+        // now so a fast sender does not make its own connection lag.
+        loop {
+            match forward(&mut socket, pushes.try_recv(), &hello.client).await {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err((code, why)) => return close(socket, code, why).await,
+            }
         }
+    }
+}
+
+/// The answer to a client message other than `op` and `bye`.
+async fn answer(st: &AppState, hello: &Hello, msg: Message) -> Message {
+    match msg {
+        Message::Ping(p) => Message::Pong(Pong {
+            ts: p.ts,
+            server_ts: now_ms(),
+        }),
+        Message::Extend(x) => {
+            let session = hello.session.clone();
+            let actor = hello.client.clone();
+            let extended = st
+                .engine
+                .call(move |s| s.extend(&session, x.seconds, &actor, now_ms()))
+                .await;
+            match extended {
+                Ok(expires_at) => Message::Extended(Extended { expires_at }),
+                Err(e) => Message::Error(ErrorFrame::from(&e)),
+            }
+        }
+        _ => Message::Error(ErrorFrame::from(&SessileError::ProtocolError {
+            reason: "unexpected message from a client".into(),
+        })),
+    }
+}
+
+/// The output of `fut` if it is ready without waiting (a frame already
+/// buffered); dropping it otherwise is safe for the socket's `recv`.
+fn ready_now<F: std::future::Future>(fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// Sends a pushed patch unless this client made it. `Ok(false)`: nothing
+/// was waiting; `Err`: close with this code and reason.
+async fn forward(
+    socket: &mut WebSocket,
+    pushed: Result<Arc<LoggedPatch>, TryRecvError>,
+    client: &str,
+) -> Result<bool, (u16, &'static str)> {
+    match pushed {
+        Ok(p) if p.op.as_ref().is_some_and(|o| o.client == client) => Ok(true),
+        Ok(p) => match send(socket, &Message::Patch((*p).clone())).await {
+            true => Ok(true),
+            false => Err((1011, "send failed")),
+        },
+        Err(TryRecvError::Empty) => Ok(false),
+        // Patches were missed: the client must reconnect and catch up.
+        Err(TryRecvError::Lagged(_)) => Err((1013, "lagged; reconnect")),
+        Err(TryRecvError::Closed) => Err((1001, "server closing")),
     }
 }

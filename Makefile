@@ -1,12 +1,13 @@
 # sessile: the two commands (README) and their parts. Every target that needs
 # tools runs scripts/setup first, which installs only what is missing.
-.PHONY: help setup build test demo
+.PHONY: help setup build test demo load
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo   set up what is missing, build, serve the demo (PORT overrides 8787)"
 	@echo "make test   set up what is missing, then run every test"
 	@echo "make setup  only the set-up;  make build  only the build"
+	@echo "make load   load test of sessile-server on loopback (SESSIONS overrides 10000)"
 
 setup:
 	@scripts/setup
@@ -19,3 +20,7 @@ test: setup
 
 demo: setup
 	@scripts/demo
+
+# Needs only cargo: no browsers, no set-up.
+load:
+	@scripts/load

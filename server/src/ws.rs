@@ -30,8 +30,12 @@ const HELLO_WITHIN: Duration = Duration::from_secs(10);
 /// with `FRAME_TOO_LARGE`; larger ones close the connection (1009).
 pub async fn upgrade(State(st): State<AppState>, ws: WebSocketUpgrade) -> Response {
     let cap = st.config.max_frame_bytes.saturating_mul(2);
+    // Small buffers: most frames are a few hundred bytes, and ten thousand
+    // idle connections with the default 128 KiB read buffer cost over a GB.
     ws.max_message_size(cap)
         .max_frame_size(cap)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
         .on_upgrade(move |socket| async move {
             Metrics::inc(&st.engine.metrics.ws_open);
             serve(socket, &st).await;
@@ -73,7 +77,13 @@ async fn send_error(socket: &mut WebSocket, st: &AppState, e: &SessileError) -> 
     send(socket, &Message::Error(ErrorFrame::from(e))).await
 }
 
-async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+async fn close(socket: WebSocket, code: u16, reason: &str) {
+    close_with(socket, code, reason, false).await;
+}
+
+/// Says `bye`, sends a close frame and waits briefly for the peer's close.
+/// `unread`: bytes of an oversize frame are left unread in the socket.
+async fn close_with(mut socket: WebSocket, code: u16, reason: &str, unread: bool) {
     let bye = Message::Bye(Bye {
         reason: Some(reason.into()),
     });
@@ -83,6 +93,14 @@ async fn close(mut socket: WebSocket, code: u16, reason: &str) {
         reason: reason.to_string().into(),
     };
     let _ = socket.send(WsMessage::Close(Some(frame))).await;
+    // Closing a socket with unread bytes (the rest of an oversize frame,
+    // which the WebSocket layer will not read) makes the kernel reset it;
+    // holding it open a moment lets the peer read our close frame first.
+    let linger = Instant::now() + Duration::from_secs(1);
+    if unread {
+        return sleep_until(linger).await;
+    }
+    while let Ok(Some(Ok(_))) = tokio::time::timeout_at(linger, socket.recv()).await {}
 }
 
 /// Waits for `hello` and answers it; `None` when the connection ended.
@@ -160,7 +178,7 @@ async fn serve(mut socket: WebSocket, st: &AppState) {
         deadline = Instant::now() + idle;
         let msg = match next {
             Inbound::Closed => return,
-            Inbound::Broken => return close(socket, 1009, "frame too large").await,
+            Inbound::Broken => return close_with(socket, 1009, "frame too large", true).await,
             Inbound::Skip => continue,
             Inbound::Frame(Ok(m)) => m,
             Inbound::Frame(Err(e)) => {

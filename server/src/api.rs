@@ -18,7 +18,7 @@ use sessile::core::error::SessileError;
 use sessile::core::protocol::{self, ErrorFrame, Message};
 
 use crate::ids::now_ms;
-use crate::sessions::CreateRequest;
+use crate::sessions::{CreateRequest, Sessions};
 use crate::AppState;
 
 /// A [`SessileError`] answered over HTTP.
@@ -115,17 +115,29 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
+/// Runs `f` on the engine with the path's session id, the request's token
+/// and the time, and answers its result as JSON.
+async fn with_token<T, F>(
+    st: &AppState,
+    id: String,
+    headers: &HeaderMap,
+    f: F,
+) -> ApiResult<Response>
+where
+    T: serde::Serialize + Send + 'static,
+    F: FnOnce(&mut Sessions, &str, &str, u64) -> Result<T, SessileError> + Send + 'static,
+{
+    let token = bearer(headers)?;
+    let out = st.engine.call(move |s| f(s, &id, &token, now_ms())).await?;
+    Ok(Json(out).into_response())
+}
+
 async fn read(
     State(st): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let token = bearer(&headers)?;
-    let view = st
-        .engine
-        .call(move |s| s.get(&id, &token, now_ms()))
-        .await?;
-    Ok(Json(view).into_response())
+    with_token(&st, id, &headers, |s, id, token, now| s.get(id, token, now)).await
 }
 
 async fn op(
@@ -182,13 +194,12 @@ async fn extend(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let token = bearer(&headers)?;
     let ExtendBody { seconds } = parse_body(&body, st.config.max_frame_bytes)?;
-    let at = st
-        .engine
-        .call(move |s| s.extend_with_token(&id, &token, seconds, now_ms()))
-        .await?;
-    Ok(Json(serde_json::json!({ "expiresAt": at })).into_response())
+    with_token(&st, id, &headers, move |s, id, token, now| {
+        let at = s.extend_with_token(id, token, seconds, now)?;
+        Ok(serde_json::json!({ "expiresAt": at }))
+    })
+    .await
 }
 
 async fn end(
@@ -196,12 +207,10 @@ async fn end(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let token = bearer(&headers)?;
-    let status = st
-        .engine
-        .call(move |s| s.end(&id, &token, now_ms()))
-        .await?;
-    Ok(Json(serde_json::json!({ "status": status })).into_response())
+    with_token(&st, id, &headers, |s, id, token, now| {
+        Ok(serde_json::json!({ "status": s.end(id, token, now)? }))
+    })
+    .await
 }
 
 /// Whether `origin` may call the session API: on the allow-list, or (with

@@ -73,14 +73,7 @@ async fn sweep_dry_run_changes_nothing_and_the_real_run_does_what_it_said() {
     let old_closed = create(srv.addr, json!({"flow": "table"})).await;
     let new_closed = create(srv.addr, json!({"flow": "table"})).await;
     for s in [&old_closed, &new_closed] {
-        call(
-            srv.addr,
-            "DELETE",
-            &format!("/v1/sessions/{}", s.id),
-            s,
-            &Value::Null,
-        )
-        .await;
+        end(srv.addr, s).await;
     }
     sql(&srv.db, &format!("UPDATE sessions SET expires_at = 1000 WHERE id = '{}'; UPDATE sessions SET updated_at = 1000 WHERE id = '{}'", overdue.id, old_closed.id));
     let addr = srv.restart().await;

@@ -139,15 +139,7 @@ async fn acked_ops_survive_sigkill_and_none_is_applied_twice() {
     for (seq, dup) in again {
         assert_eq!(dup, seq <= applied, "seq {seq}");
     }
-    let view = call(
-        addr,
-        "GET",
-        &format!("/v1/sessions/{}", s.id),
-        &s,
-        &Value::Null,
-    )
-    .await
-    .json();
+    let view = view(addr, &s).await.json();
     assert_eq!(
         view["version"].as_u64(),
         Some(BURST + 1),

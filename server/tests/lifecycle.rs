@@ -70,14 +70,7 @@ async fn every_transition(flow: &'static Flow) {
                 "{from} -> {to}: {}",
                 String::from_utf8_lossy(&a.body)
             );
-            let view = call(
-                srv.addr,
-                "GET",
-                &format!("/v1/sessions/{}", s.id),
-                &s,
-                &Value::Null,
-            )
-            .await;
+            let view = view(srv.addr, &s).await;
             if flow.is_terminal(to) {
                 assert_eq!(view.status, 410, "{from} -> {to} ends the session");
             } else {
@@ -141,15 +134,7 @@ async fn forbidden_transitions_name_from_and_to_and_change_nothing() {
             msg.contains(&format!("`{from}`")) && msg.contains(&format!("`{to}`")),
             "{msg}"
         );
-        let view = call(
-            srv.addr,
-            "GET",
-            &format!("/v1/sessions/{}", s.id),
-            &s,
-            &Value::Null,
-        )
-        .await
-        .json();
+        let view = view(srv.addr, &s).await.json();
         assert_eq!(
             (
                 view["status"].as_str(),
@@ -202,14 +187,7 @@ async fn validate_answers_codes_and_no_session_data() {
         (validate(srv.addr, &s.id, "").await, "INVALID_TOKEN"),
     ];
     let ended = create(srv.addr, json!({"state": {"note": secret}})).await;
-    let a = call(
-        srv.addr,
-        "DELETE",
-        &format!("/v1/sessions/{}", ended.id),
-        &ended,
-        &Value::Null,
-    )
-    .await;
+    let a = end(srv.addr, &ended).await;
     assert_eq!(
         (a.status, a.json()["status"].as_str()),
         (200, Some("terminated"))

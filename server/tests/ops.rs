@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use sessile::core::protocol::{CatchUp, Message};
 
 fn ack(m: &Message) -> (u64, bool, bool) {
@@ -54,15 +54,7 @@ async fn repeated_op_is_applied_once_also_after_a_restart() {
             .json();
         assert_eq!(a["duplicate"], true, "seq {seq} after restart: {a}");
     }
-    let view = call(
-        after,
-        "GET",
-        &format!("/v1/sessions/{}", s.id),
-        &s,
-        &Value::Null,
-    )
-    .await
-    .json();
+    let view = view(after, &s).await.json();
     assert_eq!(
         (view["state"].clone(), view["version"].as_u64()),
         (json!({"n": 1, "m": 1}), Some(3))
@@ -175,14 +167,7 @@ async fn limits_on_state_size_and_sessions_per_key() {
     assert_eq!((a.status, a.code()), (429, "SESSION_LIMIT_REACHED".into()));
     create(srv.addr, json!({"key": "table-8"})).await;
     // Ending one frees a place.
-    call(
-        srv.addr,
-        "DELETE",
-        &format!("/v1/sessions/{}", s.id),
-        &s,
-        &Value::Null,
-    )
-    .await;
+    end(srv.addr, &s).await;
     create(srv.addr, json!({"key": "table-7"})).await;
     let s = create(srv.addr, json!({})).await;
     let a = http_op(

@@ -154,9 +154,15 @@ pub async fn create(addr: SocketAddr, body: Value) -> Sess {
     }
 }
 
-/// Calls a session endpoint with the session's token.
-pub async fn call(addr: SocketAddr, method: &str, path: &str, s: &Sess, body: &Value) -> Answer {
-    let auth = bearer(&s.token);
+/// Calls an endpoint with `token` as bearer and `body` (JSON; null: empty).
+pub async fn with_token(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &Value,
+) -> Answer {
+    let auth = bearer(token);
     let body = if body.is_null() {
         String::new()
     } else {
@@ -172,20 +178,36 @@ pub async fn call(addr: SocketAddr, method: &str, path: &str, s: &Sess, body: &V
     .await
 }
 
+/// Calls a session endpoint with the session's token.
+pub async fn call(addr: SocketAddr, method: &str, path: &str, s: &Sess, body: &Value) -> Answer {
+    with_token(addr, method, path, &s.token, body).await
+}
+
 /// Calls an admin endpoint with the admin token.
 pub async fn admin(addr: SocketAddr, method: &str, path: &str, body: &Value) -> Answer {
-    let auth = bearer(ADMIN);
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    request(
+    with_token(addr, method, path, ADMIN, body).await
+}
+
+/// `GET /v1/sessions/{id}`.
+pub async fn view(addr: SocketAddr, s: &Sess) -> Answer {
+    call(
         addr,
-        method,
-        path,
-        &[("Authorization", &auth)],
-        body.as_bytes(),
+        "GET",
+        &format!("/v1/sessions/{}", s.id),
+        s,
+        &Value::Null,
+    )
+    .await
+}
+
+/// `DELETE /v1/sessions/{id}`: ends the session.
+pub async fn end(addr: SocketAddr, s: &Sess) -> Answer {
+    call(
+        addr,
+        "DELETE",
+        &format!("/v1/sessions/{}", s.id),
+        s,
+        &Value::Null,
     )
     .await
 }

@@ -91,6 +91,8 @@ struct Tally {
     sent: AtomicU64,
     acked: AtomicU64,
     errors: AtomicU64,
+    /// When the last ack came, ms after the op window opened.
+    last_ack_ms: AtomicU64,
 }
 
 /// What every session task shares.
@@ -173,6 +175,8 @@ async fn session(
                     Ok(Message::Ack(_)) => {
                         lat.push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
                         tally.acked.fetch_add(1, Ordering::Relaxed);
+                        let at = start_ops.elapsed().as_millis() as u64;
+                        tally.last_ack_ms.fetch_max(at, Ordering::Relaxed);
                         break;
                     }
                     Ok(Message::Patch(_) | Message::Pong(_)) => continue,

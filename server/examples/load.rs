@@ -37,7 +37,7 @@ fn args() -> Args {
     let mut a = Args {
         server: "target/release/sessile-server".into(),
         sessions: 10_000,
-        interval_ms: 2_000,
+        interval_ms: 5_000,
         seconds: 30,
         max_seconds: 240,
         out: "bench/out/server.json".into(),

@@ -1,12 +1,15 @@
-//! The session API over HTTP: create, get, op, delete (end), validate and
-//! extend under `/v1/sessions`, the token in `Authorization: Bearer`; the
+//! The session API over HTTP: create, get, op, delete (end), validate,
+//! extend and the changes long-poll under `/v1/sessions`, the token in `Authorization: Bearer`; the
 //! origin allow-list (with CORS for allowed cross-origin pages); errors as
 //! protocol `error` messages with an HTTP status that fits the code.
 
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +18,8 @@ use axum::{Extension, Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use sessile::core::error::SessileError;
-use sessile::core::protocol::{self, ErrorFrame, Message};
+use sessile::core::protocol::{self, CatchUp, ErrorFrame, Hello, Message, PROTOCOL_VERSION};
+use tokio::time::Instant;
 
 use crate::ids::now_ms;
 use crate::sessions::{CreateRequest, Sessions};
@@ -67,6 +71,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/sessions", post(create))
         .route("/v1/sessions/{id}", get(read).delete(end))
         .route("/v1/sessions/{id}/ops", post(op))
+        .route("/v1/sessions/{id}/changes", get(changes))
         .route("/v1/sessions/{id}/validate", post(validate))
         .route("/v1/sessions/{id}/extend", post(extend))
         .route("/v1/ws", get(crate::ws::upgrade))
@@ -167,6 +172,66 @@ async fn op(
         _ => StatusCode::OK,
     };
     Ok(json_response(status, protocol::encode(&answer)))
+}
+
+/// Longest a long-poll waits for a change.
+const MAX_POLL: Duration = Duration::from_secs(30);
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ChangesQuery {
+    /// The version the client holds.
+    since: u64,
+    /// How long to wait for a change when there is none yet (ms, at most 30 s).
+    #[serde(default)]
+    wait_ms: u64,
+    /// The client's id, for `appliedSeq`.
+    client: Option<String>,
+}
+
+/// The HTTP fallback's long-poll: a `welcome` (what the client missed since
+/// `since`, and its `appliedSeq`), at once when something changed, else when
+/// something does or after `waitMs`.
+async fn changes(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<ChangesQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let Query(q) = query.map_err(|e| SessileError::ProtocolError {
+        reason: format!("query: {}", e.body_text()),
+    })?;
+    let hello = Hello {
+        protocol: PROTOCOL_VERSION.into(),
+        session: id.clone(),
+        token: bearer(&headers)?,
+        client: q
+            .client
+            .filter(|c| protocol::is_id(c))
+            .unwrap_or_else(|| "0".repeat(32)),
+        have_version: q.since,
+    };
+    let deadline = Instant::now() + Duration::from_millis(q.wait_ms).min(MAX_POLL);
+    // Subscribe only once the token is checked, and look again after
+    // subscribing so that a change in between is not missed.
+    let mut pushes = None;
+    loop {
+        let h = hello.clone();
+        let welcome = st.engine.call(move |s| s.hello(&h, now_ms())).await?;
+        if welcome.catch_up != CatchUp::UpToDate || Instant::now() >= deadline {
+            return Ok(json_response(
+                StatusCode::OK,
+                protocol::encode(&Message::Welcome(welcome)),
+            ));
+        }
+        match &mut pushes {
+            None => pushes = Some(st.engine.hub.subscribe(&id)),
+            Some(rx) => {
+                // A push, a lag or the deadline: look again either way.
+                let _ = tokio::time::timeout_at(deadline, rx.recv()).await;
+            }
+        }
+    }
 }
 
 async fn validate(

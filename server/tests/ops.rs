@@ -234,3 +234,58 @@ async fn changes_are_pushed_to_other_clients_and_caught_up_on_reconnect() {
     .await;
     assert!(matches!(d.recv().await.unwrap(), Message::Extended(e) if e.expires_at > w.expires_at));
 }
+
+#[tokio::test]
+async fn http_long_poll_answers_changes_at_once_or_when_they_happen() {
+    let srv = start(|_| {}).await;
+    let s = create(srv.addr, json!({"state": {"a": 1}})).await;
+    let c = client_id(5);
+    let poll = |since: u64, wait: u64| {
+        let s = s.clone();
+        let c = c.clone();
+        async move {
+            let path = format!(
+                "/v1/sessions/{}/changes?since={since}&waitMs={wait}&client={c}",
+                s.id
+            );
+            call(srv.addr, "GET", &path, &s, &serde_json::Value::Null).await
+        }
+    };
+    // Up to date and no wait: at once.
+    let w = poll(1, 0).await.json();
+    assert_eq!(
+        (w["type"].as_str(), w["catchUp"]["kind"].as_str()),
+        (Some("welcome"), Some("upToDate"))
+    );
+    // A change made while the poll waits ends the wait with that patch.
+    let waiting = tokio::spawn(poll(1, 10_000));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let t0 = std::time::Instant::now();
+    assert_eq!(
+        http_op(
+            srv.addr,
+            &s,
+            &op(&client_id(6), 1, 1, json!({"b": 2}), None)
+        )
+        .await
+        .status,
+        200
+    );
+    let w = waiting.await.unwrap().json();
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(w["catchUp"]["patches"][0]["patch"], json!({"b": 2}));
+    // Behind: at once, with what was missed; nothing new: after the wait.
+    assert_eq!(poll(1, 10_000).await.json()["version"], 2);
+    let t0 = std::time::Instant::now();
+    assert_eq!(poll(2, 300).await.json()["catchUp"]["kind"], "upToDate");
+    assert!(t0.elapsed() >= std::time::Duration::from_millis(300));
+    let bad = call(
+        srv.addr,
+        "GET",
+        &format!("/v1/sessions/{}/changes", s.id),
+        &s,
+        &serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!((bad.status, bad.code()), (400, "PROTOCOL_ERROR".into()));
+}

@@ -3,18 +3,16 @@
 //! origin allow-list (with CORS for allowed cross-origin pages); errors as
 //! protocol `error` messages with an HTTP status that fits the code.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use sessile::core::error::SessileError;
@@ -106,17 +104,9 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8], max: usize) -> Result<T, Ses
     })
 }
 
-async fn create(
-    State(st): State<AppState>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    body: Bytes,
-) -> ApiResult<Response> {
+async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult<Response> {
     let req: CreateRequest = parse_body(&body, st.config.max_frame_bytes)?;
-    let default_key = peer.map(|Extension(ConnectInfo(a))| format!("ip:{}", a.ip()));
-    let created = st
-        .engine
-        .call(move |s| s.create(req, default_key, now_ms()))
-        .await?;
+    let created = st.engine.call(move |s| s.create(req, now_ms())).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 

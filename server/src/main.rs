@@ -46,8 +46,7 @@ async fn main() {
     }
     // Tests and scripts read this line to learn the port.
     println!("sessile-server listening on http://{addr}/");
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    if let Err(e) = axum::serve(listener, service)
+    if let Err(e) = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
     {

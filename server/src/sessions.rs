@@ -47,7 +47,6 @@ pub(crate) struct Live {
     pub(crate) rec: SessionRecord,
     pub(crate) flow: &'static Flow,
     recent: VecDeque<LoggedPatch>,
-    clients: HashMap<String, u64>,
 }
 
 /// A request to create a session (`POST /v1/sessions`).
@@ -184,7 +183,6 @@ impl Sessions {
             let live = Live {
                 flow,
                 recent: loaded.recent.into(),
-                clients: loaded.clients.into_iter().collect(),
                 rec: loaded.record,
             };
             self.cache.insert(id.to_string(), live);
@@ -212,13 +210,10 @@ impl Sessions {
             .validity(&live.rec.status, live.rec.expires_at_ms, now)
     }
 
-    /// Creates a session; `default_key` is used when the request names none.
-    pub fn create(
-        &mut self,
-        req: CreateRequest,
-        default_key: Option<String>,
-        now: u64,
-    ) -> Result<Created> {
+    /// Creates a session. The per-key limit applies to sessions created
+    /// with the same `key` (a table, a shop); without a key there is none
+    /// (an address would put everyone behind one proxy under one key).
+    pub fn create(&mut self, req: CreateRequest, now: u64) -> Result<Created> {
         let flow = lifecycle::flow(req.flow.as_deref().unwrap_or("checkout"))?;
         let ttl = lifecycle::ttl_ms(req.ttl_seconds)?;
         let state = req.state.unwrap_or_else(|| Value::Object(Map::new()));
@@ -228,7 +223,7 @@ impl Sessions {
             });
         }
         self.check_size(&state)?;
-        let key = req.key.or(default_key);
+        let key = req.key;
         if let Some(key) = &key {
             let terminal: Vec<&str> = lifecycle::FLOWS
                 .iter()
@@ -263,6 +258,7 @@ impl Sessions {
             created_at_ms: now,
             updated_at_ms: now,
             expires_at_ms: now + ttl,
+            clients: Default::default(),
         };
         self.changes.push(Change::Audit(audit(
             &rec,
@@ -287,7 +283,6 @@ impl Sessions {
                 rec,
                 flow,
                 recent: VecDeque::new(),
-                clients: HashMap::new(),
             },
         );
         Metrics::inc(&self.metrics.sessions_created);
@@ -335,7 +330,7 @@ impl Sessions {
             status: live.rec.status.clone(),
             expires_at: live.rec.expires_at_ms,
             heartbeat_ms,
-            applied_seq: live.clients.get(&h.client).copied().unwrap_or(0),
+            applied_seq: live.rec.clients.get(&h.client).copied().unwrap_or(0),
             server_time: now,
             catch_up,
         })
@@ -345,7 +340,7 @@ impl Sessions {
     pub fn op(&mut self, session: &str, op: Op, now: u64) -> Result<Message> {
         self.expire_if_due(session, now, "server")?;
         let live = self.live(session)?;
-        let last = live.clients.get(&op.id.client).copied().unwrap_or(0);
+        let last = live.rec.clients.get(&op.id.client).copied().unwrap_or(0);
         if op.id.seq <= last {
             let version = live.rec.version;
             Metrics::inc(&self.metrics.ops_duplicate);
@@ -365,12 +360,8 @@ impl Sessions {
             return Ok(Message::Reject(Reject::new(op.id, &e, None)));
         }
         // From here the sequence number is used, whatever the outcome.
-        live.clients.insert(op.id.client.clone(), op.id.seq);
-        self.changes.push(Change::ClientSeq {
-            session: session.into(),
-            client: op.id.client.clone(),
-            seq: op.id.seq,
-        });
+        live.rec.clients.insert(op.id.client.clone(), op.id.seq);
+        self.dirty.insert(session.to_string());
         match self.try_apply(session, &op, now) {
             Ok(rebased) => {
                 Metrics::inc(&self.metrics.ops_applied);

@@ -7,6 +7,8 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 use sessile::core::error::SessileError;
 use sessile::core::protocol::LoggedPatch;
@@ -39,6 +41,9 @@ pub struct SessionRecord {
     pub updated_at_ms: u64,
     /// Expiry, ms.
     pub expires_at_ms: u64,
+    /// Last processed op sequence per client id (kept in the row: one
+    /// B-tree less to write per op).
+    pub clients: BTreeMap<String, u64>,
 }
 
 /// A session with what the engine keeps in memory beside it.
@@ -48,8 +53,6 @@ pub struct Loaded {
     pub record: SessionRecord,
     /// The last [`PATCH_LOG_LEN`] patches, oldest first.
     pub recent: Vec<LoggedPatch>,
-    /// Last processed op sequence per client id.
-    pub clients: Vec<(String, u64)>,
 }
 
 /// One entry of the audit log: who changed what, when.
@@ -84,18 +87,9 @@ pub enum Change {
         /// The change.
         patch: LoggedPatch,
     },
-    /// Record the last processed op sequence of a client.
-    ClientSeq {
-        /// Session id.
-        session: String,
-        /// Client id.
-        client: String,
-        /// Last processed sequence.
-        seq: u64,
-    },
     /// Append to the audit log.
     Audit(AuditEntry),
-    /// Delete the session, its patches and client sequences (audit stays).
+    /// Delete the session and its patches (audit stays).
     Remove(String),
 }
 

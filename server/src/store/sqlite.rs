@@ -20,17 +20,14 @@ CREATE TABLE IF NOT EXISTS sessions (
   id TEXT PRIMARY KEY, token_hash BLOB NOT NULL, flow TEXT NOT NULL,
   status TEXT NOT NULL, status_since INTEGER NOT NULL, key TEXT,
   state TEXT NOT NULL, version INTEGER NOT NULL, created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL, expires_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+  clients TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS sessions_key ON sessions(key);
 CREATE TABLE IF NOT EXISTS patches (
   session_id TEXT NOT NULL, version INTEGER NOT NULL, patch TEXT NOT NULL,
   status TEXT, client TEXT, seq INTEGER,
   PRIMARY KEY (session_id, version)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS clients (
-  session_id TEXT NOT NULL, client TEXT NOT NULL, last_seq INTEGER NOT NULL,
-  PRIMARY KEY (session_id, client)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY, session_id TEXT NOT NULL, at INTEGER NOT NULL,
@@ -93,7 +90,7 @@ fn checkpoint_loop(conn: Connection, stop: &AtomicBool) {
     }
 }
 
-fn record_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<(SessionRecord, String)> {
+fn record_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<(SessionRecord, String, String)> {
     let state: String = row.get(6)?;
     Ok((
         SessionRecord {
@@ -108,8 +105,10 @@ fn record_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<(SessionRecord, Stri
             created_at_ms: row.get::<_, i64>(8)? as u64,
             updated_at_ms: row.get::<_, i64>(9)? as u64,
             expires_at_ms: row.get::<_, i64>(10)? as u64,
+            clients: Default::default(),
         },
         state,
+        row.get(11)?,
     ))
 }
 
@@ -123,14 +122,15 @@ impl Store for SqliteStore {
             .conn
             .prepare_cached(
                 "SELECT id, token_hash, flow, status, status_since, key, state, version, \
-                 created_at, updated_at, expires_at FROM sessions WHERE id = ?1",
+                 created_at, updated_at, expires_at, clients FROM sessions WHERE id = ?1",
             )
             .and_then(|mut st| st.query_row([id], record_from).optional())
             .map_err(storage_error)?;
-        let Some((mut record, state)) = found else {
+        let Some((mut record, state, clients)) = found else {
             return Ok(None);
         };
         record.state = json(&state)?;
+        record.clients = serde_json::from_str(&clients).map_err(storage_error)?;
         let mut st = self
             .conn
             .prepare_cached(
@@ -163,19 +163,7 @@ impl Store for SqliteStore {
                 }),
             });
         }
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT client, last_seq FROM clients WHERE session_id = ?1")
-            .map_err(storage_error)?;
-        let clients = st
-            .query_map([id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(storage_error)?;
-        Ok(Some(Loaded {
-            record,
-            recent,
-            clients,
-        }))
+        Ok(Some(Loaded { record, recent }))
     }
 
     fn count_live_by_key(
@@ -275,10 +263,10 @@ fn write(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
         Change::Upsert(s) => {
             tx.prepare_cached(
                 "INSERT INTO sessions (id, token_hash, flow, status, status_since, \
-                 key, state, version, created_at, updated_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 key, state, version, created_at, updated_at, expires_at, clients) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
                  ON CONFLICT(id) DO UPDATE SET status = ?4, status_since = ?5, state = ?7, \
-                 version = ?8, updated_at = ?10, expires_at = ?11",
+                 version = ?8, updated_at = ?10, expires_at = ?11, clients = ?12",
             )?
             .execute(params![
                 s.id,
@@ -292,6 +280,7 @@ fn write(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
                 s.created_at_ms as i64,
                 s.updated_at_ms as i64,
                 s.expires_at_ms as i64,
+                serde_json::to_string(&s.clients).unwrap_or_else(|_| "{}".into()),
             ])?;
         }
         Change::Patch { session, patch } => {
@@ -317,16 +306,6 @@ fn write(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
                     ])?;
             }
         }
-        Change::ClientSeq {
-            session,
-            client,
-            seq,
-        } => {
-            tx.prepare_cached(
-                "INSERT OR REPLACE INTO clients (session_id, client, last_seq) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![session, client, *seq as i64])?;
-        }
         Change::Audit(a) => {
             tx.prepare_cached(
                 "INSERT INTO audit (session_id, at, actor, action, keys, version, seq) \
@@ -346,7 +325,6 @@ fn write(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
             for table in [
                 "DELETE FROM sessions WHERE id = ?1",
                 "DELETE FROM patches WHERE session_id = ?1",
-                "DELETE FROM clients WHERE session_id = ?1",
             ] {
                 tx.prepare_cached(table)?.execute([id])?;
             }

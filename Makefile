@@ -1,6 +1,6 @@
 # sessile: the two commands (README) and their parts. Every target that needs
 # tools runs scripts/setup first, which installs only what is missing.
-.PHONY: help setup build test demo bench
+.PHONY: help setup build test demo bench load
 .DEFAULT_GOAL := help
 
 help:
@@ -8,6 +8,7 @@ help:
 	@echo "make test   set up what is missing, then run every test"
 	@echo "make bench  set up what is missing, build, run the browser benchmarks (bench/out/results.json)"
 	@echo "make setup  only the set-up;  make build  only the build"
+	@echo "make load   load test of sessile-server on loopback (SESSIONS overrides 10000)"
 
 setup:
 	@scripts/setup
@@ -23,3 +24,7 @@ demo: setup
 
 bench: setup
 	@scripts/bench
+
+# Needs only cargo: no browsers, no set-up.
+load:
+	@scripts/load

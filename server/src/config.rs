@@ -2,7 +2,11 @@
 
 use std::path::PathBuf;
 
-/// Where the server listens and what it serves.
+use sessile::core::lifecycle::{DEFAULT_STALE_SECS, DEFAULT_STALE_WARNING_SECS};
+use sessile::core::protocol::DEFAULT_MAX_FRAME_BYTES;
+
+/// Where the server listens, what it serves, where it stores sessions and
+/// the limits it enforces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Address to bind; loopback by default.
@@ -15,18 +19,76 @@ pub struct Config {
     pub pkg: PathBuf,
     /// Directory served at `/js/` (the compiled TypeScript wrapper).
     pub js: PathBuf,
+    /// SQLite file holding the sessions (created with its directory).
+    pub db: PathBuf,
+    /// Token the admin endpoints require (`SESSILE_ADMIN_TOKEN`); none: they
+    /// answer `INVALID_TOKEN` to everyone.
+    pub admin_token: Option<String>,
+    /// Origins (`https://shop.example`) browsers may call the session API
+    /// from; empty: same origin only. Requests without `Origin` (not from a
+    /// browser page) are let through.
+    pub allow_origins: Vec<String>,
+    /// Largest protocol frame or API request body, in bytes.
+    pub max_frame_bytes: usize,
+    /// Largest session state (its JSON), in bytes.
+    pub max_state_bytes: usize,
+    /// Most live sessions one client key (a table, a shop) may hold.
+    pub max_sessions_per_key: u64,
+    /// Heartbeat interval told to clients, ms.
+    pub heartbeat_ms: u64,
+    /// The sweeper runs this often, seconds (0: never on its own).
+    pub sweep_every_secs: u64,
+    /// The sweeper removes ended sessions older than this, seconds.
+    pub retention_secs: u64,
+    /// A waiting session this long gets a warning in the health report, seconds.
+    pub stale_warning_secs: u64,
+    /// A waiting session this long is stale in the health report, seconds.
+    pub stale_secs: u64,
 }
 
 /// Default port of the demo.
 pub const DEFAULT_PORT: u16 = 8787;
 
-const USAGE: &str =
-    "usage: sessile-server [--host ADDR] [--port N] [--www DIR] [--pkg DIR] [--js DIR]
-  --host ADDR  address to bind (default 127.0.0.1)
-  --port N     port to bind, 0 for any free port (default $PORT or 8787)
-  --www DIR    demo page served at / (default www)
-  --pkg DIR    wasm-pack output served at /pkg/ (default pkg)
-  --js DIR     compiled TypeScript wrapper served at /js/ (default js/dist)";
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "127.0.0.1".into(),
+            port: DEFAULT_PORT,
+            www: "www".into(),
+            pkg: "pkg".into(),
+            js: "js/dist".into(),
+            db: "data/sessile.db".into(),
+            admin_token: None,
+            allow_origins: Vec::new(),
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            max_state_bytes: 5 * 1024 * 1024,
+            max_sessions_per_key: 20,
+            heartbeat_ms: 5_000,
+            sweep_every_secs: 60,
+            retention_secs: 24 * 60 * 60,
+            stale_warning_secs: DEFAULT_STALE_WARNING_SECS,
+            stale_secs: DEFAULT_STALE_SECS,
+        }
+    }
+}
+
+const USAGE: &str = "usage: sessile-server [OPTIONS]
+  --host ADDR                address to bind (default 127.0.0.1)
+  --port N                   port to bind, 0 for any free port (default $PORT or 8787)
+  --www DIR                  demo page served at / (default www)
+  --pkg DIR                  wasm-pack output served at /pkg/ (default pkg)
+  --js DIR                   compiled TypeScript wrapper served at /js/ (default js/dist)
+  --db PATH                  SQLite file of the sessions (default data/sessile.db)
+  --allow-origin URL         origin allowed to call the session API (repeatable; default same origin)
+  --max-frame-bytes N        largest frame or request body (default 5308416)
+  --max-state-bytes N        largest session state (default 5242880)
+  --max-sessions-per-key N   live sessions per client key (default 20)
+  --heartbeat-ms N           heartbeat interval told to clients (default 5000)
+  --sweep-every-secs N       sweeper period, 0 for never (default 60)
+  --retention-secs N         ended sessions are removed after this (default 86400)
+  --stale-warning-secs N     waiting this long is a warning (default 900)
+  --stale-secs N             waiting this long is stale (default 1200)
+The admin endpoints need the token in $SESSILE_ADMIN_TOKEN (never on the command line).";
 
 impl Config {
     /// Parses arguments (without the program name); `env_port` is `$PORT`.
@@ -35,20 +97,18 @@ impl Config {
         args: I,
         env_port: Option<String>,
     ) -> Result<Self, String> {
+        fn num<T: std::str::FromStr>(flag: &str, s: &str) -> Result<T, String> {
+            s.parse::<T>()
+                .map_err(|_| format!("invalid value `{s}` for {flag}\n{USAGE}"))
+        }
         let parse_port = |s: &str| {
             s.parse::<u16>()
                 .map_err(|_| format!("invalid port `{s}`: expected 0-65535\n{USAGE}"))
         };
-        let mut cfg = Config {
-            host: "127.0.0.1".into(),
-            port: match env_port.as_deref() {
-                Some(p) if !p.is_empty() => parse_port(p)?,
-                _ => DEFAULT_PORT,
-            },
-            www: "www".into(),
-            pkg: "pkg".into(),
-            js: "js/dist".into(),
-        };
+        let mut cfg = Config::default();
+        if let Some(p) = env_port.as_deref().filter(|p| !p.is_empty()) {
+            cfg.port = parse_port(p)?;
+        }
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             if flag == "--help" || flag == "-h" {
@@ -57,12 +117,23 @@ impl Config {
             let value = args
                 .next()
                 .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-            match flag.as_str() {
+            let f = flag.as_str();
+            match f {
                 "--host" => cfg.host = value,
                 "--port" => cfg.port = parse_port(&value)?,
                 "--www" => cfg.www = value.into(),
                 "--pkg" => cfg.pkg = value.into(),
                 "--js" => cfg.js = value.into(),
+                "--db" => cfg.db = value.into(),
+                "--allow-origin" => cfg.allow_origins.push(value),
+                "--max-frame-bytes" => cfg.max_frame_bytes = num(f, &value)?,
+                "--max-state-bytes" => cfg.max_state_bytes = num(f, &value)?,
+                "--max-sessions-per-key" => cfg.max_sessions_per_key = num(f, &value)?,
+                "--heartbeat-ms" => cfg.heartbeat_ms = num(f, &value)?,
+                "--sweep-every-secs" => cfg.sweep_every_secs = num(f, &value)?,
+                "--retention-secs" => cfg.retention_secs = num(f, &value)?,
+                "--stale-warning-secs" => cfg.stale_warning_secs = num(f, &value)?,
+                "--stale-secs" => cfg.stale_secs = num(f, &value)?,
                 _ => return Err(format!("unknown option `{flag}`\n{USAGE}")),
             }
         }
@@ -82,6 +153,7 @@ mod tests {
     fn defaults_and_port_from_env() {
         let c = Config::from_args(args(&[]), None).unwrap();
         assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", DEFAULT_PORT));
+        assert_eq!(c.db, PathBuf::from("data/sessile.db"));
         assert_eq!(
             Config::from_args(args(&[]), Some("9000".into()))
                 .unwrap()
@@ -91,6 +163,22 @@ mod tests {
         let c =
             Config::from_args(args(&["--port", "0", "--www", "x"]), Some("9000".into())).unwrap();
         assert_eq!((c.port, c.www), (0, PathBuf::from("x")));
+        let c = Config::from_args(
+            args(&[
+                "--db",
+                "/tmp/s.db",
+                "--allow-origin",
+                "https://a",
+                "--allow-origin",
+                "https://b",
+                "--max-sessions-per-key",
+                "4",
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.allow_origins, vec!["https://a", "https://b"]);
+        assert_eq!((c.max_sessions_per_key, c.db), (4, "/tmp/s.db".into()));
     }
 
     #[test]
@@ -104,6 +192,9 @@ mod tests {
         assert!(Config::from_args(args(&["--www"]), None)
             .unwrap_err()
             .contains("needs a value"));
+        assert!(Config::from_args(args(&["--stale-secs", "-1"]), None)
+            .unwrap_err()
+            .contains("invalid value"));
         assert!(Config::from_args(args(&[]), Some("http".into())).is_err());
     }
 }

@@ -1,15 +1,34 @@
-//! sessile-server: the reference server for sessile. Today it serves the demo
-//! page and the built package, and verifies snapshots with the same core code
-//! the browser runs; the session protocol and its SQLite store come next.
+//! sessile-server: the reference server for sessile. It speaks the session
+//! protocol (docs/PROTOCOL.md) over WebSocket and HTTP, keeps sessions in
+//! SQLite with the lifecycle of the core crate, sweeps and reports on them,
+//! and serves the demo page, the built package and snapshot verification.
 #![deny(missing_docs)]
 
+mod admin;
+mod api;
 pub mod config;
+pub mod engine;
+pub mod ids;
+pub mod maintenance;
 mod routes;
+pub mod sessions;
+pub mod store;
+mod ws;
 
 pub use config::Config;
 pub use routes::app;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What every handler shares: the engine and the configuration.
+#[derive(Clone)]
+pub struct AppState {
+    /// The session engine.
+    pub engine: engine::Engine,
+    /// The server's configuration.
+    pub config: Arc<Config>,
+}
 
 /// Binds `config.host:config.port` (port 0 picks a free one) and returns the
 /// listener and the address actually bound.

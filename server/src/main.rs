@@ -1,15 +1,25 @@
-//! `sessile-server`: parses the command line, binds, prints the URL, serves
-//! until Ctrl-C or SIGTERM.
+//! `sessile-server`: parses the command line, opens the session store, binds,
+//! prints the URL, serves until Ctrl-C or SIGTERM.
 
 use sessile_server::{app, bind, Config};
 
 #[tokio::main]
 async fn main() {
-    let config = match Config::from_args(std::env::args().skip(1), std::env::var("PORT").ok()) {
+    let mut config = match Config::from_args(std::env::args().skip(1), std::env::var("PORT").ok()) {
         Ok(c) => c,
         Err(message) => {
             eprintln!("{message}");
             std::process::exit(2);
+        }
+    };
+    config.admin_token = std::env::var("SESSILE_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let router = match app(&config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sessile-server: cannot open {}: {e}", config.db.display());
+            std::process::exit(1);
         }
     };
     let (listener, addr) = match bind(&config).await {
@@ -36,7 +46,7 @@ async fn main() {
     }
     // Tests and scripts read this line to learn the port.
     println!("sessile-server listening on http://{addr}/");
-    if let Err(e) = axum::serve(listener, app(&config))
+    if let Err(e) = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
     {

@@ -1,33 +1,81 @@
-//! HTTP routes: health, snapshot verification with the core's decoder, and the
-//! static files of the demo (`/`), the wasm package (`/pkg/`) and the JS
-//! wrapper (`/js/`).
+//! The router: health, snapshot verification with the core's decoder, the
+//! session API and WebSocket (behind the origin check), the admin endpoints,
+//! and the static files of the demo (`/`), the wasm package (`/pkg/`) and
+//! the JS wrapper (`/js/`). Starting it opens the store, the engine thread
+//! and the periodic sweeper.
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
 use serde_json::json;
 use sessile::core::envelope::{self, EnvelopeConfig, HEADER_LEN};
+use sessile::core::error::SessileError;
 use tower_http::services::ServeDir;
 
-use crate::Config;
+use crate::engine::Engine;
+use crate::maintenance::SweepOptions;
+use crate::sessions::{Limits, Sessions};
+use crate::store::SqliteStore;
+use crate::{AppState, Config};
 
 /// Largest request body accepted: a snapshot of the largest state plus its header.
 const MAX_BODY: usize = envelope::DEFAULT_MAX_RAW_BYTES + HEADER_LEN;
 
-/// The server's routes for `config`.
-pub fn app(config: &Config) -> Router {
-    Router::new()
+/// The server for `config`: opens the SQLite store, starts the engine
+/// thread and (when `sweep_every_secs` > 0) the sweeper. Call it inside a
+/// tokio runtime.
+pub fn app(config: &Config) -> Result<Router, SessileError> {
+    let store = SqliteStore::open(&config.db)?;
+    let limits = Limits {
+        max_state_bytes: config.max_state_bytes,
+        max_sessions_per_key: config.max_sessions_per_key,
+        heartbeat_ms: config.heartbeat_ms,
+        stale_warning_secs: config.stale_warning_secs,
+        stale_secs: config.stale_secs,
+        retention_secs: config.retention_secs,
+    };
+    let engine = Engine::start(Sessions::new(Box::new(store), limits));
+    if config.sweep_every_secs > 0 {
+        let (engine, every) = (engine.clone(), config.sweep_every_secs);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
+            loop {
+                tick.tick().await;
+                let opts = SweepOptions::default();
+                // A failed sweep is retried at the next tick; health reports what is left.
+                let _ = engine
+                    .call(move |s| s.sweep(&opts, crate::ids::now_ms()))
+                    .await;
+            }
+        });
+    }
+    let state = AppState {
+        engine,
+        config: std::sync::Arc::new(config.clone()),
+    };
+    let sessions = crate::api::routes()
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::api::check_origin,
+        ))
+        .layer(DefaultBodyLimit::max(
+            config.max_frame_bytes.saturating_mul(2),
+        ));
+    Ok(Router::new()
         .route("/healthz", get(health))
         .route(
             "/v1/snapshots/verify",
             post(verify_snapshot).layer(DefaultBodyLimit::max(MAX_BODY)),
         )
+        .merge(sessions)
+        .merge(crate::admin::routes())
+        .with_state(state)
         .nest_service("/pkg", ServeDir::new(&config.pkg))
         .nest_service("/js", ServeDir::new(&config.js))
-        .fallback_service(ServeDir::new(&config.www))
+        .fallback_service(ServeDir::new(&config.www)))
 }
 
 async fn health() -> Json<serde_json::Value> {

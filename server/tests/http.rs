@@ -8,17 +8,22 @@ use sessile_server::{app, bind, Config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-async fn start(www: PathBuf) -> std::net::SocketAddr {
+/// The server on a free port with a fresh SQLite file (removed with the `TempDir`).
+async fn start(www: PathBuf) -> (std::net::SocketAddr, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sessile.db");
     let config = Config {
-        host: "127.0.0.1".into(),
         port: 0,
         www,
         pkg: "/nonexistent-pkg".into(),
         js: "/nonexistent-js".into(),
+        db,
+        ..Config::default()
     };
     let (listener, addr) = bind(&config).await.unwrap();
-    tokio::spawn(async move { axum::serve(listener, app(&config)).await.unwrap() });
-    addr
+    let router = app(&config).unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (addr, dir)
 }
 
 /// Sends one request and returns (status, body).
@@ -53,7 +58,7 @@ async fn health_and_static_files() {
     let dir = std::env::temp_dir().join(format!("sessile-www-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("index.html"), "<h1>sessile demo</h1>").unwrap();
-    let addr = start(dir.clone()).await;
+    let (addr, _db) = start(dir.clone()).await;
     let (status, body) = request(addr, "GET", "/healthz", b"").await;
     assert_eq!(status, 200);
     assert_eq!(json(&body)["status"], "ok");
@@ -68,7 +73,7 @@ async fn health_and_static_files() {
 
 #[tokio::test]
 async fn verifies_snapshots_with_the_core_decoder() {
-    let addr = start("/nonexistent-www".into()).await;
+    let (addr, _db) = start("/nonexistent-www".into()).await;
     let meta = SnapshotMeta {
         schema_version: 1,
         state_version: 9,

@@ -136,6 +136,104 @@ pub enum SessileError {
         /// Version this copy tried to write.
         attempted: u64,
     },
+
+    // --- Wire protocol and server-side sessions (docs/PROTOCOL.md) ---
+    /// A frame is not a valid protocol message (not JSON, truncated, an
+    /// unknown type, a missing field, or a message out of place). Fix the
+    /// sender; the connection stays usable.
+    #[error("protocol error: {reason}")]
+    ProtocolError {
+        /// What was wrong with the frame, in a few words.
+        reason: String,
+    },
+    /// A frame is larger than the receiver accepts; it was not parsed.
+    #[error("frame is {size} bytes, above the limit of {limit} bytes")]
+    FrameTooLarge {
+        /// Size of the frame, in bytes.
+        size: u64,
+        /// The receiver's limit, in bytes.
+        limit: u64,
+    },
+    /// The peer speaks a protocol version this build does not. Upgrade the
+    /// older side; nothing was applied.
+    #[error("protocol version {found} is not supported (this build speaks {supported})")]
+    UnsupportedProtocolVersion {
+        /// The version the peer announced.
+        found: u64,
+        /// The version this build speaks.
+        supported: u32,
+    },
+    /// The session's flow does not allow this status change; nothing changed.
+    #[error("transition from `{from}` to `{to}` is not allowed")]
+    InvalidTransition {
+        /// The session's current status.
+        from: String,
+        /// The status that was asked for.
+        to: String,
+    },
+    /// No flow of that name is known (built-in: `checkout`, `table`).
+    #[error("unknown flow `{name}`")]
+    UnknownFlow {
+        /// The flow name that was asked for.
+        name: String,
+    },
+    /// No session has this id (never created, or removed by the sweeper).
+    #[error("session not found")]
+    SessionNotFound,
+    /// The session is past its TTL; start a new one.
+    #[error("session expired")]
+    SessionExpired,
+    /// The session reached a terminal status (completed, closed, ended);
+    /// start a new one.
+    #[error("session is closed (status `{status}`)")]
+    SessionClosed {
+        /// The terminal status it is in.
+        status: String,
+    },
+    /// The token does not belong to this session (or the admin token is wrong
+    /// or missing). Nothing about the session is revealed.
+    #[error("invalid or missing token")]
+    InvalidToken,
+    /// The op's base version is behind and a newer change touched the same
+    /// keys; nothing was applied. Rebase on the current state and send again.
+    #[error("version conflict: op based on version {base}, session is at {current}")]
+    VersionConflict {
+        /// The version the op was based on.
+        base: u64,
+        /// The session's current version.
+        current: u64,
+    },
+    /// An op's sequence number skips ahead of the next one expected from its
+    /// client; it was refused. Send the missing ops first, in order.
+    #[error("op sequence {got} is out of order: expected {expected}")]
+    OpOutOfOrder {
+        /// The next sequence number the server expects from this client.
+        expected: u64,
+        /// The sequence number received.
+        got: u64,
+    },
+    /// The per-client-key limit of live sessions is reached (for example the
+    /// maximum sessions per table). Close one, or wait for one to expire.
+    #[error("{limit} live sessions already use this key")]
+    SessionLimitReached {
+        /// The configured maximum.
+        limit: u64,
+    },
+    /// The request's `Origin` is not on the server's allow-list.
+    #[error("origin `{origin}` is not allowed")]
+    OriginNotAllowed {
+        /// The origin the browser sent.
+        origin: String,
+    },
+    /// The server is overloaded or shutting down; try again shortly.
+    #[error("server busy, try again")]
+    ServerBusy,
+    /// The server's store failed to read or write; nothing was acknowledged.
+    #[error("server storage failed: {reason}")]
+    ServerStorage {
+        /// What the store said.
+        reason: String,
+    },
 }
 
 impl SessileError {
@@ -159,6 +257,21 @@ impl SessileError {
             Self::MigrationFailed { .. } => "MIGRATION_FAILED",
             Self::StoreClosed => "STORE_CLOSED",
             Self::StaleWrite { .. } => "STALE_WRITE",
+            Self::ProtocolError { .. } => "PROTOCOL_ERROR",
+            Self::FrameTooLarge { .. } => "FRAME_TOO_LARGE",
+            Self::UnsupportedProtocolVersion { .. } => "UNSUPPORTED_PROTOCOL_VERSION",
+            Self::InvalidTransition { .. } => "INVALID_TRANSITION",
+            Self::UnknownFlow { .. } => "UNKNOWN_FLOW",
+            Self::SessionNotFound => "SESSION_NOT_FOUND",
+            Self::SessionExpired => "SESSION_EXPIRED",
+            Self::SessionClosed { .. } => "SESSION_CLOSED",
+            Self::InvalidToken => "INVALID_TOKEN",
+            Self::VersionConflict { .. } => "VERSION_CONFLICT",
+            Self::OpOutOfOrder { .. } => "OP_OUT_OF_ORDER",
+            Self::SessionLimitReached { .. } => "SESSION_LIMIT_REACHED",
+            Self::OriginNotAllowed { .. } => "ORIGIN_NOT_ALLOWED",
+            Self::ServerBusy => "SERVER_BUSY",
+            Self::ServerStorage { .. } => "SERVER_STORAGE_ERROR",
         }
     }
 
@@ -167,7 +280,11 @@ impl SessileError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::StorageUnavailable { .. } | Self::QuotaExceeded { .. }
+            Self::StorageUnavailable { .. }
+                | Self::QuotaExceeded { .. }
+                | Self::SessionLimitReached { .. }
+                | Self::ServerBusy
+                | Self::ServerStorage { .. }
         )
     }
 }
@@ -223,6 +340,35 @@ mod tests {
                 attempted: 1,
             },
             SessileError::StoreClosed,
+            SessileError::ProtocolError { reason: "x".into() },
+            SessileError::FrameTooLarge { size: 2, limit: 1 },
+            SessileError::UnsupportedProtocolVersion {
+                found: 2,
+                supported: 1,
+            },
+            SessileError::InvalidTransition {
+                from: "cart".into(),
+                to: "success".into(),
+            },
+            SessileError::UnknownFlow { name: "x".into() },
+            SessileError::SessionNotFound,
+            SessileError::SessionExpired,
+            SessileError::SessionClosed {
+                status: "completed".into(),
+            },
+            SessileError::InvalidToken,
+            SessileError::VersionConflict {
+                base: 1,
+                current: 2,
+            },
+            SessileError::OpOutOfOrder {
+                expected: 2,
+                got: 4,
+            },
+            SessileError::SessionLimitReached { limit: 1 },
+            SessileError::OriginNotAllowed { origin: "x".into() },
+            SessileError::ServerBusy,
+            SessileError::ServerStorage { reason: "x".into() },
         ];
         let mut codes: Vec<_> = all.iter().map(SessileError::code).collect();
         assert_eq!(codes[0], "STATE_TOO_LARGE");
@@ -233,5 +379,7 @@ mod tests {
         assert!(all.iter().all(|e| !e.to_string().is_empty()));
         assert!(SessileError::QuotaExceeded { bytes: 1 }.is_retryable());
         assert!(!SessileError::BadMagic.is_retryable());
+        assert!(SessileError::ServerBusy.is_retryable());
+        assert!(!SessileError::SessionExpired.is_retryable());
     }
 }

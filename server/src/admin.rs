@@ -1,0 +1,84 @@
+//! Admin endpoints, each requiring the admin token (`SESSILE_ADMIN_TOKEN`)
+//! as `Authorization: Bearer`: sweep (with dry run), health report,
+//! statistics, a session's audit log, and Prometheus `/metrics`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sessile::core::error::SessileError;
+
+use crate::api::{bearer, parse_body, ApiError};
+use crate::ids::{now_ms, secret_eq};
+use crate::maintenance::{prometheus, SweepOptions};
+use crate::AppState;
+
+/// Newest audit entries returned for a session.
+const AUDIT_LIMIT: u64 = 10_000;
+
+/// The admin routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/sweep", post(sweep))
+        .route("/v1/admin/health", get(health))
+        .route("/v1/admin/stats", get(stats))
+        .route("/v1/admin/sessions/{id}/audit", get(audit))
+        .route("/metrics", get(metrics))
+}
+
+fn admin(st: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = bearer(headers)?;
+    match &st.config.admin_token {
+        Some(t) if secret_eq(&given, t) => Ok(()),
+        _ => Err(SessileError::InvalidToken.into()),
+    }
+}
+
+async fn sweep(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    admin(&st, &headers)?;
+    let opts: SweepOptions = parse_body(&body, st.config.max_frame_bytes)?;
+    let report = st.engine.call(move |s| s.sweep(&opts, now_ms())).await?;
+    Ok(Json(report).into_response())
+}
+
+async fn health(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    admin(&st, &headers)?;
+    let report = st.engine.call(|s| s.health(now_ms())).await?;
+    Ok(Json(report).into_response())
+}
+
+async fn stats(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    admin(&st, &headers)?;
+    Ok(Json(st.engine.call(|s| s.stats(now_ms())).await?).into_response())
+}
+
+async fn audit(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    admin(&st, &headers)?;
+    let entries = st
+        .engine
+        .call(move |s| s.store().audit(&id, AUDIT_LIMIT))
+        .await?;
+    Ok(Json(entries).into_response())
+}
+
+async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    admin(&st, &headers)?;
+    let text = st
+        .engine
+        .call(|s| {
+            let now = now_ms();
+            Ok(prometheus(&s.stats(now)?, &s.health(now)?))
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}

@@ -1,0 +1,152 @@
+//! The engine thread: the one place that changes sessions. Requests arrive as
+//! jobs on a bounded channel; the thread runs a batch of them against
+//! [`Sessions`], commits the batch's changes in one SQLite transaction (group
+//! commit), and only then answers the jobs and pushes patches to listeners.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sessile::core::error::SessileError;
+use sessile::core::protocol::LoggedPatch;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::sessions::Sessions;
+
+/// Most jobs run (and committed) together.
+const MAX_BATCH: usize = 1024;
+/// Jobs that may wait for the engine before callers get `SERVER_BUSY`.
+const QUEUE: usize = 16 * 1024;
+/// Patches a slow WebSocket listener may fall behind before it is dropped.
+const PUSH_BUFFER: usize = 256;
+
+type Deliver = Box<dyn FnOnce(&Result<(), SessileError>) + Send>;
+type Job = Box<dyn FnOnce(&mut Sessions) -> Deliver + Send>;
+
+/// Counters for `/metrics` and the stats endpoint.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Ops applied.
+    pub ops_applied: AtomicU64,
+    /// Ops applied on top of newer disjoint changes.
+    pub ops_rebased: AtomicU64,
+    /// Repeated ops acknowledged again.
+    pub ops_duplicate: AtomicU64,
+    /// Ops rejected.
+    pub ops_rejected: AtomicU64,
+    /// Sessions created.
+    pub sessions_created: AtomicU64,
+    /// Sessions expired by TTL.
+    pub sessions_expired: AtomicU64,
+    /// Sessions removed by the sweeper.
+    pub sessions_removed: AtomicU64,
+    /// Batches committed.
+    pub commits: AtomicU64,
+    /// Batches whose commit failed.
+    pub commit_errors: AtomicU64,
+    /// Open WebSocket connections.
+    pub ws_open: AtomicU64,
+    /// Frames answered with an error code.
+    pub frames_refused: AtomicU64,
+}
+
+impl Metrics {
+    /// Adds one to `counter`.
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Patches pushed to the WebSocket connections of each session.
+#[derive(Clone, Default)]
+pub struct Hub {
+    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Arc<LoggedPatch>>>>>,
+}
+
+impl Hub {
+    /// Listens to the changes of `session`.
+    pub fn subscribe(&self, session: &str) -> broadcast::Receiver<Arc<LoggedPatch>> {
+        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(session.to_string())
+            .or_insert_with(|| broadcast::channel(PUSH_BUFFER).0)
+            .subscribe()
+    }
+
+    fn publish(&self, session: &str, patch: LoggedPatch) {
+        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = map.get(session) {
+            if tx.send(Arc::new(patch)).is_err() {
+                map.remove(session);
+            }
+        }
+    }
+}
+
+/// A handle to the engine thread; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    jobs: mpsc::Sender<Job>,
+    /// Where applied changes are pushed.
+    pub hub: Hub,
+    /// Shared counters.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Engine {
+    /// Starts the engine thread over `sessions`.
+    pub fn start(sessions: Sessions) -> Engine {
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        let hub = Hub::default();
+        let metrics = sessions.metrics.clone();
+        let thread_hub = hub.clone();
+        std::thread::Builder::new()
+            .name("sessile-engine".into())
+            .spawn(move || run(sessions, rx, thread_hub))
+            .expect("cannot start the engine thread");
+        Engine { jobs, hub, metrics }
+    }
+
+    /// Runs `f` on the engine thread and answers once the changes it made
+    /// are committed (or the commit's error if that failed).
+    pub async fn call<T, F>(&self, f: F) -> Result<T, SessileError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Sessions) -> Result<T, SessileError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |sessions| {
+            let out = f(sessions);
+            Box::new(move |committed| {
+                let _ = tx.send(match committed {
+                    Ok(()) => out,
+                    Err(e) => Err(e.clone()),
+                });
+            })
+        });
+        self.jobs
+            .try_send(job)
+            .map_err(|_| SessileError::ServerBusy)?;
+        rx.await.map_err(|_| SessileError::ServerBusy)?
+    }
+}
+
+fn run(mut sessions: Sessions, mut rx: mpsc::Receiver<Job>, hub: Hub) {
+    while let Some(job) = rx.blocking_recv() {
+        let mut delivers = vec![job(&mut sessions)];
+        while delivers.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => delivers.push(job(&mut sessions)),
+                Err(_) => break,
+            }
+        }
+        let (committed, pushes) = sessions.commit();
+        if committed.is_ok() {
+            for (session, patch) in pushes {
+                hub.publish(&session, patch);
+            }
+        }
+        for deliver in delivers {
+            deliver(&committed);
+        }
+    }
+}

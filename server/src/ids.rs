@@ -1,0 +1,75 @@
+//! Secrets and clocks at the server's edge: session ids and tokens from the
+//! operating system's CSPRNG, token hashing and comparison, and wall time in
+//! milliseconds (the core never reads a clock; the server passes `now` in).
+
+use sha2::{Digest, Sha256};
+
+/// 128 random bits as 32 lowercase hex digits: a session id.
+pub fn session_id() -> String {
+    random_hex::<16>()
+}
+
+/// 256 random bits as 64 lowercase hex digits: a session or admin token.
+pub fn token() -> String {
+    random_hex::<32>()
+}
+
+fn random_hex<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
+    // The OS generator failing means the machine cannot make secrets at
+    // all; serving sessions with guessable tokens would be worse than stopping.
+    getrandom::fill(&mut bytes).expect("the operating system's random generator failed");
+    hex(&bytes)
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// SHA-256 of a token, as stored: a leaked database does not leak tokens.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Whether `token` hashes to `hash`, comparing in constant time.
+pub fn token_matches(token: &str, hash: &[u8]) -> bool {
+    let h = token_hash(token);
+    h.len() == hash.len() && h.iter().zip(hash).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// Whether two secrets are equal, in time independent of where they differ.
+pub fn secret_eq(a: &str, b: &str) -> bool {
+    token_matches(a, &token_hash(b))
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_tokens_are_long_distinct_and_hashed() {
+        let (a, b) = (session_id(), session_id());
+        assert_eq!(a.len(), 32);
+        assert!(sessile::core::protocol::is_id(&a));
+        assert_ne!(a, b);
+        let t = token();
+        assert_eq!(t.len(), 64);
+        assert!(token_matches(&t, &token_hash(&t)));
+        assert!(!token_matches(&token(), &token_hash(&t)));
+        assert!(secret_eq("abc", "abc") && !secret_eq("abc", "abd"));
+    }
+}

@@ -1,0 +1,324 @@
+//! Cleanup and health on the engine thread: the sweeper (expire past TTL,
+//! remove ended sessions past a retention, with a dry run), the health
+//! report (counts by status, stale and orphaned sessions, problems,
+//! recommendations) and statistics for `/metrics`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use serde::{Deserialize, Serialize};
+use sessile::core::error::SessileError;
+use sessile::core::lifecycle::{self, Staleness};
+
+use crate::sessions::{audit, Sessions};
+use crate::store::{Change, Summary};
+
+type Result<T, E = SessileError> = std::result::Result<T, E>;
+
+/// Options of one sweep (`POST /v1/admin/sweep`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SweepOptions {
+    /// Remove ended sessions whose last change is older than this many
+    /// seconds (default: the server's retention).
+    pub older_than_secs: Option<u64>,
+    /// Only remove sessions in these (terminal) statuses (default: all terminal).
+    pub statuses: Option<Vec<String>>,
+    /// Report what would happen; change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What a sweep did (or, in a dry run, would do).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// Sessions moved to their expired status.
+    pub expired: Vec<String>,
+    /// Ended sessions removed.
+    pub removed: Vec<String>,
+}
+
+/// A session stuck in a waiting status.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StuckSession {
+    /// Session id.
+    pub id: String,
+    /// Flow.
+    pub flow: String,
+    /// The waiting status.
+    pub status: String,
+    /// Seconds in that status.
+    pub waiting_secs: u64,
+    /// `warning` (15 min by default) or `stale` (20 min).
+    pub level: &'static str,
+}
+
+/// The health report (`GET /v1/admin/health`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthReport {
+    /// `ok`, `degraded` (warnings) or `unhealthy` (stale or orphaned sessions).
+    pub status: &'static str,
+    /// When, ms.
+    pub generated_at: u64,
+    /// Every session.
+    pub total: u64,
+    /// Count per flow and status.
+    pub by_status: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Sessions waiting past the warning or stale threshold.
+    pub stuck: Vec<StuckSession>,
+    /// Past their TTL in a status that may not expire: nobody will end them.
+    pub orphans: Vec<String>,
+    /// What is wrong, in sentences.
+    pub problems: Vec<String>,
+    /// What to do about it, in sentences.
+    pub recommendations: Vec<String>,
+}
+
+impl Sessions {
+    /// Every session's summary, memory overriding the store where it is newer.
+    fn summaries(&mut self) -> Result<Vec<Summary>> {
+        let mut all: BTreeMap<String, Summary> = self
+            .store()
+            .scan()?
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect();
+        for (id, live) in &self.cache {
+            let r = &live.rec;
+            all.insert(
+                id.clone(),
+                Summary {
+                    id: id.clone(),
+                    flow: r.flow.clone(),
+                    status: r.status.clone(),
+                    status_since_ms: r.status_since_ms,
+                    updated_at_ms: r.updated_at_ms,
+                    expires_at_ms: r.expires_at_ms,
+                    state_bytes: r.state.to_string().len() as u64,
+                },
+            );
+        }
+        Ok(all.into_values().collect())
+    }
+
+    /// Expires sessions past their TTL and removes ended ones past the
+    /// retention; in a dry run only reports them.
+    pub fn sweep(&mut self, opts: &SweepOptions, now: u64) -> Result<SweepReport> {
+        let older_than = opts.older_than_secs.unwrap_or(self.limits.retention_secs);
+        let cutoff = now.saturating_sub(older_than.saturating_mul(1000));
+        let mut report = SweepReport {
+            dry_run: opts.dry_run,
+            expired: Vec::new(),
+            removed: Vec::new(),
+        };
+        for s in self.summaries()? {
+            let flow = lifecycle::flow(&s.flow)?;
+            if flow.due_to_expire(&s.status, s.expires_at_ms, now) {
+                if opts.dry_run || self.expire_if_due(&s.id, now, "sweeper")? {
+                    report.expired.push(s.id);
+                }
+                continue;
+            }
+            let wanted = match &opts.statuses {
+                Some(list) => list.contains(&s.status),
+                None => true,
+            };
+            if flow.is_terminal(&s.status) && wanted && s.updated_at_ms <= cutoff {
+                if !opts.dry_run {
+                    if let Ok(live) = self.live(&s.id) {
+                        let entry = audit(&live.rec, now, "sweeper", "remove", Vec::new(), None);
+                        self.queue(Change::Audit(entry));
+                    }
+                    self.cache.remove(&s.id);
+                    self.queue(Change::Remove(s.id.clone()));
+                    self.metrics
+                        .sessions_removed
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                report.removed.push(s.id);
+            }
+        }
+        Ok(report)
+    }
+
+    /// The health report at `now`.
+    pub fn health(&mut self, now: u64) -> Result<HealthReport> {
+        let all = self.summaries()?;
+        let (warn, stale) = (self.limits.stale_warning_secs, self.limits.stale_secs);
+        let mut by_status: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        let (mut stuck, mut orphans) = (Vec::new(), Vec::new());
+        let (mut overdue, mut retained) = (0u64, 0u64);
+        let retention_cutoff = now.saturating_sub(self.limits.retention_secs * 1000);
+        for s in &all {
+            *by_status
+                .entry(s.flow.clone())
+                .or_default()
+                .entry(s.status.clone())
+                .or_default() += 1;
+            let flow = lifecycle::flow(&s.flow)?;
+            let level = match flow.staleness(&s.status, s.status_since_ms, now, warn, stale) {
+                Staleness::Fresh => None,
+                Staleness::Warning => Some("warning"),
+                Staleness::Stale => Some("stale"),
+            };
+            if let Some(level) = level {
+                stuck.push(StuckSession {
+                    id: s.id.clone(),
+                    flow: s.flow.clone(),
+                    status: s.status.clone(),
+                    waiting_secs: now.saturating_sub(s.status_since_ms) / 1000,
+                    level,
+                });
+            }
+            let terminal = flow.is_terminal(&s.status);
+            if flow.due_to_expire(&s.status, s.expires_at_ms, now) {
+                overdue += 1;
+            } else if !terminal && now >= s.expires_at_ms {
+                orphans.push(s.id.clone());
+            }
+            if terminal && s.updated_at_ms <= retention_cutoff {
+                retained += 1;
+            }
+        }
+        let n_stale = stuck.iter().filter(|s| s.level == "stale").count();
+        let n_warn = stuck.len() - n_stale;
+        let mut problems = Vec::new();
+        let mut recommendations = Vec::new();
+        if n_stale > 0 {
+            problems.push(format!("{n_stale} sessions waiting longer than {stale} s"));
+            recommendations.push("Check the payment provider and order webhooks: waiting sessions are not moving on; close them or complete them.".into());
+        }
+        if n_warn > 0 {
+            problems.push(format!("{n_warn} sessions waiting longer than {warn} s"));
+        }
+        if !orphans.is_empty() {
+            problems.push(format!(
+                "{} sessions are past their TTL in a status that cannot expire",
+                orphans.len()
+            ));
+            recommendations.push(
+                "Resolve orphaned orders (pay or close them); the sweeper will not end them."
+                    .into(),
+            );
+        }
+        if overdue > 0 {
+            problems.push(format!(
+                "{overdue} sessions are past their TTL but not yet expired"
+            ));
+            recommendations.push(
+                "Run the sweeper (POST /v1/admin/sweep) or shorten --sweep-every-secs.".into(),
+            );
+        }
+        if retained > 0 {
+            recommendations.push(format!(
+                "{retained} ended sessions are past the retention: run the sweeper to remove them."
+            ));
+        }
+        let status = if n_stale > 0 || !orphans.is_empty() {
+            "unhealthy"
+        } else if problems.is_empty() {
+            "ok"
+        } else {
+            "degraded"
+        };
+        Ok(HealthReport {
+            status,
+            generated_at: now,
+            total: all.len() as u64,
+            by_status,
+            stuck,
+            orphans,
+            problems,
+            recommendations,
+        })
+    }
+
+    /// Statistics: counts by status plus state sizes, as JSON.
+    pub fn stats(&mut self, now: u64) -> Result<serde_json::Value> {
+        let all = self.summaries()?;
+        let live = all
+            .iter()
+            .filter(|s| {
+                lifecycle::flow(&s.flow)
+                    .is_ok_and(|f| f.validity(&s.status, s.expires_at_ms, now).is_ok())
+            })
+            .count();
+        let bytes: u64 = all.iter().map(|s| s.state_bytes).sum();
+        let max = all.iter().map(|s| s.state_bytes).max().unwrap_or(0);
+        let m = &self.metrics;
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        Ok(serde_json::json!({
+            "sessions": all.len(),
+            "live": live,
+            "stateBytesTotal": bytes,
+            "stateBytesMax": max,
+            "opsApplied": get(&m.ops_applied),
+            "opsRebased": get(&m.ops_rebased),
+            "opsDuplicate": get(&m.ops_duplicate),
+            "opsRejected": get(&m.ops_rejected),
+            "sessionsCreated": get(&m.sessions_created),
+            "sessionsExpired": get(&m.sessions_expired),
+            "sessionsRemoved": get(&m.sessions_removed),
+            "commits": get(&m.commits),
+            "commitErrors": get(&m.commit_errors),
+            "wsOpen": get(&m.ws_open),
+            "framesRefused": get(&m.frames_refused),
+        }))
+    }
+}
+
+/// `/metrics` in the Prometheus text format, from [`Sessions::stats`] and
+/// the counts by status of [`Sessions::health`].
+pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
+    let mut out = String::new();
+    let counters = [
+        ("opsApplied", "sessile_ops_applied_total", "counter"),
+        ("opsRebased", "sessile_ops_rebased_total", "counter"),
+        ("opsDuplicate", "sessile_ops_duplicate_total", "counter"),
+        ("opsRejected", "sessile_ops_rejected_total", "counter"),
+        (
+            "sessionsCreated",
+            "sessile_sessions_created_total",
+            "counter",
+        ),
+        (
+            "sessionsExpired",
+            "sessile_sessions_expired_total",
+            "counter",
+        ),
+        (
+            "sessionsRemoved",
+            "sessile_sessions_removed_total",
+            "counter",
+        ),
+        ("commits", "sessile_commits_total", "counter"),
+        ("commitErrors", "sessile_commit_errors_total", "counter"),
+        ("framesRefused", "sessile_frames_refused_total", "counter"),
+        ("wsOpen", "sessile_websocket_connections", "gauge"),
+        ("live", "sessile_sessions_live", "gauge"),
+        ("stateBytesTotal", "sessile_state_bytes", "gauge"),
+    ];
+    for (field, name, kind) in counters {
+        let v = stats[field].as_u64().unwrap_or(0);
+        out.push_str(&format!("# TYPE {name} {kind}\n{name} {v}\n"));
+    }
+    out.push_str("# TYPE sessile_sessions gauge\n");
+    for (flow, statuses) in &health.by_status {
+        for (status, n) in statuses {
+            out.push_str(&format!(
+                "sessile_sessions{{flow=\"{flow}\",status=\"{status}\"}} {n}\n"
+            ));
+        }
+    }
+    let stale = health.stuck.iter().filter(|s| s.level == "stale").count();
+    out.push_str(&format!(
+        "# TYPE sessile_sessions_stale gauge\nsessile_sessions_stale {stale}\n# TYPE sessile_sessions_orphaned gauge\nsessile_sessions_orphaned {}\n",
+        health.orphans.len()
+    ));
+    out
+}

@@ -1,0 +1,660 @@
+//! Session operations on the engine thread: create, hello (with catch-up),
+//! ops (exactly-once by client sequence, optimistic concurrency with rebase
+//! of disjoint patches, transitions checked by the flow's table), get,
+//! validate, extend and end. Every change is queued as a [`Change`] and
+//! committed by the engine before anyone is answered.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sessile::core::error::SessileError;
+use sessile::core::lifecycle::{self, Flow};
+use sessile::core::merge_patch;
+use sessile::core::protocol::{
+    Ack, CatchUp, Current, Hello, LoggedPatch, Message, Op, OpId, Reject, Welcome, PROTOCOL_VERSION,
+};
+
+use crate::engine::Metrics;
+use crate::ids;
+use crate::store::{AuditEntry, Change, SessionRecord, Store, PATCH_LOG_LEN};
+
+type Result<T, E = SessileError> = std::result::Result<T, E>;
+
+/// Cached sessions above this count are dropped after a commit.
+const MAX_CACHED: usize = 100_000;
+
+/// The limits the engine enforces.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest state, bytes of JSON.
+    pub max_state_bytes: usize,
+    /// Most live sessions per client key.
+    pub max_sessions_per_key: u64,
+    /// Heartbeat interval told to clients, ms.
+    pub heartbeat_ms: u64,
+    /// Waiting this long is a warning, s.
+    pub stale_warning_secs: u64,
+    /// Waiting this long is stale, s.
+    pub stale_secs: u64,
+    /// Ended sessions older than this are removed by the periodic sweep, s.
+    pub retention_secs: u64,
+}
+
+/// A session in memory with its recent patches and client sequences.
+pub(crate) struct Live {
+    pub(crate) rec: SessionRecord,
+    pub(crate) flow: &'static Flow,
+    recent: VecDeque<LoggedPatch>,
+}
+
+/// A request to create a session (`POST /v1/sessions`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateRequest {
+    /// `checkout` (default) or `table`.
+    pub flow: Option<String>,
+    /// Initial state, a JSON object (default `{}`).
+    pub state: Option<Value>,
+    /// TTL in seconds (default 1800, at least 60).
+    pub ttl_seconds: Option<u64>,
+    /// Client key the per-key limit counts against.
+    pub key: Option<String>,
+}
+
+/// A created session: the only answer that carries its token.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Created {
+    /// Session id.
+    pub id: String,
+    /// Secret token; send it in `Authorization: Bearer` or `hello`.
+    pub token: String,
+    /// Flow name.
+    pub flow: String,
+    /// Initial status.
+    pub status: String,
+    /// Version 1.
+    pub version: u64,
+    /// Expiry, ms since the Unix epoch.
+    pub expires_at: u64,
+}
+
+/// A session as `GET` shows it to its token holder.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct View {
+    /// Session id.
+    pub id: String,
+    /// Flow name.
+    pub flow: String,
+    /// Status.
+    pub status: String,
+    /// Version.
+    pub version: u64,
+    /// State.
+    pub state: Value,
+    /// Creation, ms.
+    pub created_at: u64,
+    /// Last change, ms.
+    pub updated_at: u64,
+    /// Expiry, ms.
+    pub expires_at: u64,
+}
+
+/// The answer to validate: valid, or a code, never session data.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Validation {
+    /// Whether the session can be used.
+    pub valid: bool,
+    /// Why not (`SESSION_NOT_FOUND`, `SESSION_EXPIRED`, `SESSION_CLOSED`, `INVALID_TOKEN`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    /// Expiry of a valid session, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}
+
+/// All sessions, as the engine thread sees them.
+pub struct Sessions {
+    store: Box<dyn Store>,
+    pub(crate) cache: HashMap<String, Live>,
+    changes: Vec<Change>,
+    /// Sessions changed since the last commit: their rows are written once
+    /// per batch, however many ops changed them.
+    dirty: HashSet<String>,
+    pushes: Vec<(String, LoggedPatch)>,
+    created_per_key: HashMap<String, u64>,
+    /// The enforced limits.
+    pub limits: Limits,
+    /// Shared counters.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Sessions {
+    /// Sessions kept in `store`, under `limits`.
+    pub fn new(store: Box<dyn Store>, limits: Limits) -> Self {
+        Sessions {
+            store,
+            cache: HashMap::new(),
+            changes: Vec::new(),
+            dirty: HashSet::new(),
+            pushes: Vec::new(),
+            created_per_key: HashMap::new(),
+            limits,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// Commits the queued changes in one transaction; returns the outcome and
+    /// the patches to push when it succeeded.
+    pub(crate) fn commit(&mut self) -> (Result<()>, Vec<(String, LoggedPatch)>) {
+        let mut batch: Vec<Change> = self
+            .dirty
+            .drain()
+            .filter_map(|id| self.cache.get(&id).map(|l| Change::Upsert(l.rec.clone())))
+            .collect();
+        batch.append(&mut self.changes);
+        let result = self.store.commit(&batch);
+        self.created_per_key.clear();
+        let pushes = std::mem::take(&mut self.pushes);
+        Metrics::inc(&self.metrics.commits);
+        if result.is_err() {
+            // Memory may hold what the store refused: forget it all.
+            Metrics::inc(&self.metrics.commit_errors);
+            self.cache.clear();
+        } else if self.cache.len() > MAX_CACHED {
+            self.cache.clear();
+        }
+        (result, pushes)
+    }
+
+    pub(crate) fn store(&mut self) -> &mut dyn Store {
+        &mut *self.store
+    }
+
+    /// The session `id`, loaded into memory if needed.
+    pub(crate) fn live(&mut self, id: &str) -> Result<&mut Live> {
+        if !self.cache.contains_key(id) {
+            let loaded = self.store.load(id)?.ok_or(SessileError::SessionNotFound)?;
+            let flow = lifecycle::flow(&loaded.record.flow)?;
+            let live = Live {
+                flow,
+                recent: loaded.recent.into(),
+                rec: loaded.record,
+            };
+            self.cache.insert(id.to_string(), live);
+        }
+        self.cache.get_mut(id).ok_or(SessileError::SessionNotFound)
+    }
+
+    /// The session `id` if `token` is its token; `SESSION_NOT_FOUND` or `INVALID_TOKEN`.
+    fn authorized(&mut self, id: &str, token: &str) -> Result<&mut Live> {
+        let live = self.live(id)?;
+        if ids::token_matches(token, &live.rec.token_hash) {
+            Ok(live)
+        } else {
+            Err(SessileError::InvalidToken)
+        }
+    }
+
+    /// Checks `id` + `token` and that the session is usable at `now`,
+    /// expiring it first when its TTL has passed.
+    pub fn usable(&mut self, id: &str, token: &str, now: u64) -> Result<()> {
+        self.authorized(id, token)?;
+        self.expire_if_due(id, now, "server")?;
+        let live = self.live(id)?;
+        live.flow
+            .validity(&live.rec.status, live.rec.expires_at_ms, now)
+    }
+
+    /// Creates a session. The per-key limit applies to sessions created
+    /// with the same `key` (a table, a shop); without a key there is none
+    /// (an address would put everyone behind one proxy under one key).
+    pub fn create(&mut self, req: CreateRequest, now: u64) -> Result<Created> {
+        let flow = lifecycle::flow(req.flow.as_deref().unwrap_or("checkout"))?;
+        let ttl = lifecycle::ttl_ms(req.ttl_seconds)?;
+        let state = req.state.unwrap_or_else(|| Value::Object(Map::new()));
+        if !state.is_object() {
+            return Err(SessileError::InvalidState {
+                reason: "a session's state must be a JSON object".into(),
+            });
+        }
+        self.check_size(&state)?;
+        let key = req.key;
+        if let Some(key) = &key {
+            let terminal: Vec<&str> = lifecycle::FLOWS
+                .iter()
+                .flat_map(|f| f.statuses.iter())
+                .filter(|(_, k)| {
+                    !matches!(
+                        k,
+                        lifecycle::StatusKind::Active | lifecycle::StatusKind::Waiting
+                    )
+                })
+                .map(|(s, _)| *s)
+                .collect();
+            let pending = self.created_per_key.get(key).copied().unwrap_or(0);
+            let live = self.store.count_live_by_key(key, &terminal, now)? + pending;
+            if live >= self.limits.max_sessions_per_key {
+                return Err(SessileError::SessionLimitReached {
+                    limit: self.limits.max_sessions_per_key,
+                });
+            }
+            *self.created_per_key.entry(key.clone()).or_default() += 1;
+        }
+        let (id, token) = (ids::session_id(), ids::token());
+        let rec = SessionRecord {
+            id: id.clone(),
+            token_hash: ids::token_hash(&token),
+            flow: flow.name.into(),
+            status: flow.initial.into(),
+            status_since_ms: now,
+            key,
+            state,
+            version: 1,
+            created_at_ms: now,
+            updated_at_ms: now,
+            expires_at_ms: now + ttl,
+            clients: Default::default(),
+        };
+        self.changes.push(Change::Audit(audit(
+            &rec,
+            now,
+            "http",
+            "create",
+            keys_of(&rec.state),
+            None,
+        )));
+        self.dirty.insert(id.clone());
+        let created = Created {
+            id: id.clone(),
+            token,
+            flow: rec.flow.clone(),
+            status: rec.status.clone(),
+            version: 1,
+            expires_at: rec.expires_at_ms,
+        };
+        self.cache.insert(
+            id,
+            Live {
+                rec,
+                flow,
+                recent: VecDeque::new(),
+            },
+        );
+        Metrics::inc(&self.metrics.sessions_created);
+        Ok(created)
+    }
+
+    fn check_size(&self, state: &Value) -> Result<()> {
+        let size = serde_json::to_vec(state).map_or(0, |v| v.len());
+        if size > self.limits.max_state_bytes {
+            return Err(SessileError::StateTooLarge {
+                size: size as u64,
+                limit: self.limits.max_state_bytes as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Answers a WebSocket `hello`: the session's version and what the
+    /// client missed since `haveVersion`.
+    pub fn hello(&mut self, h: &Hello, now: u64) -> Result<Welcome> {
+        self.usable(&h.session, &h.token, now)?;
+        let heartbeat_ms = self.limits.heartbeat_ms;
+        let live = self.live(&h.session)?;
+        let have = h.have_version;
+        let reaches = live.recent.front().is_some_and(|p| p.version <= have + 1);
+        let catch_up = if have == live.rec.version {
+            CatchUp::UpToDate
+        } else if have > 0 && have < live.rec.version && reaches {
+            CatchUp::Patches {
+                patches: live
+                    .recent
+                    .iter()
+                    .filter(|p| p.version > have)
+                    .cloned()
+                    .collect(),
+            }
+        } else {
+            CatchUp::Snapshot {
+                state: live.rec.state.clone(),
+            }
+        };
+        Ok(Welcome {
+            protocol: PROTOCOL_VERSION,
+            version: live.rec.version,
+            status: live.rec.status.clone(),
+            expires_at: live.rec.expires_at_ms,
+            heartbeat_ms,
+            applied_seq: live.rec.clients.get(&h.client).copied().unwrap_or(0),
+            server_time: now,
+            catch_up,
+        })
+    }
+
+    /// Processes one op of an authorized caller: `ack` or `reject`.
+    pub fn op(&mut self, session: &str, op: Op, now: u64) -> Result<Message> {
+        self.expire_if_due(session, now, "server")?;
+        let live = self.live(session)?;
+        let last = live.rec.clients.get(&op.id.client).copied().unwrap_or(0);
+        if op.id.seq <= last {
+            let version = live.rec.version;
+            Metrics::inc(&self.metrics.ops_duplicate);
+            return Ok(Message::Ack(Ack {
+                version,
+                id: op.id,
+                duplicate: true,
+                rebased: false,
+            }));
+        }
+        if op.id.seq > last + 1 {
+            Metrics::inc(&self.metrics.ops_rejected);
+            let e = SessileError::OpOutOfOrder {
+                expected: last + 1,
+                got: op.id.seq,
+            };
+            return Ok(Message::Reject(Reject::new(op.id, &e, None)));
+        }
+        // From here the sequence number is used, whatever the outcome.
+        live.rec.clients.insert(op.id.client.clone(), op.id.seq);
+        self.dirty.insert(session.to_string());
+        match self.try_apply(session, &op, now) {
+            Ok(rebased) => {
+                Metrics::inc(&self.metrics.ops_applied);
+                if rebased {
+                    Metrics::inc(&self.metrics.ops_rebased);
+                }
+                let version = self.live(session)?.rec.version;
+                Ok(Message::Ack(Ack {
+                    id: op.id,
+                    version,
+                    duplicate: false,
+                    rebased,
+                }))
+            }
+            Err(e) => {
+                Metrics::inc(&self.metrics.ops_rejected);
+                let current = match e {
+                    SessileError::VersionConflict { .. } => {
+                        let rec = &self.live(session)?.rec;
+                        Some(Current {
+                            version: rec.version,
+                            status: rec.status.clone(),
+                            state: rec.state.clone(),
+                        })
+                    }
+                    _ => None,
+                };
+                Ok(Message::Reject(Reject::new(op.id, &e, current)))
+            }
+        }
+    }
+
+    /// Checks and applies an op whose sequence is the next one; `Ok(true)`
+    /// when it was rebased over newer disjoint changes.
+    fn try_apply(&mut self, session: &str, op: &Op, now: u64) -> Result<bool> {
+        let max_state = self.limits.max_state_bytes;
+        let live = self.live(session)?;
+        live.flow
+            .validity(&live.rec.status, live.rec.expires_at_ms, now)?;
+        if !op.patch.is_object() {
+            return Err(SessileError::ProtocolError {
+                reason: "an op's patch must be a JSON object (a merge patch of the state)".into(),
+            });
+        }
+        let version = live.rec.version;
+        if op.base > version {
+            return Err(SessileError::ProtocolError {
+                reason: format!(
+                    "base version {} is ahead of the server's {version}",
+                    op.base
+                ),
+            });
+        }
+        let rebased = op.base < version;
+        if rebased {
+            let conflict = SessileError::VersionConflict {
+                base: op.base,
+                current: version,
+            };
+            let reaches = live
+                .recent
+                .front()
+                .is_some_and(|p| p.version <= op.base + 1);
+            let newer = live.recent.iter().filter(|p| p.version > op.base);
+            let clash = newer.into_iter().any(|p| {
+                merge_patch::overlaps(&p.patch, &op.patch)
+                    || (op.to.is_some() && p.status.is_some())
+            });
+            if !reaches || clash {
+                return Err(conflict);
+            }
+        }
+        let to = op.to.as_deref().filter(|t| *t != live.rec.status);
+        if let Some(to) = to {
+            live.flow.check(&live.rec.status, to)?;
+        }
+        let mut state = live.rec.state.clone();
+        merge_patch::apply(&mut state, &op.patch);
+        let size = serde_json::to_vec(&state).map_or(0, |v| v.len());
+        if size > max_state {
+            return Err(SessileError::StateTooLarge {
+                size: size as u64,
+                limit: max_state as u64,
+            });
+        }
+        let to = to.map(str::to_string);
+        self.record(
+            session,
+            state,
+            op.patch.clone(),
+            to,
+            Some(op.id.clone()),
+            now,
+            &op.id.client.clone(),
+            "op",
+        )?;
+        Ok(rebased)
+    }
+
+    /// Makes a change: new state and maybe status, version + 1, logged,
+    /// audited and queued for commit and push.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        session: &str,
+        state: Value,
+        patch: Value,
+        to: Option<String>,
+        op: Option<OpId>,
+        now: u64,
+        actor: &str,
+        action: &str,
+    ) -> Result<u64> {
+        let live = self.live(session)?;
+        live.rec.state = state;
+        live.rec.version += 1;
+        live.rec.updated_at_ms = now;
+        let mut keys = merge_patch::touched_keys(&patch);
+        if let Some(to) = &to {
+            keys.push(format!("status:{}->{to}", live.rec.status));
+            live.rec.status = to.clone();
+            live.rec.status_since_ms = now;
+        }
+        let logged = LoggedPatch {
+            version: live.rec.version,
+            patch,
+            status: to,
+            op,
+        };
+        live.recent.push_back(logged.clone());
+        while live.recent.len() > PATCH_LOG_LEN {
+            live.recent.pop_front();
+        }
+        let seq = logged.op.as_ref().map(|o| o.seq);
+        let entry = audit(&live.rec, now, actor, action, keys, seq);
+        let version = live.rec.version;
+        self.dirty.insert(session.to_string());
+        self.changes.push(Change::Patch {
+            session: session.into(),
+            patch: logged.clone(),
+        });
+        self.changes.push(Change::Audit(entry));
+        self.pushes.push((session.into(), logged));
+        Ok(version)
+    }
+
+    /// Moves the session to its flow's expired status when its TTL has
+    /// passed and its status allows it; `Ok(true)` if it did.
+    pub(crate) fn expire_if_due(&mut self, session: &str, now: u64, actor: &str) -> Result<bool> {
+        let live = self.live(session)?;
+        if !live
+            .flow
+            .due_to_expire(&live.rec.status, live.rec.expires_at_ms, now)
+        {
+            return Ok(false);
+        }
+        let (state, to) = (live.rec.state.clone(), live.flow.expired.to_string());
+        self.record(
+            session,
+            state,
+            Value::Object(Map::new()),
+            Some(to),
+            None,
+            now,
+            actor,
+            "expire",
+        )?;
+        Metrics::inc(&self.metrics.sessions_expired);
+        Ok(true)
+    }
+
+    /// The session as its token holder may see it.
+    pub fn get(&mut self, id: &str, token: &str, now: u64) -> Result<View> {
+        self.usable(id, token, now)?;
+        let r = &self.live(id)?.rec;
+        Ok(View {
+            id: r.id.clone(),
+            flow: r.flow.clone(),
+            status: r.status.clone(),
+            version: r.version,
+            state: r.state.clone(),
+            created_at: r.created_at_ms,
+            updated_at: r.updated_at_ms,
+            expires_at: r.expires_at_ms,
+        })
+    }
+
+    /// Whether `id` + `token` name a usable session; a code when not.
+    pub fn validate(&mut self, id: &str, token: &str, now: u64) -> Result<Validation> {
+        match self.usable(id, token, now) {
+            Ok(()) => Ok(Validation {
+                valid: true,
+                code: None,
+                expires_at: Some(self.live(id)?.rec.expires_at_ms),
+            }),
+            Err(
+                e @ (SessileError::SessionNotFound
+                | SessileError::SessionExpired
+                | SessileError::SessionClosed { .. }
+                | SessileError::InvalidToken),
+            ) => Ok(Validation {
+                valid: false,
+                code: Some(e.code()),
+                expires_at: None,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Extends an authorized, usable session by `seconds`; the new expiry.
+    pub fn extend(&mut self, id: &str, seconds: u64, actor: &str, now: u64) -> Result<u64> {
+        let live = self.live(id)?;
+        live.flow
+            .validity(&live.rec.status, live.rec.expires_at_ms, now)?;
+        live.rec.expires_at_ms = lifecycle::extend(live.rec.expires_at_ms, now, seconds)?;
+        let entry = audit(&live.rec, now, actor, "extend", Vec::new(), None);
+        let at = live.rec.expires_at_ms;
+        self.dirty.insert(id.to_string());
+        self.changes.push(Change::Audit(entry));
+        Ok(at)
+    }
+
+    /// Checks the token, then [`Sessions::extend`].
+    pub fn extend_with_token(
+        &mut self,
+        id: &str,
+        token: &str,
+        seconds: u64,
+        now: u64,
+    ) -> Result<u64> {
+        self.usable(id, token, now)?;
+        self.extend(id, seconds, "http", now)
+    }
+
+    /// Ends the session (its flow's `ended` status) and clears its state.
+    /// Ending an ended session changes nothing.
+    pub fn end(&mut self, id: &str, token: &str, now: u64) -> Result<String> {
+        self.authorized(id, token)?;
+        self.expire_if_due(id, now, "server")?;
+        let live = self.live(id)?;
+        if live.flow.is_terminal(&live.rec.status) {
+            return Ok(live.rec.status.clone());
+        }
+        let clear: Map<String, Value> = live
+            .rec
+            .state
+            .as_object()
+            .map(|m| m.keys().map(|k| (k.clone(), Value::Null)).collect())
+            .unwrap_or_default();
+        let to = live.flow.ended.to_string();
+        self.record(
+            id,
+            Value::Object(Map::new()),
+            Value::Object(clear),
+            Some(to.clone()),
+            None,
+            now,
+            "http",
+            "end",
+        )?;
+        Ok(to)
+    }
+
+    /// Queues a change for the next commit (used by maintenance).
+    pub(crate) fn queue(&mut self, change: Change) {
+        self.changes.push(change);
+    }
+}
+
+/// The top-level keys of a state.
+fn keys_of(state: &Value) -> Vec<String> {
+    state
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// An audit entry for session `rec` after a change.
+pub(crate) fn audit(
+    rec: &SessionRecord,
+    now: u64,
+    actor: &str,
+    action: &str,
+    keys: Vec<String>,
+    seq: Option<u64>,
+) -> AuditEntry {
+    AuditEntry {
+        session: rec.id.clone(),
+        at_ms: now,
+        actor: actor.into(),
+        action: action.into(),
+        keys,
+        version: rec.version,
+        seq,
+    }
+}

@@ -1,0 +1,139 @@
+//! Storage behind a trait: what the session engine needs from a durable
+//! store (load one session with its recent patches and client sequences,
+//! commit a batch of changes atomically, scan for the sweeper and health).
+//! SQLite implements it today; Postgres could tomorrow.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use sessile::core::error::SessileError;
+use sessile::core::protocol::LoggedPatch;
+
+/// How many recent patches each session keeps for rebase and catch-up.
+pub const PATCH_LOG_LEN: usize = 64;
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    /// 32 hex digits.
+    pub id: String,
+    /// SHA-256 of the token.
+    pub token_hash: Vec<u8>,
+    /// Flow name (`checkout`, `table`).
+    pub flow: String,
+    /// Current status in the flow.
+    pub status: String,
+    /// When the status last changed, ms.
+    pub status_since_ms: u64,
+    /// Client key the per-key limit counts against (a table, a shop).
+    pub key: Option<String>,
+    /// Current state, a JSON object.
+    pub state: Value,
+    /// Current version; 1 at creation, +1 per change.
+    pub version: u64,
+    /// Creation time, ms.
+    pub created_at_ms: u64,
+    /// Last change, ms.
+    pub updated_at_ms: u64,
+    /// Expiry, ms.
+    pub expires_at_ms: u64,
+    /// Last processed op sequence per client id (kept in the row: one
+    /// B-tree less to write per op).
+    pub clients: BTreeMap<String, u64>,
+}
+
+/// A session with what the engine keeps in memory beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The session row.
+    pub record: SessionRecord,
+    /// The last [`PATCH_LOG_LEN`] patches, oldest first.
+    pub recent: Vec<LoggedPatch>,
+}
+
+/// One entry of the audit log: who changed what, when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// Session id.
+    pub session: String,
+    /// When, ms.
+    pub at_ms: u64,
+    /// Who: a client id, `http`, `sweeper` or `admin`.
+    pub actor: String,
+    /// What: `create`, `op`, `extend`, `end`, `expire`, `remove`.
+    pub action: String,
+    /// Top-level state keys touched (`*`: all), or the status change.
+    pub keys: Vec<String>,
+    /// Session version after the change.
+    pub version: u64,
+    /// The op's sequence number, for `op`.
+    pub seq: Option<u64>,
+}
+
+/// One durable change; a batch of them commits in one transaction.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Insert or replace the session row.
+    Upsert(SessionRecord),
+    /// Append to the session's patch log (and trim it).
+    Patch {
+        /// Session id.
+        session: String,
+        /// The change.
+        patch: LoggedPatch,
+    },
+    /// Append to the audit log.
+    Audit(AuditEntry),
+    /// Delete the session and its patches (audit stays).
+    Remove(String),
+}
+
+/// What the sweeper and the health report read of every session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Session id.
+    pub id: String,
+    /// Flow name.
+    pub flow: String,
+    /// Status.
+    pub status: String,
+    /// When the status last changed, ms.
+    pub status_since_ms: u64,
+    /// Last change, ms.
+    pub updated_at_ms: u64,
+    /// Expiry, ms.
+    pub expires_at_ms: u64,
+    /// Bytes of the state's JSON.
+    pub state_bytes: u64,
+}
+
+/// A durable session store. Calls come from one thread (the engine's).
+pub trait Store: Send {
+    /// The session `id` with its recent patches and client sequences.
+    fn load(&mut self, id: &str) -> Result<Option<Loaded>, SessileError>;
+    /// Sessions with this key that are not terminal and expire after `now_ms`.
+    fn count_live_by_key(
+        &mut self,
+        key: &str,
+        terminal: &[&str],
+        now_ms: u64,
+    ) -> Result<u64, SessileError>;
+    /// Writes every change in one transaction: all or nothing.
+    fn commit(&mut self, changes: &[Change]) -> Result<(), SessileError>;
+    /// A summary of every session.
+    fn scan(&mut self) -> Result<Vec<Summary>, SessileError>;
+    /// The newest `limit` audit entries of a session, oldest first.
+    fn audit(&mut self, session: &str, limit: u64) -> Result<Vec<AuditEntry>, SessileError>;
+}
+
+/// A store failure as the one error type.
+pub(crate) fn storage_error(e: impl std::fmt::Display) -> SessileError {
+    SessileError::ServerStorage {
+        reason: e.to_string(),
+    }
+}

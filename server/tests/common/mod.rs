@@ -1,0 +1,332 @@
+//! Helpers shared by the integration tests: the real server on a free
+//! loopback port with a temporary SQLite file, a raw HTTP/1.1 client, a
+//! WebSocket client speaking the protocol, and direct reads of the SQLite file.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use sessile::core::protocol::{decode, encode, Hello, Message, Op, OpId, PROTOCOL_VERSION};
+use sessile_server::{app, bind, Config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// The admin token the test servers use.
+pub const ADMIN: &str = "test-admin-token-0123456789";
+
+/// A running server and the directory of its database.
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its SQLite file.
+    pub db: PathBuf,
+    /// Keeps the directory alive.
+    pub dir: tempfile::TempDir,
+}
+
+/// The test configuration: free port, the database in `db`, admin token set,
+/// no periodic sweeper (tests sweep on purpose).
+pub fn config(db: &Path) -> Config {
+    Config {
+        port: 0,
+        www: "/nonexistent-www".into(),
+        pkg: "/nonexistent-pkg".into(),
+        js: "/nonexistent-js".into(),
+        db: db.to_path_buf(),
+        admin_token: Some(ADMIN.into()),
+        sweep_every_secs: 0,
+        ..Config::default()
+    }
+}
+
+/// Starts `config` in this process on a real loopback socket.
+pub async fn serve(config: Config) -> SocketAddr {
+    let (listener, addr) = bind(&config).await.unwrap();
+    let router = app(&config).unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// A server with a fresh database; `tweak` adjusts its configuration.
+pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sessile.db");
+    let mut cfg = config(&db);
+    tweak(&mut cfg);
+    let addr = serve(cfg).await;
+    Server { addr, db, dir }
+}
+
+impl Server {
+    /// A second server on the same database: a restart, as far as the
+    /// sessions are concerned (nothing cached, everything read from SQLite).
+    pub async fn restart(&self) -> SocketAddr {
+        serve(config(&self.db)).await
+    }
+}
+
+/// An HTTP answer.
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// Header lines, lowercased.
+    pub head: String,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+    /// The body's `code` field.
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+/// Sends one request with extra header lines and returns the answer.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Answer {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.unwrap();
+    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&resp[..split]).to_lowercase();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    Answer {
+        status,
+        head,
+        body: resp[split + 4..].to_vec(),
+    }
+}
+
+/// `Authorization` header value for `token`.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// A created session's id and token.
+#[derive(Clone, Debug)]
+pub struct Sess {
+    /// Id.
+    pub id: String,
+    /// Token.
+    pub token: String,
+}
+
+/// Creates a session with `body` (JSON); panics unless 201.
+pub async fn create(addr: SocketAddr, body: Value) -> Sess {
+    let a = request(
+        addr,
+        "POST",
+        "/v1/sessions",
+        &[],
+        body.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", String::from_utf8_lossy(&a.body));
+    let v = a.json();
+    Sess {
+        id: v["id"].as_str().unwrap().into(),
+        token: v["token"].as_str().unwrap().into(),
+    }
+}
+
+/// Calls an endpoint with `token` as bearer and `body` (JSON; null: empty).
+pub async fn with_token(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &Value,
+) -> Answer {
+    let auth = bearer(token);
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    request(
+        addr,
+        method,
+        path,
+        &[("Authorization", &auth)],
+        body.as_bytes(),
+    )
+    .await
+}
+
+/// Calls a session endpoint with the session's token.
+pub async fn call(addr: SocketAddr, method: &str, path: &str, s: &Sess, body: &Value) -> Answer {
+    with_token(addr, method, path, &s.token, body).await
+}
+
+/// Calls an admin endpoint with the admin token.
+pub async fn admin(addr: SocketAddr, method: &str, path: &str, body: &Value) -> Answer {
+    with_token(addr, method, path, ADMIN, body).await
+}
+
+/// `GET /v1/sessions/{id}`.
+pub async fn view(addr: SocketAddr, s: &Sess) -> Answer {
+    call(
+        addr,
+        "GET",
+        &format!("/v1/sessions/{}", s.id),
+        s,
+        &Value::Null,
+    )
+    .await
+}
+
+/// `DELETE /v1/sessions/{id}`: ends the session.
+pub async fn end(addr: SocketAddr, s: &Sess) -> Answer {
+    call(
+        addr,
+        "DELETE",
+        &format!("/v1/sessions/{}", s.id),
+        s,
+        &Value::Null,
+    )
+    .await
+}
+
+/// A fixed client id for tests.
+pub fn client_id(n: u8) -> String {
+    format!("{:032x}", 0xc0ffee_u128 * 1000 + n as u128)
+}
+
+/// An op message.
+pub fn op(client: &str, seq: u64, base: u64, patch: Value, to: Option<&str>) -> Message {
+    Message::Op(Op {
+        id: OpId {
+            client: client.into(),
+            seq,
+        },
+        base,
+        patch,
+        to: to.map(str::to_string),
+    })
+}
+
+/// Sends an op over HTTP.
+pub async fn http_op(addr: SocketAddr, s: &Sess, msg: &Message) -> Answer {
+    let auth = bearer(&s.token);
+    let path = format!("/v1/sessions/{}/ops", s.id);
+    request(
+        addr,
+        "POST",
+        &path,
+        &[("Authorization", &auth)],
+        encode(msg).as_bytes(),
+    )
+    .await
+}
+
+/// A WebSocket connection speaking the protocol.
+pub struct Ws {
+    /// The socket.
+    pub inner: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
+}
+
+impl Ws {
+    /// Opens `/v1/ws`.
+    pub async fn connect(addr: SocketAddr) -> Ws {
+        let (inner, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws"))
+            .await
+            .unwrap();
+        Ws { inner }
+    }
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: String) {
+        self.inner.send(WsMessage::Text(text.into())).await.unwrap();
+    }
+    /// Sends a message.
+    pub async fn send(&mut self, m: &Message) {
+        self.send_text(encode(m)).await;
+    }
+    /// The next protocol message (5 s at most); `None` when the server closed.
+    pub async fn recv(&mut self) -> Option<Message> {
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(5), self.inner.next())
+                .await
+                .expect("no frame within 5 s");
+            match next {
+                Some(Ok(WsMessage::Text(t))) => {
+                    return Some(decode(t.as_bytes(), usize::MAX).unwrap())
+                }
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+    /// The close code the server ends with, after any messages.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), self.inner.next())
+                .await
+                .expect("no close within 5 s")
+            {
+                Some(Ok(WsMessage::Close(f))) => return f.map(|f| u16::from(f.code)),
+                None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+    /// Connects and says hello; returns the connection and the welcome.
+    pub async fn hello(addr: SocketAddr, s: &Sess, client: &str, have: u64) -> (Ws, Message) {
+        let mut ws = Ws::connect(addr).await;
+        ws.send(&hello_msg(s, client, have)).await;
+        let welcome = ws.recv().await.expect("closed instead of welcome");
+        (ws, welcome)
+    }
+}
+
+/// A `hello` for session `s`.
+pub fn hello_msg(s: &Sess, client: &str, have: u64) -> Message {
+    Message::Hello(Hello {
+        protocol: PROTOCOL_VERSION.into(),
+        session: s.id.clone(),
+        token: s.token.clone(),
+        client: client.into(),
+        have_version: have,
+    })
+}
+
+/// Runs `sql` on the server's SQLite file (a separate connection).
+pub fn sql(db: &Path, sql: &str) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.execute_batch(sql).unwrap();
+}
+
+/// One integer from `sql`.
+pub fn sql_count(db: &Path, sql: &str) -> i64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// A JSON object `{key: value}`.
+pub fn obj(key: &str, value: Value) -> Value {
+    json!({ key: value })
+}

@@ -1,0 +1,168 @@
+//! The real `sessile-server` binary is killed with SIGKILL in the middle of
+//! a burst of ops and started again on the same SQLite file: every op it had
+//! acknowledged is there, and re-sending the whole burst applies none twice.
+#![cfg(unix)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use sessile::core::protocol::{decode, encode, Message};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+const BURST: u64 = 2000;
+
+/// Starts the binary on `db` and reads the address it prints.
+async fn spawn(db: &Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessile-server"))
+        .args([
+            "--port",
+            "0",
+            "--www",
+            "/nonexistent",
+            "--pkg",
+            "/nonexistent",
+            "--js",
+            "/nonexistent",
+        ])
+        .arg("--db")
+        .arg(db)
+        .env("SESSILE_ADMIN_TOKEN", ADMIN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(rest) = line.strip_prefix("sessile-server listening on http://") {
+            let addr = rest.trim_end_matches('/').parse().unwrap();
+            return (child, addr);
+        }
+    }
+    panic!("the server exited before listening");
+}
+
+fn op_n(c: &str, seq: u64) -> String {
+    encode(&op(c, seq, seq, json!({ format!("k{seq}"): seq }), None))
+}
+
+/// Says hello, then sends ops 1..=BURST without waiting and collects the
+/// acks (seq, duplicate) until the connection ends or all are in; calls
+/// `on_ack` with the number of acks so far.
+async fn burst(
+    addr: SocketAddr,
+    s: &Sess,
+    c: &str,
+    mut on_ack: impl FnMut(usize),
+) -> (u64, Vec<(u64, bool)>) {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws"))
+        .await
+        .unwrap();
+    let (mut tx, mut rx) = ws.split();
+    tx.send(WsMessage::Text(encode(&hello_msg(s, c, 0)).into()))
+        .await
+        .unwrap();
+    let Some(Ok(WsMessage::Text(t))) = rx.next().await else {
+        panic!("no welcome")
+    };
+    let Message::Welcome(w) = decode(t.as_bytes(), usize::MAX).unwrap() else {
+        panic!("{t}")
+    };
+    let c2 = c.to_string();
+    let sender = tokio::spawn(async move {
+        for seq in 1..=BURST {
+            if tx
+                .send(WsMessage::Text(op_n(&c2, seq).into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        tx
+    });
+    let mut acks = Vec::new();
+    while let Some(Ok(WsMessage::Text(t))) = rx.next().await {
+        match decode(t.as_bytes(), usize::MAX).unwrap() {
+            Message::Ack(a) => acks.push((a.id.seq, a.duplicate)),
+            other => panic!("{other:?}"),
+        }
+        on_ack(acks.len());
+        if acks.len() as u64 == BURST {
+            break;
+        }
+    }
+    sender.abort();
+    (w.applied_seq, acks)
+}
+
+#[tokio::test]
+async fn acked_ops_survive_sigkill_and_none_is_applied_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sessile.db");
+    let (mut server, addr) = spawn(&db).await;
+    let s = create(addr, json!({})).await;
+    let c = client_id(9);
+    let (_, acked) = burst(addr, &s, &c, |n| {
+        if n == 300 {
+            server.start_kill().unwrap(); // SIGKILL
+        }
+    })
+    .await;
+    server.wait().await.unwrap();
+    assert!(
+        acked.len() >= 300 && (acked.len() as u64) < BURST,
+        "killed mid-burst: {} acks",
+        acked.len()
+    );
+    assert!(acked.iter().all(|(_, dup)| !dup));
+    let last_acked = acked.iter().map(|(seq, _)| *seq).max().unwrap();
+
+    // Restarted on the same file; the client does not trust the welcome and
+    // re-sends the whole burst.
+    let (_server, addr) = spawn(&db).await;
+    let (applied, again) = burst(addr, &s, &c, |_| {}).await;
+    assert!(
+        applied >= last_acked,
+        "acked {last_acked}, durable {applied}"
+    );
+    assert_eq!(again.len() as u64, BURST);
+    for (seq, dup) in again {
+        assert_eq!(dup, seq <= applied, "seq {seq}");
+    }
+    let view = view(addr, &s).await.json();
+    assert_eq!(
+        view["version"].as_u64(),
+        Some(BURST + 1),
+        "every op applied exactly once"
+    );
+    assert_eq!(view["state"].as_object().unwrap().len() as u64, BURST);
+    let audit = admin(
+        addr,
+        "GET",
+        &format!("/v1/admin/sessions/{}/audit", s.id),
+        &Value::Null,
+    )
+    .await
+    .json();
+    let mut per_seq: BTreeMap<u64, u32> = BTreeMap::new();
+    for e in audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "op")
+    {
+        *per_seq.entry(e["seq"].as_u64().unwrap()).or_default() += 1;
+    }
+    assert_eq!(per_seq.len() as u64, BURST);
+    assert!(per_seq.values().all(|&n| n == 1), "an op was applied twice");
+}

@@ -120,6 +120,17 @@ fn rescue_keys(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Two stores of a fresh namespace `name` (as two tabs would have), with a
+/// long debounce so that only `flush` writes; returns their options too.
+async fn two_tabs(name: &str) -> (String, SessileStore, Events, SessileStore, Events) {
+    fresh_db(name).await;
+    let opts = format!(r#"{{"name":"{name}","initial":{{"step":"cart"}},"debounceMs":60000}}"#);
+    let (ea, eb) = (Events::default(), Events::default());
+    let a = open(&opts, &ea).await.unwrap();
+    let b = open(&opts, &eb).await.unwrap();
+    (opts, a, ea, b, eb)
+}
+
 /// Events a store emitted, in order.
 #[derive(Clone, Default)]
 struct Events(Rc<RefCell<Vec<JsValue>>>);
@@ -694,12 +705,7 @@ async fn a_tab_with_more_unsaved_edits_cannot_overwrite_a_newer_stored_state() {
     // Both tabs start from the same stored head. Tab a makes two edits (its
     // counter runs ahead), tab b makes one and stores it first: a's write is
     // based on the old head and must be refused, not win by its counter.
-    let name = "t-race";
-    fresh_db(name).await;
-    let opts = format!(r#"{{"name":"{name}","initial":{{"step":"cart"}},"debounceMs":60000}}"#);
-    let (ea, eb) = (Events::default(), Events::default());
-    let a = open(&opts, &ea).await.unwrap();
-    let b = open(&opts, &eb).await.unwrap();
+    let (opts, a, ea, b, _) = two_tabs("t-race").await;
     a.set(js(r#"{"step":"checkout","by":"a"}"#)).unwrap();
     assert_eq!(a.set(js(r#"{"step":"upsell-1","by":"a"}"#)).unwrap(), 2.0);
     assert_eq!(b.set(js(r#"{"step":"success","by":"b"}"#)).unwrap(), 1.0);
@@ -731,12 +737,7 @@ async fn a_tab_with_more_unsaved_edits_cannot_overwrite_a_newer_stored_state() {
 
 #[wasm_bindgen_test]
 async fn clear_in_one_tab_resets_the_others_and_blocks_a_stale_write_back() {
-    let name = "t-clear-tabs";
-    fresh_db(name).await;
-    let opts = format!(r#"{{"name":"{name}","initial":{{"step":"cart"}},"debounceMs":60000}}"#);
-    let (ea, eb) = (Events::default(), Events::default());
-    let a = open(&opts, &ea).await.unwrap();
-    let b = open(&opts, &eb).await.unwrap();
+    let (opts, a, _, b, eb) = two_tabs("t-clear-tabs").await;
     a.set(js(r#"{"step":"success"}"#)).unwrap();
     wait(a.flush()).await.unwrap();
     wait(sleep(50)).await.unwrap();

@@ -11,14 +11,14 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::core::envelope::{encode, read_header, SnapshotMeta, FLAG_COMPRESSED};
 use crate::core::error::SessileError;
-use crate::core::slots::{next_write, restore, Restore, SlotId};
+use crate::core::slots::{next_write, restore, Restore, SlotId, WritePlan};
 
 use super::convert::{error_summary, json_to_state};
 use super::locks;
 use super::migrate::migrate;
 use super::page;
 use super::storage::{local, BackendKind, SlotStorage};
-use super::store::{marker_key, Store, WriteInfo};
+use super::store::{marker_key, Inner, Store, WriteInfo};
 use super::store_restore::slot_read;
 
 /// Longest wait between two attempts after failed writes, in ms.
@@ -83,6 +83,18 @@ impl Store {
         });
     }
 
+    /// The current state as the snapshot of the next write, and where it goes.
+    fn encode_current(&self, s: &Inner) -> Result<(WritePlan, Vec<u8>), SessileError> {
+        let plan = next_write(s.last_good);
+        let meta = SnapshotMeta {
+            generation: plan.generation,
+            schema_version: self.options.schema_version,
+            state_version: s.version,
+            modified_at_ms: s.modified_at,
+        };
+        Ok((plan, encode(&s.json, &meta, &self.options.envelope)?))
+    }
+
     pub(crate) fn report_write_error(&self, e: &SessileError) {
         self.emit(
             "error_occurred",
@@ -115,14 +127,7 @@ impl Store {
             if let Some(blocked) = &s.blocked {
                 return Err(blocked.clone());
             }
-            let plan = next_write(s.last_good);
-            let meta = SnapshotMeta {
-                generation: plan.generation,
-                schema_version: this.options.schema_version,
-                state_version: s.version,
-                modified_at_ms: s.modified_at,
-            };
-            let bytes = encode(&s.json, &meta, &this.options.envelope)?;
+            let (plan, bytes) = this.encode_current(&s)?;
             s.debouncer.taken();
             let (promise, done) = new_promise();
             s.in_flight = Some(promise);
@@ -304,14 +309,7 @@ impl Store {
         if self.backend.borrow().kind() == BackendKind::Memory || s.blocked.is_some() {
             return;
         }
-        let plan = next_write(s.last_good);
-        let meta = SnapshotMeta {
-            generation: plan.generation,
-            schema_version: self.options.schema_version,
-            state_version: s.version,
-            modified_at_ms: s.modified_at,
-        };
-        if let Ok(bytes) = encode(&s.json, &meta, &self.options.envelope) {
+        if let Ok((_, bytes)) = self.encode_current(&s) {
             let _ = local::write_rescue(&self.options.name, &self.tab_id, s.stored_version, &bytes);
         }
     }

@@ -1,0 +1,128 @@
+//! Unit tests of the link's transitions; the seeded network simulation is
+//! `tests/link_sim.rs`.
+
+use serde_json::json;
+
+use super::*;
+use crate::core::protocol::{CatchUp, Welcome};
+
+const CLIENT: &str = "0123456789abcdef0123456789abcdef";
+const SESSION: &str = "fedcba9876543210fedcba9876543210";
+
+fn link() -> Link {
+    let cfg = LinkConfig::new(SESSION, "t", 1);
+    Link::new(cfg, Outbox::new(CLIENT).unwrap(), 0, empty_state())
+}
+
+fn drain(l: &mut Link) -> Vec<Transmit> {
+    std::iter::from_fn(|| l.poll_transmit()).collect()
+}
+
+fn welcome(version: u64, applied_seq: u64) -> Vec<u8> {
+    protocol::encode(&Message::Welcome(Welcome {
+        protocol: PROTOCOL_VERSION,
+        version,
+        status: "cart".into(),
+        expires_at: 0,
+        heartbeat_ms: 5_000,
+        applied_seq,
+        server_time: 0,
+        catch_up: CatchUp::Snapshot { state: json!({}) },
+    }))
+    .into_bytes()
+}
+
+#[test]
+fn falls_back_to_http_and_probes_websocket_later() {
+    let mut l = link();
+    let mut now = 0;
+    l.handle_open(now);
+    for _ in 0..3 {
+        assert_eq!(drain(&mut l), vec![Transmit::Open(Transport::WebSocket)]);
+        l.handle_closed(now);
+        now = l.poll_timeout().unwrap();
+        l.handle_timeout(now);
+    }
+    assert_eq!(drain(&mut l), vec![Transmit::Open(Transport::Http)]);
+    l.handle_connected(Transport::Http, now);
+    l.handle_frame(&welcome(1, 0), now);
+    assert!(matches!(
+        l.state(),
+        LinkState::Connected {
+            transport: Transport::Http
+        }
+    ));
+    // Keep the link alive with pongs until the probe is due.
+    let mut opened = None;
+    while now < 200_000 && opened.is_none() {
+        now = l.poll_timeout().unwrap();
+        l.handle_timeout(now);
+        for t in drain(&mut l) {
+            match t {
+                Transmit::Send(f) if f.contains("\"ping\"") => {
+                    let ts = f.split("\"ts\":").nth(1).unwrap().trim_end_matches('}');
+                    let pong = format!(r#"{{"type":"pong","ts":{ts},"serverTs":0}}"#);
+                    l.handle_frame(pong.as_bytes(), now);
+                }
+                Transmit::Open(t) => opened = Some((t, now)),
+                _ => {}
+            }
+        }
+    }
+    let (t, at) = opened.unwrap();
+    assert_eq!(t, Transport::WebSocket);
+    assert!(
+        (60_000..70_000).contains(&at),
+        "probe after about 60 s: {at}"
+    );
+    assert!(l.diagnostics().srtt_ms.is_some());
+}
+
+#[test]
+fn auth_failure_stops_retries_with_an_event() {
+    let mut l = link();
+    l.handle_open(0);
+    let _ = drain(&mut l);
+    l.handle_connected(Transport::WebSocket, 5);
+    let err = r#"{"type":"error","code":"INVALID_TOKEN","message":"no","retryable":false}"#;
+    l.handle_frame(err.as_bytes(), 10);
+    assert!(matches!(l.poll_event(), Some(LinkEvent::AuthFailed { .. })));
+    assert_eq!(
+        l.state(),
+        &LinkState::Stopped {
+            code: "INVALID_TOKEN".into()
+        }
+    );
+    assert_eq!(l.poll_timeout(), None);
+    assert_eq!(drain(&mut l).last(), Some(&Transmit::Close));
+}
+
+#[test]
+fn silence_of_two_heartbeats_is_dead_and_ops_resend_after_welcome() {
+    let mut l = link();
+    l.handle_open(0);
+    let _ = drain(&mut l);
+    l.handle_connected(Transport::WebSocket, 0);
+    l.handle_frame(&welcome(1, 0), 100);
+    let id = l.submit(json!({"a":1}), None, 200).unwrap();
+    assert_eq!(id.seq, 1);
+    assert!(l.submit(json!(3), None, 200).is_err());
+    // Timers may fire late (a throttled tab): the deadline is a timestamp.
+    assert_eq!(l.poll_timeout(), Some(5_000), "first ping");
+    l.handle_timeout(10_099);
+    assert!(matches!(l.state(), LinkState::Connected { .. }));
+    l.handle_timeout(10_100);
+    assert!(matches!(l.state(), LinkState::Backoff { .. }));
+    let events: Vec<_> = std::iter::from_fn(|| l.poll_event()).collect();
+    assert!(events.contains(&LinkEvent::ConnectionLost {
+        reason: LossReason::Dead
+    }));
+    let now = l.poll_timeout().unwrap();
+    l.handle_timeout(now);
+    let _ = drain(&mut l);
+    l.handle_connected(Transport::WebSocket, now);
+    l.handle_frame(&welcome(1, 0), now);
+    let sent = drain(&mut l);
+    assert!(matches!(&sent[1], Transmit::Send(f) if f.contains("\"op\"")));
+    assert_eq!(l.view(), json!({"a":1}));
+}

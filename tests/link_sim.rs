@@ -174,6 +174,7 @@ struct Conn {
     /// Since when nothing reaches the client (a silently dead link).
     s2c_dead_since: Option<u64>,
     hello_done: bool,
+    transport: Transport,
 }
 
 #[derive(Clone, Copy)]
@@ -182,6 +183,8 @@ struct Knobs {
     lat_max: u64,
     dup: f64,
     ws_blocked: bool,
+    /// HTTP frames may overtake each other.
+    reorder: bool,
     faults: bool,
     /// Close every connection right after its welcome (the reconnect loop).
     drop_after_welcome: bool,
@@ -330,6 +333,7 @@ impl Sim {
                         c2s_dead: false,
                         s2c_dead_since: None,
                         hello_done: false,
+                        transport,
                     });
                     self.current = Some(id);
                     self.last_inbound = now;
@@ -392,14 +396,33 @@ impl Sim {
     }
 
     fn send_s2c(&mut self, id: u64, frame: String) {
+        self.send_on(id, frame, false);
+    }
+
+    /// Queues a frame with latency, sometimes twice. A WebSocket keeps
+    /// order; HTTP requests and responses overtake each other when the
+    /// seed says so.
+    fn send_on(&mut self, id: u64, frame: String, to_server: bool) {
         let at = self.now + self.lat();
         let dup = self.rng.chance(self.knobs.dup);
+        let dup_at = self.now + self.lat();
+        let reorder = self.knobs.reorder;
         let c = self.conn(id).unwrap();
-        let at = at.max(c.s2c.back().map_or(0, |f| f.0));
+        let fifo = !(reorder && c.transport == Transport::Http);
+        let q = if to_server { &mut c.c2s } else { &mut c.s2c };
+        let queue_at = |q: &mut VecDeque<(u64, String)>, at: u64, f: String| {
+            let at = if fifo {
+                at.max(q.back().map_or(0, |f| f.0))
+            } else {
+                at
+            };
+            let pos = q.iter().position(|x| x.0 > at).unwrap_or(q.len());
+            q.insert(pos, (at, f));
+        };
         if dup {
-            c.s2c.push_back((at, frame.clone()));
+            queue_at(q, dup_at, frame.clone());
         }
-        c.s2c.push_back((at, frame));
+        queue_at(q, at, frame);
     }
 
     fn deliver(&mut self) {
@@ -461,14 +484,7 @@ impl Sim {
                     let Some(id) = self.current else {
                         panic!("seed {}: send with nothing open", self.seed)
                     };
-                    let at = self.now + self.lat();
-                    let dup = self.rng.chance(self.knobs.dup);
-                    let c = self.conn(id).unwrap();
-                    let at = at.max(c.c2s.back().map_or(0, |f| f.0));
-                    if dup {
-                        c.c2s.push_back((at, frame.clone()));
-                    }
-                    c.c2s.push_back((at, frame));
+                    self.send_on(id, frame, true);
                 }
                 Transmit::Close => {
                     self.pending_open = None;
@@ -637,6 +653,7 @@ fn run_seed(seed: u64, chaos_ms: u64) -> Sim {
         lat_max,
         dup: if r.chance(0.5) { 0.02 } else { 0.0 },
         ws_blocked: r.chance(0.2),
+        reorder: r.chance(0.5),
         faults: true,
         drop_after_welcome: false,
     };
@@ -725,6 +742,7 @@ fn a_thousand_reconnects_leave_nothing_behind() {
         lat_max: 40,
         dup: 0.0,
         ws_blocked: false,
+        reorder: false,
         faults: false,
         drop_after_welcome: true,
     };

@@ -126,3 +126,41 @@ fn silence_of_two_heartbeats_is_dead_and_ops_resend_after_welcome() {
     assert!(matches!(&sent[1], Transmit::Send(f) if f.contains("\"op\"")));
     assert_eq!(l.view(), json!({"a":1}));
 }
+
+#[test]
+fn a_conflict_takes_the_server_state_and_says_so() {
+    let mut l = link();
+    l.handle_open(0);
+    let _ = drain(&mut l);
+    l.handle_connected(Transport::WebSocket, 0);
+    l.handle_frame(&welcome(1, 0), 1);
+    let _ = l.submit(json!({"email":"a@x"}), None, 2).unwrap();
+    let _ = l
+        .submit(json!({"step":2}), Some("checkout".into()), 2)
+        .unwrap();
+    let _ = std::iter::from_fn(|| l.poll_event()).count();
+    let reject = format!(
+        r#"{{"type":"reject","id":{{"client":"{CLIENT}","seq":1}},"code":"VERSION_CONFLICT","message":"m","current":{{"version":3,"status":"cart","state":{{"email":"b@x"}}}}}}"#
+    );
+    l.handle_frame(reject.as_bytes(), 3);
+    let ev = l.poll_event().unwrap();
+    assert!(
+        matches!(&ev, LinkEvent::Conflict { local, server, .. }
+            if local == &json!({"email":"a@x"}) && server == &json!({"email":"b@x"})),
+        "{ev:?}"
+    );
+    assert_eq!((l.version(), l.outbox().len()), (3, 1));
+    let reject = format!(
+        r#"{{"type":"reject","id":{{"client":"{CLIENT}","seq":2}},"code":"INVALID_TRANSITION","message":"m"}}"#
+    );
+    l.handle_frame(reject.as_bytes(), 4);
+    assert!(matches!(
+        l.poll_event(),
+        Some(LinkEvent::ErrorOccurred {
+            terminal: false,
+            ..
+        })
+    ));
+    assert!(l.outbox().is_empty());
+    assert_eq!(l.view(), json!({"email":"b@x"}));
+}

@@ -96,24 +96,7 @@ impl Server {
             Message::Hello(h) => {
                 *hello_done = true;
                 let have = h.have_version;
-                let catch_up = if have == self.version {
-                    CatchUp::UpToDate
-                } else if have < self.version
-                    && self.log.front().is_some_and(|p| p.version <= have + 1)
-                {
-                    CatchUp::Patches {
-                        patches: self
-                            .log
-                            .iter()
-                            .filter(|p| p.version > have)
-                            .cloned()
-                            .collect(),
-                    }
-                } else {
-                    CatchUp::Snapshot {
-                        state: self.state.clone(),
-                    }
-                };
+                let catch_up = CatchUp::since(have, self.version, &self.log, || self.state.clone());
                 vec![Message::Welcome(Welcome {
                     protocol: PROTOCOL_VERSION,
                     version: self.version,

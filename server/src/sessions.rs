@@ -307,23 +307,9 @@ impl Sessions {
         let heartbeat_ms = self.limits.heartbeat_ms;
         let live = self.live(&h.session)?;
         let have = h.have_version;
-        let reaches = live.recent.front().is_some_and(|p| p.version <= have + 1);
-        let catch_up = if have == live.rec.version {
-            CatchUp::UpToDate
-        } else if have > 0 && have < live.rec.version && reaches {
-            CatchUp::Patches {
-                patches: live
-                    .recent
-                    .iter()
-                    .filter(|p| p.version > have)
-                    .cloned()
-                    .collect(),
-            }
-        } else {
-            CatchUp::Snapshot {
-                state: live.rec.state.clone(),
-            }
-        };
+        let catch_up = CatchUp::since(have, live.rec.version, &live.recent, || {
+            live.rec.state.clone()
+        });
         Ok(Welcome {
             protocol: PROTOCOL_VERSION,
             version: live.rec.version,

@@ -114,6 +114,30 @@ pub enum CatchUp {
     },
 }
 
+impl CatchUp {
+    /// What a client holding version `have` misses of a session now at
+    /// `version` whose patch log holds `recent` (oldest first): nothing,
+    /// the patches after `have` when the log reaches back to it, else the
+    /// whole state (`state` is called only then).
+    pub fn since<'a, I>(have: u64, version: u64, recent: I, state: impl FnOnce() -> Value) -> Self
+    where
+        I: IntoIterator<Item = &'a LoggedPatch>,
+    {
+        if have == version {
+            return CatchUp::UpToDate;
+        }
+        let mut recent = recent.into_iter().peekable();
+        let reaches = recent.peek().is_some_and(|p| p.version <= have + 1);
+        if have > 0 && have < version && reaches {
+            CatchUp::Patches {
+                patches: recent.filter(|p| p.version > have).cloned().collect(),
+            }
+        } else {
+            CatchUp::Snapshot { state: state() }
+        }
+    }
+}
+
 /// An op's id: the client that made it and its sequence number (1, 2, ...).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct OpId {

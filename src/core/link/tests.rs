@@ -14,6 +14,15 @@ fn link() -> Link {
     Link::new(cfg, Outbox::new(CLIENT).unwrap(), 0, empty_state())
 }
 
+/// A link whose WebSocket opened at `at` and has not been welcomed yet.
+fn handshaking(at: u64) -> Link {
+    let mut l = link();
+    l.handle_open(0);
+    let _ = drain(&mut l);
+    l.handle_connected(Transport::WebSocket, at);
+    l
+}
+
 fn drain(l: &mut Link) -> Vec<Transmit> {
     std::iter::from_fn(|| l.poll_transmit()).collect()
 }
@@ -80,10 +89,7 @@ fn falls_back_to_http_and_probes_websocket_later() {
 
 #[test]
 fn auth_failure_stops_retries_with_an_event() {
-    let mut l = link();
-    l.handle_open(0);
-    let _ = drain(&mut l);
-    l.handle_connected(Transport::WebSocket, 5);
+    let mut l = handshaking(5);
     let err = r#"{"type":"error","code":"INVALID_TOKEN","message":"no","retryable":false}"#;
     l.handle_frame(err.as_bytes(), 10);
     assert!(matches!(l.poll_event(), Some(LinkEvent::AuthFailed { .. })));
@@ -99,10 +105,7 @@ fn auth_failure_stops_retries_with_an_event() {
 
 #[test]
 fn silence_of_two_heartbeats_is_dead_and_ops_resend_after_welcome() {
-    let mut l = link();
-    l.handle_open(0);
-    let _ = drain(&mut l);
-    l.handle_connected(Transport::WebSocket, 0);
+    let mut l = handshaking(0);
     l.handle_frame(&welcome(1, 0), 100);
     let id = l.submit(json!({"a":1}), None, 200).unwrap();
     assert_eq!(id.seq, 1);
@@ -129,10 +132,7 @@ fn silence_of_two_heartbeats_is_dead_and_ops_resend_after_welcome() {
 
 #[test]
 fn a_conflict_takes_the_server_state_and_says_so() {
-    let mut l = link();
-    l.handle_open(0);
-    let _ = drain(&mut l);
-    l.handle_connected(Transport::WebSocket, 0);
+    let mut l = handshaking(0);
     l.handle_frame(&welcome(1, 0), 1);
     let _ = l.submit(json!({"email":"a@x"}), None, 2).unwrap();
     let _ = l

@@ -76,6 +76,11 @@ impl Link {
     /// A link sending `outbox`'s ops, holding `state` at server `version`
     /// (0 and `{}` for nothing yet). Starts [`LinkState::Idle`].
     pub fn new(cfg: LinkConfig, outbox: Outbox, version: u64, state: Value) -> Self {
+        let preferred = if cfg.start_on_http {
+            Transport::Http
+        } else {
+            Transport::WebSocket
+        };
         Link {
             rng: Rng::new(cfg.seed),
             backoff: Backoff::new(cfg.backoff_base_ms, cfg.backoff_cap_ms),
@@ -89,7 +94,7 @@ impl Link {
             ahead: BTreeMap::new(),
             gap_since: None,
             inflight_since: None,
-            preferred: Transport::WebSocket,
+            preferred,
             ws_failures: 0,
             probe_at: None,
             probing: false,
@@ -569,6 +574,9 @@ impl Link {
     }
 
     fn open_transport(&mut self, now: u64) {
+        if self.preferred == Transport::Http && self.probe_at.is_none() {
+            self.probe_at = Some(now + self.probe_ms);
+        }
         let probe = self.preferred == Transport::Http && self.probe_at.is_some_and(|t| now >= t);
         self.probing = probe;
         let transport = if probe {

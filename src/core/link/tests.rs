@@ -88,6 +88,23 @@ fn falls_back_to_http_and_probes_websocket_later() {
 }
 
 #[test]
+fn a_remembered_fallback_starts_on_http_and_probes_later() {
+    let mut cfg = LinkConfig::new(SESSION, "t", 1);
+    cfg.start_on_http = true;
+    let mut l = Link::new(cfg, Outbox::new(CLIENT).unwrap(), 0, empty_state());
+    l.handle_open(1_000);
+    assert_eq!(drain(&mut l), vec![Transmit::Open(Transport::Http)]);
+    l.handle_connected(Transport::Http, 1_000);
+    l.handle_frame(&welcome(1, 0), 1_000);
+    l.handle_frame(br#"{"type":"pong","ts":0,"serverTs":0}"#, 60_000);
+    l.handle_timeout(61_000);
+    assert_eq!(
+        drain(&mut l),
+        vec![Transmit::Close, Transmit::Open(Transport::WebSocket)]
+    );
+}
+
+#[test]
 fn auth_failure_stops_retries_with_an_event() {
     let mut l = handshaking(5);
     let err = r#"{"type":"error","code":"INVALID_TOKEN","message":"no","retryable":false}"#;

@@ -171,6 +171,10 @@ pub struct LinkConfig {
     /// First wait before probing WebSocket again from HTTP, doubled after
     /// each failed probe up to 16 times (60 s).
     pub ws_probe_ms: u64,
+    /// Start on HTTP (a fallback remembered from earlier in this tab, kept
+    /// by the web layer from [`Diagnostics::preferred`]); WebSocket is probed
+    /// `ws_probe_ms` after the first attempt (false).
+    pub start_on_http: bool,
     /// Longest wait for a transport to open and answer `hello` (10 s).
     pub connect_timeout_ms: u64,
     /// Longest wait for progress on sent ops or a missing version before
@@ -196,6 +200,7 @@ impl LinkConfig {
             stable_after_ms: 10_000,
             ws_failures_before_fallback: 3,
             ws_probe_ms: 60_000,
+            start_on_http: false,
             connect_timeout_ms: 10_000,
             ack_timeout_ms: 20_000,
             outbox_limit: 64,

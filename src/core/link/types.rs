@@ -169,7 +169,7 @@ pub struct LinkConfig {
     /// WebSocket open failures or flaps in a row before falling back to HTTP (3).
     pub ws_failures_before_fallback: u32,
     /// First wait before probing WebSocket again from HTTP, doubled after
-    /// each failed probe up to 16 times (60 s).
+    /// each failed probe, to at most 16 times as long (60 s).
     pub ws_probe_ms: u64,
     /// Start on HTTP (a fallback remembered from earlier in this tab, kept
     /// by the web layer from [`Diagnostics::preferred`]); WebSocket is probed

@@ -89,6 +89,11 @@ fn field(obj: &JsValue, key: &str) -> JsValue {
     Reflect::get(obj, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// The string field `key` of `obj`, if it is a string.
+fn string(obj: &JsValue, key: &str) -> Option<String> {
+    field(obj, key).as_string()
+}
+
 fn text(v: &JsValue) -> String {
     JSON::stringify(v).map(String::from).unwrap_or_default()
 }
@@ -140,7 +145,7 @@ impl Events {
         self.0
             .borrow()
             .iter()
-            .filter(|e| field(e, "type").as_string().as_deref() == Some(kind))
+            .filter(|e| string(e, "type").as_deref() == Some(kind))
             .cloned()
             .collect()
     }
@@ -201,16 +206,10 @@ async fn state_comes_back_after_reopening_from_indexeddb() {
     assert_eq!(text(&store.state()), second);
     assert_eq!(store.version(), 2.0);
     let d = store.diagnostics();
-    assert_eq!(
-        field(&d, "backend").as_string().as_deref(),
-        Some("indexeddb")
-    );
+    assert_eq!(string(&d, "backend").as_deref(), Some("indexeddb"));
     let restored = &events.of("state_restored")[0];
-    assert_eq!(
-        field(restored, "outcome").as_string().as_deref(),
-        Some("restored")
-    );
-    assert_eq!(field(restored, "from").as_string().as_deref(), Some("b"));
+    assert_eq!(string(restored, "outcome").as_deref(), Some("restored"));
+    assert_eq!(string(restored, "from").as_deref(), Some("b"));
     wait(store.close()).await.unwrap();
 }
 
@@ -249,10 +248,7 @@ async fn each_corrupted_slot_in_turn_is_skipped_and_reported() {
             "version never falls below the stored head"
         );
         let restored = &events.of("state_restored")[0];
-        assert_eq!(
-            field(restored, "from").as_string().as_deref(),
-            Some(expect_from)
-        );
+        assert_eq!(string(restored, "from").as_deref(), Some(expect_from));
         let skipped: Array = field(restored, "skipped").into();
         assert_eq!(skipped.length(), 1);
         assert_eq!(
@@ -266,9 +262,7 @@ async fn each_corrupted_slot_in_turn_is_skipped_and_reported() {
         wait(store.flush()).await.unwrap();
         let d = store.diagnostics();
         assert_eq!(
-            field(&field(&d, "lastWrite"), "slot")
-                .as_string()
-                .as_deref(),
+            string(&field(&d, "lastWrite"), "slot").as_deref(),
             Some(slot)
         );
         wait(store.close()).await.unwrap();
@@ -298,10 +292,7 @@ async fn both_slots_corrupted_gives_a_fresh_state_and_a_clear_error() {
     .unwrap();
     assert_eq!(text(&store.state()), r#"{"step":"cart"}"#);
     let restored = &events.of("state_restored")[0];
-    assert_eq!(
-        field(restored, "outcome").as_string().as_deref(),
-        Some("unreadable")
-    );
+    assert_eq!(string(restored, "outcome").as_deref(), Some("unreadable"));
     assert_eq!(Array::from(&field(restored, "skipped")).length(), 2);
     let error = &events.of("error_occurred")[0];
     assert_eq!(code(&field(error, "error")), "TRUNCATED");
@@ -328,20 +319,12 @@ async fn indexeddb_unavailable_falls_back_to_localstorage_with_an_event() {
         "STORAGE_UNAVAILABLE"
     );
     assert_eq!(
-        field(&store.diagnostics(), "backend")
-            .as_string()
-            .as_deref(),
+        string(&store.diagnostics(), "backend").as_deref(),
         Some("localstorage")
     );
     let degraded = &events.of("storage_degraded")[0];
-    assert_eq!(
-        field(degraded, "backend").as_string().as_deref(),
-        Some("indexeddb")
-    );
-    assert_eq!(
-        field(degraded, "using").as_string().as_deref(),
-        Some("localstorage")
-    );
+    assert_eq!(string(degraded, "backend").as_deref(), Some("indexeddb"));
+    assert_eq!(string(degraded, "using").as_deref(), Some("localstorage"));
     assert_eq!(code(&field(degraded, "error")), "STORAGE_UNAVAILABLE");
     store.set(js(r#"{"n":2}"#)).unwrap();
     wait(store.flush()).await.unwrap();
@@ -360,9 +343,7 @@ async fn no_storage_at_all_falls_back_to_memory_with_two_events() {
     repair_storage();
     flushed.unwrap();
     assert_eq!(
-        field(&store.diagnostics(), "backend")
-            .as_string()
-            .as_deref(),
+        string(&store.diagnostics(), "backend").as_deref(),
         Some("memory")
     );
     let degraded = events.of("storage_degraded");
@@ -496,12 +477,12 @@ async fn golden_old_schemas_are_migrated_on_restore() {
         let store = store.unwrap();
         let state = store.state();
         assert_eq!(
-            field(&state, "email").as_string().as_deref(),
+            string(&state, "email").as_deref(),
             Some("a@example.com"),
             "{name}"
         );
         assert_eq!(
-            field(&state, "step").as_string().as_deref(),
+            string(&state, "step").as_deref(),
             Some("checkout"),
             "{name}"
         );
@@ -526,10 +507,7 @@ async fn golden_old_schemas_are_migrated_on_restore() {
         let snap = sessile::decode(&stored.to_vec(), &Default::default()).unwrap();
         assert_eq!(snap.meta.schema_version, 3);
         let reparsed: JsValue = js(&snap.json);
-        assert_eq!(
-            field(&reparsed, "email").as_string().as_deref(),
-            Some("a@example.com")
-        );
+        assert_eq!(string(&reparsed, "email").as_deref(), Some("a@example.com"));
         wait(store.close()).await.unwrap();
     }
 }
@@ -574,14 +552,8 @@ async fn an_evicted_namespace_is_reported_not_treated_as_new() {
         .await
         .unwrap();
     let restored = &events.of("state_restored")[0];
-    assert_eq!(
-        field(restored, "outcome").as_string().as_deref(),
-        Some("evicted")
-    );
-    assert_eq!(
-        field(restored, "lastVersion").as_string().as_deref(),
-        Some("2")
-    );
+    assert_eq!(string(restored, "outcome").as_deref(), Some("evicted"));
+    assert_eq!(string(restored, "lastVersion").as_deref(), Some("2"));
     wait(store.clear()).await.unwrap();
     wait(store.close()).await.unwrap();
     let events = Events::default();
@@ -590,7 +562,7 @@ async fn an_evicted_namespace_is_reported_not_treated_as_new() {
         .unwrap();
     let restored = &events.of("state_restored")[0];
     assert_eq!(
-        field(restored, "outcome").as_string().as_deref(),
+        string(restored, "outcome").as_deref(),
         Some("fresh"),
         "clear() ends the session"
     );
@@ -687,15 +659,12 @@ async fn a_rescue_copy_alone_is_restored_and_written_back_to_a_slot() {
     .await
     .unwrap();
     let restored = &events.of("state_restored")[0];
-    assert_eq!(
-        field(restored, "from").as_string().as_deref(),
-        Some("rescue")
-    );
+    assert_eq!(string(restored, "from").as_deref(), Some("rescue"));
     assert_eq!(text(&store.state()), r#"{"step":"upsell-2"}"#);
     assert_eq!(store.version(), 5.0, "continues the (empty) stored head");
     wait(store.flush()).await.unwrap();
     let last = field(&store.diagnostics(), "lastWrite");
-    assert_eq!(field(&last, "slot").as_string().as_deref(), Some("a"));
+    assert_eq!(string(&last, "slot").as_deref(), Some("a"));
     assert!(rescue_keys(name).is_empty(), "removed once written back");
     wait(store.close()).await.unwrap();
 }
@@ -724,10 +693,7 @@ async fn a_tab_with_more_unsaved_edits_cannot_overwrite_a_newer_stored_state() {
         text(&field(conflict, "local")),
         r#"{"step":"upsell-1","by":"a"}"#
     );
-    assert_eq!(
-        field(conflict, "winner").as_string().as_deref(),
-        Some("remote")
-    );
+    assert_eq!(string(conflict, "winner").as_deref(), Some("remote"));
     let reopened = open(&opts, &Events::default()).await.unwrap();
     assert_eq!(text(&reopened.state()), r#"{"step":"success","by":"b"}"#);
     for s in [a, b, reopened] {

@@ -20,8 +20,18 @@ import type {
   StoreOptions,
 } from "../../pkg/sessile.js";
 import { SessileError, toSessileError } from "./errors.js";
+import { openSessionWith, type Session, type SessionOptions } from "./session.js";
 
 export { SessileError } from "./errors.js";
+export type {
+  ServerOptions,
+  Session,
+  SessionDiagnostics,
+  SessionEvent,
+  SessionOptions,
+} from "./session.js";
+export type { LinkDiagnostics, LinkOptions } from "./link/driver.js";
+export type { ServerSession } from "./link/identity.js";
 export type { SessileErrorCode } from "./errors.js";
 export type {
   DecodeOptions,
@@ -74,6 +84,12 @@ export interface Sessile {
    * `options.onEvent`.
    */
   openStore<T>(options: TypedStoreOptions<T>): Promise<Store<T>>;
+  /**
+   * Opens the session `options.name`: the store, plus (with `options.server`)
+   * this tab's link to the server, which sends every change as an op from a
+   * crash-safe outbox and brings the server's changes back.
+   */
+  openSession<T>(options: SessionOptions<T>): Promise<Session<T>>;
 }
 
 function wrapStore<T>(inner: wasm.SessileStore): Store<T> {
@@ -105,18 +121,24 @@ function guarded<A extends unknown[], R>(f: (...args: A) => R): (...args: A) => 
   };
 }
 
+const openStoreTyped = <T>(options: TypedStoreOptions<T>) =>
+  wasm.openStore(options as StoreOptions).then(
+    (inner) => wrapStore<T>(inner),
+    (e: unknown) => {
+      throw toSessileError(e);
+    },
+  );
+
 const api: Sessile = {
   encodeSnapshot: guarded((state, options) => wasm.encodeSnapshot(state, options)),
   decodeSnapshot: guarded((bytes, options) => wasm.decodeSnapshot(bytes, options)) as Sessile["decodeSnapshot"],
   saveSnapshot: guarded((key, state, options) => wasm.saveSnapshot(key, state, options)),
   loadSnapshot: guarded((key, options) => wasm.loadSnapshot(key, options)) as Sessile["loadSnapshot"],
-  openStore: <T>(options: TypedStoreOptions<T>) =>
-    wasm.openStore(options as StoreOptions).then(
-      (inner) => wrapStore<T>(inner),
-      (e: unknown) => {
-        throw toSessileError(e);
-      },
-    ),
+  openStore: openStoreTyped,
+  openSession: <T>(options: SessionOptions<T>) =>
+    openSessionWith<T>(wasm, openStoreTyped, options).catch((e: unknown) => {
+      throw toSessileError(e);
+    }),
 };
 
 let loading: Promise<Sessile> | undefined;

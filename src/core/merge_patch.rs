@@ -49,6 +49,35 @@ pub fn compose(first: &Value, second: &Value) -> Option<Value> {
     Some(Value::Object(out))
 }
 
+/// The merge patch that turns `old` into `new`: keys removed become `null`,
+/// changed values are set, nested objects are diffed key by key, equal keys
+/// are left out (an empty object: nothing changed). A merge patch cannot set
+/// a value to `null` (RFC 7386: `null` removes), so a key whose new value is
+/// `null` is removed by the patch. Two non-objects: `new` itself.
+pub fn diff(old: &Value, new: &Value) -> Value {
+    let (Value::Object(a), Value::Object(b)) = (old, new) else {
+        return new.clone();
+    };
+    let mut out = Map::new();
+    for key in a.keys() {
+        if !b.contains_key(key) {
+            out.insert(key.clone(), Value::Null);
+        }
+    }
+    for (key, vb) in b {
+        match a.get(key) {
+            Some(va) if va == vb => {}
+            Some(va) if va.is_object() && vb.is_object() => {
+                out.insert(key.clone(), diff(va, vb));
+            }
+            _ => {
+                out.insert(key.clone(), vb.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
 /// The paths (keys from the root) that `patch` sets or removes. A patch that
 /// is not an object touches the root, the empty path.
 pub fn touched_paths(patch: &Value) -> Vec<Vec<String>> {
@@ -167,5 +196,39 @@ mod tests {
             "empty patch touches nothing"
         );
         assert_eq!(touched_keys(&p), vec!["cart", "email"]);
+    }
+
+    #[test]
+    fn diff_then_apply_gives_the_new_value() {
+        let cases = [
+            (json!({}), json!({})),
+            (json!({"a":1}), json!({"a":1})),
+            (json!({"a":1,"b":2}), json!({"b":3,"c":[1,2]})),
+            (
+                json!({"cart":{"items":[1],"total":5},"step":"cart"}),
+                json!({"cart":{"items":[1,2],"total":9},"step":"checkout"}),
+            ),
+            (json!({"a":{"b":1}}), json!({"a":"flat"})),
+            (json!({"a":"flat"}), json!({"a":{"b":{"c":1}}})),
+            (json!({"a":{"b":1,"c":2}}), json!({"a":{}})),
+        ];
+        for (old, new) in cases {
+            let patch = diff(&old, &new);
+            let mut doc = old.clone();
+            apply(&mut doc, &patch);
+            assert_eq!(doc, new, "{old} -> {new} via {patch}");
+        }
+        assert_eq!(diff(&json!({"a":1}), &json!({"a":1})), json!({}));
+        assert_eq!(
+            diff(&json!({"a":{"x":1,"y":2}}), &json!({"a":{"x":1,"y":3}})),
+            json!({"a":{"y":3}})
+        );
+    }
+
+    #[test]
+    fn diff_cannot_carry_null_values() {
+        let mut doc = json!({"email":"a@b.c"});
+        apply(&mut doc, &diff(&doc.clone(), &json!({"email":null})));
+        assert_eq!(doc, json!({}));
     }
 }

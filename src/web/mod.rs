@@ -3,6 +3,7 @@
 //! logic lives in `crate::core`.
 
 mod convert;
+pub mod link_api;
 mod locks;
 mod migrate;
 mod page;

@@ -1,0 +1,279 @@
+/**
+ * The driver of one tab's link: it owns what the sans-IO core (`LinkCore`,
+ * src/core/link/) may not: the clock, the timer, the sockets and fetches,
+ * the page's online/offline and visibility listeners, and the crash-safe
+ * record of the outbox, written before any op leaves. Every listener, timer
+ * and connection is released by `close()`.
+ */
+import type { LinkCore } from "../../../pkg/sessile.js";
+import { openHttp, openWebSocket, type Endpoint, type Transport } from "./transport.js";
+
+/** Tuning of the link; every field is optional (docs/PROTOCOL.md has the defaults). */
+export interface LinkOptions {
+  /** Ping interval; the link is dead after two of silence (5000). */
+  heartbeatMs?: number;
+  /** First backoff ceiling (250). */
+  backoffBaseMs?: number;
+  /** Largest backoff (30000). */
+  backoffCapMs?: number;
+  /** How soon HTTP probes WebSocket again (60000, doubling after failed probes). */
+  wsProbeMs?: number;
+  /** Longest wait for a transport to open and answer `hello` (10000). */
+  connectTimeoutMs?: number;
+  /** Longest wait for progress on sent ops before reconnecting (20000). */
+  ackTimeoutMs?: number;
+  /** How long one HTTP long-poll waits (80 % of the heartbeat, so pongs arrive in time). */
+  longPollMs?: number;
+  /** How long a fallback to HTTP is remembered by this tab (600000). */
+  rememberFallbackMs?: number;
+}
+
+/** A link event as the core emits it (`type` plus its fields). */
+export interface LinkEventData {
+  type: string;
+  [field: string]: unknown;
+}
+
+/** The link's part of `diagnostics()`. */
+export interface LinkDiagnostics {
+  state: "idle" | "connecting" | "handshaking" | "connected" | "backoff" | "offline" | "stopped";
+  stoppedBy: string | null;
+  transport: "websocket" | "http" | null;
+  preferred: "websocket" | "http";
+  rttMs: number | null;
+  outbox: number;
+  connections: number;
+  serverVersion: number;
+  clientId: string;
+}
+
+/** What the driver needs from its owner. */
+export interface DriverHooks {
+  /** Stores the link record (JSON text) crash-safely; resolves once stored. */
+  persist(record: string): Promise<void>;
+  /** A link event for the page. */
+  event(e: LinkEventData): void;
+}
+
+type CoreClass = new (options: object) => LinkCore;
+
+/** One running link. */
+export class LinkDriver {
+  private readonly core: LinkCore;
+  private transport: Transport | undefined;
+  private generation = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+  /** Ops were added since the record was last stored: hold sends until it is. */
+  private mustPersist = false;
+  private persisting: Promise<void> | undefined;
+  private recordStale = false;
+  private waiters: Array<() => void> = [];
+  private readonly longPollMs: number;
+  private readonly rememberKey: string;
+  private readonly rememberMs: number;
+  private readonly onOnline = () => this.input((c, now) => c.handleOnline(true, now));
+  private readonly onOffline = () => this.input((c, now) => c.handleOnline(false, now));
+  private readonly onVisibility = () =>
+    this.input((c, now) => c.handleVisible(document.visibilityState === "visible", now));
+
+  constructor(
+    Core: CoreClass,
+    private readonly endpoint: Endpoint,
+    options: LinkOptions,
+    resume: { record?: string; version?: number; confirmed?: string },
+    namespace: string,
+    private readonly hooks: DriverHooks,
+  ) {
+    this.rememberKey = `sessile:${namespace}:fallback`;
+    this.rememberMs = options.rememberFallbackMs ?? 600_000;
+    const heartbeat = options.heartbeatMs ?? 5_000;
+    this.longPollMs = Math.max(0, Math.min(options.longPollMs ?? Math.floor(heartbeat * 0.8), 30_000));
+    const until = Number(sessionGet(this.rememberKey) ?? 0);
+    this.core = new Core({
+      ...options,
+      ...resume,
+      session: endpoint.session,
+      token: endpoint.token,
+      client: endpoint.client,
+      seed: Math.floor(Math.random() * 2 ** 52),
+      startOnHttp: until > Date.now(),
+    });
+    addEventListener("online", this.onOnline);
+    addEventListener("offline", this.onOffline);
+    document.addEventListener("visibilitychange", this.onVisibility);
+    if (navigator.onLine === false) this.core.handleOnline(false, Date.now());
+    this.input((c, now) => c.handleOpen(now));
+  }
+
+  /** The page's state as the link sees it (server state plus unanswered ops). */
+  view(): unknown {
+    return JSON.parse(this.core.view());
+  }
+
+  /** The server version this client holds. */
+  get serverVersion(): number {
+    return this.core.version;
+  }
+
+  /** A local change from `before` to `after`; returns the op's sequence (0: nothing changed). */
+  submit(before: unknown, after: unknown, to?: string): number {
+    const seq = this.core.submit(JSON.stringify(before), JSON.stringify(after), to, Date.now());
+    if (seq > 0) {
+      this.mustPersist = true;
+      this.pump();
+    }
+    return seq;
+  }
+
+  /** Resolves when every op is answered, or at once when the link is not connected (nothing to wait for now). */
+  whenSynced(): Promise<void> {
+    if (this.syncedOrIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** State, transport, RTT, outbox, counters. */
+  diagnostics(): LinkDiagnostics {
+    return JSON.parse(this.core.diagnostics()) as LinkDiagnostics;
+  }
+
+  /** Stops the link: closes the connection, removes every listener and timer, stores the record. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    removeEventListener("online", this.onOnline);
+    removeEventListener("offline", this.onOffline);
+    document.removeEventListener("visibilitychange", this.onVisibility);
+    clearTimeout(this.timer);
+    this.generation++;
+    this.transport?.close();
+    this.transport = undefined;
+    this.releaseWaiters();
+    await this.persisting;
+    await this.hooks.persist(this.core.record());
+    this.core.free();
+  }
+
+  private input(f: (core: LinkCore, now: number) => void): void {
+    if (this.closed) return;
+    f(this.core, Date.now());
+    this.pump();
+  }
+
+  /** Carries out what the core asks, in order; sends wait until new ops are stored. */
+  private pump(): void {
+    if (this.closed) return;
+    if (this.mustPersist) {
+      this.persistNow();
+      return;
+    }
+    for (let t = this.core.pollTransmit(); t !== undefined; t = this.core.pollTransmit()) {
+      this.transmit(JSON.parse(t) as { kind: string; transport?: string; frame?: string });
+      if (this.closed) return;
+    }
+    for (let e = this.core.pollEvent(); e !== undefined; e = this.core.pollEvent()) {
+      this.event(JSON.parse(e) as LinkEventData);
+      if (this.closed) return;
+    }
+    this.armTimer();
+    if (this.recordStale) this.persistNow();
+    if (this.syncedOrIdle()) this.releaseWaiters();
+  }
+
+  private persistNow(): void {
+    if (this.persisting) return;
+    const hadOps = this.mustPersist;
+    this.mustPersist = false;
+    this.recordStale = false;
+    this.persisting = this.hooks
+      .persist(this.core.record())
+      .catch((e: unknown) => {
+        // The op is kept in memory and in the page's state; sending it is
+        // better than holding it, but the page must know it is not crash-safe.
+        const err = e as { code?: string; message?: string };
+        this.hooks.event({
+          type: "error_occurred",
+          code: err.code ?? "STORAGE_UNAVAILABLE",
+          message: `the outbox could not be stored: ${err.message ?? String(e)}`,
+          terminal: false,
+        });
+      })
+      .finally(() => {
+        this.persisting = undefined;
+        if (hadOps || this.mustPersist || this.recordStale) this.pump();
+      });
+  }
+
+  private transmit(t: { kind: string; transport?: string; frame?: string }): void {
+    switch (t.kind) {
+      case "open": {
+        const kind = t.transport === "http" ? "http" : "websocket";
+        const gen = ++this.generation;
+        const live = () => gen === this.generation && !this.closed;
+        const sink = {
+          connected: () => live() && this.input((c, now) => c.handleConnected(kind, now)),
+          frame: (text: string) => live() && this.input((c, now) => c.handleFrame(text, now)),
+          closed: () => {
+            if (!live()) return;
+            this.transport = undefined;
+            this.input((c, now) => c.handleClosed(now));
+          },
+        };
+        this.transport =
+          kind === "http" ? openHttp(this.endpoint, sink, this.longPollMs) : openWebSocket(this.endpoint, sink);
+        break;
+      }
+      case "send":
+        this.transport?.send(t.frame ?? "");
+        break;
+      default:
+        this.generation++;
+        this.transport?.close();
+        this.transport = undefined;
+    }
+  }
+
+  private event(e: LinkEventData): void {
+    if (e.type === "connection_established" || e.type === "connection_restored") {
+      this.rememberTransport(e.transport === "http");
+    }
+    if (e.type === "state_synchronized" || e.type === "conflict") this.recordStale = true;
+    this.hooks.event(e);
+  }
+
+  /** A fallback to HTTP is remembered by this tab for a while, so a reload does not retry WebSocket three times first. */
+  private rememberTransport(http: boolean): void {
+    try {
+      if (http) sessionStorage.setItem(this.rememberKey, String(Date.now() + this.rememberMs));
+      else sessionStorage.removeItem(this.rememberKey);
+    } catch {
+      // No sessionStorage (sandboxed frame): the fallback is found again after a reload.
+    }
+  }
+
+  private armTimer(): void {
+    clearTimeout(this.timer);
+    const at = this.core.pollTimeout();
+    if (at === undefined) return;
+    this.timer = setTimeout(() => this.input((c, now) => c.handleTimeout(now)), Math.max(0, at - Date.now()));
+  }
+
+  private syncedOrIdle(): boolean {
+    const d = this.diagnostics();
+    return d.outbox === 0 || d.state !== "connected";
+  }
+
+  private releaseWaiters(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const resolve of w) resolve();
+  }
+}
+
+function sessionGet(key: string): string | null {
+  try {
+    return sessionStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}

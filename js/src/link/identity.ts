@@ -1,0 +1,158 @@
+/**
+ * Who this tab is to the server: its client id (kept in sessionStorage so a
+ * reload keeps it, guarded by a Web Lock held while the tab lives, adopted
+ * from a closed tab whose outbox nobody holds) and the server session's
+ * id and token (created with `POST /v1/sessions` on first use, remembered
+ * per namespace in localStorage).
+ */
+import { SessileError } from "../errors.js";
+
+/** The server session a namespace is synced with. */
+export interface ServerSession {
+  id: string;
+  token: string;
+}
+
+/** A client id and the release of the lock that guards it. */
+export interface ClientIdentity {
+  id: string;
+  release(): void;
+}
+
+const ID = /^[0-9a-f]{32}$/;
+
+function randomId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function readJson<T>(storage: Storage | undefined, key: string): T | undefined {
+  try {
+    const text = storage?.getItem(key);
+    return text ? (JSON.parse(text) as T) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeJson(storage: Storage | undefined, key: string, value: unknown): void {
+  try {
+    if (value === undefined) storage?.removeItem(key);
+    else storage?.setItem(key, JSON.stringify(value));
+  } catch {
+    // Storage disabled: the identity lasts as long as the page.
+  }
+}
+
+function safeStorage(kind: "localStorage" | "sessionStorage"): Storage | undefined {
+  try {
+    return globalThis[kind];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Holds the Web Lock `name` if nobody does; resolves with its release, or undefined when it is taken. */
+async function tryLock(name: string): Promise<(() => void) | undefined> {
+  const locks = (navigator as Navigator & { locks?: LockManager }).locks;
+  if (!locks) return () => {};
+  return new Promise((resolve) => {
+    void locks.request(name, { ifAvailable: true }, (lock) => {
+      if (!lock) {
+        resolve(undefined);
+        return undefined;
+      }
+      return new Promise<void>((done) => resolve(done));
+    });
+  });
+}
+
+/**
+ * This tab's client id for `namespace`: the one this tab had before a reload;
+ * else one whose tab is gone (its outbox is resent under it, so the server
+ * still dedupes); else a new random one. A duplicated tab (same
+ * sessionStorage, lock held by the original) gets a new one.
+ */
+export async function clientIdentity(namespace: string): Promise<ClientIdentity> {
+  const session = safeStorage("sessionStorage");
+  const local = safeStorage("localStorage");
+  const listKey = `sessile:${namespace}:clients`;
+  const known = (readJson<string[]>(local, listKey) ?? []).filter((c) => ID.test(c));
+  const own = readJson<string>(session, `sessile:${namespace}:client`);
+  const candidates = [...(own && ID.test(own) ? [own] : []), ...known.filter((c) => c !== own)];
+  for (const id of candidates) {
+    const release = await tryLock(`sessile:${namespace}:client:${id}`);
+    if (release) return remember(id, release);
+  }
+  let id = randomId();
+  let release = await tryLock(`sessile:${namespace}:client:${id}`);
+  while (!release) {
+    id = randomId();
+    release = await tryLock(`sessile:${namespace}:client:${id}`);
+  }
+  return remember(id, release);
+
+  function remember(id: string, release: () => void): ClientIdentity {
+    writeJson(session, `sessile:${namespace}:client`, id);
+    if (!known.includes(id)) writeJson(local, listKey, [...known, id].slice(-32));
+    return { id, release };
+  }
+}
+
+/** Forgets client `id` of `namespace` (its outbox is empty and cleared). */
+export function forgetClient(namespace: string, id: string): void {
+  const local = safeStorage("localStorage");
+  const listKey = `sessile:${namespace}:clients`;
+  const known = readJson<string[]>(local, listKey) ?? [];
+  writeJson(local, listKey, known.filter((c) => c !== id));
+}
+
+/** The server session remembered for `namespace`, if any. */
+export function rememberedSession(namespace: string): ServerSession | undefined {
+  const s = readJson<ServerSession>(safeStorage("localStorage"), `sessile:${namespace}:server`);
+  return s && ID.test(s.id) && typeof s.token === "string" ? s : undefined;
+}
+
+/** Remembers (or, with undefined, forgets) the server session of `namespace`. */
+export function rememberSession(namespace: string, s: ServerSession | undefined): void {
+  writeJson(safeStorage("localStorage"), `sessile:${namespace}:server`, s);
+}
+
+/**
+ * Creates a server session holding `state`. Network failures reject with a
+ * retryable `SERVER_UNREACHABLE`; the server's refusals keep its code.
+ */
+export async function createServerSession(
+  http: string,
+  body: { state: unknown; flow?: string; ttlSeconds?: number },
+): Promise<ServerSession> {
+  let res: Response;
+  try {
+    res = await fetch(`${http.replace(/\/+$/, "")}/v1/sessions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      cache: "no-store",
+    });
+  } catch (e) {
+    throw new SessileError("SERVER_UNREACHABLE", `the sessile server at ${http} could not be reached`, {
+      cause: e,
+      retryable: true,
+    });
+  }
+  const answer = (await res.json().catch(() => ({}))) as {
+    id?: string;
+    token?: string;
+    code?: string;
+    message?: string;
+    retryable?: boolean;
+  };
+  if (!res.ok || !answer.id || !answer.token) {
+    throw new SessileError(
+      (answer.code ?? "PROTOCOL_ERROR") as "PROTOCOL_ERROR",
+      answer.message ?? `creating a session answered HTTP ${res.status}`,
+      { retryable: answer.retryable ?? res.status >= 500 },
+    );
+  }
+  return { id: answer.id, token: answer.token };
+}

@@ -1,6 +1,6 @@
 # sessile: the two commands (README) and their parts. Every target that needs
 # tools runs scripts/setup first, which installs only what is missing.
-.PHONY: help setup build test demo bench load
+.PHONY: help setup build test demo bench load soak
 .DEFAULT_GOAL := help
 
 help:
@@ -8,6 +8,7 @@ help:
 	@echo "make test   set up what is missing, then run every test"
 	@echo "make bench  set up what is missing, build, run the browser benchmarks (bench/out/results.json)"
 	@echo "make setup  only the set-up;  make build  only the build"
+	@echo "make soak   the client link's simulation over 10,000 seeds (LINK_SIM_SEEDS overrides)"
 	@echo "make load   load test of sessile-server on loopback (SESSIONS overrides 10000)"
 
 setup:
@@ -28,3 +29,8 @@ bench: setup
 # Needs only cargo: no browsers, no set-up.
 load:
 	@scripts/load
+
+# Needs only cargo: the link simulation, many more seeds than `make test` runs.
+soak:
+	@LINK_SIM_SEEDS=$${LINK_SIM_SEEDS:-10000} LINK_SIM_CHAOS_S=$${LINK_SIM_CHAOS_S:-900} \
+		cargo test --release --test link_sim -- --nocapture

@@ -3,7 +3,10 @@
 //! duplication, half-open and silently dead connections, partitions, server
 //! restarts, page reloads and offline spells, on a virtual clock driven by a
 //! seed. A failing run names its seed; `LINK_SIM_SEED=n` replays only it,
-//! `LINK_SIM_SEEDS=n` runs seeds 1 to n (64 by default).
+//! `LINK_SIM_SEEDS=n` runs seeds 1 to n (1,000 by default, each with 300
+//! simulated seconds of faults; `LINK_SIM_CHAOS_S` changes that), and
+//! `LINK_SIM_REPORT=path` writes the totals as JSON (`make bench` reads the
+//! worst dead-link detection from it; `make soak` runs 10,000 seeds of 900 s).
 
 use std::collections::VecDeque;
 
@@ -677,14 +680,15 @@ fn run_seed(seed: u64, chaos_ms: u64) -> Sim {
 fn seeded_runs_lose_nothing_double_nothing_and_converge() {
     let seeds: Vec<u64> = match std::env::var("LINK_SIM_SEED") {
         Ok(s) => vec![s.parse().expect("LINK_SIM_SEED is a number")],
-        // `LINK_SIM_SEEDS=n` runs more (a soak); the default keeps
-        // `cargo test` quick.
+        // `LINK_SIM_SEEDS=n` runs more (a soak).
         Err(_) => {
-            let n = std::env::var("LINK_SIM_SEEDS").map_or(64, |n| n.parse().unwrap());
+            let n = std::env::var("LINK_SIM_SEEDS").map_or(1_000, |n| n.parse().unwrap());
             (1..=n).collect()
         }
     };
-    let chaos_ms = 900_000;
+    let chaos_ms = std::env::var("LINK_SIM_CHAOS_S").map_or(300_000, |s| {
+        s.parse::<u64>().expect("LINK_SIM_CHAOS_S is a number") * 1000
+    });
     let started = std::time::Instant::now();
     let (mut changes, mut reconnects, mut dead, mut worst, mut restarts, mut reloads) =
         (0, 0, 0, 0, 0, 0);
@@ -709,6 +713,18 @@ fn seeded_runs_lose_nothing_double_nothing_and_converge() {
         seeds.len(),
         started.elapsed()
     );
+    if let Ok(path) = std::env::var("LINK_SIM_REPORT") {
+        let report = format!(
+            "{{\"seeds\":{},\"simulatedSeconds\":{simulated_s},\"changes\":{changes},\
+             \"reconnects\":{reconnects},\
+             \"restarts\":{restarts},\"reloads\":{reloads},\"deadNoticed\":{dead},\
+             \"heartbeatMs\":{HB},\"worstDeadMs\":{worst},\
+             \"deadDetectIntervals\":{:.3},\"longestBackoffMs\":{max_backoff}}}\n",
+            seeds.len(),
+            worst as f64 / HB as f64
+        );
+        std::fs::write(&path, report).expect("LINK_SIM_REPORT is writable");
+    }
     assert!(worst <= 2 * HB && max_backoff <= CAP);
     if seeds.len() > 1 {
         assert!(

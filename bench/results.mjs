@@ -109,5 +109,14 @@ export function printTable(res) {
   const t = res.targets;
   console.log(`targets: save 100kb <= 0.5x JS stack: ${t.save_100kb_met ? "met" : "NOT met"} (${res.save_100kb.ratio}); ` +
     `restore 100kb < 5 ms: ${t.restore_100kb_met ? "met" : "NOT met"} (${res.restore_100kb.sessile_ms} ms)`);
+  if (res.link) {
+    const l = res.link;
+    const f = (x) => `median ${x.median_ms} ms, p95 ${x.p95_ms} ms (${x.runs} runs)`;
+    console.log(`link: ws_connect ${f(l.ws_connect_ms)}; http_fallback ${f(l.http_fallback_ms)}`);
+    console.log(`link: reconnect_after_restart ${f(l.reconnect_after_restart_ms)}: ${t.reconnect_after_restart_met ? "met" : "NOT met"} (median <= 1500 ms)`);
+    if (l.dead_detect_intervals) {
+      console.log(`link: dead_detect_intervals worst ${l.dead_detect_intervals.worst} over ${l.dead_detect_intervals.seeds} simulated seeds: ${t.dead_detect_met ? "met" : "NOT met"} (<= 2)`);
+    }
+  }
   console.log(`(${res.meta.runs} runs after ${res.meta.warmup} warm-up, ${res.meta.chromium}, cross-origin isolated: ${res.meta.crossOriginIsolated}, timer step ${res.meta.timerResolutionMs} ms)`);
 }

@@ -6,12 +6,13 @@
 //
 //   node bench/run.mjs            BENCH_RUNS / BENCH_WARMUP override 300 / 50
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { launchBrowser, startServer } from "../js/test/harness.mjs";
 import { bundleSizes } from "./bundle-size.mjs";
+import { runLinkBench } from "./link.mjs";
 import { printTable, shapeResults } from "./results.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -87,6 +88,17 @@ const meta = {
   runs: config.runs, warmup: config.warmup, seconds: Math.round((Date.now() - started) / 1000),
 };
 const results = shapeResults(out, await bundleSizes(ROOT), meta);
+results.link = await runLinkBench();
+// Written by scripts/bench from the link simulation just before this run.
+const simReport = path.join(OUT, "link_sim.json");
+if (existsSync(simReport)) {
+  const sim = JSON.parse(readFileSync(simReport, "utf8"));
+  results.link.dead_detect_intervals = { worst: sim.deadDetectIntervals, heartbeat_ms: sim.heartbeatMs, seeds: sim.seeds, dead_links: sim.deadNoticed };
+}
+results.targets.reconnect_after_restart_median_max_ms = 1500;
+results.targets.reconnect_after_restart_met = results.link.reconnect_after_restart_ms.median_ms <= 1500;
+results.targets.dead_detect_intervals_max = 2;
+results.targets.dead_detect_met = (results.link.dead_detect_intervals?.worst ?? Infinity) <= 2;
 mkdirSync(OUT, { recursive: true });
 writeFileSync(path.join(OUT, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
 printTable(results);

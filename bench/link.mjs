@@ -1,0 +1,146 @@
+// The client link's figures from real runs (`make bench`): openSession in
+// headless Chromium against the real sessile-server on loopback.
+//   ws_connect_ms                 openSession() to connection_established over WebSocket
+//   http_fallback_ms              the same with WebSocket refused (default backoff): on HTTP
+//   reconnect_after_restart_ms    server killed (SIGKILL) and started again on the same port
+//                                 and SQLite file: kill to connection_restored in the page
+// Each is measured LINK_RUNS times (default 15); medians and p95 are reported.
+// The dead-link detection comes from the simulation (tests/link_sim.rs).
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { launchBrowser } from "../js/test/harness.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const SERVER_BIN = process.env.SESSILE_SERVER_BIN ?? path.join(ROOT, "target/debug/sessile-server");
+const RUNS = Number(process.env.LINK_RUNS ?? 15);
+
+/** A loopback port nobody listens on (bound, then released). */
+async function freePort() {
+  const srv = net.createServer().listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  const { port } = srv.address();
+  srv.close();
+  await once(srv, "close");
+  return port;
+}
+
+/** Starts sessile-server on `port` with `db`; resolves once it listens. */
+async function serve(port, db) {
+  const child = spawn(SERVER_BIN, ["--port", String(port), "--db", db], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 10_000);
+    const seen = (d) => {
+      out += d;
+      if (out.includes("listening on")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on("data", seen);
+    child.stderr.on("data", (d) => (out += d));
+    child.on("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+  return child;
+}
+
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+};
+const summary = (xs) => ({
+  median_ms: Math.round(quantile(xs, 0.5) * 10) / 10,
+  p95_ms: Math.round(quantile(xs, 0.95) * 10) / 10,
+  runs: xs.length,
+});
+
+/** In the page: opens a session and resolves with ms from the call to the first `type` event. */
+function timeToEvent(page, options, type) {
+  return page.evaluate(
+    async ({ options, type }) => {
+      const { loadSessile } = await import("/js/index.js");
+      const sessile = await loadSessile();
+      const t0 = performance.now();
+      let session;
+      const at = await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${type} in 30 s`)), 30_000);
+        sessile
+          .openSession({
+            ...options,
+            onEvent: (e) => {
+              if (e.type === type) {
+                clearTimeout(timer);
+                resolve(performance.now());
+              }
+            },
+          })
+          .then((s) => (session = s), reject);
+      });
+      while (!session) await new Promise((r) => setTimeout(r, 5));
+      await session.close();
+      return at - t0;
+    },
+    { options, type },
+  );
+}
+
+export async function runLinkBench() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "sessile-link-bench-"));
+  const db = path.join(dir, "bench.db");
+  const port = await freePort();
+  const refused = await freePort();
+  let server = await serve(port, db);
+  const origin = `http://127.0.0.1:${port}`;
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${origin}/healthz`);
+    const ws = [];
+    const http = [];
+    for (let i = 0; i < RUNS; i++) {
+      ws.push(await timeToEvent(page, { name: `bench-ws-${i}`, initial: { step: "cart" }, server: { http: origin } }, "connection_established"));
+      const fallback = { name: `bench-http-${i}`, initial: { step: "cart" }, server: { http: origin, ws: `ws://127.0.0.1:${refused}/v1/ws` } };
+      http.push(await timeToEvent(page, fallback, "connection_established"));
+      await page.evaluate(() => sessionStorage.clear());
+    }
+    // Reconnect after a restart: one session stays open; the server is killed and started again.
+    await page.evaluate(async (origin) => {
+      const { loadSessile } = await import("/js/index.js");
+      const sessile = await loadSessile();
+      window.restored = [];
+      window.benchSession = await sessile.openSession({
+        name: "bench-restart",
+        initial: { step: "cart" },
+        server: { http: origin },
+        onEvent: (e) => e.type === "connection_restored" && window.restored.push(Date.now()),
+      });
+      await new Promise((resolve) => window.benchSession.on("connection_established", resolve));
+    }, origin);
+    const restart = [];
+    for (let i = 0; i < RUNS; i++) {
+      const before = await page.evaluate(() => window.restored.length);
+      const killedAt = Date.now();
+      server.kill("SIGKILL");
+      await once(server, "exit");
+      server = await serve(port, db);
+      await page.waitForFunction((n) => window.restored.length > n, before, { timeout: 30_000 });
+      restart.push((await page.evaluate(() => window.restored.at(-1))) - killedAt);
+      await page.evaluate(() => window.benchSession.update({ restart: Date.now() }));
+    }
+    await page.evaluate(() => window.benchSession.close());
+    return {
+      ws_connect_ms: summary(ws),
+      http_fallback_ms: summary(http),
+      reconnect_after_restart_ms: summary(restart),
+    };
+  } finally {
+    await browser.close();
+    server.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

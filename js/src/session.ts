@@ -12,8 +12,10 @@ import { SessileError, toSessileError } from "./errors.js";
 import type { Store, TypedStoreOptions } from "./index.js";
 import { LinkDriver, type LinkDiagnostics, type LinkEventData, type LinkOptions } from "./link/driver.js";
 import {
+  callSession,
   clientIdentity,
   createServerSession,
+  forgetClient,
   rememberSession,
   rememberedSession,
   type ClientIdentity,
@@ -35,9 +37,9 @@ export type SessionOptions<T> = Omit<TypedStoreOptions<T>, "onEvent"> &
   LinkOptions & {
     /** Sync with this server (optional: without it the session is local only). */
     server?: ServerOptions;
-    /** The server flow a client-created session follows ("checkout" by default on the server). */
+    /** The lifecycle flow: "checkout" (default) or "table"; the server enforces the same one. */
     flow?: string;
-    /** Time to live of a client-created session, seconds. */
+    /** Time to live, seconds (60 to 86400, default 1800). */
     ttlSeconds?: number;
     /** Receives every event. */
     onEvent?: (event: SessionEvent) => void;
@@ -47,6 +49,9 @@ export type SessionOptions<T> = Omit<TypedStoreOptions<T>, "onEvent"> &
 export type SessionEvent =
   | StoreEvent
   | { type: "session_created"; id: string }
+  | { type: "session_expired"; expiresAt: number; status: string }
+  | { type: "session_terminated"; reason: string; status: string }
+  | { type: "status_changed"; status: string }
   | { type: "session_updated"; origin: "server"; version: number; serverVersion: number }
   | { type: "connection_established"; transport: "websocket" | "http" }
   | { type: "connection_lost"; reason: "closed" | "dead" | "timeout" | "resync" | "offline" | "server" | "upgrade" }
@@ -56,12 +61,15 @@ export type SessionEvent =
   | { type: "auth_success"; id: string }
   | { type: "auth_failed"; code: string; message: string }
   | { type: "conflict"; op: number; local: unknown; server: unknown; winner: "server" }
-  | { type: "error_occurred"; code: string; message: string; terminal: boolean };
+  | { type: "error_occurred"; error: { code: string; message: string }; during: "sync"; terminal: boolean };
 
 /** What `diagnostics()` reports. */
 export type SessionDiagnostics = StoreDiagnostics & {
   /** The server session id, once known. */
   sessionId: string | null;
+  /** The lifecycle status and expiry (ms since the epoch). */
+  status: string;
+  expiresAt: number;
   /** The link, when a server is configured and the session exists there. */
   link: LinkDiagnostics | null;
 };
@@ -76,10 +84,31 @@ export interface Session<T> {
   readonly sessionId: string | null;
   /** The server session token (null until created); keep it as secret as a cookie. */
   readonly token: string | null;
-  /** Applies a merge patch, or a function of the current state; persists and syncs it. Returns the new version. */
+  /** The lifecycle status (the flow's initial one until the server says otherwise). */
+  readonly status: string;
+  /** When the session expires, ms since the epoch. */
+  readonly expiresAt: number;
+  /**
+   * Applies a merge patch, or a function of the current state; persists and
+   * syncs it. `to` also moves the status (INVALID_TRANSITION if the flow
+   * does not allow it). Throws SESSION_EXPIRED / SESSION_CLOSED once the
+   * session is over. Returns the new version.
+   */
   update(change: Partial<T> | ((state: T) => T), options?: { to?: string }): number;
   /** Replaces the state; persists and syncs the difference. Returns the new version. */
   set(state: T, options?: { to?: string }): number;
+  /** Moves the status to `to` (checked against the flow), with an optional change. */
+  step(to: string, change?: Partial<T> | ((state: T) => T)): number;
+  /** Adds `seconds` to the TTL (on the server when synced); resolves with the new expiry. */
+  extend(seconds: number): Promise<number>;
+  /** Whether the session can still be used: `{valid: true, expiresAt}` or `{valid: false, code}`. */
+  validate(): Promise<{ valid: true; expiresAt: number } | { valid: false; code: string }>;
+  /**
+   * Ends the session: moves it to `reason` when that is a status the flow
+   * allows (e.g. "completed"), else terminates it; clears the local copy
+   * unless `keep` is true; then closes.
+   */
+  end(reason?: string, options?: { keep?: boolean }): Promise<void>;
   /** Calls `handler` for every event of `type` ("*" for all); returns the unsubscribe. */
   on<K extends SessionEvent["type"] | "*">(
     type: K,
@@ -134,15 +163,68 @@ export async function openSessionWith<T>(
   options: SessionOptions<T>,
 ): Promise<Session<T>> {
   const { server, flow, ttlSeconds, onEvent, ...rest } = options;
+  let life: wasm.Lifecycle;
+  try {
+    life = new w.Lifecycle(flow ?? "checkout", ttlSeconds, Date.now());
+  } catch (e) {
+    throw toSessileError(e);
+  }
   const handlers = new Map<string, Set<Handler>>();
   const emit = (e: SessionEvent) => {
     onEvent?.(e);
     for (const key of [e.type, "*"]) for (const h of handlers.get(key) ?? []) h(e);
   };
   const store = await openStore<T>({ ...rest, onEvent: (e) => emit(e) } as TypedStoreOptions<T>);
-  const link = server ? await SyncedLink.start(w, openStore, store, options, server, emit) : undefined;
+  const [expiredStatus, endedStatus] = life.terminalStatuses() as [string, string];
+  let over = false;
+  let expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Timestamp based: a timer that fires late (sleep, background) still finds the session expired. */
+  const checkExpiry = () => {
+    clearTimeout(expiryTimer);
+    if (over) return;
+    const now = Date.now();
+    if (life.dueToExpire(now)) {
+      over = true;
+      life.setStatus(expiredStatus);
+      emit({ type: "session_expired", expiresAt: life.expiresAt, status: expiredStatus });
+      return;
+    }
+    expiryTimer = setTimeout(checkExpiry, Math.min(2 ** 31 - 1, Math.max(0, life.expiresAt - now) + 20));
+  };
+  const lifecycleHooks: LifecycleHooks = {
+    status(status) {
+      if (status === "" || status === life.status) return;
+      life.setStatus(status);
+      emit({ type: "status_changed", status });
+      const kind = life.kind(status);
+      if (!over && kind === "expired") {
+        over = true;
+        emit({ type: "session_expired", expiresAt: life.expiresAt, status });
+      } else if (!over && kind === "closed") {
+        over = true;
+        emit({ type: "session_terminated", reason: status, status });
+      }
+    },
+    expiresAt(at) {
+      if (at > 0 && at !== life.expiresAt) {
+        life.setExpiresAt(at);
+        checkExpiry();
+      }
+    },
+  };
+  const link = server
+    ? await SyncedLink.start(w, openStore, store, options, server, emit, lifecycleHooks)
+    : undefined;
+  document.addEventListener("visibilitychange", checkExpiry);
+  checkExpiry();
 
   const change = (after: T, to: string | undefined): number => {
+    try {
+      life.validate(Date.now());
+      if (to !== undefined) life.check(to);
+    } catch (e) {
+      throw toSessileError(e);
+    }
     const before = store.state;
     const version = store.set(after);
     try {
@@ -150,7 +232,17 @@ export async function openSessionWith<T>(
     } catch (e) {
       throw toSessileError(e);
     }
+    if (to !== undefined) lifecycleHooks.status(to);
     return version;
+  };
+  const next = (changeOrFn: Partial<T> | ((state: T) => T) | undefined): T =>
+    typeof changeOrFn === "function"
+      ? (changeOrFn as (s: T) => T)(store.state)
+      : (applyMergePatch(store.state, changeOrFn ?? {}) as T);
+  const shutdown = async (forget = false) => {
+    clearTimeout(expiryTimer);
+    document.removeEventListener("visibilitychange", checkExpiry);
+    await link?.close(forget);
   };
 
   return {
@@ -166,15 +258,68 @@ export async function openSessionWith<T>(
     get token() {
       return link?.server?.token ?? null;
     },
+    get status() {
+      return life.status;
+    },
+    get expiresAt() {
+      return life.expiresAt;
+    },
     update(changeOrFn, opts) {
-      const next =
-        typeof changeOrFn === "function"
-          ? (changeOrFn as (s: T) => T)(store.state)
-          : (applyMergePatch(store.state, changeOrFn) as T);
-      return change(next, opts?.to);
+      return change(next(changeOrFn), opts?.to);
     },
     set(state, opts) {
       return change(state, opts?.to);
+    },
+    step(to, changeOrFn) {
+      return change(next(changeOrFn), to);
+    },
+    async extend(seconds) {
+      if (link?.server) {
+        const { expiresAt } = await callSession<{ expiresAt: number }>(server!.http, link.server, "POST", "/extend", { seconds });
+        lifecycleHooks.expiresAt(expiresAt);
+      } else {
+        try {
+          life.extend(seconds, Date.now());
+        } catch (e) {
+          throw toSessileError(e);
+        }
+        checkExpiry();
+      }
+      return life.expiresAt;
+    },
+    async validate() {
+      if (link?.server) {
+        const v = await callSession<{ valid: boolean; code?: string; expiresAt?: number }>(server!.http, link.server, "POST", "/validate");
+        if (v.valid) {
+          lifecycleHooks.expiresAt(v.expiresAt ?? 0);
+          return { valid: true, expiresAt: life.expiresAt };
+        }
+        return { valid: false, code: v.code ?? "SESSION_CLOSED" };
+      }
+      try {
+        life.validate(Date.now());
+        return { valid: true, expiresAt: life.expiresAt };
+      } catch (e) {
+        return { valid: false, code: (toSessileError(e) as SessileError).code };
+      }
+    },
+    async end(reason = endedStatus, opts) {
+      const toReason = life.kind(reason) === "closed" && reason !== endedStatus;
+      if (toReason) {
+        change(store.state, reason);
+        await link?.flush();
+      } else if (link?.server) {
+        await callSession(server!.http, link.server, "DELETE", "");
+        lifecycleHooks.status(endedStatus);
+      }
+      if (!over) {
+        over = true;
+        emit({ type: "session_terminated", reason, status: life.status });
+      }
+      await shutdown(!opts?.keep);
+      if (!opts?.keep) await store.clear();
+      await store.close();
+      handlers.clear();
     },
     on(type, handler) {
       const set = handlers.get(type) ?? new Set<Handler>();
@@ -191,14 +336,27 @@ export async function openSessionWith<T>(
       await link.restart(session);
     },
     diagnostics() {
-      return { ...store.diagnostics(), sessionId: link?.server?.id ?? null, link: link?.diagnostics() ?? null };
+      return {
+        ...store.diagnostics(),
+        sessionId: link?.server?.id ?? null,
+        status: life.status,
+        expiresAt: life.expiresAt,
+        link: link?.diagnostics() ?? null,
+      };
     },
     async close() {
-      await link?.close();
+      await shutdown();
       await store.close();
       handlers.clear();
+      life.free();
     },
   };
+}
+
+/** How the link tells the session's lifecycle what the server said. */
+interface LifecycleHooks {
+  status(status: string): void;
+  expiresAt(at: number): void;
 }
 
 /** The record a tab keeps of its link: which server session, and the core's record. */
@@ -224,6 +382,7 @@ class SyncedLink<T> {
     private readonly options: SessionOptions<T>,
     private readonly endpoint: { http: string; ws: string },
     private readonly emit: (e: SessionEvent) => void,
+    private readonly life: LifecycleHooks,
   ) {}
 
   static async start<T>(
@@ -233,6 +392,7 @@ class SyncedLink<T> {
     options: SessionOptions<T>,
     server: ServerOptions,
     emit: (e: SessionEvent) => void,
+    life: LifecycleHooks,
   ): Promise<SyncedLink<T>> {
     const identity = await clientIdentity(options.name);
     const records = await openStore<LinkRecord | null>({
@@ -245,7 +405,7 @@ class SyncedLink<T> {
         if (e.type === "error_occurred" || e.type === "storage_degraded") emit(e);
       },
     });
-    const link = new SyncedLink(w, store, records, identity, options, { http: server.http, ws: server.ws ?? wsUrlOf(server.http) }, emit);
+    const link = new SyncedLink(w, store, records, identity, options, { http: server.http, ws: server.ws ?? wsUrlOf(server.http) }, emit, life);
     const known = server.session ?? rememberedSession(options.name);
     if (known) {
       rememberSession(options.name, known);
@@ -281,10 +441,17 @@ class SyncedLink<T> {
     }
   }
 
-  async close(): Promise<void> {
+  /** Stops the link; with `forget` (the session ended) also drops the server session, this client and its record. */
+  async close(forget = false): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     clearTimeout(this.creating);
     await this.driver?.close();
+    if (forget) {
+      rememberSession(this.options.name, undefined);
+      forgetClient(this.options.name, this.identity.id);
+      await this.records.clear();
+    }
     await this.records.close();
     this.identity.release();
   }
@@ -300,12 +467,15 @@ class SyncedLink<T> {
         ...(this.options.ttlSeconds === undefined ? {} : { ttlSeconds: this.options.ttlSeconds }),
       });
       if (this.closed) return;
-      rememberSession(this.options.name, created);
+      const remembered = { id: created.id, token: created.token };
+      rememberSession(this.options.name, remembered);
       this.emit({ type: "session_created", id: created.id });
-      this.connect(created, true, state);
+      this.life.status(created.status);
+      this.life.expiresAt(created.expiresAt);
+      this.connect(remembered, true, state);
     } catch (e) {
       const err = e as SessileError;
-      this.emit({ type: "error_occurred", code: err.code, message: err.message, terminal: !err.retryable });
+      this.emit({ type: "error_occurred", error: { code: err.code, message: err.message }, during: "sync", terminal: !err.retryable });
       if (!err.retryable || this.closed) return;
       const cap = Math.min(this.options.backoffCapMs ?? 30_000, (this.options.backoffBaseMs ?? 250) * 2 ** attempt);
       this.creating = setTimeout(() => void this.create(attempt + 1), Math.random() * cap);
@@ -332,16 +502,21 @@ class SyncedLink<T> {
     } catch (e) {
       // A record that does not read (OUTBOX_CORRUPT): reported, and the link starts afresh.
       const err = toSessileError(e) as SessileError;
-      this.emit({ type: "error_occurred", code: err.code, message: err.message, terminal: false });
+      this.emit({ type: "error_occurred", error: { code: err.code, message: err.message }, during: "sync", terminal: false });
       this.driver = new LinkDriver(this.w.LinkCore, endpoint, this.options, { version: 0 }, this.options.name, hooks);
     }
   }
 
   private onLinkEvent(e: SessionEvent): void {
+    if (e.type === "status_changed") {
+      this.life.status(e.status);
+      return;
+    }
     this.emit(e);
     switch (e.type) {
       case "connection_established":
       case "connection_restored":
+        this.life.expiresAt(this.driver?.expiresAt ?? 0);
         if (this.authPending && this.server) {
           this.authPending = false;
           this.emit({ type: "auth_success", id: this.server.id });
@@ -356,6 +531,10 @@ class SyncedLink<T> {
         break;
       case "auth_failed":
         this.emit({ type: "auth_required", code: e.code });
+        break;
+      case "error_occurred":
+        // A refused status change: the server's status stands.
+        if (e.error.code === "INVALID_TRANSITION" && this.driver) this.life.status(this.driver.status);
         break;
       default:
     }

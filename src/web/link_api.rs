@@ -152,6 +152,18 @@ impl LinkCore {
         self.link.version() as f64
     }
 
+    /// The session's status as the server last said ("" until known).
+    #[wasm_bindgen(getter)]
+    pub fn status(&self) -> String {
+        self.link.status().into()
+    }
+
+    /// The session's expiry as the server last said (ms, 0 until known).
+    #[wasm_bindgen(getter, js_name = expiresAt)]
+    pub fn expires_at(&self) -> f64 {
+        self.link.expires_at() as f64
+    }
+
     /// Ops not yet answered.
     #[wasm_bindgen(getter, js_name = outboxLength)]
     pub fn outbox_length(&self) -> usize {
@@ -325,6 +337,9 @@ fn event_json(e: LinkEvent) -> Value {
         }
         LinkEvent::StateSynchronized { version, confirmed } => {
             json!({"type": "state_synchronized", "version": version, "confirmed": confirmed})
+        }
+        LinkEvent::StatusChanged { status } => {
+            json!({"type": "status_changed", "status": status})
         }
         LinkEvent::AuthFailed { code, message } => {
             json!({"type": "auth_failed", "code": code, "message": message})

@@ -116,6 +116,16 @@ export class LinkDriver {
     return this.core.version;
   }
 
+  /** The session's status as the server last said ("" until known). */
+  get status(): string {
+    return this.core.status;
+  }
+
+  /** The session's expiry as the server last said (ms since the epoch, 0 until known). */
+  get expiresAt(): number {
+    return this.core.expiresAt;
+  }
+
   /** A local change from `before` to `after`; returns the op's sequence (0: nothing changed). */
   submit(before: unknown, after: unknown, to?: string): number {
     const seq = this.core.submit(JSON.stringify(before), JSON.stringify(after), to, Date.now());
@@ -193,8 +203,8 @@ export class LinkDriver {
         const err = e as { code?: string; message?: string };
         this.hooks.event({
           type: "error_occurred",
-          code: err.code ?? "STORAGE_UNAVAILABLE",
-          message: `the outbox could not be stored: ${err.message ?? String(e)}`,
+          error: { code: err.code ?? "STORAGE_UNAVAILABLE", message: `the outbox could not be stored: ${err.message ?? String(e)}` },
+          during: "sync",
           terminal: false,
         });
       })

@@ -118,6 +118,28 @@ export function rememberSession(namespace: string, s: ServerSession | undefined)
   writeJson(safeStorage("localStorage"), `sessile:${namespace}:server`, s);
 }
 
+/** Sends one JSON request to the server; the JSON answer, or a SessileError with the server's code. */
+async function requestJson<A>(http: string, path: string, init: RequestInit, what: string): Promise<A> {
+  let res: Response;
+  try {
+    res = await fetch(`${http.replace(/\/+$/, "")}${path}`, { ...init, cache: "no-store" });
+  } catch (e) {
+    throw new SessileError("SERVER_UNREACHABLE", `the sessile server at ${http} could not be reached`, {
+      cause: e,
+      retryable: true,
+    });
+  }
+  const answer = (await res.json().catch(() => ({}))) as A & { code?: string; message?: string; retryable?: boolean };
+  if (!res.ok) {
+    throw new SessileError(
+      (answer.code ?? "PROTOCOL_ERROR") as "PROTOCOL_ERROR",
+      answer.message ?? `${what} answered HTTP ${res.status}`,
+      { retryable: answer.retryable ?? res.status >= 500 },
+    );
+  }
+  return answer;
+}
+
 /**
  * Creates a server session holding `state`. Network failures reject with a
  * retryable `SERVER_UNREACHABLE`; the server's refusals keep its code.
@@ -125,34 +147,28 @@ export function rememberSession(namespace: string, s: ServerSession | undefined)
 export async function createServerSession(
   http: string,
   body: { state: unknown; flow?: string; ttlSeconds?: number },
-): Promise<ServerSession> {
-  let res: Response;
-  try {
-    res = await fetch(`${http.replace(/\/+$/, "")}/v1/sessions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      cache: "no-store",
-    });
-  } catch (e) {
-    throw new SessileError("SERVER_UNREACHABLE", `the sessile server at ${http} could not be reached`, {
-      cause: e,
-      retryable: true,
-    });
-  }
-  const answer = (await res.json().catch(() => ({}))) as {
-    id?: string;
-    token?: string;
-    code?: string;
-    message?: string;
-    retryable?: boolean;
+): Promise<ServerSession & { status: string; expiresAt: number }> {
+  const init = { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+  const created = await requestJson<Partial<ServerSession & { status: string; expiresAt: number }>>(http, "/v1/sessions", init, "creating a session");
+  if (!created.id || !created.token) throw new SessileError("PROTOCOL_ERROR", "the server created a session without an id or token");
+  return created as ServerSession & { status: string; expiresAt: number };
+}
+
+/**
+ * One call of the session's HTTP API (`extend`, `validate`, `DELETE`) with
+ * its token; resolves with the JSON answer. Errors as {@link createServerSession}.
+ */
+export function callSession<A>(
+  http: string,
+  session: ServerSession,
+  method: "POST" | "DELETE",
+  path: string,
+  body?: unknown,
+): Promise<A> {
+  const init = {
+    method,
+    headers: { "content-type": "application/json", authorization: `Bearer ${session.token}` },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   };
-  if (!res.ok || !answer.id || !answer.token) {
-    throw new SessileError(
-      (answer.code ?? "PROTOCOL_ERROR") as "PROTOCOL_ERROR",
-      answer.message ?? `creating a session answered HTTP ${res.status}`,
-      { retryable: answer.retryable ?? res.status >= 500 },
-    );
-  }
-  return { id: answer.id, token: answer.token };
+  return requestJson<A>(http, `/v1/sessions/${session.id}${path}`, init, `${method} ${path || "/"}`);
 }

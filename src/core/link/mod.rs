@@ -22,8 +22,8 @@ pub use self::types::{
 use crate::core::error::{Result, SessileError};
 use crate::core::merge_patch;
 use crate::core::protocol::{
-    self, Ack, CatchUp, ErrorFrame, Hello, LoggedPatch, Message, OpId, Ping, Pong, Reject, Welcome,
-    PROTOCOL_VERSION,
+    self, Ack, CatchUp, ErrorFrame, Hello, LoggedPatch, Message, Op, OpId, Ping, Pong, Reject,
+    Welcome, PROTOCOL_VERSION,
 };
 
 /// Out-of-order versions held before the link gives up and resyncs.
@@ -49,8 +49,12 @@ pub struct Link {
     /// The server's state at `version`, as far as this client knows.
     confirmed: Value,
     version: u64,
-    /// Versions that arrived ahead of a gap.
-    ahead: BTreeMap<u64, Value>,
+    /// Versions that arrived ahead of a gap, with the status each set.
+    ahead: BTreeMap<u64, (Value, Option<String>)>,
+    /// The session's status at `version` ("" until the first `welcome`).
+    status: String,
+    /// When the session expires (ms since the Unix epoch, 0 until known).
+    expires_at: u64,
     gap_since: Option<u64>,
     /// Since when sent ops have waited without progress.
     inflight_since: Option<u64>,
@@ -92,6 +96,8 @@ impl Link {
             confirmed: state,
             version,
             ahead: BTreeMap::new(),
+            status: String::new(),
+            expires_at: 0,
             gap_since: None,
             inflight_since: None,
             preferred,
@@ -123,6 +129,22 @@ impl Link {
     /// The server version the client holds.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// The session's status at [`version`](Self::version) ("" until the
+    /// first `welcome`).
+    pub fn status(&self) -> &str {
+        &self.status
+    }
+
+    /// When the session expires, ms since the Unix epoch (0 until known).
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+
+    /// The server moved the expiry (an `extended` answer or the HTTP API).
+    pub fn set_expires_at(&mut self, at: u64) {
+        self.expires_at = at;
     }
 
     /// The server's state at [`version`](Self::version).
@@ -366,6 +388,8 @@ impl Link {
                 self.version = w.version;
             }
         }
+        self.expires_at = w.expires_at;
+        self.set_status(w.status);
         if self.version != w.version {
             // The catch-up did not reach the server's version: try again.
             return self.connection_down(LossReason::Resync, true, now);
@@ -420,7 +444,7 @@ impl Link {
 
     /// The op an answer is about, which must be the oldest one waiting:
     /// `None` when it was already answered; a resync when answers skip.
-    fn answered(&mut self, id: &OpId, now: u64) -> Option<Value> {
+    fn answered(&mut self, id: &OpId, now: u64) -> Option<Op> {
         if id.client != self.outbox.client() {
             return None;
         }
@@ -435,11 +459,11 @@ impl Link {
         let op = self.outbox.pop_front()?;
         self.inflight_since =
             (!self.outbox.is_empty() && self.outbox.was_sent(op.id.seq + 1)).then_some(now);
-        Some(op.patch)
+        Some(op)
     }
 
     fn on_ack(&mut self, a: Ack, now: u64) {
-        let Some(patch) = self.answered(&a.id, now) else {
+        let Some(op) = self.answered(&a.id, now) else {
             return;
         };
         if a.duplicate {
@@ -447,14 +471,14 @@ impl Link {
             // the welcome of a fresh connection carries it.
             return self.connection_down(LossReason::Resync, true, now);
         }
-        self.integrate(a.version, patch, 1, now);
+        self.integrate(a.version, op.patch, op.to, 1, now);
     }
 
     fn on_reject(&mut self, r: Reject, now: u64) {
         if r.code == "OP_OUT_OF_ORDER" {
             return self.connection_down(LossReason::Resync, true, now);
         }
-        let Some(local) = self.answered(&r.id, now) else {
+        let Some(Op { patch: local, .. }) = self.answered(&r.id, now) else {
             return;
         };
         match r.current {
@@ -462,6 +486,7 @@ impl Link {
                 if current.version >= self.version {
                     self.confirmed = current.state.clone();
                     self.version = current.version;
+                    self.set_status(current.status.clone());
                     self.ahead.retain(|v, _| *v > current.version);
                     self.drain_ahead(now);
                 }
@@ -476,16 +501,23 @@ impl Link {
     }
 
     fn on_patch(&mut self, p: LoggedPatch, now: u64) {
-        self.integrate(p.version, p.patch, 0, now);
+        self.integrate(p.version, p.patch, p.status, 0, now);
     }
 
     /// A change at `version`: applied when it is the next one, held when it
     /// is ahead of a gap, ignored when already known.
-    fn integrate(&mut self, version: u64, patch: Value, confirmed: usize, now: u64) {
+    fn integrate(
+        &mut self,
+        version: u64,
+        patch: Value,
+        status: Option<String>,
+        confirmed: usize,
+        now: u64,
+    ) {
         if version <= self.version {
             return;
         }
-        self.ahead.insert(version, patch);
+        self.ahead.insert(version, (patch, status));
         if self.ahead.len() > MAX_BUFFERED_VERSIONS {
             return self.connection_down(LossReason::Resync, true, now);
         }
@@ -500,15 +532,26 @@ impl Link {
     }
 
     fn drain_ahead(&mut self, now: u64) {
-        while let Some(patch) = self.ahead.remove(&(self.version + 1)) {
+        while let Some((patch, status)) = self.ahead.remove(&(self.version + 1)) {
             merge_patch::apply(&mut self.confirmed, &patch);
             self.version += 1;
+            if let Some(status) = status {
+                self.set_status(status);
+            }
         }
         self.gap_since = if self.ahead.is_empty() {
             None
         } else {
             Some(self.gap_since.unwrap_or(now))
         };
+    }
+
+    /// Takes the server's status; a change is an event.
+    fn set_status(&mut self, status: String) {
+        if status != self.status {
+            self.status = status.clone();
+            self.events.push_back(LinkEvent::StatusChanged { status });
+        }
     }
 
     fn on_pong(&mut self, ts: u64, now: u64) {

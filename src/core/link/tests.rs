@@ -181,3 +181,39 @@ fn a_conflict_takes_the_server_state_and_says_so() {
     assert!(l.outbox().is_empty());
     assert_eq!(l.view(), json!({"email":"b@x"}));
 }
+
+#[test]
+fn follows_the_session_status_from_welcome_patches_and_acks() {
+    let mut l = handshaking(0);
+    l.handle_frame(&welcome(1, 0), 1);
+    let statuses = |l: &mut Link| -> Vec<String> {
+        std::iter::from_fn(|| l.poll_event())
+            .filter_map(|e| match e {
+                LinkEvent::StatusChanged { status } => Some(status),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(statuses(&mut l), vec!["cart".to_string()]);
+    assert_eq!(l.status(), "cart");
+    // Another client's change moves the status.
+    let patch = r#"{"type":"patch","version":2,"patch":{"step":"checkout"},"status":"checkout"}"#;
+    l.handle_frame(patch.as_bytes(), 2);
+    assert_eq!(statuses(&mut l), vec!["checkout".to_string()]);
+    // This client's op with `to`, acknowledged.
+    let id = l
+        .submit(json!({"paid": true}), Some("processing".into()), 3)
+        .unwrap();
+    let _ = drain(&mut l);
+    let ack = format!(
+        r#"{{"type":"ack","id":{{"client":"{CLIENT}","seq":{}}},"version":3}}"#,
+        id.seq
+    );
+    l.handle_frame(ack.as_bytes(), 4);
+    assert_eq!(statuses(&mut l), vec!["processing".to_string()]);
+    assert_eq!(l.status(), "processing");
+    // A patch without a status keeps it.
+    l.handle_frame(br#"{"type":"patch","version":4,"patch":{"x":1}}"#, 5);
+    assert!(statuses(&mut l).is_empty());
+    assert_eq!(l.view(), json!({"step": "checkout", "paid": true, "x": 1}));
+}

@@ -122,6 +122,11 @@ pub enum LinkEvent {
         /// How many of this client's ops the server confirmed with it.
         confirmed: usize,
     },
+    /// The session's status changed (first known at the first `welcome`).
+    StatusChanged {
+        /// The new status.
+        status: String,
+    },
     /// The server refused the session's token or id; retries stopped.
     AuthFailed {
         /// `INVALID_TOKEN` or `SESSION_NOT_FOUND`.

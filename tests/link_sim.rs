@@ -652,6 +652,14 @@ fn run_seed(seed: u64, chaos_ms: u64) -> Sim {
     sim.run(chaos_ms + 150_000);
     sim.writing = false;
     sim.run(chaos_ms + 300_000);
+    // A WebSocket probe from HTTP may be under way at this instant (it drops
+    // the HTTP connection first); it must be connected again within the
+    // connect timeout plus one backoff cap.
+    let settle = sim.now + 40_000;
+    while !matches!(sim.link.state(), LinkState::Connected { .. }) && sim.now < settle {
+        let next = sim.now + 100;
+        sim.run(next);
+    }
     let s = &sim;
     // Every change reached the server exactly once and in order.
     let applied: Vec<u64> = s.server.applied.iter().flat_map(indices).collect();

@@ -1,0 +1,181 @@
+// openSession in real Chromium pages against the real server: the events of
+// authentication, the lifecycle (flow checks, extend, validate, expiry on a
+// fast-forwarded clock, end), and that closing releases every listener,
+// timer and socket. The transport scenarios (restart, fallback, reload) are
+// in link.test.mjs.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { serverAndBrowser } from "./harness.mjs";
+
+const env = serverAndBrowser({ before, after });
+
+async function blankPage() {
+  const context = await env.browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${env.server.url}healthz`);
+  return page;
+}
+
+/** Server state of session `id` through its HTTP API. */
+async function serverSession(id, token) {
+  const res = await fetch(`${env.server.url}v1/sessions/${id}`, { headers: { authorization: `Bearer ${token}` } });
+  return { status: res.status, body: await res.json() };
+}
+
+describe("openSession against the real server", () => {
+  test("a refused token gives auth_failed and auth_required; authenticate() recovers", async () => {
+    const page = await blankPage();
+    const out = await page.evaluate(async () => {
+      const { loadSessile } = await import("/js/index.js");
+      const sessile = await loadSessile();
+      const events = [];
+      const session = await sessile.openSession({
+        name: "auth",
+        initial: { step: "cart" },
+        server: { http: location.origin, session: { id: "0".repeat(32), token: "wrong" } },
+        onEvent: (e) => events.push(e),
+      });
+      await new Promise((resolve) => session.on("auth_required", resolve));
+      const refused = events.map((e) => e.type + (e.code ? `:${e.code}` : ""));
+      const stopped = session.diagnostics().link;
+      session.update({ step: "checkout" }); // kept locally while unauthenticated
+      const success = new Promise((resolve) => session.on("auth_success", resolve));
+      await session.authenticate(); // a new server session holding the current state
+      await success;
+      await session.flush();
+      const result = { refused, stopped, id: session.sessionId, token: session.token, state: session.state };
+      await session.close();
+      return result;
+    });
+    assert.ok(out.refused.includes("auth_failed:SESSION_NOT_FOUND"), out.refused.join());
+    assert.ok(out.refused.includes("auth_required:SESSION_NOT_FOUND"), out.refused.join());
+    assert.equal(out.stopped.state, "stopped");
+    assert.equal(out.stopped.stoppedBy, "SESSION_NOT_FOUND");
+    const stored = await serverSession(out.id, out.token);
+    assert.equal(stored.status, 200);
+    assert.deepEqual(stored.body.state, { step: "checkout" });
+  });
+
+  test("flow checks, extend, validate and end run on the core's rules and reach the server", async () => {
+    const page = await blankPage();
+    const out = await page.evaluate(async () => {
+      const { loadSessile } = await import("/js/index.js");
+      const sessile = await loadSessile();
+      const events = [];
+      const session = await sessile.openSession({
+        name: "life",
+        initial: { items: [] },
+        server: { http: location.origin },
+        ttlSeconds: 120,
+        onEvent: (e) => events.push(e.type),
+      });
+      await new Promise((resolve) => session.on("connection_established", resolve));
+      const r = { first: session.status };
+      try {
+        session.step("success");
+      } catch (e) {
+        r.refused = e.code;
+      }
+      session.step("checkout", { email: "shopper@example.com" });
+      await session.flush();
+      r.id = session.sessionId;
+      r.token = session.token;
+      const before = session.expiresAt;
+      r.added = (await session.extend(600)) - before;
+      r.valid = await session.validate();
+      try {
+        await session.extend(0);
+      } catch (e) {
+        r.badExtend = e.code;
+      }
+      await session.end("terminated");
+      r.events = events;
+      r.remembered = localStorage.getItem("sessile:life:server");
+      return r;
+    });
+    assert.equal(out.first, "cart");
+    assert.equal(out.refused, "INVALID_TRANSITION");
+    assert.ok(out.added >= 599_000, `extended by ${out.added} ms`);
+    assert.equal(out.valid.valid, true);
+    assert.ok(["INVALID_OPTIONS", "PROTOCOL_ERROR"].includes(out.badExtend), out.badExtend);
+    assert.ok(out.events.includes("session_terminated"));
+    assert.equal(out.remembered, null, "the ended session is forgotten");
+    const stored = await serverSession(out.id, out.token);
+    assert.equal(stored.status, 410, JSON.stringify(stored.body));
+    assert.equal(stored.body.code, "SESSION_CLOSED");
+  });
+
+  test("a session past its TTL is expired by timestamp (clock fast-forwarded) and refuses changes", async () => {
+    const page = await blankPage();
+    await page.clock.install();
+    const out = await page.evaluate(async () => {
+      const { loadSessile } = await import("/js/index.js");
+      const sessile = await loadSessile();
+      const session = await sessile.openSession({ name: "ttl", initial: { step: "cart" }, ttlSeconds: 60 });
+      window.expired = new Promise((resolve) => session.on("session_expired", resolve));
+      window.ttlSession = session;
+      return { valid: await session.validate() };
+    });
+    assert.equal(out.valid.valid, true);
+    await page.clock.fastForward("01:05");
+    const after = await page.evaluate(async () => {
+      const e = await window.expired;
+      const r = { status: e.status, validate: await window.ttlSession.validate() };
+      try {
+        window.ttlSession.update({ step: "checkout" });
+      } catch (err) {
+        r.update = err.code;
+      }
+      return r;
+    });
+    assert.equal(after.status, "expired");
+    assert.deepEqual(after.validate, { valid: false, code: "SESSION_EXPIRED" });
+    assert.equal(after.update, "SESSION_EXPIRED");
+  });
+
+  test("open and close 30 times: no listener, timer or socket is left behind", async () => {
+    const page = await blankPage();
+    const out = await page.evaluate(async () => {
+      const live = { listeners: 0, sockets: 0 };
+      for (const target of [window, document]) {
+        const add = target.addEventListener.bind(target);
+        const remove = target.removeEventListener.bind(target);
+        const seen = new Set();
+        target.addEventListener = (type, fn, o) => {
+          const key = `${type}`;
+          if (!seen.has(fn)) live.listeners++;
+          seen.add(fn);
+          return add(type, fn, o);
+        };
+        target.removeEventListener = (type, fn, o) => {
+          if (seen.delete(fn)) live.listeners--;
+          return remove(type, fn, o);
+        };
+      }
+      const Native = window.WebSocket;
+      window.WebSocket = class extends Native {
+        constructor(...args) {
+          super(...args);
+          live.sockets++;
+          this.addEventListener("close", () => live.sockets--);
+        }
+      };
+      const { loadSessile } = await import("/js/index.js");
+      const sessile = await loadSessile();
+      const baseline = { ...live };
+      let version = 0;
+      for (let i = 0; i < 30; i++) {
+        const s = await sessile.openSession({ name: "leak", initial: { n: 0 }, server: { http: location.origin } });
+        await new Promise((resolve) => (s.diagnostics().link?.state === "connected" ? resolve() : s.on("state_synchronized", resolve)));
+        s.update((st) => ({ n: st.n + 1 }));
+        await s.flush();
+        version = s.diagnostics().link.serverVersion;
+        await s.close();
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      return { baseline, after: { ...live }, version };
+    });
+    assert.deepEqual(out.after, out.baseline, `listeners/sockets before ${JSON.stringify(out.baseline)}, after ${JSON.stringify(out.after)}`);
+    assert.equal(out.version, 31, "30 reopenings of one remembered session, one op each, each applied once");
+  });
+});

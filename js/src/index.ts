@@ -10,7 +10,7 @@
  * const restored = sessile.loadSnapshot<{ step: string }>("checkout");
  * ```
  */
-import init, * as wasm from "../../pkg/sessile.js";
+import init, * as wasm from "./wasm/sessile.js";
 import type {
   DecodeOptions,
   SnapshotInfo,
@@ -18,7 +18,7 @@ import type {
   StoreDiagnostics,
   StoreEvent,
   StoreOptions,
-} from "../../pkg/sessile.js";
+} from "./wasm/sessile.js";
 import { SessileError, toSessileError } from "./errors.js";
 
 export { SessileError } from "./errors.js";
@@ -30,7 +30,7 @@ export type {
   StoreDiagnostics,
   StoreEvent,
   StoreOptions,
-} from "../../pkg/sessile.js";
+} from "./wasm/sessile.js";
 
 /** A namespace's persisted state of type `T` (see {@link Sessile.openStore}). */
 export interface Store<T> {

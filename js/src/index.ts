@@ -9,6 +9,12 @@
  * const info = sessile.saveSnapshot("checkout", { step: "cart", items: [] }, { stateVersion: 1 });
  * const restored = sessile.loadSnapshot<{ step: string }>("checkout");
  * ```
+ *
+ * Importing this module reads no browser global (it is safe in Node and
+ * server-side rendering); the module is fetched, and the browser's storage
+ * touched, only when {@link loadSessile} or {@link openSession} is called.
+ *
+ * @packageDocumentation
  */
 import init, * as wasm from "./wasm/sessile.js";
 import type {
@@ -139,4 +145,14 @@ export function loadSessile(wasmUrl?: string | URL): Promise<Sessile> {
     },
   );
   return loading;
+}
+
+/**
+ * Opens the synced session `options.name`: loads the WebAssembly module once
+ * (as {@link loadSessile}), then opens the session with the options of
+ * {@link Sessile.openStore} plus the server link's.
+ */
+export async function openSession<T>(options: TypedStoreOptions<T> & Record<string, unknown>): Promise<unknown> {
+  const sessile = await loadSessile();
+  return (sessile as Sessile & { openSession(options: unknown): Promise<unknown> }).openSession(options);
 }

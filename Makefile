@@ -1,6 +1,6 @@
 # sessile: the two commands (README) and their parts. Every target that needs
 # tools runs scripts/setup first, which installs only what is missing.
-.PHONY: help setup build test demo bench load
+.PHONY: help setup build test demo bench load docs
 .DEFAULT_GOAL := help
 
 help:
@@ -9,6 +9,7 @@ help:
 	@echo "make bench  set up what is missing, build, run the browser benchmarks (bench/out/results.json)"
 	@echo "make setup  only the set-up;  make build  only the build"
 	@echo "make load   load test of sessile-server on loopback (SESSIONS overrides 10000)"
+	@echo "make docs   build, then regenerate the API reference docs/api/ (typedoc)"
 
 setup:
 	@scripts/setup
@@ -24,6 +25,9 @@ demo: setup
 
 bench: setup
 	@scripts/bench
+
+docs: build
+	@scripts/api-docs
 
 # Needs only cargo: no browsers, no set-up.
 load:

@@ -31,6 +31,7 @@ export { SessileError } from "./errors.js";
 export type { SessileErrorCode } from "./errors.js";
 export type {
   DecodeOptions,
+  EventError,
   SnapshotInfo,
   SnapshotOptions,
   StoreDiagnostics,

@@ -1,6 +1,8 @@
 // The page's checkout state and the one place that opens it. It is a store
-// today; moving to a synced session changes the `return` line only.
-import { loadSessile, type StoreDiagnostics } from "sessile";
+// today; a synced session replaces the `return` line with
+//   return sessile.openSession<Checkout>({ name, initial: EMPTY, server: { http: location.origin } });
+import * as sessile from "sessile";
+import type { StoreDiagnostics } from "sessile";
 
 export interface LineItem {
   sku: string;
@@ -25,6 +27,5 @@ export interface CheckoutState {
 
 /** Opens the shopper's checkout, restoring what the browser kept. */
 export async function openCheckout(name: string): Promise<CheckoutState> {
-  const sessile = await loadSessile();
-  return sessile.openStore<Checkout>({ name, initial: EMPTY });
+  return (await sessile.loadSessile()).openStore<Checkout>({ name, initial: EMPTY });
 }

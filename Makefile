@@ -1,6 +1,6 @@
 # sessile: the two commands (README) and their parts. Every target that needs
 # tools runs scripts/setup first, which installs only what is missing.
-.PHONY: help setup build test demo bench load soak
+.PHONY: help setup build test demo bench load soak docs size
 .DEFAULT_GOAL := help
 
 help:
@@ -10,6 +10,8 @@ help:
 	@echo "make setup  only the set-up;  make build  only the build"
 	@echo "make soak   the client link's simulation over 10,000 seeds (LINK_SIM_SEEDS overrides)"
 	@echo "make load   load test of sessile-server on loopback (SESSIONS overrides 10000)"
+	@echo "make docs   build, then regenerate the API reference docs/api/ (typedoc)"
+	@echo "make size   build, then check wasm + glue against the 40 KB gzip budget"
 
 setup:
 	@scripts/setup
@@ -25,6 +27,12 @@ demo: setup
 
 bench: setup
 	@scripts/bench
+
+docs: build
+	@scripts/api-docs
+
+size: build
+	@scripts/size-budget
 
 # Needs only cargo: no browsers, no set-up.
 load:

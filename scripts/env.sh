@@ -50,6 +50,20 @@ sessile_wasm_bindgen_version() {
     "$SESSILE_ROOT/Cargo.lock"
 }
 
+# sessile_npm_current DIR: whether DIR/node_modules was installed from DIR's
+# current package-lock.json (npm_ci below leaves the lock's sha256 there).
+sessile_npm_current() {
+  (cd "$1" && [ -f node_modules/.sessile-lock.sha256 ] &&
+    sha256sum -c --status node_modules/.sessile-lock.sha256 2>/dev/null)
+}
+
+# sessile_npm_ci DIR: `npm ci` in DIR from its package-lock.json, using npm's
+# cache before the registry; records the lock's sha256 for sessile_npm_current.
+sessile_npm_ci() {
+  (cd "$1" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error &&
+    sha256sum package-lock.json >node_modules/.sessile-lock.sha256)
+}
+
 # The Chromium (or Chrome) the JS tests drive; SESSILE_CHROMIUM overrides.
 if [ -z "${SESSILE_CHROMIUM:-}" ]; then
   SESSILE_CHROMIUM=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)

@@ -9,8 +9,14 @@
  * const info = sessile.saveSnapshot("checkout", { step: "cart", items: [] }, { stateVersion: 1 });
  * const restored = sessile.loadSnapshot<{ step: string }>("checkout");
  * ```
+ *
+ * Importing this module reads no browser global (it is safe in Node and
+ * server-side rendering); the module is fetched, and the browser's storage
+ * touched, only when {@link loadSessile} or {@link openSession} is called.
+ *
+ * @packageDocumentation
  */
-import init, * as wasm from "../../pkg/sessile.js";
+import init, * as wasm from "./wasm/sessile.js";
 import type {
   DecodeOptions,
   SnapshotInfo,
@@ -18,7 +24,7 @@ import type {
   StoreDiagnostics,
   StoreEvent,
   StoreOptions,
-} from "../../pkg/sessile.js";
+} from "./wasm/sessile.js";
 import { SessileError, toSessileError } from "./errors.js";
 import { openSessionWith, type Session, type SessionOptions } from "./session.js";
 
@@ -35,12 +41,13 @@ export type { ServerSession } from "./link/identity.js";
 export type { SessileErrorCode } from "./errors.js";
 export type {
   DecodeOptions,
+  EventError,
   SnapshotInfo,
   SnapshotOptions,
   StoreDiagnostics,
   StoreEvent,
   StoreOptions,
-} from "../../pkg/sessile.js";
+} from "./wasm/sessile.js";
 
 /** A namespace's persisted state of type `T` (see {@link Sessile.openStore}). */
 export interface Store<T> {
@@ -161,4 +168,23 @@ export function loadSessile(wasmUrl?: string | URL): Promise<Sessile> {
     },
   );
   return loading;
+}
+
+/**
+ * Opens the session `options.name`: loads the WebAssembly module once (as
+ * {@link loadSessile}), restores the newest valid stored copy and, with
+ * `options.server`, syncs it with the server. Importing the package touches
+ * no browser global; this call does.
+ *
+ * ```ts
+ * const session = await openSession<Checkout>({
+ *   name: "checkout",
+ *   initial: { step: "cart", items: [] },
+ *   server: { http: "https://shop.example/sessile" },
+ * });
+ * session.update({ email: "shopper@example.com" });
+ * ```
+ */
+export async function openSession<T>(options: SessionOptions<T>): Promise<Session<T>> {
+  return (await loadSessile()).openSession(options);
 }

@@ -6,8 +6,8 @@
  * what the server confirms, or another client changed, flows back into the
  * store.
  */
-import type * as wasm from "../../pkg/sessile.js";
-import type { StoreDiagnostics, StoreEvent } from "../../pkg/sessile.js";
+import type * as wasm from "./wasm/sessile.js";
+import type { StoreDiagnostics, StoreEvent } from "./wasm/sessile.js";
 import { SessileError, toSessileError } from "./errors.js";
 import type { Store, TypedStoreOptions } from "./index.js";
 import { LinkDriver, type LinkDiagnostics, type LinkEventData, type LinkOptions } from "./link/driver.js";

@@ -5,7 +5,7 @@
  * record of the outbox, written before any op leaves. Every listener, timer
  * and connection is released by `close()`.
  */
-import type { LinkCore } from "../../../pkg/sessile.js";
+import type { LinkCore } from "../wasm/sessile.js";
 import { openHttp, openWebSocket, type Endpoint, type Transport } from "./transport.js";
 
 /** Tuning of the link; every field is optional (docs/PROTOCOL.md has the defaults). */

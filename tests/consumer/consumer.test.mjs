@@ -55,7 +55,7 @@ describe("a Vite + TypeScript app with the packed sessile installed", () => {
     assert.notEqual(withErrors.status, 0, "tsc accepted type-errors/wrong-item.ts");
     const errors = withErrors.output.split("\n").filter((line) => /error TS\d+/.test(line));
     assert.equal(errors.length, 1, withErrors.output);
-    assert.match(errors[0], /^type-errors\/wrong-item\.ts\(8,\d+\): error TS2322: Type 'string' is not assignable to type 'number'/);
+    assert.match(errors[0], /^type-errors\/wrong-item\.ts\(7,\d+\): error TS2322: Type 'string' is not assignable to type 'number'/);
   });
 
   test("vite build bundles the wasm module as a hashed asset of its own", () => {

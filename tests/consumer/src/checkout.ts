@@ -1,8 +1,7 @@
-// The page's checkout state and the one place that opens it. It is a store
-// today; a synced session replaces the `return` line with
-//   return sessile.openSession<Checkout>({ name, initial: EMPTY, server: { http: location.origin } });
+// The page's checkout state and the one place that opens it: a session
+// synced with the sessile-server that serves the page.
 import * as sessile from "sessile";
-import type { StoreDiagnostics } from "sessile";
+import type { SessionDiagnostics } from "sessile";
 
 export interface LineItem {
   sku: string;
@@ -16,16 +15,16 @@ export interface Checkout {
 
 export const EMPTY: Checkout = { step: "cart", items: [] };
 
-/** What the page uses of a store (or a session): its typed state and writes. */
+/** What the page uses of the session: its typed state and writes. */
 export interface CheckoutState {
   readonly state: Checkout;
   set(state: Checkout): unknown;
   flush(): Promise<void>;
   close(): Promise<void>;
-  diagnostics(): StoreDiagnostics;
+  diagnostics(): SessionDiagnostics;
 }
 
 /** Opens the shopper's checkout, restoring what the browser kept. */
 export async function openCheckout(name: string): Promise<CheckoutState> {
-  return (await sessile.loadSessile()).openStore<Checkout>({ name, initial: EMPTY });
+  return sessile.openSession<Checkout>({ name, initial: EMPTY, server: { http: location.origin } });
 }

@@ -411,7 +411,14 @@ impl Sessions {
                 .recent
                 .front()
                 .is_some_and(|p| p.version <= op.base + 1);
-            let newer = live.recent.iter().filter(|p| p.version > op.base);
+            // The client's own earlier ops were in its view when it made this
+            // one (pipelined ops share a base): they never conflict with it.
+            let own = |p: &&LoggedPatch| p.op.as_ref().is_some_and(|o| o.client == op.id.client);
+            let newer = live
+                .recent
+                .iter()
+                .filter(|p| p.version > op.base)
+                .filter(|p| !own(p));
             let clash = newer.into_iter().any(|p| {
                 merge_patch::overlaps(&p.patch, &op.patch)
                     || (op.to.is_some() && p.status.is_some())

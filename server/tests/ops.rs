@@ -289,3 +289,30 @@ async fn http_long_poll_answers_changes_at_once_or_when_they_happen() {
     .await;
     assert_eq!((bad.status, bad.code()), (400, "PROTOCOL_ERROR".into()));
 }
+
+#[tokio::test]
+async fn a_clients_pipelined_ops_on_one_base_never_conflict_with_each_other() {
+    let srv = start(|_| {}).await;
+    let s = create(srv.addr, json!({"state": {"cart": {"a": 1}}})).await;
+    let (c1, c2) = (client_id(1), client_id(2));
+    // Client 1 sends three changes of the same key before any ack: all on base 1.
+    for (seq, qty) in [(1, 2), (2, 3), (3, 4)] {
+        let a = http_op(
+            srv.addr,
+            &s,
+            &op(&c1, seq, 1, json!({"cart": {"a": qty}}), None),
+        )
+        .await;
+        assert_eq!(a.status, 200, "op {seq}: {:?}", a.json());
+        assert_eq!(a.json()["version"], 1 + seq);
+    }
+    // Another client on that old base touching the same key still conflicts.
+    let a = http_op(
+        srv.addr,
+        &s,
+        &op(&c2, 1, 1, json!({"cart": {"a": 9}}), None),
+    )
+    .await;
+    assert_eq!(a.code(), "VERSION_CONFLICT");
+    assert_eq!(a.json()["current"]["state"], json!({"cart": {"a": 4}}));
+}

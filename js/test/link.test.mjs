@@ -158,6 +158,7 @@ for (const kind of KINDS) {
     test("test machinery: proxy modes, server restart, reload, tabs sharing storage", (t) =>
       scenario(t, b.browser, async () => {
         const { proxy, server } = env;
+        proxy.killWebSockets(); // none left over from the tests before
         const tab = await b.browser.newTab(proxy.url);
         const created = await tab.evaluate(async () => {
           const r = await fetch("/v1/sessions", {

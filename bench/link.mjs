@@ -6,17 +6,10 @@
 //                                 and SQLite file: kill to connection_restored in the page
 // Each is measured LINK_RUNS times (default 15); medians and p95 are reported.
 // The dead-link detection comes from the simulation (tests/link_sim.rs).
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
-import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { launchBrowser } from "../js/test/harness.mjs";
+import { once } from "node:events";
+import { launchBrowser, startServer } from "../js/test/harness.mjs";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const SERVER_BIN = process.env.SESSILE_SERVER_BIN ?? path.join(ROOT, "target/debug/sessile-server");
 const RUNS = Number(process.env.LINK_RUNS ?? 15);
 
 /** A loopback port nobody listens on (bound, then released). */
@@ -27,26 +20,6 @@ async function freePort() {
   srv.close();
   await once(srv, "close");
   return port;
-}
-
-/** Starts sessile-server on `port` with `db`; resolves once it listens. */
-async function serve(port, db) {
-  const child = spawn(SERVER_BIN, ["--port", String(port), "--db", db], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 10_000);
-    const seen = (d) => {
-      out += d;
-      if (out.includes("listening on")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout.on("data", seen);
-    child.stderr.on("data", (d) => (out += d));
-    child.on("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
-  return child;
 }
 
 const quantile = (xs, q) => {
@@ -90,12 +63,9 @@ function timeToEvent(page, options, type) {
 }
 
 export async function runLinkBench() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "sessile-link-bench-"));
-  const db = path.join(dir, "bench.db");
-  const port = await freePort();
+  const server = await startServer();
   const refused = await freePort();
-  let server = await serve(port, db);
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = server.origin;
   const browser = await launchBrowser();
   try {
     const page = await browser.newPage();
@@ -125,9 +95,7 @@ export async function runLinkBench() {
     for (let i = 0; i < RUNS; i++) {
       const before = await page.evaluate(() => window.restored.length);
       const killedAt = Date.now();
-      server.kill("SIGKILL");
-      await once(server, "exit");
-      server = await serve(port, db);
+      await server.restart("SIGKILL");
       await page.waitForFunction((n) => window.restored.length > n, before, { timeout: 30_000 });
       restart.push((await page.evaluate(() => window.restored.at(-1))) - killedAt);
       await page.evaluate(() => window.benchSession.update({ restart: Date.now() }));
@@ -140,7 +108,6 @@ export async function runLinkBench() {
     };
   } finally {
     await browser.close();
-    server.kill("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
+    await server.stop();
   }
 }

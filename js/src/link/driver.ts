@@ -269,8 +269,8 @@ export class LinkDriver {
   }
 
   private syncedOrIdle(): boolean {
-    const d = this.diagnostics();
-    return d.outbox === 0 || d.state !== "connected";
+    // The outbox length is a plain getter; the full diagnostics (JSON) only when ops wait.
+    return this.core.outboxLength === 0 || this.diagnostics().state !== "connected";
   }
 
   private releaseWaiters(): void {

@@ -17,10 +17,8 @@
  * @packageDocumentation
  */
 import init, * as wasm from "./wasm/sessile.js";
+import { encodeValue, withState, type Decoded, type DecodeOptions, type SnapshotInfo, type SnapshotOptions } from "./snapshot.js";
 import type {
-  DecodeOptions,
-  SnapshotInfo,
-  SnapshotOptions,
   StoreDiagnostics,
   StoreEvent,
   StoreOptions,
@@ -39,11 +37,9 @@ export type {
 export type { LinkDiagnostics, LinkOptions } from "./link/driver.js";
 export type { ServerSession } from "./link/identity.js";
 export type { SessileErrorCode } from "./errors.js";
+export type { Decoded, DecodeOptions, SnapshotInfo, SnapshotOptions } from "./snapshot.js";
 export type {
-  DecodeOptions,
   EventError,
-  SnapshotInfo,
-  SnapshotOptions,
   StoreDiagnostics,
   StoreEvent,
   StoreOptions,
@@ -69,11 +65,6 @@ export interface Store<T> {
 
 /** Options of {@link Sessile.openStore} with the state typed as `T`. */
 export type TypedStoreOptions<T> = Omit<StoreOptions, "initial"> & { initial: T };
-
-/** A verified snapshot with its state typed as `T`. */
-export interface Decoded<T> extends SnapshotInfo {
-  state: T;
-}
 
 /** The snapshot functions, available once the wasm module is loaded. */
 export interface Sessile {
@@ -137,10 +128,15 @@ const openStoreTyped = <T>(options: TypedStoreOptions<T>) =>
   );
 
 const api: Sessile = {
-  encodeSnapshot: guarded((state, options) => wasm.encodeSnapshot(state, options)),
-  decodeSnapshot: guarded((bytes, options) => wasm.decodeSnapshot(bytes, options)) as Sessile["decodeSnapshot"],
-  saveSnapshot: guarded((key, state, options) => wasm.saveSnapshot(key, state, options)),
-  loadSnapshot: guarded((key, options) => wasm.loadSnapshot(key, options)) as Sessile["loadSnapshot"],
+  encodeSnapshot: guarded((state, options) => encodeValue(wasm, state, options)),
+  decodeSnapshot: guarded((bytes: Uint8Array, options?: DecodeOptions) =>
+    withState(wasm.decodeSnapshot(bytes, options)),
+  ) as Sessile["decodeSnapshot"],
+  saveSnapshot: guarded((key, state, options) => wasm.saveSnapshot(key, state, options) as SnapshotInfo),
+  loadSnapshot: guarded((key: string, options?: DecodeOptions) => {
+    const found = wasm.loadSnapshot(key, options);
+    return found === undefined ? undefined : withState(found);
+  }) as Sessile["loadSnapshot"],
   openStore: openStoreTyped,
   openSession: <T>(options: SessionOptions<T>) =>
     openSessionWith<T>(wasm, openStoreTyped, options).catch((e: unknown) => {

@@ -9,6 +9,7 @@
 import type * as wasm from "./wasm/sessile.js";
 import type { StoreDiagnostics, StoreEvent } from "./wasm/sessile.js";
 import { SessileError, toSessileError } from "./errors.js";
+import { Lifecycle } from "./lifecycle/lifecycle.js";
 import type { Store, TypedStoreOptions } from "./index.js";
 import { LinkDriver, type LinkDiagnostics, type LinkEventData, type LinkOptions } from "./link/driver.js";
 import {
@@ -163,9 +164,9 @@ export async function openSessionWith<T>(
   options: SessionOptions<T>,
 ): Promise<Session<T>> {
   const { server, flow, ttlSeconds, onEvent, ...rest } = options;
-  let life: wasm.Lifecycle;
+  let life: Lifecycle;
   try {
-    life = new w.Lifecycle(flow ?? "checkout", ttlSeconds, Date.now());
+    life = new Lifecycle(flow ?? "checkout", ttlSeconds, Date.now());
   } catch (e) {
     throw toSessileError(e);
   }
@@ -175,7 +176,7 @@ export async function openSessionWith<T>(
     for (const key of [e.type, "*"]) for (const h of handlers.get(key) ?? []) h(e);
   };
   const store = await openStore<T>({ ...rest, onEvent: (e) => emit(e) } as TypedStoreOptions<T>);
-  const [expiredStatus, endedStatus] = life.terminalStatuses() as [string, string];
+  const [expiredStatus, endedStatus] = life.terminalStatuses();
   let over = false;
   let expiryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Timestamp based: a timer that fires late (sleep, background) still finds the session expired. */
@@ -348,7 +349,6 @@ export async function openSessionWith<T>(
       await shutdown();
       await store.close();
       handlers.clear();
-      life.free();
     },
   };
 }

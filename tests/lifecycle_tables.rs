@@ -95,7 +95,9 @@ fn render_cases() -> String {
     for (expires_at, now) in [(exp, exp - 10), (exp, exp + 5_000), (exp, 0), (0, exp)] {
         for secs in [0, 1, 60, MAX_TTL_SECS, MAX_TTL_SECS + 1] {
             let v = verdict(lifecycle::extend(expires_at, now, secs).map(|ms| json!(ms)));
-            extend.push(json!({ "expiresAt": expires_at, "now": now, "seconds": secs, "verdict": v }));
+            extend.push(
+                json!({ "expiresAt": expires_at, "now": now, "seconds": secs, "verdict": v }),
+            );
         }
     }
     let unknown = verdict(lifecycle::flow("no-such-flow").map(|_| json!(true)));

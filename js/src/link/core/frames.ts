@@ -100,10 +100,8 @@ export function opFrame(op: Op): string {
   return encode(m);
 }
 
-/** UTF-8 length of `s`, exact; cheap bounds first for the common cases. */
-export function utf8Length(s: string, atLeastOver: number): number {
-  if (s.length > atLeastOver) return s.length; // every UTF-16 unit is at least one byte
-  if (s.length * 3 <= atLeastOver) return s.length; // cannot be over (at most 3 bytes per unit)
+/** The UTF-8 length of `s` in bytes (lone surrogates count 3, as their replacement character). */
+export function utf8Length(s: string): number {
   let n = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -287,16 +285,25 @@ function unsupported(found: number): SessileError {
  * id or op client that is not 32 lowercase hex digits, an op sequence of 0).
  */
 export function decode(frame: string, maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES): Message {
-  const size = utf8Length(frame, maxFrameBytes);
-  if (size > maxFrameBytes) {
-    throw new SessileError("FRAME_TOO_LARGE", `frame is ${size} bytes, above the limit of ${maxFrameBytes} bytes`);
+  // A UTF-16 unit is at most 3 UTF-8 bytes: most frames need no count.
+  if (frame.length * 3 > maxFrameBytes) {
+    const size = utf8Length(frame);
+    if (size > maxFrameBytes) {
+      throw new SessileError("FRAME_TOO_LARGE", `frame is ${size} bytes, above the limit of ${maxFrameBytes} bytes`);
+    }
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(frame);
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
-    const eof = /end of (json )?(input|data)|unterminated|unexpected end/i.test(why) || frame.trim() === "";
+    // Engines word it differently: "Unexpected end of JSON input", "end of
+    // data", or a position at the end of the text.
+    const at = /position (\d+)/.exec(why);
+    const eof =
+      /end of (json )?(input|data)|unterminated|unexpected end/i.test(why) ||
+      (at !== null && Number(at[1]) >= frame.trimEnd().length) ||
+      frame.trim() === "";
     throw protocolError(`${eof ? "truncated" : "malformed"} frame (${why})`);
   }
   if (!isObject(parsed)) throw protocolError("malformed frame (a message is a JSON object)");

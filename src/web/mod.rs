@@ -4,7 +4,6 @@
 
 mod convert;
 pub mod lifecycle_api;
-pub mod link_api;
 mod locks;
 mod migrate;
 mod page;

@@ -53,8 +53,8 @@ export interface LinkCoreOptions {
 export interface LinkDiagnostics {
   state: "idle" | "connecting" | "handshaking" | "connected" | "backoff" | "offline" | "stopped";
   stoppedBy: string | null;
-  transport: Transport | null;
-  preferred: Transport;
+  transport: "websocket" | "http" | null;
+  preferred: "websocket" | "http";
   rttMs: number | null;
   outbox: number;
   connections: number;

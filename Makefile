@@ -38,7 +38,8 @@ size: build
 load:
 	@scripts/load
 
-# Needs only cargo: the link simulation, many more seeds than `make test` runs.
-soak:
+# The client link's simulation (TypeScript core, pure Node), many more seeds
+# than `make test` runs; after a build, which compiles js/dist/.
+soak: build
 	@LINK_SIM_SEEDS=$${LINK_SIM_SEEDS:-10000} LINK_SIM_CHAOS_S=$${LINK_SIM_CHAOS_S:-900} \
-		cargo test --release --test link_sim -- --nocapture
+		node --test js/test/link_sim.test.mjs

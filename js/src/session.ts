@@ -1,7 +1,7 @@
 /**
  * A synced session: the namespace's persisted store (local truth, restored
  * on load, shared by tabs) plus, when a server is given, this tab's link
- * (src/core/link/ driven by ./link/driver.ts). Every local change is written
+ * (the sans-IO core in ./link/core/, driven by ./link/driver.ts). Every local change is written
  * to the store and becomes an op in the crash-safe outbox before it is sent;
  * what the server confirms, or another client changed, flows back into the
  * store.
@@ -11,7 +11,8 @@ import type { StoreDiagnostics, StoreEvent } from "./wasm/sessile.js";
 import { SessileError, toSessileError } from "./errors.js";
 import { Lifecycle } from "./lifecycle/lifecycle.js";
 import type { Store, TypedStoreOptions } from "./index.js";
-import { LinkDriver, type LinkDiagnostics, type LinkEventData, type LinkOptions } from "./link/driver.js";
+import { applyMergePatch, sameJson, type Json } from "./link/core/merge-patch.js";
+import { LinkDriver, type LinkCoreRecord, type LinkDiagnostics, type LinkEventData, type LinkOptions } from "./link/driver.js";
 import {
   callSession,
   clientIdentity,
@@ -127,30 +128,6 @@ export interface Session<T> {
 
 type Handler = (event: SessionEvent) => void;
 
-/** Applies an RFC 7386 merge patch to a copy of `target`. */
-export function applyMergePatch(target: unknown, patch: unknown): unknown {
-  if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> =
-    target !== null && typeof target === "object" && !Array.isArray(target) ? { ...(target as object) } : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else out[k] = applyMergePatch(out[k], v);
-  }
-  return out;
-}
-
-/** Deep equality of two JSON values, whatever the order of object keys. */
-export function sameJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  const ob = b as Record<string, unknown>;
-  return ka.every((k) => Object.prototype.hasOwnProperty.call(ob, k) && sameJson((a as Record<string, unknown>)[k], ob[k]));
-}
-
 function wsUrlOf(http: string): string {
   const u = new URL(http.replace(/\/+$/, "") + "/v1/ws", location.href);
   u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
@@ -214,7 +191,7 @@ export async function openSessionWith<T>(
     },
   };
   const link = server
-    ? await SyncedLink.start(w, openStore, store, options, server, emit, lifecycleHooks)
+    ? await SyncedLink.start(openStore, store, options, server, emit, lifecycleHooks)
     : undefined;
   document.addEventListener("visibilitychange", checkExpiry);
   checkExpiry();
@@ -359,10 +336,14 @@ interface LifecycleHooks {
   expiresAt(at: number): void;
 }
 
-/** The record a tab keeps of its link: which server session, and the core's record. */
+/**
+ * The record a tab keeps of its link: which server session, and the core's
+ * record (an object; builds before the link core moved to TypeScript wrote
+ * the same object as JSON text, which still reads).
+ */
 interface LinkRecord {
   session: string;
-  record: string;
+  record: LinkCoreRecord | string;
 }
 
 /** The sync half of a session: identity, server session, record store and driver. */
@@ -375,7 +356,6 @@ class SyncedLink<T> {
   private lastReconciled = 0;
 
   private constructor(
-    private readonly w: typeof wasm,
     private readonly store: Store<T>,
     private readonly records: Store<LinkRecord | null>,
     private readonly identity: ClientIdentity,
@@ -386,7 +366,6 @@ class SyncedLink<T> {
   ) {}
 
   static async start<T>(
-    w: typeof wasm,
     openStore: <S>(o: TypedStoreOptions<S>) => Promise<Store<S>>,
     store: Store<T>,
     options: SessionOptions<T>,
@@ -405,7 +384,7 @@ class SyncedLink<T> {
         if (e.type === "error_occurred" || e.type === "storage_degraded") emit(e);
       },
     });
-    const link = new SyncedLink(w, store, records, identity, options, { http: server.http, ws: server.ws ?? wsUrlOf(server.http) }, emit, life);
+    const link = new SyncedLink(store, records, identity, options, { http: server.http, ws: server.ws ?? wsUrlOf(server.http) }, emit, life);
     const known = server.session ?? rememberedSession(options.name);
     if (known) {
       rememberSession(options.name, known);
@@ -487,10 +466,10 @@ class SyncedLink<T> {
     const saved = this.records.state;
     const resume =
       fresh || !saved || saved.session !== session.id
-        ? { version: fresh ? 1 : 0, ...(fresh ? { confirmed: JSON.stringify(state) } : {}) }
+        ? { version: fresh ? 1 : 0, ...(fresh ? { confirmed: JSON.parse(JSON.stringify(state)) as Json } : {}) }
         : { record: saved.record };
     const hooks = {
-      persist: (record: string) => {
+      persist: (record: LinkCoreRecord) => {
         this.records.set({ session: session.id, record });
         return this.records.flush();
       },
@@ -498,12 +477,12 @@ class SyncedLink<T> {
     };
     const endpoint = { ...this.endpoint, session: session.id, token: session.token, client: this.identity.id };
     try {
-      this.driver = new LinkDriver(this.w.LinkCore, endpoint, this.options, resume, this.options.name, hooks);
+      this.driver = new LinkDriver(endpoint, this.options, resume, this.options.name, hooks);
     } catch (e) {
       // A record that does not read (OUTBOX_CORRUPT): reported, and the link starts afresh.
       const err = toSessileError(e) as SessileError;
       this.emit({ type: "error_occurred", error: { code: err.code, message: err.message }, during: "sync", terminal: false });
-      this.driver = new LinkDriver(this.w.LinkCore, endpoint, this.options, { version: 0 }, this.options.name, hooks);
+      this.driver = new LinkDriver(endpoint, this.options, { version: 0 }, this.options.name, hooks);
     }
   }
 

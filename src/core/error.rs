@@ -234,15 +234,6 @@ pub enum SessileError {
         /// What the store said.
         reason: String,
     },
-
-    // --- Client link (src/core/link) ---
-    /// A persisted outbox could not be read (not JSON, an unknown format, or
-    /// op ids that are not consecutive). Its ops cannot be re-sent safely.
-    #[error("outbox is corrupt: {reason}")]
-    CorruptOutbox {
-        /// What was wrong, in a few words.
-        reason: String,
-    },
 }
 
 impl SessileError {
@@ -281,7 +272,6 @@ impl SessileError {
             Self::OriginNotAllowed { .. } => "ORIGIN_NOT_ALLOWED",
             Self::ServerBusy => "SERVER_BUSY",
             Self::ServerStorage { .. } => "SERVER_STORAGE_ERROR",
-            Self::CorruptOutbox { .. } => "OUTBOX_CORRUPT",
         }
     }
 
@@ -379,7 +369,6 @@ mod tests {
             SessileError::OriginNotAllowed { origin: "x".into() },
             SessileError::ServerBusy,
             SessileError::ServerStorage { reason: "x".into() },
-            SessileError::CorruptOutbox { reason: "x".into() },
         ];
         let mut codes: Vec<_> = all.iter().map(SessileError::code).collect();
         assert_eq!(codes[0], "STATE_TOO_LARGE");

@@ -7,7 +7,6 @@ pub mod debounce;
 pub mod envelope;
 pub mod error;
 pub mod lifecycle;
-pub mod link;
 pub mod merge_patch;
 pub mod protocol;
 pub mod schema;

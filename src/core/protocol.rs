@@ -1,7 +1,8 @@
 //! The wire protocol between a sessile client and a server (docs/PROTOCOL.md):
 //! versioned JSON text frames, one message per frame, encoded and decoded here
-//! by both sides. Decoding checks the frame size before parsing, names an
-//! unknown protocol version, and never panics on any input.
+//! by the server (the page's side is `js/src/link/core/frames.ts`, with the
+//! same codes and limits). Decoding checks the frame size before parsing,
+//! names an unknown protocol version, and never panics on any input.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

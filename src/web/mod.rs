@@ -3,7 +3,6 @@
 //! logic lives in `crate::core`.
 
 mod convert;
-pub mod link_api;
 mod locks;
 mod migrate;
 mod page;

@@ -1,12 +1,16 @@
 /**
  * The driver of one tab's link: it owns what the sans-IO core (`LinkCore`,
- * src/core/link/) may not: the clock, the timer, the sockets and fetches,
+ * ./core/) may not: the clock, the timer, the sockets and fetches,
  * the page's online/offline and visibility listeners, and the crash-safe
  * record of the outbox, written before any op leaves. Every listener, timer
  * and connection is released by `close()`.
  */
-import type { LinkCore } from "../wasm/sessile.js";
+import { LinkCore, type LinkCoreRecord, type LinkDiagnostics } from "./core/link-core.js";
+import type { Json } from "./core/merge-patch.js";
+import type { LinkEvent, Transmit } from "./core/types.js";
 import { openHttp, openWebSocket, type Endpoint, type Transport } from "./transport.js";
+
+export type { LinkCoreRecord, LinkDiagnostics } from "./core/link-core.js";
 
 /** Tuning of the link; every field is optional (docs/PROTOCOL.md has the defaults). */
 export interface LinkOptions {
@@ -28,34 +32,18 @@ export interface LinkOptions {
   rememberFallbackMs?: number;
 }
 
-/** A link event as the core emits it (`type` plus its fields). */
-export interface LinkEventData {
-  type: string;
-  [field: string]: unknown;
-}
-
-/** The link's part of `diagnostics()`. */
-export interface LinkDiagnostics {
-  state: "idle" | "connecting" | "handshaking" | "connected" | "backoff" | "offline" | "stopped";
-  stoppedBy: string | null;
-  transport: "websocket" | "http" | null;
-  preferred: "websocket" | "http";
-  rttMs: number | null;
-  outbox: number;
-  connections: number;
-  serverVersion: number;
-  clientId: string;
-}
+/** A link event as the page gets it: the core's, with errors shaped as the session's `error_occurred`. */
+export type LinkEventData =
+  | Exclude<LinkEvent, { type: "error_occurred" }>
+  | { type: "error_occurred"; error: { code: string; message: string }; during: "sync"; terminal: boolean };
 
 /** What the driver needs from its owner. */
 export interface DriverHooks {
-  /** Stores the link record (JSON text) crash-safely; resolves once stored. */
-  persist(record: string): Promise<void>;
+  /** Stores the link record crash-safely; resolves once stored. */
+  persist(record: LinkCoreRecord): Promise<void>;
   /** A link event for the page. */
   event(e: LinkEventData): void;
 }
-
-type CoreClass = new (options: object) => LinkCore;
 
 /** One running link. */
 export class LinkDriver {
@@ -77,11 +65,11 @@ export class LinkDriver {
   private readonly onVisibility = () =>
     this.input((c, now) => c.handleVisible(document.visibilityState === "visible", now));
 
+  /** Throws OUTBOX_CORRUPT when `resume.record` does not read, INVALID_OPTIONS for bad tuning. */
   constructor(
-    Core: CoreClass,
     private readonly endpoint: Endpoint,
     options: LinkOptions,
-    resume: { record?: string; version?: number; confirmed?: string },
+    resume: { record?: LinkCoreRecord | string; version?: number; confirmed?: Json },
     namespace: string,
     private readonly hooks: DriverHooks,
   ) {
@@ -90,7 +78,7 @@ export class LinkDriver {
     const heartbeat = options.heartbeatMs ?? 5_000;
     this.longPollMs = Math.max(0, Math.min(options.longPollMs ?? Math.floor(heartbeat * 0.8), 30_000));
     const until = Number(sessionGet(this.rememberKey) ?? 0);
-    this.core = new Core({
+    this.core = new LinkCore({
       ...options,
       ...resume,
       session: endpoint.session,
@@ -108,7 +96,7 @@ export class LinkDriver {
 
   /** The page's state as the link sees it (server state plus unanswered ops). */
   view(): unknown {
-    return JSON.parse(this.core.view());
+    return this.core.view();
   }
 
   /** The server version this client holds. */
@@ -128,7 +116,7 @@ export class LinkDriver {
 
   /** A local change from `before` to `after`; returns the op's sequence (0: nothing changed). */
   submit(before: unknown, after: unknown, to?: string): number {
-    const seq = this.core.submit(JSON.stringify(before), JSON.stringify(after), to, Date.now());
+    const seq = this.core.submit(before, after, to, Date.now());
     if (seq > 0) {
       this.mustPersist = true;
       this.pump();
@@ -144,7 +132,7 @@ export class LinkDriver {
 
   /** State, transport, RTT, outbox, counters. */
   diagnostics(): LinkDiagnostics {
-    return JSON.parse(this.core.diagnostics()) as LinkDiagnostics;
+    return this.core.diagnostics();
   }
 
   /** Stops the link: closes the connection, removes every listener and timer, stores the record. */
@@ -161,7 +149,6 @@ export class LinkDriver {
     this.releaseWaiters();
     await this.persisting;
     await this.hooks.persist(this.core.record());
-    this.core.free();
   }
 
   private input(f: (core: LinkCore, now: number) => void): void {
@@ -178,11 +165,11 @@ export class LinkDriver {
       return;
     }
     for (let t = this.core.pollTransmit(); t !== undefined; t = this.core.pollTransmit()) {
-      this.transmit(JSON.parse(t) as { kind: string; transport?: string; frame?: string });
+      this.transmit(t);
       if (this.closed) return;
     }
     for (let e = this.core.pollEvent(); e !== undefined; e = this.core.pollEvent()) {
-      this.event(JSON.parse(e) as LinkEventData);
+      this.event(e);
       if (this.closed) return;
     }
     this.armTimer();
@@ -214,10 +201,10 @@ export class LinkDriver {
       });
   }
 
-  private transmit(t: { kind: string; transport?: string; frame?: string }): void {
+  private transmit(t: Transmit): void {
     switch (t.kind) {
       case "open": {
-        const kind = t.transport === "http" ? "http" : "websocket";
+        const kind = t.transport;
         const gen = ++this.generation;
         const live = () => gen === this.generation && !this.closed;
         const sink = {
@@ -234,7 +221,7 @@ export class LinkDriver {
         break;
       }
       case "send":
-        this.transport?.send(t.frame ?? "");
+        this.transport?.send(t.frame);
         break;
       default:
         this.generation++;
@@ -243,12 +230,16 @@ export class LinkDriver {
     }
   }
 
-  private event(e: LinkEventData): void {
+  private event(e: LinkEvent): void {
     if (e.type === "connection_established" || e.type === "connection_restored") {
       this.rememberTransport(e.transport === "http");
     }
     if (e.type === "state_synchronized" || e.type === "conflict") this.recordStale = true;
-    this.hooks.event(e);
+    if (e.type === "error_occurred") {
+      this.hooks.event({ type: "error_occurred", error: { code: e.code, message: e.message }, during: "sync", terminal: e.terminal });
+    } else {
+      this.hooks.event(e);
+    }
   }
 
   /** A fallback to HTTP is remembered by this tab for a while, so a reload does not retry WebSocket three times first. */
@@ -269,8 +260,7 @@ export class LinkDriver {
   }
 
   private syncedOrIdle(): boolean {
-    // The outbox length is a plain getter; the full diagnostics (JSON) only when ops wait.
-    return this.core.outboxLength === 0 || this.diagnostics().state !== "connected";
+    return this.core.outboxLength === 0 || this.core.inner.state.kind !== "connected";
   }
 
   private releaseWaiters(): void {

@@ -7,9 +7,9 @@
  * store.
  */
 import type * as wasm from "./wasm/sessile.js";
-import type { StoreDiagnostics, StoreEvent } from "./wasm/sessile.js";
+import type { StoreDiagnostics, StoreEvent } from "./store/types.js";
 import { SessileError, toSessileError } from "./errors.js";
-import type { Store, TypedStoreOptions } from "./index.js";
+import type { Store, TypedStoreOptions } from "./store/types.js";
 import { LinkDriver, type LinkDiagnostics, type LinkEventData, type LinkOptions } from "./link/driver.js";
 import {
   callSession,

@@ -1,14 +1,14 @@
 /**
  * The public snapshot functions of {@link Sessile}: a JSON value to
  * snapshot bytes and back, and one snapshot saved in localStorage under
- * `sessile:<key>` (base64). The envelope itself (header, CRC-32, deflate)
- * is the wasm codec's; this file turns values into JSON and options into
- * the codec's, and reads the figures a page may show.
+ * `sessile:<key>` (base64). `JSON.stringify` / `JSON.parse` run here, in
+ * the browser's own engine; the wasm codec does the bytes (header, CRC-32,
+ * deflate) and checks the options.
  */
 import { read, write } from "./store/backends/local.js";
 import { decodeSnapshot as decode, encodeSnapshot as encode, readHeader } from "./store/codec.js";
 import { coded } from "./store/errors.js";
-import { codecOptions, fromJson, integer, MAX_SAFE, toJson } from "./store/options.js";
+import { fromJson, toJson } from "./store/options.js";
 
 /** Options of encodeSnapshot / saveSnapshot (all optional). */
 export interface SnapshotOptions {
@@ -66,18 +66,13 @@ function info(d: ReturnType<typeof readHeader>): SnapshotInfo {
 }
 
 function encodeValue(state: unknown, options?: SnapshotOptions): Uint8Array {
-  const codec = codecOptions(options);
-  const meta = {
-    generation: 0,
-    schemaVersion: integer(options, "schemaVersion", 4_294_967_295) ?? 0,
-    stateVersion: integer(options, "stateVersion", MAX_SAFE) ?? 0,
-    modifiedAt: integer(options, "modifiedAt", MAX_SAFE) ?? Date.now(),
-  };
-  return encode(toJson(state), meta, codec);
+  // The options object carries the header fields and the codec's options;
+  // the codec reads each from it and checks them (INVALID_OPTIONS).
+  return encode(toJson(state), options ?? {}, options);
 }
 
 function decodeValue<T>(bytes: Uint8Array, options?: DecodeOptions): Decoded<T> {
-  const d = decode(bytes, { maxBytes: codecOptions(options).maxBytes });
+  const d = decode(bytes, options);
   return { ...info(d), state: fromJson(d.json) as T };
 }
 

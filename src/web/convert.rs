@@ -5,7 +5,7 @@
 use js_sys::{Object, Reflect, JSON};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::core::envelope::{EnvelopeConfig, Snapshot, SnapshotMeta};
+use crate::core::envelope::{EnvelopeConfig, SnapshotMeta};
 use crate::core::error::SessileError;
 
 /// Turns a core error into a JS `Error` whose `name` is `SessileError` and
@@ -140,20 +140,6 @@ pub(crate) fn snapshot_info(
     set(&obj, "compressed", &JsValue::from_bool(compressed));
     set(&obj, "checksum", &JsValue::from_str(&hex32(checksum)));
     obj
-}
-
-/// A decoded snapshot as a plain object: the info fields plus `state`.
-pub(crate) fn decoded_snapshot(snapshot: &Snapshot) -> Result<JsValue, SessileError> {
-    let state = json_to_state(&snapshot.json)?;
-    let obj = snapshot_info(
-        &snapshot.meta,
-        snapshot.json.len(),
-        snapshot.stored_len,
-        snapshot.compressed,
-        snapshot.checksum,
-    );
-    set(&obj, "state", &state);
-    Ok(obj.into())
 }
 
 /// A checksum as 8 lowercase hex digits.

@@ -8,6 +8,7 @@ pub mod link_api;
 mod locks;
 mod migrate;
 mod page;
+pub mod slots_api;
 pub mod snapshot_api;
 mod storage;
 mod store;

@@ -1,27 +1,32 @@
-//! The snapshot functions exported to JS: encode a value into snapshot bytes,
-//! decode and verify them, and save / load a snapshot in localStorage.
+//! The snapshot codec exported to JS: encode a state's JSON text into
+//! snapshot bytes, decode and verify them. The page (the TypeScript store)
+//! does `JSON.stringify` / `JSON.parse` and the storage; the module does the
+//! bytes: header, CRC-32, deflate.
 
 use js_sys::{Object, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use crate::core::envelope::{self, EnvelopeConfig, SnapshotMeta};
+use crate::core::envelope::{self, EnvelopeConfig, Snapshot, SnapshotMeta};
 use crate::core::error::SessileError;
 
-use super::convert::{
-    decoded_snapshot, envelope_config, snapshot_info, snapshot_meta, state_to_json, to_js_error,
-};
+use super::convert::{envelope_config, integer, set, snapshot_info, to_js_error, MAX_SAFE_INTEGER};
 use super::storage::local as local_storage;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
-/** Options of encodeSnapshot / saveSnapshot (all optional). */
-export interface SnapshotOptions {
+/** Header fields of a snapshot to encode (all optional). */
+export interface SnapshotMetaInput {
   /** Version of the page's state schema (for migrations). Default 0. */
   schemaVersion?: number;
   /** Version of the state; grows with every change. Default 0. */
   stateVersion?: number;
   /** Last change, ms since the Unix epoch. Default Date.now(). */
   modifiedAt?: number;
+  /** Slot generation (0-65535), see restoreSlots / nextWrite. Default 0. */
+  generation?: number;
+}
+/** Codec options of encodeSnapshot (all optional). */
+export interface CodecOptions {
   /** Deflate the JSON when it has more bytes than this. Default 10240. */
   compressAbove?: number;
   /** Refuse states whose JSON is larger (STATE_TOO_LARGE). Default 5 MiB. */
@@ -29,16 +34,19 @@ export interface SnapshotOptions {
   /** Deflate level 0-9. Default 1. */
   compressionLevel?: number;
 }
-/** Options of decodeSnapshot / loadSnapshot. */
+/** Options of decodeSnapshot / restoreSlots. */
 export interface DecodeOptions {
   /** Refuse snapshots that declare a larger state. Default 5 MiB. */
   maxBytes?: number;
 }
-/** Figures about a snapshot. */
-export interface SnapshotInfo {
+/** A verified snapshot: its state's JSON text and its figures. */
+export interface DecodedSnapshot {
+  /** The state's JSON text. */
+  json: string;
   schemaVersion: number;
   stateVersion: number;
   modifiedAt: number;
+  generation: number;
   /** Bytes of the state's JSON. */
   rawBytes: number;
   /** Bytes of the whole snapshot as stored (header included). */
@@ -47,86 +55,96 @@ export interface SnapshotInfo {
   /** CRC-32 over header and payload, 8 hex digits. */
   checksum: string;
 }
-/** A verified snapshot and its state. */
-export interface DecodedSnapshot extends SnapshotInfo {
-  state: unknown;
-}
 "#;
 
-/// A state encoded from JS, with what the info object needs.
-struct Encoded {
-    bytes: Vec<u8>,
-    json_len: usize,
-    meta: SnapshotMeta,
-}
-
-/// Options, then `JSON.stringify`, then the core encoder.
-fn encode_value(state: &JsValue, options: &JsValue) -> Result<Encoded, SessileError> {
-    let cfg = envelope_config(options)?;
-    let meta = snapshot_meta(options)?;
-    let json = state_to_json(state)?;
-    let bytes = envelope::encode(&json, &meta, &cfg)?;
-    Ok(Encoded {
-        bytes,
-        json_len: json.len(),
-        meta,
+/// Reads `schemaVersion`, `stateVersion`, `modifiedAt` (default: now) and
+/// `generation` of a header to write.
+fn snapshot_meta(meta: &JsValue) -> Result<SnapshotMeta, SessileError> {
+    Ok(SnapshotMeta {
+        generation: integer(meta, "generation", u64::from(u16::MAX))?.unwrap_or(0.0) as u16,
+        schema_version: integer(meta, "schemaVersion", u64::from(u32::MAX))?.unwrap_or(0.0) as u32,
+        state_version: integer(meta, "stateVersion", MAX_SAFE_INTEGER)?.unwrap_or(0.0) as u64,
+        modified_at_ms: integer(meta, "modifiedAt", MAX_SAFE_INTEGER)?
+            .unwrap_or_else(js_sys::Date::now) as u64,
     })
 }
 
-/// Verifies `bytes` and turns them into a plain JS object with `state`.
-fn decode_value(bytes: &[u8], cfg: &EnvelopeConfig) -> Result<JsValue, SessileError> {
-    decoded_snapshot(&envelope::decode(bytes, cfg)?)
+/// A verified snapshot as a plain `DecodedSnapshot` object.
+pub(crate) fn decoded_snapshot(snapshot: &Snapshot) -> Object {
+    let obj = snapshot_info(
+        &snapshot.meta,
+        snapshot.json.len(),
+        snapshot.stored_len,
+        snapshot.compressed,
+        snapshot.checksum,
+    );
+    set(&obj, "generation", &JsValue::from(snapshot.meta.generation));
+    set(&obj, "json", &JsValue::from_str(&snapshot.json));
+    obj
 }
 
-/// Encodes a JSON-serializable value into snapshot bytes (format v1).
+/// Encodes a state's JSON text into snapshot bytes (format v1, docs/FORMAT.md).
 ///
-/// Throws a `SessileError` with code `STATE_TOO_LARGE`, `INVALID_STATE` or
-/// `INVALID_OPTIONS`.
+/// Throws a `SessileError` with code `STATE_TOO_LARGE` (checked before any
+/// work) or `INVALID_OPTIONS`.
 ///
 /// ```ts
-/// const bytes = encodeSnapshot({ step: "cart", items: [] }, { stateVersion: 1 });
+/// const bytes = encodeSnapshot(JSON.stringify(state), { stateVersion: 1, generation: 1 });
 /// ```
 #[wasm_bindgen(js_name = encodeSnapshot)]
 pub fn encode_snapshot(
-    state: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "SnapshotOptions | undefined")] options: JsValue,
+    json: &str,
+    #[wasm_bindgen(unchecked_param_type = "SnapshotMetaInput | undefined")] meta: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "CodecOptions | undefined")] options: JsValue,
 ) -> Result<Uint8Array, JsValue> {
-    let encoded = encode_value(&state, &options).map_err(to_js_error)?;
-    Ok(Uint8Array::from(encoded.bytes.as_slice()))
+    let encode = || -> Result<Vec<u8>, SessileError> {
+        let cfg = envelope_config(&options)?;
+        envelope::encode(json, &snapshot_meta(&meta)?, &cfg)
+    };
+    encode()
+        .map(|bytes| Uint8Array::from(bytes.as_slice()))
+        .map_err(to_js_error)
 }
 
-/// Decodes and verifies snapshot bytes; returns the state and its figures.
+/// Decodes and verifies snapshot bytes; returns the state's JSON text and
+/// the snapshot's figures.
 ///
 /// Throws a `SessileError` whose code says what is wrong with the bytes:
-/// `BAD_MAGIC`, `UNSUPPORTED_FORMAT_VERSION`, `TRUNCATED`, `LENGTH_MISMATCH`,
-/// `CHECKSUM_MISMATCH`, `INFLATE_OVERFLOW`, `CORRUPT_PAYLOAD`, ...
+/// `BAD_MAGIC`, `UNSUPPORTED_FORMAT_VERSION`, `UNSUPPORTED_FLAGS`,
+/// `TRUNCATED`, `LENGTH_MISMATCH`, `CHECKSUM_MISMATCH`, `INFLATE_OVERFLOW`,
+/// `CORRUPT_PAYLOAD`, `STATE_TOO_LARGE`.
 #[wasm_bindgen(js_name = decodeSnapshot, unchecked_return_type = "DecodedSnapshot")]
 pub fn decode_snapshot(
     bytes: &[u8],
     #[wasm_bindgen(unchecked_param_type = "DecodeOptions | undefined")] options: JsValue,
-) -> Result<JsValue, JsValue> {
-    envelope_config(&options)
-        .and_then(|cfg| decode_value(bytes, &cfg))
+) -> Result<Object, JsValue> {
+    decode_config(&options)
+        .and_then(|cfg| envelope::decode(bytes, &cfg))
+        .map(|snapshot| decoded_snapshot(&snapshot))
         .map_err(to_js_error)
 }
 
-/// Encodes `state` and writes it to localStorage under `sessile:<key>`.
-/// On failure (`QUOTA_EXCEEDED`, `STORAGE_UNAVAILABLE`, ...) the previously
-/// stored value is left as it was.
-#[wasm_bindgen(js_name = saveSnapshot, unchecked_return_type = "SnapshotInfo")]
-pub fn save_snapshot(
-    key: &str,
-    state: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "SnapshotOptions | undefined")] options: JsValue,
-) -> Result<Object, JsValue> {
+/// The decoder's limits from `maxBytes`.
+pub(crate) fn decode_config(options: &JsValue) -> Result<EnvelopeConfig, SessileError> {
+    envelope_config(options)
+}
+
+/// Encodes `state` (a JS value) and writes it to localStorage under
+/// `sessile:<key>`. On failure (`QUOTA_EXCEEDED`, `STORAGE_UNAVAILABLE`, ...)
+/// the previously stored value is left as it was.
+#[wasm_bindgen(js_name = saveSnapshot, unchecked_return_type = "Omit<DecodedSnapshot, \"json\" | \"generation\">")]
+pub fn save_snapshot(key: &str, state: JsValue, options: JsValue) -> Result<Object, JsValue> {
     let save = || -> Result<Object, SessileError> {
-        let encoded = encode_value(&state, &options)?;
-        local_storage::write(key, &encoded.bytes)?;
-        let header = envelope::read_header(&encoded.bytes)?;
+        let cfg = envelope_config(&options)?;
+        let meta = super::convert::snapshot_meta(&options)?;
+        let json = super::convert::state_to_json(&state)?;
+        let bytes = envelope::encode(&json, &meta, &cfg)?;
+        local_storage::write(key, &bytes)?;
+        let header = envelope::read_header(&bytes)?;
         Ok(snapshot_info(
-            &encoded.meta,
-            encoded.json_len,
-            encoded.bytes.len(),
+            &meta,
+            json.len(),
+            bytes.len(),
             header.flags & envelope::FLAG_COMPRESSED != 0,
             header.checksum,
         ))
@@ -138,14 +156,11 @@ pub fn save_snapshot(
 /// `undefined` when there is none. A corrupted value throws (for example
 /// `CHECKSUM_MISMATCH`) and is left in place for inspection.
 #[wasm_bindgen(js_name = loadSnapshot, unchecked_return_type = "DecodedSnapshot | undefined")]
-pub fn load_snapshot(
-    key: &str,
-    #[wasm_bindgen(unchecked_param_type = "DecodeOptions | undefined")] options: JsValue,
-) -> Result<JsValue, JsValue> {
+pub fn load_snapshot(key: &str, options: JsValue) -> Result<JsValue, JsValue> {
     let load = || -> Result<JsValue, SessileError> {
-        let cfg = envelope_config(&options)?;
+        let cfg = decode_config(&options)?;
         match local_storage::read(key)? {
-            Some(bytes) => decode_value(&bytes, &cfg),
+            Some(bytes) => Ok(decoded_snapshot(&envelope::decode(&bytes, &cfg)?).into()),
             None => Ok(JsValue::UNDEFINED),
         }
     };

@@ -66,7 +66,6 @@ fn encode(json: &str, meta: &str, options: &str) -> Result<Vec<u8>, JsValue> {
     encode_snapshot(json, opt(meta), opt(options)).map(|b| b.to_vec())
 }
 
-
 #[wasm_bindgen_test]
 fn small_state_round_trips_uncompressed() {
     let json = r#"{"step":"cart","items":[]}"#;

@@ -4,7 +4,8 @@
 // corrupted, backends unavailable, a real localStorage quota error, oversize
 // state, two stores of one namespace racing, clear across tabs, golden old
 // schemas migrated or refused, eviction, a closed connection reopened, the
-// pagehide rescue copy, and bytes stored in the format older builds wrote.
+// pagehide rescue copy, debounce and page hide, backoff after a failed
+// write, and bytes stored in the format older builds wrote.
 // Two stores in one page stand for two tabs: they share storage, the Web
 // Lock and the BroadcastChannel as tabs do (over WebDriver a browser runs
 // one command at a time, so one tab cannot wait for another).
@@ -646,6 +647,81 @@ for (const kind of KINDS) {
         assert.equal(out.unsaved, true);
         assert.equal(out.lastWrite.slot, "a");
         assert.deepEqual(out.keys, [], "removed once written back");
+      }));
+
+    test("writes are debounced, written within four delays under a stream of changes, and at once when hidden", (t) =>
+      scenario(t, b.browser, async () => {
+        const tab = await page();
+        const out = await tab.evaluate(async () => {
+          await T.fresh("t-debounce");
+          const store = await T.open({ name: "t-debounce", storage: "localstorage", debounceMs: 200 });
+          const start = performance.now();
+          let firstWrite;
+          // A change every 50 ms for 1.5 s: the trailing delay never elapses.
+          for (let i = 1; i <= 30; i++) {
+            store.set({ n: i });
+            await T.sleep(50);
+            if (firstWrite === undefined && store.diagnostics().lastWrite) firstWrite = performance.now() - start;
+          }
+          await store.flush();
+          const r = { firstWrite, stored: localStorage.getItem("sessile:t-debounce:head") };
+          await store.close();
+          // With a long delay, hiding the page writes at once.
+          const slow = await T.open({ name: "t-debounce", storage: "localstorage", debounceMs: 60000 });
+          slow.set({ n: "hidden" });
+          r.before = slow.diagnostics().unsaved;
+          Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+          document.dispatchEvent(new Event("visibilitychange"));
+          await T.sleep(100);
+          delete document.visibilityState;
+          r.after = slow.diagnostics().unsaved;
+          r.written = slow.diagnostics().lastWrite !== null;
+          await slow.close();
+          return r;
+        });
+        assert.ok(out.firstWrite !== undefined && out.firstWrite <= 1100, `first write after ${out.firstWrite} ms`);
+        assert.equal(out.stored, "30");
+        assert.equal(out.before, true);
+        assert.equal(out.after, false, "written when the page was hidden, not 60 s later");
+        assert.equal(out.written, true);
+      }));
+
+    test("a failed write is tried again after a backoff, without another change, and nothing is dropped", (t) =>
+      scenario(t, b.browser, async () => {
+        const tab = await page();
+        const out = await tab.evaluate(async () => {
+          await T.fresh("t-backoff");
+          const store = await T.open({ name: "t-backoff", storage: "localstorage", debounceMs: 20, compressAbove: 1e8 });
+          // Fill localStorage until it refuses, then ask for a write that cannot fit.
+          const junk = [];
+          for (let size = 1 << 20; size >= 1024; ) {
+            try {
+              localStorage.setItem(`t-junk-${junk.length}`, "j".repeat(size));
+              junk.push(`t-junk-${junk.length}`);
+            } catch {
+              size >>= 1;
+            }
+          }
+          store.set({ blob: "b".repeat(64 * 1024) });
+          await T.sleep(300);
+          const r = { errors: store.of("error_occurred").map((e) => [e.during, e.error.code]), unsaved: store.diagnostics().unsaved };
+          for (const k of junk) localStorage.removeItem(k);
+          // Backoff after the failures so far is at most a few hundred ms here.
+          const end = Date.now() + 5000;
+          while (store.diagnostics().unsaved && Date.now() < end) await T.sleep(50);
+          r.written = !store.diagnostics().unsaved && store.diagnostics().lastError === null;
+          r.reportedOnce = store.of("error_occurred").length;
+          await store.close();
+          const again = await T.open({ name: "t-backoff", storage: "localstorage" });
+          r.restored = again.state.blob.length;
+          await again.close();
+          return r;
+        });
+        assert.deepEqual(out.errors, [["write", "QUOTA_EXCEEDED"]]);
+        assert.equal(out.unsaved, true);
+        assert.equal(out.written, true, "the timer wrote it once space was free");
+        assert.equal(out.reportedOnce, 1, "a run of failures is reported once");
+        assert.equal(out.restored, 64 * 1024);
       }));
 
     test("bytes stored the way earlier builds stored them restore (IndexedDB and localStorage)", (t) =>

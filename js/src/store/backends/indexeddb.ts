@@ -150,6 +150,11 @@ export async function openIndexedDb(ns: string): Promise<Backend> {
   };
   // A read proves the database is usable (private modes that expose
   // indexedDB but fail every transaction are caught here).
-  await backend.readAll();
+  try {
+    await backend.readAll();
+  } catch (e) {
+    backend.release();
+    throw e;
+  }
   return backend;
 }

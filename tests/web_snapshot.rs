@@ -1,12 +1,13 @@
 //! Browser tests of the codec bindings (run by `wasm-pack test --headless
 //! --chrome` and `--firefox`): round trips through the JS surface, errors as
-//! JS `Error`s with a `code`, the two-slot restore and write plan, and real
-//! localStorage, corrupted on purpose.
+//! JS `Error`s with a `code`, the two-slot restore and write plan. The
+//! localStorage cases (saveSnapshot / loadSnapshot, now TypeScript) are in
+//! js/test/store_browser.test.mjs.
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Reflect, Uint8Array, JSON};
 use sessile::web::slots_api::{next_write, restore_slots};
-use sessile::web::snapshot_api::{decode_snapshot, encode_snapshot, load_snapshot, save_snapshot};
+use sessile::web::snapshot_api::{decode_snapshot, encode_snapshot};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
@@ -63,10 +64,6 @@ fn encode(json: &str, meta: &str, options: &str) -> Result<Vec<u8>, JsValue> {
         }
     };
     encode_snapshot(json, opt(meta), opt(options)).map(|b| b.to_vec())
-}
-
-fn local_storage() -> web_sys::Storage {
-    web_sys::window().unwrap().local_storage().unwrap().unwrap()
 }
 
 #[wasm_bindgen_test]
@@ -158,80 +155,6 @@ fn bad_input_gets_stable_codes() {
     assert_eq!(code_of(fraction), "INVALID_OPTIONS");
     let not_snapshot = decode_snapshot(b"{\"step\":\"cart\"}", JsValue::UNDEFINED).unwrap_err();
     assert_eq!(code_of(not_snapshot), "BAD_MAGIC");
-}
-
-#[wasm_bindgen_test]
-fn local_storage_round_trip() {
-    let json = checkout_json(400);
-    let info = save_snapshot("t-roundtrip", js(&json), js(r#"{"stateVersion":12}"#)).unwrap();
-    assert_eq!(field(&info, "compressed").as_bool(), Some(true));
-    let stored = local_storage()
-        .get_item("sessile:t-roundtrip")
-        .unwrap()
-        .unwrap();
-    assert!(
-        stored.len() < json.len(),
-        "base64 of the deflated snapshot is smaller than the JSON"
-    );
-    let loaded = load_snapshot("t-roundtrip", JsValue::UNDEFINED).unwrap();
-    assert_eq!(field(&loaded, "stateVersion").as_f64(), Some(12.0));
-    assert_eq!(
-        field(&loaded, "checksum").as_string(),
-        field(&info, "checksum").as_string()
-    );
-    assert_eq!(state_text(&loaded), json);
-    assert!(load_snapshot("t-missing", JsValue::UNDEFINED)
-        .unwrap()
-        .is_undefined());
-}
-
-#[wasm_bindgen_test]
-fn corrupted_stored_value_is_reported_not_returned() {
-    save_snapshot("t-corrupt", js(&checkout_json(20)), JsValue::UNDEFINED).unwrap();
-    let storage = local_storage();
-    let good = storage.get_item("sessile:t-corrupt").unwrap().unwrap();
-    // Change one base64 character in the payload: a different but valid byte.
-    let mut chars: Vec<char> = good.chars().collect();
-    let i = chars.len() / 2;
-    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
-    storage
-        .set_item("sessile:t-corrupt", &chars.iter().collect::<String>())
-        .unwrap();
-    let err = load_snapshot("t-corrupt", JsValue::UNDEFINED).unwrap_err();
-    assert_eq!(code_of(err), "CHECKSUM_MISMATCH");
-    storage
-        .set_item("sessile:t-corrupt", "not base64!")
-        .unwrap();
-    assert_eq!(
-        code_of(load_snapshot("t-corrupt", JsValue::UNDEFINED).unwrap_err()),
-        "CORRUPT_PAYLOAD"
-    );
-    storage
-        .set_item("sessile:t-corrupt", &good[..good.len() - 8])
-        .unwrap();
-    assert_eq!(
-        code_of(load_snapshot("t-corrupt", JsValue::UNDEFINED).unwrap_err()),
-        "TRUNCATED"
-    );
-}
-
-#[wasm_bindgen_test]
-fn quota_exceeded_keeps_the_previous_value() {
-    save_snapshot(
-        "t-quota",
-        js(r#"{"step":"cart"}"#),
-        js(r#"{"stateVersion":1}"#),
-    )
-    .unwrap();
-    // 6 MB of JSON stored uncompressed: 8 M base64 characters, over every
-    // browser's localStorage quota.
-    let huge = JsValue::from_str(&"x".repeat(6 * 1024 * 1024));
-    let opts = js(r#"{"stateVersion":2,"compressAbove":100000000,"maxBytes":10000000}"#);
-    let err = save_snapshot("t-quota", huge, opts).unwrap_err();
-    assert_eq!(code_of(err.clone()), "QUOTA_EXCEEDED");
-    assert_eq!(field(&err, "retryable").as_bool(), Some(true));
-    let kept = load_snapshot("t-quota", JsValue::UNDEFINED).unwrap();
-    assert_eq!(field(&kept, "stateVersion").as_f64(), Some(1.0));
 }
 
 #[wasm_bindgen_test]

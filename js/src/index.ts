@@ -17,14 +17,20 @@
  * @packageDocumentation
  */
 import init, * as wasm from "./wasm/sessile.js";
-import { encodeValue, withState, type Decoded, type DecodeOptions, type SnapshotInfo, type SnapshotOptions } from "./snapshot.js";
-import type {
-  StoreDiagnostics,
-  StoreEvent,
-  StoreOptions,
-} from "./wasm/sessile.js";
 import { SessileError, toSessileError } from "./errors.js";
 import { openSessionWith, type Session, type SessionOptions } from "./session.js";
+import {
+  decodeSnapshot,
+  encodeSnapshot,
+  loadSnapshot,
+  saveSnapshot,
+  type Decoded,
+  type DecodeOptions,
+  type SnapshotInfo,
+  type SnapshotOptions,
+} from "./snapshot.js";
+import { openStore } from "./store/store.js";
+import type { Store, TypedStoreOptions } from "./store/types.js";
 
 export { SessileError } from "./errors.js";
 export type {
@@ -40,31 +46,12 @@ export type { SessileErrorCode } from "./errors.js";
 export type { Decoded, DecodeOptions, SnapshotInfo, SnapshotOptions } from "./snapshot.js";
 export type {
   EventError,
+  Store,
   StoreDiagnostics,
   StoreEvent,
   StoreOptions,
-} from "./wasm/sessile.js";
-
-/** A namespace's persisted state of type `T` (see {@link Sessile.openStore}). */
-export interface Store<T> {
-  /** The current state: restored, set, or taken from another tab. */
-  readonly state: T;
-  /** The current state version. */
-  readonly version: number;
-  /** Replaces the state; returns the new version. Throws STATE_TOO_LARGE / INVALID_STATE. */
-  set(state: T): number;
-  /** Writes anything unsaved now; resolves when the bytes are stored. */
-  flush(): Promise<void>;
-  /** Removes every stored copy of this namespace. */
-  clear(): Promise<void>;
-  /** Flushes, then releases listeners and the tab channel. */
-  close(): Promise<void>;
-  /** Backend, durability, versions, sizes, last write and error. */
-  diagnostics(): StoreDiagnostics;
-}
-
-/** Options of {@link Sessile.openStore} with the state typed as `T`. */
-export type TypedStoreOptions<T> = Omit<StoreOptions, "initial"> & { initial: T };
+  TypedStoreOptions,
+} from "./store/types.js";
 
 /** The snapshot functions, available once the wasm module is loaded. */
 export interface Sessile {
@@ -90,56 +77,14 @@ export interface Sessile {
   openSession<T>(options: SessionOptions<T>): Promise<Session<T>>;
 }
 
-function wrapStore<T>(inner: wasm.SessileStore): Store<T> {
-  const rethrow = (e: unknown): never => {
-    throw toSessileError(e);
-  };
-  return {
-    get state() {
-      return inner.state as T;
-    },
-    get version() {
-      return inner.version;
-    },
-    set: guarded((state: T) => inner.set(state)),
-    flush: () => inner.flush().catch(rethrow),
-    clear: () => inner.clear().catch(rethrow),
-    close: () => inner.close().catch(rethrow),
-    diagnostics: () => inner.diagnostics(),
-  };
-}
-
-function guarded<A extends unknown[], R>(f: (...args: A) => R): (...args: A) => R {
-  return (...args: A) => {
-    try {
-      return f(...args);
-    } catch (e) {
-      throw toSessileError(e);
-    }
-  };
-}
-
-const openStoreTyped = <T>(options: TypedStoreOptions<T>) =>
-  wasm.openStore(options as StoreOptions).then(
-    (inner) => wrapStore<T>(inner),
-    (e: unknown) => {
-      throw toSessileError(e);
-    },
-  );
-
 const api: Sessile = {
-  encodeSnapshot: guarded((state, options) => encodeValue(wasm, state, options)),
-  decodeSnapshot: guarded((bytes: Uint8Array, options?: DecodeOptions) =>
-    withState(wasm.decodeSnapshot(bytes, options)),
-  ) as Sessile["decodeSnapshot"],
-  saveSnapshot: guarded((key, state, options) => wasm.saveSnapshot(key, state, options) as SnapshotInfo),
-  loadSnapshot: guarded((key: string, options?: DecodeOptions) => {
-    const found = wasm.loadSnapshot(key, options);
-    return found === undefined ? undefined : withState(found);
-  }) as Sessile["loadSnapshot"],
-  openStore: openStoreTyped,
+  encodeSnapshot,
+  decodeSnapshot,
+  saveSnapshot,
+  loadSnapshot,
+  openStore,
   openSession: <T>(options: SessionOptions<T>) =>
-    openSessionWith<T>(wasm, openStoreTyped, options).catch((e: unknown) => {
+    openSessionWith<T>(wasm, openStore, options).catch((e: unknown) => {
       throw toSessileError(e);
     }),
 };

@@ -7,10 +7,10 @@
  * store.
  */
 import type * as wasm from "./wasm/sessile.js";
-import type { StoreDiagnostics, StoreEvent } from "./wasm/sessile.js";
+import type { StoreDiagnostics, StoreEvent } from "./store/types.js";
 import { SessileError, toSessileError } from "./errors.js";
 import { Lifecycle } from "./lifecycle/lifecycle.js";
-import type { Store, TypedStoreOptions } from "./index.js";
+import type { Store, TypedStoreOptions } from "./store/types.js";
 import { applyMergePatch, sameJson, type Json } from "./link/core/merge-patch.js";
 import { LinkDriver, type LinkCoreRecord, type LinkDiagnostics, type LinkEventData, type LinkOptions } from "./link/driver.js";
 import {

@@ -1,13 +1,14 @@
 /**
- * The public snapshot functions of {@link Sessile}: a value in, snapshot
- * bytes out, and back. `JSON.stringify` / `JSON.parse` run here, in the
- * browser's own engine; the wasm codec does the bytes (header, CRC-32,
- * deflate).
- *
- * @module
+ * The public snapshot functions of {@link Sessile}: a JSON value to
+ * snapshot bytes and back, and one snapshot saved in localStorage under
+ * `sessile:<key>` (base64). `JSON.stringify` / `JSON.parse` run here, in
+ * the browser's own engine; the wasm codec does the bytes (header, CRC-32,
+ * deflate) and checks the options.
  */
-import type * as wasm from "./wasm/sessile.js";
-import { SessileError } from "./errors.js";
+import { read, write } from "./store/backends/local.js";
+import { decodeSnapshot as decode, encodeSnapshot as encode, readHeader } from "./store/codec.js";
+import { coded } from "./store/errors.js";
+import { fromJson, toJson } from "./store/options.js";
 
 /** Options of encodeSnapshot / saveSnapshot (all optional). */
 export interface SnapshotOptions {
@@ -50,38 +51,50 @@ export interface Decoded<T> extends SnapshotInfo {
   state: T;
 }
 
-/**
- * `JSON.stringify(state)`, refusing what JSON cannot hold (a function,
- * `undefined`, a cycle, a BigInt) with `INVALID_STATE`.
- */
-export function stateToJson(state: unknown): string {
-  let json: string | undefined;
+/** Runs `f`, turning whatever it throws into a SessileError. */
+function guarded<R>(f: () => R): R {
   try {
-    json = JSON.stringify(state);
+    return f();
   } catch (e) {
-    throw new SessileError("INVALID_STATE", `state is not valid JSON: ${(e as Error).message}`, { cause: e });
+    throw coded(e, "INVALID_STATE");
   }
-  if (json === undefined) {
-    throw new SessileError("INVALID_STATE", "state is not valid JSON: the state must be a JSON value (got undefined or a function)");
-  }
-  return json;
 }
 
-/** A decoded snapshot with its JSON text parsed into `state`. */
-export function withState<T = unknown>(decoded: wasm.DecodedSnapshot): Decoded<T> {
-  const { json, generation: _generation, ...info } = decoded;
-  let state: T;
-  try {
-    state = JSON.parse(json) as T;
-  } catch (e) {
-    throw new SessileError("INVALID_STATE", `stored state is not valid JSON: ${(e as Error).message}`, { cause: e });
-  }
-  return { ...info, state };
+function info(d: ReturnType<typeof readHeader>): SnapshotInfo {
+  const { schemaVersion, stateVersion, modifiedAt, rawBytes, storedBytes, compressed, checksum } = d;
+  return { schemaVersion, stateVersion, modifiedAt, rawBytes, storedBytes, compressed, checksum };
 }
 
-/** Encodes a JSON value into snapshot bytes (format v1) with the wasm codec `w`. */
-export function encodeValue(w: typeof wasm, state: unknown, options?: SnapshotOptions): Uint8Array {
-  // The options object carries both the header fields and the codec's
-  // options; each side reads only its own keys.
-  return w.encodeSnapshot(stateToJson(state), options, options);
+function encodeValue(state: unknown, options?: SnapshotOptions): Uint8Array {
+  // The options object carries the header fields and the codec's options;
+  // the codec reads each from it and checks them (INVALID_OPTIONS).
+  return encode(toJson(state), options ?? {}, options);
 }
+
+function decodeValue<T>(bytes: Uint8Array, options?: DecodeOptions): Decoded<T> {
+  const d = decode(bytes, options);
+  return { ...info(d), state: fromJson(d.json) as T };
+}
+
+/** Encodes a JSON value into snapshot bytes (format v1). */
+export const encodeSnapshot = <T>(state: T, options?: SnapshotOptions): Uint8Array =>
+  guarded(() => encodeValue(state, options));
+
+/** Decodes and verifies snapshot bytes. */
+export const decodeSnapshot = <T = unknown>(bytes: Uint8Array, options?: DecodeOptions): Decoded<T> =>
+  guarded(() => decodeValue<T>(bytes, options));
+
+/** Encodes `state` and stores it in localStorage under `sessile:<key>`; on failure the previous value stays. */
+export const saveSnapshot = <T>(key: string, state: T, options?: SnapshotOptions): SnapshotInfo =>
+  guarded(() => {
+    const bytes = encodeValue(state, options);
+    write(key, bytes);
+    return info(readHeader(bytes));
+  });
+
+/** Reads and verifies the snapshot under `sessile:<key>`; undefined if none. A corrupted value throws. */
+export const loadSnapshot = <T = unknown>(key: string, options?: DecodeOptions): Decoded<T> | undefined =>
+  guarded(() => {
+    const bytes = read(key);
+    return bytes === undefined ? undefined : decodeValue<T>(bytes, options);
+  });

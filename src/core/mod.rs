@@ -3,7 +3,6 @@
 //! server feed it bytes and time from outside.
 
 pub mod checksum;
-pub mod debounce;
 pub mod envelope;
 pub mod error;
 pub mod lifecycle;

@@ -2,8 +2,8 @@
 //! JS `Error` objects with a `code`, option objects to core configs, decoded
 //! snapshots to plain JS objects.
 
-use js_sys::{Object, Reflect, JSON};
-use wasm_bindgen::{JsCast, JsValue};
+use js_sys::{Object, Reflect};
+use wasm_bindgen::JsValue;
 
 use crate::core::envelope::{EnvelopeConfig, SnapshotMeta};
 use crate::core::error::SessileError;
@@ -68,51 +68,6 @@ pub(crate) fn envelope_config(options: &JsValue) -> Result<EnvelopeConfig, Sessi
     }
     cfg.validate()?;
     Ok(cfg)
-}
-
-/// Reads `schemaVersion`, `stateVersion` and `modifiedAt` (default: now).
-pub(crate) fn snapshot_meta(options: &JsValue) -> Result<SnapshotMeta, SessileError> {
-    let now = js_sys::Date::now();
-    Ok(SnapshotMeta {
-        generation: 0,
-        schema_version: integer(options, "schemaVersion", u64::from(u32::MAX))?.unwrap_or(0.0)
-            as u32,
-        state_version: integer(options, "stateVersion", MAX_SAFE_INTEGER)?.unwrap_or(0.0) as u64,
-        modified_at_ms: integer(options, "modifiedAt", MAX_SAFE_INTEGER)?.unwrap_or(now) as u64,
-    })
-}
-
-/// `JSON.stringify(value)`, refusing what JSON cannot hold.
-pub(crate) fn state_to_json(value: &JsValue) -> Result<String, SessileError> {
-    let text = JSON::stringify(value).map_err(|e| SessileError::InvalidState {
-        reason: js_message(&e),
-    })?;
-    text.as_string().ok_or_else(|| SessileError::InvalidState {
-        reason: "the state must be a JSON value (got undefined or a function)".into(),
-    })
-}
-
-/// `JSON.parse(text)`.
-pub(crate) fn json_to_state(text: &str) -> Result<JsValue, SessileError> {
-    JSON::parse(text).map_err(|e| SessileError::InvalidState {
-        reason: js_message(&e),
-    })
-}
-
-/// The `message` of a thrown JS value, or a generic text.
-pub(crate) fn js_message(thrown: &JsValue) -> String {
-    thrown
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| thrown.as_string())
-        .unwrap_or_else(|| "unknown JavaScript error".into())
-}
-
-/// The `name` of a thrown JS value (`QuotaExceededError`, `SecurityError`, ...).
-pub(crate) fn js_name(thrown: &JsValue) -> String {
-    get(thrown, "name")
-        .and_then(|n| n.as_string())
-        .unwrap_or_default()
 }
 
 /// Figures about a snapshot that the page may show or log.

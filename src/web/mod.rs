@@ -3,18 +3,8 @@
 //! logic lives in `crate::core`.
 
 mod convert;
-mod locks;
-mod migrate;
-mod page;
 pub mod slots_api;
 pub mod snapshot_api;
-mod storage;
-mod store;
-pub mod store_api;
-mod store_options;
-mod store_restore;
-mod store_write;
-mod tabs;
 
 /// The heap of the wasm module: talc takes fewer bytes of wasm than Rust's
 /// default dlmalloc (docs/PERFORMANCE.md). The module is single-threaded.

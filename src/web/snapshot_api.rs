@@ -10,7 +10,6 @@ use crate::core::envelope::{self, EnvelopeConfig, Snapshot, SnapshotMeta};
 use crate::core::error::SessileError;
 
 use super::convert::{envelope_config, integer, set, snapshot_info, to_js_error, MAX_SAFE_INTEGER};
-use super::storage::local as local_storage;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -127,42 +126,4 @@ pub fn decode_snapshot(
 /// The decoder's limits from `maxBytes`.
 pub(crate) fn decode_config(options: &JsValue) -> Result<EnvelopeConfig, SessileError> {
     envelope_config(options)
-}
-
-/// Encodes `state` (a JS value) and writes it to localStorage under
-/// `sessile:<key>`. On failure (`QUOTA_EXCEEDED`, `STORAGE_UNAVAILABLE`, ...)
-/// the previously stored value is left as it was.
-#[wasm_bindgen(js_name = saveSnapshot, unchecked_return_type = "Omit<DecodedSnapshot, \"json\" | \"generation\">")]
-pub fn save_snapshot(key: &str, state: JsValue, options: JsValue) -> Result<Object, JsValue> {
-    let save = || -> Result<Object, SessileError> {
-        let cfg = envelope_config(&options)?;
-        let meta = super::convert::snapshot_meta(&options)?;
-        let json = super::convert::state_to_json(&state)?;
-        let bytes = envelope::encode(&json, &meta, &cfg)?;
-        local_storage::write(key, &bytes)?;
-        let header = envelope::read_header(&bytes)?;
-        Ok(snapshot_info(
-            &meta,
-            json.len(),
-            bytes.len(),
-            header.flags & envelope::FLAG_COMPRESSED != 0,
-            header.checksum,
-        ))
-    };
-    save().map_err(to_js_error)
-}
-
-/// Reads and verifies the snapshot under `sessile:<key>` in localStorage;
-/// `undefined` when there is none. A corrupted value throws (for example
-/// `CHECKSUM_MISMATCH`) and is left in place for inspection.
-#[wasm_bindgen(js_name = loadSnapshot, unchecked_return_type = "DecodedSnapshot | undefined")]
-pub fn load_snapshot(key: &str, options: JsValue) -> Result<JsValue, JsValue> {
-    let load = || -> Result<JsValue, SessileError> {
-        let cfg = decode_config(&options)?;
-        match local_storage::read(key)? {
-            Some(bytes) => Ok(decoded_snapshot(&envelope::decode(&bytes, &cfg)?).into()),
-            None => Ok(JsValue::UNDEFINED),
-        }
-    };
-    load().map_err(to_js_error)
 }

@@ -8,6 +8,7 @@ use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, 
 
 use super::checksum::Crc32;
 use super::error::{Result, SessileError};
+use super::error_text::decimal;
 
 /// The four bytes every snapshot starts with.
 pub const MAGIC: [u8; 4] = *b"SSNP";
@@ -70,7 +71,11 @@ impl EnvelopeConfig {
         if self.max_raw_bytes == 0 || self.max_raw_bytes > MAX_RAW_BYTES_LIMIT {
             return Err(SessileError::InvalidOptions {
                 option: "maxBytes",
-                reason: format!("must be between 1 and {MAX_RAW_BYTES_LIMIT}"),
+                reason: [
+                    "must be between 1 and ",
+                    &decimal(MAX_RAW_BYTES_LIMIT as u64),
+                ]
+                .concat(),
             });
         }
         if self.compression_level > 9 {

@@ -7,15 +7,23 @@ use wasm_bindgen::JsValue;
 
 use crate::core::envelope::{EnvelopeConfig, SnapshotMeta};
 use crate::core::error::SessileError;
+use crate::core::error_text::{codec_message, decimal};
 
 /// Turns a core error into a JS `Error` whose `name` is `SessileError` and
 /// whose `code` is the stable code.
 pub(crate) fn to_js_error(err: SessileError) -> JsValue {
-    let js = js_sys::Error::new(&err.to_string());
+    let js = js_sys::Error::new(&message(&err));
     js.set_name("SessileError");
     set(&js, "code", &JsValue::from_str(err.code()));
     set(&js, "retryable", &JsValue::from_bool(err.is_retryable()));
     js.into()
+}
+
+/// The error's message, built without `core::fmt`
+/// (`crate::core::error_text`): the codec returns only errors that have one;
+/// any other would say just its code.
+fn message(err: &SessileError) -> String {
+    codec_message(err).unwrap_or_else(|| err.code().into())
 }
 
 pub(crate) fn set(target: &JsValue, key: &str, value: &JsValue) {
@@ -47,7 +55,7 @@ pub(crate) fn integer(
         Some(n) if n >= 0.0 && n <= max as f64 && n.fract() == 0.0 => Ok(Some(n)),
         _ => Err(SessileError::InvalidOptions {
             option: key,
-            reason: format!("must be a whole number from 0 to {max}"),
+            reason: ["must be a whole number from 0 to ", &decimal(max)].concat(),
         }),
     }
 }
@@ -119,7 +127,7 @@ pub(crate) fn object(entries: &[(&str, JsValue)]) -> Object {
 pub(crate) fn error_summary(err: &SessileError) -> JsValue {
     object(&[
         ("code", err.code().into()),
-        ("message", err.to_string().into()),
+        ("message", message(err).into()),
     ])
     .into()
 }

@@ -257,7 +257,7 @@ describe("coverage of the page's API", () => {
     assert.deepEqual(out.initial, { step: "cart" });
   });
 
-  test("site data blocked in the browser: memory with storage_degraded, naming IndexedDB fails", async () => {
+  test("site data blocked in the browser: memory with storage_degraded, a synced session, naming IndexedDB fails", { timeout: 60_000 }, async () => {
     const dir = tempDir("sessile-profile-");
     mkdirSync(path.join(dir, "Default"));
     // What a shopper's "block site data" setting writes into the profile.
@@ -279,6 +279,10 @@ describe("coverage of the page's API", () => {
           state: s.state,
         };
         await s.close();
+        // Web Locks are refused too: the client id is chosen without them.
+        const synced = await C.session({ name: "cov-blocked-sync", initial: { n: 1 }, server: { http: location.origin } });
+        r.connected = (await C.until(synced.events, "connection_established")).transport;
+        await synced.close();
         r.explicit = await C.failure(async () => (await C.sessile()).openStore({ name: "cov-blocked2", storage: "indexeddb" }));
         return r;
       });
@@ -288,6 +292,7 @@ describe("coverage of the page's API", () => {
       ]);
       assert.equal(out.backend, "memory");
       assert.deepEqual(out.state, { n: 2 });
+      assert.equal(out.connected, "websocket");
       assert.equal(out.explicit, "SessileError:STORAGE_UNAVAILABLE");
     } finally {
       await ctx.close();

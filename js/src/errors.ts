@@ -4,43 +4,50 @@
  * {@link toSessileError} turns them into instances of this class.
  */
 
-/** Every code a SessileError can carry (docs/FORMAT.md lists what each means). */
-export type SessileErrorCode =
-  | "STATE_TOO_LARGE"
-  | "BAD_MAGIC"
-  | "UNSUPPORTED_FORMAT_VERSION"
-  | "UNSUPPORTED_FLAGS"
-  | "TRUNCATED"
-  | "LENGTH_MISMATCH"
-  | "CHECKSUM_MISMATCH"
-  | "INFLATE_OVERFLOW"
-  | "CORRUPT_PAYLOAD"
-  | "INVALID_STATE"
-  | "INVALID_OPTIONS"
-  | "STORAGE_UNAVAILABLE"
-  | "QUOTA_EXCEEDED"
-  | "SCHEMA_TOO_NEW"
-  | "MIGRATION_FAILED"
-  | "STORE_CLOSED"
-  | "STALE_WRITE"
-  | "PROTOCOL_ERROR"
-  | "FRAME_TOO_LARGE"
-  | "UNSUPPORTED_PROTOCOL_VERSION"
-  | "INVALID_TRANSITION"
-  | "UNKNOWN_FLOW"
-  | "SESSION_NOT_FOUND"
-  | "SESSION_EXPIRED"
-  | "SESSION_CLOSED"
-  | "INVALID_TOKEN"
-  | "VERSION_CONFLICT"
-  | "OP_OUT_OF_ORDER"
-  | "SESSION_LIMIT_REACHED"
-  | "ORIGIN_NOT_ALLOWED"
-  | "SERVER_BUSY"
-  | "SERVER_STORAGE_ERROR"
-  | "OUTBOX_CORRUPT"
-  | "SERVER_UNREACHABLE"
-  | "WASM_LOAD_FAILED";
+/**
+ * Every code a SessileError can carry on the page (docs/FORMAT.md and
+ * docs/PROTOCOL.md say what each means). Answers of the server that the link
+ * handles itself never reach the page as errors: `VERSION_CONFLICT` becomes
+ * a `conflict` event, `OP_OUT_OF_ORDER` a resync; `SESSION_LIMIT_REACHED`
+ * is answered only to a backend that creates sessions with a `key`.
+ */
+export const SESSILE_ERROR_CODES = [
+  "STATE_TOO_LARGE",
+  "BAD_MAGIC",
+  "UNSUPPORTED_FORMAT_VERSION",
+  "UNSUPPORTED_FLAGS",
+  "TRUNCATED",
+  "LENGTH_MISMATCH",
+  "CHECKSUM_MISMATCH",
+  "INFLATE_OVERFLOW",
+  "CORRUPT_PAYLOAD",
+  "INVALID_STATE",
+  "INVALID_OPTIONS",
+  "STORAGE_UNAVAILABLE",
+  "QUOTA_EXCEEDED",
+  "SCHEMA_TOO_NEW",
+  "MIGRATION_FAILED",
+  "STORE_CLOSED",
+  "STALE_WRITE",
+  "PROTOCOL_ERROR",
+  "FRAME_TOO_LARGE",
+  "UNSUPPORTED_PROTOCOL_VERSION",
+  "INVALID_TRANSITION",
+  "UNKNOWN_FLOW",
+  "SESSION_NOT_FOUND",
+  "SESSION_EXPIRED",
+  "SESSION_CLOSED",
+  "INVALID_TOKEN",
+  "ORIGIN_NOT_ALLOWED",
+  "SERVER_BUSY",
+  "SERVER_STORAGE_ERROR",
+  "OUTBOX_CORRUPT",
+  "SERVER_UNREACHABLE",
+  "WASM_LOAD_FAILED",
+] as const;
+
+/** A code of {@link SESSILE_ERROR_CODES}. */
+export type SessileErrorCode = (typeof SESSILE_ERROR_CODES)[number];
 
 /** An error from sessile; branch on `code`, show or log `message`. */
 export class SessileError extends Error {

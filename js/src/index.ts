@@ -32,7 +32,7 @@ import {
 import { openStore } from "./store/store.js";
 import type { Store, TypedStoreOptions } from "./store/types.js";
 
-export { SessileError } from "./errors.js";
+export { SESSILE_ERROR_CODES, SessileError } from "./errors.js";
 export type {
   ServerOptions,
   Session,

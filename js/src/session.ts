@@ -286,8 +286,8 @@ export async function openSessionWith<T>(
       if (toReason) {
         change(store.state, reason);
         await link?.flush();
-      } else if (link?.server) {
-        await callSession(server!.http, link.server, "DELETE", "");
+      } else {
+        if (link?.server) await callSession(server!.http, link.server, "DELETE", "");
         lifecycleHooks.status(endedStatus);
       }
       if (!over) {

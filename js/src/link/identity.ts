@@ -57,13 +57,16 @@ async function tryLock(name: string): Promise<(() => void) | undefined> {
   const locks = (navigator as Navigator & { locks?: LockManager }).locks;
   if (!locks) return () => {};
   return new Promise((resolve) => {
-    void locks.request(name, { ifAvailable: true }, (lock) => {
-      if (!lock) {
-        resolve(undefined);
-        return undefined;
-      }
-      return new Promise<void>((done) => resolve(done));
-    });
+    locks
+      .request(name, { ifAvailable: true }, (lock) => {
+        if (!lock) {
+          resolve(undefined);
+          return undefined;
+        }
+        return new Promise<void>((done) => resolve(done));
+      })
+      // Refused (SecurityError: site data blocked): as without Web Locks.
+      .catch(() => resolve(() => {}));
   });
 }
 

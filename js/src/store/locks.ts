@@ -2,7 +2,9 @@
  * One writer at a time per namespace across tabs: runs a write under the
  * exclusive Web Lock `sessile:<ns>` where the browser has Web Locks, and
  * directly where it does not (the write's own compare-and-set on the stored
- * head still keeps a stale tab from overwriting a newer state).
+ * head still keeps a stale tab from overwriting a newer state). A browser
+ * that refuses the lock (SecurityError: site data blocked, where the store
+ * runs in memory) is treated as one without Web Locks.
  */
 import { messageOf, unavailable } from "./errors.js";
 
@@ -20,6 +22,7 @@ export async function exclusive<T>(name: string, work: () => Promise<T>): Promis
       }
     });
   } catch (e) {
+    if (!outcome && (e as { name?: string } | null)?.name === "SecurityError") return work();
     if (!outcome) throw unavailable(`the write lock failed: ${messageOf(e)}`);
   }
   if (!outcome) throw unavailable("the write lock was released without running the write");

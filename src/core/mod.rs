@@ -5,6 +5,7 @@
 pub mod checksum;
 pub mod envelope;
 pub mod error;
+pub mod flow_table;
 pub mod lifecycle;
 pub mod merge_patch;
 pub mod protocol;

@@ -206,7 +206,7 @@ export async function openSessionWith<T>(
     },
   };
   // The server gets a declared table as the page validated it, every field given.
-  const linkOptions = flow === undefined || typeof flow === "string" ? options : { ...options, flow: life.table };
+  const linkOptions = flow !== null && typeof flow === "object" ? { ...options, flow: life.table } : options;
   const link = server
     ? await SyncedLink.start(openStore, store, linkOptions, server, emit, lifecycleHooks)
     : undefined;

@@ -42,6 +42,8 @@ export type {
 } from "./session.js";
 export type { LinkDiagnostics, LinkOptions } from "./link/driver.js";
 export type { ServerSession } from "./link/identity.js";
+export type { FlowDeclaration } from "./lifecycle/declared.js";
+export type { StatusKind } from "./lifecycle/flows.js";
 export type { SessileErrorCode } from "./errors.js";
 export type { Decoded, DecodeOptions, SnapshotInfo, SnapshotOptions } from "./snapshot.js";
 export type {

@@ -10,6 +10,7 @@ import type * as wasm from "./wasm/sessile.js";
 import type { StoreDiagnostics, StoreEvent } from "./store/types.js";
 import { SessileError, toSessileError } from "./errors.js";
 import { Lifecycle } from "./lifecycle/lifecycle.js";
+import type { FlowDeclaration } from "./lifecycle/declared.js";
 import type { Store, TypedStoreOptions } from "./store/types.js";
 import { applyMergePatch, sameJson, type Json } from "./link/core/merge-patch.js";
 import { LinkDriver, type LinkCoreRecord, type LinkDiagnostics, type LinkEventData, type LinkOptions } from "./link/driver.js";
@@ -39,8 +40,22 @@ export type SessionOptions<T> = Omit<TypedStoreOptions<T>, "onEvent"> &
   LinkOptions & {
     /** Sync with this server (optional: without it the session is local only). */
     server?: ServerOptions;
-    /** The lifecycle flow: "checkout" (default) or "table"; the server enforces the same one. */
-    flow?: string;
+    /**
+     * The lifecycle flow: a built-in one's name, "checkout" (default) or
+     * "table", or a table the page declares ({@link FlowDeclaration}). The
+     * page checks every status change against it, and the server, which
+     * gets the table when it creates the session, enforces the same one.
+     *
+     * ```ts
+     * flow: {
+     *   initial: "cart",
+     *   statuses: { cart: "active", paying: "waiting", paid: "closed",
+     *               expired: "expired", terminated: "closed" },
+     *   transitions: { cart: ["paying", "expired", "terminated"], paying: ["paid", "terminated"] },
+     * }
+     * ```
+     */
+    flow?: string | FlowDeclaration;
     /** Time to live, seconds (60 to 86400, default 1800). */
     ttlSeconds?: number;
     /** Receives every event. */
@@ -190,8 +205,10 @@ export async function openSessionWith<T>(
       }
     },
   };
+  // The server gets a declared table as the page validated it, every field given.
+  const linkOptions = flow !== null && typeof flow === "object" ? { ...options, flow: life.table } : options;
   const link = server
-    ? await SyncedLink.start(openStore, store, options, server, emit, lifecycleHooks)
+    ? await SyncedLink.start(openStore, store, linkOptions, server, emit, lifecycleHooks)
     : undefined;
   document.addEventListener("visibilitychange", checkExpiry);
   checkExpiry();

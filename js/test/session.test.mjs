@@ -1,6 +1,7 @@
 // openSession in real Chromium pages against the real server: the events of
 // authentication, the lifecycle (flow checks, extend, validate, expiry on a
-// fast-forwarded clock, end), and that closing releases every listener,
+// fast-forwarded clock, end), a flow the page declares (enforced alike by
+// the page and the server), and that closing releases every listener,
 // timer and socket. The transport scenarios (restart, fallback, reload) are
 // in link.test.mjs.
 import assert from "node:assert/strict";
@@ -103,6 +104,84 @@ describe("openSession against the real server", () => {
     const stored = await serverSession(out.id, out.token);
     assert.equal(stored.status, 410, JSON.stringify(stored.body));
     assert.equal(stored.body.code, "SESSION_CLOSED");
+  });
+
+  test("a declared flow: the page steps through it, refuses what it forbids, and the server holds and enforces the same table", async () => {
+    const flow = {
+      name: "pay-desk",
+      initial: "open",
+      ended: "abandoned",
+      expired: "timed-out",
+      statuses: { open: "active", paying: "waiting", paid: "closed", "timed-out": "expired", abandoned: "closed" },
+      transitions: { open: ["paying", "timed-out", "abandoned"], paying: ["paid", "abandoned"] },
+    };
+    const page = await blankPage();
+    const out = await page.evaluate(async (flow) => {
+      const { loadSessile } = await import("/js/index.js");
+      const sessile = await loadSessile();
+      const attempt = (run) => {
+        try {
+          run();
+          return "allowed";
+        } catch (e) {
+          return { code: e.code, message: e.message };
+        }
+      };
+      const session = await sessile.openSession({ name: "declared", initial: { n: 0 }, server: { http: location.origin }, flow });
+      await new Promise((resolve) => session.on("connection_established", resolve));
+      const r = { first: session.status, skip: attempt(() => session.step("paid")), unknown: attempt(() => session.step("cart")) };
+      r.forward = attempt(() => session.step("paying", { n: 1 }));
+      await session.flush();
+      r.back = attempt(() => session.step("open"));
+      r.status = session.status;
+      r.id = session.sessionId;
+      r.token = session.token;
+      await session.close();
+      try {
+        await sessile.openSession({ name: "bad", initial: {}, server: { http: location.origin }, flow: { ...flow, initial: "paid" } });
+        r.bad = "opened";
+      } catch (e) {
+        r.bad = { code: e.code, message: e.message };
+      }
+      return r;
+    }, flow);
+    assert.equal(out.first, "open");
+    const refusal = (from, to) => ({ code: "INVALID_TRANSITION", message: `transition from \`${from}\` to \`${to}\` is not allowed` });
+    assert.deepEqual(out.skip, refusal("open", "paid"));
+    assert.deepEqual(out.unknown, refusal("open", "cart"), "a built-in flow's status means nothing here");
+    assert.equal(out.forward, "allowed");
+    assert.deepEqual(out.back, refusal("paying", "open"));
+    assert.equal(out.status, "paying");
+    assert.deepEqual(out.bad, { code: "INVALID_OPTIONS", message: "invalid option `flow`: `initial` is `paid`, a terminal status" });
+
+    // The server holds the same status and table, and refuses the same step with the same message.
+    const stored = await serverSession(out.id, out.token);
+    assert.equal(stored.status, 200, JSON.stringify(stored.body));
+    assert.equal(stored.body.status, "paying");
+    assert.equal(stored.body.flow, "pay-desk");
+    assert.deepEqual(stored.body.state, { n: 1 });
+    assert.deepEqual(stored.body.table, flow);
+    const send = (seq, to) =>
+      fetch(`${env.server.url}v1/sessions/${out.id}/ops`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${out.token}`, "content-type": "application/json" },
+        body: JSON.stringify({ type: "op", id: { client: "ab".repeat(16), seq }, base: stored.body.version, patch: {}, to }),
+      }).then(async (res) => ({ status: res.status, body: await res.json() }));
+    const back = await send(1, "open");
+    assert.equal(back.status, 422, JSON.stringify(back.body));
+    assert.deepEqual({ code: back.body.code, message: back.body.message }, out.back);
+    assert.equal((await send(2, "paid")).status, 200);
+    const closed = await serverSession(out.id, out.token);
+    assert.deepEqual([closed.status, closed.body.code], [410, "SESSION_CLOSED"]);
+    // A table the page refuses never reaches the server as a session; the server refuses it alike.
+    const res = await fetch(`${env.server.url}v1/sessions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ flow: { ...flow, initial: "paid" } }),
+    });
+    assert.equal(res.status, 400);
+    const refused = await res.json();
+    assert.deepEqual({ code: refused.code, message: refused.message }, out.bad);
   });
 
   test("a session past its TTL is expired by timestamp (clock fast-forwarded) and refuses changes", async () => {

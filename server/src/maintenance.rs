@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 use sessile::core::error::SessileError;
-use sessile::core::lifecycle::{self, Staleness};
+use sessile::core::lifecycle::{FlowRules, Staleness};
 
 use crate::sessions::{audit, Sessions};
 use crate::store::{Change, Summary};
@@ -95,6 +95,7 @@ impl Sessions {
                 Summary {
                     id: id.clone(),
                     flow: r.flow.clone(),
+                    flow_table: r.flow_table.clone(),
                     status: r.status.clone(),
                     status_since_ms: r.status_since_ms,
                     updated_at_ms: r.updated_at_ms,
@@ -117,7 +118,7 @@ impl Sessions {
             removed: Vec::new(),
         };
         for s in self.summaries()? {
-            let flow = lifecycle::flow(&s.flow)?;
+            let flow = self.flow_of(&s.flow, s.flow_table.as_deref())?;
             if flow.due_to_expire(&s.status, s.expires_at_ms, now) {
                 if opts.dry_run || self.expire_if_due(&s.id, now, "sweeper")? {
                     report.expired.push(s.id);
@@ -160,7 +161,7 @@ impl Sessions {
                 .or_default()
                 .entry(s.status.clone())
                 .or_default() += 1;
-            let flow = lifecycle::flow(&s.flow)?;
+            let flow = self.flow_of(&s.flow, s.flow_table.as_deref())?;
             let level = match flow.staleness(&s.status, s.status_since_ms, now, warn, stale) {
                 Staleness::Fresh => None,
                 Staleness::Warning => Some("warning"),
@@ -241,13 +242,12 @@ impl Sessions {
     /// Statistics: counts by status plus state sizes, as JSON.
     pub fn stats(&mut self, now: u64) -> Result<serde_json::Value> {
         let all = self.summaries()?;
-        let live = all
-            .iter()
-            .filter(|s| {
-                lifecycle::flow(&s.flow)
-                    .is_ok_and(|f| f.validity(&s.status, s.expires_at_ms, now).is_ok())
-            })
-            .count();
+        let mut live = 0u64;
+        for s in &all {
+            let flow = self.flow_of(&s.flow, s.flow_table.as_deref());
+            live +=
+                u64::from(flow.is_ok_and(|f| f.validity(&s.status, s.expires_at_ms, now).is_ok()));
+        }
         let bytes: u64 = all.iter().map(|s| s.state_bytes).sum();
         let max = all.iter().map(|s| s.state_bytes).max().unwrap_or(0);
         let m = &self.metrics;

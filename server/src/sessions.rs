@@ -1,6 +1,7 @@
 //! Session operations on the engine thread: create, hello (with catch-up),
 //! ops (exactly-once by client sequence, optimistic concurrency with rebase
-//! of disjoint patches, transitions checked by the flow's table), get,
+//! of disjoint patches, transitions checked by the flow's table, built-in or
+//! declared by the page and stored with the session), get,
 //! validate, extend and end. Every change is queued as a [`Change`] and
 //! committed by the engine before anyone is answered.
 
@@ -10,7 +11,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sessile::core::error::SessileError;
-use sessile::core::lifecycle::{self, Flow};
+use sessile::core::flow_table::{DeclaredFlow, SessionFlow};
+use sessile::core::lifecycle::{self, FlowRules};
 use sessile::core::merge_patch;
 use sessile::core::protocol::{
     Ack, CatchUp, Current, Hello, LoggedPatch, Message, Op, OpId, Reject, Welcome, PROTOCOL_VERSION,
@@ -18,12 +20,14 @@ use sessile::core::protocol::{
 
 use crate::engine::Metrics;
 use crate::ids;
-use crate::store::{AuditEntry, Change, SessionRecord, Store, PATCH_LOG_LEN};
+use crate::store::{storage_error, AuditEntry, Change, SessionRecord, Store, PATCH_LOG_LEN};
 
 type Result<T, E = SessileError> = std::result::Result<T, E>;
 
 /// Cached sessions above this count are dropped after a commit.
 const MAX_CACHED: usize = 100_000;
+/// Parsed declared tables kept (by their text) before the cache starts over.
+const MAX_CACHED_FLOWS: usize = 1024;
 
 /// The limits the engine enforces.
 #[derive(Debug, Clone)]
@@ -45,7 +49,7 @@ pub struct Limits {
 /// A session in memory with its recent patches and client sequences.
 pub(crate) struct Live {
     pub(crate) rec: SessionRecord,
-    pub(crate) flow: &'static Flow,
+    pub(crate) flow: SessionFlow,
     recent: VecDeque<LoggedPatch>,
 }
 
@@ -53,8 +57,10 @@ pub(crate) struct Live {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateRequest {
-    /// `checkout` (default) or `table`.
-    pub flow: Option<String>,
+    /// A built-in flow's name, `checkout` (default) or `table`, or a
+    /// declared table (`{initial, statuses, transitions, expired?, ended?,
+    /// name?}`, validated by the core).
+    pub flow: Option<Value>,
     /// Initial state, a JSON object (default `{}`).
     pub state: Option<Value>,
     /// TTL in seconds (default 1800, at least 60).
@@ -101,6 +107,9 @@ pub struct View {
     pub updated_at: u64,
     /// Expiry, ms.
     pub expires_at: u64,
+    /// A declared flow's table, as the server stores it (every field given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<Value>,
 }
 
 /// The answer to validate: valid, or a code, never session data.
@@ -127,6 +136,8 @@ pub struct Sessions {
     dirty: HashSet<String>,
     pushes: Vec<(String, LoggedPatch)>,
     created_per_key: HashMap<String, u64>,
+    /// Declared flows read from the store, by their stored text.
+    flows: HashMap<String, SessionFlow>,
     /// The enforced limits.
     pub limits: Limits,
     /// Shared counters.
@@ -143,6 +154,7 @@ impl Sessions {
             dirty: HashSet::new(),
             pushes: Vec::new(),
             created_per_key: HashMap::new(),
+            flows: HashMap::new(),
             limits,
             metrics: Arc::default(),
         }
@@ -175,11 +187,34 @@ impl Sessions {
         &mut *self.store
     }
 
+    /// The flow of a stored session: the built-in one of that name, or its
+    /// declared table (read once per distinct table).
+    pub(crate) fn flow_of(&mut self, name: &str, table: Option<&str>) -> Result<SessionFlow> {
+        let Some(text) = table else {
+            return lifecycle::flow(name).map(SessionFlow::Builtin);
+        };
+        if let Some(flow) = self.flows.get(text) {
+            return Ok(flow.clone());
+        }
+        let unreadable = |e: &dyn std::fmt::Display| {
+            storage_error(format!("stored table of flow `{name}`: {e}"))
+        };
+        let value: Value = serde_json::from_str(text).map_err(|e| unreadable(&e))?;
+        let flow = DeclaredFlow::from_json(&value).map_err(|e| unreadable(&e))?;
+        let flow = SessionFlow::Declared(Arc::new(flow));
+        if self.flows.len() >= MAX_CACHED_FLOWS {
+            self.flows.clear();
+        }
+        self.flows.insert(text.to_string(), flow.clone());
+        Ok(flow)
+    }
+
     /// The session `id`, loaded into memory if needed.
     pub(crate) fn live(&mut self, id: &str) -> Result<&mut Live> {
         if !self.cache.contains_key(id) {
             let loaded = self.store.load(id)?.ok_or(SessileError::SessionNotFound)?;
-            let flow = lifecycle::flow(&loaded.record.flow)?;
+            let record = &loaded.record;
+            let flow = self.flow_of(&record.flow, record.flow_table.as_deref())?;
             let live = Live {
                 flow,
                 recent: loaded.recent.into(),
@@ -214,7 +249,10 @@ impl Sessions {
     /// with the same `key` (a table, a shop); without a key there is none
     /// (an address would put everyone behind one proxy under one key).
     pub fn create(&mut self, req: CreateRequest, now: u64) -> Result<Created> {
-        let flow = lifecycle::flow(req.flow.as_deref().unwrap_or("checkout"))?;
+        let flow = match &req.flow {
+            None => SessionFlow::Builtin(&lifecycle::CHECKOUT),
+            Some(flow) => SessionFlow::from_json(flow)?,
+        };
         let ttl = lifecycle::ttl_ms(req.ttl_seconds)?;
         let state = req.state.unwrap_or_else(|| Value::Object(Map::new()));
         if !state.is_object() {
@@ -225,19 +263,14 @@ impl Sessions {
         self.check_size(&state)?;
         let key = req.key;
         if let Some(key) = &key {
-            let terminal: Vec<&str> = lifecycle::FLOWS
-                .iter()
-                .flat_map(|f| f.statuses.iter())
-                .filter(|(_, k)| {
-                    !matches!(
-                        k,
-                        lifecycle::StatusKind::Active | lifecycle::StatusKind::Waiting
-                    )
-                })
-                .map(|(s, _)| *s)
-                .collect();
-            let pending = self.created_per_key.get(key).copied().unwrap_or(0);
-            let live = self.store.count_live_by_key(key, &terminal, now)? + pending;
+            let mut live = self.created_per_key.get(key).copied().unwrap_or(0);
+            for s in self.store.scan_key(key, now)? {
+                // A session whose flow does not read counts as live.
+                let ended = self
+                    .flow_of(&s.flow, s.flow_table.as_deref())
+                    .is_ok_and(|f| f.is_terminal(&s.status));
+                live += u64::from(!ended);
+            }
             if live >= self.limits.max_sessions_per_key {
                 return Err(SessileError::SessionLimitReached {
                     limit: self.limits.max_sessions_per_key,
@@ -249,8 +282,9 @@ impl Sessions {
         let rec = SessionRecord {
             id: id.clone(),
             token_hash: ids::token_hash(&token),
-            flow: flow.name.into(),
-            status: flow.initial.into(),
+            flow: flow.name().into(),
+            flow_table: flow.table().map(|t| t.to_string()),
+            status: flow.initial().into(),
             status_since_ms: now,
             key,
             state,
@@ -511,7 +545,7 @@ impl Sessions {
         {
             return Ok(false);
         }
-        let (state, to) = (live.rec.state.clone(), live.flow.expired.to_string());
+        let (state, to) = (live.rec.state.clone(), live.flow.expired().to_string());
         self.record(
             session,
             state,
@@ -529,8 +563,10 @@ impl Sessions {
     /// The session as its token holder may see it.
     pub fn get(&mut self, id: &str, token: &str, now: u64) -> Result<View> {
         self.usable(id, token, now)?;
-        let r = &self.live(id)?.rec;
+        let live = self.live(id)?;
+        let r = &live.rec;
         Ok(View {
+            table: live.flow.table(),
             id: r.id.clone(),
             flow: r.flow.clone(),
             status: r.status.clone(),
@@ -604,7 +640,7 @@ impl Sessions {
             .as_object()
             .map(|m| m.keys().map(|k| (k.clone(), Value::Null)).collect())
             .unwrap_or_default();
-        let to = live.flow.ended.to_string();
+        let to = live.flow.ended().to_string();
         self.record(
             id,
             Value::Object(Map::new()),

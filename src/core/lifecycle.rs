@@ -1,7 +1,9 @@
 //! Server-side session lifecycle: flows whose statuses and allowed transitions
 //! are declared as data, the two built-in flows (checkout funnel, QR table
-//! ordering), TTL, extend, expiry, validity and stale detection. Pure: time is
-//! always an argument (`now_ms`, milliseconds since the Unix epoch).
+//! ordering), the rules every flow follows ([`FlowRules`]: transitions, TTL
+//! expiry, validity, stale detection), TTL and extend. Flows a page declares
+//! are in `flow_table.rs`. Pure: time is always an argument (`now_ms`,
+//! milliseconds since the Unix epoch).
 
 use crate::core::error::{Result, SessileError};
 
@@ -123,24 +125,25 @@ pub fn flow(name: &str) -> Result<&'static Flow> {
         .ok_or_else(|| SessileError::UnknownFlow { name: name.into() })
 }
 
-impl Flow {
+/// The rules every flow follows, built-in ([`Flow`]) or declared by a page
+/// ([`DeclaredFlow`](crate::core::flow_table::DeclaredFlow)): a flow gives
+/// its statuses' kinds and its table, and the checks are the same for all.
+pub trait FlowRules {
+    /// Name the session reports as its flow.
+    fn name(&self) -> &str;
+    /// Status of a new session.
+    fn initial(&self) -> &str;
+    /// Status the sweeper moves a session to when its TTL has passed.
+    fn expired(&self) -> &str;
+    /// Status `delete` / `end` moves a session to.
+    fn ended(&self) -> &str;
     /// The kind of `status`, `None` when the flow has no such status.
-    pub fn kind(&self, status: &str) -> Option<StatusKind> {
-        self.statuses
-            .iter()
-            .find(|(s, _)| *s == status)
-            .map(|(_, k)| *k)
-    }
-
+    fn kind(&self, status: &str) -> Option<StatusKind>;
     /// Whether the table allows `from` → `to`.
-    pub fn allows(&self, from: &str, to: &str) -> bool {
-        self.transitions
-            .iter()
-            .any(|(f, targets)| *f == from && targets.contains(&to))
-    }
+    fn allows(&self, from: &str, to: &str) -> bool;
 
     /// `Ok` when `from` → `to` is allowed, else `INVALID_TRANSITION` naming both.
-    pub fn check(&self, from: &str, to: &str) -> Result<()> {
+    fn check(&self, from: &str, to: &str) -> Result<()> {
         if self.allows(from, to) {
             Ok(())
         } else {
@@ -152,17 +155,14 @@ impl Flow {
     }
 
     /// Whether `status` ends the session (closed or expired).
-    pub fn is_terminal(&self, status: &str) -> bool {
-        matches!(
-            self.kind(status),
-            Some(StatusKind::Closed | StatusKind::Expired)
-        )
+    fn is_terminal(&self, status: &str) -> bool {
+        self.kind(status).is_some_and(StatusKind::is_terminal)
     }
 
     /// `Ok` when a session in `status` with this expiry is usable at `now_ms`;
     /// otherwise `SESSION_EXPIRED` or `SESSION_CLOSED`. A session past its TTL
     /// in a status that may not expire (an order placed) stays usable.
-    pub fn validity(&self, status: &str, expires_at_ms: u64, now_ms: u64) -> Result<()> {
+    fn validity(&self, status: &str, expires_at_ms: u64, now_ms: u64) -> Result<()> {
         match self.kind(status) {
             Some(StatusKind::Expired) => Err(SessileError::SessionExpired),
             Some(StatusKind::Closed) | None => Err(SessileError::SessionClosed {
@@ -175,15 +175,15 @@ impl Flow {
         }
     }
 
-    /// Whether the sweeper should move this session to [`Flow::expired`] now.
-    pub fn due_to_expire(&self, status: &str, expires_at_ms: u64, now_ms: u64) -> bool {
-        now_ms >= expires_at_ms && self.allows(status, self.expired)
+    /// Whether the sweeper should move this session to the expired status now.
+    fn due_to_expire(&self, status: &str, expires_at_ms: u64, now_ms: u64) -> bool {
+        now_ms >= expires_at_ms && self.allows(status, self.expired())
     }
 
     /// How long a session has sat in `status` since `since_ms`, judged
     /// against the warning and stale thresholds (seconds). Only waiting
     /// statuses can be stale.
-    pub fn staleness(
+    fn staleness(
         &self,
         status: &str,
         since_ms: u64,
@@ -202,6 +202,101 @@ impl Flow {
         } else {
             Staleness::Fresh
         }
+    }
+}
+
+impl StatusKind {
+    /// Every kind, in the order the docs list them.
+    pub const ALL: [StatusKind; 4] = [
+        StatusKind::Active,
+        StatusKind::Waiting,
+        StatusKind::Closed,
+        StatusKind::Expired,
+    ];
+
+    /// The kind's name in a declared table: `active`, `waiting`, `closed`, `expired`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusKind::Active => "active",
+            StatusKind::Waiting => "waiting",
+            StatusKind::Closed => "closed",
+            StatusKind::Expired => "expired",
+        }
+    }
+
+    /// The kind called `name`, `None` for any other text.
+    pub fn from_name(name: &str) -> Option<StatusKind> {
+        StatusKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Whether a status of this kind ends the session (closed or expired).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, StatusKind::Closed | StatusKind::Expired)
+    }
+}
+
+impl FlowRules for Flow {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn initial(&self) -> &str {
+        self.initial
+    }
+    fn expired(&self) -> &str {
+        self.expired
+    }
+    fn ended(&self) -> &str {
+        self.ended
+    }
+    fn kind(&self, status: &str) -> Option<StatusKind> {
+        self.statuses
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map(|(_, k)| *k)
+    }
+    fn allows(&self, from: &str, to: &str) -> bool {
+        self.transitions
+            .iter()
+            .any(|(f, targets)| *f == from && targets.contains(&to))
+    }
+}
+
+/// The [`FlowRules`] of a built-in flow, callable without importing the trait.
+impl Flow {
+    /// See [`FlowRules::kind`].
+    pub fn kind(&self, status: &str) -> Option<StatusKind> {
+        FlowRules::kind(self, status)
+    }
+    /// See [`FlowRules::allows`].
+    pub fn allows(&self, from: &str, to: &str) -> bool {
+        FlowRules::allows(self, from, to)
+    }
+    /// See [`FlowRules::check`].
+    pub fn check(&self, from: &str, to: &str) -> Result<()> {
+        FlowRules::check(self, from, to)
+    }
+    /// See [`FlowRules::is_terminal`].
+    pub fn is_terminal(&self, status: &str) -> bool {
+        FlowRules::is_terminal(self, status)
+    }
+    /// See [`FlowRules::validity`].
+    pub fn validity(&self, status: &str, expires_at_ms: u64, now_ms: u64) -> Result<()> {
+        FlowRules::validity(self, status, expires_at_ms, now_ms)
+    }
+    /// See [`FlowRules::due_to_expire`].
+    pub fn due_to_expire(&self, status: &str, expires_at_ms: u64, now_ms: u64) -> bool {
+        FlowRules::due_to_expire(self, status, expires_at_ms, now_ms)
+    }
+    /// See [`FlowRules::staleness`].
+    pub fn staleness(
+        &self,
+        status: &str,
+        since_ms: u64,
+        now_ms: u64,
+        warning_secs: u64,
+        stale_secs: u64,
+    ) -> Staleness {
+        FlowRules::staleness(self, status, since_ms, now_ms, warning_secs, stale_secs)
     }
 }
 

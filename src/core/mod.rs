@@ -6,6 +6,7 @@ pub mod checksum;
 pub mod envelope;
 pub mod error;
 pub mod error_text;
+pub mod flow_table;
 pub mod lifecycle;
 pub mod merge_patch;
 pub mod protocol;

@@ -8,12 +8,21 @@ export const DEFAULT_TTL_SECS = 1800;
 export const MIN_TTL_SECS = 60;
 /** Longest TTL (and longest extension from now) accepted, seconds. */
 export const MAX_TTL_SECS = 86400;
+/** Most statuses a declared flow may have. */
+export const MAX_FLOW_STATUSES = 64;
+/** Longest status (or flow) name, in characters. */
+export const MAX_STATUS_NAME_CHARS = 64;
+/** What a declared table that leaves them out gets: its name, expired and ended statuses. */
+export const DECLARED_DEFAULTS = {"ended":"terminated","expired":"expired","name":"custom"} as const;
+/** The fields of a declared table, sorted. */
+export const TABLE_FIELDS = ["ended","expired","initial","name","statuses","transitions"] as const;
 /** The built-in flows: statuses with their kinds, allowed transitions. */
 export const FLOWS = {
   "checkout": {
     "ended": "terminated",
     "expired": "expired",
     "initial": "cart",
+    "name": "checkout",
     "statuses": {
       "cart": "active",
       "checkout": "active",
@@ -62,6 +71,7 @@ export const FLOWS = {
     "ended": "CLOSED",
     "expired": "EXPIRED",
     "initial": "PENDING",
+    "name": "table",
     "statuses": {
       "AWAITING_PAYMENT": "waiting",
       "BROWSING": "active",

@@ -4,7 +4,8 @@
  * moves the expiry, and when a session counts as expired.
  *
  * The flows' tables and bounds come from the Rust core (`flows.ts` is
- * generated from `src/core/lifecycle.rs`), and `tests/fixtures/lifecycle_cases.json`
+ * generated from `src/core/lifecycle.rs`), a flow the page declares is
+ * checked as the core checks it (`declared.ts`), and `tests/fixtures/lifecycle_cases.json`
  * (written from the core's own functions) holds every verdict this class
  * must give, so the page and the server cannot disagree. The rules run here
  * rather than in the wasm module because, as a wasm class, they cost about
@@ -13,23 +14,10 @@
  * @module
  */
 import { SessileError } from "../errors.js";
-import { DEFAULT_TTL_SECS, FLOWS, MAX_TTL_SECS, MIN_TTL_SECS, type StatusKind } from "./flows.js";
+import { DEFAULT_TTL_SECS, MAX_TTL_SECS, MIN_TTL_SECS, type StatusKind } from "./flows.js";
+import { flowOf, type FlowDeclaration, type FlowTable } from "./declared.js";
 
-/** A flow as the core declares it. */
-interface FlowTable {
-  readonly initial: string;
-  readonly expired: string;
-  readonly ended: string;
-  readonly statuses: Readonly<Record<string, StatusKind>>;
-  readonly transitions: Readonly<Record<string, readonly string[]>>;
-}
-
-/** The built-in flow called `name`, or `UNKNOWN_FLOW`. */
-export function flowTable(name: string): FlowTable {
-  const flow = Object.hasOwn(FLOWS, name) ? (FLOWS as Record<string, FlowTable>)[name] : undefined;
-  if (flow === undefined) throw new SessileError("UNKNOWN_FLOW", `unknown flow \`${name}\``);
-  return flow;
-}
+export { declareFlow, flowOf, flowTable, type FlowDeclaration, type FlowTable } from "./declared.js";
 
 const kindOf = (flow: FlowTable, status: string): StatusKind | undefined =>
   Object.hasOwn(flow.statuses, status) ? flow.statuses[status] : undefined;
@@ -88,21 +76,27 @@ export function extendedExpiry(expiresAt: number, now: number, seconds: number):
   return Math.min(Math.max(expiresAt, now) + secs * 1000, now + MAX_TTL_SECS * 1000);
 }
 
-/** Status and expiry of one session under a named flow. */
+/** Status and expiry of one session under a built-in or declared flow. */
 export class Lifecycle {
   private readonly flow: FlowTable;
   private current: string;
   private expiry: number;
 
   /**
-   * A session of flow `flow` ("checkout" or "table") at its initial status,
-   * expiring `ttlSeconds` (60 s to 24 h, default 30 min) after `now`.
-   * `UNKNOWN_FLOW` / `INVALID_OPTIONS` otherwise.
+   * A session of flow `flow` (a built-in one's name, "checkout" or "table",
+   * or a declared table) at its initial status, expiring `ttlSeconds` (60 s
+   * to 24 h, default 30 min) after `now`. `UNKNOWN_FLOW` / `INVALID_OPTIONS`
+   * otherwise.
    */
-  constructor(flow: string, ttlSeconds: number | undefined, now: number) {
-    this.flow = flowTable(flow);
+  constructor(flow: string | FlowDeclaration, ttlSeconds: number | undefined, now: number) {
+    this.flow = flowOf(flow);
     this.current = this.flow.initial;
     this.expiry = Math.max(0, Math.trunc(now)) + ttlMs(ttlSeconds);
+  }
+
+  /** The flow, every field given (a declared one as the server will store it). */
+  get table(): FlowTable {
+    return this.flow;
   }
 
   /** The current status. */

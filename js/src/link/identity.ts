@@ -6,6 +6,7 @@
  * per namespace in localStorage).
  */
 import { SessileError } from "../errors.js";
+import type { FlowDeclaration } from "../lifecycle/declared.js";
 
 /** The server session a namespace is synced with. */
 export interface ServerSession {
@@ -144,12 +145,14 @@ async function requestJson<A>(http: string, path: string, init: RequestInit, wha
 }
 
 /**
- * Creates a server session holding `state`. Network failures reject with a
- * retryable `SERVER_UNREACHABLE`; the server's refusals keep its code.
+ * Creates a server session holding `state`, following `flow` (a built-in
+ * flow's name or a declared table, which the server validates and stores
+ * with the session). Network failures reject with a retryable
+ * `SERVER_UNREACHABLE`; the server's refusals keep its code.
  */
 export async function createServerSession(
   http: string,
-  body: { state: unknown; flow?: string; ttlSeconds?: number },
+  body: { state: unknown; flow?: string | FlowDeclaration; ttlSeconds?: number },
 ): Promise<ServerSession & { status: string; expiresAt: number }> {
   const init = { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
   const created = await requestJson<Partial<ServerSession & { status: string; expiresAt: number }>>(http, "/v1/sessions", init, "creating a session");

@@ -23,8 +23,10 @@ pub struct SessionRecord {
     pub id: String,
     /// SHA-256 of the token.
     pub token_hash: Vec<u8>,
-    /// Flow name (`checkout`, `table`).
+    /// Flow name (`checkout`, `table`, or a declared table's name).
     pub flow: String,
+    /// A declared flow's table (canonical JSON text); `None` for a built-in flow.
+    pub flow_table: Option<String>,
     /// Current status in the flow.
     pub status: String,
     /// When the status last changed, ms.
@@ -100,6 +102,8 @@ pub struct Summary {
     pub id: String,
     /// Flow name.
     pub flow: String,
+    /// A declared flow's table (canonical JSON text); `None` for a built-in flow.
+    pub flow_table: Option<String>,
     /// Status.
     pub status: String,
     /// When the status last changed, ms.
@@ -116,13 +120,9 @@ pub struct Summary {
 pub trait Store: Send {
     /// The session `id` with its recent patches and client sequences.
     fn load(&mut self, id: &str) -> Result<Option<Loaded>, SessileError>;
-    /// Sessions with this key that are not terminal and expire after `now_ms`.
-    fn count_live_by_key(
-        &mut self,
-        key: &str,
-        terminal: &[&str],
-        now_ms: u64,
-    ) -> Result<u64, SessileError>;
+    /// A summary of every session with this key that expires after `now_ms`
+    /// (the engine tells, by each one's flow, which of them are still live).
+    fn scan_key(&mut self, key: &str, now_ms: u64) -> Result<Vec<Summary>, SessileError>;
     /// Writes every change in one transaction: all or nothing.
     fn commit(&mut self, changes: &[Change]) -> Result<(), SessileError>;
     /// A summary of every session.

@@ -1,6 +1,7 @@
 //! The SQLite store (rusqlite, bundled SQLite): WAL journal with
 //! `synchronous = FULL`, so a committed batch survives a killed process and a
-//! power cut; one transaction per batch of changes.
+//! power cut; one transaction per batch of changes. The schema is the first
+//! one plus numbered migrations, its version kept in `PRAGMA user_version`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +16,8 @@ use super::{
     storage_error, AuditEntry, Change, Loaded, SessionRecord, Store, Summary, PATCH_LOG_LEN,
 };
 
+/// The first schema (`user_version` 0). Never edited: later changes are
+/// [`MIGRATIONS`], so that a database file of any earlier version upgrades.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sessions (
   id TEXT PRIMARY KEY, token_hash BLOB NOT NULL, flow TEXT NOT NULL,
@@ -37,6 +40,44 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_session ON audit(session_id, id);
 ";
 
+/// Schema changes after [`SCHEMA`], in order: step `i` takes a database from
+/// `user_version` `i` to `i + 1`. Append only; never edit a released step.
+const MIGRATIONS: &[&str] = &[
+    // 1: the table of a flow the page declared (NULL for a built-in flow).
+    "ALTER TABLE sessions ADD COLUMN flow_table TEXT;",
+];
+
+/// The schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Creates the first schema where there is none and runs the migrations the
+/// file has not had, in one transaction. A file from a newer build is
+/// refused (`SERVER_STORAGE_ERROR`) rather than written with an older schema.
+fn migrate(conn: &mut Connection) -> Result<(), SessileError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(storage_error)?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(storage_error)?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > SCHEMA_VERSION {
+        return Err(storage_error(format!(
+            "the database has schema version {version}, newer than this server's \
+             {SCHEMA_VERSION}; run a newer sessile-server"
+        )));
+    }
+    if version == 0 {
+        tx.execute_batch(SCHEMA).map_err(storage_error)?;
+    }
+    for step in &MIGRATIONS[version..] {
+        tx.execute_batch(step).map_err(storage_error)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION as i64)
+        .map_err(storage_error)?;
+    tx.commit().map_err(storage_error)
+}
+
 /// How often the checkpoint thread copies the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
@@ -53,7 +94,7 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(storage_error)?;
         }
-        let conn = Connection::open(path).map_err(storage_error)?;
+        let mut conn = Connection::open(path).map_err(storage_error)?;
         conn.execute_batch(
             // FULL: every commit is fsynced before any ack. A 64 MiB page
             // cache keeps a busy server from re-reading pages; checkpoints
@@ -62,7 +103,7 @@ impl SqliteStore {
              PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0;",
         )
         .map_err(storage_error)?;
-        conn.execute_batch(SCHEMA).map_err(storage_error)?;
+        migrate(&mut conn)?;
         let stop = Arc::new(AtomicBool::new(false));
         let checkpointer = Connection::open(path).map_err(storage_error)?;
         let flag = stop.clone();
@@ -106,10 +147,28 @@ fn record_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<(SessionRecord, Stri
             updated_at_ms: row.get::<_, i64>(9)? as u64,
             expires_at_ms: row.get::<_, i64>(10)? as u64,
             clients: Default::default(),
+            flow_table: row.get(12)?,
         },
         state,
         row.get(11)?,
     ))
+}
+
+/// The columns [`summary_from`] reads.
+const SUMMARY_COLUMNS: &str = "SELECT id, flow, status, status_since, updated_at, expires_at, \
+     length(state), flow_table";
+
+fn summary_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
+    Ok(Summary {
+        id: r.get(0)?,
+        flow: r.get(1)?,
+        status: r.get(2)?,
+        status_since_ms: r.get::<_, i64>(3)? as u64,
+        updated_at_ms: r.get::<_, i64>(4)? as u64,
+        expires_at_ms: r.get::<_, i64>(5)? as u64,
+        state_bytes: r.get::<_, i64>(6)? as u64,
+        flow_table: r.get(7)?,
+    })
 }
 
 fn json(text: &str) -> Result<serde_json::Value, SessileError> {
@@ -122,7 +181,7 @@ impl Store for SqliteStore {
             .conn
             .prepare_cached(
                 "SELECT id, token_hash, flow, status, status_since, key, state, version, \
-                 created_at, updated_at, expires_at, clients FROM sessions WHERE id = ?1",
+                 created_at, updated_at, expires_at, clients, flow_table FROM sessions WHERE id = ?1",
             )
             .and_then(|mut st| st.query_row([id], record_from).optional())
             .map_err(storage_error)?;
@@ -166,24 +225,16 @@ impl Store for SqliteStore {
         Ok(Some(Loaded { record, recent }))
     }
 
-    fn count_live_by_key(
-        &mut self,
-        key: &str,
-        terminal: &[&str],
-        now_ms: u64,
-    ) -> Result<u64, SessileError> {
+    fn scan_key(&mut self, key: &str, now_ms: u64) -> Result<Vec<Summary>, SessileError> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT status FROM sessions WHERE key = ?1 AND expires_at > ?2")
+            .prepare_cached(&format!(
+                "{SUMMARY_COLUMNS} FROM sessions WHERE key = ?1 AND expires_at > ?2"
+            ))
             .map_err(storage_error)?;
-        let statuses = st
-            .query_map(params![key, now_ms as i64], |r| r.get::<_, String>(0))
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(storage_error)?;
-        Ok(statuses
-            .iter()
-            .filter(|s| !terminal.contains(&s.as_str()))
-            .count() as u64)
+        st.query_map(params![key, now_ms as i64], summary_from)
+            .and_then(|rows| rows.collect())
+            .map_err(storage_error)
     }
 
     fn commit(&mut self, changes: &[Change]) -> Result<(), SessileError> {
@@ -200,24 +251,11 @@ impl Store for SqliteStore {
     fn scan(&mut self) -> Result<Vec<Summary>, SessileError> {
         let mut st = self
             .conn
-            .prepare_cached(
-                "SELECT id, flow, status, status_since, updated_at, expires_at, length(state) \
-                 FROM sessions",
-            )
+            .prepare_cached(&format!("{SUMMARY_COLUMNS} FROM sessions"))
             .map_err(storage_error)?;
-        st.query_map([], |r| {
-            Ok(Summary {
-                id: r.get(0)?,
-                flow: r.get(1)?,
-                status: r.get(2)?,
-                status_since_ms: r.get::<_, i64>(3)? as u64,
-                updated_at_ms: r.get::<_, i64>(4)? as u64,
-                expires_at_ms: r.get::<_, i64>(5)? as u64,
-                state_bytes: r.get::<_, i64>(6)? as u64,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(storage_error)
+        st.query_map([], summary_from)
+            .and_then(|rows| rows.collect())
+            .map_err(storage_error)
     }
 
     fn audit(&mut self, session: &str, limit: u64) -> Result<Vec<AuditEntry>, SessileError> {
@@ -263,8 +301,8 @@ fn write(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
         Change::Upsert(s) => {
             tx.prepare_cached(
                 "INSERT INTO sessions (id, token_hash, flow, status, status_since, \
-                 key, state, version, created_at, updated_at, expires_at, clients) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                 key, state, version, created_at, updated_at, expires_at, clients, flow_table) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
                  ON CONFLICT(id) DO UPDATE SET status = ?4, status_since = ?5, state = ?7, \
                  version = ?8, updated_at = ?10, expires_at = ?11, clients = ?12",
             )?
@@ -281,6 +319,7 @@ fn write(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
                 s.updated_at_ms as i64,
                 s.expires_at_ms as i64,
                 serde_json::to_string(&s.clients).unwrap_or_else(|_| "{}".into()),
+                s.flow_table,
             ])?;
         }
         Change::Patch { session, patch } => {

@@ -131,6 +131,18 @@ export interface Session<T> {
     type: K,
     handler: (event: K extends "*" ? SessionEvent : Extract<SessionEvent, { type: K }>) => void,
   ): () => void;
+  /**
+   * Calls `handler` for the next event of `type` ("*": the next event) only;
+   * returns a function that cancels it before it fires.
+   *
+   * ```ts
+   * session.once("state_synchronized", (e) => console.log("on the server at", e.version));
+   * ```
+   */
+  once<K extends SessionEvent["type"] | "*">(
+    type: K,
+    handler: (event: K extends "*" ? SessionEvent : Extract<SessionEvent, { type: K }>) => void,
+  ): () => void;
   /** Resolves when stored locally and, while connected, every change is acknowledged. */
   flush(): Promise<void>;
   /** Joins another server session (or, without one, creates a new one holding the current state). */
@@ -163,6 +175,12 @@ export async function openSessionWith<T>(
     throw toSessileError(e);
   }
   const handlers = new Map<string, Set<Handler>>();
+  const subscribe = (type: string, handler: Handler): (() => void) => {
+    const set = handlers.get(type) ?? new Set<Handler>();
+    handlers.set(type, set);
+    set.add(handler);
+    return () => void set.delete(handler);
+  };
   const emit = (e: SessionEvent) => {
     onEvent?.(e);
     for (const key of [e.type, "*"]) for (const h of handlers.get(key) ?? []) h(e);
@@ -316,11 +334,13 @@ export async function openSessionWith<T>(
       await store.close();
       handlers.clear();
     },
-    on(type, handler) {
-      const set = handlers.get(type) ?? new Set<Handler>();
-      handlers.set(type, set);
-      set.add(handler as Handler);
-      return () => void set.delete(handler as Handler);
+    on: (type, handler) => subscribe(type, handler as Handler),
+    once(type, handler) {
+      const off = subscribe(type, (e) => {
+        off();
+        (handler as Handler)(e);
+      });
+      return off;
     },
     async flush() {
       await store.flush();

@@ -380,7 +380,11 @@ describe("coverage of the page's API", () => {
       const s = await C.session({ name: "cov-sync", initial: { step: "cart" }, server: { http: location.origin }, ...fast });
       await C.until(s.events, "connection_established");
       const heard = [];
+      const once = [];
       const off = s.on("state_synchronized", (e) => heard.push(e.type));
+      s.once("state_synchronized", (e) => once.push(e.version));
+      const cancelled = [];
+      s.once("state_synchronized", (e) => cancelled.push(e.version))();
       s.step("checkout", { email: "a@example.com" });
       await s.flush();
       off();
@@ -388,8 +392,10 @@ describe("coverage of the page's API", () => {
       s.update({ coupon: "none" });
       await s.flush();
       window.syncSession = s;
-      return { id: s.sessionId, token: s.token, version: s.version, link: s.diagnostics().link, heard: n, afterOff: heard.length };
+      return { id: s.sessionId, token: s.token, version: s.version, link: s.diagnostics().link, heard: n, afterOff: heard.length, once, cancelled };
     }, FAST);
+    assert.equal(first.once.length, 1, "once() delivered exactly one state_synchronized");
+    assert.deepEqual(first.cancelled, [], "a once() cancelled before it fired never fires");
     assert.match(first.id, /^[0-9a-f]{32}$/);
     assert.equal(first.link.state, "connected");
     assert.equal(first.version, 2, "two local changes");

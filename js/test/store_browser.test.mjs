@@ -720,7 +720,10 @@ for (const kind of KINDS) {
           // Backoff after the failures so far is well under a second here,
           // longer on a loaded machine.
           const end = Date.now() + 15000;
-          while (store.diagnostics().unsaved && Date.now() < end) await T.sleep(50);
+          // Done when nothing is unsaved and no write is under way (a retry
+          // that has taken the state but not finished is neither).
+          const busy = () => store.diagnostics().unsaved || store.diagnostics().writing;
+          while (busy() && Date.now() < end) await T.sleep(50);
           r.d = store.diagnostics();
           r.written = !r.d.unsaved && r.d.lastError === null;
           r.reportedOnce = store.of("error_occurred").length;

@@ -32,6 +32,9 @@ pub struct Config {
     pub max_frame_bytes: usize,
     /// Largest session state (its JSON), in bytes.
     pub max_state_bytes: usize,
+    /// Requests that may wait for the engine thread; more at once get
+    /// `SERVER_BUSY` (503) instead of an ever longer wait.
+    pub queue_jobs: usize,
     /// Most live sessions one client key (a table, a shop) may hold.
     pub max_sessions_per_key: u64,
     /// Heartbeat interval told to clients, ms.
@@ -62,6 +65,7 @@ impl Default for Config {
             allow_origins: Vec::new(),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             max_state_bytes: 5 * 1024 * 1024,
+            queue_jobs: crate::engine::DEFAULT_QUEUE_JOBS,
             max_sessions_per_key: 20,
             heartbeat_ms: 5_000,
             sweep_every_secs: 60,
@@ -82,6 +86,7 @@ const USAGE: &str = "usage: sessile-server [OPTIONS]
   --allow-origin URL         origin allowed to call the session API (repeatable; default same origin)
   --max-frame-bytes N        largest frame or request body (default 5308416)
   --max-state-bytes N        largest session state (default 5242880)
+  --queue-jobs N             requests waiting for the engine before SERVER_BUSY (default 16384)
   --max-sessions-per-key N   live sessions per client key (default 20)
   --heartbeat-ms N           heartbeat interval told to clients (default 5000)
   --sweep-every-secs N       sweeper period, 0 for never (default 60)
@@ -128,6 +133,7 @@ impl Config {
                 "--allow-origin" => cfg.allow_origins.push(value),
                 "--max-frame-bytes" => cfg.max_frame_bytes = num(f, &value)?,
                 "--max-state-bytes" => cfg.max_state_bytes = num(f, &value)?,
+                "--queue-jobs" => cfg.queue_jobs = num(f, &value)?,
                 "--max-sessions-per-key" => cfg.max_sessions_per_key = num(f, &value)?,
                 "--heartbeat-ms" => cfg.heartbeat_ms = num(f, &value)?,
                 "--sweep-every-secs" => cfg.sweep_every_secs = num(f, &value)?,

@@ -15,8 +15,9 @@ use crate::sessions::Sessions;
 
 /// Most jobs run (and committed) together.
 const MAX_BATCH: usize = 1024;
-/// Jobs that may wait for the engine before callers get `SERVER_BUSY`.
-const QUEUE: usize = 16 * 1024;
+/// Jobs that may wait for the engine before callers get `SERVER_BUSY`
+/// (the default of `--queue-jobs`).
+pub const DEFAULT_QUEUE_JOBS: usize = 16 * 1024;
 /// Patches a slow WebSocket listener may fall behind before it is dropped.
 const PUSH_BUFFER: usize = 256;
 
@@ -93,9 +94,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the engine thread over `sessions`.
-    pub fn start(sessions: Sessions) -> Engine {
-        let (jobs, rx) = mpsc::channel(QUEUE);
+    /// Starts the engine thread over `sessions`; at most `queue_jobs` jobs
+    /// (at least 1) wait for it, later callers get `SERVER_BUSY`.
+    pub fn start(sessions: Sessions, queue_jobs: usize) -> Engine {
+        let (jobs, rx) = mpsc::channel(queue_jobs.max(1));
         let hub = Hub::default();
         let metrics = sessions.metrics.clone();
         let thread_hub = hub.clone();

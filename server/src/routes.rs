@@ -37,7 +37,7 @@ pub fn app(config: &Config) -> Result<Router, SessileError> {
         stale_secs: config.stale_secs,
         retention_secs: config.retention_secs,
     };
-    let engine = Engine::start(Sessions::new(Box::new(store), limits));
+    let engine = Engine::start(Sessions::new(Box::new(store), limits), config.queue_jobs);
     if config.sweep_every_secs > 0 {
         let (engine, every) = (engine.clone(), config.sweep_every_secs);
         tokio::spawn(async move {

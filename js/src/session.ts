@@ -181,9 +181,21 @@ export async function openSessionWith<T>(
     set.add(handler);
     return () => void set.delete(handler);
   };
-  const emit = (e: SessionEvent) => {
-    onEvent?.(e);
-    for (const key of [e.type, "*"]) for (const h of handlers.get(key) ?? []) h(e);
+  /** Calls one page handler; one that throws is reported (console, then `error_occurred`) and never stops sessile. */
+  const call = (h: Handler, e: SessionEvent) => {
+    try {
+      h(e);
+    } catch (err) {
+      console.error(`sessile: a "${e.type}" event handler threw`, err);
+      // A handler of this very report that throws again is only logged.
+      if (e.type === "error_occurred" && e.error.code === "HANDLER_FAILED") return;
+      const message = err instanceof Error ? err.message : String(err);
+      emit({ type: "error_occurred", error: { code: "HANDLER_FAILED", message: `a "${e.type}" event handler threw: ${message}` }, during: "sync", terminal: false });
+    }
+  };
+  const emit = (e: SessionEvent): void => {
+    if (onEvent) call(onEvent, e);
+    for (const key of [e.type, "*"]) for (const h of handlers.get(key) ?? []) call(h, e);
   };
   const store = await openStore<T>({ ...rest, onEvent: (e) => emit(e) } as TypedStoreOptions<T>);
   const [expiredStatus, endedStatus] = life.terminalStatuses();
@@ -565,7 +577,15 @@ class SyncedLink<T> {
     this.lastReconciled = serverVersion;
     const view = driver.view();
     if (sameJson(view, this.store.state)) return;
-    const version = this.store.set(view as T);
+    let version: number;
+    try {
+      version = this.store.set(view as T);
+    } catch (e) {
+      // STATE_TOO_LARGE, a blocked or closed store: the page keeps its state, the link keeps running.
+      const err = toSessileError(e) as SessileError;
+      this.emit({ type: "error_occurred", error: { code: err.code, message: `the server's state could not be taken: ${err.message}` }, during: "sync", terminal: false });
+      return;
+    }
     this.emit({ type: "session_updated", origin: "server", version, serverVersion });
   }
 }

@@ -346,6 +346,47 @@ for (const kind of KINDS) {
       },
     );
 
+    test("a page handler that throws and a server state the store refuses do not stop the link", (t) => {
+      if (!b.openSession) return t.skip(NO_OPEN_SESSION);
+      return scenario(t, b.browser, async () => {
+        const tab = await b.browser.newTab(env.proxy.url);
+        const s = await tab.evaluate(async (o) => {
+          const { loadSessile } = await import("/js/index.js");
+          const sessile = await loadSessile();
+          window.events = [];
+          window.failures = [];
+          window.logged = [];
+          const log = console.error;
+          console.error = (...args) => {
+            window.logged.push(String(args[0]));
+            log(...args);
+          };
+          // A page bug: the handler throws on every connection.
+          const onEvent = (e) => {
+            window.events.push(e);
+            if (e.type === "connection_established" || e.type === "connection_restored") throw new Error("page bug");
+          };
+          window.session = await sessile.openSession({ ...o, onEvent });
+          return { sessionId: window.session.sessionId, token: window.session.token };
+        }, { name: `${kind}-throwing`, initial: { step: "cart" }, server: { http: env.proxy.origin }, maxBytes: 200, ...FAST });
+        let seen = await until(tab, (x) => onWebSocket(x) && x.events.some((e) => e.error?.code === "HANDLER_FAILED"), "the handler's error reported");
+        const handlerError = seen.events.find((e) => e.error?.code === "HANDLER_FAILED");
+        assert.match(handlerError.error.message, /connection_established.*page bug/);
+        assert.ok((await tab.evaluate(() => window.logged)).some((m) => m.includes("connection_established")));
+
+        // Another client stores a state above the page store's limit: refused by the store, reported.
+        await otherClientOp(s, 1, { note: "x".repeat(400) });
+        seen = await until(tab, (x) => x.link.serverVersion === 2 && x.events.some((e) => e.error?.code === "STATE_TOO_LARGE"), "the refused state reported");
+        assert.deepEqual(seen.view, { step: "cart" });
+
+        // The link still keeps its heartbeat: a stalled connection is found dead and replaced.
+        env.proxy.setMode("stall");
+        seen = await until(tab, (x) => x.events.some((e) => e.type === "connection_lost" && e.reason === "dead"), "the stalled link found dead", 8000);
+        env.proxy.setMode("pass");
+        seen = await until(tab, (x) => onWebSocket(x) && x.link.connections >= 2, "a new connection");
+      });
+    });
+
     test("server stopped and started again: reconnects, flushes the outbox, loses nothing", (t) => {
       if (!b.openSession) return t.skip(NO_OPEN_SESSION);
       return scenario(t, b.browser, async () => {

@@ -164,15 +164,19 @@ export class LinkDriver {
       this.persistNow();
       return;
     }
-    for (let t = this.core.pollTransmit(); t !== undefined; t = this.core.pollTransmit()) {
-      this.transmit(t);
-      if (this.closed) return;
+    try {
+      for (let t = this.core.pollTransmit(); t !== undefined; t = this.core.pollTransmit()) {
+        this.transmit(t);
+        if (this.closed) return;
+      }
+      for (let e = this.core.pollEvent(); e !== undefined; e = this.core.pollEvent()) {
+        this.event(e);
+        if (this.closed) return;
+      }
+    } finally {
+      // Whatever an owner's hook threw, the link keeps its timer: pings, dead-link detection, reconnects.
+      if (!this.closed) this.armTimer();
     }
-    for (let e = this.core.pollEvent(); e !== undefined; e = this.core.pollEvent()) {
-      this.event(e);
-      if (this.closed) return;
-    }
-    this.armTimer();
     if (this.recordStale) this.persistNow();
     if (this.syncedOrIdle()) this.releaseWaiters();
   }

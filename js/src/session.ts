@@ -395,6 +395,17 @@ interface LinkRecord {
   record: LinkCoreRecord | string;
 }
 
+/** Default state limit of a store (docs/FORMAT.md). */
+const STATE_LIMIT = 5 * 1024 * 1024;
+/** Largest maxBytes a store takes. */
+const STORE_LIMIT_MAX = 256 * 1024 * 1024;
+
+/** A link record's limit: the state limit twice (confirmed state and a full patch) plus 64 KiB. */
+function linkRecordLimit(stateLimit: number | undefined): number {
+  const limit = typeof stateLimit === "number" && stateLimit > 0 ? stateLimit : STATE_LIMIT;
+  return Math.min(STORE_LIMIT_MAX, 2 * limit + 64 * 1024);
+}
+
 /** The sync half of a session: identity, server session, record store and driver. */
 class SyncedLink<T> {
   server: ServerSession | undefined;
@@ -428,6 +439,8 @@ class SyncedLink<T> {
       initial: null,
       debounceMs: 0,
       persist: false,
+      // The record holds the confirmed state and the unanswered ops' patches.
+      maxBytes: linkRecordLimit(options.maxBytes),
       ...(options.storage === undefined ? {} : { storage: options.storage }),
       onEvent: (e) => {
         if (e.type === "error_occurred" || e.type === "storage_degraded") emit(e);
@@ -518,9 +531,10 @@ class SyncedLink<T> {
         ? { version: fresh ? 1 : 0, ...(fresh ? { confirmed: JSON.parse(JSON.stringify(state)) as Json } : {}) }
         : { record: saved.record };
     const hooks = {
-      persist: (record: LinkCoreRecord) => {
+      // Async, so a set that throws (STATE_TOO_LARGE) rejects like a failed write.
+      persist: async (record: LinkCoreRecord) => {
         this.records.set({ session: session.id, record });
-        return this.records.flush();
+        await this.records.flush();
       },
       event: (e: LinkEventData) => this.onLinkEvent(e as SessionEvent),
     };

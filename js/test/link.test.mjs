@@ -387,6 +387,56 @@ for (const kind of KINDS) {
       });
     });
 
+    test("the outbox record: stored up to twice the state limit; above it reported, retried, the ops still sent", (t) => {
+      if (!b.openSession) return t.skip(NO_OPEN_SESSION);
+      return scenario(t, b.browser, async () => {
+        // A 3 MiB state replaced by another: the record (confirmed state plus patch) is 6 MiB.
+        const big = await b.browser.newTab(env.proxy.url);
+        const s1 = await openSession(big, { name: `${kind}-bigrecord`, initial: { blob: "a".repeat(3 << 20) }, server: { http: env.proxy.origin }, ...FAST });
+        await until(big, onWebSocket, "a WebSocket connection", 20_000);
+        const thrown = await big.evaluate(async () => {
+          try {
+            window.session.update({ blob: "b".repeat(3 << 20) });
+          } catch (e) {
+            return e.code;
+          }
+          await window.session.flush();
+          return null;
+        });
+        assert.equal(thrown, null);
+        let seen = await until(big, settled(2), "the big update acknowledged", 20_000);
+        assert.deepEqual(seen.events.filter((e) => e.type === "error_occurred"), []);
+        assert.equal((await stored(s1)).state.blob.length, 3 << 20);
+        await big.close();
+
+        // A record above the limit (2 × 20000 bytes + 64 KiB; ten ops of 19 kB): reported once, ops kept and sent.
+        const tab = await b.browser.newTab(env.proxy.url);
+        const s = await openSession(tab, { name: `${kind}-overrecord`, initial: { note: "" }, server: { http: env.proxy.origin }, maxBytes: 20_000, ...FAST });
+        await until(tab, onWebSocket, "a WebSocket connection");
+        env.proxy.setMode("down");
+        await until(tab, (x) => x.link.state !== "connected", "the lost connection");
+        const thrownBelow = await tab.evaluate(() => {
+          try {
+            for (let i = 0; i < 10; i += 1) window.session.update({ note: String(i).padStart(19_000, "n") });
+          } catch (e) {
+            return e.code;
+          }
+          return null;
+        });
+        assert.equal(thrownBelow, null);
+        seen = await until(tab, (x) => x.link.outbox === 10 && types(x).includes("error_occurred"), "the record's failure reported");
+        const errors = seen.events.filter((e) => e.type === "error_occurred");
+        assert.equal(errors.length, 1, JSON.stringify(errors));
+        assert.equal(errors[0].error.code, "STATE_TOO_LARGE");
+        assert.match(errors[0].error.message, /outbox could not be stored/);
+        env.proxy.setMode("pass");
+        seen = await until(tab, settled(11), "the 10 ops acknowledged", 20_000);
+        const server = await stored(s);
+        assert.equal(server.state.note, "9".padStart(19_000, "n"));
+        assertAppliedOnce(await appliedOps(s), server.version, "10 ops sent while their record did not fit");
+      });
+    });
+
     test("server stopped and started again: reconnects, flushes the outbox, loses nothing", (t) => {
       if (!b.openSession) return t.skip(NO_OPEN_SESSION);
       return scenario(t, b.browser, async () => {

@@ -56,6 +56,9 @@ export class LinkDriver {
   private mustPersist = false;
   private persisting: Promise<void> | undefined;
   private recordStale = false;
+  /** The last write of the record failed: it is tried again at the next input (not at once, which would spin). */
+  private persistOwed = false;
+  private retryHeld = false;
   private waiters: Array<() => void> = [];
   private readonly longPollMs: number;
   private readonly rememberKey: string;
@@ -177,20 +180,28 @@ export class LinkDriver {
       // Whatever an owner's hook threw, the link keeps its timer: pings, dead-link detection, reconnects.
       if (!this.closed) this.armTimer();
     }
-    if (this.recordStale) this.persistNow();
+    if (this.recordStale || (this.persistOwed && !this.retryHeld)) this.persistNow();
     if (this.syncedOrIdle()) this.releaseWaiters();
   }
 
   private persistNow(): void {
     if (this.persisting) return;
     const hadOps = this.mustPersist;
+    const failing = this.persistOwed;
     this.mustPersist = false;
     this.recordStale = false;
-    this.persisting = this.hooks
-      .persist(this.core.record())
+    this.persistOwed = false;
+    let failed = false;
+    // A hook that throws synchronously is caught like one that rejects.
+    this.persisting = Promise.resolve()
+      .then(() => this.hooks.persist(this.core.record()))
       .catch((e: unknown) => {
         // The op is kept in memory and in the page's state; sending it is
         // better than holding it, but the page must know it is not crash-safe.
+        // The record is owed: written again at the next input.
+        failed = true;
+        this.persistOwed = true;
+        if (failing) return; // reported when the failures began
         const err = e as { code?: string; message?: string };
         this.hooks.event({
           type: "error_occurred",
@@ -201,7 +212,13 @@ export class LinkDriver {
       })
       .finally(() => {
         this.persisting = undefined;
-        if (hadOps || this.mustPersist || this.recordStale) this.pump();
+        if (!(hadOps || this.mustPersist || this.recordStale || failed)) return;
+        this.retryHeld = failed;
+        try {
+          this.pump();
+        } finally {
+          this.retryHeld = false;
+        }
       });
   }
 

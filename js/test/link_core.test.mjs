@@ -296,6 +296,25 @@ describe("frames", () => {
   const hello = (v) => `{"type":"hello","protocol":${v},"session":"${CLIENT}","token":"t","client":"${CLIENT}"}`;
   const dec = (s, max = 256) => codeOf(() => decode(s, max));
 
+  test("a frame nested deeper than 128 levels is a protocol error; a deep patch does not reach the link", () => {
+    const nested = (levels) => "[".repeat(levels) + "]".repeat(levels);
+    // The message object is level 1, `patch` level 2.
+    const patch = (levels) => `{"type":"patch","version":2,"patch":{"a":${nested(levels - 2)}}}`;
+    assert.equal(decode(patch(128), DEFAULT_MAX_FRAME_BYTES).type, "patch");
+    assert.equal(codeOf(() => decode(patch(129), DEFAULT_MAX_FRAME_BYTES)), "PROTOCOL_ERROR");
+    assert.match((() => { try { decode(patch(200_000), DEFAULT_MAX_FRAME_BYTES); } catch (e) { return e.message; } })(), /deeper than 128/);
+    const objects = (levels) => '{"a":'.repeat(levels) + "1" + "}".repeat(levels);
+    assert.equal(codeOf(() => decode(`{"type":"patch","version":2,"patch":${objects(128)}}`, DEFAULT_MAX_FRAME_BYTES)), "PROTOCOL_ERROR");
+    // Through the link: a protocol error event, no RangeError out of handleFrame.
+    const l = handshaking(0);
+    l.handleFrame(welcome(1, 0), 1);
+    events(l);
+    l.handleFrame(patch(200_000), 2);
+    const errors = events(l).filter((e) => e.type === "error_occurred");
+    assert.deepEqual(errors.map((e) => e.code), ["PROTOCOL_ERROR"]);
+    assert.deepEqual(l.view(), {});
+  });
+
   test("bad frames have the decoder's codes", () => {
     assert.equal(dec(" ".repeat(257)), "FRAME_TOO_LARGE");
     assert.equal(dec("é".repeat(129)), "FRAME_TOO_LARGE", "the limit counts UTF-8 bytes");

@@ -276,12 +276,29 @@ function unsupported(found: number): SessileError {
   );
 }
 
+/** Deepest nesting of arrays and objects a frame may have (the server's JSON decoder has the same). */
+export const MAX_DEPTH = 128;
+
+/** Whether `root` nests arrays and objects more than MAX_DEPTH levels deep; iterative, so any depth is safe to check. */
+function tooDeep(root: unknown): boolean {
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, depth] = top;
+    if (depth > MAX_DEPTH) return true;
+    const children = Array.isArray(v) ? v : typeof v === "object" && v !== null ? Object.values(v) : undefined;
+    if (children === undefined) continue;
+    for (const c of children) if (typeof c === "object" && c !== null) stack.push([c, depth + 1]);
+  }
+  return false;
+}
+
 /**
  * Decodes one text frame of at most `maxFrameBytes` (UTF-8). Throws a
  * SessileError: `FRAME_TOO_LARGE` (not parsed), `UNSUPPORTED_PROTOCOL_VERSION`
  * (a `hello`/`welcome` of another version, or any frame that does not parse
  * but names another `protocol`), `PROTOCOL_ERROR` (malformed or truncated
- * JSON, not an object, unknown type, missing or mistyped field, a `hello`
+ * JSON, not an object, nested deeper than MAX_DEPTH, unknown type, missing
+ * or mistyped field, a `hello`
  * id or op client that is not 32 lowercase hex digits, an op sequence of 0).
  */
 export function decode(frame: string, maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES): Message {
@@ -307,6 +324,9 @@ export function decode(frame: string, maxFrameBytes: number = DEFAULT_MAX_FRAME_
     throw protocolError(`${eof ? "truncated" : "malformed"} frame (${why})`);
   }
   if (!isObject(parsed)) throw protocolError("malformed frame (a message is a JSON object)");
+  // Applying and cloning patches recurses: a frame nested deeper than the
+  // server's decoder takes is refused here, not by a stack overflow later.
+  if (tooDeep(parsed)) throw protocolError(`malformed frame (nested deeper than ${MAX_DEPTH} levels)`);
   let msg: Message;
   try {
     msg = message(parsed);

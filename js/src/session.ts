@@ -446,6 +446,10 @@ class SyncedLink<T> {
         if (e.type === "error_occurred" || e.type === "storage_degraded") emit(e);
       },
     });
+    if (identity.problem) {
+      const err = identity.problem;
+      emit({ type: "error_occurred", error: { code: err.code, message: err.message }, during: "sync", terminal: false });
+    }
     const link = new SyncedLink(store, records, identity, options, { http: server.http, ws: server.ws ?? wsUrlOf(server.http) }, emit, life);
     const known = server.session ?? rememberedSession(options.name);
     if (known) {

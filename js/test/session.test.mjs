@@ -257,4 +257,60 @@ describe("openSession against the real server", () => {
     assert.deepEqual(out.after, out.baseline, `listeners/sockets before ${JSON.stringify(out.baseline)}, after ${JSON.stringify(out.after)}`);
     assert.equal(out.version, 31, "30 reopenings of one remembered session, one op each, each applied once");
   });
+
+  test("without working Web Locks a tab never takes a live tab's client id: both tabs' changes are stored", async () => {
+    const context = await env.browser.newContext();
+    const open = async (page) =>
+      page.evaluate(async () => {
+        const { loadSessile } = await import("/js/index.js");
+        const sessile = await loadSessile();
+        window.events = [];
+        window.session = await sessile.openSession({
+          name: "tabs",
+          initial: { a: 0, b: 0 },
+          server: { http: location.origin },
+          onEvent: (e) => window.events.push(e),
+        });
+        await new Promise((resolve) => (window.session.diagnostics().link?.state === "connected" ? resolve() : window.session.on("connection_established", resolve)));
+        return window.session.diagnostics().link.clientId;
+      });
+    const first = await context.newPage();
+    await first.goto(`${env.server.url}healthz`);
+    const firstId = await open(first);
+    // Second tab: no Web Locks at all. Third: a lock request that fails for another reason than a refusal.
+    const noLocks = await context.newPage();
+    await noLocks.addInitScript(() => Object.defineProperty(Navigator.prototype, "locks", { get: () => undefined, configurable: true }));
+    await noLocks.goto(`${env.server.url}healthz`);
+    const noLocksId = await open(noLocks);
+    const broken = await context.newPage();
+    await broken.addInitScript(() => {
+      const request = LockManager.prototype.request;
+      // Only the client id's lock fails (the store's write lock still works).
+      LockManager.prototype.request = function (name, ...rest) {
+        return name.includes(":client:") ? Promise.reject(new TypeError("lock manager broken")) : request.call(this, name, ...rest);
+      };
+    });
+    await broken.goto(`${env.server.url}healthz`);
+    const brokenId = await open(broken);
+    assert.equal(new Set([firstId, noLocksId, brokenId]).size, 3, `client ids ${firstId} ${noLocksId} ${brokenId}`);
+    const reported = await broken.evaluate(() => window.events.filter((e) => e.type === "error_occurred").map((e) => e.error.message));
+    assert.ok(reported.some((m) => /Web Lock.*lock manager broken/.test(m)), reported.join());
+    // A reload of the tab without locks keeps its own id.
+    await noLocks.reload();
+    assert.equal(await open(noLocks), noLocksId);
+
+    // Each tab's first op (seq 1 under its own id) is applied: none deduped away.
+    const edit = (page, key) =>
+      page.evaluate(async (k) => {
+        window.session.update({ [k]: 1 });
+        await window.session.flush();
+        return { id: window.session.sessionId, token: window.session.token };
+      }, key);
+    await edit(first, "a");
+    const s = await edit(noLocks, "b");
+    await edit(broken, "c");
+    const stored = await serverSession(s.id, s.token);
+    assert.deepEqual(stored.body.state, { a: 1, b: 1, c: 1 });
+    await context.close();
+  });
 });

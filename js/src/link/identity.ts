@@ -18,6 +18,8 @@ export interface ServerSession {
 export interface ClientIdentity {
   id: string;
   release(): void;
+  /** Why the id is not guarded by a Web Lock, when the lock request failed unexpectedly (the page is told). */
+  problem?: SessileError;
 }
 
 const ID = /^[0-9a-f]{32}$/;
@@ -53,21 +55,31 @@ function safeStorage(kind: "localStorage" | "sessionStorage"): Storage | undefin
   }
 }
 
-/** Holds the Web Lock `name` if nobody does; resolves with its release, or undefined when it is taken. */
-async function tryLock(name: string): Promise<(() => void) | undefined> {
+/** What a lock request gave: the lock (and its release), "taken" by a live tab, or no working Web Locks. */
+type Lock = { release: () => void } | "taken" | { unguarded: SessileError | undefined };
+
+/** Holds the Web Lock `name` if nobody does. */
+async function tryLock(name: string): Promise<Lock> {
   const locks = (navigator as Navigator & { locks?: LockManager }).locks;
-  if (!locks) return () => {};
+  if (!locks) return { unguarded: undefined };
   return new Promise((resolve) => {
     locks
       .request(name, { ifAvailable: true }, (lock) => {
         if (!lock) {
-          resolve(undefined);
+          resolve("taken");
           return undefined;
         }
-        return new Promise<void>((done) => resolve(done));
+        return new Promise<void>((done) => resolve({ release: done }));
       })
-      // Refused (SecurityError: site data blocked): as without Web Locks.
-      .catch(() => resolve(() => {}));
+      .catch((e: unknown) => {
+        // Refused (SecurityError: site data blocked): as without Web Locks.
+        // Anything else is the same for the id, but the page is told.
+        const refused = e instanceof DOMException && e.name === "SecurityError";
+        const why = e instanceof Error ? e.message : String(e);
+        resolve({
+          unguarded: refused ? undefined : new SessileError("STORAGE_UNAVAILABLE", `the client id's Web Lock could not be requested: ${why}`, { cause: e }),
+        });
+      });
   });
 }
 
@@ -75,7 +87,10 @@ async function tryLock(name: string): Promise<(() => void) | undefined> {
  * This tab's client id for `namespace`: the one this tab had before a reload;
  * else one whose tab is gone (its outbox is resent under it, so the server
  * still dedupes); else a new random one. A duplicated tab (same
- * sessionStorage, lock held by the original) gets a new one.
+ * sessionStorage, lock held by the original) gets a new one. Without working
+ * Web Locks no other tab's id is adopted (it may be live: two tabs sending
+ * one id's sequence numbers would lose changes): only this tab's own or a
+ * new one.
  */
 export async function clientIdentity(namespace: string): Promise<ClientIdentity> {
   const session = safeStorage("sessionStorage");
@@ -85,21 +100,23 @@ export async function clientIdentity(namespace: string): Promise<ClientIdentity>
   const own = readJson<string>(session, `sessile:${namespace}:client`);
   const candidates = [...(own && ID.test(own) ? [own] : []), ...known.filter((c) => c !== own)];
   for (const id of candidates) {
-    const release = await tryLock(`sessile:${namespace}:client:${id}`);
-    if (release) return remember(id, release);
+    const lock = await tryLock(`sessile:${namespace}:client:${id}`);
+    if (lock === "taken") continue;
+    if ("release" in lock) return remember(id, lock.release);
+    // No working locks: this tab's own id (a reload), else a new one.
+    return remember(id === own ? id : randomId(), () => {}, lock.unguarded);
   }
-  let id = randomId();
-  let release = await tryLock(`sessile:${namespace}:client:${id}`);
-  while (!release) {
-    id = randomId();
-    release = await tryLock(`sessile:${namespace}:client:${id}`);
+  for (;;) {
+    const id = randomId();
+    const lock = await tryLock(`sessile:${namespace}:client:${id}`);
+    if (lock === "taken") continue;
+    return "release" in lock ? remember(id, lock.release) : remember(id, () => {}, lock.unguarded);
   }
-  return remember(id, release);
 
-  function remember(id: string, release: () => void): ClientIdentity {
+  function remember(id: string, release: () => void, problem?: SessileError): ClientIdentity {
     writeJson(session, `sessile:${namespace}:client`, id);
     if (!known.includes(id)) writeJson(local, listKey, [...known, id].slice(-32));
-    return { id, release };
+    return problem ? { id, release, problem } : { id, release };
   }
 }
 

@@ -39,6 +39,8 @@ pub struct SweepReport {
     pub expired: Vec<String>,
     /// Ended sessions removed.
     pub removed: Vec<String>,
+    /// Sessions skipped because their stored flow does not read, in sentences.
+    pub problems: Vec<String>,
 }
 
 /// A session stuck in a waiting status.
@@ -61,7 +63,8 @@ pub struct StuckSession {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthReport {
-    /// `ok`, `degraded` (warnings) or `unhealthy` (stale or orphaned sessions).
+    /// `ok`, `degraded` (warnings) or `unhealthy` (stale or orphaned sessions,
+    /// or a stored flow that does not read).
     pub status: &'static str,
     /// When, ms.
     pub generated_at: u64,
@@ -116,9 +119,17 @@ impl Sessions {
             dry_run: opts.dry_run,
             expired: Vec::new(),
             removed: Vec::new(),
+            problems: Vec::new(),
         };
         for s in self.summaries()? {
-            let flow = self.flow_of(&s.flow, s.flow_table.as_deref())?;
+            // One session whose flow does not read is skipped, not every sweep failed.
+            let flow = match self.flow_of(&s.flow, s.flow_table.as_deref()) {
+                Ok(flow) => flow,
+                Err(e) => {
+                    report.problems.push(unreadable_flow(&s.id, &e));
+                    continue;
+                }
+            };
             if flow.due_to_expire(&s.status, s.expires_at_ms, now) {
                 if opts.dry_run || self.expire_if_due(&s.id, now, "sweeper")? {
                     report.expired.push(s.id);
@@ -155,13 +166,20 @@ impl Sessions {
         let (mut stuck, mut orphans) = (Vec::new(), Vec::new());
         let (mut overdue, mut retained) = (0u64, 0u64);
         let retention_cutoff = now.saturating_sub(self.limits.retention_secs * 1000);
+        let mut unreadable = Vec::new();
         for s in &all {
             *by_status
                 .entry(s.flow.clone())
                 .or_default()
                 .entry(s.status.clone())
                 .or_default() += 1;
-            let flow = self.flow_of(&s.flow, s.flow_table.as_deref())?;
+            let flow = match self.flow_of(&s.flow, s.flow_table.as_deref()) {
+                Ok(flow) => flow,
+                Err(e) => {
+                    unreadable.push(unreadable_flow(&s.id, &e));
+                    continue;
+                }
+            };
             let level = match flow.staleness(&s.status, s.status_since_ms, now, warn, stale) {
                 Staleness::Fresh => None,
                 Staleness::Warning => Some("warning"),
@@ -188,8 +206,14 @@ impl Sessions {
         }
         let n_stale = stuck.iter().filter(|s| s.level == "stale").count();
         let n_warn = stuck.len() - n_stale;
-        let mut problems = Vec::new();
         let mut recommendations = Vec::new();
+        if !unreadable.is_empty() {
+            recommendations.push(
+                "Sessions whose stored flow does not read are neither swept nor checked: repair or remove their rows.".into(),
+            );
+        }
+        let n_unreadable = unreadable.len();
+        let mut problems = unreadable;
         if n_stale > 0 {
             problems.push(format!("{n_stale} sessions waiting longer than {stale} s"));
             recommendations.push("Check the payment provider and order webhooks: waiting sessions are not moving on; close them or complete them.".into());
@@ -220,7 +244,7 @@ impl Sessions {
                 "{retained} ended sessions are past the retention: run the sweeper to remove them."
             ));
         }
-        let status = if n_stale > 0 || !orphans.is_empty() {
+        let status = if n_stale > 0 || !orphans.is_empty() || n_unreadable > 0 {
             "unhealthy"
         } else if problems.is_empty() {
             "ok"
@@ -321,4 +345,9 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
         health.orphans.len()
     ));
     out
+}
+
+/// The report's sentence for a session skipped because its flow does not read.
+fn unreadable_flow(id: &str, e: &SessileError) -> String {
+    format!("session {id}: its stored flow does not read ({e})")
 }

@@ -321,3 +321,55 @@ async fn browser_origins_are_checked() {
         403
     );
 }
+
+#[tokio::test]
+async fn a_stored_flow_that_does_not_read_is_skipped_and_reported_not_failing_sweep_and_health() {
+    let srv = start(|_| {}).await;
+    let broken = create(srv.addr, json!({})).await;
+    let ended = create(srv.addr, json!({})).await;
+    assert_eq!(end(srv.addr, &ended).await.status, 200);
+    // The row's flow table written over with garbage, straight into the file.
+    sql(
+        &srv.db,
+        &format!(
+            "UPDATE sessions SET flow = 'mine', flow_table = '{{not a table' WHERE id = '{}'",
+            broken.id
+        ),
+    );
+    let addr = srv.restart().await;
+
+    let h = admin(addr, "GET", "/v1/admin/health", &Value::Null).await;
+    assert_eq!(h.status, 200, "{}", h.json());
+    let h = h.json();
+    assert_eq!(h["total"], 2);
+    assert_eq!(h["status"], "unhealthy");
+    let problems = h["problems"].as_array().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.as_str().unwrap().contains(&broken.id)),
+        "{h}"
+    );
+
+    // The other session is still swept.
+    let r = admin(
+        addr,
+        "POST",
+        "/v1/admin/sweep",
+        &json!({"olderThanSecs": 0}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.json());
+    let r = r.json();
+    assert_eq!(r["removed"], json!([ended.id]), "{r}");
+    let problems = r["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{r}");
+    assert!(problems[0].as_str().unwrap().contains(&broken.id), "{r}");
+    assert_eq!(
+        sql_count(
+            &srv.db,
+            &format!("SELECT count(*) FROM sessions WHERE id = '{}'", broken.id)
+        ),
+        1
+    );
+}

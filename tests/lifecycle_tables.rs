@@ -257,6 +257,15 @@ fn declared_cases() -> Vec<Value> {
         ),
         desk_with("transitions/paying", Some(json!(["paid"]))),
         desk_with("transitions/paying", None),
+        // Over-long page-supplied names come back cut to 64 characters and `…`.
+        json!({ "initial": "s", "statuses": { "s": "active" }, "transitions": {},
+                "k".repeat(10_000): 1 }),
+        desk_with("initial", Some(json!("i".repeat(100)))),
+        desk_with("initial", Some(json!("\u{1F6D2}".repeat(65)))),
+        desk_with("initial", Some(json!("\u{1F6D2}".repeat(64)))),
+        desk_with("expired", Some(json!("e".repeat(65)))),
+        desk_with(&format!("transitions/{}", "r".repeat(200)), Some(json!([]))),
+        desk_with("transitions/open", Some(json!(["t".repeat(300)]))),
     ];
     // Both a bad row and a status that cannot end: the row is named.
     let mut both = desk_with("transitions/paying", Some(json!(["paid"])));

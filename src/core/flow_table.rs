@@ -88,6 +88,16 @@ fn check_name(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A page-supplied name as an error message shows it: at most
+/// [`MAX_STATUS_NAME_CHARS`] characters, then `…` (a 4 MB key does not come
+/// back in the answer).
+fn shown(name: &str) -> std::borrow::Cow<'_, str> {
+    match name.char_indices().nth(MAX_STATUS_NAME_CHARS) {
+        Some((at, _)) => format!("{}…", &name[..at]).into(),
+        None => name.into(),
+    }
+}
+
 /// The keys of `map`, sorted (whatever order the map keeps).
 fn sorted_keys(map: &Map<String, Value>) -> Vec<&String> {
     let mut keys: Vec<&String> = map.keys().collect();
@@ -109,8 +119,9 @@ impl DeclaredFlow {
             .find(|k| !TABLE_FIELDS.contains(&k.as_str()))
         {
             return Err(invalid(format!(
-                "unknown field `{field}`; a table has `initial`, `statuses`, `transitions`, \
-                 `expired`, `ended` and `name`"
+                "unknown field `{}`; a table has `initial`, `statuses`, `transitions`, \
+                 `expired`, `ended` and `name`",
+                shown(field)
             )));
         }
         let name = match map.get("name") {
@@ -158,7 +169,8 @@ impl DeclaredFlow {
         match statuses.get(&initial) {
             None => {
                 return Err(invalid(format!(
-                    "`initial` is `{initial}`, which is not in `statuses`"
+                    "`initial` is `{}`, which is not in `statuses`",
+                    shown(&initial)
                 )))
             }
             Some(k) if k.is_terminal() => {
@@ -176,7 +188,8 @@ impl DeclaredFlow {
             };
             match statuses.get(&value) {
                 None => Err(invalid(format!(
-                    "`{field}` is `{value}`, which is not in `statuses`"
+                    "`{field}` is `{}`, which is not in `statuses`",
+                    shown(&value)
                 ))),
                 Some(k) if *k != want => Err(invalid(format!(
                     "`{field}` is `{value}`, which is not of kind `{}`",
@@ -196,7 +209,12 @@ impl DeclaredFlow {
         let mut transitions = BTreeMap::new();
         for from in sorted_keys(rows) {
             match statuses.get(from) {
-                None => return Err(invalid(format!("row `{from}` is not in `statuses`"))),
+                None => {
+                    return Err(invalid(format!(
+                        "row `{}` is not in `statuses`",
+                        shown(from)
+                    )))
+                }
                 Some(k) if k.is_terminal() => {
                     return Err(invalid(format!(
                         "terminal status `{from}` has a row; a terminal status goes nowhere"
@@ -213,7 +231,8 @@ impl DeclaredFlow {
                 let to = to.as_str().ok_or_else(list)?;
                 if !statuses.contains_key(to) {
                     return Err(invalid(format!(
-                        "row `{from}` goes to `{to}`, which is not in `statuses`"
+                        "row `{from}` goes to `{}`, which is not in `statuses`",
+                        shown(to)
                     )));
                 }
                 if row.iter().any(|t| t == to) {

@@ -98,6 +98,20 @@ const sortedKeys = (o: Record<string, unknown>): string[] => Object.keys(o).sort
 
 const has = (o: object, key: string): boolean => Object.hasOwn(o, key);
 
+/**
+ * A page-supplied name as an error message shows it: at most
+ * MAX_STATUS_NAME_CHARS characters (code points, as Rust counts them), then
+ * `…` (a 4 MB key does not come back in the message).
+ */
+function shown(name: string): string {
+  let n = 0;
+  for (let i = 0; i < name.length; n++) {
+    if (n === MAX_STATUS_NAME_CHARS) return `${name.slice(0, i)}…`;
+    i += (name.codePointAt(i) ?? 0) > 0xffff ? 2 : 1;
+  }
+  return name;
+}
+
 function checkName(what: string, name: string): void {
   const chars = Array.from(name).length;
   if (chars > MAX_STATUS_NAME_CHARS) {
@@ -127,7 +141,7 @@ export function declareFlow(declaration: unknown): FlowTable {
   const field = sortedKeys(table).find((k) => !(TABLE_FIELDS as readonly string[]).includes(k));
   if (field !== undefined) {
     throw invalid(
-      `unknown field \`${field}\`; a table has \`initial\`, \`statuses\`, \`transitions\`, \`expired\`, \`ended\` and \`name\``,
+      `unknown field \`${shown(field)}\`; a table has \`initial\`, \`statuses\`, \`transitions\`, \`expired\`, \`ended\` and \`name\``,
     );
   }
   let name: string = DECLARED_DEFAULTS.name;
@@ -157,12 +171,12 @@ export function declareFlow(declaration: unknown): FlowTable {
   if (!has(table, "initial")) throw invalid("`initial` is missing");
   const initial = table.initial;
   if (typeof initial !== "string") throw invalid("`initial` must be a status name");
-  if (!kinds.has(initial)) throw invalid(`\`initial\` is \`${initial}\`, which is not in \`statuses\``);
+  if (!kinds.has(initial)) throw invalid(`\`initial\` is \`${shown(initial)}\`, which is not in \`statuses\``);
   if (isTerminal(kinds.get(initial))) throw invalid(`\`initial\` is \`${initial}\`, a terminal status`);
   const special = (key: "expired" | "ended", want: StatusKind): string => {
     const value = has(table, key) ? table[key] : DECLARED_DEFAULTS[key];
     if (typeof value !== "string") throw invalid(`\`${key}\` must be a status name`);
-    if (!kinds.has(value)) throw invalid(`\`${key}\` is \`${value}\`, which is not in \`statuses\``);
+    if (!kinds.has(value)) throw invalid(`\`${key}\` is \`${shown(value)}\`, which is not in \`statuses\``);
     if (kinds.get(value) !== want) throw invalid(`\`${key}\` is \`${value}\`, which is not of kind \`${want}\``);
     return value;
   };
@@ -174,7 +188,7 @@ export function declareFlow(declaration: unknown): FlowTable {
   }
   const transitions = new Map<string, string[]>();
   for (const from of sortedKeys(rows)) {
-    if (!kinds.has(from)) throw invalid(`row \`${from}\` is not in \`statuses\``);
+    if (!kinds.has(from)) throw invalid(`row \`${shown(from)}\` is not in \`statuses\``);
     if (isTerminal(kinds.get(from))) {
       throw invalid(`terminal status \`${from}\` has a row; a terminal status goes nowhere`);
     }
@@ -184,7 +198,7 @@ export function declareFlow(declaration: unknown): FlowTable {
     const row: string[] = [];
     for (const to of targets as unknown[]) {
       if (typeof to !== "string") throw list();
-      if (!kinds.has(to)) throw invalid(`row \`${from}\` goes to \`${to}\`, which is not in \`statuses\``);
+      if (!kinds.has(to)) throw invalid(`row \`${from}\` goes to \`${shown(to)}\`, which is not in \`statuses\``);
       if (row.includes(to)) throw invalid(`row \`${from}\` lists \`${to}\` twice`);
       row.push(to);
     }

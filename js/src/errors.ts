@@ -44,6 +44,7 @@ export const SESSILE_ERROR_CODES = [
   "OUTBOX_CORRUPT",
   "SERVER_UNREACHABLE",
   "WASM_LOAD_FAILED",
+  "HANDLER_FAILED",
 ] as const;
 
 /** A code of {@link SESSILE_ERROR_CODES}. */

@@ -379,19 +379,26 @@ describe("coverage of the page's API", () => {
       const heard = [];
       const once = [];
       const off = s.on("state_synchronized", (e) => heard.push(e.type));
+      // A page handler with a bug: reported as HANDLER_FAILED, sessile goes on.
+      const offBuggy = s.on("state_synchronized", () => {
+        throw new Error("a bug in the page's handler");
+      });
       s.once("state_synchronized", (e) => once.push(e.version));
       const cancelled = [];
       s.once("state_synchronized", (e) => cancelled.push(e.version))();
       s.step("checkout", { email: "a@example.com" });
       await s.flush();
       off();
+      offBuggy();
+      const handlerFailed = s.events.filter((e) => e.type === "error_occurred" && e.error.code === "HANDLER_FAILED").length;
       const n = heard.length;
       s.update({ coupon: "none" });
       await s.flush();
       window.syncSession = s;
-      return { id: s.sessionId, token: s.token, version: s.version, link: s.diagnostics().link, heard: n, afterOff: heard.length, once, cancelled };
+      return { id: s.sessionId, token: s.token, version: s.version, link: s.diagnostics().link, heard: n, afterOff: heard.length, once, cancelled, handlerFailed };
     }, FAST);
     assert.equal(first.once.length, 1, "once() delivered exactly one state_synchronized");
+    assert.ok(first.handlerFailed >= 1, "a throwing page handler is reported as HANDLER_FAILED");
     assert.deepEqual(first.cancelled, [], "a once() cancelled before it fired never fires");
     assert.match(first.id, /^[0-9a-f]{32}$/);
     assert.equal(first.link.state, "connected");

@@ -110,18 +110,23 @@ export async function writeNow(core: Core): Promise<void> {
     // The browser closed the connection: reopen and try once more.
     result = await attempt(core, plan.slot, bytes, base, version);
   }
-  core.inFlight = undefined;
-  done();
-  if (result === undefined) {
-    afterWrite(core, bytes, plan, version, json);
-  } else if (typeof result === "number") {
-    await onStale(core, result, version);
-    throw staleWrite(result, version);
-  } else {
-    // Still unsaved: tried again after a backoff, on the next change, flush or page hide.
-    core.debouncer.changed(now());
-    core.lastError = result;
-    throw result;
+  try {
+    if (result === undefined) {
+      afterWrite(core, bytes, plan, version, json);
+    } else if (typeof result === "number") {
+      // Still in flight until the stored state is taken: a write planned
+      // meanwhile would start from this tab's stale slot and head.
+      await onStale(core, result, version);
+      throw staleWrite(result, version);
+    } else {
+      // Still unsaved: tried again after a backoff, on the next change, flush or page hide.
+      core.debouncer.changed(now());
+      core.lastError = result;
+      throw result;
+    }
+  } finally {
+    core.inFlight = undefined;
+    done();
   }
 }
 
@@ -169,7 +174,6 @@ function afterWrite(
  */
 async function onStale(core: Core, stored: number, attempted: number): Promise<void> {
   const local = core.state;
-  core.storedVersion = stored;
   let found;
   try {
     found = chooseSlot(core, await (await core.liveBackend()).readAll());
@@ -178,6 +182,8 @@ async function onStale(core: Core, stored: number, attempted: number): Promise<v
   }
   const snapshot = found?.snapshot;
   if (!snapshot || !found?.slot || snapshot.stateVersion < stored) {
+    // Written over: the next write is based on the head that refused this one.
+    core.storedVersion = stored;
     core.debouncer.changed(now());
     core.conflict(local, null, "local", attempted, stored);
     return;

@@ -1,0 +1,235 @@
+// What the store promises when another tab gets in the way, in real
+// Chromium and Firefox tabs (real IndexedDB, localStorage, Web Locks and
+// BroadcastChannel): a refused write never lets a stale copy overwrite the
+// newer one, a clear in another tab stays cleared, a storage read that fails
+// is not taken for corrupt bytes, a failed write is retried, and a store
+// that is closing takes no more changes.
+// The races are made deterministic: a second tab holds the namespace's Web
+// Lock `sessile:<ns>` so the first tab's write waits for it, and writes its
+// own bytes directly meanwhile, as a tab writing under that lock does.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { KINDS, launch, scenario, waitFor } from "./browsers.mjs";
+import { blankWww, startServer } from "./harness.mjs";
+
+const env = { server: undefined };
+const launching = new Map();
+
+before(async () => {
+  for (const kind of KINDS) {
+    const started = launch(kind);
+    started.catch(() => {}); // reported by the describe that awaits it
+    launching.set(kind, started);
+  }
+  env.server = await startServer(["--www", blankWww()]);
+});
+
+after(async () => {
+  for (const started of launching.values()) await started.then((browser) => browser.close()).catch(() => {});
+  await env.server?.stop();
+});
+
+/** Installs `window.T`: the package and the helpers both tabs of a scenario use. */
+async function install() {
+  if (window.T) return;
+  const { loadSessile } = await import("/js/index.js");
+  const sessile = await loadSessile();
+  const idb = (name, work) =>
+    new Promise((resolve, reject) => {
+      const r = indexedDB.open(`sessile:${name}`, 1);
+      r.onupgradeneeded = () => r.result.createObjectStore("slots");
+      r.onsuccess = () => {
+        const tx = r.result.transaction("slots", "readwrite");
+        const req = work(tx.objectStore("slots"));
+        tx.oncomplete = () => {
+          r.result.close();
+          resolve(req?.result);
+        };
+        tx.onerror = () => reject(tx.error);
+      };
+      r.onerror = () => reject(r.error);
+    });
+  const base64 = (bytes) => btoa(String.fromCharCode(...bytes));
+  const T = {
+    sessile,
+    /** Opens a store collecting its events: `store.events`, `store.of(type)`. */
+    async open(options) {
+      const events = [];
+      const store = await sessile.openStore({ ...options, onEvent: (e) => events.push(e) });
+      return Object.assign(store, { events, of: (type) => events.filter((e) => e.type === type) });
+    },
+    /** Runs `promise` in the background; `T.settled[key]` says how it ended. */
+    settled: {},
+    track(key, promise) {
+      T.settled[key] = undefined;
+      promise.then(
+        () => (T.settled[key] = "no error"),
+        (e) => (T.settled[key] = `${e.name}:${e.code}`),
+      );
+    },
+    async failure(f) {
+      try {
+        await f();
+        return "no error";
+      } catch (e) {
+        return `${e.name}:${e.code}`;
+      }
+    },
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    async fresh(name) {
+      await new Promise((resolve) => {
+        const r = indexedDB.deleteDatabase(`sessile:${name}`);
+        r.onsuccess = r.onerror = r.onblocked = () => resolve();
+      });
+      for (const k of Object.keys(localStorage)) if (k.startsWith(`sessile:${name}:`)) localStorage.removeItem(k);
+      document.cookie = `sessile_${encodeURIComponent(name)}=; Max-Age=0; Path=/`;
+    },
+    /** Takes the namespace's write lock and keeps it until `T.release()`; resolves once held. */
+    holdLock(name) {
+      return new Promise((held) => {
+        navigator.locks.request(`sessile:${name}`, { mode: "exclusive" }, () => {
+          held();
+          return new Promise((release) => (T.release = release));
+        });
+      });
+    },
+    snapshot: (state, stateVersion, generation) =>
+      sessile.encodeSnapshot(state, { generation, schemaVersion: 1, stateVersion, modifiedAt: 1 }),
+    /** Stores `state` as version `version` in `slot` of the IndexedDB backend and moves the head, as a write does. */
+    idbWrite: (name, slot, state, version, generation) =>
+      idb(name, (s) => {
+        s.put(T.snapshot(state, version, generation), slot);
+        return s.put({ version }, "head");
+      }),
+    /** Removes both slots and leaves head `tombstone`, as clear() does. */
+    idbClear: (name, tombstone) =>
+      idb(name, (s) => {
+        s.delete("a");
+        s.delete("b");
+        return s.put({ version: tombstone }, "head");
+      }),
+    idbRead: (name) =>
+      new Promise((resolve, reject) => {
+        const r = indexedDB.open(`sessile:${name}`, 1);
+        r.onsuccess = () => {
+          const tx = r.result.transaction("slots", "readonly");
+          const [a, b, head] = ["a", "b", "head"].map((k) => tx.objectStore("slots").get(k));
+          tx.oncomplete = () => {
+            r.result.close();
+            const decoded = (req) => (req.result === undefined ? null : sessile.decodeSnapshot(new Uint8Array(req.result)).state);
+            resolve({ a: decoded(a), b: decoded(b), head: head.result?.version ?? 0 });
+          };
+          tx.onerror = () => reject(tx.error);
+        };
+        r.onerror = () => reject(r.error);
+      }),
+    /** Stores `state` in `slot` of the localStorage backend and moves the head. */
+    lsWrite(name, slot, state, version, generation) {
+      localStorage.setItem(`sessile:${name}:${slot}`, base64(T.snapshot(state, version, generation)));
+      localStorage.setItem(`sessile:${name}:head`, String(version));
+    },
+    /** A rescue copy as a tab leaving with unsaved changes writes it. */
+    writeRescue(name, tab, base, state, version) {
+      localStorage.setItem(`sessile:${name}:rescue:${tab}`, `${base}:${base64(T.snapshot(state, version, 1))}`);
+    },
+    rescueKeys: (name) => Object.keys(localStorage).filter((k) => k.startsWith(`sessile:${name}:rescue:`)),
+    /** Fills localStorage until it refuses; returns the keys to remove. */
+    fillLocalStorage() {
+      const junk = [];
+      for (let size = 1 << 20; size >= 1024; ) {
+        try {
+          localStorage.setItem(`t-junk-${junk.length}`, "j".repeat(size));
+          junk.push(`t-junk-${junk.length}`);
+        } catch {
+          size >>= 1;
+        }
+      }
+      return junk;
+    },
+  };
+  window.T = T;
+}
+
+for (const kind of KINDS) {
+  describe(`store safety in ${kind}`, () => {
+    const b = { browser: undefined };
+    before(async () => {
+      b.browser = await launching.get(kind);
+    });
+
+    async function tab() {
+      const t = await b.browser.newTab(env.server.url);
+      await t.evaluate(install);
+      return t;
+    }
+
+    /** Waits until the write of tab `x` is waiting for the lock `y` holds. */
+    const writing = (x) =>
+      waitFor(() => x.evaluate(() => window.store.diagnostics().writing), { what: "the write under way" });
+
+    /** Waits until tab `x` sees `value` under localStorage `key` (written by another tab). */
+    const visible = (x, key, value) =>
+      waitFor(
+        () =>
+          x.evaluate(
+            ({ key, value }) => (T.realGet ?? Storage.prototype.getItem).call(localStorage, key) === value,
+            { key, value },
+          ),
+        { what: `${key} visible in the tab` },
+      );
+
+    /** Waits until every background promise `keys` of tab `x` settled; returns how. */
+    const settled = (x, keys) =>
+      waitFor(
+        () => x.evaluate((keys) => (keys.every((k) => T.settled[k] !== undefined) ? T.settled : null), keys),
+        { what: `${keys.join(", ")} settled` },
+      );
+    test("a refused write keeps the other tab's newer copy: no write plans from the stale slot meanwhile", (t) =>
+      scenario(t, b.browser, async () => {
+        const x = await tab();
+        const y = await tab();
+        const ns = "s-stale-plan";
+        await x.evaluate(async (ns) => {
+          await T.fresh(ns);
+          window.store = await T.open({ name: ns, storage: "indexeddb", initial: { step: "cart" }, debounceMs: 60000 });
+          store.set({ step: "checkout", by: "x" });
+          await store.flush(); // head 1, slot a
+        }, ns);
+        await y.evaluate((ns) => T.holdLock(ns), ns);
+        await x.evaluate(() => {
+          store.set({ step: "payment", by: "x" });
+          T.track("first", store.flush());
+        });
+        await writing(x);
+        // A change while that write waits, and a flush that waits for it.
+        await x.evaluate(() => {
+          store.set({ step: "payment-2", by: "x" });
+          T.track("second", store.flush());
+        });
+        // The other tab stores its newer state (version 2, slot b) under the lock.
+        await y.evaluate(async (ns) => {
+          await T.idbWrite(ns, "b", { step: "success", by: "y" }, 2, 2);
+          T.release();
+        }, ns);
+        const how = await settled(x, ["first", "second"]);
+        const out = await x.evaluate(async (ns) => {
+          const r = { state: store.state, conflicts: store.of("conflict"), stored: await T.idbRead(ns) };
+          await store.close();
+          const again = await T.open({ name: ns, initial: null });
+          r.reopened = again.state;
+          await again.close();
+          return r;
+        }, ns);
+        assert.equal(how.first, "SessileError:STALE_WRITE");
+        assert.equal(how.second, "no error");
+        assert.deepEqual(out.stored.b, { step: "success", by: "y" }, "the other tab's copy is still stored");
+        assert.equal(out.stored.head, 2);
+        assert.deepEqual(out.reopened, { step: "success", by: "y" });
+        assert.deepEqual(out.state, { step: "success", by: "y" });
+        assert.equal(out.conflicts.length, 1);
+        assert.equal(out.conflicts[0].winner, "remote");
+        assert.deepEqual(out.conflicts[0].local, { step: "payment-2", by: "x" });
+      }));
+
+  });
+}

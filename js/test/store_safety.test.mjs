@@ -231,5 +231,58 @@ for (const kind of KINDS) {
         assert.deepEqual(out.conflicts[0].local, { step: "payment-2", by: "x" });
       }));
 
+    test("a clear in another tab while a write waits stays cleared: the old state is not written back", (t) =>
+      scenario(t, b.browser, async () => {
+        const x = await tab();
+        const y = await tab();
+        const ns = "s-stale-clear";
+        await x.evaluate(async (ns) => {
+          await T.fresh(ns);
+          window.store = await T.open({ name: ns, storage: "indexeddb", initial: { step: "cart" }, debounceMs: 60000 });
+          store.set({ step: "checkout", by: "x" });
+          await store.flush(); // head 1
+        }, ns);
+        await y.evaluate((ns) => T.holdLock(ns), ns);
+        await x.evaluate(() => {
+          store.set({ step: "payment", by: "x" });
+          T.track("flush", store.flush());
+        });
+        await writing(x);
+        // The other tab clears under the lock (tombstone head 2) and says so, as clear() does.
+        await y.evaluate(async (ns) => {
+          await T.idbClear(ns, 2);
+          const channel = new BroadcastChannel(`sessile:${ns}`);
+          channel.postMessage({ tab: "other-tab", version: 2, cleared: true });
+          channel.close();
+          await T.sleep(200); // delivered while x's write still waits
+          T.release();
+        }, ns);
+        const how = await settled(x, ["flush"]);
+        await x.evaluate(() => T.sleep(100));
+        const out = await x.evaluate(async (ns) => {
+          const r = {
+            state: store.state,
+            d: store.diagnostics(),
+            cleared: store.of("session_updated").filter((e) => e.cleared === true),
+            conflicts: store.of("conflict"),
+            stored: await T.idbRead(ns),
+          };
+          await store.close();
+          r.afterClose = await T.idbRead(ns);
+          return r;
+        }, ns);
+        assert.equal(how.flush, "SessileError:STALE_WRITE");
+        assert.deepEqual(out.stored, { a: null, b: null, head: 2 }, "still cleared");
+        assert.deepEqual(out.afterClose, { a: null, b: null, head: 2 }, "close wrote nothing back");
+        assert.deepEqual(out.state, { step: "cart" }, "reset to initial");
+        assert.equal(out.d.unsaved, false);
+        assert.equal(out.d.storedVersion, 2);
+        assert.equal(out.cleared.length, 1, "the page is told once that the session was cleared");
+        assert.equal(out.conflicts.length, 1);
+        assert.equal(out.conflicts[0].winner, "remote");
+        assert.deepEqual(out.conflicts[0].local, { step: "payment", by: "x" });
+        assert.deepEqual(out.conflicts[0].remote, { step: "cart" });
+      }));
+
   });
 }

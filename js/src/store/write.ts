@@ -6,6 +6,7 @@
  * on `pagehide`.
  */
 import type { SessileError } from "../errors.js";
+import type { SlotsRead } from "./backends/backend.js";
 import { forget, rescueKey, writeRescue as storeRescue, writeText } from "./backends/local.js";
 import { encodeSnapshot, nextWrite, readHeader } from "./codec.js";
 import { coded, isCode, staleWrite, summary } from "./errors.js";
@@ -169,18 +170,28 @@ function afterWrite(
 /**
  * Another tab moved the head to `stored` while this tab's state was
  * unsaved: take the stored state (the newest stored state wins) and report
- * this tab's as a conflict. If the stored state cannot be read, this tab's
- * state is kept and written over it.
+ * this tab's as a conflict. If another tab cleared the namespace (a
+ * tombstone head, no slot), reset to `initial`. If the stored state cannot
+ * be read, this tab's state is kept and written over it.
  */
 async function onStale(core: Core, stored: number, attempted: number): Promise<void> {
   const local = core.state;
-  let found;
+  let read: SlotsRead | undefined;
   try {
-    found = chooseSlot(core, await (await core.liveBackend()).readAll());
+    read = await (await core.liveBackend()).readAll();
   } catch {
-    found = undefined;
+    read = undefined;
   }
+  const found = read && chooseSlot(core, read);
   const snapshot = found?.snapshot;
+  if (read && read.head > 0 && read.a === undefined && read.b === undefined) {
+    // A tombstone head and no slot: another tab cleared the namespace. The
+    // session ended; this tab's state is not written back.
+    core.resetToInitial(read.head);
+    core.conflict(local, core.state, "remote", attempted, read.head);
+    core.emit({ type: "session_updated", origin: "tab", version: read.head, cleared: true });
+    return;
+  }
   if (!snapshot || !found?.slot || snapshot.stateVersion < stored) {
     // Written over: the next write is based on the head that refused this one.
     core.storedVersion = stored;

@@ -284,5 +284,51 @@ for (const kind of KINDS) {
         assert.deepEqual(out.conflicts[0].remote, { step: "cart" });
       }));
 
+    test("after clear() no tab's rescue copy brings the ended session back", (t) =>
+      scenario(t, b.browser, async () => {
+        const x = await tab();
+        const y = await tab();
+        const ns = "s-clear-rescue";
+        await x.evaluate(async (ns) => {
+          await T.fresh(ns);
+          window.store = await T.open({ name: ns, storage: "indexeddb", initial: { step: "cart" }, debounceMs: 60000 });
+          store.set({ step: "checkout", by: "x" });
+          await store.flush(); // head 1
+        }, ns);
+        // The other tab went away with an unsaved change based on head 1.
+        await y.evaluate((ns) => T.writeRescue(ns, "tab-y", 1, { step: "success", card: "4242" }, 2), ns);
+        await visible(x, `sessile:${ns}:rescue:tab-y`, await y.evaluate((ns) => localStorage.getItem(`sessile:${ns}:rescue:tab-y`), ns));
+        const cleared = await x.evaluate(async (ns) => {
+          await store.clear();
+          const keys = T.rescueKeys(ns);
+          await store.close();
+          return { keys, head: (await T.idbRead(ns)).head };
+        }, ns);
+        const z = await tab();
+        const first = await z.evaluate(async (ns) => {
+          const s = await T.open({ name: ns, storage: "indexeddb", initial: { step: "cart" } });
+          const r = { state: s.state, outcome: s.of("state_restored")[0].outcome };
+          await s.close();
+          return r;
+        }, ns);
+        // A tab that had not heard of the clear leaves a rescue copy based on the old head.
+        await y.evaluate((ns) => T.writeRescue(ns, "tab-y", 1, { step: "success", card: "4242" }, 2), ns);
+        await visible(z, `sessile:${ns}:rescue:tab-y`, await y.evaluate((ns) => localStorage.getItem(`sessile:${ns}:rescue:tab-y`), ns));
+        const second = await z.evaluate(async (ns) => {
+          const s = await T.open({ name: ns, storage: "indexeddb", initial: { step: "cart" } });
+          const r = { state: s.state, outcome: s.of("state_restored")[0].outcome, conflicts: s.of("conflict"), keys: T.rescueKeys(ns) };
+          await s.close();
+          return r;
+        }, ns);
+        assert.equal(cleared.head, 2);
+        assert.deepEqual(cleared.keys, [], "clear() removed every tab's rescue copy");
+        assert.deepEqual(first, { state: { step: "cart" }, outcome: "fresh" });
+        assert.deepEqual(second.state, { step: "cart" }, "a copy based on a head before the tombstone is not restored");
+        assert.equal(second.outcome, "fresh");
+        assert.equal(second.conflicts.length, 1);
+        assert.deepEqual(second.conflicts[0].local, { step: "success", card: "4242" });
+        assert.deepEqual(second.keys, []);
+      }));
+
   });
 }

@@ -11,7 +11,7 @@
 import type { SessileError } from "../errors.js";
 import type { Backend } from "./backends/backend.js";
 import { openBackend, type Degradation } from "./backends/chain.js";
-import { forget, readRescues, rescueKey } from "./backends/local.js";
+import { forget, forgetRescues, readRescues } from "./backends/local.js";
 import type { SlotName } from "./codec.js";
 import { Debouncer } from "./debounce.js";
 import { coded, fail, isCode, summary } from "./errors.js";
@@ -159,7 +159,8 @@ export class Core {
   /**
    * Ends the session's storage: removes both slots under the lock, leaving
    * a tombstone head so a tab that has not heard of it cannot write the old
-   * state back; removes the markers; resets to `initial`; tells the tabs.
+   * state back; removes the markers and every tab's rescue copy; resets to
+   * `initial`; tells the tabs.
    */
   async clear(): Promise<void> {
     this.refuseIfClosed();
@@ -168,7 +169,8 @@ export class Core {
     const backend = await this.liveBackend();
     const ns = this.options.name;
     await exclusive(`sessile:${ns}`, () => backend.clear(tombstone));
-    forget(rescueKey(ns, this.tabId));
+    // Every tab's rescue copy: one left before the clear must not bring the session back.
+    forgetRescues(ns);
     forget(markerKey(ns));
     writeMarkerCookie(ns, undefined);
     this.resetToInitial(tombstone);

@@ -330,5 +330,75 @@ for (const kind of KINDS) {
         assert.deepEqual(second.keys, []);
       }));
 
+    test("a failed read after a refused write keeps the state unsaved and never overwrites the newer copy", (t) =>
+      scenario(t, b.browser, async () => {
+        const x = await tab();
+        const y = await tab();
+        const ns = "s-stale-read";
+        await x.evaluate(async (ns) => {
+          await T.fresh(ns);
+          window.store = await T.open({ name: ns, storage: "localstorage", initial: { step: "cart" }, debounceMs: 60000 });
+          store.set({ step: "checkout", by: "x" });
+          await store.flush(); // head 1, slot a
+        }, ns);
+        await y.evaluate((ns) => T.holdLock(ns), ns);
+        await x.evaluate((ns) => {
+          // Storage becomes unreachable (as when site data is blocked) right
+          // after this tab's write read the other tab's head: the read of the
+          // stored state that follows fails.
+          const realGet = Storage.prototype.getItem;
+          const realLs = Object.getOwnPropertyDescriptor(window, "localStorage");
+          T.realGet = realGet;
+          T.repair = () => {
+            Storage.prototype.getItem = realGet;
+            Object.defineProperty(window, "localStorage", realLs);
+          };
+          Storage.prototype.getItem = function (key) {
+            const value = realGet.call(this, key);
+            if (key === `sessile:${ns}:head` && value === "2") {
+              Object.defineProperty(window, "localStorage", {
+                configurable: true,
+                get() {
+                  throw new DOMException("Access is denied for this document.", "SecurityError");
+                },
+              });
+            }
+            return value;
+          };
+          store.set({ step: "payment", by: "x" });
+          T.track("flush", store.flush());
+        }, ns);
+        await writing(x);
+        await y.evaluate((ns) => T.lsWrite(ns, "b", { step: "success", by: "y" }, 2, 2), ns);
+        // Chromium hands another tab's localStorage writes over asynchronously:
+        // release the lock once this tab sees them, as it would after a real write.
+        await visible(x, `sessile:${ns}:head`, "2");
+        await y.evaluate(() => T.release());
+        const how = await settled(x, ["flush"]);
+        const out = await x.evaluate(async (ns) => {
+          T.repair();
+          const r = { d: store.diagnostics(), conflictsBefore: store.of("conflict").length };
+          r.retry = await T.failure(() => store.flush());
+          r.state = store.state;
+          r.conflicts = store.of("conflict");
+          r.storedB = localStorage.getItem(`sessile:${ns}:b`);
+          await store.close();
+          const again = await T.open({ name: ns, storage: "localstorage", initial: null });
+          r.reopened = again.state;
+          await again.close();
+          return r;
+        }, ns);
+        assert.equal(how.flush, "SessileError:STORAGE_UNAVAILABLE", "a retryable read error, not a write over the copy");
+        assert.equal(out.d.unsaved, true, "the state stays unsaved");
+        assert.equal(out.d.storedVersion, 1, "the head it knows did not move");
+        assert.equal(out.conflictsBefore, 0, "no winner declared while nothing could be read");
+        assert.equal(out.retry, "SessileError:STALE_WRITE");
+        assert.deepEqual(out.reopened, { step: "success", by: "y" }, "the other tab's newer copy survived");
+        assert.deepEqual(out.state, { step: "success", by: "y" });
+        assert.equal(out.conflicts.length, 1);
+        assert.equal(out.conflicts[0].winner, "remote");
+        assert.deepEqual(out.conflicts[0].local, { step: "payment", by: "x" });
+      }));
+
   });
 }

@@ -139,8 +139,9 @@ export class Core {
   /**
    * Writes everything unsaved and waits until it is stored. Rejects with
    * STALE_WRITE when another tab stored a newer state first (this tab took
-   * it); when the stored state was gone or unreadable this tab's state is
-   * written over it, within a few attempts.
+   * it); when the stored state was gone or its bytes did not decode this
+   * tab's state is written over it, within a few attempts. A stored state
+   * that could not be read rejects with that (retryable) error.
    */
   async flush(): Promise<void> {
     this.refuseIfClosed();

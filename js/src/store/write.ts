@@ -5,7 +5,7 @@
  * happens when another tab got there first, and the synchronous rescue copy
  * on `pagehide`.
  */
-import type { SessileError } from "../errors.js";
+import { SessileError } from "../errors.js";
 import type { SlotsRead } from "./backends/backend.js";
 import { forget, rescueKey, writeRescue as storeRescue, writeText } from "./backends/local.js";
 import { encodeSnapshot, nextWrite, readHeader } from "./codec.js";
@@ -117,7 +117,13 @@ export async function writeNow(core: Core): Promise<void> {
     } else if (typeof result === "number") {
       // Still in flight until the stored state is taken: a write planned
       // meanwhile would start from this tab's stale slot and head.
-      await onStale(core, result, version);
+      const unread = await onStale(core, result, version);
+      if (unread) {
+        // The stored state could not be read: still unsaved, retried like a failed write.
+        core.debouncer.changed(now());
+        core.lastError = unread;
+        throw unread;
+      }
       throw staleWrite(result, version);
     } else {
       // Still unsaved: tried again after a backoff, on the next change, flush or page hide.
@@ -171,20 +177,28 @@ function afterWrite(
  * Another tab moved the head to `stored` while this tab's state was
  * unsaved: take the stored state (the newest stored state wins) and report
  * this tab's as a conflict. If another tab cleared the namespace (a
- * tombstone head, no slot), reset to `initial`. If the stored state cannot
- * be read, this tab's state is kept and written over it.
+ * tombstone head, no slot), reset to `initial`. If the stored bytes were
+ * read but none decodes, this tab's state is kept and written over them. If
+ * reading failed, nothing is decided: resolves the (retryable) error, and
+ * the head this tab knows stays where it was.
  */
-async function onStale(core: Core, stored: number, attempted: number): Promise<void> {
+async function onStale(core: Core, stored: number, attempted: number): Promise<SessileError | undefined> {
   const local = core.state;
-  let read: SlotsRead | undefined;
+  let read: SlotsRead;
   try {
     read = await (await core.liveBackend()).readAll();
-  } catch {
-    read = undefined;
+  } catch (e) {
+    return coded(e);
   }
-  const found = read && chooseSlot(core, read);
-  const snapshot = found?.snapshot;
-  if (read && read.head > 0 && read.a === undefined && read.b === undefined) {
+  const found = chooseSlot(core, read);
+  const snapshot = found.snapshot;
+  const newest = snapshot && found.slot && snapshot.stateVersion >= stored;
+  if (!newest) {
+    // A slot whose read failed (not bytes that failed to decode) may hold the newer copy.
+    const failed = [read.a, read.b].find((slot) => slot instanceof SessileError && slot.retryable);
+    if (failed instanceof SessileError) return failed;
+  }
+  if (read.head > 0 && read.a === undefined && read.b === undefined) {
     // A tombstone head and no slot: another tab cleared the namespace. The
     // session ended; this tab's state is not written back.
     core.resetToInitial(read.head);
@@ -192,7 +206,7 @@ async function onStale(core: Core, stored: number, attempted: number): Promise<v
     core.emit({ type: "session_updated", origin: "tab", version: read.head, cleared: true });
     return;
   }
-  if (!snapshot || !found?.slot || snapshot.stateVersion < stored) {
+  if (!snapshot || !found.slot || !newest) {
     // Written over: the next write is based on the head that refused this one.
     core.storedVersion = stored;
     core.debouncer.changed(now());
@@ -206,6 +220,7 @@ async function onStale(core: Core, stored: number, attempted: number): Promise<v
   } catch (e) {
     core.block(coded(e));
   }
+  return undefined;
 }
 
 /**

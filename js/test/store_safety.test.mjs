@@ -400,5 +400,44 @@ for (const kind of KINDS) {
         assert.deepEqual(out.conflicts[0].local, { step: "payment", by: "x" });
       }));
 
+    test("a write that fails after its debounce timer already fired is still retried", (t) =>
+      scenario(t, b.browser, async () => {
+        const x = await tab();
+        const y = await tab();
+        const ns = "s-retry";
+        await x.evaluate(async (ns) => {
+          await T.fresh(ns);
+          window.store = await T.open({ name: ns, storage: "localstorage", debounceMs: 20, compressAbove: 1e8 });
+          T.junk = T.fillLocalStorage();
+        }, ns);
+        await y.evaluate((ns) => T.holdLock(ns), ns);
+        await x.evaluate(async () => {
+          store.set({ blob: "b".repeat(64 * 1024) });
+          T.track("flush", store.flush());
+          // The debounce timer comes due while the write waits for the lock.
+          await T.sleep(300);
+        });
+        await writing(x);
+        await y.evaluate(() => T.release());
+        const how = await settled(x, ["flush"]);
+        const out = await x.evaluate(async (ns) => {
+          const r = { unsaved: store.diagnostics().unsaved };
+          for (const k of T.junk) localStorage.removeItem(k);
+          // No change, flush or page hide from here: only the retry timer can write it.
+          const end = Date.now() + 8000;
+          const busy = () => store.diagnostics().unsaved || store.diagnostics().writing;
+          while (busy() && Date.now() < end) await T.sleep(50);
+          r.d = store.diagnostics();
+          r.head = localStorage.getItem(`sessile:${ns}:head`);
+          await store.close();
+          return r;
+        }, ns);
+        assert.equal(how.flush, "SessileError:QUOTA_EXCEEDED");
+        assert.equal(out.unsaved, true);
+        assert.equal(out.d.unsaved, false, `retried once space was free: ${JSON.stringify(out.d)}`);
+        assert.equal(out.d.lastError, null);
+        assert.equal(out.head, "1");
+      }));
+
   });
 }

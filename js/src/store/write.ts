@@ -53,6 +53,16 @@ export function armTimer(core: Core): void {
   })();
 }
 
+/**
+ * Marks the state unsaved again after a write that did not store it, and
+ * makes sure a timer will retry it (the one that started the write may have
+ * ended while it ran).
+ */
+function unsaved(core: Core): void {
+  core.debouncer.changed(now());
+  armTimer(core);
+}
+
 /** The current state as the snapshot of the next write, and where it goes. */
 function encodeCurrent(core: Core) {
   const plan = nextWrite(core.lastGood);
@@ -120,14 +130,14 @@ export async function writeNow(core: Core): Promise<void> {
       const unread = await onStale(core, result, version);
       if (unread) {
         // The stored state could not be read: still unsaved, retried like a failed write.
-        core.debouncer.changed(now());
+        unsaved(core);
         core.lastError = unread;
         throw unread;
       }
       throw staleWrite(result, version);
     } else {
       // Still unsaved: tried again after a backoff, on the next change, flush or page hide.
-      core.debouncer.changed(now());
+      unsaved(core);
       core.lastError = result;
       throw result;
     }
@@ -209,7 +219,7 @@ async function onStale(core: Core, stored: number, attempted: number): Promise<S
   if (!snapshot || !found.slot || !newest) {
     // Written over: the next write is based on the head that refused this one.
     core.storedVersion = stored;
-    core.debouncer.changed(now());
+    unsaved(core);
     core.conflict(local, null, "local", attempted, stored);
     return;
   }

@@ -439,5 +439,33 @@ for (const kind of KINDS) {
         assert.equal(out.head, "1");
       }));
 
+    test("a store that is closing refuses changes instead of dropping them", (t) =>
+      scenario(t, b.browser, async () => {
+        const x = await tab();
+        const y = await tab();
+        const ns = "s-closing";
+        await x.evaluate(async (ns) => {
+          await T.fresh(ns);
+          window.store = await T.open({ name: ns, storage: "indexeddb", initial: { step: "cart" }, debounceMs: 60000 });
+          store.set({ step: "checkout" });
+        }, ns);
+        await y.evaluate((ns) => T.holdLock(ns), ns);
+        await x.evaluate(() => T.track("close", store.close()));
+        await writing(x);
+        const during = await x.evaluate(() => T.failure(() => store.set({ step: "payment" })));
+        await y.evaluate(() => T.release());
+        const how = await settled(x, ["close"]);
+        const out = await x.evaluate(async (ns) => {
+          const again = await T.open({ name: ns, initial: null });
+          const r = { reopened: again.state, version: again.version };
+          await again.close();
+          return r;
+        }, ns);
+        assert.equal(during, "SessileError:STORE_CLOSED", "a change while closing is refused, not dropped");
+        assert.equal(how.close, "no error");
+        assert.deepEqual(out.reopened, { step: "checkout" });
+        assert.equal(out.version, 1);
+      }));
+
   });
 }

@@ -42,6 +42,10 @@ export class Core {
   /** Settles when the write under way ends. */
   inFlight: Promise<void> | undefined;
   timerArmed = false;
+  /** Ends the debounce or backoff wait of the timer (set while it waits). */
+  wake: (() => void) | undefined;
+  /** close() was called: set() is refused from then on. */
+  closing = false;
   closed = false;
   /** Set when writing would destroy data this page cannot read (a newer schema): every write is refused with it. */
   blocked: SessileError | undefined;
@@ -126,6 +130,8 @@ export class Core {
     const limit = this.options.codec.maxBytes;
     if (size > limit) throw fail("STATE_TOO_LARGE", `state is ${size} bytes, above the limit of ${limit} bytes`);
     this.refuseIfClosed();
+    // A change after close()'s last flush would be neither written nor rescued.
+    if (this.closing) throw fail("STORE_CLOSED", "the store is closing");
     if (this.blocked) throw this.blocked;
     this.version = Math.max(this.version, this.storedVersion) + 1;
     this.state = state;
@@ -178,9 +184,15 @@ export class Core {
     this.tabs?.announceCleared(tombstone);
   }
 
-  /** Flushes, then releases listeners, the tab channel and the connection; a failed flush leaves a rescue copy. */
+  /**
+   * Refuses further changes, flushes, then releases listeners, the tab
+   * channel, the connection and the timer; a failed flush leaves a rescue
+   * copy.
+   */
   async close(): Promise<void> {
     this.refuseIfClosed();
+    if (this.closing) throw fail("STORE_CLOSED", "the store is closing");
+    this.closing = true;
     let failed: unknown;
     try {
       await this.flush();
@@ -189,6 +201,7 @@ export class Core {
       writeRescue(this);
     }
     this.closed = true;
+    this.wake?.();
     for (const stop of this.hooks.splice(0)) stop();
     this.tabs?.close();
     this.tabs = undefined;

@@ -12,12 +12,23 @@ import { encodeSnapshot, nextWrite, readHeader } from "./codec.js";
 import { coded, isCode, staleWrite, summary } from "./errors.js";
 import { exclusive } from "./locks.js";
 import { migrate } from "./migrate.js";
-import { now, sleep, writeMarkerCookie } from "./page.js";
+import { now, writeMarkerCookie } from "./page.js";
 import { chooseSlot } from "./restore.js";
 import { markerKey, type Core } from "./store.js";
 
 /** Longest wait between two attempts after failed writes, in ms. */
 const MAX_BACKOFF_MS = 30_000;
+
+/** Sleeps `ms`, or until close() ends the wait (`core.wake`). */
+async function pause(core: Core, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.min(ms, 2 ** 31 - 1));
+    core.wake = resolve;
+  });
+  clearTimeout(timer);
+  core.wake = undefined;
+}
 
 /** Runs the debounce timer while anything is unsaved; reports the first failure of a run. */
 export function armTimer(core: Core): void {
@@ -30,7 +41,7 @@ export function armTimer(core: Core): void {
       if (at === undefined || core.closed) break;
       const t = now();
       if (t < at) {
-        await sleep(at - t);
+        await pause(core, at - t);
         continue;
       }
       try {
@@ -44,7 +55,7 @@ export function armTimer(core: Core): void {
         if (failures === 0) reportWriteError(core, coded(e));
         failures++;
         const delay = Math.max(core.options.debounceMs, 100);
-        await sleep(Math.min(delay * 2 ** Math.min(failures, 8), MAX_BACKOFF_MS));
+        await pause(core, Math.min(delay * 2 ** Math.min(failures, 8), MAX_BACKOFF_MS));
       }
     }
     core.timerArmed = false;

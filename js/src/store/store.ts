@@ -16,10 +16,11 @@ import type { SlotName } from "./codec.js";
 import { Debouncer } from "./debounce.js";
 import { coded, fail, isCode, summary } from "./errors.js";
 import { exclusive, hasLocks } from "./locks.js";
-import { storeOptions, toJson, utf8Length, type Options } from "./options.js";
+import { storeOptions, toJson, type Options } from "./options.js";
 import { documentHidden, listen, now, requestPersistence, writeMarkerCookie } from "./page.js";
 import { applyRestore } from "./restore.js";
 import { TabChannel } from "./tabs.js";
+import { utf8Length } from "../utf8.js";
 import type { Store, StoreDiagnostics, StoreEvent, TypedStoreOptions } from "./types.js";
 import { armTimer, reportWriteError, waitInFlight, writeNow, writeRescue } from "./write.js";
 

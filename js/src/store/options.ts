@@ -4,6 +4,7 @@
  * anything is opened or written. Also the JSON helpers every part uses.
  */
 import type { SessileError } from "../errors.js";
+import { utf8Length } from "../utf8.js";
 import { fail, invalidState, messageOf } from "./errors.js";
 import type { StoreEvent, StoreOptions } from "./types.js";
 
@@ -68,23 +69,6 @@ export function codecOptions(options: unknown): CodecOptions {
   };
 }
 
-/** Bytes of `text` in UTF-8 (the size limits count those, as the codec does). */
-export function utf8Length(text: string): number {
-  let n = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 0xd800 && c < 0xdc00 && i + 1 < text.length) {
-      const d = text.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d < 0xe000) {
-        n += 2; // a surrogate pair: 2 UTF-16 units, 4 bytes
-        i++;
-        continue;
-      }
-    }
-    if (c >= 0x80) n += c >= 0x800 ? 2 : 1;
-  }
-  return n;
-}
 
 /** `JSON.stringify(value)`, refusing what JSON cannot hold with INVALID_STATE. */
 export function toJson(value: unknown): string {

@@ -1,13 +1,11 @@
 /**
  * Small browser services the store needs, each safe without a window: the
- * clock, a sleep, event listeners with their removal, whether the document
- * is hidden, the eviction-marker cookie, `navigator.storage.persist()` and
+ * clock, event listeners with their removal, whether the document is
+ * hidden, the eviction-marker cookie, `navigator.storage.persist()` and
  * the quota estimate. Nothing here keeps state of its own.
  */
 
 export const now = () => Date.now();
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.min(ms, 2 ** 31 - 1)));
 
 /** Listens for `type` on `target`; returns the function that stops listening. */
 export function listen(target: EventTarget, type: string, handler: (event: Event) => void): () => void {

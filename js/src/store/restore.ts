@@ -59,7 +59,12 @@ interface Rescues {
   broken: Skipped[];
 }
 
-/** Keeps the newest rescue copy based on `head` (any one when nothing else is stored); removes the others. */
+/**
+ * Keeps the newest rescue copy based on `head` (any one when nothing was
+ * ever stored: head 0, as after an eviction); removes the others. With a
+ * tombstone head (a clear) and no slot, only a copy based on the tombstone
+ * continues the session.
+ */
 function sortRescues(core: Core, copies: RescueCopy[], head: number, nothingStored: boolean): Rescues {
   const out: Rescues = { chosen: undefined, stale: [], broken: [] };
   for (const copy of copies) {
@@ -72,7 +77,7 @@ function sortRescues(core: Core, copies: RescueCopy[], head: number, nothingStor
       forget(copy.key);
       continue;
     }
-    const continues = nothingStored || (copy.base === head && snap.stateVersion > head);
+    const continues = (nothingStored && head === 0) || (copy.base === head && snap.stateVersion > head);
     const newer = !out.chosen || snap.stateVersion > out.chosen.snap.stateVersion;
     if (continues && newer) {
       if (out.chosen) {

@@ -11,15 +11,16 @@
 import type { SessileError } from "../errors.js";
 import type { Backend } from "./backends/backend.js";
 import { openBackend, type Degradation } from "./backends/chain.js";
-import { forget, readRescues, rescueKey } from "./backends/local.js";
+import { forget, forgetRescues, readRescues } from "./backends/local.js";
 import type { SlotName } from "./codec.js";
 import { Debouncer } from "./debounce.js";
 import { coded, fail, isCode, summary } from "./errors.js";
 import { exclusive, hasLocks } from "./locks.js";
-import { storeOptions, toJson, utf8Length, type Options } from "./options.js";
+import { storeOptions, toJson, type Options } from "./options.js";
 import { documentHidden, listen, now, requestPersistence, writeMarkerCookie } from "./page.js";
 import { applyRestore } from "./restore.js";
 import { TabChannel } from "./tabs.js";
+import { utf8Length } from "../utf8.js";
 import type { Store, StoreDiagnostics, StoreEvent, TypedStoreOptions } from "./types.js";
 import { armTimer, reportWriteError, waitInFlight, writeNow, writeRescue } from "./write.js";
 
@@ -42,6 +43,10 @@ export class Core {
   /** Settles when the write under way ends. */
   inFlight: Promise<void> | undefined;
   timerArmed = false;
+  /** Ends the debounce or backoff wait of the timer (set while it waits). */
+  wake: (() => void) | undefined;
+  /** close() was called: set() is refused from then on. */
+  closing = false;
   closed = false;
   /** Set when writing would destroy data this page cannot read (a newer schema): every write is refused with it. */
   blocked: SessileError | undefined;
@@ -126,6 +131,8 @@ export class Core {
     const limit = this.options.codec.maxBytes;
     if (size > limit) throw fail("STATE_TOO_LARGE", `state is ${size} bytes, above the limit of ${limit} bytes`);
     this.refuseIfClosed();
+    // A change after close()'s last flush would be neither written nor rescued.
+    if (this.closing) throw fail("STORE_CLOSED", "the store is closing");
     if (this.blocked) throw this.blocked;
     this.version = Math.max(this.version, this.storedVersion) + 1;
     this.state = state;
@@ -139,8 +146,9 @@ export class Core {
   /**
    * Writes everything unsaved and waits until it is stored. Rejects with
    * STALE_WRITE when another tab stored a newer state first (this tab took
-   * it); when the stored state was gone or unreadable this tab's state is
-   * written over it, within a few attempts.
+   * it); when the stored state was gone or its bytes did not decode this
+   * tab's state is written over it, within a few attempts. A stored state
+   * that could not be read rejects with that (retryable) error.
    */
   async flush(): Promise<void> {
     this.refuseIfClosed();
@@ -159,7 +167,8 @@ export class Core {
   /**
    * Ends the session's storage: removes both slots under the lock, leaving
    * a tombstone head so a tab that has not heard of it cannot write the old
-   * state back; removes the markers; resets to `initial`; tells the tabs.
+   * state back; removes the markers and every tab's rescue copy; resets to
+   * `initial`; tells the tabs.
    */
   async clear(): Promise<void> {
     this.refuseIfClosed();
@@ -168,16 +177,23 @@ export class Core {
     const backend = await this.liveBackend();
     const ns = this.options.name;
     await exclusive(`sessile:${ns}`, () => backend.clear(tombstone));
-    forget(rescueKey(ns, this.tabId));
+    // Every tab's rescue copy: one left before the clear must not bring the session back.
+    forgetRescues(ns);
     forget(markerKey(ns));
     writeMarkerCookie(ns, undefined);
     this.resetToInitial(tombstone);
     this.tabs?.announceCleared(tombstone);
   }
 
-  /** Flushes, then releases listeners, the tab channel and the connection; a failed flush leaves a rescue copy. */
+  /**
+   * Refuses further changes, flushes, then releases listeners, the tab
+   * channel, the connection and the timer; a failed flush leaves a rescue
+   * copy.
+   */
   async close(): Promise<void> {
     this.refuseIfClosed();
+    if (this.closing) throw fail("STORE_CLOSED", "the store is closing");
+    this.closing = true;
     let failed: unknown;
     try {
       await this.flush();
@@ -186,6 +202,7 @@ export class Core {
       writeRescue(this);
     }
     this.closed = true;
+    this.wake?.();
     for (const stop of this.hooks.splice(0)) stop();
     this.tabs?.close();
     this.tabs = undefined;

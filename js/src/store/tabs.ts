@@ -69,8 +69,13 @@ export class TabChannel {
     // Only a head newer than the one this tab knows is news; this tab's own
     // counter does not matter (it counts its unsaved changes too). A write
     // of this tab under way is refused by the compare-and-set and takes the
-    // newer state itself.
-    if (typeof version !== "number" || version <= core.storedVersion || core.inFlight) return;
+    // newer state itself; a clear is applied once that write ended (unless
+    // the write found it), so a write that got in first cannot hide it.
+    if (typeof version !== "number" || version <= core.storedVersion) return;
+    if (core.inFlight) {
+      if (data.cleared === true) void core.inFlight.then(() => core.closed || this.receive(data));
+      return;
+    }
     if (data.cleared === true) {
       core.resetToInitial(version);
       core.emit({ type: "session_updated", origin: "tab", version, cleared: true });

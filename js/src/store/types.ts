@@ -94,13 +94,13 @@ export interface Store<T> {
   readonly state: T;
   /** The current state version. */
   readonly version: number;
-  /** Replaces the state; returns the new version. Throws STATE_TOO_LARGE / INVALID_STATE. */
+  /** Replaces the state; returns the new version. Throws STATE_TOO_LARGE / INVALID_STATE, and STORE_CLOSED once close() was called. */
   set(state: T): number;
   /** Writes anything unsaved now; resolves when the bytes are stored. */
   flush(): Promise<void>;
   /** Removes every stored copy of this namespace. */
   clear(): Promise<void>;
-  /** Flushes, then releases listeners and the tab channel. */
+  /** Refuses further changes, flushes, then releases listeners and the tab channel. */
   close(): Promise<void>;
   /** Backend, durability, versions, sizes, last write and error. */
   diagnostics(): StoreDiagnostics;

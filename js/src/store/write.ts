@@ -5,18 +5,30 @@
  * happens when another tab got there first, and the synchronous rescue copy
  * on `pagehide`.
  */
-import type { SessileError } from "../errors.js";
+import { SessileError } from "../errors.js";
+import type { SlotsRead } from "./backends/backend.js";
 import { forget, rescueKey, writeRescue as storeRescue, writeText } from "./backends/local.js";
 import { encodeSnapshot, nextWrite, readHeader } from "./codec.js";
 import { coded, isCode, staleWrite, summary } from "./errors.js";
 import { exclusive } from "./locks.js";
 import { migrate } from "./migrate.js";
-import { now, sleep, writeMarkerCookie } from "./page.js";
+import { now, writeMarkerCookie } from "./page.js";
 import { chooseSlot } from "./restore.js";
 import { markerKey, type Core } from "./store.js";
 
 /** Longest wait between two attempts after failed writes, in ms. */
 const MAX_BACKOFF_MS = 30_000;
+
+/** Sleeps `ms`, or until close() ends the wait (`core.wake`). */
+async function pause(core: Core, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.min(ms, 2 ** 31 - 1));
+    core.wake = resolve;
+  });
+  clearTimeout(timer);
+  core.wake = undefined;
+}
 
 /** Runs the debounce timer while anything is unsaved; reports the first failure of a run. */
 export function armTimer(core: Core): void {
@@ -29,7 +41,7 @@ export function armTimer(core: Core): void {
       if (at === undefined || core.closed) break;
       const t = now();
       if (t < at) {
-        await sleep(at - t);
+        await pause(core, at - t);
         continue;
       }
       try {
@@ -43,13 +55,23 @@ export function armTimer(core: Core): void {
         if (failures === 0) reportWriteError(core, coded(e));
         failures++;
         const delay = Math.max(core.options.debounceMs, 100);
-        await sleep(Math.min(delay * 2 ** Math.min(failures, 8), MAX_BACKOFF_MS));
+        await pause(core, Math.min(delay * 2 ** Math.min(failures, 8), MAX_BACKOFF_MS));
       }
     }
     core.timerArmed = false;
     // A change that came in as the loop ended gets a timer of its own.
     if (core.debouncer.unsaved) armTimer(core);
   })();
+}
+
+/**
+ * Marks the state unsaved again after a write that did not store it, and
+ * makes sure a timer will retry it (the one that started the write may have
+ * ended while it ran).
+ */
+function unsaved(core: Core): void {
+  core.debouncer.changed(now());
+  armTimer(core);
 }
 
 /** The current state as the snapshot of the next write, and where it goes. */
@@ -110,18 +132,29 @@ export async function writeNow(core: Core): Promise<void> {
     // The browser closed the connection: reopen and try once more.
     result = await attempt(core, plan.slot, bytes, base, version);
   }
-  core.inFlight = undefined;
-  done();
-  if (result === undefined) {
-    afterWrite(core, bytes, plan, version, json);
-  } else if (typeof result === "number") {
-    await onStale(core, result, version);
-    throw staleWrite(result, version);
-  } else {
-    // Still unsaved: tried again after a backoff, on the next change, flush or page hide.
-    core.debouncer.changed(now());
-    core.lastError = result;
-    throw result;
+  try {
+    if (result === undefined) {
+      afterWrite(core, bytes, plan, version, json);
+    } else if (typeof result === "number") {
+      // Still in flight until the stored state is taken: a write planned
+      // meanwhile would start from this tab's stale slot and head.
+      const unread = await onStale(core, result, version);
+      if (unread) {
+        // The stored state could not be read: still unsaved, retried like a failed write.
+        unsaved(core);
+        core.lastError = unread;
+        throw unread;
+      }
+      throw staleWrite(result, version);
+    } else {
+      // Still unsaved: tried again after a backoff, on the next change, flush or page hide.
+      unsaved(core);
+      core.lastError = result;
+      throw result;
+    }
+  } finally {
+    core.inFlight = undefined;
+    done();
   }
 }
 
@@ -164,21 +197,40 @@ function afterWrite(
 /**
  * Another tab moved the head to `stored` while this tab's state was
  * unsaved: take the stored state (the newest stored state wins) and report
- * this tab's as a conflict. If the stored state cannot be read, this tab's
- * state is kept and written over it.
+ * this tab's as a conflict. If another tab cleared the namespace (a
+ * tombstone head, no slot), reset to `initial`. If the stored bytes were
+ * read but none decodes, this tab's state is kept and written over them. If
+ * reading failed, nothing is decided: resolves the (retryable) error, and
+ * the head this tab knows stays where it was.
  */
-async function onStale(core: Core, stored: number, attempted: number): Promise<void> {
+async function onStale(core: Core, stored: number, attempted: number): Promise<SessileError | undefined> {
   const local = core.state;
-  core.storedVersion = stored;
-  let found;
+  let read: SlotsRead;
   try {
-    found = chooseSlot(core, await (await core.liveBackend()).readAll());
-  } catch {
-    found = undefined;
+    read = await (await core.liveBackend()).readAll();
+  } catch (e) {
+    return coded(e);
   }
-  const snapshot = found?.snapshot;
-  if (!snapshot || !found?.slot || snapshot.stateVersion < stored) {
-    core.debouncer.changed(now());
+  const found = chooseSlot(core, read);
+  const snapshot = found.snapshot;
+  const newest = snapshot && found.slot && snapshot.stateVersion >= stored;
+  if (!newest) {
+    // A slot whose read failed (not bytes that failed to decode) may hold the newer copy.
+    const failed = [read.a, read.b].find((slot) => slot instanceof SessileError && slot.retryable);
+    if (failed instanceof SessileError) return failed;
+  }
+  if (read.head > 0 && read.a === undefined && read.b === undefined) {
+    // A tombstone head and no slot: another tab cleared the namespace. The
+    // session ended; this tab's state is not written back.
+    core.resetToInitial(read.head);
+    core.conflict(local, core.state, "remote", attempted, read.head);
+    core.emit({ type: "session_updated", origin: "tab", version: read.head, cleared: true });
+    return;
+  }
+  if (!snapshot || !found.slot || !newest) {
+    // Written over: the next write is based on the head that refused this one.
+    core.storedVersion = stored;
+    unsaved(core);
     core.conflict(local, null, "local", attempted, stored);
     return;
   }
@@ -189,6 +241,7 @@ async function onStale(core: Core, stored: number, attempted: number): Promise<v
   } catch (e) {
     core.block(coded(e));
   }
+  return undefined;
 }
 
 /**

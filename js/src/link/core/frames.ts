@@ -7,6 +7,7 @@
  * parsing, `UNSUPPORTED_PROTOCOL_VERSION`, or `PROTOCOL_ERROR` with a reason.
  */
 import { SessileError } from "../../errors.js";
+import { utf8Length } from "../../utf8.js";
 import { isObject, type Json } from "./merge-patch.js";
 
 /** The protocol version this build speaks, sent in `hello` and `welcome`. */
@@ -100,20 +101,8 @@ export function opFrame(op: Op): string {
   return encode(m);
 }
 
-/** The UTF-8 length of `s` in bytes (lone surrogates count 3, as their replacement character). */
-export function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
-}
+/** Shared with the store (js/src/utf8.ts); the frame size limit counts UTF-8 bytes. */
+export { utf8Length };
 
 /** What was wrong with a frame's shape. */
 class Malformed extends Error {}

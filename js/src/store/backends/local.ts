@@ -132,13 +132,13 @@ export function writeRescue(ns: string, tab: string, base: number, bytes: Uint8A
   writeText(rescueKey(ns, tab), `${base}:${toBase64(bytes)}`);
 }
 
-/** Every rescue copy of `ns`, whichever tab wrote it. */
-export function readRescues(ns: string): RescueCopy[] {
+/** localStorage and the full keys of every rescue copy of `ns`; none when storage cannot be reached. */
+function rescueKeys(ns: string): { ls?: Storage; keys: string[] } {
   let ls: Storage;
   try {
     ls = storage();
   } catch {
-    return [];
+    return { keys: [] };
   }
   const prefix = `${KEY_PREFIX}${ns}:rescue:`;
   const keys: string[] = [];
@@ -146,6 +146,18 @@ export function readRescues(ns: string): RescueCopy[] {
     const k = ls.key(i);
     if (k?.startsWith(prefix)) keys.push(k);
   }
+  return { ls, keys };
+}
+
+/** Removes the rescue copy of every tab of `ns`. */
+export function forgetRescues(ns: string): void {
+  for (const full of rescueKeys(ns).keys) forget(full.slice(KEY_PREFIX.length));
+}
+
+/** Every rescue copy of `ns`, whichever tab wrote it. */
+export function readRescues(ns: string): RescueCopy[] {
+  const { ls, keys } = rescueKeys(ns);
+  if (!ls) return [];
   const copies: RescueCopy[] = [];
   for (const full of keys) {
     const text = ls.getItem(full);

@@ -245,6 +245,26 @@ export async function launch(kind) {
 }
 
 /**
+ * Starts every browser of KINDS at once, for a test file's `before`: the map
+ * from kind to its launch. A failed launch is reported by the `describe`
+ * that awaits it, not here.
+ */
+export function launchEach() {
+  const launching = new Map();
+  for (const kind of KINDS) {
+    const started = launch(kind);
+    started.catch(() => {});
+    launching.set(kind, started);
+  }
+  return launching;
+}
+
+/** Closes every browser `launchEach` started (for a test file's `after`). */
+export async function closeEach(launching) {
+  for (const started of launching.values()) await started.then((browser) => browser.close()).catch(() => {});
+}
+
+/**
  * Calls `check` (async, run in the test) until it returns something truthy;
  * resolves with that, or fails after `timeout` ms naming `what` and the last
  * value seen. Polling from the test works for every tab of either browser.

@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
-import { KINDS, launch, scenario, waitFor } from "./browsers.mjs";
+import { KINDS, closeEach, launchEach, scenario, waitFor } from "./browsers.mjs";
 import { blankWww, startServer, tempDir } from "./harness.mjs";
 import { startProxy } from "./proxy.mjs";
 
@@ -22,14 +22,10 @@ const env = { server: undefined, proxy: undefined };
 
 // Both browsers start while the server does; Firefox's start-up then
 // overlaps the Chromium scenarios, which mostly wait on timers.
-const launching = new Map();
+let launching;
 
 before(async () => {
-  for (const kind of KINDS) {
-    const started = launch(kind);
-    started.catch(() => {}); // reported by the describe that awaits it
-    launching.set(kind, started);
-  }
+  launching = launchEach();
   env.server = await startServer(["--www", blankWww(), "--heartbeat-ms", "1000"], {
     env: { SESSILE_ADMIN_TOKEN: ADMIN_TOKEN },
   });
@@ -37,7 +33,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const started of launching.values()) await started.then((browser) => browser.close()).catch(() => {});
+  await closeEach(launching);
   await env.proxy?.close();
   await env.server?.stop();
 });

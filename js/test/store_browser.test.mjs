@@ -14,7 +14,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
-import { KINDS, launch, scenario } from "./browsers.mjs";
+import { KINDS, closeEach, launchEach, scenario } from "./browsers.mjs";
 import { blankWww, startServer } from "./harness.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -23,19 +23,15 @@ const golden = (n) =>
 const GOLDEN = { 1: golden(1), 2: golden(2), 4: golden(4) };
 
 const env = { server: undefined };
-const launching = new Map();
+let launching;
 
 before(async () => {
-  for (const kind of KINDS) {
-    const started = launch(kind);
-    started.catch(() => {}); // reported by the describe that awaits it
-    launching.set(kind, started);
-  }
+  launching = launchEach();
   env.server = await startServer(["--www", blankWww()]);
 });
 
 after(async () => {
-  for (const started of launching.values()) await started.then((browser) => browser.close()).catch(() => {});
+  await closeEach(launching);
   await env.server?.stop();
 });
 

@@ -9,23 +9,19 @@
 // own bytes directly meanwhile, as a tab writing under that lock does.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { KINDS, launch, scenario, waitFor } from "./browsers.mjs";
+import { KINDS, closeEach, launchEach, scenario, waitFor } from "./browsers.mjs";
 import { blankWww, startServer } from "./harness.mjs";
 
 const env = { server: undefined };
-const launching = new Map();
+let launching;
 
 before(async () => {
-  for (const kind of KINDS) {
-    const started = launch(kind);
-    started.catch(() => {}); // reported by the describe that awaits it
-    launching.set(kind, started);
-  }
+  launching = launchEach();
   env.server = await startServer(["--www", blankWww()]);
 });
 
 after(async () => {
-  for (const started of launching.values()) await started.then((browser) => browser.close()).catch(() => {});
+  await closeEach(launching);
   await env.server?.stop();
 });
 

@@ -675,6 +675,8 @@ for (const kind of KINDS) {
           await store.close();
           // With a long delay, hiding the page writes at once.
           const slow = await T.open({ name: "t-debounce", storage: "localstorage", debounceMs: 60000 });
+          // Restored from the first store's write: the hidden page's write is the next generation.
+          const restored = slow.diagnostics().lastWrite?.generation ?? -1;
           slow.set({ n: "hidden" });
           r.before = slow.diagnostics().unsaved;
           Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
@@ -682,7 +684,7 @@ for (const kind of KINDS) {
           await T.sleep(100);
           delete document.visibilityState;
           r.after = slow.diagnostics().unsaved;
-          r.written = slow.diagnostics().lastWrite !== null;
+          r.written = (slow.diagnostics().lastWrite?.generation ?? -1) > restored && restored > 0;
           await slow.close();
           return r;
         });

@@ -121,6 +121,18 @@ export function applyRestore(core: Core, read: SlotsRead, copies: RescueCopy[]):
   core.json = json;
   core.modifiedAt = snapshot.modifiedAt;
   core.lastGood = stored && found.slot ? { slot: found.slot, generation: stored.generation } : undefined;
+  // The copy restored from a slot is the last write known, by an earlier page.
+  core.lastWrite =
+    stored && found.slot && from !== "rescue"
+      ? {
+          slot: found.slot,
+          generation: stored.generation,
+          checksum: stored.checksum,
+          storedBytes: stored.storedBytes,
+          compressed: stored.compressed,
+          at: stored.modifiedAt,
+        }
+      : null;
   core.storedVersion = head;
   if (from === "rescue") {
     // Continues the stored head: written back as it is.

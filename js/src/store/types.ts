@@ -75,6 +75,11 @@ export interface StoreDiagnostics {
   unsaved: boolean;
   writing: boolean;
   rawBytes: number;
+  /**
+   * The newest copy in storage: the last one this page wrote, else the slot
+   * restored at open (written by an earlier page; `at` is when). Null
+   * before either, and after `clear()`.
+   */
   lastWrite: null | {
     slot: string;
     generation: number;

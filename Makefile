@@ -1,6 +1,6 @@
 # sessile: the two commands (README) and their parts. Every target that needs
 # tools runs scripts/setup first, which installs only what is missing.
-.PHONY: help setup build test demo bench load soak docs size
+.PHONY: help setup build test demo bench load soak docs size screenshot
 .DEFAULT_GOAL := help
 
 help:
@@ -12,6 +12,7 @@ help:
 	@echo "make load   load test of sessile-server on loopback (SESSIONS overrides 10000)"
 	@echo "make docs   build, then regenerate the API reference docs/api/ (typedoc)"
 	@echo "make size   build, then check wasm + glue against the 40 KB gzip budget"
+	@echo "make screenshot  build, then take the README's picture of the demo (docs/demo.png)"
 
 setup:
 	@scripts/setup
@@ -33,6 +34,9 @@ docs: build
 
 size: build
 	@scripts/size-budget
+
+screenshot: build
+	@node www/scripts/screenshot.mjs
 
 # Needs only cargo: no browsers, no set-up.
 load:

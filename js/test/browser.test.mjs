@@ -1,71 +1,64 @@
-// The JS package in a real browser, against the real server: the demo page
-// renders the round-trip figures, errors arrive as SessileError with codes,
-// and a snapshot survives a reload in localStorage.
+// The JS package in a real browser, against the real server (a blank page
+// of its origin): errors arrive as SessileError with stable codes, a wasm
+// file that cannot load is reported and retried, and a snapshot encoded in
+// the browser is verified by the server with the same Rust decoder.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { openPage, serverAndBrowser } from "./harness.mjs";
+import { blankWww, launchBrowser, openPage, startServer } from "./harness.mjs";
 
-const env = serverAndBrowser({ before, after });
+const env = { server: undefined, browser: undefined };
 
-async function demo() {
-  const { page, errors } = await openPage(env.browser, env.server.url);
-  await page.waitForSelector("body[data-ready]");
-  assert.equal(await page.getAttribute("body", "data-ready"), "true", await page.textContent("#status"));
-  return { page, errors };
-}
+before(async () => {
+  env.server = await startServer(["--www", blankWww()]);
+  env.browser = await launchBrowser();
+});
 
-const text = (page, id) => page.textContent(`[data-testid="${id}"]`);
+after(async () => {
+  await env.browser?.close();
+  await env.server?.stop();
+});
 
-describe("demo page", () => {
-  test("shows the round-trip figures for a small and a large state", async () => {
-    const { page, errors } = await demo();
-    assert.equal(await text(page, "small-compressed"), "no");
-    assert.match(await text(page, "large-compressed"), /^yes/);
-    const raw = Number(await text(page, "large-raw"));
-    const stored = Number(await text(page, "large-stored"));
-    assert.ok(raw > 10 * 1024, `large state is ${raw} B, above the threshold`);
-    assert.ok(stored < raw / 2, `stored ${stored} B is well under raw ${raw} B`);
-    assert.equal(Number(await text(page, "small-stored")), Number(await text(page, "small-raw")) + 40);
-    assert.match(await text(page, "large-checksum"), /^[0-9a-f]{8}$/);
-    assert.equal(await text(page, "large-roundtrip"), "identical");
-    assert.equal(await text(page, "large-server"), `ok (${await text(page, "large-checksum")})`);
-    assert.deepEqual(errors, []);
-    await page.close();
-  });
+/** A blank page of the server's origin, where /js/index.js is the package. */
+const blank = () => openPage(env.browser, env.server.url);
 
-  test("restores the checkout from localStorage after a reload", async () => {
-    const { page } = await demo();
-    await page.click("#add-item");
-    await page.waitForFunction(() => document.querySelector('[data-testid="large-version"]').textContent !== "1");
-    const version = await text(page, "large-version");
-    const checksum = await text(page, "large-checksum");
-    await page.reload();
-    await page.waitForSelector("body[data-ready]");
-    assert.equal(await text(page, "large-version"), version);
-    assert.equal(await text(page, "large-checksum"), checksum);
-    assert.match(await page.textContent("#log"), /restored the checkout from localStorage/);
-    await page.close();
-  });
-
-  test("a corrupted stored checkout is reported by code and replaced", async () => {
-    const { page } = await demo();
-    await page.evaluate(() => {
-      const key = "sessile:demo-checkout";
-      const v = localStorage.getItem(key);
-      const i = Math.floor(v.length / 2);
-      localStorage.setItem(key, v.slice(0, i) + (v[i] === "A" ? "B" : "A") + v.slice(i + 1));
+describe("snapshots between the browser and the server", () => {
+  test("a large state encoded in the browser is compressed, and the server verifies it with the same figures", async () => {
+    const { page, errors } = await blank();
+    const out = await page.evaluate(async () => {
+      const { loadSessile } = await import("/js/index.js");
+      const s = await loadSessile();
+      const items = Array.from({ length: 200 }, (_, i) => ({ sku: `SKU-${i}`, qty: 1 + (i % 3), note: "gift wrap, no invoice in the box" }));
+      const small = s.encodeSnapshot({ step: "cart" });
+      const large = s.encodeSnapshot({ step: "checkout", items }, { stateVersion: 7 });
+      const res = await fetch("/v1/snapshots/verify", { method: "POST", body: large });
+      return {
+        small: s.decodeSnapshot(small),
+        large: s.decodeSnapshot(large),
+        sameItems: JSON.stringify(s.decodeSnapshot(large).state.items) === JSON.stringify(items),
+        http: res.status,
+        server: await res.json(),
+      };
     });
-    await page.reload();
-    await page.waitForSelector("body[data-ready]");
-    assert.match(await page.textContent("#log"), /stored checkout unreadable: CHECKSUM_MISMATCH/);
-    assert.equal(await text(page, "large-roundtrip"), "identical");
+    assert.equal(out.small.compressed, false);
+    assert.equal(out.small.storedBytes, out.small.rawBytes + 40, "a 40-byte header on the raw JSON");
+    assert.equal(out.large.compressed, true);
+    assert.ok(out.large.rawBytes > 10 * 1024, `${out.large.rawBytes} B is above the threshold`);
+    assert.ok(out.large.storedBytes < out.large.rawBytes / 2, `${out.large.storedBytes} B stored of ${out.large.rawBytes}`);
+    assert.equal(out.sameItems, true);
+    assert.equal(out.http, 200);
+    assert.equal(out.server.ok, true);
+    assert.equal(out.server.stateVersion, 7);
+    assert.equal(out.server.rawBytes, out.large.rawBytes);
+    assert.equal(out.server.storedBytes, out.large.storedBytes);
+    assert.equal(out.server.checksum, out.large.checksum);
+    assert.deepEqual(errors, []);
     await page.close();
   });
 });
 
 describe("package API in the browser", () => {
   test("errors are SessileError instances with stable codes", async () => {
-    const { page } = await demo();
+    const { page } = await blank();
     const codes = await page.evaluate(async () => {
       const { loadSessile, SessileError } = await import("/js/index.js");
       const s = await loadSessile();
@@ -103,8 +96,8 @@ describe("package API in the browser", () => {
   });
 
   test("a wasm file that cannot load rejects with WASM_LOAD_FAILED, then recovers", async () => {
-    // A page that has not loaded sessile yet (same origin, no demo script).
-    const { page } = await openPage(env.browser, `${env.server.url}healthz`);
+    // A page that has not loaded sessile yet.
+    const { page } = await blank();
     const result = await page.evaluate(async () => {
       const { loadSessile, SessileError } = await import("/js/index.js");
       let code;

@@ -24,7 +24,7 @@ export function tempDir(prefix = "sessile-test-") {
 /** A temporary directory holding one blank `index.html`, to serve with --www. */
 export function blankWww() {
   const dir = tempDir("sessile-www-");
-  writeFileSync(path.join(dir, "index.html"), '<!doctype html><meta charset="utf-8"><title>sessile test</title>\n');
+  writeFileSync(path.join(dir, "index.html"), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>sessile test</title>\n');
   return dir;
 }
 

@@ -57,7 +57,7 @@ impl Default for Config {
         Config {
             host: "127.0.0.1".into(),
             port: DEFAULT_PORT,
-            www: "www".into(),
+            www: "www/dist".into(),
             pkg: "pkg".into(),
             js: "js/dist".into(),
             db: "data/sessile.db".into(),
@@ -79,7 +79,7 @@ impl Default for Config {
 const USAGE: &str = "usage: sessile-server [OPTIONS]
   --host ADDR                address to bind (default 127.0.0.1)
   --port N                   port to bind, 0 for any free port (default $PORT or 8787)
-  --www DIR                  demo page served at / (default www)
+  --www DIR                  demo page served at / (default www/dist, built by scripts/build)
   --pkg DIR                  wasm-pack output served at /pkg/ (default pkg)
   --js DIR                   compiled TypeScript wrapper served at /js/ (default js/dist)
   --db PATH                  SQLite file of the sessions (default data/sessile.db)

@@ -1,0 +1,21 @@
+// The few DOM helpers the demo needs: find an element, build one.
+
+/** The element with `id`; throws when the page lacks it (a broken build, not a shopper's problem). */
+export function byId<E extends HTMLElement = HTMLElement>(id: string): E {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`#${id} is missing from the page`);
+  return element as E;
+}
+
+type Attributes = Record<string, string | number | boolean | undefined>;
+
+/** `<tag attrs>children</tag>`; text children are set as text, never parsed as HTML. */
+export function h(tag: string, attrs: Attributes = {}, ...children: (Node | string)[]): HTMLElement {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === false) continue;
+    element.setAttribute(name, value === true ? "" : String(value));
+  }
+  element.append(...children);
+  return element;
+}

@@ -1,0 +1,344 @@
+// The demo checkout funnel (www/dist, built by scripts/build) end to end:
+// the real sessile-server on a free loopback port with its own SQLite file,
+// headless Chromium through playwright-core, and every recovery promise
+// checked on the page and in the server's stored copy (HTTP API, audit log):
+// a reload mid-checkout, offline changes across an offline reload, a killed
+// and restarted server, two tabs, a corrupted stored copy, a blocked
+// WebSocket and an expired session. The whole funnel runs to "completed".
+// A failed test leaves screenshots in www/test-results/.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { launchBrowser, startServer } from "../../js/test/harness.mjs";
+import { startProxy } from "../../js/test/proxy.mjs";
+import {
+  ADMIN_TOKEN,
+  WWW,
+  add,
+  assertBuilt,
+  audit,
+  logLines,
+  pageSession,
+  panel,
+  ready,
+  scenario,
+  serverSession,
+  until,
+  untilPanel,
+  untilServer,
+  withoutQuote,
+} from "./demo.mjs";
+
+/** The shortest TTL sessile takes, seconds: the expiry test waits it out. */
+const SHORT_TTL = 60;
+
+const env = { server: undefined, browser: undefined, expiring: undefined };
+
+before(async () => {
+  assertBuilt();
+  // The sweeper every second, so the short-TTL session is expired on the server as soon as it is due.
+  env.server = await startServer(["--www", WWW, "--sweep-every-secs", "1"], { env: { SESSILE_ADMIN_TOKEN: ADMIN_TOKEN } });
+  env.browser = await launchBrowser();
+  // The expiry test's session starts now, so its minute passes while the other tests run.
+  env.expiring = startExpiring();
+  env.expiring.catch(() => {});
+});
+
+after(async () => {
+  const expiring = await env.expiring?.catch(() => undefined);
+  await expiring?.context.close();
+  await env.browser?.close();
+  await env.server?.stop();
+});
+
+/** Opens the demo with a one-minute session and puts a line in its cart. */
+async function startExpiring() {
+  const context = await env.browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${env.server.url}?ttl=${SHORT_TTL}`);
+  await ready(page);
+  await add(page, "SK-130");
+  await untilServer(env.server, page, (b) => b.state.cart["SK-130"] === 1, "the cart line of the short session");
+  return { context, page, session: await pageSession(page) };
+}
+
+/** Each op the server applied for this session, as "client:seq": none twice. */
+async function appliedOps(id) {
+  const ops = (await audit(env.server, id)).filter((e) => e.action === "op");
+  const keys = ops.map((e) => `${e.actor}:${e.seq}`);
+  assert.equal(new Set(keys).size, keys.length, `an op was applied twice: ${keys.join(", ")}`);
+  return keys;
+}
+
+describe("the demo checkout funnel, end to end", () => {
+  test("the whole funnel: cart, details, payment, both offers, success, completed on the server", (t) =>
+    scenario(t, env.browser, async ({ open }) => {
+      const page = await open(env.server.url);
+      const figures = await untilPanel(page, (p) => p.connection.startsWith("connected"), "connected");
+      assert.equal(figures["d-transport"], "websocket");
+      assert.equal(figures["d-backend"], "indexeddb");
+      await add(page, "SK-101");
+      await add(page, "SK-117");
+      // The quote takes the state past the 10 KB threshold: stored compressed.
+      const stored = await untilPanel(page, (p) => p["d-compressed"].startsWith("yes"), "compressed");
+      assert.ok(Number(stored["d-raw"].replace(/\D/g, "")) > 10 * 1024, stored["d-raw"]);
+      assert.ok(Number(stored["d-stored"].replace(/\D/g, "")) < Number(stored["d-raw"].replace(/\D/g, "")) / 3);
+      assert.match(stored["d-checksum"], /^[0-9a-f]{8}$/);
+      await page.click("#to-checkout");
+      await page.click("#pay");
+      assert.match(await page.textContent("#form-error"), /Please fill in: email, full name/);
+      for (const [id, value] of Object.entries({ email: "ada@example.org", name: "Ada Lovelace", address: "12 St James's Square", city: "London", postcode: "SW1Y 4JH" })) {
+        await page.fill(`#${id}`, value);
+      }
+      await page.click("#pay");
+      await page.waitForSelector("#funnel[data-step='upsell-1']");
+      await page.click("#accept");
+      await page.waitForSelector("#funnel[data-step='upsell-2']");
+      await page.click("#decline");
+      await page.waitForSelector("#funnel[data-step='success']");
+      const orderId = await page.textContent("#order-id");
+      assert.match(orderId, /^ORD-/);
+      const success = await untilServer(env.server, page, (b) => b.status === "success", "status success");
+      assert.deepEqual(withoutQuote(success.state), {
+        step: "success",
+        cart: { "SK-101": 1, "SK-117": 1 },
+        customer: { email: "ada@example.org", name: "Ada Lovelace", address: "12 St James's Square", city: "London", postcode: "SW1Y 4JH" },
+        upsells: { "upsell-1": "accepted", "upsell-2": "declined" },
+        order: { id: orderId, total: success.state.order.total, paidAt: success.state.order.paidAt },
+      });
+      const who = await pageSession(page);
+      await page.click("#finish");
+      await page.waitForSelector("#new-checkout");
+      // A closed session is no longer served: the server answers why, with its status.
+      const closed = await until(() => serverSession(env.server, who), (r) => r.http !== 200, "the server closing the session");
+      assert.equal(closed.http, 410);
+      assert.equal(closed.body.code, "SESSION_CLOSED");
+      assert.match(closed.body.message, /status `completed`/);
+      assert.equal(await page.textContent("#d-status"), "completed");
+    }));
+
+  test("a reload in the middle of checkout: same step, same cart, same details, same version", (t) =>
+    scenario(t, env.browser, async ({ open }) => {
+      const page = await open(env.server.url);
+      await add(page, "SK-102");
+      await add(page, "SK-102");
+      await add(page, "SK-125");
+      await page.click("#to-checkout");
+      await page.fill("#email", "grace@example.org");
+      await page.fill("#name", "Grace Hopper");
+      await page.press("#name", "Tab");
+      const before = await untilServer(env.server, page, (b) => b.state.customer.name === "Grace Hopper", "the typed name");
+      const mine = await pageSession(page);
+      assert.equal(before.version, (await panel(page))["d-server-version"] * 1);
+      await page.reload();
+      await ready(page);
+      const again = await pageSession(page);
+      assert.equal(again.id, mine.id, "the same server session");
+      assert.equal(again.version, mine.version, "the same local version");
+      assert.equal(again.status, "checkout");
+      assert.deepEqual(again.state, mine.state);
+      assert.equal(await page.getAttribute("#funnel", "data-step"), "checkout");
+      assert.equal(await page.inputValue("#email"), "grace@example.org");
+      assert.equal(await page.inputValue("#name"), "Grace Hopper");
+      const restored = (await logLines(page)).find((l) => l.type === "state_restored");
+      // From a slot, or from the copy written at pagehide when the last change was not stored yet.
+      assert.match(restored.text, new RegExp(`restored v${mine.version} from slot (a|b|rescue)`));
+      // Nothing was sent twice by the reload: the server is where it was.
+      const after = await untilServer(env.server, page, () => true, "read");
+      assert.equal(after.version, before.version);
+      assert.equal(after.status, "checkout");
+      assert.deepEqual(after.state, before.state);
+      assert.deepEqual(withoutQuote(after.state).cart, { "SK-102": 2, "SK-125": 1 });
+    }));
+
+  test("offline: changes, a reload while still offline, more changes; back online each reaches the server once", (t) =>
+    scenario(t, env.browser, async ({ context, open }) => {
+      const page = await open(env.server.url);
+      await add(page, "SK-103");
+      const start = await untilServer(env.server, page, (b) => b.state.cart["SK-103"] === 1, "the first line");
+      // The service worker must hold the page's files before the network goes.
+      await page.evaluate(() => navigator.serviceWorker.ready);
+      await until(() => page.evaluate(() => !!navigator.serviceWorker.controller), Boolean, "the service worker controlling the page");
+      await context.setOffline(true);
+      await untilPanel(page, (p) => p["d-link"] === "offline", "the link offline");
+      await add(page, "SK-104");
+      await add(page, "SK-104");
+      await page.click('[data-remove="SK-103"]');
+      await untilPanel(page, (p) => p["d-outbox"] === "3", "three changes waiting");
+      await page.reload();
+      await ready(page);
+      let figures = await panel(page);
+      assert.equal(figures["d-link"], "offline");
+      assert.equal(figures["d-outbox"], "3", "the outbox survived the reload");
+      assert.equal(await page.textContent('[data-qty="SK-104"]'), "2");
+      await add(page, "SK-105");
+      figures = await untilPanel(page, (p) => p["d-outbox"] === "4", "four changes waiting");
+      const offlineServer = await serverSession(env.server, await pageSession(page));
+      assert.equal(offlineServer.body.version, start.version, "nothing reached the server while offline");
+      await context.setOffline(false);
+      const synced = await untilServer(env.server, page, (b) => b.version === start.version + 4, "four more versions");
+      assert.deepEqual(synced.state.cart, { "SK-104": 2, "SK-105": 1 });
+      assert.deepEqual(synced.state, (await pageSession(page)).state);
+      // This page load's first connection: "connected" (a reconnect within one load says "restored").
+      await untilPanel(page, (p) => p["d-outbox"] === "0" && p.connection.startsWith("connected"), "outbox empty, connected");
+      // Still four after the link settled: no change arrived twice.
+      await new Promise((r) => setTimeout(r, 1_000));
+      const settled = await serverSession(env.server, await pageSession(page));
+      assert.equal(settled.body.version, start.version + 4);
+      const ops = await appliedOps(synced.id);
+      assert.equal(ops.length, 5, `one op per change: ${ops.join(", ")}`);
+    }));
+
+  test("the server killed and restarted: lost, then restored, and the edits made meanwhile arrive", (t) =>
+    scenario(t, env.browser, async ({ open }) => {
+      const page = await open(env.server.url);
+      await add(page, "SK-106");
+      const start = await untilServer(env.server, page, (b) => b.state.cart["SK-106"] === 1, "the first line");
+      await env.server.stop("SIGKILL");
+      try {
+        await untilPanel(page, (p) => p.connection.startsWith("lost"), "lost");
+        await add(page, "SK-107");
+        await add(page, "SK-108");
+        await untilPanel(page, (p) => p["d-outbox"] === "2", "two changes waiting");
+      } finally {
+        await env.server.start();
+      }
+      await untilPanel(page, (p) => p.connection.startsWith("restored"), "restored", 40_000);
+      const synced = await untilServer(env.server, page, (b) => b.version === start.version + 2, "two more versions");
+      assert.deepEqual(synced.state.cart, { "SK-106": 1, "SK-107": 1, "SK-108": 1 });
+      const types = (await logLines(page)).map((l) => l.type).reverse();
+      const lost = types.indexOf("connection_lost");
+      assert.ok(lost >= 0 && types.indexOf("connection_restored", lost) > lost, types.join(", "));
+      await untilPanel(page, (p) => p["d-outbox"] === "0", "outbox empty");
+      assert.equal((await appliedOps(synced.id)).length, 3);
+    }));
+
+  test("the panel's buttons: offline and online again, then the WebSocket killed; nothing lost", (t) =>
+    scenario(t, env.browser, async ({ open }) => {
+      const page = await open(env.server.url);
+      await add(page, "SK-119");
+      const start = await untilServer(env.server, page, (b) => b.state.cart["SK-119"] === 1, "the first line");
+      await page.click("#go-offline");
+      await untilPanel(page, (p) => p["d-link"] === "offline" && p.connection.startsWith("offline"), "offline");
+      await add(page, "SK-120");
+      await untilPanel(page, (p) => p["d-outbox"] === "1", "one change waiting");
+      assert.equal((await serverSession(env.server, await pageSession(page))).body.version, start.version);
+      await page.click("#go-offline");
+      await untilServer(env.server, page, (b) => b.version === start.version + 1 && b.state.cart["SK-120"] === 1, "the offline change");
+      await untilPanel(page, (p) => p.connection.startsWith("restored"), "restored after going online");
+      await page.click("#kill");
+      const killed = (await logLines(page)).find((l) => l.type === "demo" && l.text.includes("killed"));
+      assert.match(killed?.text ?? "no line", /killed the WebSocket \(1 open\)/);
+      await untilPanel(page, (p) => p.connection.startsWith("restored") && p["d-link"] === "connected", "reconnected after the kill");
+      const lost = (await logLines(page)).filter((l) => l.type === "connection_lost").map((l) => l.text);
+      assert.ok(lost.some((t) => /offline/.test(t)) && lost.length >= 2, lost.join(" | "));
+      await add(page, "SK-121");
+      const end = await untilServer(env.server, page, (b) => b.state.cart["SK-121"] === 1, "the change after the kill");
+      assert.equal(end.version, start.version + 2);
+      assert.equal((await appliedOps(end.id)).length, 3);
+    }));
+
+  test("two tabs: a change in one appears in the other, and no older version wins", (t) =>
+    scenario(t, env.browser, async ({ context, open }) => {
+      const a = await open(env.server.url);
+      await add(a, "SK-109");
+      const [b] = await Promise.all([context.waitForEvent("page"), a.click("#second-tab")]);
+      await ready(b);
+      await b.waitForFunction(() => document.querySelector('[data-qty="SK-109"]')?.textContent === "1");
+      // Every local version each tab shows, to check none goes back.
+      for (const tab of [a, b]) {
+        await tab.evaluate(() => {
+          window.seenVersions = [];
+          setInterval(() => window.seenVersions.push(window.demo.session.version), 20);
+        });
+      }
+      await add(a, "SK-110");
+      await b.waitForFunction(() => document.querySelector('[data-qty="SK-110"]')?.textContent === "1");
+      await add(b, "SK-111");
+      await a.waitForFunction(() => document.querySelector('[data-qty="SK-111"]')?.textContent === "1");
+      // Both at once, on different lines: both kept.
+      await Promise.all([a.click('[data-add="SK-112"]'), b.click('[data-add="SK-113"]')]);
+      const want = { "SK-109": 1, "SK-110": 1, "SK-111": 1, "SK-112": 1, "SK-113": 1 };
+      for (const tab of [a, b]) {
+        await until(() => pageSession(tab), (s) => sameCart(s.state.cart, want), "both tabs with all five lines");
+      }
+      const server = await untilServer(env.server, a, (s) => sameCart(s.state.cart, want), "all five lines");
+      const [sa, sb] = [await pageSession(a), await pageSession(b)];
+      assert.deepEqual(sa.state, server.state);
+      assert.deepEqual(sb.state, server.state);
+      assert.equal(sa.id, sb.id, "one server session");
+      for (const tab of [a, b]) {
+        const seen = await tab.evaluate(() => window.seenVersions);
+        assert.ok(seen.every((v, i) => i === 0 || v >= seen[i - 1]), `a version went back: ${seen.join(",")}`);
+      }
+      // Each tab is its own client, and the server applied each change once.
+      const ops = await appliedOps(sa.id);
+      assert.equal(ops.length, 5);
+      assert.equal(new Set(ops.map((o) => o.split(":")[0])).size, 2, `two clients: ${ops.join(", ")}`);
+    }));
+
+  test("the stored copy corrupted: restored from the other slot, the log says so, nothing lost", (t) =>
+    scenario(t, env.browser, async ({ open }) => {
+      const page = await open(env.server.url);
+      await add(page, "SK-114");
+      await untilPanel(page, (p) => p["d-slot"].startsWith("a") || p["d-slot"].startsWith("b"), "a first write");
+      const first = (await panel(page))["d-slot"][0];
+      await add(page, "SK-115");
+      const second = await untilPanel(page, (p) => p["d-slot"][0] !== first && p["d-slot"] !== "–", "the second write in the other slot");
+      const want = (await pageSession(page)).state;
+      await untilServer(env.server, page, (b) => b.state.cart["SK-115"] === 1, "both lines");
+      await Promise.all([page.waitForEvent("load"), page.click("#corrupt")]);
+      await ready(page);
+      const lines = await logLines(page);
+      const corrupted = lines.find((l) => l.type === "demo" && l.text.includes("flipped"));
+      assert.match(corrupted.text, new RegExp(`slot ${second["d-slot"][0]} in IndexedDB`));
+      const restored = lines.find((l) => l.type === "state_restored");
+      assert.match(restored.text, new RegExp(`from slot ${first}; skipped slot ${second["d-slot"][0]}: CHECKSUM_MISMATCH`));
+      // The older slot lacked the last line; the server's copy brings it back.
+      const back = await until(() => pageSession(page), (s) => s.state.cart["SK-115"] === 1, "the last line back");
+      assert.deepEqual(back.state, want);
+      const server = await untilServer(env.server, page, () => true, "read");
+      assert.deepEqual(server.state, want);
+    }));
+
+  test("the WebSocket blocked by a proxy: the page syncs over HTTP", (t) =>
+    scenario(t, env.browser, async ({ open }) => {
+      const proxy = await startProxy(env.server.url);
+      try {
+        proxy.setMode("block-websocket");
+        const page = await open(proxy.url);
+        await untilPanel(page, (p) => p["d-transport"] === "http" && p["d-link"] === "connected", "connected over HTTP", 30_000);
+        await add(page, "SK-116");
+        await add(page, "SK-118");
+        const synced = await untilServer(env.server, page, (b) => b.state.cart["SK-118"] === 1, "both lines");
+        assert.deepEqual(synced.state.cart, { "SK-116": 1, "SK-118": 1 });
+        await untilPanel(page, (p) => p["d-outbox"] === "0" && p["d-rtt"] !== "–", "outbox empty, an RTT over HTTP", 15_000);
+        assert.equal(proxy.counts.upgrades, 0);
+        assert.ok(proxy.counts.refusedUpgrades >= 1, JSON.stringify(proxy.counts));
+        assert.equal((await panel(page))["d-transport"], "http");
+      } finally {
+        await proxy.close();
+      }
+    }));
+
+  test("the session expires (one-minute TTL): the page says so, offers to restart, and starts a new one", (t) =>
+    scenario(t, env.browser, async () => {
+      const { page, session } = await env.expiring;
+      await page.waitForSelector("#over:not([hidden])", { timeout: (SHORT_TTL + 30) * 1000 });
+      assert.match(await page.textContent("#over-reason"), /expired/);
+      assert.equal((await panel(page))["d-status"], "expired");
+      const gone = await until(() => serverSession(env.server, session), (r) => r.http !== 200, "the server refusing the expired session");
+      assert.equal(gone.body.code, "SESSION_EXPIRED");
+      await Promise.all([page.waitForEvent("load"), page.click("#restart")]);
+      await ready(page);
+      const fresh = await pageSession(page);
+      assert.notEqual(fresh.id, session.id);
+      assert.equal(fresh.status, "cart");
+      assert.deepEqual(fresh.state.cart, {});
+      const server = await untilServer(env.server, page, () => true, "the new session");
+      assert.equal(server.status, "cart");
+      assert.equal(await page.isHidden("#over"), true);
+    }));
+});
+
+const sortKeys = (o) => Object.fromEntries(Object.entries(o).sort(([x], [y]) => x.localeCompare(y)));
+const sameCart = (a, b) => JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));

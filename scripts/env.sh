@@ -59,9 +59,14 @@ sessile_npm_current() {
 
 # sessile_npm_ci DIR: `npm ci` in DIR from its package-lock.json, using npm's
 # cache before the registry; records the lock's sha256 for sessile_npm_current.
+# A cached package list older than the lock (ETARGET: "no matching version")
+# fails the cache-first install: it is then run again against the registry.
 sessile_npm_ci() {
-  (cd "$1" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error &&
-    sha256sum package-lock.json >node_modules/.sessile-lock.sha256)
+  (cd "$1" && {
+    npm ci --prefer-offline --no-audit --no-fund --loglevel=error ||
+      { echo "[npm] the cache-first install failed; again from the registry" >&2 &&
+        npm ci --prefer-online --no-audit --no-fund --loglevel=error; }
+  } && sha256sum package-lock.json >node_modules/.sessile-lock.sha256)
 }
 
 # The Chromium (or Chrome) the JS tests drive; SESSILE_CHROMIUM overrides.

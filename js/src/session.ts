@@ -19,7 +19,9 @@ import {
   clientIdentity,
   createServerSession,
   forgetClient,
+  rememberLifecycle,
   rememberSession,
+  rememberedLifecycle,
   rememberedSession,
   type ClientIdentity,
   type ServerSession,
@@ -123,7 +125,12 @@ export interface Session<T> {
   /**
    * Ends the session: moves it to `reason` when that is a status the flow
    * allows (e.g. "completed"), else terminates it; clears the local copy
-   * unless `keep` is true; then closes.
+   * unless `keep` is true; then closes. Nothing is cleared before the server
+   * has the end: with a reason it resolves once the server acknowledged it
+   * (offline, it waits for the connection; the change stays in the outbox
+   * if the page closes first). Terminating rejects with SERVER_UNREACHABLE
+   * when the server cannot be reached, and only clears a session the server
+   * already ended (expired, closed or gone).
    */
   end(reason?: string, options?: { keep?: boolean }): Promise<void>;
   /** Calls `handler` for every event of `type` ("*" for all); returns the unsubscribe. */
@@ -200,6 +207,8 @@ export async function openSessionWith<T>(
   const store = await openStore<T>({ ...rest, onEvent: (e) => emit(e) } as TypedStoreOptions<T>);
   const [expiredStatus, endedStatus] = life.terminalStatuses();
   let over = false;
+  // Set once the link has started; the lifecycle hooks below tell it what to remember.
+  let link: SyncedLink<T> | undefined;
   let expiryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Timestamp based: a timer that fires late (sleep, background) still finds the session expired. */
   const checkExpiry = () => {
@@ -218,6 +227,7 @@ export async function openSessionWith<T>(
     status(status) {
       if (status === "" || status === life.status) return;
       life.setStatus(status);
+      link?.rememberLifecycle(life.status, life.expiresAt);
       emit({ type: "status_changed", status });
       const kind = life.kind(status);
       if (!over && kind === "expired") {
@@ -231,15 +241,15 @@ export async function openSessionWith<T>(
     expiresAt(at) {
       if (at > 0 && at !== life.expiresAt) {
         life.setExpiresAt(at);
+        link?.rememberLifecycle(life.status, life.expiresAt);
         checkExpiry();
       }
     },
   };
   // The server gets a declared table as the page validated it, every field given.
   const linkOptions = flow !== null && typeof flow === "object" ? { ...options, flow: life.table } : options;
-  const link = server
-    ? await SyncedLink.start(openStore, store, linkOptions, server, emit, lifecycleHooks)
-    : undefined;
+  link = server ? await SyncedLink.start(openStore, store, linkOptions, server, emit, lifecycleHooks) : undefined;
+  link?.rememberLifecycle(life.status, life.expiresAt);
   document.addEventListener("visibilitychange", checkExpiry);
   checkExpiry();
 
@@ -331,10 +341,18 @@ export async function openSessionWith<T>(
     async end(reason = endedStatus, opts) {
       const toReason = life.kind(reason) === "closed" && reason !== endedStatus;
       if (toReason) {
-        change(store.state, reason);
-        await link?.flush();
+        if (life.status !== reason) change(store.state, reason);
+        // The outbox holding the final status goes with the local copy: not before the server has it.
+        await link?.acknowledged();
       } else {
-        if (link?.server) await callSession(server!.http, link.server, "DELETE", "");
+        if (link?.server) {
+          try {
+            await callSession(server!.http, link.server, "DELETE", "");
+          } catch (e) {
+            // Already over on the server (expired, ended, swept): ending it here is all that is left.
+            if (!ALREADY_OVER.has((e as SessileError).code)) throw e;
+          }
+        }
         lifecycleHooks.status(endedStatus);
       }
       if (!over) {
@@ -378,6 +396,9 @@ export async function openSessionWith<T>(
     },
   };
 }
+
+/** What a DELETE of a session can answer when the server has already ended it. */
+const ALREADY_OVER = new Set(["SESSION_EXPIRED", "SESSION_CLOSED", "SESSION_NOT_FOUND"]);
 
 /** How the link tells the session's lifecycle what the server said. */
 interface LifecycleHooks {
@@ -454,6 +475,13 @@ class SyncedLink<T> {
     const known = server.session ?? rememberedSession(options.name);
     if (known) {
       rememberSession(options.name, known);
+      // Where the session was when this browser last knew: the server's welcome corrects it.
+      const kept = rememberedLifecycle(options.name, known.id);
+      if (kept) {
+        life.status(kept.status);
+        // A remembered expiry already past may have been extended elsewhere: the server says.
+        if (kept.expiresAt > Date.now()) life.expiresAt(kept.expiresAt);
+      }
       link.connect(known, false);
     } else {
       await link.create(0);
@@ -467,6 +495,16 @@ class SyncedLink<T> {
 
   flush(): Promise<void> {
     return this.driver?.whenSynced() ?? Promise.resolve();
+  }
+
+  /** Resolves once the server has answered every op, waiting through a lost connection. */
+  acknowledged(): Promise<void> {
+    return this.driver?.whenAcknowledged() ?? Promise.resolve();
+  }
+
+  /** Keeps the session's status and expiry for the next load of the page (or another tab). */
+  rememberLifecycle(status: string, expiresAt: number): void {
+    if (this.server && !this.closed) rememberLifecycle(this.options.name, { session: this.server.id, status, expiresAt });
   }
 
   diagnostics(): LinkDiagnostics | null {
@@ -494,6 +532,7 @@ class SyncedLink<T> {
     await this.driver?.close();
     if (forget) {
       rememberSession(this.options.name, undefined);
+      rememberLifecycle(this.options.name, undefined);
       forgetClient(this.options.name, this.identity.id);
       await this.records.clear();
     }

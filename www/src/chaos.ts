@@ -54,7 +54,8 @@ export function wireChaos(session: Session<Checkout>, log: EventLog): void {
   };
   byId("second-tab").onclick = () => {
     log.add("demo", "opened a second tab");
-    window.open(location.pathname + location.search, "_blank");
+    // noopener: a new tab as a shopper opens one, without a copy of this tab's sessionStorage.
+    window.open(location.pathname + location.search, "_blank", "noopener");
   };
 }
 
@@ -76,9 +77,15 @@ async function corruptNewest(session: Session<Checkout>): Promise<string> {
   try {
     const tx = db.transaction("slots", "readwrite");
     const slots = tx.objectStore("slots");
+    const committed = new Promise<void>((resolve, reject) => {
+      tx.oncomplete = () => resolve();
+      tx.onabort = () => reject(tx.error);
+    });
     const bytes = new Uint8Array((await request(slots.get(slot))) as Uint8Array);
     bytes[Math.floor(bytes.length / 2)]! ^= 0x20;
-    await request(slots.put(bytes, slot));
+    slots.put(bytes, slot);
+    // The reload that follows must find the flipped bit on disk.
+    await committed;
     return `flipped a bit of slot ${slot} in IndexedDB (v${d.storedVersion})`;
   } finally {
     db.close();

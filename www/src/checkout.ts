@@ -38,10 +38,14 @@ export const INITIAL: Checkout = {
   quote: { currency: "EUR", products: PRODUCTS },
 };
 
-/** The page's settings from its URL: `?ttl=60` shortens the session (seconds). */
+/**
+ * The page's settings from its URL: `?ttl=60` shortens the session
+ * (seconds). Any value is passed on, so a wrong one is refused by sessile
+ * (INVALID_OPTIONS, shown on the page) rather than ignored.
+ */
 export function ttlFromUrl(): number | undefined {
-  const ttl = Number(new URLSearchParams(location.search).get("ttl"));
-  return Number.isInteger(ttl) && ttl > 0 ? ttl : undefined;
+  const ttl = new URLSearchParams(location.search).get("ttl");
+  return ttl === null ? undefined : Number(ttl);
 }
 
 /** Opens (or restores) the checkout, synced with the server that serves the page. */

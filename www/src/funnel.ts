@@ -23,6 +23,9 @@ const FIELDS: { key: keyof Customer; label: string; type: string }[] = [
 export class Funnel {
   private rendered = "";
   private paying: ReturnType<typeof setTimeout> | undefined;
+  /** The checkout as it was when Finish was pressed (ending clears the local copy). */
+  private finished: Checkout | undefined;
+  private finishing = false;
   private typing = new Map<keyof Customer, ReturnType<typeof setTimeout>>();
 
   constructor(
@@ -34,19 +37,21 @@ export class Funnel {
   /** Draws the step again when what it shows changed (typing in a field never redraws it). */
   render(): void {
     const s = this.session.state;
-    const key = JSON.stringify([s.step, s.cart, s.upsells, s.order, this.session.status]);
+    const key = JSON.stringify([s.step, s.cart, s.upsells, s.order, this.session.status, this.finishing]);
     if (key !== this.rendered) {
       this.rendered = key;
+      const shown = this.finished ?? s;
       const root = byId("funnel");
-      root.dataset.step = s.step;
-      byId("step").textContent = s.step;
+      root.dataset.step = shown.step;
+      byId("step").textContent = shown.step;
       for (const li of document.querySelectorAll<HTMLElement>("#steps li")) {
-        li.classList.toggle("current", li.dataset.step === s.step);
+        li.classList.toggle("current", li.dataset.step === shown.step);
       }
-      root.replaceChildren(this.view(s));
+      root.replaceChildren(this.view(shown));
     }
     this.fillForm(s.customer);
-    if (s.step === "processing") this.pay();
+    // Only while the session is at "processing" too: an expired one stays where it was.
+    if (s.step === "processing" && this.session.status === "processing") this.pay();
   }
 
   private change(fn: (s: Checkout) => Checkout, to?: Step): void {
@@ -60,7 +65,9 @@ export class Funnel {
   }
 
   private view(s: Checkout): HTMLElement {
-    if (this.session.status === "completed") return this.completed(s);
+    if (this.finished) return this.completed(this.finished);
+    // Completed but not yet confirmed (a reload while it waited): wait for the server again.
+    if (this.session.status === "completed") queueMicrotask(() => this.finish());
     switch (s.step) {
       case "cart":
         return this.cart(s);
@@ -149,14 +156,18 @@ export class Funnel {
     }
   }
 
-  /** The simulated payment: a reload while it runs starts it again, and it is paid once (one order id). */
+  /**
+   * The simulated payment: a reload while it runs starts it again. The order
+   * is written with the move to "upsell-1", which the flow allows once, so
+   * it is paid once even when two tabs race (the server refuses the second).
+   */
   private pay(): void {
     if (this.paying) return;
     this.paying = setTimeout(() => {
       this.paying = undefined;
       const s = this.session.state;
-      if (s.step !== "processing") return;
-      const order = s.order ?? { id: `ORD-${Date.now().toString(36).toUpperCase()}`, total: total(s), paidAt: Date.now() };
+      if (s.step !== "processing" || this.session.status !== "processing") return;
+      const order = { id: `ORD-${Date.now().toString(36).toUpperCase()}`, total: total(s), paidAt: Date.now() };
       this.change((st) => ({ ...st, order }), "upsell-1");
     }, PAYMENT_MS);
   }
@@ -173,14 +184,33 @@ export class Funnel {
   }
 
   private success(s: Checkout): HTMLElement {
-    const finish = h("button", { type: "button", id: "finish", class: "primary" }, "Finish");
-    finish.onclick = () => {
-      this.session.end("completed").then(() => this.render(), this.refused);
-    };
+    const finish = h("button", { type: "button", id: "finish", class: "primary", disabled: this.finishing },
+      this.finishing ? "Completing… (waiting for the server)" : "Finish");
+    finish.onclick = () => this.finish();
     return h("section", { class: "success" },
       h("h2", {}, "Thank you!"),
       h("p", {}, `Order `, h("strong", { id: "order-id" }, s.order?.id ?? "?"), ` · ${itemCount(s)} items · ${euros(total(s))}, sent to ${s.customer.name}.`),
       finish);
+  }
+
+  /** Ends the session as "completed": resolved once the server has it (offline: when back online), then the local copy goes. */
+  private finish(): void {
+    if (this.finishing || this.finished) return;
+    this.finishing = true;
+    const kept = this.session.state;
+    this.render();
+    this.session.end("completed").then(
+      () => {
+        this.finished = kept;
+        this.finishing = false;
+        this.render();
+      },
+      (e: unknown) => {
+        this.finishing = false;
+        this.refused(e);
+        this.render();
+      },
+    );
   }
 
   private completed(s: Checkout): HTMLElement {

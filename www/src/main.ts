@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   });
   onEvent = (e) => {
     panel.event(e);
-    if (e.type === "session_expired") showOver(session);
+    if (e.type === "session_expired" || e.type === "session_terminated" || e.type === "auth_required") showOver(session, e);
     funnel.render();
     panel.draw();
   };
@@ -62,25 +62,38 @@ async function main(): Promise<void> {
     const d = panel.draw();
     chart.sample(d.link?.rttMs ?? null, d.lastWrite?.storedBytes ?? null);
   }, 1_000);
-  if (session.status === "expired") showOver(session);
+  showOver(session);
   document.body.dataset.ready = "true";
 }
 
-/** The session expired (or was refused as over): say so and offer a new one. */
-function showOver(session: Session<Checkout>): void {
-  const over = session.status === "expired" || session.status === "terminated";
-  if (!over) return;
-  byId("over-reason").textContent = session.status === "expired" ? "Your checkout session expired." : "This checkout session was ended.";
+/**
+ * The session cannot go on: it expired, was ended elsewhere, or the server
+ * no longer knows it (auth_required). Say so and offer a new one; a session
+ * completed here shows its own end instead.
+ */
+function showOver(session: Session<Checkout>, e?: SessionEvent): void {
+  let reason: string;
+  if (session.status === "expired") reason = "Your checkout session expired.";
+  else if (e?.type === "auth_required") reason = `The server no longer has this checkout (${e.code}).`;
+  else if (session.status === "terminated") reason = "This checkout session was ended.";
+  else return;
+  byId("over-reason").textContent = reason;
+  byId("over-error").textContent = "";
   byId("over").hidden = false;
 }
 
-/** Ends the old session (erasing its local copy) and starts a new checkout. */
+/** Ends the old session, which erases its local copy, then starts a new checkout. */
 async function restart(session: Session<Checkout>, log: EventLog): Promise<void> {
+  const button = byId<HTMLButtonElement>("restart");
+  button.disabled = true;
   try {
     await session.end();
   } catch (e) {
-    // The server already ended it (expired): its local copy is erased all the same below.
-    log.add("restart", `ending the old session: ${describeError(e)}`);
+    // Offline, say: the old session is kept (nothing erased) until it can be ended.
+    log.add("restart", `could not end the old session: ${describeError(e)}`);
+    byId("over-error").textContent = `Could not end the old session (${describeError(e)}). Try again when online.`;
+    button.disabled = false;
+    return;
   }
   log.add("restart", "starting a new checkout");
   location.reload();

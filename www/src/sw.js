@@ -20,7 +20,8 @@ self.addEventListener("activate", (event) => {
 
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
-  const path = event.request.mode === "navigate" ? "/" : url.pathname;
+  // The page at "/" (with any query, e.g. ?ttl=60) and the built files; nothing else.
+  const path = url.pathname;
   if (event.request.method !== "GET" || url.origin !== self.location.origin || !SHELL.has(path)) return;
   // Network first, so a rebuilt demo is seen at once; the cache when the network fails.
   event.respondWith(

@@ -24,17 +24,22 @@ export function assertBuilt() {
 
 /**
  * Runs `fn({ context, open })` in a fresh browser context (its own storage,
- * service worker and network switch). When `fn` fails, every page of the
- * context is saved as www/test-results/<test name>-<n>.png first, with its
- * event log in the failure message.
+ * service worker and network switch), or in `given` (a context opened
+ * earlier, closed here too). An uncaught exception in a page fails it. When
+ * it fails, every page of the context is saved as
+ * www/test-results/<test name>-<n>.png, and the failure message gets their
+ * event logs and the console's errors.
  */
-export async function scenario(t, browser, fn) {
-  const context = await browser.newContext();
+export async function scenario(t, browser, fn, given) {
+  const context = given ?? (await browser.newContext());
   const errors = [];
+  const uncaught = [];
   const watch = (page) => {
-    page.on("pageerror", (e) => errors.push(`${page.url()}: ${e}`));
+    page.on("pageerror", (e) => uncaught.push(`${page.url()}: ${e}`));
+    // Console errors are expected here (a refused WebSocket, a request while offline): only shown.
     page.on("console", (m) => m.type() === "error" && errors.push(`${page.url()}: ${m.text()}`));
   };
+  context.pages().forEach(watch);
   context.on("page", watch);
   /** Opens `url` in a new tab of this context and waits for the demo to be up. */
   const open = async (url) => {
@@ -44,7 +49,8 @@ export async function scenario(t, browser, fn) {
     return page;
   };
   try {
-    await fn({ context, open, errors });
+    await fn({ context, open });
+    assert.deepEqual(uncaught, [], "uncaught exceptions in the page");
   } catch (e) {
     mkdirSync(RESULTS_DIR, { recursive: true });
     const slug = t.name.replace(/[^\w]+/g, "-").replace(/^-|-$/g, "").slice(0, 80);
@@ -54,7 +60,7 @@ export async function scenario(t, browser, fn) {
       await page.screenshot({ path: file, fullPage: true }).catch(() => {});
       logs.push(`tab ${i + 1} (${file}):\n${await page.textContent("#log").catch(() => "(no log)")}`);
     }
-    e.message += `\nscreenshots and event logs:\n${logs.join("\n")}\npage errors: ${errors.join("\n") || "none"}`;
+    e.message += `\nscreenshots and event logs:\n${logs.join("\n")}\nconsole errors: ${errors.join("\n") || "none"}`;
     throw e;
   } finally {
     await context.close();

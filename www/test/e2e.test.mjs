@@ -39,26 +39,25 @@ before(async () => {
   env.server = await startServer(["--www", WWW, "--sweep-every-secs", "1"], { env: { SESSILE_ADMIN_TOKEN: ADMIN_TOKEN } });
   env.browser = await launchBrowser();
   // The expiry test's session starts now, so its minute passes while the other tests run.
-  env.expiring = startExpiring();
+  env.expiringContext = await env.browser.newContext();
+  env.expiring = startExpiring(env.expiringContext);
   env.expiring.catch(() => {});
 });
 
 after(async () => {
-  const expiring = await env.expiring?.catch(() => undefined);
-  await expiring?.context.close();
+  await env.expiringContext?.close().catch(() => {});
   await env.browser?.close();
   await env.server?.stop();
 });
 
-/** Opens the demo with a one-minute session and puts a line in its cart. */
-async function startExpiring() {
-  const context = await env.browser.newContext();
+/** Opens the demo with a one-minute session in `context` and puts a line in its cart. */
+async function startExpiring(context) {
   const page = await context.newPage();
   await page.goto(`${env.server.url}?ttl=${SHORT_TTL}`);
   await ready(page);
   await add(page, "SK-130");
   await untilServer(env.server, page, (b) => b.state.cart["SK-130"] === 1, "the cart line of the short session");
-  return { context, page, session: await pageSession(page) };
+  return { page, session: await pageSession(page) };
 }
 
 /** Each op the server applied for this session, as "client:seq": none twice. */
@@ -70,8 +69,8 @@ async function appliedOps(id) {
 }
 
 describe("the demo checkout funnel, end to end", () => {
-  test("the whole funnel: cart, details, payment, both offers, success, completed on the server", (t) =>
-    scenario(t, env.browser, async ({ open }) => {
+  test("the whole funnel: cart, details, payment (a reload while it runs), offers, success, completed (finished offline)", (t) =>
+    scenario(t, env.browser, async ({ context, open }) => {
       const page = await open(env.server.url);
       const figures = await untilPanel(page, (p) => p.connection.startsWith("connected"), "connected");
       assert.equal(figures["d-transport"], "websocket");
@@ -90,6 +89,10 @@ describe("the demo checkout funnel, end to end", () => {
         await page.fill(`#${id}`, value);
       }
       await page.click("#pay");
+      // A reload while the payment runs: it runs again, and the order is taken once.
+      await page.waitForSelector("#funnel[data-step='processing']");
+      await page.reload();
+      await ready(page);
       await page.waitForSelector("#funnel[data-step='upsell-1']");
       await page.click("#accept");
       await page.waitForSelector("#funnel[data-step='upsell-2']");
@@ -98,16 +101,30 @@ describe("the demo checkout funnel, end to end", () => {
       const orderId = await page.textContent("#order-id");
       assert.match(orderId, /^ORD-/);
       const success = await untilServer(env.server, page, (b) => b.status === "success", "status success");
+      const price = (sku) => success.state.quote.products.find((p) => p.sku === sku).price;
       assert.deepEqual(withoutQuote(success.state), {
         step: "success",
         cart: { "SK-101": 1, "SK-117": 1 },
         customer: { email: "ada@example.org", name: "Ada Lovelace", address: "12 St James's Square", city: "London", postcode: "SW1Y 4JH" },
         upsells: { "upsell-1": "accepted", "upsell-2": "declined" },
-        order: { id: orderId, total: success.state.order.total, paidAt: success.state.order.paidAt },
+        // Paid before the offers: the two lines' quoted prices.
+        order: { id: orderId, total: price("SK-101") + price("SK-117"), paidAt: success.state.order.paidAt },
       });
+      assert.ok(success.state.order.paidAt > Date.now() - 60_000 && success.state.order.paidAt <= Date.now());
+      const steps = (await audit(env.server, success.id)).filter((e) => e.action === "op" && e.keys.includes("order"));
+      assert.equal(steps.length, 1, "one op took the order");
       const who = await pageSession(page);
+      // Finish while offline: it waits for the server, which must get it before the local copy goes.
+      await context.setOffline(true);
       await page.click("#finish");
+      await page.waitForSelector("#finish[disabled]");
+      assert.match(await page.textContent("#finish"), /waiting for the server/);
+      await new Promise((r) => setTimeout(r, 1_000));
+      assert.equal((await serverSession(env.server, who)).body.status, "success", "still success on the server");
+      assert.equal((await panel(page))["d-outbox"], "1");
+      await context.setOffline(false);
       await page.waitForSelector("#new-checkout");
+      assert.match(await page.textContent("#funnel"), new RegExp(`Order ${orderId} is closed`));
       // A closed session is no longer served: the server answers why, with its status.
       const closed = await until(() => serverSession(env.server, who), (r) => r.http !== 200, "the server closing the session");
       assert.equal(closed.http, 410);
@@ -127,8 +144,8 @@ describe("the demo checkout funnel, end to end", () => {
       await page.fill("#name", "Grace Hopper");
       await page.press("#name", "Tab");
       const before = await untilServer(env.server, page, (b) => b.state.customer.name === "Grace Hopper", "the typed name");
+      await untilPanel(page, (p) => Number(p["d-server-version"]) === before.version && p["d-outbox"] === "0", "the page holding the server's version");
       const mine = await pageSession(page);
-      assert.equal(before.version, (await panel(page))["d-server-version"] * 1);
       await page.reload();
       await ready(page);
       const again = await pageSession(page);
@@ -244,11 +261,11 @@ describe("the demo checkout funnel, end to end", () => {
       const [b] = await Promise.all([context.waitForEvent("page"), a.click("#second-tab")]);
       await ready(b);
       await b.waitForFunction(() => document.querySelector('[data-qty="SK-109"]')?.textContent === "1");
-      // Every local version each tab shows, to check none goes back.
+      // What each tab holds, every 20 ms: the version and each line's count, none of which may go back.
       for (const tab of [a, b]) {
         await tab.evaluate(() => {
-          window.seenVersions = [];
-          setInterval(() => window.seenVersions.push(window.demo.session.version), 20);
+          window.seen = [];
+          setInterval(() => window.seen.push({ version: window.demo.session.version, cart: { ...window.demo.session.state.cart } }), 20);
         });
       }
       await add(a, "SK-110");
@@ -267,8 +284,16 @@ describe("the demo checkout funnel, end to end", () => {
       assert.deepEqual(sb.state, server.state);
       assert.equal(sa.id, sb.id, "one server session");
       for (const tab of [a, b]) {
-        const seen = await tab.evaluate(() => window.seenVersions);
-        assert.ok(seen.every((v, i) => i === 0 || v >= seen[i - 1]), `a version went back: ${seen.join(",")}`);
+        const seen = await tab.evaluate(() => window.seen);
+        assert.ok(seen.length > 10, `${seen.length} samples`);
+        for (const [i, now] of seen.entries()) {
+          if (i === 0) continue;
+          const was = seen[i - 1];
+          assert.ok(now.version >= was.version, `the version went back: ${was.version} → ${now.version}`);
+          for (const [sku, qty] of Object.entries(was.cart)) {
+            assert.ok((now.cart[sku] ?? 0) >= qty, `an older state won: ${sku} ${qty} → ${now.cart[sku] ?? 0} at v${now.version}`);
+          }
+        }
       }
       // Each tab is its own client, and the server applied each change once.
       const ops = await appliedOps(sa.id);
@@ -300,21 +325,27 @@ describe("the demo checkout funnel, end to end", () => {
       assert.deepEqual(server.state, want);
     }));
 
-  test("the WebSocket blocked by a proxy: the page syncs over HTTP", (t) =>
+  test("the WebSocket blocked by a proxy mid-session: the page keeps syncing over HTTP", (t) =>
     scenario(t, env.browser, async ({ open }) => {
       const proxy = await startProxy(env.server.url);
       try {
-        proxy.setMode("block-websocket");
         const page = await open(proxy.url);
-        await untilPanel(page, (p) => p["d-transport"] === "http" && p["d-link"] === "connected", "connected over HTTP", 30_000);
+        await untilPanel(page, (p) => p["d-transport"] === "websocket" && p["d-link"] === "connected", "connected over WebSocket");
         await add(page, "SK-116");
+        await untilServer(env.server, page, (b) => b.state.cart["SK-116"] === 1, "the first line");
+        // From now on the proxy refuses every upgrade, and the open socket is cut.
+        proxy.setMode("block-websocket");
+        proxy.killWebSockets();
         await add(page, "SK-118");
-        const synced = await untilServer(env.server, page, (b) => b.state.cart["SK-118"] === 1, "both lines");
-        assert.deepEqual(synced.state.cart, { "SK-116": 1, "SK-118": 1 });
+        await untilPanel(page, (p) => p["d-transport"] === "http" && p["d-link"] === "connected", "connected over HTTP", 30_000);
+        await add(page, "SK-123");
+        const synced = await untilServer(env.server, page, (b) => b.state.cart["SK-123"] === 1, "the lines sent over HTTP");
+        assert.deepEqual(synced.state.cart, { "SK-116": 1, "SK-118": 1, "SK-123": 1 });
         await untilPanel(page, (p) => p["d-outbox"] === "0" && p["d-rtt"] !== "–", "outbox empty, an RTT over HTTP", 15_000);
-        assert.equal(proxy.counts.upgrades, 0);
+        assert.equal(proxy.counts.upgrades, 1, "the first connection only");
         assert.ok(proxy.counts.refusedUpgrades >= 1, JSON.stringify(proxy.counts));
         assert.equal((await panel(page))["d-transport"], "http");
+        assert.equal((await appliedOps(synced.id)).length, 3);
       } finally {
         await proxy.close();
       }
@@ -322,6 +353,7 @@ describe("the demo checkout funnel, end to end", () => {
 
   test("the session expires (one-minute TTL): the page says so, offers to restart, and starts a new one", (t) =>
     scenario(t, env.browser, async () => {
+      // A failure while it was set up (before the other tests) is reported here, with its screenshot.
       const { page, session } = await env.expiring;
       await page.waitForSelector("#over:not([hidden])", { timeout: (SHORT_TTL + 30) * 1000 });
       assert.match(await page.textContent("#over-reason"), /expired/);
@@ -337,7 +369,7 @@ describe("the demo checkout funnel, end to end", () => {
       const server = await untilServer(env.server, page, () => true, "the new session");
       assert.equal(server.status, "cart");
       assert.equal(await page.isHidden("#over"), true);
-    }));
+    }, env.expiringContext));
 });
 
 const sortKeys = (o) => Object.fromEntries(Object.entries(o).sort(([x], [y]) => x.localeCompare(y)));

@@ -5,6 +5,7 @@
  * record of the outbox, written before any op leaves. Every listener, timer
  * and connection is released by `close()`.
  */
+import { SessileError } from "../errors.js";
 import { LinkCore, type LinkCoreRecord, type LinkDiagnostics } from "./core/link-core.js";
 import type { Json } from "./core/merge-patch.js";
 import type { LinkEvent, Transmit } from "./core/types.js";
@@ -60,6 +61,7 @@ export class LinkDriver {
   private persistOwed = false;
   private retryHeld = false;
   private waiters: Array<() => void> = [];
+  private ackWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   private readonly longPollMs: number;
   private readonly rememberKey: string;
   private readonly rememberMs: number;
@@ -133,6 +135,17 @@ export class LinkDriver {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
+  /**
+   * Resolves once the server has answered every op, connected or not (while
+   * offline it waits for the link to come back); rejects with SESSION_CLOSED
+   * when the link is closed first.
+   */
+  whenAcknowledged(): Promise<void> {
+    if (this.core.outboxLength === 0) return Promise.resolve();
+    if (this.closed) return Promise.reject(notAcknowledged());
+    return new Promise((resolve, reject) => this.ackWaiters.push({ resolve, reject }));
+  }
+
   /** State, transport, RTT, outbox, counters. */
   diagnostics(): LinkDiagnostics {
     return this.core.diagnostics();
@@ -150,6 +163,7 @@ export class LinkDriver {
     this.transport?.close();
     this.transport = undefined;
     this.releaseWaiters();
+    for (const w of this.ackWaiters.splice(0)) w.reject(notAcknowledged());
     await this.persisting;
     await this.hooks.persist(this.core.record());
   }
@@ -182,6 +196,7 @@ export class LinkDriver {
     }
     if (this.recordStale || (this.persistOwed && !this.retryHeld)) this.persistNow();
     if (this.syncedOrIdle()) this.releaseWaiters();
+    if (this.core.outboxLength === 0) for (const w of this.ackWaiters.splice(0)) w.resolve();
   }
 
   private persistNow(): void {
@@ -290,6 +305,9 @@ export class LinkDriver {
     for (const resolve of w) resolve();
   }
 }
+
+const notAcknowledged = () =>
+  new SessileError("SESSION_CLOSED", "the link was closed before the server acknowledged every change; they stay in the outbox");
 
 function sessionGet(key: string): string | null {
   try {

@@ -139,6 +139,30 @@ export function rememberSession(namespace: string, s: ServerSession | undefined)
   writeJson(safeStorage("localStorage"), `sessile:${namespace}:server`, s);
 }
 
+/** A session's status and expiry as this browser last knew them. */
+export interface KnownLifecycle {
+  session: string;
+  status: string;
+  expiresAt: number;
+}
+
+/**
+ * Remembers (or, with undefined, forgets) the lifecycle of `namespace`'s
+ * session, so a reload, or a new tab, starts from it rather than from the
+ * flow's initial status before the server has answered (or while offline).
+ */
+export function rememberLifecycle(namespace: string, l: KnownLifecycle | undefined): void {
+  writeJson(safeStorage("localStorage"), `sessile:${namespace}:lifecycle`, l);
+}
+
+/** The lifecycle remembered for session `session` of `namespace`, if any. */
+export function rememberedLifecycle(namespace: string, session: string): KnownLifecycle | undefined {
+  const l = readJson<KnownLifecycle>(safeStorage("localStorage"), `sessile:${namespace}:lifecycle`);
+  return l && l.session === session && typeof l.status === "string" && l.status !== "" && Number.isFinite(l.expiresAt)
+    ? l
+    : undefined;
+}
+
 /** Sends one JSON request to the server; the JSON answer, or a SessileError with the server's code. */
 async function requestJson<A>(http: string, path: string, init: RequestInit, what: string): Promise<A> {
   let res: Response;

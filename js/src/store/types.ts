@@ -76,9 +76,10 @@ export interface StoreDiagnostics {
   writing: boolean;
   rawBytes: number;
   /**
-   * The newest copy in storage: the last one this page wrote, else the slot
-   * restored at open (written by an earlier page; `at` is when). Null
-   * before either, and after `clear()`.
+   * The copy this page last wrote, else the slot it restored from at open
+   * (written by an earlier page; `at` is when). Null before either (and
+   * when the state came from a rescue copy, until it is written back), and
+   * after `clear()`.
    */
   lastWrite: null | {
     slot: string;

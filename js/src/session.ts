@@ -204,11 +204,20 @@ export async function openSessionWith<T>(
     if (onEvent) call(onEvent, e);
     for (const key of [e.type, "*"]) for (const h of handlers.get(key) ?? []) call(h, e);
   };
-  const store = await openStore<T>({ ...rest, onEvent: (e) => emit(e) } as TypedStoreOptions<T>);
+  // Set once the link has started; the store's conflicts and the lifecycle hooks below reach it.
+  let link: SyncedLink<T> | undefined;
+  const store = await openStore<T>({
+    ...rest,
+    onEvent: (e) => {
+      // Another tab's stored copy won a refused write: in a synced session the link's view (the
+      // server's state plus this tab's unanswered ops) replaces it at once, in the same task, so
+      // this tab's newest change never disappears, not even for a frame.
+      if (e.type === "conflict" && e.winner === "remote") link?.settle();
+      emit(e);
+    },
+  } as TypedStoreOptions<T>);
   const [expiredStatus, endedStatus] = life.terminalStatuses();
   let over = false;
-  // Set once the link has started; the lifecycle hooks below tell it what to remember.
-  let link: SyncedLink<T> | undefined;
   let expiryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Timestamp based: a timer that fires late (sleep, background) still finds the session expired. */
   const checkExpiry = () => {
@@ -623,6 +632,11 @@ class SyncedLink<T> {
         break;
       default:
     }
+  }
+
+  /** Puts the link's view into the store if it differs (after the store took another tab's copy). */
+  settle(): void {
+    this.reconcile(true);
   }
 
   /** Takes what the server says (plus this tab's unanswered ops) into the store when it differs. */

@@ -1,8 +1,9 @@
 // openSession in real Chromium pages against the real server: the events of
 // authentication, the lifecycle (flow checks, extend, validate, expiry on a
 // fast-forwarded clock, end), a flow the page declares (enforced alike by
-// the page and the server), and that closing releases every listener,
-// timer and socket. The transport scenarios (restart, fallback, reload) are
+// the page and the server), offline reopening and ending, two synced tabs
+// racing for the store, and that closing releases every listener, timer and
+// socket. The transport scenarios (restart, fallback, reload) are
 // in link.test.mjs.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -282,6 +283,68 @@ describe("openSession against the real server", () => {
     assert.match(terminated.body.message, /status `terminated`/);
     assert.deepEqual(online.state, { items: [] }, "the local copy was cleared once the server had the end");
     assert.notEqual(online.id, first.id);
+    await context.close();
+  });
+
+  test("two synced tabs: when another tab's stored copy wins a write, this tab's newest change stays", async () => {
+    const context = await env.browser.newContext();
+    const tabs = [];
+    for (let i = 0; i < 3; i++) {
+      const p = await context.newPage();
+      await p.goto(`${env.server.url}healthz`);
+      tabs.push(p);
+    }
+    const [a, b, locker] = tabs;
+    const open = (p) =>
+      p.evaluate(async () => {
+        const { loadSessile } = await import("/js/index.js");
+        const sessile = await loadSessile();
+        const s = await sessile.openSession({ name: "tab-race", initial: { lines: {} }, server: { http: location.origin } });
+        window.s = s;
+        window.seen = [];
+        s.on("*", (e) => window.seen.push({ type: e.type, winner: e.winner, lines: { ...s.state.lines } }));
+        await new Promise((resolve) => (s.diagnostics().link?.state === "connected" ? resolve() : s.once("connection_established", resolve)));
+        s.update({ lines: { ...s.state.lines, [`first-${Math.random()}`]: 1 } });
+        await s.flush();
+      });
+    await open(a);
+    await open(b);
+    // The third tab holds the namespace's write lock: A's and B's writes queue behind it, A's first.
+    await locker.evaluate(
+      () => new Promise((held) => navigator.locks.request("sessile:tab-race", () => (held(), new Promise((r) => (window.release = r))))),
+    );
+    await a.evaluate(() => window.s.update({ lines: { ...window.s.state.lines, fromA: 1 } }));
+    // B gets A's change from the server: unsaved in B, its write queued behind A's.
+    await b.waitForFunction(() => window.s.state.lines.fromA === 1);
+    await a.waitForFunction(() => window.s.diagnostics().writing);
+    await b.waitForFunction(() => window.s.diagnostics().writing);
+    // B's own change while the server is down, so A's stored copy cannot have it.
+    await env.server.stop();
+    let seen;
+    try {
+      await b.evaluate(() => window.s.update({ lines: { ...window.s.state.lines, fromB: 1 } }));
+      await locker.evaluate(() => window.release());
+      // A stores first; B's write is refused and B's store takes A's copy, which lacks fromB.
+      await b.waitForFunction(() => window.seen.some((e) => e.type === "conflict"));
+      await new Promise((r) => setTimeout(r, 300));
+      seen = await b.evaluate(() => ({ events: window.seen, lines: window.s.state.lines }));
+    } finally {
+      await env.server.start();
+    }
+    const conflict = seen.events.find((e) => e.type === "conflict");
+    assert.equal(conflict.winner, "remote");
+    assert.equal(conflict.lines.fromB, 1, "this tab's change is still there when the page hears of the conflict");
+    assert.ok(seen.events.slice(seen.events.indexOf(conflict)).every((e) => e.lines.fromB === 1), JSON.stringify(seen.events));
+    assert.equal(seen.lines.fromB, 1, "and after it, with the server still down");
+    const final = await b.evaluate(async () => {
+      await new Promise((resolve) => (window.s.diagnostics().link.outbox === 0 ? resolve() : window.s.once("state_synchronized", resolve)));
+      await window.s.flush();
+      return { lines: window.s.state.lines, id: window.s.sessionId, token: window.s.token };
+    });
+    assert.equal(final.lines.fromA, 1);
+    assert.equal(final.lines.fromB, 1);
+    const server = await serverSession(final.id, final.token);
+    assert.deepEqual(server.body.state.lines, final.lines);
     await context.close();
   });
 

@@ -17,7 +17,7 @@ export interface LogLine {
 const code = (e: { code: string; message?: string }) => (e.message ? `${e.code}: ${e.message}` : e.code);
 
 /** The line an event gets. */
-export function describe(e: SessionEvent): string {
+export function eventLine(e: SessionEvent): string {
   switch (e.type) {
     case "state_restored":
       if (e.outcome === "restored") {
@@ -71,7 +71,7 @@ export class EventLog {
   }
 
   event(e: SessionEvent): void {
-    this.add(e.type, describe(e));
+    this.add(e.type, eventLine(e));
   }
 
   add(type: string, text: string): void {

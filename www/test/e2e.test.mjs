@@ -289,7 +289,7 @@ describe("the demo checkout funnel, end to end", () => {
         for (const [i, now] of seen.entries()) {
           if (i === 0) continue;
           const was = seen[i - 1];
-          assert.ok(now.version >= was.version, `the version went back: ${was.version} → ${now.version}`);
+          assert.ok(now.version >= was.version, `the version went back: ${was.version} → ${now.version} in tab ${tab === a ? "a" : "b"}: ${JSON.stringify(seen.slice(Math.max(0, i - 3), i + 3))}`);
           for (const [sku, qty] of Object.entries(was.cart)) {
             assert.ok((now.cart[sku] ?? 0) >= qty, `an older state won: ${sku} ${qty} → ${now.cart[sku] ?? 0} at v${now.version}`);
           }

@@ -47,8 +47,9 @@ fn hostile_snapshots_cannot_make_the_decoder_allocate() {
     let liar = std::fs::read(format!("{dir}/declares-6mib.snap")).unwrap();
     let cfg = EnvelopeConfig::default();
 
-    // Inflates to 1 MiB, declares 1 KiB: output is capped at 1 KiB, plus one
-    // 32 KiB scratch buffer that tells overflow from damage.
+    // Inflates to 1 MiB, declares 1 KiB: output is capped at 1 KiB and one
+    // byte (the byte that tells overflow from damage); the largest block is
+    // the inflater's own state (its 32 KiB window and tables, about 43 KB).
     let peak = largest_allocation_while(|| {
         assert_eq!(decode(&bomb, &cfg).unwrap_err().code(), "INFLATE_OVERFLOW");
     });

@@ -1,7 +1,10 @@
 //! Golden snapshots of format v1 (tests/fixtures/v1, written once by
 //! `cargo run --example write_golden_fixtures` and never changed): every good
 //! file decodes to its JSON and header fields, every corrupt file fails with
-//! its listed code. Uncompressed files must also be re-encoded byte for byte.
+//! its listed code. Uncompressed files must also be re-encoded byte for byte;
+//! compressed ones need not be (deflate output is not canonical). A good
+//! file's text parses as JSON unless its entry says `"parse"` (the code a
+//! reader that parses gives); `"js"` holds the numbers a JS reader gets.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::path::Path;
@@ -29,7 +32,7 @@ fn every_golden_file_decodes_as_listed() {
     let cfg = EnvelopeConfig::default();
     let entries = manifest();
     assert!(
-        entries.len() >= 18,
+        entries.len() >= 58,
         "manifest lists {} files",
         entries.len()
     );
@@ -47,6 +50,27 @@ fn every_golden_file_decodes_as_listed() {
         let snap = decode(&bytes, &cfg).unwrap_or_else(|e| panic!("{file}: {e}"));
         let json = String::from_utf8(read(entry["json"].as_str().unwrap())).unwrap();
         assert_eq!(snap.json, json, "{file}: JSON differs");
+        let parsed = serde_json::from_str::<Value>(&json);
+        match entry["parse"].as_str() {
+            None => assert!(parsed.is_ok(), "{file}: text is not JSON"),
+            Some(code) => {
+                assert_eq!(code, "INVALID_STATE", "{file}");
+                assert!(parsed.is_err(), "{file}: text parses as JSON");
+            }
+        }
+        if let Some(js) = entry.get("js") {
+            // What src/web/convert.rs hands to JS: the nearest double.
+            assert_eq!(
+                Some(snap.meta.state_version as f64),
+                js["stateVersion"].as_f64(),
+                "{file}"
+            );
+            assert_eq!(
+                Some(snap.meta.modified_at_ms as f64),
+                js["modifiedAt"].as_f64(),
+                "{file}"
+            );
+        }
         let meta = SnapshotMeta {
             generation: 0,
             schema_version: entry["schemaVersion"].as_u64().unwrap() as u32,
@@ -68,7 +92,10 @@ fn every_golden_file_decodes_as_listed() {
         }
         good += 1;
     }
-    assert!(good >= 7 && corrupt >= 11, "{good} good, {corrupt} corrupt");
+    assert!(
+        good >= 17 && corrupt >= 41,
+        "{good} good, {corrupt} corrupt"
+    );
 }
 
 #[test]
@@ -90,5 +117,45 @@ fn every_corrupt_file_has_a_distinct_cause_covered() {
         "STATE_TOO_LARGE",
     ] {
         assert!(codes.contains(code), "no corrupt fixture for {code}");
+    }
+}
+
+#[test]
+fn every_file_in_the_fixture_directory_is_listed() {
+    let listed: std::collections::BTreeSet<String> = manifest()
+        .iter()
+        .flat_map(|e| [e["file"].as_str(), e["json"].as_str()])
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    let mut stack = vec![String::new()];
+    while let Some(sub) = stack.pop() {
+        for item in std::fs::read_dir(Path::new(DIR).join(&sub)).unwrap() {
+            let item = item.unwrap();
+            let name = format!("{sub}{}", item.file_name().to_string_lossy());
+            if item.file_type().unwrap().is_dir() {
+                stack.push(format!("{name}/"));
+            } else if name != "manifest.json" {
+                assert!(listed.contains(&name), "{name} is not in the manifest");
+            }
+        }
+    }
+}
+
+#[test]
+fn deflate_output_is_not_canonical() {
+    // The same JSON deflated at levels 1 and 9, and as stored blocks: other
+    // bytes, one state. Compare snapshots after inflating, never as bytes.
+    let cfg = EnvelopeConfig::default();
+    for (a, b) in [
+        ("above-threshold.snap", "deflate-level9.snap"),
+        ("small.snap", "deflate-stored-blocks.snap"),
+    ] {
+        let (a, b) = (read(a), read(b));
+        assert_ne!(a[40..], b[40..]);
+        assert_eq!(
+            decode(&a, &cfg).unwrap().json,
+            decode(&b, &cfg).unwrap().json
+        );
     }
 }

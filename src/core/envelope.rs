@@ -308,37 +308,48 @@ pub fn decode(bytes: &[u8], config: &EnvelopeConfig) -> Result<Snapshot> {
 }
 
 /// Inflates a raw deflate stream that must produce exactly `raw_len` bytes,
-/// never holding more than `raw_len` bytes of output.
+/// never holding more than `raw_len + 1` bytes of output.
+///
+/// What comes first in the stream decides (docs/FORMAT.md, step 9): a byte
+/// past `raw_len` is `INFLATE_OVERFLOW` whatever follows it; invalid data
+/// before that is `CORRUPT_PAYLOAD`; input that ends before the final block
+/// is `LENGTH_MISMATCH` below `raw_len` bytes and `CORRUPT_PAYLOAD` at it; a
+/// complete stream is checked for its length, then for bytes after its end.
 fn inflate_exact(payload: &[u8], raw_len: usize) -> Result<Vec<u8>> {
-    let mut out = reserve(raw_len)?;
-    // One call with Finish: miniz_oxide inflates straight into `out`, the
-    // fast path; it stops when `out` is full.
+    // One byte of room past the declared length: that byte, if the stream
+    // makes it, is the overflow. One call with Finish: miniz_oxide inflates
+    // straight into `out` (the fast path, and the mode that refuses a
+    // distance before the start of the output); it stops when `out` is full.
+    let mut out = reserve(raw_len.saturating_add(1))?;
     let mut inflater = Decompress::new(false);
-    let status = inflater
-        .decompress_vec(payload, &mut out, FlushDecompress::Finish)
-        .map_err(|_| corrupt_stream())?;
-    if status != Status::StreamEnd {
-        return Err(if out.len() == raw_len {
-            overflow_or_corrupt(payload, raw_len)
-        } else {
-            SessileError::LengthMismatch {
-                declared: raw_len as u64,
-                actual: out.len() as u64,
-            }
-        });
-    }
-    if out.len() != raw_len {
-        return Err(SessileError::LengthMismatch {
+    let result = inflater.decompress_vec(payload, &mut out, FlushDecompress::Finish);
+    if out.len() > raw_len {
+        return Err(SessileError::InflateOverflow {
             declared: raw_len as u64,
-            actual: out.len() as u64,
         });
     }
-    if inflater.total_in() as usize != payload.len() {
-        return Err(SessileError::CorruptPayload {
-            reason: "bytes after the end of the deflate stream",
-        });
+    let short = || SessileError::LengthMismatch {
+        declared: raw_len as u64,
+        actual: out.len() as u64,
+    };
+    match result {
+        Err(_) => Err(corrupt_stream()),
+        // Room was left, so the input ended before the final block.
+        Ok(status) if status != Status::StreamEnd => {
+            if out.len() < raw_len {
+                Err(short())
+            } else {
+                Err(corrupt_stream())
+            }
+        }
+        Ok(_) if out.len() < raw_len => Err(short()),
+        Ok(_) if inflater.total_in() as usize != payload.len() => {
+            Err(SessileError::CorruptPayload {
+                reason: "bytes after the end of the deflate stream",
+            })
+        }
+        Ok(_) => Ok(out),
     }
-    Ok(out)
 }
 
 /// An empty buffer with room for `len` bytes, or `STATE_TOO_LARGE` when the
@@ -356,31 +367,6 @@ fn reserve(len: usize) -> Result<Vec<u8>> {
 fn corrupt_stream() -> SessileError {
     SessileError::CorruptPayload {
         reason: "invalid deflate stream",
-    }
-}
-
-/// The stream filled `raw_len` bytes without ending: tells a stream that goes
-/// on (a zip bomb) from one that is broken right there, inflating again into
-/// a small scratch buffer and stopping as soon as it passes `raw_len`.
-fn overflow_or_corrupt(payload: &[u8], raw_len: usize) -> SessileError {
-    let mut inflater = Decompress::new(false);
-    let mut scratch = vec![0u8; 32 * 1024];
-    loop {
-        let before = (inflater.total_in(), inflater.total_out());
-        let consumed = before.0 as usize;
-        match inflater.decompress(&payload[consumed..], &mut scratch, FlushDecompress::None) {
-            Err(_) => return corrupt_stream(),
-            Ok(_) if inflater.total_out() as usize > raw_len => {
-                return SessileError::InflateOverflow {
-                    declared: raw_len as u64,
-                }
-            }
-            Ok(Status::StreamEnd) => return corrupt_stream(),
-            Ok(_) if (inflater.total_in(), inflater.total_out()) == before => {
-                return corrupt_stream()
-            }
-            Ok(_) => {}
-        }
     }
 }
 

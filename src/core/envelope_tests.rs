@@ -291,3 +291,155 @@ fn invalid_options_are_refused() {
         assert_eq!(err.code(), "INVALID_OPTIONS", "{cfg:?}");
     }
 }
+
+/// A raw deflate stored block (RFC 1951 3.2.4) holding `data`.
+fn stored_block(is_final: bool, data: &[u8]) -> Vec<u8> {
+    let len = data.len() as u16;
+    let mut block = vec![u8::from(is_final)];
+    block.extend_from_slice(&len.to_le_bytes());
+    block.extend_from_slice(&(!len).to_le_bytes());
+    block.extend_from_slice(data);
+    block
+}
+
+/// A sealed snapshot with the compressed flag, `raw_len` and `payload`.
+fn deflated_snapshot(raw_len: u32, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = encode("", &META, &Default::default()).unwrap();
+    bytes[OFF_FLAGS] = FLAG_COMPRESSED;
+    put_u32(&mut bytes, OFF_RAW_LEN, raw_len);
+    put_u32(&mut bytes, OFF_PAYLOAD_LEN, payload.len() as u32);
+    bytes.extend_from_slice(payload);
+    reseal(&mut bytes);
+    bytes
+}
+
+/// Block header of a final block of the reserved type 3: invalid.
+const BAD_BLOCK: u8 = 0b111;
+
+#[test]
+fn deflate_errors_follow_the_stream_order() {
+    let abc = br#""abc""#;
+    let decodes = |raw_len: u32, parts: &[&[u8]]| {
+        decode(
+            &deflated_snapshot(raw_len, &parts.concat()),
+            &Default::default(),
+        )
+    };
+    let last = stored_block(true, abc);
+    let open = stored_block(false, abc);
+    let empty_final = stored_block(true, b"");
+    let empty_open = stored_block(false, b"");
+    // Valid streams other than the encoder's own: every one is accepted.
+    assert_eq!(decodes(5, &[&last]).unwrap().json, r#""abc""#);
+    assert_eq!(
+        decodes(5, &[&open, &empty_open, &empty_final])
+            .unwrap()
+            .json,
+        r#""abc""#
+    );
+    // The input ends before the final block: fewer bytes than declared.
+    assert_eq!(code(decodes(7, &[&open])), "LENGTH_MISMATCH");
+    assert_eq!(code(decodes(5, &[&last[..7]])), "LENGTH_MISMATCH");
+    assert_eq!(code(decodes(5, &[])), "LENGTH_MISMATCH");
+    // ... or exactly the declared bytes, then nothing: broken.
+    assert_eq!(code(decodes(5, &[&open])), "CORRUPT_PAYLOAD");
+    assert_eq!(code(decodes(0, &[])), "CORRUPT_PAYLOAD");
+    // A complete stream: its length first, then bytes after its end.
+    assert_eq!(code(decodes(6, &[&last])), "LENGTH_MISMATCH");
+    assert_eq!(code(decodes(6, &[&last, &[0]])), "LENGTH_MISMATCH");
+    assert_eq!(code(decodes(5, &[&last, &[0]])), "CORRUPT_PAYLOAD");
+    // Invalid data before the declared length, or right at it: broken.
+    assert_eq!(code(decodes(9, &[&open, &[BAD_BLOCK]])), "CORRUPT_PAYLOAD");
+    assert_eq!(code(decodes(5, &[&open, &[BAD_BLOCK]])), "CORRUPT_PAYLOAD");
+    // One byte past the declared length decides, whatever comes after it.
+    assert_eq!(code(decodes(5, &[&open, &last])), "INFLATE_OVERFLOW");
+    assert_eq!(code(decodes(3, &[&open])), "INFLATE_OVERFLOW");
+    assert_eq!(code(decodes(3, &[&open, &[BAD_BLOCK]])), "INFLATE_OVERFLOW");
+    let far = stored_block(false, &[b' '; 60_000]);
+    assert_eq!(code(decodes(3, &[&far, &[BAD_BLOCK]])), "INFLATE_OVERFLOW");
+    assert_eq!(
+        code(decodes(59_999, &[&far, &[BAD_BLOCK]])),
+        "INFLATE_OVERFLOW"
+    );
+}
+
+#[test]
+fn declared_length_one_off_either_way_for_every_size() {
+    let cfg = EnvelopeConfig {
+        compress_above: 0,
+        ..Default::default()
+    };
+    for len in (2..3000)
+        .step_by(7)
+        .chain([32_767, 32_768, 32_769, 65_536, 100_000])
+    {
+        let json = big_json(len);
+        for level in [1, 6, 9] {
+            let cfg = EnvelopeConfig {
+                compression_level: level,
+                ..cfg
+            };
+            let bytes = encode(&json, &META, &cfg).unwrap();
+            if bytes[OFF_FLAGS] != FLAG_COMPRESSED {
+                continue;
+            }
+            let n = json.len() as u32;
+            let with = |declared: u32| {
+                let mut b = bytes.clone();
+                put_u32(&mut b, OFF_RAW_LEN, declared);
+                reseal(&mut b);
+                decode(&b, &Default::default())
+            };
+            assert_eq!(with(n).unwrap().json, json, "{len} at level {level}");
+            assert_eq!(
+                code(with(n - 1)),
+                "INFLATE_OVERFLOW",
+                "{len} at level {level}"
+            );
+            assert_eq!(
+                code(with(n + 1)),
+                "LENGTH_MISMATCH",
+                "{len} at level {level}"
+            );
+        }
+    }
+}
+
+/// A final fixed-Huffman block (RFC 1951 3.2.6): the literal `a`, then a
+/// match of length 3 at `distance` (1 or 2), then the end of block.
+fn fixed_block_with_match(distance: u32) -> Vec<u8> {
+    let mut bits: Vec<bool> = Vec::new();
+    let lsb_first = |value: u32, n: u32, bits: &mut Vec<bool>| {
+        (0..n).for_each(|i| bits.push(value >> i & 1 == 1))
+    };
+    let msb_first = |code: u32, n: u32, bits: &mut Vec<bool>| {
+        (0..n).rev().for_each(|i| bits.push(code >> i & 1 == 1))
+    };
+    lsb_first(1, 1, &mut bits); // BFINAL
+    lsb_first(1, 2, &mut bits); // BTYPE = fixed Huffman
+    msb_first(0x30 + u32::from(b'a'), 8, &mut bits); // literal
+    msb_first(1, 7, &mut bits); // symbol 257: length 3
+    msb_first(distance - 1, 5, &mut bits); // distance code
+    msb_first(0, 7, &mut bits); // symbol 256: end of block
+    bits.chunks(8)
+        .map(|byte| {
+            byte.iter()
+                .rev()
+                .fold(0u8, |acc, &b| acc << 1 | u8::from(b))
+        })
+        .collect()
+}
+
+#[test]
+fn a_distance_before_the_start_of_the_output_is_corrupt() {
+    let decodes = |raw_len: u32, distance: u32| {
+        decode(
+            &deflated_snapshot(raw_len, &fixed_block_with_match(distance)),
+            &Default::default(),
+        )
+    };
+    assert_eq!(decodes(4, 1).unwrap().json, "aaaa");
+    for raw_len in [1, 4, 5] {
+        assert_eq!(code(decodes(raw_len, 2)), "CORRUPT_PAYLOAD", "{raw_len}");
+    }
+}

@@ -151,6 +151,9 @@ async fn bad_http_bodies_get_codes() {
     assert_eq!(a.code(), "PROTOCOL_ERROR");
 }
 
+/// (what, first header byte, payload, masked, close code, a word of the reason)
+type Violation = (&'static str, u8, &'static [u8], bool, u16, &'static str);
+
 /// Each WebSocket protocol violation is closed with the code RFC 6455 gives
 /// it (1007 for text that is not UTF-8, 1002 for the rest) and a reason that
 /// names it, before `hello` and after; never 1009 "frame too large".
@@ -158,9 +161,8 @@ async fn bad_http_bodies_get_codes() {
 async fn protocol_violations_are_closed_with_their_own_code_and_reason() {
     let srv = start(|_| {}).await;
     let s = create(srv.addr, json!({})).await;
-    let ping = encode(&Message::Ping(Ping { ts: 1 }));
-    // (what, first header byte, payload, masked, close code, a word of the reason)
-    let cases: [(&str, u8, &[u8], bool, u16, &str); 5] = [
+    const PING: &[u8] = br#"{"type":"ping","ts":1}"#;
+    let cases: [Violation; 5] = [
         (
             "invalid UTF-8",
             0x81,
@@ -169,9 +171,9 @@ async fn protocol_violations_are_closed_with_their_own_code_and_reason() {
             1007,
             "UTF-8",
         ),
-        ("unmasked", 0x81, ping.as_bytes(), false, 1002, "unmasked"),
+        ("unmasked", 0x81, PING, false, 1002, "unmasked"),
         ("reserved opcode", 0x83, b"{}", true, 1002, "opcode"),
-        ("RSV1", 0xc1, ping.as_bytes(), true, 1002, "reserved bit"),
+        ("RSV1", 0xc1, PING, true, 1002, "reserved bit"),
         ("fragmented ping", 0x09, b"p", true, 1002, "fragmented"),
     ];
     for after_hello in [false, true] {

@@ -621,7 +621,9 @@ impl Sessions {
         }
     }
 
-    /// Extends an authorized, usable session by `seconds`; the new expiry.
+    /// Extends an authorized, usable session by `seconds`; the new expiry,
+    /// also pushed as `extended` to the session's other clients (`actor`:
+    /// the asking client's id, or `http`).
     pub fn extend(&mut self, id: &str, seconds: u64, actor: &str, now: u64) -> Result<u64> {
         let live = self.live(id)?;
         live.flow
@@ -649,7 +651,8 @@ impl Sessions {
         self.extend(id, seconds, "http", now)
     }
 
-    /// Ends the session (its flow's `ended` status) and clears its state.
+    /// Ends the session (its flow's `ended` status) and clears its state;
+    /// its connected clients get the clearing patch, then `ended`.
     /// Ending an ended session changes nothing.
     pub fn end(&mut self, id: &str, token: &str, now: u64) -> Result<String> {
         self.authorized(id, token)?;

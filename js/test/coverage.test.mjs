@@ -5,8 +5,9 @@
 // or carried by an event's `error`). Faults are real: bytes changed in
 // IndexedDB, site data blocked in the browser's profile, a quota set over
 // CDP, the page's clock fast-forwarded, a proxy that drops the network,
-// servers started with an origin allow-list or a small frame limit, and the
-// SQLite file locked by another process. The lists come from the sources
+// servers started with an origin allow-list, a small frame limit or a
+// session creation rate of one a minute, and the SQLite file locked by
+// another process. The lists come from the sources
 // (coverage_helpers.mjs), so a new event, code or method fails the last
 // test until a scenario covers it.
 import assert from "node:assert/strict";
@@ -35,11 +36,12 @@ const env = { www: blankWww() };
 const observed = { events: new Set(), codes: new Set(), calls: new Set() };
 
 before(async () => {
-  [env.main, env.strict, env.small, env.busy, env.browser] = await Promise.all([
+  [env.main, env.strict, env.small, env.busy, env.limited, env.browser] = await Promise.all([
     startServer(["--www", env.www, "--heartbeat-ms", "1000"]),
     startServer(["--www", env.www, "--allow-origin", "http://shop.example"]),
     startServer(["--www", env.www, "--max-frame-bytes", "4096"]),
     startServer(["--www", env.www, "--queue-jobs", "1"]),
+    startServer(["--www", env.www, "--creates-per-minute-per-ip", "1"]),
     launchBrowser(),
   ]);
   env.proxy = await startProxy(env.main.url);
@@ -48,7 +50,7 @@ before(async () => {
 after(async () => {
   await env.browser?.close();
   await env.proxy?.close();
-  for (const s of [env.main, env.strict, env.small, env.busy]) await s?.stop();
+  for (const s of [env.main, env.strict, env.small, env.busy, env.limited]) await s?.stop();
 });
 
 /** A page of `url` in a fresh context (its own storage), with `window.C`. */
@@ -586,6 +588,21 @@ describe("coverage of the page's API", () => {
       return window.busy.sessionId;
     });
     assert.match(retried, /^[0-9a-f]{32}$/, "created once the queue drained");
+  });
+
+  test("a server's rate limit: a page creating sessions faster than it allows gets RATE_LIMITED, retried", async () => {
+    // This server lets one address create one session a minute.
+    const limited = await page(env.limited.url);
+    const out = await run(limited, async () => {
+      const first = await C.session({ name: "cov-rate-1", initial: {}, server: { http: location.origin } });
+      await C.until(first.events, "session_created");
+      await first.close();
+      // Left retrying (every 200 ms at most) until the page goes.
+      window.rated = await C.session({ name: "cov-rate-2", initial: {}, server: { http: location.origin }, backoffBaseMs: 50, backoffCapMs: 200 });
+      const e = await C.until(window.rated.events, "error_occurred", 10_000);
+      return { code: e.error.code, terminal: e.terminal, retryable: e.error.retryable };
+    });
+    assert.deepEqual(out, { code: "RATE_LIMITED", terminal: false, retryable: true });
   });
 
   test("every event type fired, every code reached the page, every member was used", () => {

@@ -175,6 +175,54 @@ describe("link transitions", () => {
     assert.deepEqual(l.view(), { email: "b@x" });
   });
 
+  test("a conflict without the state (the server sent it already on this connection) is against the confirmed state", () => {
+    const l = handshaking(0);
+    l.handleFrame(welcome(1, 0), 1);
+    for (const email of ["a@x", "c@x", "d@x"]) {
+      l.submit({ email }, undefined, 2);
+      drain(l); // sent: later ones are new ops, not coalesced
+    }
+    events(l);
+    const reject = (seq, current) =>
+      JSON.stringify({ type: "reject", id: { client: CLIENT, seq }, code: "VERSION_CONFLICT", message: "m", ...(current ? { current } : {}) });
+    l.handleFrame(reject(1, { version: 3, status: "cart", state: { email: "b@x" } }), 3);
+    assert.equal(l.pollEvent().type, "conflict");
+    l.handleFrame(reject(2), 4);
+    const ev = l.pollEvent();
+    assert.deepEqual(
+      [ev.type, ev.op, ev.local, ev.server, ev.winner],
+      ["conflict", 2, { email: "c@x" }, { email: "b@x" }, "server"],
+      JSON.stringify(ev),
+    );
+    // The event's state is a copy: changing it leaves the link's alone.
+    ev.server.email = "changed";
+    assert.deepEqual([l.version, l.confirmed, l.outbox.length], [3, { email: "b@x" }, 1]);
+    assert.equal(l.pollEvent(), undefined, "no error event");
+  });
+
+  test("`ended` stops the link with its code, as a terminal `bye` does; `extended` moves the expiry", () => {
+    const l = handshaking(0);
+    l.handleFrame(welcome(1, 0), 1);
+    l.handleFrame('{"type":"extended","expiresAt":1234}', 2);
+    assert.equal(l.expiresAt, 1234);
+    events(l);
+    drain(l);
+    l.handleFrame('{"type":"patch","version":2,"patch":{"email":null},"status":"expired"}', 3);
+    l.handleFrame('{"type":"ended","status":"expired","code":"SESSION_EXPIRED","version":2,"message":"session expired"}', 3);
+    assert.deepEqual(l.state, { kind: "stopped", code: "SESSION_EXPIRED" });
+    assert.deepEqual([l.version, l.status], [2, "expired"]);
+    assert.deepEqual(drain(l), [{ kind: "close" }]);
+    assert.equal(l.pollTimeout(), undefined, "no reconnect");
+    // The `bye` and the close that follow change nothing.
+    l.handleFrame('{"type":"bye","reason":"SESSION_EXPIRED"}', 4);
+    l.handleClosed(4);
+    assert.deepEqual(l.state, { kind: "stopped", code: "SESSION_EXPIRED" });
+    const e = handshaking(0);
+    e.handleFrame(welcome(1, 0), 1);
+    e.handleFrame('{"type":"ended","status":"terminated","code":"SESSION_CLOSED","version":2,"message":"m"}', 2);
+    assert.deepEqual(e.state, { kind: "stopped", code: "SESSION_CLOSED" });
+  });
+
   test("follows the session status from welcome, patches and acks", () => {
     const l = handshaking(0);
     l.handleFrame(welcome(1, 0), 1);
@@ -370,6 +418,13 @@ describe("frames", () => {
     });
     assert.deepEqual(decode('{"type":"patch","version":2,"patch":null,"status":null,"op":null}'), { type: "patch", version: 2, patch: null });
     assert.deepEqual(decode('{"type":"bye","reason":null}'), { type: "bye" });
+    assert.deepEqual(decode('{"type":"ended","status":"expired","code":"SESSION_EXPIRED","version":4,"message":"m","extra":1}'), {
+      type: "ended",
+      status: "expired",
+      code: "SESSION_EXPIRED",
+      version: 4,
+      message: "m",
+    });
     assert.deepEqual(decode('{"type":"error","code":"C","message":"m"}'), { type: "error", code: "C", message: "m", retryable: false });
   });
 

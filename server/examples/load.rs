@@ -229,6 +229,18 @@ async fn main() {
             "--sweep-every-secs",
             "0",
         ])
+        // Every session and connection comes from 127.0.0.1, all at once:
+        // lift the per-address limits (docs/PROTOCOL.md, "Limits").
+        .args([
+            "--creates-per-minute-per-ip",
+            "0",
+            "--ws-per-ip",
+            "0",
+            "--ws-unauthenticated-per-ip",
+            "0",
+            "--ws-unauthenticated",
+            "0",
+        ])
         .arg("--db")
         .arg(dir.join("load.db"))
         .stdout(Stdio::piped())

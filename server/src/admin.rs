@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use sessile::core::error::SessileError;
 
 use crate::api::{bearer, parse_body, ApiError};
-use crate::ids::{now_ms, secret_eq};
+use crate::ids::secret_eq;
 use crate::maintenance::{prometheus, SweepOptions};
 use crate::AppState;
 
@@ -43,19 +43,22 @@ async fn sweep(
 ) -> Result<Response, ApiError> {
     admin(&st, &headers)?;
     let opts: SweepOptions = parse_body(&body, st.config.max_frame_bytes)?;
-    let report = st.engine.call(move |s| s.sweep(&opts, now_ms())).await?;
+    let now = st.now();
+    let report = st.engine.call(move |s| s.sweep(&opts, now)).await?;
     Ok(Json(report).into_response())
 }
 
 async fn health(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     admin(&st, &headers)?;
-    let report = st.engine.call(|s| s.health(now_ms())).await?;
+    let now = st.now();
+    let report = st.engine.call(move |s| s.health(now)).await?;
     Ok(Json(report).into_response())
 }
 
 async fn stats(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     admin(&st, &headers)?;
-    Ok(Json(st.engine.call(|s| s.stats(now_ms())).await?).into_response())
+    let now = st.now();
+    Ok(Json(st.engine.call(move |s| s.stats(now)).await?).into_response())
 }
 
 async fn audit(
@@ -73,12 +76,10 @@ async fn audit(
 
 async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     admin(&st, &headers)?;
+    let now = st.now();
     let text = st
         .engine
-        .call(|s| {
-            let now = now_ms();
-            Ok(prometheus(&s.stats(now)?, &s.health(now)?))
-        })
+        .call(move |s| Ok(prometheus(&s.stats(now)?, &s.health(now)?)))
         .await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

@@ -19,7 +19,7 @@ use sessile::core::error::SessileError;
 use sessile::core::protocol::{self, CatchUp, ErrorFrame, Hello, Message, PROTOCOL_VERSION};
 use tokio::time::Instant;
 
-use crate::ids::now_ms;
+use crate::limits::Peer;
 use crate::sessions::{CreateRequest, Sessions};
 use crate::AppState;
 
@@ -44,7 +44,7 @@ pub fn status_of(e: &SessileError) -> StatusCode {
             StatusCode::CONFLICT
         }
         E::StateTooLarge { .. } | E::FrameTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        E::SessionLimitReached { .. } => StatusCode::TOO_MANY_REQUESTS,
+        E::SessionLimitReached { .. } | E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         E::ServerBusy | E::ServerStorage { .. } => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     }
@@ -53,7 +53,15 @@ pub fn status_of(e: &SessileError) -> StatusCode {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = protocol::encode(&Message::Error(ErrorFrame::from(&self.0)));
-        json_response(status_of(&self.0), body)
+        let mut resp = json_response(status_of(&self.0), body);
+        if let SessileError::RateLimited {
+            retry_after_secs, ..
+        } = &self.0
+        {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        resp
     }
 }
 
@@ -104,9 +112,14 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8], max: usize) -> Result<T, Ses
     })
 }
 
-async fn create(State(st): State<AppState>, body: Bytes) -> ApiResult<Response> {
+async fn create(State(st): State<AppState>, Peer(ip): Peer, body: Bytes) -> ApiResult<Response> {
+    st.limits.create(ip)?;
     let req: CreateRequest = parse_body(&body, st.config.max_frame_bytes)?;
-    let created = st.engine.call(move |s| s.create(req, now_ms())).await?;
+    let clock = st.config.clock.clone();
+    let created = st
+        .engine
+        .call(move |s| s.create(req, clock.now_ms()))
+        .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -123,7 +136,11 @@ where
     F: FnOnce(&mut Sessions, &str, &str, u64) -> Result<T, SessileError> + Send + 'static,
 {
     let token = bearer(headers)?;
-    let out = st.engine.call(move |s| f(s, &id, &token, now_ms())).await?;
+    let clock = st.config.clock.clone();
+    let out = st
+        .engine
+        .call(move |s| f(s, &id, &token, clock.now_ms()))
+        .await?;
     Ok(Json(out).into_response())
 }
 
@@ -148,10 +165,11 @@ async fn op(
         }
         .into());
     };
+    let clock = st.config.clock.clone();
     let answer = st
         .engine
         .call(move |s| {
-            let now = now_ms();
+            let now = clock.now_ms();
             s.usable(&id, &token, now)?;
             s.op(&id, op, now)
         })
@@ -206,8 +224,8 @@ async fn changes(
     // subscribing so that a change in between is not missed.
     let mut pushes = None;
     loop {
-        let h = hello.clone();
-        let welcome = st.engine.call(move |s| s.hello(&h, now_ms())).await?;
+        let (h, clock) = (hello.clone(), st.config.clock.clone());
+        let welcome = st.engine.call(move |s| s.hello(&h, clock.now_ms())).await?;
         if welcome.catch_up != CatchUp::UpToDate || Instant::now() >= deadline {
             return Ok(json_response(
                 StatusCode::OK,
@@ -230,9 +248,10 @@ async fn validate(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let token = bearer(&headers).unwrap_or_default();
+    let clock = st.config.clock.clone();
     let v = st
         .engine
-        .call(move |s| s.validate(&id, &token, now_ms()))
+        .call(move |s| s.validate(&id, &token, clock.now_ms()))
         .await?;
     Ok(Json(v).into_response())
 }
@@ -268,17 +287,40 @@ async fn end(
     .await
 }
 
-/// Whether `origin` may call the session API: on the allow-list, or (with
-/// no list) the same host the request was sent to.
-fn origin_allowed(st: &AppState, origin: &str, host: Option<&str>) -> bool {
-    if st.config.allow_origins.is_empty() {
-        let bare = origin
-            .strip_prefix("http://")
-            .or_else(|| origin.strip_prefix("https://"));
-        bare.is_some() && bare == host
+/// Whether `origin` may call the session API: on the allow-list; with no
+/// list, a loopback page (never "the same host as `Host`", which a
+/// rebound DNS name satisfies); anything with `--allow-any-origin`.
+fn origin_allowed(st: &AppState, origin: &str) -> bool {
+    if st.config.allow_any_origin {
+        true
+    } else if st.config.allow_origins.is_empty() {
+        is_loopback_origin(origin)
     } else {
         st.config.allow_origins.iter().any(|o| o == origin)
     }
+}
+
+/// Whether `origin` is `http(s)://` + `localhost`, an address in
+/// 127.0.0.0/8 or `[::1]`, with an optional port and nothing else.
+pub fn is_loopback_origin(origin: &str) -> bool {
+    let Some(authority) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        // `[::1]` alone has colons but no port.
+        Some((h, p)) if !p.contains(']') => (h, Some(p)),
+        _ => (authority, None),
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.parse::<u16>().is_ok());
+    let host_ok = host.eq_ignore_ascii_case("localhost")
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    port_ok && host_ok
 }
 
 /// Middleware: refuses requests from browser origins not allowed, answers
@@ -288,11 +330,7 @@ pub async fn check_origin(State(st): State<AppState>, req: Request, next: Next) 
         return next.run(req).await;
     };
     let text = origin.to_str().unwrap_or_default().to_string();
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok());
-    if !origin_allowed(&st, &text, host) {
+    if !origin_allowed(&st, &text) {
         return ApiError(SessileError::OriginNotAllowed { origin: text }).into_response();
     }
     let mut resp = if req.method() == Method::OPTIONS {
@@ -319,4 +357,39 @@ pub async fn check_origin(State(st): State<AppState>, req: Request, next: Next) 
     resp.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("origin"));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_origin;
+
+    #[test]
+    fn loopback_origins_are_exactly_localhost_127_and_ipv6_one() {
+        for o in [
+            "http://localhost",
+            "https://LOCALHOST:8443",
+            "http://127.0.0.1:8787",
+            "http://127.255.0.9",
+            "http://[::1]",
+            "http://[::1]:3000",
+        ] {
+            assert!(is_loopback_origin(o), "{o}");
+        }
+        for o in [
+            "http://localhost.evil.example",
+            "http://evil.example",
+            "http://128.0.0.1",
+            "http://127.0.0.1.nip.io",
+            "http://127.0.0.1:",
+            "http://127.0.0.1:99999",
+            "http://localhost/path",
+            "http://user@localhost",
+            "http://[::2]",
+            "ws://localhost",
+            "null",
+            "",
+        ] {
+            assert!(!is_loopback_origin(o), "{o}");
+        }
+    }
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use sessile::core::lifecycle::{DEFAULT_STALE_SECS, DEFAULT_STALE_WARNING_SECS};
 use sessile::core::protocol::DEFAULT_MAX_FRAME_BYTES;
 
+use crate::ids::Clock;
+
 /// Where the server listens, what it serves, where it stores sessions and
 /// the limits it enforces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,9 +27,14 @@ pub struct Config {
     /// answer `INVALID_TOKEN` to everyone.
     pub admin_token: Option<String>,
     /// Origins (`https://shop.example`) browsers may call the session API
-    /// from; empty: same origin only. Requests without `Origin` (not from a
-    /// browser page) are let through.
+    /// from; empty: loopback pages only (`http(s)://localhost`, 127.0.0.0/8,
+    /// `[::1]`, any port), and the server refuses to listen on another
+    /// address. Requests without `Origin` (not from a browser page) are let
+    /// through.
     pub allow_origins: Vec<String>,
+    /// Let pages of every origin call the session API (`--allow-any-origin`):
+    /// for a server behind a proxy that checks origins itself.
+    pub allow_any_origin: bool,
     /// Largest protocol frame or API request body, in bytes.
     pub max_frame_bytes: usize,
     /// Largest session state (its JSON), in bytes.
@@ -47,6 +54,28 @@ pub struct Config {
     pub stale_warning_secs: u64,
     /// A waiting session this long is stale in the health report, seconds.
     pub stale_secs: u64,
+    /// Sessions one address may create per minute (a bucket of this many,
+    /// refilled at this rate); 0: no limit.
+    pub creates_per_minute_per_ip: u32,
+    /// Open WebSocket connections per address; 0: no cap.
+    pub ws_per_ip: u32,
+    /// WebSocket connections per address not welcomed yet; 0: no cap.
+    pub ws_unauthenticated_per_ip: u32,
+    /// WebSocket connections not welcomed yet, in all; 0: no cap.
+    pub ws_unauthenticated: u32,
+    /// How long a new WebSocket connection may take to send `hello`, ms.
+    pub hello_timeout_ms: u64,
+    /// Messages a WebSocket connection may send per second (more wait
+    /// unread: backpressure, nothing refused); 0: no limit.
+    pub ws_messages_per_sec: u32,
+    /// Messages a WebSocket connection may send at once before the rate applies.
+    pub ws_messages_burst: u32,
+    /// Bytes the server sends one WebSocket connection per second, beyond a
+    /// burst of twice `max_frame_bytes`; past it the server reads nothing
+    /// more from that connection until the budget refills; 0: no limit.
+    pub ws_send_bytes_per_sec: u64,
+    /// The clock the server reads (wall time; tests move it forward).
+    pub clock: Clock,
 }
 
 /// Default port of the demo.
@@ -72,6 +101,16 @@ impl Default for Config {
             retention_secs: 24 * 60 * 60,
             stale_warning_secs: DEFAULT_STALE_WARNING_SECS,
             stale_secs: DEFAULT_STALE_SECS,
+            allow_any_origin: false,
+            creates_per_minute_per_ip: 120,
+            ws_per_ip: 256,
+            ws_unauthenticated_per_ip: 32,
+            ws_unauthenticated: 1024,
+            hello_timeout_ms: 5_000,
+            ws_messages_per_sec: 50,
+            ws_messages_burst: 200,
+            ws_send_bytes_per_sec: 8 * 1024 * 1024,
+            clock: Clock::default(),
         }
     }
 }
@@ -83,7 +122,9 @@ const USAGE: &str = "usage: sessile-server [OPTIONS]
   --pkg DIR                  wasm-pack output served at /pkg/ (default pkg)
   --js DIR                   compiled TypeScript wrapper served at /js/ (default js/dist)
   --db PATH                  SQLite file of the sessions (default data/sessile.db)
-  --allow-origin URL         origin allowed to call the session API (repeatable; default same origin)
+  --allow-origin URL         origin allowed to call the session API (repeatable; default: loopback
+                             pages only, and --host must then be a loopback address)
+  --allow-any-origin         let pages of every origin call the session API (behind a proxy that checks)
   --max-frame-bytes N        largest frame or request body (default 5308416)
   --max-state-bytes N        largest session state (default 5242880)
   --queue-jobs N             requests waiting for the engine before SERVER_BUSY (default 16384)
@@ -93,6 +134,16 @@ const USAGE: &str = "usage: sessile-server [OPTIONS]
   --retention-secs N         ended sessions are removed after this (default 86400)
   --stale-warning-secs N     waiting this long is a warning (default 900)
   --stale-secs N             waiting this long is stale (default 1200)
+Limits per client address (IPv4, or IPv6 /64; 0 for none):
+  --creates-per-minute-per-ip N   sessions created per minute (default 120)
+  --ws-per-ip N                   open WebSocket connections (default 256)
+  --ws-unauthenticated-per-ip N   WebSocket connections without hello yet (default 32)
+  --ws-unauthenticated N          ... in all, from every address (default 1024)
+  --hello-timeout-ms N            time a connection has to send hello (default 5000)
+Pace of one WebSocket connection (0 for none; the server reads more only when within it):
+  --ws-messages-per-sec N    messages read per second (default 50)
+  --ws-messages-burst N      messages read at once before the rate applies (default 200)
+  --ws-send-bytes-per-sec N  bytes sent per second beyond 2 x max-frame-bytes (default 8388608)
 The admin endpoints need the token in $SESSILE_ADMIN_TOKEN (never on the command line).";
 
 impl Config {
@@ -119,6 +170,10 @@ impl Config {
             if flag == "--help" || flag == "-h" {
                 return Err(USAGE.into());
             }
+            if flag == "--allow-any-origin" {
+                cfg.allow_any_origin = true;
+                continue;
+            }
             let value = args
                 .next()
                 .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
@@ -140,11 +195,42 @@ impl Config {
                 "--retention-secs" => cfg.retention_secs = num(f, &value)?,
                 "--stale-warning-secs" => cfg.stale_warning_secs = num(f, &value)?,
                 "--stale-secs" => cfg.stale_secs = num(f, &value)?,
+                "--creates-per-minute-per-ip" => cfg.creates_per_minute_per_ip = num(f, &value)?,
+                "--ws-per-ip" => cfg.ws_per_ip = num(f, &value)?,
+                "--ws-unauthenticated-per-ip" => cfg.ws_unauthenticated_per_ip = num(f, &value)?,
+                "--ws-unauthenticated" => cfg.ws_unauthenticated = num(f, &value)?,
+                "--hello-timeout-ms" => cfg.hello_timeout_ms = num(f, &value)?,
+                "--ws-messages-per-sec" => cfg.ws_messages_per_sec = num(f, &value)?,
+                "--ws-messages-burst" => cfg.ws_messages_burst = num(f, &value)?,
+                "--ws-send-bytes-per-sec" => cfg.ws_send_bytes_per_sec = num(f, &value)?,
                 _ => return Err(format!("unknown option `{flag}`\n{USAGE}")),
             }
         }
         Ok(cfg)
     }
+
+    /// Why this configuration must not be served, if it must not: listening
+    /// on a non-loopback address with no origin allow-list would let any
+    /// page whose name resolves there (DNS rebinding) call the session API
+    /// only loopback pages may call by default.
+    pub fn origin_policy_error(&self) -> Option<String> {
+        if !self.allow_origins.is_empty() || self.allow_any_origin || is_loopback_host(&self.host) {
+            return None;
+        }
+        Some(format!(
+            "refusing to listen on {} without an origin allow-list: pass --allow-origin URL (the shop's page origin, repeatable), or --allow-any-origin when a proxy in front checks origins; without either only loopback pages may call the API, so bind a loopback address (127.0.0.1, ::1, localhost)",
+            self.host
+        ))
+    }
+}
+
+/// Whether `host` (as given to `--host`) is a loopback address or `localhost`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -202,5 +288,51 @@ mod tests {
             .unwrap_err()
             .contains("invalid value"));
         assert!(Config::from_args(args(&[]), Some("http".into())).is_err());
+    }
+
+    #[test]
+    fn limits_and_the_origin_policy() {
+        let c = Config::from_args(
+            args(&[
+                "--allow-any-origin",
+                "--ws-per-ip",
+                "0",
+                "--creates-per-minute-per-ip",
+                "7",
+                "--ws-send-bytes-per-sec",
+                "1000",
+            ]),
+            None,
+        )
+        .unwrap();
+        assert!(c.allow_any_origin);
+        assert_eq!(
+            (
+                c.ws_per_ip,
+                c.creates_per_minute_per_ip,
+                c.ws_send_bytes_per_sec
+            ),
+            (0, 7, 1000)
+        );
+        let on = |host: &str, f: fn(&mut Config)| {
+            let mut c = Config {
+                host: host.into(),
+                ..Config::default()
+            };
+            f(&mut c);
+            c.origin_policy_error()
+        };
+        for host in ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"] {
+            assert_eq!(on(host, |_| {}), None, "{host}");
+        }
+        let refused = on("0.0.0.0", |_| {}).unwrap();
+        assert!(refused.contains("--allow-origin") && refused.contains("--allow-any-origin"));
+        assert!(on("192.0.2.7", |_| {}).is_some());
+        assert_eq!(on("0.0.0.0", |c| c.allow_any_origin = true), None);
+        assert_eq!(
+            on("::", |c| c.allow_origins =
+                vec!["https://shop.example".into()]),
+            None
+        );
     }
 }

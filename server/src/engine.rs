@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sessile::core::error::SessileError;
-use sessile::core::protocol::LoggedPatch;
+use sessile::core::protocol::{Ended, LoggedPatch};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::sessions::Sessions;
@@ -18,7 +18,7 @@ const MAX_BATCH: usize = 1024;
 /// Jobs that may wait for the engine before callers get `SERVER_BUSY`
 /// (the default of `--queue-jobs`).
 pub const DEFAULT_QUEUE_JOBS: usize = 16 * 1024;
-/// Patches a slow WebSocket listener may fall behind before it is dropped.
+/// Pushes a slow WebSocket listener may fall behind before it is dropped.
 const PUSH_BUFFER: usize = 256;
 
 type Deliver = Box<dyn FnOnce(&Result<(), SessileError>) + Send>;
@@ -49,6 +49,18 @@ pub struct Metrics {
     pub ws_open: AtomicU64,
     /// Frames answered with an error code.
     pub frames_refused: AtomicU64,
+    /// Session creations refused by the per-address rate (`RATE_LIMITED`).
+    pub creates_rate_limited: AtomicU64,
+    /// WebSocket upgrades refused by a connection cap (`RATE_LIMITED`).
+    pub ws_refused: AtomicU64,
+    /// Open WebSocket connections that have not been welcomed yet.
+    pub ws_unauthenticated: AtomicU64,
+    /// Connections closed because no `hello` came in time.
+    pub ws_hello_timeouts: AtomicU64,
+    /// Times a connection's reading paused for its message rate.
+    pub ws_rate_paused: AtomicU64,
+    /// Times a connection's reading paused for its outbound byte budget.
+    pub ws_send_paused: AtomicU64,
 }
 
 impl Metrics {
@@ -58,25 +70,43 @@ impl Metrics {
     }
 }
 
-/// Patches pushed to the WebSocket connections of each session.
+/// What a commit pushes to the connections of a session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Push {
+    /// A change: sent as `patch` to every client but the one whose op made it.
+    Patch(LoggedPatch),
+    /// A new expiry: sent as `extended` to every client but the one that
+    /// asked (`by`: its client id, or `http` for the HTTP API).
+    Extended {
+        /// The new expiry, ms since the Unix epoch.
+        expires_at: u64,
+        /// Who asked.
+        by: String,
+    },
+    /// The session ended or expired: sent as `ended` to every client after
+    /// the last patch; their connections then close (4410).
+    Ended(Ended),
+}
+
+/// Pushes to the WebSocket connections (and long-polls) of each session.
 #[derive(Clone, Default)]
 pub struct Hub {
-    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Arc<LoggedPatch>>>>>,
+    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Arc<Push>>>>>,
 }
 
 impl Hub {
-    /// Listens to the changes of `session`.
-    pub fn subscribe(&self, session: &str) -> broadcast::Receiver<Arc<LoggedPatch>> {
+    /// Listens to the pushes of `session`.
+    pub fn subscribe(&self, session: &str) -> broadcast::Receiver<Arc<Push>> {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(session.to_string())
             .or_insert_with(|| broadcast::channel(PUSH_BUFFER).0)
             .subscribe()
     }
 
-    fn publish(&self, session: &str, patch: LoggedPatch) {
+    fn publish(&self, session: &str, push: Push) {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = map.get(session) {
-            if tx.send(Arc::new(patch)).is_err() {
+            if tx.send(Arc::new(push)).is_err() {
                 map.remove(session);
             }
         }

@@ -56,6 +56,38 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The clock the server reads: wall time plus an offset that only moves
+/// forward (0 unless a test moves it, to expire sessions without waiting).
+/// Clones share the offset.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    ahead_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Clock {
+    /// Milliseconds since the Unix epoch, as this clock reads them.
+    pub fn now_ms(&self) -> u64 {
+        let ahead = self.ahead_ms.load(std::sync::atomic::Ordering::Relaxed);
+        now_ms().saturating_add(ahead)
+    }
+
+    /// Moves this clock (and its clones) `ms` forward.
+    pub fn advance(&self, ms: u64) {
+        self.ahead_ms
+            .fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Clocks are equal when they are as far ahead of wall time.
+impl PartialEq for Clock {
+    fn eq(&self, other: &Self) -> bool {
+        let ahead = |c: &Clock| c.ahead_ms.load(std::sync::atomic::Ordering::Relaxed);
+        ahead(self) == ahead(other)
+    }
+}
+
+impl Eq for Clock {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ mod api;
 pub mod config;
 pub mod engine;
 pub mod ids;
+pub mod limits;
 pub mod maintenance;
 mod routes;
 pub mod sessions;
@@ -21,18 +22,35 @@ pub use routes::app;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// What every handler shares: the engine and the configuration.
+/// What every handler shares: the engine, the configuration and the
+/// per-address limits.
 #[derive(Clone)]
 pub struct AppState {
     /// The session engine.
     pub engine: engine::Engine,
     /// The server's configuration.
     pub config: Arc<Config>,
+    /// Rate limits and connection caps per client address.
+    pub limits: Arc<limits::Limits>,
+}
+
+impl AppState {
+    /// The time, ms since the Unix epoch, by the server's clock.
+    pub fn now(&self) -> u64 {
+        self.config.clock.now_ms()
+    }
 }
 
 /// Binds `config.host:config.port` (port 0 picks a free one) and returns the
-/// listener and the address actually bound.
+/// listener and the address actually bound. Refuses (`InvalidInput`) a
+/// configuration whose origin policy forbids that address
+/// ([`Config::origin_policy_error`]). Serve the router with
+/// `into_make_service_with_connect_info::<SocketAddr>()`: the limits per
+/// client address need the peer's address.
 pub async fn bind(config: &Config) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    if let Some(why) = config.origin_policy_error() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
+    }
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
     let addr = listener.local_addr()?;
     Ok((listener, addr))

@@ -15,6 +15,10 @@ async fn main() {
     config.admin_token = std::env::var("SESSILE_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
+    if let Some(why) = config.origin_policy_error() {
+        eprintln!("sessile-server: {why}");
+        std::process::exit(2);
+    }
     let router = match app(&config) {
         Ok(r) => r,
         Err(e) => {
@@ -46,7 +50,9 @@ async fn main() {
     }
     // Tests and scripts read this line to learn the port.
     println!("sessile-server listening on http://{addr}/");
-    if let Err(e) = axum::serve(listener, router)
+    // The peer's address feeds the per-address limits.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    if let Err(e) = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await
     {

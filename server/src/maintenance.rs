@@ -292,6 +292,12 @@ impl Sessions {
             "commitErrors": get(&m.commit_errors),
             "wsOpen": get(&m.ws_open),
             "framesRefused": get(&m.frames_refused),
+            "createsRateLimited": get(&m.creates_rate_limited),
+            "wsRefused": get(&m.ws_refused),
+            "wsUnauthenticated": get(&m.ws_unauthenticated),
+            "wsHelloTimeouts": get(&m.ws_hello_timeouts),
+            "wsRatePaused": get(&m.ws_rate_paused),
+            "wsSendPaused": get(&m.ws_send_paused),
         }))
     }
 }
@@ -323,7 +329,33 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
         ("commits", "sessile_commits_total", "counter"),
         ("commitErrors", "sessile_commit_errors_total", "counter"),
         ("framesRefused", "sessile_frames_refused_total", "counter"),
+        (
+            "createsRateLimited",
+            "sessile_creates_rate_limited_total",
+            "counter",
+        ),
+        ("wsRefused", "sessile_websocket_refused_total", "counter"),
+        (
+            "wsHelloTimeouts",
+            "sessile_websocket_hello_timeouts_total",
+            "counter",
+        ),
+        (
+            "wsRatePaused",
+            "sessile_websocket_rate_paused_total",
+            "counter",
+        ),
+        (
+            "wsSendPaused",
+            "sessile_websocket_send_paused_total",
+            "counter",
+        ),
         ("wsOpen", "sessile_websocket_connections", "gauge"),
+        (
+            "wsUnauthenticated",
+            "sessile_websocket_unauthenticated",
+            "gauge",
+        ),
         ("live", "sessile_sessions_live", "gauge"),
         ("stateBytesTotal", "sessile_state_bytes", "gauge"),
     ];

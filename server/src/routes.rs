@@ -40,6 +40,7 @@ pub fn app(config: &Config) -> Result<Router, SessileError> {
     let engine = Engine::start(Sessions::new(Box::new(store), limits), config.queue_jobs);
     if config.sweep_every_secs > 0 {
         let (engine, every) = (engine.clone(), config.sweep_every_secs);
+        let clock = config.clock.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
             loop {
@@ -47,12 +48,16 @@ pub fn app(config: &Config) -> Result<Router, SessileError> {
                 let opts = SweepOptions::default();
                 // A failed sweep is retried at the next tick; health reports what is left.
                 let _ = engine
-                    .call(move |s| s.sweep(&opts, crate::ids::now_ms()))
+                    .call({
+                        let clock = clock.clone();
+                        move |s| s.sweep(&opts, clock.now_ms())
+                    })
                     .await;
             }
         });
     }
     let state = AppState {
+        limits: crate::limits::Limits::new(config, engine.metrics.clone()),
         engine,
         config: std::sync::Arc::new(config.clone()),
     };

@@ -15,10 +15,11 @@ use sessile::core::flow_table::{DeclaredFlow, SessionFlow};
 use sessile::core::lifecycle::{self, FlowRules};
 use sessile::core::merge_patch;
 use sessile::core::protocol::{
-    Ack, CatchUp, Current, Hello, LoggedPatch, Message, Op, OpId, Reject, Welcome, PROTOCOL_VERSION,
+    Ack, CatchUp, Current, Ended, Hello, LoggedPatch, Message, Op, OpId, Reject, Welcome,
+    PROTOCOL_VERSION,
 };
 
-use crate::engine::Metrics;
+use crate::engine::{Metrics, Push};
 use crate::ids;
 use crate::store::{storage_error, AuditEntry, Change, SessionRecord, Store, PATCH_LOG_LEN};
 
@@ -134,7 +135,10 @@ pub struct Sessions {
     /// Sessions changed since the last commit: their rows are written once
     /// per batch, however many ops changed them.
     dirty: HashSet<String>,
-    pushes: Vec<(String, LoggedPatch)>,
+    pushes: Vec<(String, Push)>,
+    /// The state a `VERSION_CONFLICT` reject carries, by session, with its
+    /// version: copied once per version and batch, shared by every reject.
+    conflict_states: HashMap<String, (u64, Arc<Value>)>,
     created_per_key: HashMap<String, u64>,
     /// Declared flows read from the store, by their stored text.
     flows: HashMap<String, SessionFlow>,
@@ -153,6 +157,7 @@ impl Sessions {
             changes: Vec::new(),
             dirty: HashSet::new(),
             pushes: Vec::new(),
+            conflict_states: HashMap::new(),
             created_per_key: HashMap::new(),
             flows: HashMap::new(),
             limits,
@@ -161,8 +166,8 @@ impl Sessions {
     }
 
     /// Commits the queued changes in one transaction; returns the outcome and
-    /// the patches to push when it succeeded.
-    pub(crate) fn commit(&mut self) -> (Result<()>, Vec<(String, LoggedPatch)>) {
+    /// what to push when it succeeded.
+    pub(crate) fn commit(&mut self) -> (Result<()>, Vec<(String, Push)>) {
         let mut batch: Vec<Change> = self
             .dirty
             .drain()
@@ -171,6 +176,7 @@ impl Sessions {
         batch.append(&mut self.changes);
         let result = self.store.commit(&batch);
         self.created_per_key.clear();
+        self.conflict_states.clear();
         let pushes = std::mem::take(&mut self.pushes);
         Metrics::inc(&self.metrics.commits);
         if result.is_err() {
@@ -399,19 +405,33 @@ impl Sessions {
             Err(e) => {
                 Metrics::inc(&self.metrics.ops_rejected);
                 let current = match e {
-                    SessileError::VersionConflict { .. } => {
-                        let rec = &self.live(session)?.rec;
-                        Some(Current {
-                            version: rec.version,
-                            status: rec.status.clone(),
-                            state: rec.state.clone(),
-                        })
-                    }
+                    SessileError::VersionConflict { .. } => Some(self.current(session)?),
                     _ => None,
                 };
                 Ok(Message::Reject(Reject::new(op.id, &e, current)))
             }
         }
+    }
+
+    /// The session as a `VERSION_CONFLICT` reject shows it; the state is
+    /// copied once per version and batch, and shared.
+    fn current(&mut self, session: &str) -> Result<Current> {
+        let rec = &self.live(session)?.rec;
+        let (version, status) = (rec.version, rec.status.clone());
+        let state = match self.conflict_states.get(session) {
+            Some((v, state)) if *v == version => state.clone(),
+            _ => {
+                let state = Arc::new(self.live(session)?.rec.state.clone());
+                let entry = (version, state.clone());
+                self.conflict_states.insert(session.to_string(), entry);
+                state
+            }
+        };
+        Ok(Current {
+            version,
+            status,
+            state,
+        })
     }
 
     /// Checks and applies an op whose sequence is the next one; `Ok(true)`
@@ -531,7 +551,7 @@ impl Sessions {
             patch: logged.clone(),
         });
         self.changes.push(Change::Audit(entry));
-        self.pushes.push((session.into(), logged));
+        self.pushes.push((session.into(), Push::Patch(logged)));
         Ok(version)
     }
 
@@ -556,6 +576,7 @@ impl Sessions {
             actor,
             "expire",
         )?;
+        self.push_ended(session, &SessileError::SessionExpired)?;
         Metrics::inc(&self.metrics.sessions_expired);
         Ok(true)
     }
@@ -600,7 +621,9 @@ impl Sessions {
         }
     }
 
-    /// Extends an authorized, usable session by `seconds`; the new expiry.
+    /// Extends an authorized, usable session by `seconds`; the new expiry,
+    /// also pushed as `extended` to the session's other clients (`actor`:
+    /// the asking client's id, or `http`).
     pub fn extend(&mut self, id: &str, seconds: u64, actor: &str, now: u64) -> Result<u64> {
         let live = self.live(id)?;
         live.flow
@@ -610,6 +633,9 @@ impl Sessions {
         let at = live.rec.expires_at_ms;
         self.dirty.insert(id.to_string());
         self.changes.push(Change::Audit(entry));
+        let by = actor.to_string();
+        let push = Push::Extended { expires_at: at, by };
+        self.pushes.push((id.to_string(), push));
         Ok(at)
     }
 
@@ -625,7 +651,8 @@ impl Sessions {
         self.extend(id, seconds, "http", now)
     }
 
-    /// Ends the session (its flow's `ended` status) and clears its state.
+    /// Ends the session (its flow's `ended` status) and clears its state;
+    /// its connected clients get the clearing patch, then `ended`.
     /// Ending an ended session changes nothing.
     pub fn end(&mut self, id: &str, token: &str, now: u64) -> Result<String> {
         self.authorized(id, token)?;
@@ -651,7 +678,23 @@ impl Sessions {
             "http",
             "end",
         )?;
+        let closed = SessileError::SessionClosed { status: to.clone() };
+        self.push_ended(id, &closed)?;
         Ok(to)
+    }
+
+    /// Queues the `ended` push of a session that just ended or expired
+    /// (`why`: `SESSION_CLOSED` or `SESSION_EXPIRED`), after its last patch.
+    fn push_ended(&mut self, id: &str, why: &SessileError) -> Result<()> {
+        let rec = &self.live(id)?.rec;
+        let ended = Ended {
+            status: rec.status.clone(),
+            code: why.code().into(),
+            version: rec.version,
+            message: why.to_string(),
+        };
+        self.pushes.push((id.to_string(), Push::Ended(ended)));
+        Ok(())
     }
 
     /// Queues a change for the next commit (used by maintenance).

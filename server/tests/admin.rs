@@ -293,7 +293,7 @@ async fn browser_origins_are_checked() {
     req.headers_mut()
         .insert("Origin", "https://evil.example".parse().unwrap());
     assert!(tokio_tungstenite::connect_async(req).await.is_err());
-    // With no list, only the same origin is let in.
+    // With no list, only loopback pages are let in.
     let same = start(|_| {}).await;
     let own = format!("http://{}", same.addr);
     assert_eq!(

@@ -150,3 +150,59 @@ async fn bad_http_bodies_get_codes() {
     let a = request(srv.addr, "POST", "/v1/sessions", &[], b"[").await;
     assert_eq!(a.code(), "PROTOCOL_ERROR");
 }
+
+/// (what, first header byte, payload, masked, close code, a word of the reason)
+type Violation = (&'static str, u8, &'static [u8], bool, u16, &'static str);
+
+/// Each WebSocket protocol violation is closed with the code RFC 6455 gives
+/// it (1007 for text that is not UTF-8, 1002 for the rest) and a reason that
+/// names it, before `hello` and after; never 1009 "frame too large".
+#[tokio::test]
+async fn protocol_violations_are_closed_with_their_own_code_and_reason() {
+    let srv = start(|_| {}).await;
+    let s = create(srv.addr, json!({})).await;
+    const PING: &[u8] = br#"{"type":"ping","ts":1}"#;
+    let cases: [Violation; 5] = [
+        (
+            "invalid UTF-8",
+            0x81,
+            b"{\"a\":\"\xff\xfe\"}",
+            true,
+            1007,
+            "UTF-8",
+        ),
+        ("unmasked", 0x81, PING, false, 1002, "unmasked"),
+        ("reserved opcode", 0x83, b"{}", true, 1002, "opcode"),
+        ("RSV1", 0xc1, PING, true, 1002, "reserved bit"),
+        ("fragmented ping", 0x09, b"p", true, 1002, "fragmented"),
+    ];
+    for after_hello in [false, true] {
+        for (what, head, payload, masked, code, word) in cases {
+            let mut ws = RawWs::connect(srv.addr).await;
+            if after_hello {
+                ws.send(&hello_msg(&s, &client_id(1), 1)).await;
+                assert!(
+                    matches!(ws.recv().await, Some(Message::Welcome(_))),
+                    "{what}"
+                );
+            }
+            ws.send_frame(head, payload, masked).await;
+            let (texts, close) = ws.until_close().await;
+            let (got, reason) = close.unwrap_or_else(|| panic!("{what}: no close frame"));
+            assert_eq!(got, code, "{what} (after hello: {after_hello}): {reason}");
+            assert!(reason.contains(word), "{what}: reason `{reason}`");
+            // The protocol's own `bye` says the same before the close.
+            let bye = texts.iter().find_map(|m| match m {
+                Message::Bye(b) => b.reason.clone(),
+                _ => None,
+            });
+            assert_eq!(bye.as_deref(), Some(reason.as_str()), "{what}");
+        }
+    }
+    // A frame that is really too large still gets 1009.
+    let srv = start(|c| c.max_frame_bytes = 4096).await;
+    let mut ws = RawWs::connect(srv.addr).await;
+    ws.send_frame(0x81, "x".repeat(9000).as_bytes(), true).await;
+    let (_, close) = ws.until_close().await;
+    assert_eq!(close.map(|c| c.0), Some(1009));
+}

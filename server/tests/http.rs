@@ -22,7 +22,8 @@ async fn start(www: PathBuf) -> (std::net::SocketAddr, tempfile::TempDir) {
     };
     let (listener, addr) = bind(&config).await.unwrap();
     let router = app(&config).unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
     (addr, dir)
 }
 

@@ -32,6 +32,9 @@ async fn spawn(db: &Path) -> (Child, SocketAddr) {
             "/nonexistent",
             "--js",
             "/nonexistent",
+            // A burst of 2000 pipelined ops, far past a page's outbox: no pacing.
+            "--ws-messages-per-sec",
+            "0",
         ])
         .arg("--db")
         .arg(db)

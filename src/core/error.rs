@@ -219,6 +219,16 @@ pub enum SessileError {
         /// The configured maximum.
         limit: u64,
     },
+    /// A per-address rate limit or cap of the server is reached (sessions
+    /// created, connections); nothing was done. Try again after
+    /// `retry_after_secs` (HTTP: 429 with `Retry-After`).
+    #[error("rate limited ({what}): try again in {retry_after_secs} s")]
+    RateLimited {
+        /// Which limit, in a few words.
+        what: String,
+        /// Seconds until trying again may succeed (at least 1).
+        retry_after_secs: u64,
+    },
     /// The request's `Origin` is not on the server's allow-list.
     #[error("origin `{origin}` is not allowed")]
     OriginNotAllowed {
@@ -269,6 +279,7 @@ impl SessileError {
             Self::VersionConflict { .. } => "VERSION_CONFLICT",
             Self::OpOutOfOrder { .. } => "OP_OUT_OF_ORDER",
             Self::SessionLimitReached { .. } => "SESSION_LIMIT_REACHED",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::OriginNotAllowed { .. } => "ORIGIN_NOT_ALLOWED",
             Self::ServerBusy => "SERVER_BUSY",
             Self::ServerStorage { .. } => "SERVER_STORAGE_ERROR",
@@ -283,6 +294,7 @@ impl SessileError {
             Self::StorageUnavailable { .. }
                 | Self::QuotaExceeded { .. }
                 | Self::SessionLimitReached { .. }
+                | Self::RateLimited { .. }
                 | Self::ServerBusy
                 | Self::ServerStorage { .. }
         )
@@ -366,6 +378,10 @@ mod tests {
                 got: 4,
             },
             SessileError::SessionLimitReached { limit: 1 },
+            SessileError::RateLimited {
+                what: "x".into(),
+                retry_after_secs: 1,
+            },
             SessileError::OriginNotAllowed { origin: "x".into() },
             SessileError::ServerBusy,
             SessileError::ServerStorage { reason: "x".into() },
@@ -380,6 +396,11 @@ mod tests {
         assert!(SessileError::QuotaExceeded { bytes: 1 }.is_retryable());
         assert!(!SessileError::BadMagic.is_retryable());
         assert!(SessileError::ServerBusy.is_retryable());
+        assert!(SessileError::RateLimited {
+            what: "x".into(),
+            retry_after_secs: 1
+        }
+        .is_retryable());
         assert!(!SessileError::SessionExpired.is_retryable());
     }
 }

@@ -4,6 +4,8 @@
 //! same codes and limits). Decoding checks the frame size before parsing,
 //! names an unknown protocol version, and never panics on any input.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -54,6 +56,10 @@ pub enum Message {
     /// Either side: the connection is closing on purpose; do not reconnect
     /// for the same reason.
     Bye(Bye),
+    /// Server → client: the session ended (`DELETE`) or expired. Comes after
+    /// the last patch; the server then says `bye` with `code` as the reason
+    /// and closes (4410). Stop; do not reconnect.
+    Ended(Ended),
 }
 
 /// The first frame a client sends on a connection.
@@ -202,8 +208,8 @@ pub struct Current {
     pub version: u64,
     /// Current status.
     pub status: String,
-    /// Current state.
-    pub state: Value,
+    /// Current state; shared, not copied, by the rejects that carry it.
+    pub state: Arc<Value>,
 }
 
 /// One applied change as the server logs and pushes it.
@@ -252,6 +258,19 @@ pub struct Extend {
 pub struct Extended {
     /// New expiry, ms since the Unix epoch.
     pub expires_at: u64,
+}
+
+/// The session is over: ended by its owner or expired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ended {
+    /// Its final status (the flow's ended or expired status).
+    pub status: String,
+    /// `SESSION_CLOSED` (ended) or `SESSION_EXPIRED`.
+    pub code: String,
+    /// The version of its last change.
+    pub version: u64,
+    /// A message a developer can act on.
+    pub message: String,
 }
 
 /// A failure that is not about one op.
@@ -437,6 +456,18 @@ mod tests {
         let text = encode(&w);
         assert!(text.contains(r#""catchUp":{"kind":"patches""#), "{text}");
         assert_eq!(decode(text.as_bytes(), 1 << 20).unwrap(), w);
+        let e = Message::Ended(Ended {
+            status: "expired".into(),
+            code: "SESSION_EXPIRED".into(),
+            version: 7,
+            message: "session expired".into(),
+        });
+        let text = encode(&e);
+        assert_eq!(
+            text,
+            r#"{"type":"ended","status":"expired","code":"SESSION_EXPIRED","version":7,"message":"session expired"}"#
+        );
+        assert_eq!(decode(text.as_bytes(), 1 << 20).unwrap(), e);
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub fn config(db: &Path) -> Config {
 pub async fn serve(config: Config) -> SocketAddr {
     let (listener, addr) = bind(&config).await.unwrap();
     let router = app(&config).unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
     addr
 }
 
@@ -91,7 +92,8 @@ impl Answer {
     }
 }
 
-/// Sends one request with extra header lines and returns the answer.
+/// Sends one request with extra header lines (a `Host` among them replaces
+/// the default, the server's address) and returns the answer.
 pub async fn request(
     addr: SocketAddr,
     method: &str,
@@ -101,9 +103,12 @@ pub async fn request(
 ) -> Answer {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -329,4 +334,125 @@ pub fn sql_count(db: &Path, sql: &str) -> i64 {
 /// A JSON object `{key: value}`.
 pub fn obj(key: &str, value: Value) -> Value {
     json!({ key: value })
+}
+
+/// A WebSocket client that writes frames byte by byte, to send what a
+/// well-behaved library never would (bad UTF-8, unmasked or reserved frames).
+pub struct RawWs {
+    /// The TCP connection, past the upgrade.
+    pub stream: TcpStream,
+}
+
+/// A frame the server sent: its first header byte and its payload.
+#[derive(Debug)]
+pub struct RawFrame {
+    /// FIN, RSV and opcode bits.
+    pub head: u8,
+    /// Unmasked payload.
+    pub payload: Vec<u8>,
+}
+
+impl RawFrame {
+    /// The opcode (low four bits).
+    pub fn opcode(&self) -> u8 {
+        self.head & 0x0f
+    }
+}
+
+impl RawWs {
+    /// Opens `/v1/ws` with a hand-written upgrade request; panics unless 101.
+    pub async fn connect(addr: SocketAddr) -> RawWs {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "GET /v1/ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // Byte by byte: nothing after the head may be swallowed.
+        let mut got = Vec::new();
+        while !got.ends_with(b"\r\n\r\n") {
+            got.push(stream.read_u8().await.unwrap());
+        }
+        let text = String::from_utf8_lossy(&got).to_string();
+        assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+        RawWs { stream }
+    }
+
+    /// Writes one frame: `head` is the first byte (FIN, RSV, opcode); the
+    /// payload is masked with a fixed key when `masked`.
+    pub async fn send_frame(&mut self, head: u8, payload: &[u8], masked: bool) {
+        let mut out = vec![head];
+        let mask_bit = if masked { 0x80 } else { 0 };
+        match payload.len() {
+            n if n < 126 => out.push(mask_bit | n as u8),
+            n if n <= 0xffff => {
+                out.push(mask_bit | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(mask_bit | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        if masked {
+            let key = [0x37, 0xfa, 0x21, 0x3d];
+            out.extend_from_slice(&key);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        } else {
+            out.extend_from_slice(payload);
+        }
+        self.stream.write_all(&out).await.unwrap();
+    }
+
+    /// Sends a protocol message as a proper (final, masked) text frame.
+    pub async fn send(&mut self, m: &Message) {
+        self.send_frame(0x81, encode(m).as_bytes(), true).await;
+    }
+
+    /// The next frame from the server (5 s at most); `None` at end of stream.
+    pub async fn read_frame(&mut self) -> Option<RawFrame> {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            let head = self.stream.read_u8().await.ok()?;
+            let len = match self.stream.read_u8().await.ok()? & 0x7f {
+                126 => u64::from(self.stream.read_u16().await.ok()?),
+                127 => self.stream.read_u64().await.ok()?,
+                n => u64::from(n),
+            };
+            let mut payload = vec![0; len as usize];
+            self.stream.read_exact(&mut payload).await.ok()?;
+            Some(RawFrame { head, payload })
+        })
+        .await
+        .expect("no frame within 5 s")
+    }
+
+    /// The next protocol message (a text frame), skipping control frames.
+    pub async fn recv(&mut self) -> Option<Message> {
+        loop {
+            let f = self.read_frame().await?;
+            match f.opcode() {
+                1 => return Some(decode(&f.payload, usize::MAX).unwrap()),
+                8 => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// The text messages before the close frame, and the close frame's code
+    /// and reason (`None` when the stream ended without one).
+    pub async fn until_close(&mut self) -> (Vec<Message>, Option<(u16, String)>) {
+        let mut texts = Vec::new();
+        while let Some(f) = self.read_frame().await {
+            match f.opcode() {
+                1 => texts.push(decode(&f.payload, usize::MAX).unwrap()),
+                8 if f.payload.len() >= 2 => {
+                    let code = u16::from_be_bytes([f.payload[0], f.payload[1]]);
+                    let reason = String::from_utf8_lossy(&f.payload[2..]).to_string();
+                    return (texts, Some((code, reason)));
+                }
+                8 => return (texts, None),
+                _ => {}
+            }
+        }
+        (texts, None)
+    }
 }

@@ -77,7 +77,8 @@ export type Message =
   | { type: "extend"; seconds: number }
   | { type: "extended"; expiresAt: number }
   | { type: "error"; code: string; message: string; retryable: boolean }
-  | { type: "bye"; reason?: string };
+  | { type: "bye"; reason?: string }
+  | { type: "ended"; status: string; code: string; version: number; message: string };
 
 /** Whether `s` is a 128-bit id as sessile writes them: 32 lowercase hex digits. */
 export function isId(s: unknown): s is string {
@@ -249,6 +250,8 @@ function message(o: Obj): Message {
       const reason = optStr(o, "reason");
       return reason === undefined ? { type } : { type, reason };
     }
+    case "ended":
+      return { type, status: str(o, "status"), code: str(o, "code"), version: u64(o, "version"), message: str(o, "message") };
     default:
       throw new Malformed(`unknown message type \`${type}\``);
   }

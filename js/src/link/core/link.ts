@@ -299,6 +299,14 @@ export class Link {
         else this.connectionDown("server", true, now);
         break;
       }
+      case "ended":
+        // The session ended or expired (after its last patch): as a `bye` with that code.
+        this.stop(msg.code);
+        break;
+      case "extended":
+        // Another client moved the expiry.
+        this.expiresAtValue = msg.expiresAt;
+        break;
       default:
     }
   }
@@ -400,6 +408,9 @@ export class Link {
         this.drainAhead(now);
       }
       this.events.push({ type: "conflict", op: r.id.seq, local: op.patch, server: current.state, winner: "server" });
+    } else if (r.code === "VERSION_CONFLICT") {
+      // The server sends a version's state once per connection: this link holds it already.
+      this.events.push({ type: "conflict", op: r.id.seq, local: op.patch, server: cloneJson(this.confirmedState), winner: "server" });
     } else {
       this.errorEvent(r.code, r.message, false);
     }

@@ -600,9 +600,10 @@ describe("coverage of the page's API", () => {
       // Left retrying (every 200 ms at most) until the page goes.
       window.rated = await C.session({ name: "cov-rate-2", initial: {}, server: { http: location.origin }, backoffBaseMs: 50, backoffCapMs: 200 });
       const e = await C.until(window.rated.events, "error_occurred", 10_000);
-      return { code: e.error.code, terminal: e.terminal, retryable: e.error.retryable };
+      return { code: e.error.code, terminal: e.terminal };
     });
-    assert.deepEqual(out, { code: "RATE_LIMITED", terminal: false, retryable: true });
+    // Not terminal: the page keeps retrying (the event carries no `retryable`).
+    assert.deepEqual(out, { code: "RATE_LIMITED", terminal: false });
   });
 
   test("every event type fired, every code reached the page, every member was used", () => {

@@ -165,7 +165,7 @@ impl Sessions {
         let mut by_status: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let (mut stuck, mut orphans) = (Vec::new(), Vec::new());
         let (mut overdue, mut retained) = (0u64, 0u64);
-        let retention_cutoff = now.saturating_sub(self.limits.retention_secs * 1000);
+        let retention_cutoff = now.saturating_sub(self.limits.retention_secs.saturating_mul(1000));
         let mut unreadable = Vec::new();
         for s in &all {
             *by_status

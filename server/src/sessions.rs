@@ -291,7 +291,7 @@ impl Sessions {
             version: 1,
             created_at_ms: now,
             updated_at_ms: now,
-            expires_at_ms: now + ttl,
+            expires_at_ms: now.saturating_add(ttl),
             clients: Default::default(),
         };
         self.changes.push(Change::Audit(audit(
@@ -343,7 +343,7 @@ impl Sessions {
         let have = h.have_version;
         let catch_up = CatchUp::since(have, live.rec.version, &live.recent, || {
             live.rec.state.clone()
-        });
+        })?;
         Ok(Welcome {
             protocol: PROTOCOL_VERSION,
             version: live.rec.version,
@@ -371,10 +371,11 @@ impl Sessions {
                 rebased: false,
             }));
         }
-        if op.id.seq > last + 1 {
+        let expected = last.saturating_add(1);
+        if op.id.seq > expected {
             Metrics::inc(&self.metrics.ops_rejected);
             let e = SessileError::OpOutOfOrder {
-                expected: last + 1,
+                expected,
                 got: op.id.seq,
             };
             return Ok(Message::Reject(Reject::new(op.id, &e, None)));
@@ -428,11 +429,9 @@ impl Sessions {
         }
         let version = live.rec.version;
         if op.base > version {
-            return Err(SessileError::ProtocolError {
-                reason: format!(
-                    "base version {} is ahead of the server's {version}",
-                    op.base
-                ),
+            return Err(SessileError::VersionAhead {
+                have: op.base,
+                current: version,
             });
         }
         let rebased = op.base < version;
@@ -444,7 +443,7 @@ impl Sessions {
             let reaches = live
                 .recent
                 .front()
-                .is_some_and(|p| p.version <= op.base + 1);
+                .is_some_and(|p| p.version <= op.base.saturating_add(1));
             // The client's own earlier ops were in its view when it made this
             // one (pipelined ops share a base): they never conflict with it.
             let own = |p: &&LoggedPatch| p.op.as_ref().is_some_and(|o| o.client == op.id.client);

@@ -16,7 +16,7 @@ pub mod store;
 mod ws;
 
 pub use config::Config;
-pub use routes::app;
+pub use routes::{app, app_and_engine};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -290,6 +290,7 @@ impl Sessions {
             "sessionsRemoved": get(&m.sessions_removed),
             "commits": get(&m.commits),
             "commitErrors": get(&m.commit_errors),
+            "enginePanics": get(&m.engine_panics),
             "wsOpen": get(&m.ws_open),
             "framesRefused": get(&m.frames_refused),
         }))
@@ -322,6 +323,7 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
         ),
         ("commits", "sessile_commits_total", "counter"),
         ("commitErrors", "sessile_commit_errors_total", "counter"),
+        ("enginePanics", "sessile_engine_panics_total", "counter"),
         ("framesRefused", "sessile_frames_refused_total", "counter"),
         ("wsOpen", "sessile_websocket_connections", "gauge"),
         ("live", "sessile_sessions_live", "gauge"),

@@ -4,8 +4,12 @@
 //! the JS wrapper (`/js/`). Starting it opens the store, the engine thread
 //! and the periodic sweeper.
 
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,6 +32,13 @@ const MAX_BODY: usize = envelope::DEFAULT_MAX_RAW_BYTES + HEADER_LEN;
 /// thread and (when `sweep_every_secs` > 0) the sweeper. Call it inside a
 /// tokio runtime.
 pub fn app(config: &Config) -> Result<Router, SessileError> {
+    app_and_engine(config).map(|(router, _)| router)
+}
+
+/// [`app`] and the handle of its engine thread, for tests that run jobs on
+/// the engine directly (a job that panics, one that holds the engine up).
+#[doc(hidden)]
+pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError> {
     let store = SqliteStore::open(&config.db)?;
     let limits = Limits {
         max_state_bytes: config.max_state_bytes,
@@ -53,7 +64,7 @@ pub fn app(config: &Config) -> Result<Router, SessileError> {
         });
     }
     let state = AppState {
-        engine,
+        engine: engine.clone(),
         config: std::sync::Arc::new(config.clone()),
     };
     let sessions = crate::api::routes()
@@ -64,7 +75,7 @@ pub fn app(config: &Config) -> Result<Router, SessileError> {
         .layer(DefaultBodyLimit::max(
             config.max_frame_bytes.saturating_mul(2),
         ));
-    Ok(Router::new()
+    let router = Router::new()
         .route("/healthz", get(health))
         .route(
             "/v1/snapshots/verify",
@@ -75,16 +86,45 @@ pub fn app(config: &Config) -> Result<Router, SessileError> {
         .with_state(state)
         .nest_service("/pkg", ServeDir::new(&config.pkg))
         .nest_service("/js", ServeDir::new(&config.js))
-        .fallback_service(ServeDir::new(&config.www)))
+        .fallback_service(ServeDir::new(&config.www));
+    Ok((router, engine))
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({
-        "status": "ok",
+/// How long `/healthz` waits for the engine thread to run a no-op job.
+const HEALTH_PROBE: Duration = Duration::from_secs(2);
+
+/// Liveness that tells the truth: a no-op job goes through the engine (its
+/// queue, a batch, a commit); 200 `ok` when it comes back within
+/// [`HEALTH_PROBE`], else 503 `unavailable` with the reason. Both carry the
+/// count of jobs that panicked on the engine thread.
+async fn health(State(st): State<AppState>) -> Response {
+    let probe = tokio::time::timeout(HEALTH_PROBE, st.engine.call(|_| Ok(()))).await;
+    let problem = match probe {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!(
+            "the engine refused a no-op job: {} ({e})",
+            e.code()
+        )),
+        Err(_) => Some(format!(
+            "the engine did not answer a no-op job within {} s",
+            HEALTH_PROBE.as_secs()
+        )),
+    };
+    let mut body = json!({
+        "status": if problem.is_some() { "unavailable" } else { "ok" },
         "service": "sessile-server",
         "version": env!("CARGO_PKG_VERSION"),
         "snapshotFormat": envelope::FORMAT_VERSION,
-    }))
+        "enginePanics": st.engine.metrics.engine_panics.load(Ordering::Relaxed),
+    });
+    let status = match problem {
+        Some(reason) => {
+            body["reason"] = reason.into();
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        None => StatusCode::OK,
+    };
+    (status, Json(body)).into_response()
 }
 
 /// Decodes the body as a snapshot with the same code the browser runs and

@@ -183,6 +183,16 @@ impl Sessions {
         (result, pushes)
     }
 
+    /// Forgets every change not committed yet (after a job panicked midway):
+    /// sessions are read from the store again when next used.
+    pub(crate) fn discard_uncommitted(&mut self) {
+        self.cache.clear();
+        self.changes.clear();
+        self.dirty.clear();
+        self.pushes.clear();
+        self.created_per_key.clear();
+    }
+
     pub(crate) fn store(&mut self) -> &mut dyn Store {
         &mut *self.store
     }

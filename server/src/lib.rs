@@ -8,6 +8,7 @@ mod admin;
 mod api;
 pub mod config;
 pub mod engine;
+mod http_errors;
 pub mod ids;
 pub mod maintenance;
 mod routes;

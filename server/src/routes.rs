@@ -12,7 +12,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{middleware, Json, Router};
 use serde_json::json;
 use sessile::core::envelope::{self, EnvelopeConfig, HEADER_LEN};
@@ -25,8 +25,10 @@ use crate::sessions::{Limits, Sessions};
 use crate::store::SqliteStore;
 use crate::{AppState, Config};
 
-/// Largest request body accepted: a snapshot of the largest state plus its header.
-const MAX_BODY: usize = envelope::DEFAULT_MAX_RAW_BYTES + HEADER_LEN;
+/// Largest snapshot accepted for verification: the largest state plus its header.
+pub(crate) const MAX_SNAPSHOT_BODY: usize = envelope::DEFAULT_MAX_RAW_BYTES + HEADER_LEN;
+/// Where snapshots are verified.
+pub(crate) const VERIFY_PATH: &str = "/v1/snapshots/verify";
 
 /// The server for `config`: opens the SQLite store, starts the engine
 /// thread and (when `sweep_every_secs` > 0) the sweeper. Call it inside a
@@ -75,14 +77,23 @@ pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError>
         .layer(DefaultBodyLimit::max(
             config.max_frame_bytes.saturating_mul(2),
         ));
+    let not_found = any(crate::http_errors::route_not_found);
     let router = Router::new()
         .route("/healthz", get(health))
         .route(
-            "/v1/snapshots/verify",
-            post(verify_snapshot).layer(DefaultBodyLimit::max(MAX_BODY)),
+            VERIFY_PATH,
+            post(verify_snapshot).layer(DefaultBodyLimit::max(MAX_SNAPSHOT_BODY)),
         )
         .merge(sessions)
         .merge(crate::admin::routes())
+        .route("/v1", not_found.clone())
+        .route("/v1/", not_found.clone())
+        .route("/v1/{*rest}", not_found)
+        // Last: every error answer above is the JSON error body.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::http_errors::json_errors,
+        ))
         .with_state(state)
         .nest_service("/pkg", ServeDir::new(&config.pkg))
         .nest_service("/js", ServeDir::new(&config.js))

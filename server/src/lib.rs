@@ -6,6 +6,7 @@
 
 mod admin;
 mod api;
+pub mod clients;
 pub mod config;
 pub mod engine;
 mod http_errors;

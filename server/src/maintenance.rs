@@ -104,6 +104,7 @@ impl Sessions {
                     updated_at_ms: r.updated_at_ms,
                     expires_at_ms: r.expires_at_ms,
                     state_bytes: r.state.to_string().len() as u64,
+                    clients_bytes: r.clients.to_json().len() as u64,
                 },
             );
         }
@@ -274,6 +275,8 @@ impl Sessions {
         }
         let bytes: u64 = all.iter().map(|s| s.state_bytes).sum();
         let max = all.iter().map(|s| s.state_bytes).max().unwrap_or(0);
+        let clients_bytes: u64 = all.iter().map(|s| s.clients_bytes).sum();
+        let clients_max = all.iter().map(|s| s.clients_bytes).max().unwrap_or(0);
         let m = &self.metrics;
         let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         Ok(serde_json::json!({
@@ -281,6 +284,8 @@ impl Sessions {
             "live": live,
             "stateBytesTotal": bytes,
             "stateBytesMax": max,
+            "clientsBytesTotal": clients_bytes,
+            "clientsBytesMax": clients_max,
             "opsApplied": get(&m.ops_applied),
             "opsRebased": get(&m.ops_rebased),
             "opsDuplicate": get(&m.ops_duplicate),
@@ -328,6 +333,7 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
         ("wsOpen", "sessile_websocket_connections", "gauge"),
         ("live", "sessile_sessions_live", "gauge"),
         ("stateBytesTotal", "sessile_state_bytes", "gauge"),
+        ("clientsBytesTotal", "sessile_clients_bytes", "gauge"),
     ];
     for (field, name, kind) in counters {
         let v = stats[field].as_u64().unwrap_or(0);

@@ -18,6 +18,7 @@ use sessile::core::protocol::{
     Ack, CatchUp, Current, Hello, LoggedPatch, Message, Op, OpId, Reject, Welcome, PROTOCOL_VERSION,
 };
 
+use crate::clients::{self, Admission};
 use crate::engine::Metrics;
 use crate::ids;
 use crate::store::{storage_error, AuditEntry, Change, SessionRecord, Store, PATCH_LOG_LEN};
@@ -360,7 +361,7 @@ impl Sessions {
             status: live.rec.status.clone(),
             expires_at: live.rec.expires_at_ms,
             heartbeat_ms,
-            applied_seq: live.rec.clients.get(&h.client).copied().unwrap_or(0),
+            applied_seq: live.rec.clients.applied_seq(&h.client),
             server_time: now,
             catch_up,
         })
@@ -370,30 +371,46 @@ impl Sessions {
     pub fn op(&mut self, session: &str, op: Op, now: u64) -> Result<Message> {
         self.expire_if_due(session, now, "server")?;
         let live = self.live(session)?;
-        let last = live.rec.clients.get(&op.id.client).copied().unwrap_or(0);
-        if op.id.seq <= last {
-            let version = live.rec.version;
-            Metrics::inc(&self.metrics.ops_duplicate);
-            return Ok(Message::Ack(Ack {
-                version,
-                id: op.id,
-                duplicate: true,
-                rebased: false,
-            }));
-        }
-        let expected = last.saturating_add(1);
-        if op.id.seq > expected {
-            Metrics::inc(&self.metrics.ops_rejected);
-            let e = SessileError::OpOutOfOrder {
-                expected,
-                got: op.id.seq,
-            };
-            return Ok(Message::Reject(Reject::new(op.id, &e, None)));
+        let version = live.rec.version;
+        let admission = live.rec.clients.admit(&op.id.client, op.id.seq, op.base);
+        match admission {
+            Admission::Duplicate => {
+                Metrics::inc(&self.metrics.ops_duplicate);
+                return Ok(Message::Ack(Ack {
+                    version,
+                    id: op.id,
+                    duplicate: true,
+                    rebased: false,
+                }));
+            }
+            Admission::OutOfOrder { expected } => {
+                Metrics::inc(&self.metrics.ops_rejected);
+                let e = SessileError::OpOutOfOrder {
+                    expected,
+                    got: op.id.seq,
+                };
+                return Ok(Message::Reject(Reject::new(op.id, &e, None)));
+            }
+            Admission::Forgotten | Admission::Next => {}
         }
         // From here the sequence number is used, whatever the outcome.
-        live.rec.clients.insert(op.id.client.clone(), op.id.seq);
+        let prune_after = clients::prune_after_ms(live.rec.created_at_ms, live.rec.expires_at_ms);
+        live.rec
+            .clients
+            .record(&op.id.client, op.id.seq, now, version, prune_after);
+        let outcome = if admission == Admission::Forgotten {
+            // It may have been applied before its client was forgotten.
+            live.flow
+                .validity(&live.rec.status, live.rec.expires_at_ms, now)
+                .and(Err(SessileError::VersionConflict {
+                    base: op.base,
+                    current: version,
+                }))
+        } else {
+            self.try_apply(session, &op, now)
+        };
         self.dirty.insert(session.to_string());
-        match self.try_apply(session, &op, now) {
+        match outcome {
             Ok(rebased) => {
                 Metrics::inc(&self.metrics.ops_applied);
                 if rebased {

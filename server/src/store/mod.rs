@@ -7,11 +7,11 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 use sessile::core::error::SessileError;
 use sessile::core::protocol::LoggedPatch;
+
+use crate::clients::ClientBook;
 
 /// How many recent patches each session keeps for rebase and catch-up.
 pub const PATCH_LOG_LEN: usize = 64;
@@ -43,9 +43,9 @@ pub struct SessionRecord {
     pub updated_at_ms: u64,
     /// Expiry, ms.
     pub expires_at_ms: u64,
-    /// Last processed op sequence per client id (kept in the row: one
-    /// B-tree less to write per op).
-    pub clients: BTreeMap<String, u64>,
+    /// Last processed op sequence per client id, bounded (kept in the row:
+    /// one B-tree less to write per op).
+    pub clients: ClientBook,
 }
 
 /// A session with what the engine keeps in memory beside it.
@@ -114,6 +114,8 @@ pub struct Summary {
     pub expires_at_ms: u64,
     /// Bytes of the state's JSON.
     pub state_bytes: u64,
+    /// Bytes of the JSON of the clients remembered for exactly-once ops.
+    pub clients_bytes: u64,
 }
 
 /// A durable session store. Calls come from one thread (the engine's).

@@ -12,6 +12,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sessile::core::error::SessileError;
 use sessile::core::protocol::{LoggedPatch, OpId};
 
+use crate::clients::ClientBook;
+
 use super::{
     storage_error, AuditEntry, Change, Loaded, SessionRecord, Store, Summary, PATCH_LOG_LEN,
 };
@@ -156,7 +158,7 @@ fn record_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<(SessionRecord, Stri
 
 /// The columns [`summary_from`] reads.
 const SUMMARY_COLUMNS: &str = "SELECT id, flow, status, status_since, updated_at, expires_at, \
-     length(state), flow_table";
+     length(state), flow_table, length(clients)";
 
 fn summary_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
     Ok(Summary {
@@ -168,6 +170,7 @@ fn summary_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
         expires_at_ms: r.get::<_, i64>(5)? as u64,
         state_bytes: r.get::<_, i64>(6)? as u64,
         flow_table: r.get(7)?,
+        clients_bytes: r.get::<_, i64>(8)? as u64,
     })
 }
 
@@ -189,7 +192,7 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         record.state = json(&state)?;
-        record.clients = serde_json::from_str(&clients).map_err(storage_error)?;
+        record.clients = ClientBook::from_json(&clients, record.version, record.updated_at_ms)?;
         let mut st = self
             .conn
             .prepare_cached(
@@ -318,7 +321,7 @@ fn write(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
                 s.created_at_ms as i64,
                 s.updated_at_ms as i64,
                 s.expires_at_ms as i64,
-                serde_json::to_string(&s.clients).unwrap_or_else(|_| "{}".into()),
+                s.clients.to_json(),
                 s.flow_table,
             ])?;
         }

@@ -43,6 +43,9 @@ pub struct Config {
     pub sweep_every_secs: u64,
     /// The sweeper removes ended sessions older than this, seconds.
     pub retention_secs: u64,
+    /// The sweeper deletes the audit log of sessions it removed this long
+    /// ago, seconds.
+    pub audit_retention_secs: u64,
     /// A waiting session this long gets a warning in the health report, seconds.
     pub stale_warning_secs: u64,
     /// A waiting session this long is stale in the health report, seconds.
@@ -70,6 +73,7 @@ impl Default for Config {
             heartbeat_ms: 5_000,
             sweep_every_secs: 60,
             retention_secs: 24 * 60 * 60,
+            audit_retention_secs: 30 * 24 * 60 * 60,
             stale_warning_secs: DEFAULT_STALE_WARNING_SECS,
             stale_secs: DEFAULT_STALE_SECS,
         }
@@ -91,6 +95,7 @@ const USAGE: &str = "usage: sessile-server [OPTIONS]
   --heartbeat-ms N           heartbeat interval told to clients (default 5000)
   --sweep-every-secs N       sweeper period, 0 for never (default 60)
   --retention-secs N         ended sessions are removed after this (default 86400)
+  --audit-retention-secs N   audit of removed sessions is deleted after this (default 2592000)
   --stale-warning-secs N     waiting this long is a warning (default 900)
   --stale-secs N             waiting this long is stale (default 1200)
 The admin endpoints need the token in $SESSILE_ADMIN_TOKEN (never on the command line).";
@@ -138,6 +143,7 @@ impl Config {
                 "--heartbeat-ms" => cfg.heartbeat_ms = num(f, &value)?,
                 "--sweep-every-secs" => cfg.sweep_every_secs = num(f, &value)?,
                 "--retention-secs" => cfg.retention_secs = num(f, &value)?,
+                "--audit-retention-secs" => cfg.audit_retention_secs = num(f, &value)?,
                 "--stale-warning-secs" => cfg.stale_warning_secs = num(f, &value)?,
                 "--stale-secs" => cfg.stale_secs = num(f, &value)?,
                 _ => return Err(format!("unknown option `{flag}`\n{USAGE}")),

@@ -1,5 +1,6 @@
 //! Cleanup and health on the engine thread: the sweeper (expire past TTL,
-//! remove ended sessions past a retention, with a dry run), the health
+//! remove ended sessions past a retention, delete the audit of sessions
+//! removed past the audit retention, with a dry run), the health
 //! report (counts by status, stale and orphaned sessions, problems,
 //! recommendations) and statistics for `/metrics`.
 
@@ -24,6 +25,9 @@ pub struct SweepOptions {
     pub older_than_secs: Option<u64>,
     /// Only remove sessions in these (terminal) statuses (default: all terminal).
     pub statuses: Option<Vec<String>>,
+    /// Delete the audit of sessions removed more than this many seconds
+    /// ago (default: the server's audit retention).
+    pub audit_older_than_secs: Option<u64>,
     /// Report what would happen; change nothing.
     #[serde(default)]
     pub dry_run: bool,
@@ -41,6 +45,9 @@ pub struct SweepReport {
     pub removed: Vec<String>,
     /// Sessions skipped because their stored flow does not read, in sentences.
     pub problems: Vec<String>,
+    /// Audit entries deleted (of sessions removed longer ago than the audit
+    /// retention; at most 1,000 sessions' worth per sweep).
+    pub audit_removed: u64,
 }
 
 /// A session stuck in a waiting status.
@@ -121,6 +128,7 @@ impl Sessions {
             expired: Vec::new(),
             removed: Vec::new(),
             problems: Vec::new(),
+            audit_removed: 0,
         };
         for s in self.summaries()? {
             // One session whose flow does not read is skipped, not every sweep failed.
@@ -156,6 +164,11 @@ impl Sessions {
                 report.removed.push(s.id);
             }
         }
+        let audit_secs = opts
+            .audit_older_than_secs
+            .unwrap_or(self.limits.audit_retention_secs);
+        let audit_cutoff = now.saturating_sub(audit_secs.saturating_mul(1000));
+        report.audit_removed = self.store().prune_audit(audit_cutoff, opts.dry_run)?;
         Ok(report)
     }
 

@@ -49,6 +49,7 @@ pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError>
         stale_warning_secs: config.stale_warning_secs,
         stale_secs: config.stale_secs,
         retention_secs: config.retention_secs,
+        audit_retention_secs: config.audit_retention_secs,
     };
     let engine = Engine::start(Sessions::new(Box::new(store), limits), config.queue_jobs);
     if config.sweep_every_secs > 0 {

@@ -45,6 +45,8 @@ pub struct Limits {
     pub stale_secs: u64,
     /// Ended sessions older than this are removed by the periodic sweep, s.
     pub retention_secs: u64,
+    /// The audit of sessions removed this long ago is deleted by the sweep, s.
+    pub audit_retention_secs: u64,
 }
 
 /// A session in memory with its recent patches and client sequences.
@@ -571,17 +573,8 @@ impl Sessions {
         {
             return Ok(false);
         }
-        let (state, to) = (live.rec.state.clone(), live.flow.expired().to_string());
-        self.record(
-            session,
-            state,
-            Value::Object(Map::new()),
-            Some(to),
-            None,
-            now,
-            actor,
-            "expire",
-        )?;
+        let to = live.flow.expired().to_string();
+        self.erase(session, to, now, actor, "expire")?;
         Metrics::inc(&self.metrics.sessions_expired);
         Ok(true)
     }
@@ -660,24 +653,39 @@ impl Sessions {
         if live.flow.is_terminal(&live.rec.status) {
             return Ok(live.rec.status.clone());
         }
-        let clear: Map<String, Value> = live
+        let to = live.flow.ended().to_string();
+        self.erase(id, to.clone(), now, "http", "end")?;
+        Ok(to)
+    }
+
+    /// Moves session `id` to the terminal status `to` and erases what it
+    /// held: the state becomes `{}` (the change, logged and pushed, sets
+    /// every key to null) and the older patches, which hold state values,
+    /// leave the patch log, in memory and in the store.
+    fn erase(&mut self, id: &str, to: String, now: u64, actor: &str, action: &str) -> Result<()> {
+        let clear: Map<String, Value> = self
+            .live(id)?
             .rec
             .state
             .as_object()
             .map(|m| m.keys().map(|k| (k.clone(), Value::Null)).collect())
             .unwrap_or_default();
-        let to = live.flow.ended().to_string();
-        self.record(
+        let version = self.record(
             id,
             Value::Object(Map::new()),
             Value::Object(clear),
-            Some(to.clone()),
+            Some(to),
             None,
             now,
-            "http",
-            "end",
+            actor,
+            action,
         )?;
-        Ok(to)
+        self.live(id)?.recent.retain(|p| p.version >= version);
+        self.changes.push(Change::ErasePatchesBefore {
+            session: id.into(),
+            version,
+        });
+        Ok(())
     }
 
     /// Queues a change for the next commit (used by maintenance).

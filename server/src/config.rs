@@ -80,7 +80,9 @@ impl Default for Config {
     }
 }
 
-const USAGE: &str = "usage: sessile-server [OPTIONS]
+/// The usage text: `--help` prints it to stdout; a wrong argument, to stderr
+/// after what was wrong.
+pub const USAGE: &str = "usage: sessile-server [OPTIONS]
   --host ADDR                address to bind (default 127.0.0.1)
   --port N                   port to bind, 0 for any free port (default $PORT or 8787)
   --www DIR                  demo page served at / (default www/dist, built by scripts/build)

@@ -27,6 +27,8 @@ type Result<T, E = SessileError> = std::result::Result<T, E>;
 
 /// Cached sessions above this count are dropped after a commit.
 const MAX_CACHED: usize = 100_000;
+/// Longest `key` of a create request, in bytes of UTF-8.
+pub const MAX_KEY_BYTES: usize = 256;
 /// Parsed declared tables kept (by their text) before the cache starts over.
 const MAX_CACHED_FLOWS: usize = 1024;
 
@@ -68,7 +70,7 @@ pub struct CreateRequest {
     pub state: Option<Value>,
     /// TTL in seconds (default 1800, at least 60).
     pub ttl_seconds: Option<u64>,
-    /// Client key the per-key limit counts against.
+    /// Client key the per-key limit counts against (at most 256 bytes).
     pub key: Option<String>,
 }
 
@@ -270,7 +272,19 @@ impl Sessions {
         let state = req.state.unwrap_or_else(|| Value::Object(Map::new()));
         if !state.is_object() {
             return Err(SessileError::InvalidState {
-                reason: "a session's state must be a JSON object".into(),
+                reason: format!(
+                    "a session's state must be a JSON object, got {}",
+                    json_kind(&state)
+                ),
+            });
+        }
+        if let Some(key) = req.key.as_ref().filter(|k| k.len() > MAX_KEY_BYTES) {
+            return Err(SessileError::InvalidOptions {
+                option: "key",
+                reason: format!(
+                    "{} bytes is over the limit of {MAX_KEY_BYTES} bytes",
+                    key.len()
+                ),
             });
         }
         self.check_size(&state)?;
@@ -691,6 +705,18 @@ impl Sessions {
     /// Queues a change for the next commit (used by maintenance).
     pub(crate) fn queue(&mut self, change: Change) {
         self.changes.push(change);
+    }
+}
+
+/// What kind of JSON value `v` is, with its article ("an array").
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 

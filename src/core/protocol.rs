@@ -155,7 +155,9 @@ impl CatchUp {
 }
 
 /// An op's id: the client that made it and its sequence number (1, 2, ...).
+/// A field it does not have is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OpId {
     /// The client id (32 lowercase hex digits).
     pub client: String,
@@ -163,9 +165,10 @@ pub struct OpId {
     pub seq: u64,
 }
 
-/// One change from a client.
+/// One change from a client. A field it does not have is refused
+/// (`PROTOCOL_ERROR`), as a misspelt `to` would otherwise be dropped unseen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Op {
     /// Unique id; a repeated id is acknowledged again, never applied twice.
     pub id: OpId,

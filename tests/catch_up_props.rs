@@ -77,6 +77,10 @@ fn the_edges_of_u64() {
         CatchUp::Patches { patches } => assert_eq!(patches.len(), 2),
         other => panic!("{other:?}"),
     }
+    assert_eq!(
+        CatchUp::since(0, u64::MAX, &[], state).unwrap(),
+        CatchUp::Snapshot { state: state() }
+    );
     let small = log(5, 3);
     let e = CatchUp::since(u64::MAX, 5, &small, state).unwrap_err();
     assert_eq!(e.code(), "VERSION_AHEAD");

@@ -1,8 +1,9 @@
 //! The router: health, snapshot verification with the core's decoder, the
 //! session API and WebSocket (behind the origin check), the admin endpoints,
 //! and the static files of the demo (`/`), the wasm package (`/pkg/`) and
-//! the JS wrapper (`/js/`). Starting it opens the store, the engine thread
-//! and the periodic sweeper.
+//! the JS wrapper (`/js/`); every error of the API as the JSON error body
+//! (`http_errors.rs`). Starting it opens the store, the engine thread and
+//! the periodic sweeper.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -140,7 +141,7 @@ async fn health(State(st): State<AppState>) -> Response {
 }
 
 /// Decodes the body as a snapshot with the same code the browser runs and
-/// answers its figures, or 422 with the error's stable code.
+/// answers its figures, or 422 with the error body (plus `ok: false`).
 async fn verify_snapshot(body: Bytes) -> Response {
     match envelope::decode(&body, &EnvelopeConfig::default()) {
         Ok(s) => Json(json!({
@@ -156,7 +157,13 @@ async fn verify_snapshot(body: Bytes) -> Response {
         .into_response(),
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({ "ok": false, "code": e.code(), "message": e.to_string() })),
+            Json(json!({
+                "type": "error",
+                "ok": false,
+                "code": e.code(),
+                "message": e.to_string(),
+                "retryable": false,
+            })),
         )
             .into_response(),
     }

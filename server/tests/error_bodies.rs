@@ -106,6 +106,12 @@ async fn every_error_is_the_documented_json_body() {
     let a = request(addr, "POST", "/v1/snapshots/verify", &[], &big).await;
     is_error("snapshot over the limit", &a, 413, "FRAME_TOO_LARGE");
 
+    // A snapshot that does not decode: the verdict is an error body too
+    // (with `ok: false`).
+    let a = request(addr, "POST", "/v1/snapshots/verify", &[], b"not a snapshot").await;
+    is_error("a snapshot that does not decode", &a, 422, "BAD_MAGIC");
+    assert_eq!(a.json()["ok"], false);
+
     // Unknown routes under /v1/.
     for path in [
         "/v1/nope",

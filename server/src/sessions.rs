@@ -2,8 +2,9 @@
 //! ops (exactly-once by client sequence, optimistic concurrency with rebase
 //! of disjoint patches, transitions checked by the flow's table, built-in or
 //! declared by the page and stored with the session), get,
-//! validate, extend and end. Every change is queued as a [`Change`] and
-//! committed by the engine before anyone is answered.
+//! validate, extend, and end and expiry (both erase the state and the patch
+//! log's values). Every change is queued as a [`Change`] and committed by
+//! the engine before anyone is answered.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;

@@ -36,16 +36,19 @@ impl From<SessileError> for ApiError {
 pub fn status_of(e: &SessileError) -> StatusCode {
     use SessileError as E;
     match e {
-        E::SessionNotFound => StatusCode::NOT_FOUND,
+        E::SessionNotFound | E::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+        E::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         E::InvalidToken => StatusCode::UNAUTHORIZED,
         E::OriginNotAllowed { .. } => StatusCode::FORBIDDEN,
         E::SessionExpired | E::SessionClosed { .. } => StatusCode::GONE,
-        E::InvalidTransition { .. } | E::VersionConflict { .. } | E::OpOutOfOrder { .. } => {
+        E::InvalidTransition { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        E::VersionConflict { .. } | E::VersionAhead { .. } | E::OpOutOfOrder { .. } => {
             StatusCode::CONFLICT
         }
         E::StateTooLarge { .. } | E::FrameTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         E::SessionLimitReached { .. } | E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         E::ServerBusy | E::ServerStorage { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        E::InternalError { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
 }
@@ -175,7 +178,9 @@ async fn op(
         })
         .await?;
     let status = match &answer {
-        Message::Reject(r) if r.code == "VERSION_CONFLICT" => StatusCode::CONFLICT,
+        Message::Reject(r) if matches!(r.code.as_str(), "VERSION_CONFLICT" | "VERSION_AHEAD") => {
+            StatusCode::CONFLICT
+        }
         Message::Reject(_) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
     };

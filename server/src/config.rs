@@ -50,6 +50,9 @@ pub struct Config {
     pub sweep_every_secs: u64,
     /// The sweeper removes ended sessions older than this, seconds.
     pub retention_secs: u64,
+    /// The sweeper deletes the audit log of sessions it removed this long
+    /// ago, seconds.
+    pub audit_retention_secs: u64,
     /// A waiting session this long gets a warning in the health report, seconds.
     pub stale_warning_secs: u64,
     /// A waiting session this long is stale in the health report, seconds.
@@ -99,6 +102,7 @@ impl Default for Config {
             heartbeat_ms: 5_000,
             sweep_every_secs: 60,
             retention_secs: 24 * 60 * 60,
+            audit_retention_secs: 30 * 24 * 60 * 60,
             stale_warning_secs: DEFAULT_STALE_WARNING_SECS,
             stale_secs: DEFAULT_STALE_SECS,
             allow_any_origin: false,
@@ -115,7 +119,9 @@ impl Default for Config {
     }
 }
 
-const USAGE: &str = "usage: sessile-server [OPTIONS]
+/// The usage text: `--help` prints it to stdout; a wrong argument, to stderr
+/// after what was wrong.
+pub const USAGE: &str = "usage: sessile-server [OPTIONS]
   --host ADDR                address to bind (default 127.0.0.1)
   --port N                   port to bind, 0 for any free port (default $PORT or 8787)
   --www DIR                  demo page served at / (default www/dist, built by scripts/build)
@@ -132,6 +138,7 @@ const USAGE: &str = "usage: sessile-server [OPTIONS]
   --heartbeat-ms N           heartbeat interval told to clients (default 5000)
   --sweep-every-secs N       sweeper period, 0 for never (default 60)
   --retention-secs N         ended sessions are removed after this (default 86400)
+  --audit-retention-secs N   audit of removed sessions is deleted after this (default 2592000)
   --stale-warning-secs N     waiting this long is a warning (default 900)
   --stale-secs N             waiting this long is stale (default 1200)
 Limits per client address (IPv4, or IPv6 /64; 0 for none):
@@ -193,6 +200,7 @@ impl Config {
                 "--heartbeat-ms" => cfg.heartbeat_ms = num(f, &value)?,
                 "--sweep-every-secs" => cfg.sweep_every_secs = num(f, &value)?,
                 "--retention-secs" => cfg.retention_secs = num(f, &value)?,
+                "--audit-retention-secs" => cfg.audit_retention_secs = num(f, &value)?,
                 "--stale-warning-secs" => cfg.stale_warning_secs = num(f, &value)?,
                 "--stale-secs" => cfg.stale_secs = num(f, &value)?,
                 "--creates-per-minute-per-ip" => cfg.creates_per_minute_per_ip = num(f, &value)?,

@@ -2,8 +2,10 @@
 //! jobs on a bounded channel; the thread runs a batch of them against
 //! [`Sessions`], commits the batch's changes in one SQLite transaction (group
 //! commit), and only then answers the jobs and pushes patches to listeners.
+//! A job that panics (a bug) costs its batch, not the server: see [`run`].
 
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -45,6 +47,9 @@ pub struct Metrics {
     pub commits: AtomicU64,
     /// Batches whose commit failed.
     pub commit_errors: AtomicU64,
+    /// Jobs (or commits) that panicked on the engine thread; each cost its
+    /// batch, answered `INTERNAL_ERROR`.
+    pub engine_panics: AtomicU64,
     /// Open WebSocket connections.
     pub ws_open: AtomicU64,
     /// Frames answered with an error code.
@@ -155,23 +160,71 @@ impl Engine {
                 });
             })
         });
-        self.jobs
-            .try_send(job)
-            .map_err(|_| SessileError::ServerBusy)?;
-        rx.await.map_err(|_| SessileError::ServerBusy)?
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SessileError::ServerBusy,
+            mpsc::error::TrySendError::Closed(_) => internal_error("the engine thread stopped"),
+        })?;
+        // The engine drops a job unanswered only when the job panicked.
+        rx.await.map_err(|_| internal_error(PANICKED))?
     }
 }
 
+/// Why the jobs of a batch in which something panicked are refused.
+const PANICKED: &str =
+    "a request failed inside the server; nothing of its batch was stored, try again";
+
+fn internal_error(reason: &str) -> SessileError {
+    SessileError::InternalError {
+        reason: reason.into(),
+    }
+}
+
+/// Runs one job; `None` when it panicked.
+fn run_job(job: Job, sessions: &mut Sessions) -> Option<Deliver> {
+    catch_unwind(AssertUnwindSafe(|| job(sessions))).ok()
+}
+
+/// After a panic on the engine thread: memory forgets every change of the
+/// batch (none was committed), the panic is counted, and the batch's jobs
+/// get `INTERNAL_ERROR`.
+fn after_panic(sessions: &mut Sessions, jobs: usize) -> Result<(), SessileError> {
+    sessions.discard_uncommitted();
+    Metrics::inc(&sessions.metrics.engine_panics);
+    eprintln!(
+        "sessile-server: a job panicked on the engine thread; its batch ({jobs} jobs) was dropped and answered INTERNAL_ERROR"
+    );
+    Err(internal_error(PANICKED))
+}
+
+/// The engine loop: a batch of jobs, one commit, then the answers and pushes.
+/// A job or commit that panics (debug builds unwind; the release profile
+/// aborts the process, for its supervisor to restart) ends the batch: the
+/// batch's uncommitted changes are dropped from memory and every job of it
+/// is answered `INTERNAL_ERROR` (retryable: nothing was stored). Jobs still
+/// queued run in the next batch.
 fn run(mut sessions: Sessions, mut rx: mpsc::Receiver<Job>, hub: Hub) {
     while let Some(job) = rx.blocking_recv() {
-        let mut delivers = vec![job(&mut sessions)];
-        while delivers.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => delivers.push(job(&mut sessions)),
-                Err(_) => break,
+        let mut delivers = Vec::new();
+        let mut next = Some(job);
+        let mut panicked = false;
+        while let Some(job) = next.take() {
+            match run_job(job, &mut sessions) {
+                Some(deliver) => delivers.push(deliver),
+                None => {
+                    panicked = true;
+                    break;
+                }
+            }
+            if delivers.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
             }
         }
-        let (committed, pushes) = sessions.commit();
+        let (committed, pushes) = if panicked {
+            (after_panic(&mut sessions, delivers.len() + 1), Vec::new())
+        } else {
+            catch_unwind(AssertUnwindSafe(|| sessions.commit()))
+                .unwrap_or_else(|_| (after_panic(&mut sessions, delivers.len()), Vec::new()))
+        };
         if committed.is_ok() {
             for (session, patch) in pushes {
                 hub.publish(&session, patch);

@@ -6,8 +6,10 @@
 
 mod admin;
 mod api;
+pub mod clients;
 pub mod config;
 pub mod engine;
+mod http_errors;
 pub mod ids;
 pub mod limits;
 pub mod maintenance;
@@ -17,7 +19,7 @@ pub mod store;
 mod ws;
 
 pub use config::Config;
-pub use routes::app;
+pub use routes::{app, app_and_engine};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

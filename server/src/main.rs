@@ -7,6 +7,11 @@ use sessile_server::{app, bind, Config};
 async fn main() {
     let mut config = match Config::from_args(std::env::args().skip(1), std::env::var("PORT").ok()) {
         Ok(c) => c,
+        // `--help` is an answer, not a mistake.
+        Err(message) if message == sessile_server::config::USAGE => {
+            println!("{message}");
+            std::process::exit(0);
+        }
         Err(message) => {
             eprintln!("{message}");
             std::process::exit(2);

@@ -1,5 +1,6 @@
 //! Cleanup and health on the engine thread: the sweeper (expire past TTL,
-//! remove ended sessions past a retention, with a dry run), the health
+//! remove ended sessions past a retention, delete the audit of sessions
+//! removed past the audit retention, with a dry run), the health
 //! report (counts by status, stale and orphaned sessions, problems,
 //! recommendations) and statistics for `/metrics`.
 
@@ -24,6 +25,9 @@ pub struct SweepOptions {
     pub older_than_secs: Option<u64>,
     /// Only remove sessions in these (terminal) statuses (default: all terminal).
     pub statuses: Option<Vec<String>>,
+    /// Delete the audit of sessions removed more than this many seconds
+    /// ago (default: the server's audit retention).
+    pub audit_older_than_secs: Option<u64>,
     /// Report what would happen; change nothing.
     #[serde(default)]
     pub dry_run: bool,
@@ -41,6 +45,9 @@ pub struct SweepReport {
     pub removed: Vec<String>,
     /// Sessions skipped because their stored flow does not read, in sentences.
     pub problems: Vec<String>,
+    /// Audit entries deleted (of sessions removed longer ago than the audit
+    /// retention; at most 1,000 sessions' worth per sweep).
+    pub audit_removed: u64,
 }
 
 /// A session stuck in a waiting status.
@@ -104,6 +111,7 @@ impl Sessions {
                     updated_at_ms: r.updated_at_ms,
                     expires_at_ms: r.expires_at_ms,
                     state_bytes: r.state.to_string().len() as u64,
+                    clients_bytes: r.clients.to_json().len() as u64,
                 },
             );
         }
@@ -120,6 +128,7 @@ impl Sessions {
             expired: Vec::new(),
             removed: Vec::new(),
             problems: Vec::new(),
+            audit_removed: 0,
         };
         for s in self.summaries()? {
             // One session whose flow does not read is skipped, not every sweep failed.
@@ -155,6 +164,11 @@ impl Sessions {
                 report.removed.push(s.id);
             }
         }
+        let audit_secs = opts
+            .audit_older_than_secs
+            .unwrap_or(self.limits.audit_retention_secs);
+        let audit_cutoff = now.saturating_sub(audit_secs.saturating_mul(1000));
+        report.audit_removed = self.store().prune_audit(audit_cutoff, opts.dry_run)?;
         Ok(report)
     }
 
@@ -165,7 +179,7 @@ impl Sessions {
         let mut by_status: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let (mut stuck, mut orphans) = (Vec::new(), Vec::new());
         let (mut overdue, mut retained) = (0u64, 0u64);
-        let retention_cutoff = now.saturating_sub(self.limits.retention_secs * 1000);
+        let retention_cutoff = now.saturating_sub(self.limits.retention_secs.saturating_mul(1000));
         let mut unreadable = Vec::new();
         for s in &all {
             *by_status
@@ -274,6 +288,8 @@ impl Sessions {
         }
         let bytes: u64 = all.iter().map(|s| s.state_bytes).sum();
         let max = all.iter().map(|s| s.state_bytes).max().unwrap_or(0);
+        let clients_bytes: u64 = all.iter().map(|s| s.clients_bytes).sum();
+        let clients_max = all.iter().map(|s| s.clients_bytes).max().unwrap_or(0);
         let m = &self.metrics;
         let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         Ok(serde_json::json!({
@@ -281,6 +297,8 @@ impl Sessions {
             "live": live,
             "stateBytesTotal": bytes,
             "stateBytesMax": max,
+            "clientsBytesTotal": clients_bytes,
+            "clientsBytesMax": clients_max,
             "opsApplied": get(&m.ops_applied),
             "opsRebased": get(&m.ops_rebased),
             "opsDuplicate": get(&m.ops_duplicate),
@@ -290,6 +308,7 @@ impl Sessions {
             "sessionsRemoved": get(&m.sessions_removed),
             "commits": get(&m.commits),
             "commitErrors": get(&m.commit_errors),
+            "enginePanics": get(&m.engine_panics),
             "wsOpen": get(&m.ws_open),
             "framesRefused": get(&m.frames_refused),
             "createsRateLimited": get(&m.creates_rate_limited),
@@ -328,6 +347,7 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
         ),
         ("commits", "sessile_commits_total", "counter"),
         ("commitErrors", "sessile_commit_errors_total", "counter"),
+        ("enginePanics", "sessile_engine_panics_total", "counter"),
         ("framesRefused", "sessile_frames_refused_total", "counter"),
         (
             "createsRateLimited",
@@ -358,6 +378,7 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
         ),
         ("live", "sessile_sessions_live", "gauge"),
         ("stateBytesTotal", "sessile_state_bytes", "gauge"),
+        ("clientsBytesTotal", "sessile_clients_bytes", "gauge"),
     ];
     for (field, name, kind) in counters {
         let v = stats[field].as_u64().unwrap_or(0);

@@ -2,8 +2,9 @@
 //! ops (exactly-once by client sequence, optimistic concurrency with rebase
 //! of disjoint patches, transitions checked by the flow's table, built-in or
 //! declared by the page and stored with the session), get,
-//! validate, extend and end. Every change is queued as a [`Change`] and
-//! committed by the engine before anyone is answered.
+//! validate, extend, and end and expiry (both erase the state and the patch
+//! log's values). Every change is queued as a [`Change`] and committed by
+//! the engine before anyone is answered.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use sessile::core::protocol::{
     PROTOCOL_VERSION,
 };
 
+use crate::clients::{self, Admission};
 use crate::engine::{Metrics, Push};
 use crate::ids;
 use crate::store::{storage_error, AuditEntry, Change, SessionRecord, Store, PATCH_LOG_LEN};
@@ -27,6 +29,8 @@ type Result<T, E = SessileError> = std::result::Result<T, E>;
 
 /// Cached sessions above this count are dropped after a commit.
 const MAX_CACHED: usize = 100_000;
+/// Longest `key` of a create request, in bytes of UTF-8.
+pub const MAX_KEY_BYTES: usize = 256;
 /// Parsed declared tables kept (by their text) before the cache starts over.
 const MAX_CACHED_FLOWS: usize = 1024;
 
@@ -45,6 +49,8 @@ pub struct Limits {
     pub stale_secs: u64,
     /// Ended sessions older than this are removed by the periodic sweep, s.
     pub retention_secs: u64,
+    /// The audit of sessions removed this long ago is deleted by the sweep, s.
+    pub audit_retention_secs: u64,
 }
 
 /// A session in memory with its recent patches and client sequences.
@@ -66,7 +72,7 @@ pub struct CreateRequest {
     pub state: Option<Value>,
     /// TTL in seconds (default 1800, at least 60).
     pub ttl_seconds: Option<u64>,
-    /// Client key the per-key limit counts against.
+    /// Client key the per-key limit counts against (at most 256 bytes).
     pub key: Option<String>,
 }
 
@@ -189,6 +195,16 @@ impl Sessions {
         (result, pushes)
     }
 
+    /// Forgets every change not committed yet (after a job panicked midway):
+    /// sessions are read from the store again when next used.
+    pub(crate) fn discard_uncommitted(&mut self) {
+        self.cache.clear();
+        self.changes.clear();
+        self.dirty.clear();
+        self.pushes.clear();
+        self.created_per_key.clear();
+    }
+
     pub(crate) fn store(&mut self) -> &mut dyn Store {
         &mut *self.store
     }
@@ -263,7 +279,19 @@ impl Sessions {
         let state = req.state.unwrap_or_else(|| Value::Object(Map::new()));
         if !state.is_object() {
             return Err(SessileError::InvalidState {
-                reason: "a session's state must be a JSON object".into(),
+                reason: format!(
+                    "a session's state must be a JSON object, got {}",
+                    json_kind(&state)
+                ),
+            });
+        }
+        if let Some(key) = req.key.as_ref().filter(|k| k.len() > MAX_KEY_BYTES) {
+            return Err(SessileError::InvalidOptions {
+                option: "key",
+                reason: format!(
+                    "{} bytes is over the limit of {MAX_KEY_BYTES} bytes",
+                    key.len()
+                ),
             });
         }
         self.check_size(&state)?;
@@ -297,7 +325,7 @@ impl Sessions {
             version: 1,
             created_at_ms: now,
             updated_at_ms: now,
-            expires_at_ms: now + ttl,
+            expires_at_ms: now.saturating_add(ttl),
             clients: Default::default(),
         };
         self.changes.push(Change::Audit(audit(
@@ -349,14 +377,14 @@ impl Sessions {
         let have = h.have_version;
         let catch_up = CatchUp::since(have, live.rec.version, &live.recent, || {
             live.rec.state.clone()
-        });
+        })?;
         Ok(Welcome {
             protocol: PROTOCOL_VERSION,
             version: live.rec.version,
             status: live.rec.status.clone(),
             expires_at: live.rec.expires_at_ms,
             heartbeat_ms,
-            applied_seq: live.rec.clients.get(&h.client).copied().unwrap_or(0),
+            applied_seq: live.rec.clients.applied_seq(&h.client),
             server_time: now,
             catch_up,
         })
@@ -366,29 +394,46 @@ impl Sessions {
     pub fn op(&mut self, session: &str, op: Op, now: u64) -> Result<Message> {
         self.expire_if_due(session, now, "server")?;
         let live = self.live(session)?;
-        let last = live.rec.clients.get(&op.id.client).copied().unwrap_or(0);
-        if op.id.seq <= last {
-            let version = live.rec.version;
-            Metrics::inc(&self.metrics.ops_duplicate);
-            return Ok(Message::Ack(Ack {
-                version,
-                id: op.id,
-                duplicate: true,
-                rebased: false,
-            }));
-        }
-        if op.id.seq > last + 1 {
-            Metrics::inc(&self.metrics.ops_rejected);
-            let e = SessileError::OpOutOfOrder {
-                expected: last + 1,
-                got: op.id.seq,
-            };
-            return Ok(Message::Reject(Reject::new(op.id, &e, None)));
+        let version = live.rec.version;
+        let admission = live.rec.clients.admit(&op.id.client, op.id.seq, op.base);
+        match admission {
+            Admission::Duplicate => {
+                Metrics::inc(&self.metrics.ops_duplicate);
+                return Ok(Message::Ack(Ack {
+                    version,
+                    id: op.id,
+                    duplicate: true,
+                    rebased: false,
+                }));
+            }
+            Admission::OutOfOrder { expected } => {
+                Metrics::inc(&self.metrics.ops_rejected);
+                let e = SessileError::OpOutOfOrder {
+                    expected,
+                    got: op.id.seq,
+                };
+                return Ok(Message::Reject(Reject::new(op.id, &e, None)));
+            }
+            Admission::Forgotten | Admission::Next => {}
         }
         // From here the sequence number is used, whatever the outcome.
-        live.rec.clients.insert(op.id.client.clone(), op.id.seq);
+        let prune_after = clients::prune_after_ms(live.rec.created_at_ms, live.rec.expires_at_ms);
+        live.rec
+            .clients
+            .record(&op.id.client, op.id.seq, now, version, prune_after);
+        let outcome = if admission == Admission::Forgotten {
+            // It may have been applied before its client was forgotten.
+            live.flow
+                .validity(&live.rec.status, live.rec.expires_at_ms, now)
+                .and(Err(SessileError::VersionConflict {
+                    base: op.base,
+                    current: version,
+                }))
+        } else {
+            self.try_apply(session, &op, now)
+        };
         self.dirty.insert(session.to_string());
-        match self.try_apply(session, &op, now) {
+        match outcome {
             Ok(rebased) => {
                 Metrics::inc(&self.metrics.ops_applied);
                 if rebased {
@@ -448,11 +493,9 @@ impl Sessions {
         }
         let version = live.rec.version;
         if op.base > version {
-            return Err(SessileError::ProtocolError {
-                reason: format!(
-                    "base version {} is ahead of the server's {version}",
-                    op.base
-                ),
+            return Err(SessileError::VersionAhead {
+                have: op.base,
+                current: version,
             });
         }
         let rebased = op.base < version;
@@ -464,7 +507,7 @@ impl Sessions {
             let reaches = live
                 .recent
                 .front()
-                .is_some_and(|p| p.version <= op.base + 1);
+                .is_some_and(|p| p.version <= op.base.saturating_add(1));
             // The client's own earlier ops were in its view when it made this
             // one (pipelined ops share a base): they never conflict with it.
             let own = |p: &&LoggedPatch| p.op.as_ref().is_some_and(|o| o.client == op.id.client);
@@ -565,17 +608,8 @@ impl Sessions {
         {
             return Ok(false);
         }
-        let (state, to) = (live.rec.state.clone(), live.flow.expired().to_string());
-        self.record(
-            session,
-            state,
-            Value::Object(Map::new()),
-            Some(to),
-            None,
-            now,
-            actor,
-            "expire",
-        )?;
+        let to = live.flow.expired().to_string();
+        self.erase(session, to, now, actor, "expire")?;
         self.push_ended(session, &SessileError::SessionExpired)?;
         Metrics::inc(&self.metrics.sessions_expired);
         Ok(true)
@@ -661,26 +695,40 @@ impl Sessions {
         if live.flow.is_terminal(&live.rec.status) {
             return Ok(live.rec.status.clone());
         }
-        let clear: Map<String, Value> = live
+        let to = live.flow.ended().to_string();
+        self.erase(id, to.clone(), now, "http", "end")?;
+        self.push_ended(id, &SessileError::SessionClosed { status: to.clone() })?;
+        Ok(to)
+    }
+
+    /// Moves session `id` to the terminal status `to` and erases what it
+    /// held: the state becomes `{}` (the change, logged and pushed, sets
+    /// every key to null) and the older patches, which hold state values,
+    /// leave the patch log, in memory and in the store.
+    fn erase(&mut self, id: &str, to: String, now: u64, actor: &str, action: &str) -> Result<()> {
+        let clear: Map<String, Value> = self
+            .live(id)?
             .rec
             .state
             .as_object()
             .map(|m| m.keys().map(|k| (k.clone(), Value::Null)).collect())
             .unwrap_or_default();
-        let to = live.flow.ended().to_string();
-        self.record(
+        let version = self.record(
             id,
             Value::Object(Map::new()),
             Value::Object(clear),
-            Some(to.clone()),
+            Some(to),
             None,
             now,
-            "http",
-            "end",
+            actor,
+            action,
         )?;
-        let closed = SessileError::SessionClosed { status: to.clone() };
-        self.push_ended(id, &closed)?;
-        Ok(to)
+        self.live(id)?.recent.retain(|p| p.version >= version);
+        self.changes.push(Change::ErasePatchesBefore {
+            session: id.into(),
+            version,
+        });
+        Ok(())
     }
 
     /// Queues the `ended` push of a session that just ended or expired
@@ -700,6 +748,18 @@ impl Sessions {
     /// Queues a change for the next commit (used by maintenance).
     pub(crate) fn queue(&mut self, change: Change) {
         self.changes.push(change);
+    }
+}
+
+/// What kind of JSON value `v` is, with its article ("an array").
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 

@@ -132,9 +132,9 @@ async fn stale_base_is_rebased_when_disjoint_and_rejected_with_state_when_not() 
     )
     .await;
     assert_eq!(a.code(), "VERSION_CONFLICT");
-    // A base ahead of the server is a protocol error.
+    // A base ahead of the server is refused with its own code.
     let a = http_op(srv.addr, &s, &op(&c2, 4, 99, json!({}), None)).await;
-    assert_eq!(a.code(), "PROTOCOL_ERROR");
+    assert_eq!((a.status, a.code()), (409, "VERSION_AHEAD".into()));
 }
 
 #[tokio::test]

@@ -79,10 +79,11 @@ pub enum SessileError {
         /// What was wrong, in a few words.
         reason: &'static str,
     },
-    /// The value could not be turned into JSON, or stored text is not JSON.
-    #[error("state is not valid JSON: {reason}")]
+    /// The state is not what sessile keeps: not JSON, or (for a server
+    /// session) valid JSON that is not an object.
+    #[error("invalid state: {reason}")]
     InvalidState {
-        /// What was wrong, as the JSON engine said it.
+        /// What was wrong: what the JSON engine said, or what the value is.
         reason: String,
     },
     /// An option has a value sessile cannot work with.
@@ -203,6 +204,18 @@ pub enum SessileError {
         /// The session's current version.
         current: u64,
     },
+    /// A version the client claims (`hello` `haveVersion`, the `since` of a
+    /// long-poll, an op's `base`) is ahead of the session's: this server
+    /// never produced it (a client of another server or of a restored older
+    /// database). Nothing was applied; start again from version 0 (the whole
+    /// state).
+    #[error("version {have} is ahead of the session's version {current}; ask for version 0 to get the whole state")]
+    VersionAhead {
+        /// The version the client claimed.
+        have: u64,
+        /// The session's current version.
+        current: u64,
+    },
     /// An op's sequence number skips ahead of the next one expected from its
     /// client; it was refused. Send the missing ops first, in order.
     #[error("op sequence {got} is out of order: expected {expected}")]
@@ -235,9 +248,30 @@ pub enum SessileError {
         /// The origin the browser sent.
         origin: String,
     },
+    /// No endpoint has this path (under `/v1/`); check the URL.
+    #[error("no endpoint at `{path}`")]
+    RouteNotFound {
+        /// The path that was asked for.
+        path: String,
+    },
+    /// The endpoint exists but does not take this HTTP method.
+    #[error("method {method} is not allowed at `{path}`")]
+    MethodNotAllowed {
+        /// The method used.
+        method: String,
+        /// The path that was asked for.
+        path: String,
+    },
     /// The server is overloaded or shutting down; try again shortly.
     #[error("server busy, try again")]
     ServerBusy,
+    /// The server failed inside while handling the request (a bug, caught);
+    /// nothing of it was stored. Trying again is safe.
+    #[error("internal server error: {reason}")]
+    InternalError {
+        /// What failed, in a few words (no internals).
+        reason: String,
+    },
     /// The server's store failed to read or write; nothing was acknowledged.
     #[error("server storage failed: {reason}")]
     ServerStorage {
@@ -277,11 +311,15 @@ impl SessileError {
             Self::SessionClosed { .. } => "SESSION_CLOSED",
             Self::InvalidToken => "INVALID_TOKEN",
             Self::VersionConflict { .. } => "VERSION_CONFLICT",
+            Self::VersionAhead { .. } => "VERSION_AHEAD",
             Self::OpOutOfOrder { .. } => "OP_OUT_OF_ORDER",
             Self::SessionLimitReached { .. } => "SESSION_LIMIT_REACHED",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::OriginNotAllowed { .. } => "ORIGIN_NOT_ALLOWED",
+            Self::RouteNotFound { .. } => "ROUTE_NOT_FOUND",
+            Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Self::ServerBusy => "SERVER_BUSY",
+            Self::InternalError { .. } => "INTERNAL_ERROR",
             Self::ServerStorage { .. } => "SERVER_STORAGE_ERROR",
         }
     }
@@ -296,6 +334,7 @@ impl SessileError {
                 | Self::SessionLimitReached { .. }
                 | Self::RateLimited { .. }
                 | Self::ServerBusy
+                | Self::InternalError { .. }
                 | Self::ServerStorage { .. }
         )
     }
@@ -373,6 +412,10 @@ mod tests {
                 base: 1,
                 current: 2,
             },
+            SessileError::VersionAhead {
+                have: 9,
+                current: 2,
+            },
             SessileError::OpOutOfOrder {
                 expected: 2,
                 got: 4,
@@ -383,7 +426,15 @@ mod tests {
                 retry_after_secs: 1,
             },
             SessileError::OriginNotAllowed { origin: "x".into() },
+            SessileError::RouteNotFound {
+                path: "/v1/x".into(),
+            },
+            SessileError::MethodNotAllowed {
+                method: "PUT".into(),
+                path: "/v1/sessions".into(),
+            },
             SessileError::ServerBusy,
+            SessileError::InternalError { reason: "x".into() },
             SessileError::ServerStorage { reason: "x".into() },
         ];
         let mut codes: Vec<_> = all.iter().map(SessileError::code).collect();
@@ -402,5 +453,11 @@ mod tests {
         }
         .is_retryable());
         assert!(!SessileError::SessionExpired.is_retryable());
+        assert!(SessileError::InternalError { reason: "x".into() }.is_retryable());
+        assert!(!SessileError::VersionAhead {
+            have: 2,
+            current: 1
+        }
+        .is_retryable());
     }
 }

@@ -330,12 +330,13 @@ pub fn ttl_ms(requested_secs: Option<u64>) -> Result<u64> {
 pub fn extend(expires_at_ms: u64, now_ms: u64, secs: u64) -> Result<u64> {
     if !(1..=MAX_TTL_SECS).contains(&secs) {
         return Err(SessileError::InvalidOptions {
-            option: "extendSeconds",
+            option: "seconds",
             reason: format!("{secs} s is outside 1..={MAX_TTL_SECS} s"),
         });
     }
     let from = expires_at_ms.max(now_ms);
-    Ok((from + secs * 1000).min(now_ms + MAX_TTL_SECS * 1000))
+    let latest = now_ms.saturating_add(MAX_TTL_SECS * 1000);
+    Ok(from.saturating_add(secs * 1000).min(latest))
 }
 
 #[cfg(test)]
@@ -388,6 +389,14 @@ mod tests {
         assert_eq!(extend(exp, exp + 5_000, 60).unwrap(), exp + 65_000);
         assert_eq!(extend(exp, 0, MAX_TTL_SECS).unwrap(), MAX_TTL_SECS * 1000);
         assert!(extend(exp, 0, 0).is_err());
+        let e = extend(exp, 0, MAX_TTL_SECS + 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid option `seconds`: 86401 s is outside 1..=86400 s"
+        );
+        // Clocks and expiries at the end of u64 saturate instead of overflowing.
+        assert_eq!(extend(u64::MAX, u64::MAX - 1, 60).unwrap(), u64::MAX);
+        assert_eq!(extend(0, u64::MAX, 60).unwrap(), u64::MAX);
     }
 
     #[test]

@@ -125,28 +125,45 @@ impl CatchUp {
     /// What a client holding version `have` misses of a session now at
     /// `version` whose patch log holds `recent` (oldest first): nothing,
     /// the patches after `have` when the log reaches back to it, else the
-    /// whole state (`state` is called only then).
-    pub fn since<'a, I>(have: u64, version: u64, recent: I, state: impl FnOnce() -> Value) -> Self
+    /// whole state (`state` is called only then). A `have` ahead of
+    /// `version` is `VERSION_AHEAD`: the server never produced it.
+    pub fn since<'a, I>(
+        have: u64,
+        version: u64,
+        recent: I,
+        state: impl FnOnce() -> Value,
+    ) -> Result<Self>
     where
         I: IntoIterator<Item = &'a LoggedPatch>,
     {
+        if have > version {
+            return Err(SessileError::VersionAhead {
+                have,
+                current: version,
+            });
+        }
         if have == version {
-            return CatchUp::UpToDate;
+            return Ok(CatchUp::UpToDate);
         }
         let mut recent = recent.into_iter().peekable();
-        let reaches = recent.peek().is_some_and(|p| p.version <= have + 1);
-        if have > 0 && have < version && reaches {
+        // `have` < `version` here, so `have + 1` cannot overflow; saturate anyway.
+        let reaches = recent
+            .peek()
+            .is_some_and(|p| p.version <= have.saturating_add(1));
+        Ok(if have > 0 && reaches {
             CatchUp::Patches {
                 patches: recent.filter(|p| p.version > have).cloned().collect(),
             }
         } else {
             CatchUp::Snapshot { state: state() }
-        }
+        })
     }
 }
 
 /// An op's id: the client that made it and its sequence number (1, 2, ...).
+/// A field it does not have is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OpId {
     /// The client id (32 lowercase hex digits).
     pub client: String,
@@ -154,9 +171,10 @@ pub struct OpId {
     pub seq: u64,
 }
 
-/// One change from a client.
+/// One change from a client. A field it does not have is refused
+/// (`PROTOCOL_ERROR`), as a misspelt `to` would otherwise be dropped unseen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Op {
     /// Unique id; a repeated id is acknowledged again, never applied twice.
     pub id: OpId,

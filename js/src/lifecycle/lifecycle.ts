@@ -70,7 +70,7 @@ export function extendedExpiry(expiresAt: number, now: number, seconds: number):
   if (!(secs >= 1 && secs <= MAX_TTL_SECS)) {
     throw new SessileError(
       "INVALID_OPTIONS",
-      `invalid option \`extendSeconds\`: ${secs} s is outside 1..=${MAX_TTL_SECS} s`,
+      `invalid option \`seconds\`: ${secs} s is outside 1..=${MAX_TTL_SECS} s`,
     );
   }
   return Math.min(Math.max(expiresAt, now) + secs * 1000, now + MAX_TTL_SECS * 1000);

@@ -7,14 +7,17 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 use sessile::core::error::SessileError;
 use sessile::core::protocol::LoggedPatch;
 
+use crate::clients::ClientBook;
+
 /// How many recent patches each session keeps for rebase and catch-up.
 pub const PATCH_LOG_LEN: usize = 64;
+/// Most removed sessions whose audit one [`Store::prune_audit`] deletes
+/// (the rest waits for the next sweep: one sweep never holds the engine long).
+pub const AUDIT_SESSIONS_PER_PRUNE: u64 = 1000;
 
 /// A session as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,9 +46,9 @@ pub struct SessionRecord {
     pub updated_at_ms: u64,
     /// Expiry, ms.
     pub expires_at_ms: u64,
-    /// Last processed op sequence per client id (kept in the row: one
-    /// B-tree less to write per op).
-    pub clients: BTreeMap<String, u64>,
+    /// Last processed op sequence per client id, bounded (kept in the row:
+    /// one B-tree less to write per op).
+    pub clients: ClientBook,
 }
 
 /// A session with what the engine keeps in memory beside it.
@@ -93,6 +96,14 @@ pub enum Change {
     Audit(AuditEntry),
     /// Delete the session and its patches (audit stays).
     Remove(String),
+    /// Delete the session's patches older than `version` (they hold state
+    /// values; the session was ended or expired and its state erased).
+    ErasePatchesBefore {
+        /// Session id.
+        session: String,
+        /// The first version kept.
+        version: u64,
+    },
 }
 
 /// What the sweeper and the health report read of every session.
@@ -114,6 +125,8 @@ pub struct Summary {
     pub expires_at_ms: u64,
     /// Bytes of the state's JSON.
     pub state_bytes: u64,
+    /// Bytes of the JSON of the clients remembered for exactly-once ops.
+    pub clients_bytes: u64,
 }
 
 /// A durable session store. Calls come from one thread (the engine's).
@@ -129,6 +142,11 @@ pub trait Store: Send {
     fn scan(&mut self) -> Result<Vec<Summary>, SessileError>;
     /// The newest `limit` audit entries of a session, oldest first.
     fn audit(&mut self, session: &str, limit: u64) -> Result<Vec<AuditEntry>, SessileError>;
+    /// Deletes (or, in a dry run, counts) the audit entries of sessions
+    /// removed at `removed_before_ms` or earlier, at most
+    /// [`AUDIT_SESSIONS_PER_PRUNE`] sessions' worth per call; the entries
+    /// concerned. Runs in its own transaction.
+    fn prune_audit(&mut self, removed_before_ms: u64, dry_run: bool) -> Result<u64, SessileError>;
 }
 
 /// A store failure as the one error type.

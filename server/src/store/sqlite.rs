@@ -12,8 +12,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sessile::core::error::SessileError;
 use sessile::core::protocol::{LoggedPatch, OpId};
 
+use crate::clients::ClientBook;
+
 use super::{
-    storage_error, AuditEntry, Change, Loaded, SessionRecord, Store, Summary, PATCH_LOG_LEN,
+    storage_error, AuditEntry, Change, Loaded, SessionRecord, Store, Summary,
+    AUDIT_SESSIONS_PER_PRUNE, PATCH_LOG_LEN,
 };
 
 /// The first schema (`user_version` 0). Never edited: later changes are
@@ -45,6 +48,8 @@ CREATE INDEX IF NOT EXISTS audit_session ON audit(session_id, id);
 const MIGRATIONS: &[&str] = &[
     // 1: the table of a flow the page declared (NULL for a built-in flow).
     "ALTER TABLE sessions ADD COLUMN flow_table TEXT;",
+    // 2: the audit retention finds the removals without reading the whole log.
+    "CREATE INDEX IF NOT EXISTS audit_removals ON audit(at) WHERE action = 'remove';",
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -99,8 +104,11 @@ impl SqliteStore {
             // FULL: every commit is fsynced before any ack. A 64 MiB page
             // cache keeps a busy server from re-reading pages; checkpoints
             // run on their own thread, so no commit waits for one.
+            // secure_delete = FAST: a replaced or deleted value (an erased
+            // state, a dropped patch) is zeroed in its page, at no extra I/O.
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
-             PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0;",
+             PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0;
+             PRAGMA secure_delete = FAST;",
         )
         .map_err(storage_error)?;
         migrate(&mut conn)?;
@@ -156,7 +164,7 @@ fn record_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<(SessionRecord, Stri
 
 /// The columns [`summary_from`] reads.
 const SUMMARY_COLUMNS: &str = "SELECT id, flow, status, status_since, updated_at, expires_at, \
-     length(state), flow_table";
+     length(state), flow_table, length(clients)";
 
 fn summary_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
     Ok(Summary {
@@ -168,6 +176,7 @@ fn summary_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
         expires_at_ms: r.get::<_, i64>(5)? as u64,
         state_bytes: r.get::<_, i64>(6)? as u64,
         flow_table: r.get(7)?,
+        clients_bytes: r.get::<_, i64>(8)? as u64,
     })
 }
 
@@ -189,7 +198,7 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         record.state = json(&state)?;
-        record.clients = serde_json::from_str(&clients).map_err(storage_error)?;
+        record.clients = ClientBook::from_json(&clients, record.version, record.updated_at_ms)?;
         let mut st = self
             .conn
             .prepare_cached(
@@ -294,7 +303,28 @@ impl Store for SqliteStore {
         }
         Ok(out)
     }
+
+    fn prune_audit(&mut self, removed_before_ms: u64, dry_run: bool) -> Result<u64, SessileError> {
+        let cutoff = i64::try_from(removed_before_ms).unwrap_or(i64::MAX);
+        let limit = AUDIT_SESSIONS_PER_PRUNE as i64;
+        let rows = if dry_run {
+            let sql = format!("SELECT COUNT(*) FROM audit WHERE session_id IN ({REMOVED_BEFORE})");
+            self.conn
+                .query_row(&sql, params![cutoff, limit], |r| r.get::<_, i64>(0))
+                .map_err(storage_error)? as usize
+        } else {
+            let sql = format!("DELETE FROM audit WHERE session_id IN ({REMOVED_BEFORE})");
+            self.conn
+                .execute(&sql, params![cutoff, limit])
+                .map_err(storage_error)?
+        };
+        Ok(rows as u64)
+    }
 }
+
+/// The removed sessions whose audit is due, as SQL over `?1` (the cutoff).
+const REMOVED_BEFORE: &str = "SELECT session_id FROM audit \
+     WHERE action = 'remove' AND at <= ?1 LIMIT ?2";
 
 fn write(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()> {
     match change {
@@ -318,7 +348,7 @@ fn write(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
                 s.created_at_ms as i64,
                 s.updated_at_ms as i64,
                 s.expires_at_ms as i64,
-                serde_json::to_string(&s.clients).unwrap_or_else(|_| "{}".into()),
+                s.clients.to_json(),
                 s.flow_table,
             ])?;
         }
@@ -359,6 +389,10 @@ fn write(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
                 a.version as i64,
                 a.seq.map(|s| s as i64),
             ])?;
+        }
+        Change::ErasePatchesBefore { session, version } => {
+            tx.prepare_cached("DELETE FROM patches WHERE session_id = ?1 AND version < ?2")?
+                .execute(params![session, *version as i64])?;
         }
         Change::Remove(id) => {
             for table in [

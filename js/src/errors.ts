@@ -8,7 +8,8 @@
  * Every code a SessileError can carry on the page (docs/FORMAT.md and
  * docs/PROTOCOL.md say what each means). Answers of the server that the link
  * handles itself never reach the page as errors: `VERSION_CONFLICT` becomes
- * a `conflict` event, `OP_OUT_OF_ORDER` a resync; `SESSION_LIMIT_REACHED`
+ * a `conflict` event, `OP_OUT_OF_ORDER` a resync, `VERSION_AHEAD` (the
+ * server lost changes this page saw) a resync from version 0; `SESSION_LIMIT_REACHED`
  * is answered only to a backend that creates sessions with a `key`.
  */
 export const SESSILE_ERROR_CODES = [
@@ -42,6 +43,9 @@ export const SESSILE_ERROR_CODES = [
   "RATE_LIMITED",
   "SERVER_BUSY",
   "SERVER_STORAGE_ERROR",
+  "INTERNAL_ERROR",
+  "ROUTE_NOT_FOUND",
+  "METHOD_NOT_ALLOWED",
   "OUTBOX_CORRUPT",
   "SERVER_UNREACHABLE",
   "WASM_LOAD_FAILED",

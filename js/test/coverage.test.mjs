@@ -30,6 +30,12 @@ const UNREACHABLE_ON_THE_PAGE = new Map([
   // another protocol version sends it (the link stops with a terminal
   // error_occurred, tested on frames in link_core.test.mjs).
   ["UNSUPPORTED_PROTOCOL_VERSION", "needs a server speaking another protocol version"],
+  // sessile sends each request with the method its route takes; a 405 is
+  // for hand-written clients (server/tests/error_bodies.rs).
+  ["METHOD_NOT_ALLOWED", "sessile uses only the methods the server routes"],
+  // Only a bug that panics the server's engine thread answers it
+  // (server/tests/engine_panic.rs injects one in-process).
+  ["INTERNAL_ERROR", "needs a panic inside the server's engine"],
 ]);
 
 const env = { www: blankWww() };
@@ -588,6 +594,18 @@ describe("coverage of the page's API", () => {
       return window.busy.sessionId;
     });
     assert.match(retried, /^[0-9a-f]{32}$/, "created once the queue drained");
+  });
+
+  test("a server URL that names no endpoint: ROUTE_NOT_FOUND reaches the page, and nothing is retried", async () => {
+    const main = await page(env.main.url);
+    const out = await run(main, async () => {
+      // A page configured with a path the server does not serve under /v1.
+      const s = await C.session({ name: "cov-route", initial: {}, server: { http: `${location.origin}/v1/shop` } });
+      const e = await C.until(s.events, "error_occurred", 10_000);
+      await s.close();
+      return { code: e.error.code, terminal: e.terminal, id: s.sessionId };
+    });
+    assert.deepEqual(out, { code: "ROUTE_NOT_FOUND", terminal: true, id: null });
   });
 
   test("a server's rate limit: a page creating sessions faster than it allows gets RATE_LIMITED, retried", async () => {

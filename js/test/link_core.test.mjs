@@ -200,6 +200,34 @@ describe("link transitions", () => {
     assert.equal(l.pollEvent(), undefined, "no error event");
   });
 
+  test("VERSION_AHEAD at hello: the link asks again from version 0 and takes the snapshot; an op rejected so is a conflict", () => {
+    const l = handshaking(0);
+    l.handleFrame(welcome(5, 0, { catchUp: { kind: "snapshot", state: { n: 5 } } }), 1);
+    l.submit({ n: 6 }, undefined, 2);
+    drain(l);
+    events(l);
+    // The server answers for a version it no longer has.
+    l.handleFrame(JSON.stringify({ type: "reject", id: { client: CLIENT, seq: 1 }, code: "VERSION_AHEAD", message: "m" }), 3);
+    const ev = l.pollEvent();
+    assert.deepEqual([ev.type, ev.op, ev.local, ev.server], ["conflict", 1, { n: 6 }, { n: 5 }], JSON.stringify(ev));
+    // A reconnect whose hello says version 5 to a server at 3.
+    l.handleClosed(4);
+    events(l);
+    l.handleTimeout(l.pollTimeout());
+    drain(l);
+    l.handleConnected("websocket", 10);
+    assert.equal(JSON.parse(drain(l).find((t) => t.kind === "send").frame).haveVersion, 5);
+    l.handleFrame(JSON.stringify({ type: "error", code: "VERSION_AHEAD", message: "m", retryable: false }), 11);
+    assert.deepEqual(drain(l), [{ kind: "close" }], "this connection is given up");
+    assert.equal(l.version, 0);
+    l.handleTimeout(l.pollTimeout());
+    drain(l);
+    l.handleConnected("websocket", 20);
+    assert.equal(JSON.parse(drain(l).find((t) => t.kind === "send").frame).haveVersion, 0, "asks for everything");
+    l.handleFrame(welcome(3, 1, { catchUp: { kind: "snapshot", state: { n: 3 } } }), 21);
+    assert.deepEqual([l.version, l.confirmed, l.state.kind], [3, { n: 3 }, "connected"]);
+  });
+
   test("`ended` stops the link with its code, as a terminal `bye` does; `extended` moves the expiry", () => {
     const l = handshaking(0);
     l.handleFrame(welcome(1, 0), 1);

@@ -408,8 +408,10 @@ export class Link {
         this.drainAhead(now);
       }
       this.events.push({ type: "conflict", op: r.id.seq, local: op.patch, server: current.state, winner: "server" });
-    } else if (r.code === "VERSION_CONFLICT") {
+    } else if (r.code === "VERSION_CONFLICT" || r.code === "VERSION_AHEAD") {
       // The server sends a version's state once per connection: this link holds it already.
+      // VERSION_AHEAD: the op was made on a version the server no longer has (it lost
+      // changes); the server's state, taken at the welcome, wins as in any conflict.
       this.events.push({ type: "conflict", op: r.id.seq, local: op.patch, server: cloneJson(this.confirmedState), winner: "server" });
     } else {
       this.errorEvent(r.code, r.message, false);
@@ -458,6 +460,11 @@ export class Link {
     } else if (TERMINAL_CODES.includes(e.code)) {
       this.errorEvent(e.code, e.message, true);
       this.stop(e.code);
+    } else if (e.code === "VERSION_AHEAD" && this.linkState.kind === "handshaking") {
+      // This link holds a version the server does not have (the server lost
+      // changes): ask again from version 0, and the welcome's snapshot wins.
+      this.versionValue = 0;
+      this.connectionDown("resync", true, now);
     } else {
       this.errorEvent(e.code, e.message, false);
       if (e.retryable) this.connectionDown("server", true, now);

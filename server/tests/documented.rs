@@ -3,7 +3,10 @@
 //! each answers without it, the long-poll's parameters, `ping` being
 //! WebSocket-only, liveness (the server never pings, WebSocket pings count
 //! as traffic, `bye` before the idle close), fields omitted rather than
-//! false, and which answers use up an op's sequence number.
+//! false, which answers use up an op's sequence number, what a connection
+//! takes besides ops (binary frames; an `error` for a second `hello` or a
+//! `pong`) and how a refused `hello` ends, `current` on HTTP rejects, and
+//! the creation rate counting a create before its body is read.
 
 mod common;
 
@@ -413,4 +416,127 @@ async fn pipelined_ops_on_one_base_are_rebased_while_the_log_reaches_it() {
     let a = http_op(srv.addr, &s, &op(&c, 66, 1, json!({"n": 66}), None)).await;
     assert_eq!((a.status, a.code()), (409, "VERSION_CONFLICT".into()));
     assert_eq!(a.json()["current"]["version"], 66);
+}
+
+/// A close frame's code and reason, `None` when the server just went away.
+async fn close_frame(ws: &mut Ws) -> Option<(u16, String)> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.inner.next())
+            .await
+            .expect("no close within 5 s")
+        {
+            Some(Ok(WsMessage::Close(f))) => {
+                return f.map(|f| (u16::from(f.code), f.reason.to_string()))
+            }
+            None | Some(Err(_)) => return None,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn what_a_connection_takes_besides_ops_and_how_a_refused_hello_ends() {
+    let srv = start(|_| {}).await;
+    let s = create(srv.addr, json!({"state": {"n": 0}})).await;
+    let (mut ws, _) = Ws::hello(srv.addr, &s, &client_id(1), 1).await;
+    // A binary frame is read as a text frame is.
+    let ping = encode(&Message::Ping(Ping { ts: 7 }));
+    ws.inner
+        .send(WsMessage::Binary(ping.into_bytes().into()))
+        .await
+        .unwrap();
+    let pong = next_raw(&mut ws).await;
+    assert_eq!(
+        (pong["type"].as_str(), pong["ts"].as_u64()),
+        (Some("pong"), Some(7))
+    );
+    // A second hello, or a pong from the client: an error, and the connection stays.
+    for frame in [
+        encode(&hello_msg(&s, &client_id(1), 1)),
+        r#"{"type":"pong","ts":1,"serverTs":2}"#.to_string(),
+    ] {
+        ws.send_text(frame).await;
+        let e = next_raw(&mut ws).await;
+        assert_eq!(
+            (
+                e["type"].as_str(),
+                e["code"].as_str(),
+                e["retryable"].as_bool()
+            ),
+            (Some("error"), Some("PROTOCOL_ERROR"), Some(false)),
+            "{e}"
+        );
+    }
+    ws.send(&Message::Ping(Ping { ts: 8 })).await;
+    assert_eq!(next_raw(&mut ws).await["ts"], 8);
+
+    // A refused hello: `error`, `bye` "hello refused", close 1008 with that reason.
+    let mut bad = s.clone();
+    bad.token = "0".repeat(64);
+    let mut ws = Ws::connect(srv.addr).await;
+    ws.send(&hello_msg(&bad, &client_id(2), 0)).await;
+    assert_eq!(next_raw(&mut ws).await["code"], "INVALID_TOKEN");
+    let bye = next_raw(&mut ws).await;
+    assert_eq!(
+        (bye["type"].as_str(), bye["reason"].as_str()),
+        (Some("bye"), Some("hello refused"))
+    );
+    assert_eq!(
+        close_frame(&mut ws).await,
+        Some((1008, "hello refused".into()))
+    );
+}
+
+#[tokio::test]
+async fn http_rejects_carry_current_only_for_version_conflict_and_every_time() {
+    let srv = start(|_| {}).await;
+    let s = create(srv.addr, json!({"state": null})).await;
+    let w = view(srv.addr, &s).await.json();
+    assert_eq!(w["state"], json!({}), "`state: null` counts as absent");
+    let c = client_id(1);
+    let a = http_op(srv.addr, &s, &op(&c, 1, 1, json!({"n": 1}), None)).await;
+    assert_eq!(a.json()["version"], 2);
+    // Two conflicts at the same version over HTTP: both carry `current`.
+    for seq in [2, 3] {
+        let r = http_op(
+            srv.addr,
+            &s,
+            &op(&client_id(2 + seq as u8), 1, 1, json!({"n": seq}), None),
+        )
+        .await;
+        assert_eq!((r.status, r.code()), (409, "VERSION_CONFLICT".into()));
+        assert_eq!(r.json()["current"]["version"], 2, "seq {seq}");
+    }
+    // VERSION_AHEAD: 409 too, without `current`.
+    let r = http_op(srv.addr, &s, &op(&c, 2, 9, json!({"n": 9}), None)).await;
+    assert_eq!((r.status, r.code()), (409, "VERSION_AHEAD".into()));
+    assert!(r.json().get("current").is_none(), "{}", r.json());
+}
+
+#[tokio::test]
+async fn the_creation_rate_counts_a_create_before_its_body_is_read() {
+    let srv = start(|c| c.creates_per_minute_per_ip = 2).await;
+    let none: &[(&str, &str)] = &[];
+    let malformed = request(srv.addr, "POST", "/v1/sessions", none, b"{nope").await;
+    assert_eq!(
+        (malformed.status, malformed.code()),
+        (400, "PROTOCOL_ERROR".into())
+    );
+    let ok = request(srv.addr, "POST", "/v1/sessions", none, b"{}").await;
+    assert_eq!(ok.status, 201);
+    let limited = request(srv.addr, "POST", "/v1/sessions", none, b"{}").await;
+    assert_eq!(
+        (limited.status, limited.code()),
+        (429, "RATE_LIMITED".into())
+    );
+    assert!(limited.json()["retryable"].as_bool().unwrap());
+    let retry_after: u64 = limited
+        .head
+        .lines()
+        .find_map(|l| l.strip_prefix("retry-after: "))
+        .expect("Retry-After")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1, "{retry_after}");
 }

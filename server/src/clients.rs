@@ -5,7 +5,9 @@
 //! [`MAX_CLIENTS_PER_SESSION`] the least recently active one is. What was
 //! forgotten leaves one number, the highest version a forgotten client had
 //! seen: an op from a client the book does not know, based on that version
-//! or an older one, may be one applied before and is refused.
+//! or an older one, may be one applied before and is refused. A client the
+//! book takes in while that number is set keeps it as its floor, so none of
+//! its ops based at or below it is applied, however many it re-sends.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +28,10 @@ pub struct ClientMark {
     /// The session's version when it was processed: every op of this client
     /// processed so far was based on this version or an older one.
     pub version: u64,
+    /// `forgotten_up_to` when the book took this client in (0: nobody had
+    /// been forgotten): its ops based on this version or an older one may
+    /// have been applied before it was forgotten, and are refused.
+    pub floor: u64,
 }
 
 /// Where an op stands against the book.
@@ -54,13 +60,15 @@ pub struct ClientBook {
     forgotten_up_to: u64,
 }
 
-/// The stored form: `{"forgottenUpTo": V, "clients": {id: [seq, atMs, version]}}`.
+/// The stored form: `{"forgottenUpTo": V, "clients": {id: [seq, atMs,
+/// version, floor]}}`; the floor is left out when 0 (and rows written before
+/// it existed have three numbers).
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Stored {
     #[serde(default)]
     forgotten_up_to: u64,
-    clients: BTreeMap<String, (u64, u64, u64)>,
+    clients: BTreeMap<String, Vec<u64>>,
 }
 
 /// What a row may hold: the book, or the first format, `{id: seq}`.
@@ -94,6 +102,7 @@ impl ClientBook {
             Some(m) if seq > m.seq.saturating_add(1) => Admission::OutOfOrder {
                 expected: m.seq.saturating_add(1),
             },
+            Some(m) if base <= m.floor => Admission::Forgotten,
             Some(_) => Admission::Next,
             // Nobody was ever forgotten: a new client starts at 1.
             None if self.forgotten_up_to == 0 && seq > 1 => Admission::OutOfOrder { expected: 1 },
@@ -118,15 +127,16 @@ impl ClientBook {
         version: u64,
         prune_after_ms: u64,
     ) {
+        if let Some(m) = self.marks.get_mut(client) {
+            (m.seq, m.at_ms, m.version) = (seq, now_ms, version);
+            return;
+        }
         let mark = ClientMark {
             seq,
             at_ms: now_ms,
             version,
+            floor: self.forgotten_up_to,
         };
-        if let Some(m) = self.marks.get_mut(client) {
-            *m = mark;
-            return;
-        }
         let horizon = now_ms.saturating_sub(prune_after_ms);
         let silent: Vec<String> = self
             .marks
@@ -164,7 +174,13 @@ impl ClientBook {
             clients: self
                 .marks
                 .iter()
-                .map(|(id, m)| (id.clone(), (m.seq, m.at_ms, m.version)))
+                .map(|(id, m)| {
+                    let mut numbers = vec![m.seq, m.at_ms, m.version];
+                    if m.floor > 0 {
+                        numbers.push(m.floor);
+                    }
+                    (id.clone(), numbers)
+                })
                 .collect(),
         };
         // Strings and integers only: serialization cannot fail.
@@ -175,28 +191,32 @@ impl ClientBook {
     /// knows neither times nor versions: its clients count as active at
     /// `updated_at_ms` with the session at `version` (its version then).
     pub fn from_json(text: &str, version: u64, updated_at_ms: u64) -> Result<Self, SessileError> {
-        let parsed: AnyFormat =
-            serde_json::from_str(text).map_err(|e| SessileError::ServerStorage {
-                reason: format!("stored clients of a session do not read: {e}"),
-            })?;
+        let unreadable = |e: &dyn std::fmt::Display| SessileError::ServerStorage {
+            reason: format!("stored clients of a session do not read: {e}"),
+        };
+        let parsed: AnyFormat = serde_json::from_str(text).map_err(|e| unreadable(&e))?;
         Ok(match parsed {
-            AnyFormat::Book(s) => ClientBook {
-                forgotten_up_to: s.forgotten_up_to,
-                marks: s
-                    .clients
-                    .into_iter()
-                    .map(|(id, (seq, at_ms, version))| {
-                        (
-                            id,
-                            ClientMark {
-                                seq,
-                                at_ms,
-                                version,
-                            },
-                        )
-                    })
-                    .collect(),
-            },
+            AnyFormat::Book(s) => {
+                let mut marks = BTreeMap::new();
+                for (id, numbers) in s.clients {
+                    let (seq, at_ms, version, floor) = match numbers[..] {
+                        [seq, at_ms, version] => (seq, at_ms, version, 0),
+                        [seq, at_ms, version, floor] => (seq, at_ms, version, floor),
+                        _ => return Err(unreadable(&format!("client {id}: {numbers:?}"))),
+                    };
+                    let mark = ClientMark {
+                        seq,
+                        at_ms,
+                        version,
+                        floor,
+                    };
+                    marks.insert(id, mark);
+                }
+                ClientBook {
+                    forgotten_up_to: s.forgotten_up_to,
+                    marks,
+                }
+            }
             AnyFormat::SeqOnly(seqs) => ClientBook {
                 forgotten_up_to: 0,
                 marks: seqs
@@ -208,6 +228,7 @@ impl ClientBook {
                                 seq,
                                 at_ms: updated_at_ms,
                                 version,
+                                floor: 0,
                             },
                         )
                     })
@@ -265,6 +286,28 @@ mod tests {
     }
 
     #[test]
+    fn a_forgotten_client_that_comes_back_has_none_of_its_old_ops_applied() {
+        let mut b = ClientBook::default();
+        let ttl = 60_000;
+        // id(1)'s ops 2 and 3 were processed (based on versions up to 3), then
+        // it was forgotten.
+        b.record(&id(1), 3, 1_000, 3, ttl);
+        b.record(&id(2), 1, 1_000 + ttl, 4, ttl);
+        assert_eq!(b.admit(&id(1), 2, 2), Admission::Forgotten);
+        b.record(&id(1), 2, 2_000 + ttl, 4, ttl);
+        // Its re-sent op 3 is the next sequence now, but it too is old.
+        assert_eq!(b.admit(&id(1), 3, 3), Admission::Forgotten);
+        b.record(&id(1), 3, 2_000 + ttl, 4, ttl);
+        // Ops made after it caught up are applied; the floor survives storage.
+        assert_eq!(b.admit(&id(1), 4, 4), Admission::Next);
+        let stored = ClientBook::from_json(&b.to_json(), 0, 0).unwrap();
+        assert_eq!(stored, b);
+        assert_eq!(stored.admit(&id(1), 4, 3), Admission::Forgotten);
+        // A client admitted while nobody was forgotten has no floor.
+        assert_eq!(b.admit(&id(2), 2, 1), Admission::Next);
+    }
+
+    #[test]
     fn the_cap_forgets_the_least_recently_active() {
         let mut b = ClientBook::default();
         for n in 0..MAX_CLIENTS_PER_SESSION + 10 {
@@ -296,6 +339,9 @@ mod tests {
         assert_eq!(old, b);
         assert!(ClientBook::from_json("{}", 1, 1).unwrap().is_empty());
         let e = ClientBook::from_json("[1]", 1, 1).unwrap_err();
+        assert_eq!(e.code(), "SERVER_STORAGE_ERROR");
+        let short = format!(r#"{{"clients":{{"{}":[3,100]}}}}"#, id(1));
+        let e = ClientBook::from_json(&short, 1, 1).unwrap_err();
         assert_eq!(e.code(), "SERVER_STORAGE_ERROR");
     }
 

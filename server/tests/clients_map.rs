@@ -124,11 +124,14 @@ async fn twenty_thousand_clients_leave_a_bounded_counted_map_and_nothing_applies
     let metrics = admin(srv.addr, "GET", "/metrics", &Value::Null).await;
     assert!(String::from_utf8_lossy(&metrics.body).contains("\nsessile_clients_bytes "));
 
-    // The forgotten early client re-sends its last op (its ack was lost):
-    // refused, not applied again.
+    // The forgotten early client re-sends its last two ops (their acks were
+    // lost): both refused, neither applied again, though after the first
+    // the second is the next sequence of a client the book knows again.
     let before = version(&view(srv.addr, &s).await.json());
-    let m = send_op(srv.addr, &s, &early, 3, 3, json!({"n": 3})).await;
-    assert_eq!(version_of(&m), ("conflict", before));
+    for seq in [2, 3] {
+        let m = send_op(srv.addr, &s, &early, seq, seq, json!({"n": seq})).await;
+        assert_eq!(version_of(&m), ("conflict", before), "op {seq}");
+    }
     assert_eq!(
         version(&view(srv.addr, &s).await.json()),
         before,
@@ -147,10 +150,10 @@ async fn a_client_silent_for_longer_than_the_ttl_is_pruned() {
     let srv = start(|_| {}).await;
     let s = create(srv.addr, json!({"ttlSeconds": 600})).await;
     let (old, new) = (client_id(1), client_id(2));
-    assert_eq!(
-        version_of(&send_op(srv.addr, &s, &old, 1, 1, json!({"a": 1})).await).0,
-        "ack"
-    );
+    for seq in 1..=2 {
+        let m = send_op(srv.addr, &s, &old, seq, seq, json!({"a": seq})).await;
+        assert_eq!(version_of(&m), ("ack", seq + 1));
+    }
     // Its last op was 11 minutes ago (the row is edited, then read again).
     let text = clients_text(&srv, &s);
     let mut book: Value = serde_json::from_str(&text).unwrap();
@@ -165,29 +168,34 @@ async fn a_client_silent_for_longer_than_the_ttl_is_pruned() {
     );
     let addr = srv.restart().await;
     assert_eq!(
-        version_of(&send_op(addr, &s, &new, 1, 2, json!({"b": 1})).await).0,
-        "ack"
+        version_of(&send_op(addr, &s, &new, 1, 3, json!({"b": 1})).await),
+        ("ack", 4)
     );
     let text = clients_text(&srv, &s);
     assert!(!text.contains(&old), "pruned: {text}");
     assert!(text.contains(&new));
-    // Coming back, it gets appliedSeq 0; its old op is refused, a new one applies.
+    // Coming back, it gets appliedSeq 0. It re-sends both of its ops (their
+    // acks were lost): the first is refused, and so is the second, though
+    // it is then the next sequence of a client the book knows again and
+    // the patch log still reaches its base (it would be rebased over the
+    // new client's disjoint change: applied twice).
     let (_ws, welcome) = Ws::hello(addr, &s, &old, 3).await;
     let Message::Welcome(w) = welcome else {
         panic!("{welcome:?}")
     };
     assert_eq!(w.applied_seq, 0);
+    for seq in 1..=2 {
+        let m = send_op(addr, &s, &old, seq, seq, json!({"a": seq})).await;
+        assert_eq!(version_of(&m), ("conflict", 4), "op {seq}");
+    }
+    // An op made on what the server now shows applies.
     assert_eq!(
-        version_of(&send_op(addr, &s, &old, 1, 1, json!({"a": 9})).await).0,
-        "conflict"
-    );
-    assert_eq!(
-        version_of(&send_op(addr, &s, &old, 2, 3, json!({"a": 2})).await),
-        ("ack", 4)
+        version_of(&send_op(addr, &s, &old, 3, 4, json!({"a": 3})).await),
+        ("ack", 5)
     );
     assert_eq!(
         view(addr, &s).await.json()["state"],
-        json!({"a": 2, "b": 1})
+        json!({"a": 3, "b": 1})
     );
 }
 

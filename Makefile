@@ -1,6 +1,6 @@
 # sessile: the two commands (README) and their parts. Every target that needs
 # tools runs scripts/setup first, which installs only what is missing.
-.PHONY: help setup build test demo bench load soak docs size screenshot
+.PHONY: help setup build test demo bench load soak docs size screenshot fuzz
 .DEFAULT_GOAL := help
 
 help:
@@ -10,6 +10,7 @@ help:
 	@echo "make setup  only the set-up;  make build  only the build"
 	@echo "make soak   the client link's simulation over 10,000 seeds (LINK_SIM_SEEDS overrides)"
 	@echo "make load   load test of sessile-server on loopback (SESSIONS overrides 10000)"
+	@echo "make fuzz   cargo-fuzz, each target FUZZ_SECONDS (300; FUZZ_TARGETS picks; bench/out/fuzz.json)"
 	@echo "make docs   build, then regenerate the API reference docs/api/ (typedoc)"
 	@echo "make size   build, then check wasm + glue against the 40 KB gzip budget"
 	@echo "make screenshot  build, then take the README's picture of the demo (docs/demo.png)"
@@ -41,6 +42,11 @@ screenshot: build
 # Needs only cargo: no browsers, no set-up.
 load:
 	@scripts/load
+
+# Coverage-guided fuzzing (docs/FUZZING.md): needs cargo, g++ and
+# cargo-fuzz, which scripts/fuzz installs when missing.
+fuzz:
+	@scripts/fuzz
 
 # The client link's simulation (TypeScript core, pure Node), many more seeds
 # than `make test` runs; after a build, which compiles js/dist/.

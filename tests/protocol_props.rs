@@ -106,3 +106,16 @@ proptest! {
         prop_assert_eq!(ab, ba);
     }
 }
+
+/// Found by the `frame_to_server` fuzz target (fuzz/corpus/frame_to_server/
+/// regression-float-roundtrip): without serde_json's `float_roundtrip` a
+/// double in a frame could come back as another one after encode and decode.
+#[test]
+fn doubles_in_a_frame_come_back_bit_for_bit() {
+    let frame = br#"{"type":"op","id":{"client":"0123456789abcdef0123456789abcdef","seq":7},"base":0,"patch":{"total":190.62609999999998,"neg":-9223372038854775808,"e":1e+300}}"#;
+    let m = decode(frame, 1 << 20).unwrap();
+    let Message::Op(op) = &m else { panic!("{m:?}") };
+    assert_eq!(op.patch["total"].as_f64(), Some(190.62609999999998));
+    assert_eq!(op.patch["neg"].as_f64(), Some(-9223372038854775808.0));
+    assert_eq!(decode(encode(&m).as_bytes(), 1 << 20).unwrap(), m);
+}

@@ -85,6 +85,11 @@ impl ClientBook {
         self.marks.get(client).map_or(0, |m| m.seq)
     }
 
+    /// Each remembered client's id and last processed op sequence.
+    pub fn seqs(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.marks.iter().map(|(id, m)| (id.as_str(), m.seq))
+    }
+
     /// How many clients are remembered.
     pub fn len(&self) -> usize {
         self.marks.len()

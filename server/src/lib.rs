@@ -6,6 +6,7 @@
 
 mod admin;
 mod api;
+mod batch;
 pub mod clients;
 pub mod config;
 pub mod engine;

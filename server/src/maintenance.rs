@@ -115,6 +115,8 @@ impl Sessions {
                 },
             );
         }
+        // Removed earlier in this batch: gone, though the store has them until the commit.
+        all.retain(|id, _| !self.removed.contains(id));
         Ok(all.into_values().collect())
     }
 
@@ -156,6 +158,7 @@ impl Sessions {
                         self.queue(Change::Audit(entry));
                     }
                     self.cache.remove(&s.id);
+                    self.removed.insert(s.id.clone());
                     self.queue(Change::Remove(s.id.clone()));
                     self.metrics
                         .sessions_removed

@@ -146,6 +146,9 @@ pub struct Sessions {
     /// version: copied once per version and batch, shared by every reject.
     conflict_states: HashMap<String, (u64, Arc<Value>)>,
     created_per_key: HashMap<String, u64>,
+    /// Sessions the sweeper removed in the batch under way: not found until
+    /// the commit deletes them (the store still holds their older rows).
+    pub(crate) removed: HashSet<String>,
     /// Declared flows read from the store, by their stored text.
     flows: HashMap<String, SessionFlow>,
     /// The enforced limits.
@@ -165,6 +168,7 @@ impl Sessions {
             pushes: Vec::new(),
             conflict_states: HashMap::new(),
             created_per_key: HashMap::new(),
+            removed: HashSet::new(),
             flows: HashMap::new(),
             limits,
             metrics: Arc::default(),
@@ -183,6 +187,7 @@ impl Sessions {
         let result = self.store.commit(&batch);
         self.created_per_key.clear();
         self.conflict_states.clear();
+        self.removed.clear();
         let pushes = std::mem::take(&mut self.pushes);
         Metrics::inc(&self.metrics.commits);
         if result.is_err() {
@@ -203,6 +208,9 @@ impl Sessions {
         self.dirty.clear();
         self.pushes.clear();
         self.created_per_key.clear();
+        self.conflict_states.clear();
+        // Their removal was not committed: the store still holds them.
+        self.removed.clear();
     }
 
     pub(crate) fn store(&mut self) -> &mut dyn Store {
@@ -233,6 +241,9 @@ impl Sessions {
 
     /// The session `id`, loaded into memory if needed.
     pub(crate) fn live(&mut self, id: &str) -> Result<&mut Live> {
+        if self.removed.contains(id) {
+            return Err(SessileError::SessionNotFound);
+        }
         if !self.cache.contains_key(id) {
             let loaded = self.store.load(id)?.ok_or(SessileError::SessionNotFound)?;
             let record = &loaded.record;

@@ -109,7 +109,12 @@ pub fn touched_paths(patch: &Value) -> Vec<Vec<String>> {
 
 /// Whether two patches touch a common path (one path equal to or a prefix of
 /// the other). Disjoint patches commute, so either can be applied first.
+/// A patch that is not an object replaces the root, and overlaps every
+/// patch, `{}` included: `{}` turns a root that is not an object into `{}`.
 pub fn overlaps(a: &Value, b: &Value) -> bool {
+    if !a.is_object() || !b.is_object() {
+        return true;
+    }
     let pa = touched_paths(a);
     let pb = touched_paths(b);
     pa.iter()
@@ -194,10 +199,31 @@ mod tests {
         ));
         assert!(overlaps(&json!([1]), &json!({"x":1})), "root touches all");
         assert!(
-            !overlaps(&json!({}), &json!([1])),
-            "empty patch touches nothing"
+            !overlaps(&json!({}), &json!({"x":1})),
+            "an empty patch touches no key"
         );
         assert_eq!(touched_keys(&p), vec!["cart", "email"]);
+    }
+
+    /// Found by the `merge_patch` fuzz target (fuzz/corpus/merge_patch/
+    /// regression-empty-object-vs-root): `{}` turns a target that is not an
+    /// object into `{}`, so it does not commute with a patch that replaces
+    /// the root, and the two overlap.
+    #[test]
+    fn an_empty_patch_overlaps_a_root_replacement() {
+        for root in [json!(null), json!("b"), json!([1]), json!(7)] {
+            let empty = json!({});
+            assert!(overlaps(&empty, &root), "{{}} and {root}");
+            assert!(overlaps(&root, &empty), "{root} and {{}}");
+            let mut a = json!(null);
+            apply(&mut a, &empty);
+            apply(&mut a, &root);
+            let mut b = json!(null);
+            apply(&mut b, &root);
+            apply(&mut b, &empty);
+            assert_ne!(a, b, "they do not commute on null: {a} vs {b}");
+        }
+        assert!(overlaps(&json!(1), &json!(2)), "two roots");
     }
 
     #[test]

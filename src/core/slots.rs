@@ -101,9 +101,14 @@ fn is_newer(a: &Snapshot, b: &Snapshot) -> bool {
     }
 }
 
-/// Decodes every slot's bytes and picks the newest valid copy.
+/// Decodes every slot's bytes and picks the newest valid copy: the first
+/// (in the order given) that no other valid copy is newer than. Versions
+/// always order copies, but generations exactly 32768 apart are neither
+/// newer nor older (RFC 1982 leaves them undefined), so "newer" is not
+/// transitive; when every copy has a newer one, the last one found newer
+/// while scanning in order is taken.
 pub fn restore(slots: &[(SlotId, SlotRead<'_>)], cfg: &EnvelopeConfig) -> Restore {
-    let mut best: Option<(SlotId, Snapshot)> = None;
+    let mut valid: Vec<(SlotId, Snapshot)> = Vec::new();
     let mut problems = Vec::new();
     let mut any_bytes = false;
     for (slot, read) in slots {
@@ -122,22 +127,38 @@ pub fn restore(slots: &[(SlotId, SlotRead<'_>)], cfg: &EnvelopeConfig) -> Restor
         };
         any_bytes = true;
         match decode(bytes, cfg) {
-            Ok(snap) => {
-                if best.as_ref().is_none_or(|(_, b)| is_newer(&snap, b)) {
-                    best = Some((slot, snap));
-                }
-            }
+            Ok(snap) => valid.push((slot, snap)),
             Err(error) => problems.push(SlotProblem { slot, error }),
         }
     }
-    match best {
-        Some((slot, snapshot)) => Restore::Restored {
-            snapshot,
-            slot,
-            skipped: problems,
-        },
-        None if any_bytes => Restore::Unreadable { problems },
-        None => Restore::Empty,
+    let unbeaten = valid
+        .iter()
+        .position(|(_, s)| !valid.iter().any(|(_, o)| is_newer(o, s)));
+    let scanned = || {
+        (1..valid.len()).fold(0, |best, i| {
+            if is_newer(&valid[i].1, &valid[best].1) {
+                i
+            } else {
+                best
+            }
+        })
+    };
+    let chosen = match unbeaten {
+        Some(i) => i,
+        None if valid.is_empty() => {
+            return if any_bytes {
+                Restore::Unreadable { problems }
+            } else {
+                Restore::Empty
+            };
+        }
+        None => scanned(),
+    };
+    let (slot, snapshot) = valid.swap_remove(chosen);
+    Restore::Restored {
+        snapshot,
+        slot,
+        skipped: problems,
     }
 }
 

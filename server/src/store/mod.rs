@@ -1,10 +1,13 @@
 //! Storage behind a trait: what the session engine needs from a durable
 //! store (load one session with its recent patches and client sequences,
 //! commit a batch of changes atomically, scan for the sweeper and health).
-//! SQLite implements it today; Postgres could tomorrow.
+//! SQLite implements it today (Postgres could tomorrow); [`MemoryStore`]
+//! keeps the same in memory, for tests and fuzzing.
 
+mod memory;
 mod sqlite;
 
+pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
 use serde_json::Value;

@@ -90,6 +90,12 @@ impl ClientBook {
         self.marks.iter().map(|(id, m)| (id.as_str(), m.seq))
     }
 
+    /// The floor of `client`: ops of it based on this version or an older
+    /// one are refused (0: none, or not remembered).
+    pub fn floor(&self, client: &str) -> u64 {
+        self.marks.get(client).map_or(0, |m| m.floor)
+    }
+
     /// How many clients are remembered.
     pub fn len(&self) -> usize {
         self.marks.len()

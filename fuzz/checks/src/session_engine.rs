@@ -143,7 +143,7 @@ impl Harness {
 
     fn step(&mut self, input: &mut Input<'_>) {
         let action = input.byte();
-        trace!("t={} action {}", self.now - START_MS, action % 16);
+        trace!("t={} action {}", self.now.saturating_sub(START_MS), action % 16);
         if self.tracked.is_empty() && action % 16 != 15 {
             self.create(input);
         } else {
@@ -305,9 +305,9 @@ impl Harness {
         let t = &self.tracked[i];
         let last = t.spec_seq.get(&client).copied().unwrap_or(0);
         let seq = match input.below(10) {
-            0..=5 => last + 1,
+            0..=5 => last.saturating_add(1),
             6 => last.max(1),
-            7 => last + 2,
+            7 => last.saturating_add(2),
             8 => 1,
             _ => u64::MAX,
         };

@@ -160,6 +160,13 @@ impl Tracked {
                 self.forgotten.insert(client.clone());
             }
         }
+        // Taken in again after someone was forgotten (maybe itself): its
+        // sequence may have started anywhere.
+        for (client, _) in rec.clients.seqs() {
+            if rec.clients.floor(client) > 0 {
+                self.forgotten.insert(client.to_string());
+            }
+        }
         match store.patch_log_span(&id) {
             Some((first, last, len)) => {
                 assert!(len <= MAX_LOG, "patch log of {len} entries");
@@ -245,6 +252,9 @@ impl Tracked {
             let Some(&now) = book.get(client) else {
                 continue;
             };
+            if self.forgotten.contains(client) {
+                continue;
+            }
             assert!(
                 now >= *seq,
                 "client {client}'s sequence went back from {seq} to {now}"
@@ -327,8 +337,9 @@ impl Tracked {
             }
             Some("reject") if v["code"] == "OP_OUT_OF_ORDER" => {}
             Some("reject") => {
+                // A forgotten client's re-sent op is rightly refused.
                 assert!(
-                    !self.applied.contains_key(&key),
+                    !self.applied.contains_key(&key) || self.forgotten.contains(&client),
                     "op {key:?} rejected and applied"
                 );
                 assert!(

@@ -143,7 +143,11 @@ impl Harness {
 
     fn step(&mut self, input: &mut Input<'_>) {
         let action = input.byte();
-        trace!("t={} action {}", self.now.saturating_sub(START_MS), action % 16);
+        trace!(
+            "t={} action {}",
+            self.now.saturating_sub(START_MS),
+            action % 16
+        );
         if self.tracked.is_empty() && action % 16 != 15 {
             self.create(input);
         } else {

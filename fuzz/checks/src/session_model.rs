@@ -41,6 +41,9 @@ pub struct Tracked {
     rejected: HashSet<(String, u64)>,
     /// Clients the server has forgotten at some point.
     forgotten: HashSet<String>,
+    /// Versions up to this one were erased (an end or expiry in the batch
+    /// that made them) before the model could read their patches.
+    erased_through: u64,
     /// The sweeper removed it (committed).
     pub removed: bool,
     /// A sweep in the batch under way removed it.
@@ -109,6 +112,7 @@ impl Tracked {
             patches: BTreeMap::new(),
             clients: BTreeMap::new(),
             forgotten: HashSet::new(),
+            erased_through: 0,
             applied: HashMap::new(),
             rejected: HashSet::new(),
             removed: false,
@@ -190,6 +194,7 @@ impl Tracked {
                 rec.version
             );
             new.clear();
+            self.erased_through = rec.version - 1;
             self.state = rec.state.clone();
             self.status = rec.status.clone();
             self.history.clear();
@@ -209,26 +214,27 @@ impl Tracked {
             if let Some(status) = &p.status {
                 self.status = status.clone();
             }
-            if let Some(op) =
-                p.op.as_ref()
-                    .filter(|o| !self.forgotten.contains(&o.client))
-            {
+            if let Some(op) = &p.op {
                 let key = (op.client.clone(), op.seq);
-                assert!(
-                    !self.applied.contains_key(&key),
-                    "op {key:?} applied twice (versions {:?} and {})",
-                    self.applied.get(&key),
-                    p.version
-                );
-                assert!(
-                    !self.rejected.contains(&key),
-                    "op {key:?} rejected, then applied"
-                );
-                let later = self
-                    .applied
-                    .keys()
-                    .any(|(c, s)| *c == op.client && *s > op.seq);
-                assert!(!later, "op {key:?} applied after a later op of its client");
+                // A forgotten client may start its sequence anew: its ops
+                // are told apart by their bases, which the log does not keep.
+                if !self.forgotten.contains(&op.client) {
+                    assert!(
+                        !self.applied.contains_key(&key),
+                        "op {key:?} applied twice (versions {:?} and {})",
+                        self.applied.get(&key),
+                        p.version
+                    );
+                    assert!(
+                        !self.rejected.contains(&key),
+                        "op {key:?} rejected, then applied"
+                    );
+                    let later = self
+                        .applied
+                        .keys()
+                        .any(|(c, s)| *c == op.client && *s > op.seq);
+                    assert!(!later, "op {key:?} applied after a later op of its client");
+                }
                 self.applied.insert(key, p.version);
             }
             self.history
@@ -325,6 +331,15 @@ impl Tracked {
                     version <= self.version,
                     "duplicate ack at an uncommitted version"
                 );
+            }
+            Some("ack")
+                if v["version"]
+                    .as_u64()
+                    .is_some_and(|at| at <= self.erased_through) =>
+            {
+                // Its patch was erased in the batch that made it.
+                let version = v["version"].as_u64().unwrap_or_default();
+                self.applied.entry(key).or_insert(version);
             }
             Some("ack") => {
                 let version = v["version"].as_u64();

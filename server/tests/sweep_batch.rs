@@ -22,6 +22,7 @@ fn sessions(store: &MemoryStore) -> Sessions {
         stale_warning_secs: 900,
         stale_secs: 1_200,
         retention_secs: 3_600,
+        audit_retention_secs: 7_200,
     };
     Sessions::new(Box::new(store.clone()), limits)
 }

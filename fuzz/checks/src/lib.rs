@@ -18,8 +18,11 @@ pub mod snapshot_decode;
 
 pub use frames::{check_frame, frame_to_client, frame_to_server};
 
+/// A target's check: panics when the input breaks an invariant.
+pub type Check = fn(&[u8]);
+
 /// Every target by name (its directory under `fuzz/corpus/`) with its check.
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, Check); 7] = [
     ("snapshot_decode", snapshot_decode::check),
     ("frame_to_server", frame_to_server::check),
     ("frame_to_client", frame_to_client::check),

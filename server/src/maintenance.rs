@@ -99,21 +99,7 @@ impl Sessions {
             .map(|s| (s.id.clone(), s))
             .collect();
         for (id, live) in &self.cache {
-            let r = &live.rec;
-            all.insert(
-                id.clone(),
-                Summary {
-                    id: id.clone(),
-                    flow: r.flow.clone(),
-                    flow_table: r.flow_table.clone(),
-                    status: r.status.clone(),
-                    status_since_ms: r.status_since_ms,
-                    updated_at_ms: r.updated_at_ms,
-                    expires_at_ms: r.expires_at_ms,
-                    state_bytes: r.state.to_string().len() as u64,
-                    clients_bytes: r.clients.to_json().len() as u64,
-                },
-            );
+            all.insert(id.clone(), Summary::of(&live.rec));
         }
         // Removed earlier in this batch: gone, though the store has them until the commit.
         all.retain(|id, _| !self.removed.contains(id));

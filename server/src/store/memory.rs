@@ -101,20 +101,6 @@ impl MemoryStore {
     }
 }
 
-fn summary(r: &SessionRecord) -> Summary {
-    Summary {
-        id: r.id.clone(),
-        flow: r.flow.clone(),
-        flow_table: r.flow_table.clone(),
-        status: r.status.clone(),
-        status_since_ms: r.status_since_ms,
-        updated_at_ms: r.updated_at_ms,
-        expires_at_ms: r.expires_at_ms,
-        state_bytes: r.state.to_string().len() as u64,
-        clients_bytes: r.clients.to_json().len() as u64,
-    }
-}
-
 impl Inner {
     fn write(&mut self, change: &Change) {
         match change {
@@ -177,7 +163,7 @@ impl Store for MemoryStore {
             .sessions
             .values()
             .filter(|r| r.key.as_deref() == Some(key) && r.expires_at_ms > now_ms)
-            .map(summary)
+            .map(Summary::of)
             .collect())
     }
 
@@ -196,7 +182,7 @@ impl Store for MemoryStore {
     }
 
     fn scan(&mut self) -> Result<Vec<Summary>, SessileError> {
-        Ok(self.lock().sessions.values().map(summary).collect())
+        Ok(self.lock().sessions.values().map(Summary::of).collect())
     }
 
     fn audit(&mut self, session: &str, limit: u64) -> Result<Vec<AuditEntry>, SessileError> {

@@ -132,6 +132,23 @@ pub struct Summary {
     pub clients_bytes: u64,
 }
 
+impl Summary {
+    /// The summary of a session row (as the store or the engine's memory holds it).
+    pub fn of(r: &SessionRecord) -> Self {
+        Summary {
+            id: r.id.clone(),
+            flow: r.flow.clone(),
+            flow_table: r.flow_table.clone(),
+            status: r.status.clone(),
+            status_since_ms: r.status_since_ms,
+            updated_at_ms: r.updated_at_ms,
+            expires_at_ms: r.expires_at_ms,
+            state_bytes: r.state.to_string().len() as u64,
+            clients_bytes: r.clients.to_json().len() as u64,
+        }
+    }
+}
+
 /// A durable session store. Calls come from one thread (the engine's).
 pub trait Store: Send {
     /// The session `id` with its recent patches and client sequences.

@@ -531,11 +531,8 @@ async fn the_creation_rate_counts_a_create_before_its_body_is_read() {
     );
     assert!(limited.json()["retryable"].as_bool().unwrap());
     let retry_after: u64 = limited
-        .head
-        .lines()
-        .find_map(|l| l.strip_prefix("retry-after: "))
+        .header("retry-after")
         .expect("Retry-After")
-        .trim()
         .parse()
         .unwrap();
     assert!(retry_after >= 1, "{retry_after}");

@@ -62,11 +62,8 @@ async fn session_creation_is_rate_limited_per_address() {
     assert_eq!((a.status, a.code()), (429, "RATE_LIMITED".into()));
     assert_eq!(a.json()["retryable"], true);
     let retry: u64 = a
-        .head
-        .lines()
-        .find_map(|l| l.strip_prefix("retry-after: "))
+        .header("retry-after")
         .expect("Retry-After")
-        .trim()
         .parse()
         .unwrap();
     // Three a minute: the next one in at most 20 s.

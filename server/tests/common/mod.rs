@@ -87,6 +87,15 @@ impl Answer {
             .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
     }
     /// The body's `code` field.
+    /// The value of response header `name` (lowercase), trimmed.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let prefix = format!("{name}: ");
+        self.head
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(str::trim)
+    }
+
     pub fn code(&self) -> String {
         self.json()["code"].as_str().unwrap_or_default().to_string()
     }

@@ -163,8 +163,10 @@ fn record_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<(SessionRecord, Stri
 }
 
 /// The columns [`summary_from`] reads.
+/// `length` of TEXT counts characters: the casts make it count UTF-8 bytes,
+/// as [`Summary::of`] does.
 const SUMMARY_COLUMNS: &str = "SELECT id, flow, status, status_since, updated_at, expires_at, \
-     length(state), flow_table, length(clients)";
+     length(CAST(state AS BLOB)), flow_table, length(CAST(clients AS BLOB))";
 
 fn summary_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
     Ok(Summary {
@@ -404,4 +406,39 @@ fn write(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn summaries_count_bytes_not_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        let record = SessionRecord {
+            id: "s".into(),
+            token_hash: vec![1, 2],
+            flow: "checkout".into(),
+            flow_table: None,
+            status: "CART".into(),
+            status_since_ms: 5,
+            key: None,
+            // 2, 3 and 4 bytes per character in UTF-8.
+            state: json!({"name": "Zoë €uro 🛒"}),
+            version: 1,
+            created_at_ms: 5,
+            updated_at_ms: 5,
+            expires_at_ms: 1_000,
+            clients: Default::default(),
+        };
+        store.commit(&[Change::Upsert(record.clone())]).unwrap();
+        let scanned = store.scan().unwrap();
+        assert_eq!(scanned, vec![Summary::of(&record)]);
+        assert_eq!(
+            scanned[0].state_bytes,
+            r#"{"name":"Zoë €uro 🛒"}"#.len() as u64
+        );
+    }
 }

@@ -1,0 +1,8 @@
+//! Tests of the store engine against a fake storage that executes its
+//! commands: the cases of the TypeScript store's tests, the rebase of a
+//! synced tab's changes, and a seeded property test of two tabs.
+
+mod harness;
+mod open_tests;
+mod tabs_tests;
+mod write_tests;

@@ -52,6 +52,8 @@ pub struct World {
     pub channel: Vec<TabMessage>,
     /// Every head version stored, in order (to check it only grows).
     pub heads: Vec<u64>,
+    /// Every state stored by a slot write, in order.
+    pub history: Vec<Value>,
 }
 
 pub type Shared = Rc<RefCell<World>>;
@@ -80,23 +82,6 @@ impl World {
             }
             _ => None,
         }
-    }
-
-    /// The newest stored state of `kind` (the head's slot).
-    pub fn newest(&self, kind: BackendKind) -> Option<(u64, Value)> {
-        let slots = self.backends.get(&kind)?;
-        let mut best: Option<(u64, Value)> = None;
-        for stored in [&slots.a, &slots.b] {
-            if let Stored::Bytes(bytes) = stored {
-                if let Ok(snap) = decode(bytes, &EnvelopeConfig::default()) {
-                    let v = snap.meta.state_version;
-                    if best.as_ref().is_none_or(|(bv, _)| v > *bv) {
-                        best = Some((v, serde_json::from_str(&snap.json).unwrap()));
-                    }
-                }
-            }
-        }
-        best
     }
 
     /// Puts `state` in `slot` as version `version` and moves the head, as a write does.
@@ -147,8 +132,6 @@ pub struct Tab {
     pub migrate: Option<Migrate>,
     /// The channel messages this tab has been given.
     pub heard: usize,
-    /// Hear other tabs' messages as soon as they are sent.
-    pub listening: bool,
     pub now: u64,
 }
 
@@ -175,7 +158,6 @@ impl Tab {
             held: VecDeque::new(),
             migrate,
             heard,
-            listening: true,
             now,
         };
         tab.run();
@@ -313,12 +295,15 @@ impl Tab {
                     }
                 } else {
                     let version = head.version;
+                    let snap = decode(&bytes, &EnvelopeConfig::default()).unwrap();
+                    let state = serde_json::from_str(&snap.json).unwrap();
                     match slot {
                         SlotId::A => slots.a = Stored::Bytes(bytes),
                         _ => slots.b = Stored::Bytes(bytes),
                     }
                     slots.head = head;
                     w.heads.push(version);
+                    w.history.push(state);
                     WriteResult::Stored
                 };
                 drop(w);

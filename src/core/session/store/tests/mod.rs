@@ -4,5 +4,6 @@
 
 mod harness;
 mod open_tests;
+mod prop_tests;
 mod tabs_tests;
 mod write_tests;

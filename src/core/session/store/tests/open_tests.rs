@@ -69,10 +69,7 @@ fn each_corrupted_slot_in_turn_is_skipped_and_the_next_write_goes_over_it() {
             "the write goes to the corrupted slot, never over the good one"
         );
         assert_eq!(last.generation, if good == SlotId::A { 2 } else { 3 });
-        assert_eq!(
-            w.borrow().state_in(BackendKind::IndexedDb, good).is_some(),
-            true
-        );
+        assert!(w.borrow().state_in(BackendKind::IndexedDb, good).is_some());
     }
 }
 

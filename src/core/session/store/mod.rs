@@ -122,7 +122,7 @@ enum Awaiting {
     OpenRead,
     Write,
     RefusalRead,
-    Clear(u64, RequestId),
+    Clear(u64),
 }
 
 /// The store engine of one namespace in one tab. See the module doc.
@@ -153,7 +153,8 @@ pub struct StoreEngine {
     backoff_until: Option<u64>,
     write_soon: bool,
     flushes: Vec<FlushWait>,
-    clear_asked: Option<RequestId>,
+    /// `clear()` calls not yet done: one clear completes them all.
+    clears: Vec<RequestId>,
     closing: bool,
     deferred_clear: Option<u64>,
     migration: Option<MigrationJob>,
@@ -201,7 +202,7 @@ impl StoreEngine {
             backoff_until: None,
             write_soon: false,
             flushes: Vec::new(),
-            clear_asked: None,
+            clears: Vec::new(),
             closing: false,
             deferred_clear: None,
             migration: None,
@@ -296,13 +297,7 @@ impl StoreEngine {
     pub fn clear(&mut self, now: u64) -> Result<RequestId, SessileError> {
         self.refuse_if_closed()?;
         let id = self.request_id();
-        if let Some(old) = self.clear_asked.replace(id) {
-            // One clear does for both.
-            self.completions.push_back(Completion {
-                id: old,
-                result: Ok(()),
-            });
-        }
+        self.clears.push(id);
         self.drive(now);
         Ok(id)
     }

@@ -146,12 +146,15 @@ impl Pending {
         }
     }
 
-    /// Takes a stored copy with `includes` as the base of `state`: puts back
-    /// on top every kept change the copy lacks, in order; returns how many.
-    pub fn rebase_onto(&mut self, state: &mut Value, includes: Includes) -> usize {
+    /// Takes a copy with `includes` as the base of `state`: puts back on
+    /// top every kept change the copy lacks, in order; returns how many.
+    /// A `stored` copy also marks the changes it has as stored.
+    pub fn rebase_onto(&mut self, state: &mut Value, includes: Includes, stored: bool) -> usize {
         let had = includes.of(&self.client);
         self.includes = includes;
-        self.stored(had);
+        if stored {
+            self.stored(had);
+        }
         let mut replayed = 0;
         for change in self.changes.iter().filter(|c| c.seq > had) {
             merge_patch::apply(state, &change.patch);
@@ -203,7 +206,7 @@ mod tests {
         let mut theirs = Includes::default();
         theirs.set(&me(), 1);
         let mut state = json!({"x": 5});
-        assert_eq!(p.rebase_onto(&mut state, theirs), 1);
+        assert_eq!(p.rebase_onto(&mut state, theirs, true), 1);
         assert_eq!(state, json!({"x": 5, "y": 1}));
         assert_eq!(p.includes().of(&me()), 2);
     }
@@ -232,7 +235,7 @@ mod tests {
         }
         assert_eq!(p.len(), MAX_PENDING);
         let mut base = json!({});
-        p.rebase_onto(&mut base, Includes::default());
+        p.rebase_onto(&mut base, Includes::default(), true);
         assert_eq!(base, state);
     }
 }

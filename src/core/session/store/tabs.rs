@@ -1,16 +1,17 @@
-//! Tabs of one namespace: what a tab takes from another tab's announcement
-//! (a newer stored head, or a clear) and from a stored copy found after a
-//! refused write. A store alone lets the newer copy win and reports this
-//! tab's unsaved change as a `conflict`. A synced store (`rebase`) puts its
-//! own changes the copy lacks back on top and shows them: a change that
-//! some client still has to send is never replaced.
+//! What a tab takes from elsewhere: another tab's announcement (a newer
+//! stored head, or a clear), a stored copy found after a refused write, and
+//! a copy from the server. A store alone lets the newer copy win and
+//! reports this tab's unsaved change as a `conflict`. A synced store
+//! (`rebase`) puts its own changes the copy lacks back on top and shows
+//! them: a change that some client still has to send is never replaced.
 
 use serde_json::Value;
 
 use super::pending::Includes;
-use super::types::{StoreEvent, TabMessage, Winner};
+use super::types::{OpSeq, Phase, StoreEvent, TabMessage, Winner};
 use super::write::WriteEnd;
 use super::{Awaiting, StoreEngine};
+use crate::core::error::SessileError;
 use crate::core::slots::SlotId;
 
 /// Where a copy being taken came from.
@@ -54,7 +55,7 @@ impl StoreEngine {
     }
 
     pub(super) fn receive_tab(&mut self, message: TabMessage, now: u64) {
-        if self.phase != super::Phase::Ready {
+        if self.phase != Phase::Ready {
             return;
         }
         let (from, version, cleared) = match &message {
@@ -131,7 +132,8 @@ impl StoreEngine {
         self.debouncer.taken();
         let rebase = self.config.rebase;
         let rebased = if rebase {
-            self.pending.rebase_onto(&mut state, adoption.includes)
+            self.pending
+                .rebase_onto(&mut state, adoption.includes, true)
         } else {
             self.pending.replace(adoption.includes);
             0
@@ -186,5 +188,56 @@ impl StoreEngine {
             };
             self.end_write(write, stale, now);
         }
+    }
+
+    /// A state from the server (on resume, or after a refused op) that
+    /// includes this client's changes up to `acknowledged`: taken as the
+    /// current state, with this tab's later changes put back on top, and
+    /// stored as a new version. Changes of other tabs that the server does
+    /// not have yet are not known here, so the stored copy names no other
+    /// client as included: each tab that takes it puts its own kept changes
+    /// back on top. A store alone (no `rebase`) takes the state as it is.
+    /// Returns the new version; refused as `set` is.
+    pub fn handle_server_state(
+        &mut self,
+        state: Value,
+        acknowledged: OpSeq,
+        now: u64,
+    ) -> Result<u64, SessileError> {
+        let json = super::to_json(&state);
+        let limit = self.config.envelope.max_raw_bytes;
+        if json.len() > limit {
+            return Err(SessileError::StateTooLarge {
+                size: json.len() as u64,
+                limit: limit as u64,
+            });
+        }
+        if self.phase != Phase::Ready || self.closing {
+            return Err(SessileError::StoreClosed);
+        }
+        if let Some(blocked) = &self.blocked {
+            return Err(blocked.clone());
+        }
+        self.pending.acknowledged(acknowledged);
+        let mut includes = Includes::default();
+        includes.set(self.pending.client(), acknowledged);
+        let mut state = state;
+        let rebased = if self.config.rebase {
+            self.pending.rebase_onto(&mut state, includes, false)
+        } else {
+            self.pending.replace(includes);
+            0
+        };
+        self.json = if rebased > 0 {
+            super::to_json(&state)
+        } else {
+            json
+        };
+        self.state = state;
+        self.version = self.version.max(self.stored_version) + 1;
+        self.modified_at = now;
+        self.debouncer.changed(now);
+        self.drive(now);
+        Ok(self.version)
     }
 }

@@ -85,9 +85,9 @@ impl StoreEngine {
                 return;
             }
         }
-        if let Some(id) = self.clear_asked.take() {
+        if !self.clears.is_empty() {
             let tombstone = self.version.max(self.stored_version) + 1;
-            self.awaiting = Awaiting::Clear(tombstone, id);
+            self.awaiting = Awaiting::Clear(tombstone);
             self.commands.push_back(StorageCommand::Clear { tombstone });
             return;
         }
@@ -437,7 +437,7 @@ impl StoreEngine {
 
     /// How the last [`StorageCommand::Clear`] went.
     pub fn handle_cleared(&mut self, result: Result<(), SessileError>, now: u64) {
-        let Awaiting::Clear(tombstone, id) = self.awaiting else {
+        let Awaiting::Clear(tombstone) = self.awaiting else {
             return;
         };
         self.awaiting = Awaiting::Nothing;
@@ -452,7 +452,11 @@ impl StoreEngine {
                 version: tombstone,
             });
         }
-        self.completions.push_back(Completion { id, result });
+        // Every clear() asked so far is done by this one (or failed with it).
+        for id in std::mem::take(&mut self.clears) {
+            let result = result.clone();
+            self.completions.push_back(Completion { id, result });
+        }
         self.drive(now);
     }
 }

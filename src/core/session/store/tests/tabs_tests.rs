@@ -423,3 +423,60 @@ fn a_change_is_kept_until_it_is_stored_and_acknowledged() {
     one.engine.handle_acknowledged(2);
     assert_eq!(one.engine.diagnostics().pending_changes, 0);
 }
+
+/// A copy from the server never replaces a change some live tab still has
+/// to send: the tab that takes it puts its own later changes back on top,
+/// and the other tab, taking the stored result, puts back its own.
+#[test]
+fn a_server_copy_keeps_every_tabs_unsent_changes() {
+    let w = world();
+    let mut one = Tab::open(&w, synced("t-server", 1), 0);
+    let mut two = Tab::open(&w, synced("t-server", 2), 0);
+    one.set(json!({ "cart": { "X": 1 } }));
+    one.set(json!({ "cart": { "X": 1, "Y": 1 } }));
+    two.set(json!({ "cart": { "W": 1 } })); // not stored, not sent
+                                            // The server has one's first change (and someone's Z) but not its second.
+    let server = json!({ "cart": { "X": 1, "Z": 9 } });
+    one.engine.handle_server_state(server, 1, 1).unwrap();
+    one.run();
+    assert_eq!(one.state(), json!({ "cart": { "X": 1, "Y": 1, "Z": 9 } }));
+    one.flush().unwrap();
+    two.hear();
+    assert_eq!(
+        two.state(),
+        json!({ "cart": { "X": 1, "Y": 1, "Z": 9, "W": 1 } })
+    );
+    assert!(two.conflicts().is_empty());
+    two.flush().unwrap();
+    one.hear();
+    assert_eq!(one.state(), two.state());
+    assert_eq!(
+        one.engine.diagnostics().pending_changes,
+        1,
+        "Y: stored, not acknowledged"
+    );
+}
+
+#[test]
+fn clear_called_twice_completes_both_once_the_namespace_is_cleared() {
+    let w = world();
+    let mut a = Tab::open(&w, config("t-clear-twice", 1), 0);
+    a.set(json!({ "n": 1 }));
+    a.flush().unwrap();
+    a.hold = true;
+    let first = a.engine.clear(1).unwrap();
+    a.run();
+    let second = a.engine.clear(2).unwrap();
+    a.run();
+    assert_eq!(
+        (a.result(first), a.result(second)),
+        (None, None),
+        "not done before the clear is"
+    );
+    a.release();
+    assert_eq!(
+        (a.result(first), a.result(second)),
+        (Some(Ok(())), Some(Ok(())))
+    );
+    assert_eq!(w.borrow_mut().slots(IDB).a, Stored::Missing);
+}

@@ -122,7 +122,7 @@ enum Awaiting {
     OpenRead,
     Write,
     RefusalRead,
-    Clear(u64),
+    Clear,
 }
 
 /// The store engine of one namespace in one tab. See the module doc.

@@ -161,10 +161,12 @@ pub enum StorageCommand {
     /// Remove the eviction marker (localStorage and cookie). No answer.
     ClearMarker,
     /// Under the namespace's lock: remove both slots and set the head to
-    /// `tombstone`. Answer with `handle_cleared`.
+    /// the tombstone `max(at_least, stored head + 1)`, above every version
+    /// stored so far (another tab may have stored one this tab has not
+    /// heard of). Answer with `handle_cleared(Ok(tombstone))`.
     Clear {
-        /// The head left behind, above every version stored so far.
-        tombstone: u64,
+        /// The lowest tombstone: above every version this tab knows.
+        at_least: u64,
     },
 }
 

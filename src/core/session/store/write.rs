@@ -86,9 +86,9 @@ impl StoreEngine {
             }
         }
         if !self.clears.is_empty() {
-            let tombstone = self.version.max(self.stored_version) + 1;
-            self.awaiting = Awaiting::Clear(tombstone);
-            self.commands.push_back(StorageCommand::Clear { tombstone });
+            let at_least = self.version.max(self.stored_version) + 1;
+            self.awaiting = Awaiting::Clear;
+            self.commands.push_back(StorageCommand::Clear { at_least });
             return;
         }
         if self.flushes.iter().any(|f| f.after.is_none()) {
@@ -435,13 +435,14 @@ impl StoreEngine {
         }
     }
 
-    /// How the last [`StorageCommand::Clear`] went.
-    pub fn handle_cleared(&mut self, result: Result<(), SessileError>, now: u64) {
-        let Awaiting::Clear(tombstone) = self.awaiting else {
+    /// How the last [`StorageCommand::Clear`] went: the tombstone head it
+    /// left, or why it failed (nothing was removed).
+    pub fn handle_cleared(&mut self, result: Result<u64, SessileError>, now: u64) {
+        if self.awaiting != Awaiting::Clear {
             return;
-        };
+        }
         self.awaiting = Awaiting::Nothing;
-        if result.is_ok() {
+        if let Ok(tombstone) = result {
             // Every tab's rescue copy: one left before the clear must not
             // bring the session back.
             self.commands.push_back(StorageCommand::ForgetAllRescues);
@@ -454,7 +455,7 @@ impl StoreEngine {
         }
         // Every clear() asked so far is done by this one (or failed with it).
         for id in std::mem::take(&mut self.clears) {
-            let result = result.clone();
+            let result = result.clone().map(|_| ());
             self.completions.push_back(Completion { id, result });
         }
         self.drive(now);

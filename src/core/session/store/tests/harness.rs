@@ -324,15 +324,16 @@ impl Tab {
                 }
             }
             StorageCommand::ClearMarker => w.marker = None,
-            StorageCommand::Clear { tombstone } => {
+            StorageCommand::Clear { at_least } => {
                 let slots = w.slots(kind.unwrap());
+                let tombstone = at_least.max(slots.head.version + 1);
                 *slots = Slots {
                     head: Head::at(tombstone),
                     ..Slots::default()
                 };
                 w.heads.push(tombstone);
                 drop(w);
-                self.engine.handle_cleared(Ok(()), now);
+                self.engine.handle_cleared(Ok(tombstone), now);
             }
         }
     }

@@ -480,3 +480,35 @@ fn clear_called_twice_completes_both_once_the_namespace_is_cleared() {
     );
     assert_eq!(w.borrow_mut().slots(IDB).a, Stored::Missing);
 }
+
+/// A clear by a tab that has not heard of the newest write still leaves a
+/// tombstone above it, so the tab that wrote it follows the clear instead
+/// of writing the ended session back.
+#[test]
+fn a_clear_from_a_tab_behind_the_head_still_ends_the_session_everywhere() {
+    let w = world();
+    let mut a = Tab::open(&w, config("t-clear-behind", 1), 0);
+    let mut b = Tab::open(&w, config("t-clear-behind", 2), 0);
+    a.set(json!({ "step": "checkout" }));
+    a.flush().unwrap(); // head 1
+    b.hear();
+    b.set(json!({ "step": "success", "card": "4242" }));
+    b.flush().unwrap(); // head 2; a has not heard
+    a.clear().unwrap();
+    let head = w.borrow_mut().slots(IDB).head.version;
+    assert!(
+        head > 2,
+        "the tombstone {head} is above every version stored"
+    );
+    b.hear();
+    assert_eq!(b.state(), json!({ "step": "cart" }), "b followed the clear");
+    b.set(json!({ "step": "cart", "new": true }));
+    b.flush().unwrap();
+    let reopened = Tab::open(&w, config("t-clear-behind", 3), 1);
+    assert_eq!(reopened.state(), json!({ "step": "cart", "new": true }));
+    assert!(w
+        .borrow()
+        .history
+        .iter()
+        .all(|s| s.get("card").is_none() || s["step"] == "success"));
+}

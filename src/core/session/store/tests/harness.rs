@@ -52,8 +52,10 @@ pub struct World {
     pub channel: Vec<TabMessage>,
     /// Every head version stored, in order (to check it only grows).
     pub heads: Vec<u64>,
-    /// Every state stored by a slot write, in order.
-    pub history: Vec<Value>,
+    /// Every state stored by a slot write, in order; `None` for a clear.
+    pub history: Vec<Option<Value>>,
+    /// The last tombstone a clear left, 0 for none.
+    pub tombstone: u64,
 }
 
 pub type Shared = Rc<RefCell<World>>;
@@ -303,7 +305,7 @@ impl Tab {
                     }
                     slots.head = head;
                     w.heads.push(version);
-                    w.history.push(state);
+                    w.history.push(Some(state));
                     WriteResult::Stored
                 };
                 drop(w);
@@ -332,6 +334,8 @@ impl Tab {
                     ..Slots::default()
                 };
                 w.heads.push(tombstone);
+                w.history.push(None);
+                w.tombstone = tombstone;
                 drop(w);
                 self.engine.handle_cleared(Ok(tombstone), now);
             }

@@ -1,13 +1,15 @@
 //! A seeded property test: two tabs of one namespace share one fake
 //! storage and play random changes, flushes, timers, hides, held locks,
-//! late or early tab messages, reloads (pagehide, then a new page) and
-//! crashes (the tab gone without `pagehide`, its write under way done or
-//! not). Each tab only changes its own key with a growing counter, so a
+//! late or early tab messages, clears, reloads (pagehide, then a new page)
+//! and crashes (the tab gone without `pagehide`, its write under way done
+//! or not). Each tab only changes its own key with a growing counter, so a
 //! stored value that goes back is a lost write. Checked after every step:
 //! the stored head only grows, no stored write loses a value an earlier
-//! stored write had, and the head a tab knows only grows. At the end, with
-//! every tab flushed and every message heard: all tabs hold the stored
-//! state, and a synced tab (rebase) has lost none of its changes.
+//! one (since the last clear) had, nothing from before a clear is stored
+//! after it, and the head a tab knows only grows. At the end, with every
+//! tab flushed and every message heard: all tabs hold the stored state,
+//! and a synced tab (rebase) has lost none of its changes made since it
+//! followed the last clear.
 
 use serde_json::{json, Value};
 
@@ -39,8 +41,9 @@ struct Run {
     tabs: Vec<Tab>,
     /// The next value each tab sets its key to (never reused).
     counter: [u64; TABS],
-    /// The last value each tab set since it was (re)opened, if it did.
-    last_set: [Option<u64>; TABS],
+    /// The last value each tab set since it was (re)opened, if it did, and
+    /// how many clears storage had seen then.
+    last_set: [Option<(u64, usize)>; TABS],
     /// The head each tab knew after the previous step.
     known: [u64; TABS],
     checked: usize,
@@ -82,14 +85,31 @@ impl Run {
     fn step(&mut self, rng: &mut Rng) {
         let i = rng.below(TABS as u64) as usize;
         let tab = &mut self.tabs[i];
-        match rng.below(12) {
+        match rng.below(13) {
             0..=3 => {
                 if tab.engine.phase() == &Phase::Ready {
                     let mut state = tab.state();
                     state[key(i)] = json!(self.counter[i]);
                     tab.set(state);
-                    self.last_set[i] = Some(self.counter[i]);
+                    // A change made before this tab followed the last clear
+                    // belongs to the ended session.
+                    let current =
+                        tab.engine.diagnostics().stored_version >= self.world.borrow().tombstone;
+                    let clears = self
+                        .world
+                        .borrow()
+                        .history
+                        .iter()
+                        .filter(|s| s.is_none())
+                        .count();
+                    self.last_set[i] = current.then_some((self.counter[i], clears));
                     self.counter[i] += 1;
+                }
+            }
+            12 => {
+                if tab.engine.phase() == &Phase::Ready {
+                    let _ = tab.engine.clear(self.now);
+                    tab.run();
                 }
             }
             4 => {
@@ -143,6 +163,16 @@ impl Run {
         self.last_set[i] = None;
     }
 
+    /// How many clears storage has seen.
+    fn clears(&self) -> usize {
+        self.world
+            .borrow()
+            .history
+            .iter()
+            .filter(|s| s.is_none())
+            .count()
+    }
+
     fn check(&mut self, seed: u64) {
         let w = self.world.borrow();
         for pair in w.heads.windows(2) {
@@ -154,16 +184,30 @@ impl Run {
             );
         }
         let mut best = [0u64; TABS];
-        for (n, state) in w.history.iter().enumerate() {
-            for (i, b) in best.iter_mut().enumerate() {
+        let mut floor = [0u64; TABS];
+        let mut counters = [0u64; TABS];
+        for (n, stored) in w.history.iter().enumerate() {
+            let Some(state) = stored else {
+                // A clear: nothing stored before it may come back.
+                floor = counters;
+                best = [0; TABS];
+                continue;
+            };
+            for i in 0..TABS {
                 let v = state.get(key(i)).and_then(Value::as_u64).unwrap_or(0);
                 assert!(
-                    v >= *b,
+                    v >= best[i],
                     "seed {seed}: stored write {n} lost {}={} (has {v}): {state}",
                     key(i),
-                    *b
+                    best[i]
                 );
-                *b = v;
+                assert!(
+                    v == 0 || v > floor[i],
+                    "seed {seed}: stored write {n} brought back {}={v} from before a clear",
+                    key(i)
+                );
+                best[i] = v;
+                counters[i] = counters[i].max(v);
             }
         }
         self.checked = w.history.len();
@@ -211,13 +255,10 @@ fn play(seed: u64, rebase: bool, steps: usize) {
     }
     run.settle(seed);
     run.check(seed);
-    let stored = run
-        .world
-        .borrow()
-        .history
-        .last()
-        .cloned()
-        .unwrap_or(json!({}));
+    let stored = match run.world.borrow().history.last() {
+        Some(Some(state)) => state.clone(),
+        _ => json!({}),
+    };
     for (i, tab) in run.tabs.iter().enumerate() {
         if tab.engine.phase() != &Phase::Ready {
             continue;
@@ -227,7 +268,11 @@ fn play(seed: u64, rebase: bool, steps: usize) {
             stored,
             "seed {seed}: tab {i} holds the stored state"
         );
-        if let (true, Some(v)) = (rebase, run.last_set[i]) {
+        // A clear after the change ended its session.
+        if let (true, Some((v, clears))) = (rebase, run.last_set[i]) {
+            if clears != run.clears() {
+                continue;
+            }
             assert_eq!(
                 stored[key(i)],
                 json!(v),

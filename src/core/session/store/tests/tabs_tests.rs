@@ -506,9 +506,4 @@ fn a_clear_from_a_tab_behind_the_head_still_ends_the_session_everywhere() {
     b.flush().unwrap();
     let reopened = Tab::open(&w, config("t-clear-behind", 3), 1);
     assert_eq!(reopened.state(), json!({ "step": "cart", "new": true }));
-    assert!(w
-        .borrow()
-        .history
-        .iter()
-        .all(|s| s.get("card").is_none() || s["step"] == "success"));
 }

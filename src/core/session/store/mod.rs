@@ -14,6 +14,16 @@
 //! finished `flush`, `clear` or `close`). A driver drains them all after
 //! every input.
 //!
+//! What a driver owes the engine: it answers each command that has an
+//! answer (open, read, slot write, clear) with its `handle_*`, one at a
+//! time and in order; it runs [`StorageCommand::WriteRescue`] synchronously
+//! (it comes first after `handle_pagehide`, while the page goes away); it
+//! runs slot writes and clears under the namespace's Web Lock where there
+//! is one, and stores a write's [`Head`] (version and `includes`) in the
+//! same transaction as its slot; it sends every announcement on the
+//! namespace's BroadcastChannel and hands every message heard to
+//! `handle_tab_message`.
+//!
 //! A store alone keeps today's rule between tabs: the newest stored copy
 //! wins and this tab's unsaved change is reported as a `conflict`. A store
 //! under a synced session (`rebase`) keeps each change until it is stored and

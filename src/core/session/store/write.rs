@@ -100,7 +100,7 @@ impl StoreEngine {
                 self.finish_flushes(|f| f.after.is_none(), Err(blocked));
                 return;
             }
-            match self.start_write(now) {
+            match self.start_write() {
                 Ok(number) => {
                     for f in self.flushes.iter_mut().filter(|f| f.after.is_none()) {
                         f.after = Some(number);
@@ -113,14 +113,14 @@ impl StoreEngine {
         let timer_due = self.debouncer.due_at().is_some_and(|at| at <= now)
             && self.backoff_until.is_none_or(|at| at <= now);
         if self.debouncer.unsaved() && self.blocked.is_none() && (self.write_soon || timer_due) {
-            if let Err(error) = self.start_write(now) {
+            if let Err(error) = self.start_write() {
                 self.write_failed(error, false, now);
             }
         }
     }
 
     /// Encodes the current state and asks for its compare-and-set write.
-    fn start_write(&mut self, _now: u64) -> Result<u64, SessileError> {
+    fn start_write(&mut self) -> Result<u64, SessileError> {
         let plan = next_write(self.last_good);
         let meta = SnapshotMeta {
             generation: plan.generation,

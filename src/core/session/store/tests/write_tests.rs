@@ -257,3 +257,27 @@ fn a_close_whose_flush_fails_leaves_a_rescue_copy() {
     let next = Tab::open(&w, config("t-close-fail", 2), 10);
     assert_eq!(next.state(), json!({ "blob": "c".repeat(300) }));
 }
+
+#[test]
+fn a_rescue_copy_restored_while_the_old_pages_write_lands_meets_it_without_loss() {
+    let w = world();
+    let mut old = Tab::open(&w, config("t-late", 1), 0);
+    old.hold = true;
+    old.set(json!({ "step": "success" }));
+    old.pagehide(); // rescue copy now; its slot write waits for the lock
+    let mut next = Tab::open(&w, config("t-late", 2), 10);
+    let RestoreOutcome::Restored { from, .. } = next.restored() else {
+        panic!()
+    };
+    assert_eq!(from, SlotId::Rescue);
+    old.release(); // the old page's write lands after all
+    let flushed = next.flush();
+    assert!(
+        matches!(&flushed, Ok(()) | Err(SessileError::StaleWrite { .. })),
+        "{flushed:?}"
+    );
+    assert_eq!(next.state(), json!({ "step": "success" }));
+    assert!(w.borrow().rescues.is_empty());
+    let third = Tab::open(&w, config("t-late", 3), 20);
+    assert_eq!(third.state(), json!({ "step": "success" }));
+}

@@ -132,6 +132,9 @@ pub struct Tab {
     pub hold: bool,
     pub held: VecDeque<StorageCommand>,
     pub migrate: Option<Migrate>,
+    /// Leave migration requests here instead of answering them at once.
+    pub defer_migrations: bool,
+    pub deferred: VecDeque<MigrationRequest>,
     /// The channel messages this tab has been given.
     pub heard: usize,
     pub now: u64,
@@ -159,6 +162,8 @@ impl Tab {
             hold: false,
             held: VecDeque::new(),
             migrate,
+            defer_migrations: false,
+            deferred: VecDeque::new(),
             heard,
             now,
         };
@@ -185,6 +190,10 @@ impl Tab {
             }
             while let Some(request) = self.engine.poll_migration() {
                 progressed = true;
+                if self.defer_migrations {
+                    self.deferred.push_back(request);
+                    continue;
+                }
                 let result = match &self.migrate {
                     Some(f) => f(request.from, request.state),
                     None => Err(format!("no migration function migrate[{}]", request.from)),
@@ -206,6 +215,17 @@ impl Tab {
             if !progressed {
                 return;
             }
+        }
+    }
+
+    /// Answers the migration requests left waiting.
+    pub fn answer_migrations(&mut self) {
+        self.defer_migrations = false;
+        while let Some(request) = self.deferred.pop_front() {
+            let f = self.migrate.as_ref().expect("a migrate function");
+            let result = f(request.from, request.state);
+            self.engine.handle_migrated(request.from, result, self.now);
+            self.run();
         }
     }
 

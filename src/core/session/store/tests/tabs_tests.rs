@@ -507,3 +507,96 @@ fn a_clear_from_a_tab_behind_the_head_still_ends_the_session_everywhere() {
     let reopened = Tab::open(&w, config("t-clear-behind", 3), 1);
     assert_eq!(reopened.state(), json!({ "step": "cart", "new": true }));
 }
+
+fn rename_mail(from: u32, mut state: serde_json::Value) -> Result<serde_json::Value, String> {
+    if from != 1 {
+        return Err(["no migration function migrate[", &from.to_string(), "]"].concat());
+    }
+    let mail = state
+        .as_object_mut()
+        .unwrap()
+        .remove("mail")
+        .unwrap_or_default();
+    state["email"] = mail;
+    Ok(state)
+}
+
+fn stored_message(from: u8, version: u64, schema: u32, state: serde_json::Value) -> TabMessage {
+    TabMessage::Stored {
+        from: client(from),
+        version,
+        slot: if version % 2 == 1 {
+            SlotId::A
+        } else {
+            SlotId::B
+        },
+        generation: version as u16,
+        schema,
+        state,
+        includes: vec![],
+    }
+}
+
+#[test]
+fn an_older_pages_copy_is_migrated_before_it_is_taken_and_messages_meanwhile_wait() {
+    let w = world();
+    let cfg = StoreConfig {
+        schema_version: 2,
+        ..config("t-adopt-migrate", 1)
+    };
+    let mut tab = Tab::open_with(&w, cfg, 0, Some(Box::new(rename_mail)));
+    tab.defer_migrations = true;
+    w.borrow_mut()
+        .channel
+        .push(stored_message(2, 1, 1, json!({ "mail": "a@example.com" })));
+    tab.hear();
+    assert_eq!(tab.deferred.len(), 1, "migrate[1] asked of the page");
+    assert_eq!(
+        tab.state(),
+        json!({ "step": "cart" }),
+        "not taken before it is migrated"
+    );
+    // Two more announcements while the page migrates: the newest is kept.
+    w.borrow_mut()
+        .channel
+        .push(stored_message(2, 2, 2, json!({ "email": "b@example.com" })));
+    w.borrow_mut()
+        .channel
+        .push(stored_message(2, 3, 2, json!({ "email": "c@example.com" })));
+    tab.hear();
+    tab.answer_migrations();
+    assert_eq!(tab.state(), json!({ "email": "c@example.com" }));
+    assert_eq!(tab.engine.version(), 3);
+    assert_eq!(
+        tab.updates().iter().map(|u| u.0).collect::<Vec<_>>(),
+        [1, 3]
+    );
+}
+
+#[test]
+fn a_copy_found_after_a_refused_write_is_migrated_before_it_is_taken() {
+    let w = world();
+    let cfg = StoreConfig {
+        schema_version: 2,
+        ..config("t-refused-migrate", 1)
+    };
+    let mut tab = Tab::open_with(&w, cfg, 0, Some(Box::new(rename_mail)));
+    // An older page (schema 1) stored version 1 since.
+    {
+        let mut world = w.borrow_mut();
+        let slots = world.slots(IDB);
+        slots.a = Stored::Bytes(snapshot(&json!({ "mail": "old@example.com" }), 1, 1, 1));
+        slots.head = Head::at(1);
+    }
+    tab.set(json!({ "step": "checkout" }));
+    assert_eq!(tab.flush().unwrap_err().code(), "STALE_WRITE");
+    assert_eq!(tab.state(), json!({ "email": "old@example.com" }));
+    assert_eq!(tab.conflicts()[0].2, Winner::Remote);
+    // Taking it is not writing it: a later change is written at schema 2.
+    tab.set(json!({ "email": "new@example.com" }));
+    tab.flush().unwrap();
+    assert_eq!(
+        w.borrow().state_in(IDB, SlotId::B),
+        Some(json!({ "email": "new@example.com" }))
+    );
+}

@@ -11,5 +11,6 @@ pub mod lifecycle;
 pub mod merge_patch;
 pub mod protocol;
 pub mod schema;
+pub mod session;
 pub mod slots;
 pub mod text_codec;

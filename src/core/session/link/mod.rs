@@ -281,15 +281,9 @@ impl Link {
     /// time later; early calls do nothing).
     pub fn handle_timeout(&mut self, now: u64) {
         match self.state {
-            LinkState::Backoff { until } => {
-                if now >= until {
-                    self.open_transport(now);
-                }
-            }
-            LinkState::Connecting { .. } => {
-                if now >= self.connect_by() {
-                    self.connection_down(LossReason::Timeout, true, now);
-                }
+            LinkState::Backoff { until } if now >= until => self.open_transport(now),
+            LinkState::Connecting { .. } if now >= self.connect_by() => {
+                self.connection_down(LossReason::Timeout, true, now);
             }
             LinkState::Handshaking { .. } | LinkState::Connected { .. } => self.live_timers(now),
             _ => {}

@@ -241,9 +241,7 @@ impl Outbox {
 /// A whole number from 0 to 2^53 − 1 (what the TypeScript client could
 /// write), or `None`.
 fn u64_field(o: &Map<String, Value>, key: &str) -> Option<u64> {
-    o.get(key)
-        .and_then(Value::as_u64)
-        .filter(|n| *n <= (1 << 53) - 1)
+    o.get(key).and_then(Value::as_u64).filter(|n| *n < 1 << 53)
 }
 
 /// One op of a record: `{id: {client, seq}, base, patch, to?}`.

@@ -10,12 +10,14 @@
 //! only through its `encode` and `decode`.
 //!
 //! Where the parts live: `types.rs` (what the driver sees), `outbox.rs`,
-//! `backoff.rs`, `record.rs` (the persisted record), `inbound.rs` (frames
-//! from the server), `connection.rs` (opening, losing and stopping).
+//! `backoff.rs`, `record.rs` (the persisted record), `options.rs` (a link
+//! from a page's options), `inbound.rs` (frames from the server),
+//! `connection.rs` (opening, losing and stopping).
 
 mod backoff;
 mod connection;
 mod inbound;
+mod options;
 pub mod outbox;
 mod record;
 mod types;

@@ -9,6 +9,13 @@
 //! Frames are the types of [`crate::core::protocol`], encoded and decoded
 //! only through its `encode` and `decode`.
 //!
+//! Tabs: each tab is its own client with its own outbox, and an outbox is
+//! self-contained (client id, sequences, its part of the record), so the
+//! outbox of a tab that is gone can be resumed by another under its
+//! original (client, seq) ids, which the server dedupes by. Today a link
+//! sends one outbox, its own, and ignores answers that name another client;
+//! taking in another tab's outbox beside it is the next step.
+//!
 //! Where the parts live: `types.rs` (what the driver sees), `outbox.rs`,
 //! `backoff.rs`, `record.rs` (the persisted record), `options.rs` (a link
 //! from a page's options), `inbound.rs` (frames from the server),

@@ -25,7 +25,8 @@ const TERMINAL_CODES: [&str; 4] = [
 
 impl Link {
     /// One inbound text frame on the current transport. A frame that does
-    /// not decode is an [`LinkEvent::ErrorOccurred`] (never a panic); the
+    /// not decode, or would make the confirmed state something other than a
+    /// JSON object, is an [`LinkEvent::ErrorOccurred`] (never a panic); the
     /// link carries on.
     pub fn handle_frame(&mut self, bytes: &[u8], now: u64) {
         if !matches!(
@@ -39,6 +40,14 @@ impl Link {
             Ok(m) => m,
             Err(e) => return self.error_event(e.code(), &e.to_string(), false),
         };
+        if let Some(what) = not_an_object(&msg) {
+            // The confirmed state is always an object (the record holds it
+            // so): a frame that would make it anything else is refused.
+            let mut message = String::from("protocol error: ");
+            message.push_str(what);
+            message.push_str(" must be a JSON object");
+            return self.error_event("PROTOCOL_ERROR", &message, false);
+        }
         let connected = matches!(self.state, LinkState::Connected { .. });
         match msg {
             Message::Welcome(w) if !connected => self.on_welcome(w, now),
@@ -290,6 +299,25 @@ impl Link {
             message: message.into(),
             terminal,
         });
+    }
+}
+
+/// What in `msg` would become the confirmed state, or be merged into it,
+/// and is not a JSON object: `None` when all is well.
+fn not_an_object(msg: &Message) -> Option<&'static str> {
+    match msg {
+        Message::Patch(p) if !p.patch.is_object() => Some("a patch"),
+        Message::Reject(r) if r.current.as_ref().is_some_and(|c| !c.state.is_object()) => {
+            Some("a conflict's current state")
+        }
+        Message::Welcome(w) => match &w.catch_up {
+            CatchUp::Snapshot { state } if !state.is_object() => Some("a snapshot's state"),
+            CatchUp::Patches { patches } if patches.iter().any(|p| !p.patch.is_object()) => {
+                Some("a catch-up patch")
+            }
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -91,8 +91,9 @@ pub struct Link {
 }
 
 impl Link {
-    /// A link sending `outbox`'s ops, holding `state` at server `version`
-    /// (0 and `{}` for nothing yet). Starts [`LinkState::Idle`].
+    /// A link sending `outbox`'s ops, holding `state` (a JSON object: the
+    /// record keeps it) at server `version` (0 and `{}` for nothing yet).
+    /// Starts [`LinkState::Idle`].
     pub fn new(cfg: LinkConfig, outbox: Outbox, version: u64, state: Value) -> Self {
         let preferred = if cfg.start_on_http {
             Transport::Http

@@ -85,6 +85,10 @@ impl Link {
             }
             Some(v) => v.clone(),
         };
+        if !confirmed.is_object() {
+            // The record could not hold it: a reload would lose the outbox.
+            return Err(invalid("confirmed", "must be a JSON object"));
+        }
         Ok(Link::new(cfg, Outbox::new(client)?, version, confirmed))
     }
 }
@@ -132,6 +136,8 @@ mod tests {
         assert_eq!(code(&with("seed", json!("7"))), "INVALID_OPTIONS");
         assert_eq!(code(&with("confirmed", json!("{nope"))), "INVALID_OPTIONS");
         assert_eq!(code(&with("client", json!("short"))), "OUTBOX_CORRUPT");
+        assert_eq!(code(&with("confirmed", json!("[1]"))), "INVALID_OPTIONS");
+        assert_eq!(code(&with("confirmed", json!(5))), "INVALID_OPTIONS");
         let mut o = base();
         o["version"] = json!(3);
         o["confirmed"] = json!(r#"{"a":1}"#);

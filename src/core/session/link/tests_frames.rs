@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::tests::{events, handshaking, welcome, CLIENT};
 use super::*;
 use crate::core::protocol::{
-    Ack, Bye, Ended, ErrorFrame, LoggedPatch, Op, DEFAULT_MAX_FRAME_BYTES,
+    Ack, Bye, CatchUp, Ended, ErrorFrame, LoggedPatch, Op, DEFAULT_MAX_FRAME_BYTES,
 };
 
 fn code(frame: &str, max: usize) -> &'static str {
@@ -228,4 +228,55 @@ fn optional_fields_may_be_missing_or_null_and_unknown_fields_are_ignored() {
 #[test]
 fn the_default_limit() {
     assert_eq!(DEFAULT_MAX_FRAME_BYTES, 5 * 1024 * 1024 + 64 * 1024);
+}
+
+#[test]
+fn a_state_or_patch_that_is_not_an_object_is_refused_and_the_record_still_reads() {
+    // Found by the link_engine fuzz target: a `patch` frame whose patch is
+    // not an object replaced the confirmed state with it, and the record
+    // then did not read back (its `confirmed` must be an object): a reload
+    // lost the outbox.
+    let frames = [
+        r#"{"type":"patch","version":2,"patch":5}"#.to_string(),
+        r#"{"type":"patch","version":2,"patch":[1]}"#.to_string(),
+        r#"{"type":"reject","id":{"client":"0123456789abcdef0123456789abcdef","seq":1},"code":"VERSION_CONFLICT","message":"m","current":{"version":3,"status":"cart","state":"x"}}"#.to_string(),
+    ];
+    for frame in frames {
+        let mut l = handshaking(0);
+        l.handle_frame(&welcome(1, 0), 1);
+        l.submit(json!({"a": 1}), None, 2).unwrap();
+        let _ = events(&mut l);
+        l.handle_frame(frame.as_bytes(), 3);
+        let errors: Vec<LinkEvent> = events(&mut l)
+            .into_iter()
+            .filter(|e| matches!(e, LinkEvent::ErrorOccurred { .. }))
+            .collect();
+        assert!(
+            matches!(&errors[..], [LinkEvent::ErrorOccurred { code, .. }] if code == "PROTOCOL_ERROR"),
+            "{frame}: {errors:?}"
+        );
+        assert_eq!((l.version(), l.confirmed()), (1, &json!({})), "{frame}");
+        let back = LinkRecord::decode(l.record().as_bytes(), CLIENT).unwrap();
+        assert_eq!(back.outbox.len(), 1, "{frame}");
+    }
+    // A welcome whose catch-up is not an object is refused the same way.
+    for catch_up in [
+        CatchUp::Snapshot { state: json!(7) },
+        CatchUp::Patches {
+            patches: vec![LoggedPatch {
+                version: 1,
+                patch: json!(null),
+                status: None,
+                op: None,
+            }],
+        },
+    ] {
+        let mut l = handshaking(0);
+        l.handle_frame(&super::tests::welcome_with(1, 0, catch_up, 0), 1);
+        assert!(matches!(l.state(), LinkState::Handshaking { .. }));
+        assert!(events(&mut l).iter().any(
+            |e| matches!(e, LinkEvent::ErrorOccurred { code, .. } if code == "PROTOCOL_ERROR")
+        ));
+        assert_eq!(l.confirmed(), &json!({}));
+    }
 }

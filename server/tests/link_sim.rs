@@ -13,10 +13,17 @@
 //! lost, 0 doubled), the client converges to the server's state and
 //! version, its version only grows, a dead link is noticed within two
 //! heartbeats, and no backoff passes the cap. A failing run names its seed;
-//! `LINK_SIM_SEED=n` replays only it, `LINK_SIM_SEEDS=n` runs seeds 1 to n
-//! (1,000 by default, each with 300 simulated seconds of faults;
-//! `LINK_SIM_CHAOS_S` changes that), and `LINK_SIM_REPORT=path` writes the
-//! totals as JSON (the TypeScript simulation's report, same fields).
+//! `LINK_SIM_SEED=n` replays only it, `LINK_SIM_SEEDS=n` runs n seeds from
+//! 1 (or from `LINK_SIM_FROM`; 1,000 by default, each with 300 simulated
+//! seconds of faults; `LINK_SIM_CHAOS_S` changes that), and
+//! `LINK_SIM_REPORT=path` writes the totals as JSON (the TypeScript
+//! simulation's report, same fields).
+//!
+//! Known: seed 1498 loses two changes (ops that waited in the outbox while
+//! more than the server's 64 logged versions passed are refused as
+//! `VERSION_CONFLICT`, their rejects are lost with the connection, and the
+//! next `welcome`'s `appliedSeq` then covers them: they leave the outbox
+//! with no conflict event). The default 1,000 seeds do not reach it.
 
 mod link_sim_server;
 
@@ -624,7 +631,10 @@ fn num(name: &str, default: u64) -> u64 {
 fn seeded_runs_lose_nothing_double_nothing_and_converge() {
     let seeds: Vec<u64> = match std::env::var("LINK_SIM_SEED") {
         Ok(v) if !v.is_empty() => vec![num("LINK_SIM_SEED", 0)],
-        _ => (1..=num("LINK_SIM_SEEDS", 1_000)).collect(),
+        _ => {
+            let from = num("LINK_SIM_FROM", 1);
+            (from..from + num("LINK_SIM_SEEDS", 1_000)).collect()
+        }
     };
     let chaos_ms = num("LINK_SIM_CHAOS_S", 300) * 1000;
     let started = std::time::Instant::now();

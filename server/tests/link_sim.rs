@@ -19,11 +19,13 @@
 //! `LINK_SIM_REPORT=path` writes the totals as JSON (the TypeScript
 //! simulation's report, same fields).
 //!
-//! Known: seed 1498 loses two changes (ops that waited in the outbox while
-//! more than the server's 64 logged versions passed are refused as
-//! `VERSION_CONFLICT`, their rejects are lost with the connection, and the
-//! next `welcome`'s `appliedSeq` then covers them: they leave the outbox
-//! with no conflict event). The default 1,000 seeds do not reach it.
+//! Known: ops that wait in the outbox while more than the server's 64
+//! logged versions pass are refused as `VERSION_CONFLICT` (the server
+//! cannot show them disjoint), though they touch other keys. Seed 2553
+//! reports that as a conflict event (the server's value wins); seed 1498
+//! loses two changes silently (the rejects are lost with the connection
+//! and the next `welcome`'s `appliedSeq` covers them). The default 1,000
+//! seeds do not reach either; seeds 1 to 3,000 hold these two failures.
 
 mod link_sim_server;
 

@@ -25,7 +25,8 @@
 //! reports that as a conflict event (the server's value wins); seed 1498
 //! loses two changes silently (the rejects are lost with the connection
 //! and the next `welcome`'s `appliedSeq` covers them). The default 1,000
-//! seeds do not reach either; seeds 1 to 3,000 hold these two failures.
+//! seeds do not reach either; among seeds 1 to 2,553 these are the only
+//! two failures.
 
 mod link_sim_server;
 

@@ -94,6 +94,15 @@ pub enum SessileError {
         /// Why the value is refused.
         reason: String,
     },
+    /// The link's persisted record or outbox does not read as one (not
+    /// JSON, a field missing or of the wrong type, op ids that are not the
+    /// consecutive ids of its client, another client's record). Its ops
+    /// cannot be trusted; the page starts a new outbox.
+    #[error("outbox is corrupt: {reason}")]
+    OutboxCorrupt {
+        /// What was wrong, in a few words.
+        reason: String,
+    },
     /// The storage backend cannot be used (no `window`, disabled, private mode).
     #[error("storage is unavailable: {reason}")]
     StorageUnavailable {
@@ -295,6 +304,7 @@ impl SessileError {
             Self::CorruptPayload { .. } => "CORRUPT_PAYLOAD",
             Self::InvalidState { .. } => "INVALID_STATE",
             Self::InvalidOptions { .. } => "INVALID_OPTIONS",
+            Self::OutboxCorrupt { .. } => "OUTBOX_CORRUPT",
             Self::StorageUnavailable { .. } => "STORAGE_UNAVAILABLE",
             Self::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
             Self::SchemaTooNew { .. } => "SCHEMA_TOO_NEW",
@@ -372,6 +382,7 @@ mod tests {
             SessileError::InflateOverflow { declared: 1 },
             SessileError::CorruptPayload { reason: "x" },
             SessileError::InvalidState { reason: "x".into() },
+            SessileError::OutboxCorrupt { reason: "x".into() },
             SessileError::InvalidOptions {
                 option: "compressAbove",
                 reason: "x".into(),

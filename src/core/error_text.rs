@@ -83,6 +83,7 @@ pub fn codec_message(err: &SessileError) -> Option<String> {
         ],
         E::CorruptPayload { reason } => &["snapshot payload is corrupt: ", reason],
         E::InvalidOptions { option, reason } => &["invalid option `", option, "`: ", reason],
+        E::OutboxCorrupt { reason } => &["outbox is corrupt: ", reason],
         _ => return None,
     };
     Some(parts.concat())
@@ -134,6 +135,9 @@ mod tests {
             SessileError::InvalidOptions {
                 option: "maxBytes",
                 reason: "must be between 1 and 9".into(),
+            },
+            SessileError::OutboxCorrupt {
+                reason: "op ids are not consecutive ids of this client".into(),
             },
         ];
         for e in &errors {

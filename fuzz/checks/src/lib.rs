@@ -10,6 +10,7 @@
 pub mod declared_flow;
 mod frames;
 pub mod input;
+pub mod link_engine;
 pub mod merge_patch;
 pub mod session_engine;
 mod session_model;
@@ -22,7 +23,7 @@ pub use frames::{check_frame, frame_to_client, frame_to_server};
 pub type Check = fn(&[u8]);
 
 /// Every target by name (its directory under `fuzz/corpus/`) with its check.
-pub const TARGETS: [(&str, Check); 7] = [
+pub const TARGETS: [(&str, Check); 8] = [
     ("snapshot_decode", snapshot_decode::check),
     ("frame_to_server", frame_to_server::check),
     ("frame_to_client", frame_to_client::check),
@@ -30,4 +31,5 @@ pub const TARGETS: [(&str, Check); 7] = [
     ("declared_flow", declared_flow::check),
     ("slot_restore", slot_restore::check),
     ("session_engine", session_engine::check),
+    ("link_engine", link_engine::check),
 ];

@@ -71,4 +71,5 @@ replay_tests!(
     declared_flow,
     slot_restore,
     session_engine,
+    link_engine,
 );

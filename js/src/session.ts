@@ -19,6 +19,7 @@ import {
   clientIdentity,
   createServerSession,
   forgetClient,
+  knownClients,
   rememberLifecycle,
   rememberSession,
   rememberedLifecycle,
@@ -26,6 +27,8 @@ import {
   type ClientIdentity,
   type ServerSession,
 } from "./link/identity.js";
+import { forgetPending, keepPending, pendingOf, publishPending } from "./link/pending.js";
+import { REBASE_UNSAVED } from "./store/options.js";
 
 /** Where the server is, and optionally which session to join. */
 export interface ServerOptions {
@@ -150,7 +153,7 @@ export interface Session<T> {
     type: K,
     handler: (event: K extends "*" ? SessionEvent : Extract<SessionEvent, { type: K }>) => void,
   ): () => void;
-  /** Resolves when stored locally and, while connected, every change is acknowledged. */
+  /** Resolves when stored locally and, while connected or connecting, every change is acknowledged. */
   flush(): Promise<void>;
   /** Joins another server session (or, without one, creates a new one holding the current state). */
   authenticate(session?: ServerSession): Promise<void>;
@@ -208,13 +211,10 @@ export async function openSessionWith<T>(
   let link: SyncedLink<T> | undefined;
   const store = await openStore<T>({
     ...rest,
-    onEvent: (e) => {
-      // Another tab's stored copy won a refused write: in a synced session the link's view (the
-      // server's state plus this tab's unanswered ops) replaces it at once, in the same task, so
-      // this tab's newest change never disappears, not even for a frame.
-      if (e.type === "conflict" && e.winner === "remote") link?.settle();
-      emit(e);
-    },
+    // Synced: a tab that takes another tab's stored copy puts its own unsaved changes back on top
+    // of it, in the same task (docs/PROTOCOL.md, "Tabs of a synced session").
+    ...(server ? { [REBASE_UNSAVED]: true } : {}),
+    onEvent: emit,
   } as TypedStoreOptions<T>);
   const [expiredStatus, endedStatus] = life.terminalStatuses();
   let over = false;
@@ -444,6 +444,9 @@ class SyncedLink<T> {
   private authPending = true;
   private closed = false;
   private lastReconciled = 0;
+  /** This client's entry in the pending register as last written ("" for none). */
+  private published = "";
+  private publishFailed = false;
 
   private constructor(
     private readonly store: Store<T>,
@@ -500,6 +503,7 @@ class SyncedLink<T> {
 
   submit(before: T, after: T, to: string | undefined): void {
     this.driver?.submit(before, after, to);
+    this.publish();
   }
 
   flush(): Promise<void> {
@@ -539,7 +543,10 @@ class SyncedLink<T> {
     this.closed = true;
     clearTimeout(this.creating);
     await this.driver?.close();
+    // Ops left in the outbox stay listed: the tab that adopts this id sends them.
+    this.publish(true);
     if (forget) {
+      forgetPending(this.options.name, this.identity.id);
       rememberSession(this.options.name, undefined);
       rememberLifecycle(this.options.name, undefined);
       forgetClient(this.options.name, this.identity.id);
@@ -599,11 +606,34 @@ class SyncedLink<T> {
       this.emit({ type: "error_occurred", error: { code: err.code, message: err.message }, during: "sync", terminal: false });
       this.driver = new LinkDriver(endpoint, this.options, { version: 0 }, this.options.name, hooks);
     }
+    // A resumed outbox (a reload, or a closed tab's id adopted) is listed at once, connected or not.
+    this.publish();
+  }
+
+  /**
+   * Lists the paths of this client's unanswered ops in the pending register
+   * (link/pending.ts), so another tab taking the server's copy keeps them.
+   */
+  private publish(closing = false): void {
+    const driver = this.driver;
+    if (!driver || !this.server || (this.closed && !closing)) return;
+    try {
+      this.published = publishPending(this.options.name, this.identity.id, this.server.id, driver.pendingOps(), this.published);
+      this.publishFailed = false;
+    } catch (e) {
+      if (this.publishFailed) return;
+      this.publishFailed = true;
+      const quota = e instanceof DOMException && e.name === "QuotaExceededError";
+      const message = `the list of this tab's unsent changes could not be stored for the other tabs: ${e instanceof Error ? e.message : String(e)}`;
+      this.emit({ type: "error_occurred", error: { code: quota ? "QUOTA_EXCEEDED" : "STORAGE_UNAVAILABLE", message }, during: "sync", terminal: false });
+    }
   }
 
   private onLinkEvent(e: SessionEvent): void {
+    this.publish();
     if (e.type === "status_changed") {
-      this.life.status(e.status);
+      // The server's status, unless this tab's own unanswered op moves it on (the page's optimistic one).
+      this.life.status(this.driver?.shownStatus ?? e.status);
       return;
     }
     this.emit(e);
@@ -621,6 +651,8 @@ class SyncedLink<T> {
         this.reconcile(false);
         break;
       case "conflict":
+        // A refused op's status change, if it had one, is gone with it.
+        if (this.driver) this.life.status(this.driver.shownStatus);
         this.reconcile(true);
         break;
       case "auth_failed":
@@ -628,25 +660,26 @@ class SyncedLink<T> {
         break;
       case "error_occurred":
         // A refused status change: the server's status stands.
-        if (e.error.code === "INVALID_TRANSITION" && this.driver) this.life.status(this.driver.status);
+        if (e.error.code === "INVALID_TRANSITION" && this.driver) this.life.status(this.driver.shownStatus);
         break;
       default:
     }
   }
 
-  /** Puts the link's view into the store if it differs (after the store took another tab's copy). */
-  settle(): void {
-    this.reconcile(true);
-  }
-
-  /** Takes what the server says (plus this tab's unanswered ops) into the store when it differs. */
+  /**
+   * Takes what the server says (plus this tab's unanswered ops) into the
+   * store when it differs, except where another client of this browser
+   * still has ops to send: there the page's value stays (the server's copy
+   * is older there).
+   */
   private reconcile(always: boolean): void {
     const driver = this.driver;
-    if (!driver) return;
+    if (!driver || !this.server) return;
     const serverVersion = driver.serverVersion;
     if (!always && serverVersion <= this.lastReconciled) return;
     this.lastReconciled = serverVersion;
-    const view = driver.view();
+    const others = knownClients(this.options.name).filter((c) => c !== this.identity.id);
+    const view = keepPending(driver.view() as Json, this.store.state as Json, pendingOf(this.options.name, others, this.server.id, (c) => driver.appliedSeq(c)));
     if (sameJson(view, this.store.state)) return;
     let version: number;
     try {

@@ -92,10 +92,14 @@ export class TabChannel {
     }
     const unsaved = core.debouncer.unsaved;
     const local = core.state;
+    const base = core.storedJson;
     const localVersion = core.version;
     const generation = typeof data.generation === "number" ? data.generation & 0xffff : 0;
     core.adopt(remote.state, remote.json, version, data.slot === "b" ? "b" : "a", generation);
-    if (unsaved) core.conflict(local, remote.state, "remote", localVersion, version);
+    if (unsaved) {
+      core.putBack(local, base);
+      core.conflict(local, remote.state, "remote", localVersion, version);
+    }
     core.emit({ type: "session_updated", origin: "tab", version });
   }
 }

@@ -4,7 +4,8 @@
  * (the sans-IO core in ./link/core/, driven by ./link/driver.ts). Every local change is written
  * to the store and becomes an op in the crash-safe outbox before it is sent;
  * what the server confirms, or another client changed, flows back into the
- * store.
+ * store, except where another tab of this browser still has changes to send
+ * (./link/pending.ts; docs/PROTOCOL.md, "Tabs of a synced session").
  */
 import type * as wasm from "./wasm/sessile.js";
 import type { StoreDiagnostics, StoreEvent } from "./store/types.js";
@@ -12,7 +13,7 @@ import { SessileError, toSessileError } from "./errors.js";
 import { Lifecycle } from "./lifecycle/lifecycle.js";
 import type { FlowDeclaration } from "./lifecycle/declared.js";
 import type { Store, TypedStoreOptions } from "./store/types.js";
-import { applyMergePatch, sameJson, type Json } from "./link/core/merge-patch.js";
+import { applyMergePatch, diff, sameJson, type Json } from "./link/core/merge-patch.js";
 import { LinkDriver, type LinkCoreRecord, type LinkDiagnostics, type LinkEventData, type LinkOptions } from "./link/driver.js";
 import {
   callSession,
@@ -27,7 +28,7 @@ import {
   type ClientIdentity,
   type ServerSession,
 } from "./link/identity.js";
-import { forgetPending, keepPending, pendingOf, publishPending } from "./link/pending.js";
+import { forgetPending, getAt, keepPending, overlaps, pathsOf, pendingOf, publishPending, type Path } from "./link/pending.js";
 import { REBASE_UNSAVED } from "./store/options.js";
 
 /** Where the server is, and optionally which session to join. */
@@ -415,6 +416,13 @@ interface LifecycleHooks {
   expiresAt(at: number): void;
 }
 
+/** What an op of this tab was made on: its patch, the paths it sets and the page's values there before it. */
+interface MadeOn {
+  patch: Json;
+  paths: Path[];
+  values: (Json | undefined)[];
+}
+
 /**
  * The record a tab keeps of its link: which server session, and the core's
  * record (an object; builds before the link core moved to TypeScript wrote
@@ -447,6 +455,8 @@ class SyncedLink<T> {
   /** This client's entry in the pending register as last written ("" for none). */
   private published = "";
   private publishFailed = false;
+  /** Per unanswered op of this tab (by sequence): its patch, its paths and the page's values there when it was made. */
+  private readonly madeOn = new Map<number, MadeOn>();
 
   private constructor(
     private readonly store: Store<T>,
@@ -502,8 +512,35 @@ class SyncedLink<T> {
   }
 
   submit(before: T, after: T, to: string | undefined): void {
-    this.driver?.submit(before, after, to);
+    const seq = this.driver?.submit(before, after, to) ?? 0;
+    if (seq > 0 && to === undefined) {
+      const patch = diff(before as Json, after as Json);
+      const paths = pathsOf(patch);
+      this.madeOn.set(seq, { patch, paths, values: paths.map((p) => getAt(before as Json, p)) });
+    }
     this.publish();
+  }
+
+  /**
+   * An op of this tab refused as a conflict is submitted again on the
+   * current version when the server's values at its paths are the ones it
+   * was made on: what it conflicted with is a change this tab had already
+   * taken from another tab (docs/PROTOCOL.md, "Tabs of a synced session",
+   * rule 3). Returns whether it was.
+   */
+  private resubmit(seq: number, local: unknown, server: unknown): boolean {
+    const made = this.madeOn.get(seq);
+    const driver = this.driver;
+    if (!made || !driver || !sameJson(made.patch, local)) return false;
+    if (!made.paths.every((p, i) => sameJson(getAt(server as Json, p), made.values[i]))) return false;
+    // A later op of this tab on the same paths holds the newer values already.
+    const later = driver.pendingOps().filter((op) => op.seq > seq);
+    if (later.some((op) => pathsOf(op.patch).some((p) => made.paths.some((q) => overlaps(p, q))))) return false;
+    const view = driver.view();
+    const next = applyMergePatch(view, made.patch);
+    const again = driver.submit(view, next);
+    if (again > 0) this.madeOn.set(again, { ...made, values: made.paths.map((p) => getAt(view as Json, p)) });
+    return true;
   }
 
   flush(): Promise<void> {
@@ -513,6 +550,13 @@ class SyncedLink<T> {
   /** Resolves once the server has answered every op, waiting through a lost connection. */
   acknowledged(): Promise<void> {
     return this.driver?.whenAcknowledged() ?? Promise.resolve();
+  }
+
+  /** Drops what is kept of ops the server has answered. */
+  private forgetAnswered(): void {
+    if (this.madeOn.size === 0 || !this.driver) return;
+    const live = new Set(this.driver.pendingOps().map((op) => op.seq));
+    for (const seq of this.madeOn.keys()) if (!live.has(seq)) this.madeOn.delete(seq);
   }
 
   /** Keeps the session's status and expiry for the next load of the page (or another tab). */
@@ -630,6 +674,13 @@ class SyncedLink<T> {
   }
 
   private onLinkEvent(e: SessionEvent): void {
+    if (e.type === "conflict" && e.winner === "server" && this.resubmit(e.op, e.local, e.server)) {
+      this.madeOn.delete(e.op);
+      this.publish();
+      this.reconcile(true);
+      return;
+    }
+    this.forgetAnswered();
     this.publish();
     if (e.type === "status_changed") {
       // The server's status, unless this tab's own unanswered op moves it on (the page's optimistic one).

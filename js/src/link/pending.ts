@@ -163,7 +163,15 @@ export function keepPending(view: Json, page: Json, pending: Pending): Json {
   return out;
 }
 
-function getAt(v: Json, path: Path): Json | undefined {
+/** Whether one path is a prefix of the other (a change at one touches the other). */
+export function overlaps(a: Path, b: Path): boolean {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The value at `path` in `v`, undefined when absent. */
+export function getAt(v: Json, path: Path): Json | undefined {
   let cur: Json | undefined = v;
   for (const k of path) {
     if (!isObject(cur) || !Object.prototype.hasOwnProperty.call(cur, k)) return undefined;

@@ -4,7 +4,8 @@
  * version, slot, generation, schema and state (or that it cleared the
  * namespace). A tab that hears of a head newer than the one it knows takes
  * that state; its own unsaved changes lose and are reported as a
- * `conflict`. The compare-and-set on write keeps a tab that has not heard
+ * `conflict` (in a synced session they go back on top of it:
+ * `Core.putBack`). The compare-and-set on write keeps a tab that has not heard
  * yet from overwriting in any case.
  */
 import { isCode } from "./errors.js";

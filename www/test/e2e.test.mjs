@@ -245,6 +245,8 @@ describe("the demo checkout funnel, end to end", () => {
       await page.click("#kill");
       const killed = (await logLines(page)).find((l) => l.type === "demo" && l.text.includes("killed"));
       assert.match(killed?.text ?? "no line", /killed the WebSocket \(1 open\)/);
+      // The panel says "restored" from before the kill until the page hears of the close: wait for that first.
+      await until(() => logLines(page), (lines) => lines.filter((l) => l.type === "connection_lost").length >= 2, "the kill noticed");
       await untilPanel(page, (p) => p.connection.startsWith("restored") && p["d-link"] === "connected", "reconnected after the kill");
       const lost = (await logLines(page)).filter((l) => l.type === "connection_lost").map((l) => l.text);
       assert.ok(lost.some((t) => /offline/.test(t)) && lost.length >= 2, lost.join(" | "));

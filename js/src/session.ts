@@ -13,7 +13,7 @@ import { SessileError, toSessileError } from "./errors.js";
 import { Lifecycle } from "./lifecycle/lifecycle.js";
 import type { FlowDeclaration } from "./lifecycle/declared.js";
 import type { Store, TypedStoreOptions } from "./store/types.js";
-import { applyMergePatch, diff, sameJson, type Json } from "./link/core/merge-patch.js";
+import { applyMergePatch, sameJson, type Json } from "./link/core/merge-patch.js";
 import { LinkDriver, type LinkCoreRecord, type LinkDiagnostics, type LinkEventData, type LinkOptions } from "./link/driver.js";
 import {
   callSession,
@@ -512,13 +512,30 @@ class SyncedLink<T> {
   }
 
   submit(before: T, after: T, to: string | undefined): void {
-    const seq = this.driver?.submit(before, after, to) ?? 0;
-    if (seq > 0 && to === undefined) {
-      const patch = diff(before as Json, after as Json);
-      const paths = pathsOf(patch);
-      this.madeOn.set(seq, { patch, paths, values: paths.map((p) => getAt(before as Json, p)) });
-    }
+    const driver = this.driver;
+    if (!driver) return;
+    const had = driver.outboxLength;
+    const seq = driver.submit(before, after, to);
+    if (seq > 0) this.rememberMadeOn(seq, before as Json, to, had);
     this.publish();
+  }
+
+  /**
+   * Keeps what op `seq` (just submitted, the outbox holding `had` ops
+   * before it) was made on, for {@link resubmit}. When the outbox coalesced
+   * ops to take it, sequences moved: everything kept is dropped (those ops
+   * lose a conflict as any client's would).
+   */
+  private rememberMadeOn(seq: number, before: Json, to: string | undefined, had: number): void {
+    const driver = this.driver;
+    const op = driver?.newestOp();
+    if (!driver || driver.outboxLength !== had + 1 || op?.seq !== seq) {
+      this.madeOn.clear();
+      return;
+    }
+    if (to !== undefined) return;
+    const paths = pathsOf(op.patch);
+    this.madeOn.set(seq, { patch: op.patch, paths, values: paths.map((p) => getAt(before, p)) });
   }
 
   /**
@@ -538,8 +555,9 @@ class SyncedLink<T> {
     if (later.some((op) => pathsOf(op.patch).some((p) => made.paths.some((q) => overlaps(p, q))))) return false;
     const view = driver.view();
     const next = applyMergePatch(view, made.patch);
+    const had = driver.outboxLength;
     const again = driver.submit(view, next);
-    if (again > 0) this.madeOn.set(again, { ...made, values: made.paths.map((p) => getAt(view as Json, p)) });
+    if (again > 0) this.rememberMadeOn(again, view as Json, undefined, had);
     return true;
   }
 

@@ -109,6 +109,16 @@ export class LinkDriver {
     return this.core.pendingOps();
   }
 
+  /** This client's newest unanswered op (sequence and patch), if any. */
+  newestOp(): { seq: number; patch: Json } | undefined {
+    return this.core.newestOp();
+  }
+
+  /** How many of this client's ops are unanswered. */
+  get outboxLength(): number {
+    return this.core.outboxLength;
+  }
+
   /** The highest sequence of `client` whose change this link holds from a patch naming it (0: none). */
   appliedSeq(client: string): number {
     return this.core.appliedSeq(client);

@@ -272,6 +272,13 @@ export class LinkCore {
     return this.link.outbox.all().map((op) => ({ seq: op.id.seq, patch: op.patch }));
   }
 
+  /** The newest unanswered op (sequence and patch), if any. */
+  newestOp(): { seq: number; patch: Json } | undefined {
+    const ops = this.link.outbox.all();
+    const op = ops[ops.length - 1];
+    return op && { seq: op.id.seq, patch: op.patch };
+  }
+
   /** The status the newest unanswered op moves to, if one does (what the page shows until the server answers). */
   pendingStatus(): string | undefined {
     const ops = this.link.outbox.all();

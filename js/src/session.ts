@@ -4,7 +4,8 @@
  * (the sans-IO core in ./link/core/, driven by ./link/driver.ts). Every local change is written
  * to the store and becomes an op in the crash-safe outbox before it is sent;
  * what the server confirms, or another client changed, flows back into the
- * store.
+ * store, except where another tab of this browser still has changes to send
+ * (./link/pending.ts; docs/PROTOCOL.md, "Tabs of a synced session").
  */
 import type * as wasm from "./wasm/sessile.js";
 import type { StoreDiagnostics, StoreEvent } from "./store/types.js";
@@ -19,6 +20,7 @@ import {
   clientIdentity,
   createServerSession,
   forgetClient,
+  knownClients,
   rememberLifecycle,
   rememberSession,
   rememberedLifecycle,
@@ -26,6 +28,8 @@ import {
   type ClientIdentity,
   type ServerSession,
 } from "./link/identity.js";
+import { forgetPending, getAt, keepPending, overlaps, pathsOf, pendingOf, publishPending, type Path } from "./link/pending.js";
+import { REBASE_UNSAVED } from "./store/options.js";
 
 /** Where the server is, and optionally which session to join. */
 export interface ServerOptions {
@@ -150,7 +154,7 @@ export interface Session<T> {
     type: K,
     handler: (event: K extends "*" ? SessionEvent : Extract<SessionEvent, { type: K }>) => void,
   ): () => void;
-  /** Resolves when stored locally and, while connected, every change is acknowledged. */
+  /** Resolves when stored locally and, while connected or connecting, every change is acknowledged. */
   flush(): Promise<void>;
   /** Joins another server session (or, without one, creates a new one holding the current state). */
   authenticate(session?: ServerSession): Promise<void>;
@@ -208,13 +212,10 @@ export async function openSessionWith<T>(
   let link: SyncedLink<T> | undefined;
   const store = await openStore<T>({
     ...rest,
-    onEvent: (e) => {
-      // Another tab's stored copy won a refused write: in a synced session the link's view (the
-      // server's state plus this tab's unanswered ops) replaces it at once, in the same task, so
-      // this tab's newest change never disappears, not even for a frame.
-      if (e.type === "conflict" && e.winner === "remote") link?.settle();
-      emit(e);
-    },
+    // Synced: a tab that takes another tab's stored copy puts its own unsaved changes back on top
+    // of it, in the same task (docs/PROTOCOL.md, "Tabs of a synced session").
+    ...(server ? { [REBASE_UNSAVED]: true } : {}),
+    onEvent: emit,
   } as TypedStoreOptions<T>);
   const [expiredStatus, endedStatus] = life.terminalStatuses();
   let over = false;
@@ -415,6 +416,13 @@ interface LifecycleHooks {
   expiresAt(at: number): void;
 }
 
+/** What an op of this tab was made on: its patch, the paths it sets and the page's values there before it. */
+interface MadeOn {
+  patch: Json;
+  paths: Path[];
+  values: (Json | undefined)[];
+}
+
 /**
  * The record a tab keeps of its link: which server session, and the core's
  * record (an object; builds before the link core moved to TypeScript wrote
@@ -444,6 +452,11 @@ class SyncedLink<T> {
   private authPending = true;
   private closed = false;
   private lastReconciled = 0;
+  /** This client's entry in the pending register as last written ("" for none). */
+  private published = "";
+  private publishFailed = false;
+  /** Per unanswered op of this tab (by sequence): its patch, its paths and the page's values there when it was made. */
+  private readonly madeOn = new Map<number, MadeOn>();
 
   private constructor(
     private readonly store: Store<T>,
@@ -499,7 +512,53 @@ class SyncedLink<T> {
   }
 
   submit(before: T, after: T, to: string | undefined): void {
-    this.driver?.submit(before, after, to);
+    const driver = this.driver;
+    if (!driver) return;
+    const had = driver.outboxLength;
+    const seq = driver.submit(before, after, to);
+    if (seq > 0) this.rememberMadeOn(seq, before as Json, to, had);
+    this.publish();
+  }
+
+  /**
+   * Keeps what op `seq` (just submitted, the outbox holding `had` ops
+   * before it) was made on, for {@link resubmit}. When the outbox coalesced
+   * ops to take it, sequences moved: everything kept is dropped (those ops
+   * lose a conflict as any client's would).
+   */
+  private rememberMadeOn(seq: number, before: Json, to: string | undefined, had: number): void {
+    const driver = this.driver;
+    const op = driver?.newestOp();
+    if (!driver || driver.outboxLength !== had + 1 || op?.seq !== seq) {
+      this.madeOn.clear();
+      return;
+    }
+    if (to !== undefined) return;
+    const paths = pathsOf(op.patch);
+    this.madeOn.set(seq, { patch: op.patch, paths, values: paths.map((p) => getAt(before, p)) });
+  }
+
+  /**
+   * An op of this tab refused as a conflict is submitted again on the
+   * current version when the server's values at its paths are the ones it
+   * was made on: what it conflicted with is a change this tab had already
+   * taken from another tab (docs/PROTOCOL.md, "Tabs of a synced session",
+   * rule 3). Returns whether it was.
+   */
+  private resubmit(seq: number, local: unknown, server: unknown): boolean {
+    const made = this.madeOn.get(seq);
+    const driver = this.driver;
+    if (!made || !driver || !sameJson(made.patch, local)) return false;
+    if (!made.paths.every((p, i) => sameJson(getAt(server as Json, p), made.values[i]))) return false;
+    // A later op of this tab on the same paths holds the newer values already.
+    const later = driver.pendingOps().filter((op) => op.seq > seq);
+    if (later.some((op) => pathsOf(op.patch).some((p) => made.paths.some((q) => overlaps(p, q))))) return false;
+    const view = driver.view();
+    const next = applyMergePatch(view, made.patch);
+    const had = driver.outboxLength;
+    const again = driver.submit(view, next);
+    if (again > 0) this.rememberMadeOn(again, view as Json, undefined, had);
+    return true;
   }
 
   flush(): Promise<void> {
@@ -509,6 +568,13 @@ class SyncedLink<T> {
   /** Resolves once the server has answered every op, waiting through a lost connection. */
   acknowledged(): Promise<void> {
     return this.driver?.whenAcknowledged() ?? Promise.resolve();
+  }
+
+  /** Drops what is kept of ops the server has answered. */
+  private forgetAnswered(): void {
+    if (this.madeOn.size === 0 || !this.driver) return;
+    const live = new Set(this.driver.pendingOps().map((op) => op.seq));
+    for (const seq of this.madeOn.keys()) if (!live.has(seq)) this.madeOn.delete(seq);
   }
 
   /** Keeps the session's status and expiry for the next load of the page (or another tab). */
@@ -539,7 +605,10 @@ class SyncedLink<T> {
     this.closed = true;
     clearTimeout(this.creating);
     await this.driver?.close();
+    // Ops left in the outbox stay listed: the tab that adopts this id sends them.
+    this.publish(true);
     if (forget) {
+      forgetPending(this.options.name, this.identity.id);
       rememberSession(this.options.name, undefined);
       rememberLifecycle(this.options.name, undefined);
       forgetClient(this.options.name, this.identity.id);
@@ -599,11 +668,41 @@ class SyncedLink<T> {
       this.emit({ type: "error_occurred", error: { code: err.code, message: err.message }, during: "sync", terminal: false });
       this.driver = new LinkDriver(endpoint, this.options, { version: 0 }, this.options.name, hooks);
     }
+    // A resumed outbox (a reload, or a closed tab's id adopted) is listed at once, connected or not.
+    this.publish();
+  }
+
+  /**
+   * Lists the paths of this client's unanswered ops in the pending register
+   * (link/pending.ts), so another tab taking the server's copy keeps them.
+   */
+  private publish(closing = false): void {
+    const driver = this.driver;
+    if (!driver || !this.server || (this.closed && !closing)) return;
+    try {
+      this.published = publishPending(this.options.name, this.identity.id, this.server.id, driver.pendingOps(), this.published);
+      this.publishFailed = false;
+    } catch (e) {
+      if (this.publishFailed) return;
+      this.publishFailed = true;
+      const quota = e instanceof DOMException && e.name === "QuotaExceededError";
+      const message = `the list of this tab's unsent changes could not be stored for the other tabs: ${e instanceof Error ? e.message : String(e)}`;
+      this.emit({ type: "error_occurred", error: { code: quota ? "QUOTA_EXCEEDED" : "STORAGE_UNAVAILABLE", message }, during: "sync", terminal: false });
+    }
   }
 
   private onLinkEvent(e: SessionEvent): void {
+    if (e.type === "conflict" && e.winner === "server" && this.resubmit(e.op, e.local, e.server)) {
+      this.madeOn.delete(e.op);
+      this.publish();
+      this.reconcile(true);
+      return;
+    }
+    this.forgetAnswered();
+    this.publish();
     if (e.type === "status_changed") {
-      this.life.status(e.status);
+      // The server's status, unless this tab's own unanswered op moves it on (the page's optimistic one).
+      this.life.status(this.driver?.shownStatus ?? e.status);
       return;
     }
     this.emit(e);
@@ -621,6 +720,8 @@ class SyncedLink<T> {
         this.reconcile(false);
         break;
       case "conflict":
+        // A refused op's status change, if it had one, is gone with it.
+        if (this.driver) this.life.status(this.driver.shownStatus);
         this.reconcile(true);
         break;
       case "auth_failed":
@@ -628,25 +729,26 @@ class SyncedLink<T> {
         break;
       case "error_occurred":
         // A refused status change: the server's status stands.
-        if (e.error.code === "INVALID_TRANSITION" && this.driver) this.life.status(this.driver.status);
+        if (e.error.code === "INVALID_TRANSITION" && this.driver) this.life.status(this.driver.shownStatus);
         break;
       default:
     }
   }
 
-  /** Puts the link's view into the store if it differs (after the store took another tab's copy). */
-  settle(): void {
-    this.reconcile(true);
-  }
-
-  /** Takes what the server says (plus this tab's unanswered ops) into the store when it differs. */
+  /**
+   * Takes what the server says (plus this tab's unanswered ops) into the
+   * store when it differs, except where another client of this browser
+   * still has ops to send: there the page's value stays (the server's copy
+   * is older there).
+   */
   private reconcile(always: boolean): void {
     const driver = this.driver;
-    if (!driver) return;
+    if (!driver || !this.server) return;
     const serverVersion = driver.serverVersion;
     if (!always && serverVersion <= this.lastReconciled) return;
     this.lastReconciled = serverVersion;
-    const view = driver.view();
+    const others = knownClients(this.options.name).filter((c) => c !== this.identity.id);
+    const view = keepPending(driver.view() as Json, this.store.state as Json, pendingOf(this.options.name, others, this.server.id, (c) => driver.appliedSeq(c)));
     if (sameJson(view, this.store.state)) return;
     let version: number;
     try {

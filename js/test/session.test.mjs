@@ -214,87 +214,79 @@ describe("openSession against the real server", () => {
   });
 
   test("offline: the status survives a reopen, end(reason) waits for the server, a failed terminate clears nothing", async () => {
-    // Known flake (docs: the closing note of issue 15): the remembered status can
-    // lag the page's optimistic one when the welcome lands after the step; each
-    // attempt starts from a new context and new sessions, and every assertion holds.
-    const attempt = async () => {
-      const context = await env.browser.newContext();
-      const page = await context.newPage();
-      await page.goto(`${env.server.url}healthz`);
-      const first = await page.evaluate(async () => {
-        const { loadSessile } = await import("/js/index.js");
-        window.sessile = await loadSessile();
-        window.openIt = (name) => window.sessile.openSession({ name, initial: { items: [] }, server: { http: location.origin } });
-        const s = await window.openIt("offline-end");
-        s.step("checkout", { items: ["SK-1"] });
-        await s.flush();
-        const t = await window.openIt("offline-term");
-        t.update({ items: ["SK-2"] });
-        await t.flush();
-        window.term = t;
-        const r = { id: s.sessionId, token: s.token, termId: t.sessionId, termToken: t.token };
-        await s.close();
-        return r;
-      });
-      await context.setOffline(true);
-      const offline = await page.evaluate(async () => {
-        // A reload while offline: a new session object, and no server to say where it was.
-        const s = await window.openIt("offline-end");
-        window.ending = s;
-        const r = { status: s.status, state: s.state, link: s.diagnostics().link.state };
-        for (const to of ["processing", "upsell-1", "upsell-2", "success"]) s.step(to);
-        r.stepped = s.status;
-        let settled = "pending";
-        window.ended = s.end("completed").then(() => (settled = "resolved"), (e) => (settled = `rejected ${e.code}`));
-        await new Promise((resolve) => setTimeout(resolve, 1_500));
-        r.settled = settled;
-        r.outbox = s.diagnostics().link.outbox;
-        try {
-          await window.term.end();
-          r.terminate = "resolved";
-        } catch (e) {
-          r.terminate = e.code;
-        }
-        r.termState = window.term.state;
-        r.termStatus = window.term.status;
-        return r;
-      });
-      assert.equal(offline.link, "offline");
-      assert.equal(offline.status, "checkout", "the status as last known, not the flow's initial one");
-      assert.deepEqual(offline.state, { items: ["SK-1"] });
-      assert.equal(offline.stepped, "success");
-      assert.equal(offline.settled, "pending", "end() waits for the server while offline");
-      assert.equal(offline.outbox, 5, "the four steps and the end wait in the outbox");
-      assert.equal(offline.terminate, "SERVER_UNREACHABLE");
-      assert.deepEqual(offline.termState, { items: ["SK-2"] }, "a failed terminate keeps the session");
-      assert.equal(offline.termStatus, "cart");
-      const before = await serverSession(first.id, first.token);
-      assert.equal(before.body.status, "checkout", "nothing reached the server while offline");
-      await context.setOffline(false);
-      const online = await page.evaluate(async () => {
-        await window.ended;
+    // flush() waits for the ack while the link is still connecting, and the
+    // welcome's older status never replaces the status an unanswered op moves
+    // to: the step to "checkout" is on the server, and remembered, before close.
+    const context = await env.browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${env.server.url}healthz`);
+    const first = await page.evaluate(async () => {
+      const { loadSessile } = await import("/js/index.js");
+      window.sessile = await loadSessile();
+      window.openIt = (name) => window.sessile.openSession({ name, initial: { items: [] }, server: { http: location.origin } });
+      const s = await window.openIt("offline-end");
+      s.step("checkout", { items: ["SK-1"] });
+      await s.flush();
+      const t = await window.openIt("offline-term");
+      t.update({ items: ["SK-2"] });
+      await t.flush();
+      window.term = t;
+      const r = { id: s.sessionId, token: s.token, termId: t.sessionId, termToken: t.token };
+      await s.close();
+      return r;
+    });
+    await context.setOffline(true);
+    const offline = await page.evaluate(async () => {
+      // A reload while offline: a new session object, and no server to say where it was.
+      const s = await window.openIt("offline-end");
+      window.ending = s;
+      const r = { status: s.status, state: s.state, link: s.diagnostics().link.state };
+      for (const to of ["processing", "upsell-1", "upsell-2", "success"]) s.step(to);
+      r.stepped = s.status;
+      let settled = "pending";
+      window.ended = s.end("completed").then(() => (settled = "resolved"), (e) => (settled = `rejected ${e.code}`));
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      r.settled = settled;
+      r.outbox = s.diagnostics().link.outbox;
+      try {
         await window.term.end();
-        const again = await window.openIt("offline-end");
-        const r = { state: again.state, id: again.sessionId };
-        await again.close();
-        return r;
-      });
-      const ended = await serverSession(first.id, first.token);
-      assert.equal(ended.status, 410);
-      assert.match(ended.body.message, /status `completed`/);
-      const terminated = await serverSession(first.termId, first.termToken);
-      assert.equal(terminated.status, 410);
-      assert.match(terminated.body.message, /status `terminated`/);
-      assert.deepEqual(online.state, { items: [] }, "the local copy was cleared once the server had the end");
-      assert.notEqual(online.id, first.id);
-      await context.close();
-    };
-    try {
-      await attempt();
-    } catch (first) {
-      console.error(`retrying once after: ${first.message}`);
-      await attempt();
-    }
+        r.terminate = "resolved";
+      } catch (e) {
+        r.terminate = e.code;
+      }
+      r.termState = window.term.state;
+      r.termStatus = window.term.status;
+      return r;
+    });
+    assert.equal(offline.link, "offline");
+    assert.equal(offline.status, "checkout", "the status as last known, not the flow's initial one");
+    assert.deepEqual(offline.state, { items: ["SK-1"] });
+    assert.equal(offline.stepped, "success");
+    assert.equal(offline.settled, "pending", "end() waits for the server while offline");
+    assert.equal(offline.outbox, 5, "the four steps and the end wait in the outbox");
+    assert.equal(offline.terminate, "SERVER_UNREACHABLE");
+    assert.deepEqual(offline.termState, { items: ["SK-2"] }, "a failed terminate keeps the session");
+    assert.equal(offline.termStatus, "cart");
+    const before = await serverSession(first.id, first.token);
+    assert.equal(before.body.status, "checkout", "nothing reached the server while offline");
+    await context.setOffline(false);
+    const online = await page.evaluate(async () => {
+      await window.ended;
+      await window.term.end();
+      const again = await window.openIt("offline-end");
+      const r = { state: again.state, id: again.sessionId };
+      await again.close();
+      return r;
+    });
+    const ended = await serverSession(first.id, first.token);
+    assert.equal(ended.status, 410);
+    assert.match(ended.body.message, /status `completed`/);
+    const terminated = await serverSession(first.termId, first.termToken);
+    assert.equal(terminated.status, 410);
+    assert.match(terminated.body.message, /status `terminated`/);
+    assert.deepEqual(online.state, { items: [] }, "the local copy was cleared once the server had the end");
+    assert.notEqual(online.id, first.id);
+    await context.close();
   });
 
   test("two synced tabs: when another tab's stored copy wins a write, this tab's newest change stays", async () => {
@@ -356,6 +348,147 @@ describe("openSession against the real server", () => {
     assert.equal(final.lines.fromB, 1);
     const server = await serverSession(final.id, final.token);
     assert.deepEqual(server.body.state.lines, final.lines);
+    await context.close();
+  });
+
+  /** Two tabs of one browser (one context: shared storage) with `openTab(page, name, options)` opening a synced session as `window.s`. */
+  async function twoTabs() {
+    const context = await env.browser.newContext();
+    const pages = [];
+    for (let i = 0; i < 2; i++) {
+      const p = await context.newPage();
+      await p.goto(`${env.server.url}healthz`);
+      pages.push(p);
+    }
+    return { context, pages };
+  }
+  const openTab = (page, name, extra = {}) =>
+    page.evaluate(
+      async ([name, extra]) => {
+        const { loadSessile } = await import("/js/index.js");
+        const sessile = await loadSessile();
+        const s = await sessile.openSession({ name, initial: { lines: {} }, server: { http: location.origin }, ...extra });
+        window.s = s;
+        window.seen = [];
+        s.on("*", (e) => window.seen.push({ type: e.type, origin: e.origin, lines: { ...s.state.lines } }));
+        await new Promise((resolve) => (s.diagnostics().link?.state === "connected" ? resolve() : s.once("connection_established", resolve)));
+        await s.flush();
+      },
+      [name, extra],
+    );
+  /** The page's link goes down as the browser's `offline` event says (the other tab stays online). */
+  const linkDown = (page) =>
+    page.evaluate(async () => {
+      dispatchEvent(new Event("offline"));
+      await new Promise((resolve) => {
+        const check = () => (window.s.diagnostics().link.state === "offline" ? resolve() : setTimeout(check, 10));
+        check();
+      });
+    });
+
+  test("two tabs: a tab that opens while another tab's change is unsent keeps it; the server's older copy never replaces it", async () => {
+    const { context, pages: [a, b] } = await twoTabs();
+    await openTab(a, "pending-keep");
+    await a.evaluate(() => window.s.update({ lines: { x: 1 } }));
+    await a.evaluate(() => window.s.flush());
+    await linkDown(a);
+    // Unsent (A's link is down), stored in the copy both tabs share.
+    await a.evaluate(() => window.s.update({ lines: { ...window.s.state.lines, y: 1 } }));
+    await a.evaluate(() => window.s.flush());
+    assert.equal(await a.evaluate(() => window.s.diagnostics().link.outbox), 1);
+    // B restores that copy, then connects: the server's copy lacks y.
+    await openTab(b, "pending-keep");
+    const opened = await b.evaluate(() => ({ lines: window.s.state.lines, events: window.seen }));
+    assert.deepEqual(opened.lines, { x: 1, y: 1 }, `B shows A's unsent change: ${JSON.stringify(opened.events)}`);
+    assert.ok(opened.events.every((e) => e.lines.y === 1), JSON.stringify(opened.events));
+    // B changes the same line, on top of A's value; then A's link comes back.
+    await b.evaluate(() => window.s.update({ lines: { ...window.s.state.lines, y: window.s.state.lines.y + 1 } }));
+    await b.evaluate(() => window.s.flush());
+    // A takes B's copy (nothing of A's is unsaved, so nothing goes back on top).
+    await a.waitForFunction(() => window.s.state.lines.y === 2);
+    await a.evaluate(async () => {
+      dispatchEvent(new Event("online"));
+      await new Promise((resolve) => {
+        const check = () => (window.s.diagnostics().link.outbox === 0 && window.s.diagnostics().link.state === "connected" ? resolve() : setTimeout(check, 20));
+        check();
+      });
+      await window.s.flush();
+    });
+    const final = await b.evaluate(() => ({ id: window.s.sessionId, token: window.s.token }));
+    const server = await serverSession(final.id, final.token);
+    assert.deepEqual(server.body.state.lines, { x: 1, y: 2 });
+    for (const tab of [a, b]) {
+      await tab.waitForFunction(() => window.s.state.lines.y === 2 && window.s.state.lines.x === 1);
+    }
+    await context.close();
+  });
+
+  test("two tabs: a tab that takes another tab's stored copy puts its own unsaved change back on top, and stores it", async () => {
+    const { context, pages: [a, b] } = await twoTabs();
+    // A writes only when flushed or hidden: its change stays unsaved while B's copy arrives.
+    await openTab(a, "rebase", { debounceMs: 60_000 });
+    await linkDown(a);
+    const mark = await a.evaluate(() => window.seen.length);
+    await a.evaluate(() => window.s.update({ lines: { fromA: 1 } }));
+    assert.equal(await a.evaluate(() => window.s.diagnostics().unsaved), true);
+    await openTab(b, "rebase");
+    await b.evaluate(() => window.s.update({ lines: { ...window.s.state.lines, fromB: 1 } }));
+    await b.evaluate(() => window.s.flush());
+    await a.waitForFunction(() => window.seen.some((e) => e.type === "session_updated" && e.origin === "tab"));
+    const taken = await a.evaluate(() => ({ lines: window.s.state.lines, events: window.seen }));
+    assert.deepEqual(taken.lines, { fromA: 1, fromB: 1 }, `A keeps its change on B's copy: ${JSON.stringify(taken.events)}`);
+    assert.ok(taken.events.slice(mark).every((e) => e.lines.fromA === 1), JSON.stringify(taken.events));
+    // Stored: B (and a reload) sees both.
+    await a.evaluate(() => window.s.flush());
+    await b.waitForFunction(() => window.s.state.lines.fromA === 1 && window.s.state.lines.fromB === 1);
+    await a.evaluate(async () => {
+      dispatchEvent(new Event("online"));
+      await new Promise((resolve) => {
+        const check = () => (window.s.diagnostics().link.outbox === 0 && window.s.diagnostics().link.state === "connected" ? resolve() : setTimeout(check, 20));
+        check();
+      });
+    });
+    const final = await b.evaluate(() => ({ id: window.s.sessionId, token: window.s.token }));
+    const server = await serverSession(final.id, final.token);
+    assert.deepEqual(server.body.state.lines, { fromA: 1, fromB: 1 });
+    await context.close();
+  });
+
+  test("two tabs, both links down: a change made on top of the other tab's unsent one wins, whichever tab reconnects first", async () => {
+    const { context, pages: [a, b] } = await twoTabs();
+    await openTab(a, "order");
+    await openTab(b, "order");
+    await linkDown(a);
+    await linkDown(b);
+    // A's click, then B's on top of it (B took A's stored copy): the shopper's order is y = 1, then y = 2.
+    await a.evaluate(() => window.s.update({ lines: { y: 1 } }));
+    await a.evaluate(() => window.s.flush());
+    await b.waitForFunction(() => window.s.state.lines.y === 1);
+    await b.evaluate(() => window.s.update({ lines: { y: window.s.state.lines.y + 1 } }));
+    await b.evaluate(() => window.s.flush());
+    await a.waitForFunction(() => window.s.state.lines.y === 2);
+    const online = (page) =>
+      page.evaluate(async () => {
+        dispatchEvent(new Event("online"));
+        await new Promise((resolve) => {
+          const check = () => (window.s.diagnostics().link.outbox === 0 && window.s.diagnostics().link.state === "connected" ? resolve() : setTimeout(check, 20));
+          check();
+        });
+        await window.s.flush();
+      });
+    // The older change reaches the server first; the newer one, made on it, arrives second with an older base.
+    await online(a);
+    const who = await a.evaluate(() => ({ id: window.s.sessionId, token: window.s.token }));
+    assert.deepEqual((await serverSession(who.id, who.token)).body.state.lines, { y: 1 });
+    assert.equal(await a.evaluate(() => window.s.state.lines.y), 2, "A still shows B's unsent change");
+    await online(b);
+    const server = await serverSession(who.id, who.token);
+    assert.deepEqual(server.body.state.lines, { y: 2 }, "the newer change stands");
+    for (const tab of [a, b]) {
+      await tab.waitForFunction(() => window.s.state.lines.y === 2);
+      const conflicts = await tab.evaluate(() => window.seen.filter((e) => e.type === "conflict"));
+      assert.deepEqual(conflicts, [], "nothing of the shopper's was lost");
+    }
     await context.close();
   });
 

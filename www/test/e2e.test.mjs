@@ -245,6 +245,8 @@ describe("the demo checkout funnel, end to end", () => {
       await page.click("#kill");
       const killed = (await logLines(page)).find((l) => l.type === "demo" && l.text.includes("killed"));
       assert.match(killed?.text ?? "no line", /killed the WebSocket \(1 open\)/);
+      // The panel says "restored" from before the kill until the page hears of the close: wait for that first.
+      await until(() => logLines(page), (lines) => lines.filter((l) => l.type === "connection_lost").length >= 2, "the kill noticed");
       await untilPanel(page, (p) => p.connection.startsWith("restored") && p["d-link"] === "connected", "reconnected after the kill");
       const lost = (await logLines(page)).filter((l) => l.type === "connection_lost").map((l) => l.text);
       assert.ok(lost.some((t) => /offline/.test(t)) && lost.length >= 2, lost.join(" | "));
@@ -299,6 +301,47 @@ describe("the demo checkout funnel, end to end", () => {
       const ops = await appliedOps(sa.id);
       assert.equal(ops.length, 5);
       assert.equal(new Set(ops.map((o) => o.split(":")[0])).size, 2, `two clients: ${ops.join(", ")}`);
+    }));
+
+  test("two tabs, one offline: its unsent click survives a second tab that opens and adds the same line", (t) =>
+    scenario(t, env.browser, async ({ context }) => {
+      const sku = "SK-124";
+      const a = await context.newPage();
+      await a.goto(env.server.url);
+      await ready(a);
+      await untilPanel(a, (p) => p["d-link"] === "connected", "tab 1 connected");
+      // Tab 1's link goes down; its click waits in its outbox and is stored in the copy both tabs share.
+      await a.click("#go-offline");
+      await untilPanel(a, (p) => p["d-link"] === "offline", "tab 1 offline");
+      await add(a, sku);
+      await untilPanel(a, (p) => p["d-outbox"] === "1", "tab 1's click waiting");
+      await until(() => a.evaluate(() => window.demo.session.diagnostics().unsaved), (u) => u === false, "tab 1's click stored");
+      const who = await pageSession(a);
+      const start = (await serverSession(env.server, who)).body;
+      assert.equal(start.state.cart[sku], undefined, "the server has not heard of the click");
+      // A second tab restores the stored copy and connects: the server's copy is older than what it restored.
+      const [b] = await Promise.all([context.waitForEvent("page"), a.click("#second-tab")]);
+      await ready(b);
+      await untilPanel(b, (p) => p["d-link"] === "connected", "tab 2 connected");
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(await b.textContent(`[data-qty="${sku}"]`), "1", "tab 2 shows tab 1's unsent click");
+      assert.equal(await a.textContent(`[data-qty="${sku}"]`), "1", "tab 1 still shows its unsent click");
+      // The shopper adds the same line in tab 2; the server applies it.
+      await add(b, sku);
+      await untilServer(env.server, b, (s) => s.version > start.version, "tab 2's click");
+      // Tab 1 comes back online: both clicks count.
+      await a.click("#go-offline");
+      await untilPanel(a, (p) => p["d-outbox"] === "0" && p["d-link"] === "connected", "tab 1 synced");
+      const server = await untilServer(env.server, a, (s) => s.state.cart[sku] === 2, `${sku} = 2`);
+      for (const [name, tab] of [["tab 1", a], ["tab 2", b]]) {
+        await until(() => pageSession(tab), (s) => s.state.cart[sku] === 2, `${name} showing ${sku} = 2`);
+        assert.deepEqual((await pageSession(tab)).state, server.state, name);
+      }
+      await new Promise((r) => setTimeout(r, 1_000));
+      assert.equal((await serverSession(env.server, who)).body.version, server.version, "nothing arrived later");
+      // Tab 2's op carries both clicks (made on tab 1's); tab 1's older op, refused, applied nothing.
+      const ops = await appliedOps(server.id);
+      assert.equal(ops.length, 1, `one op applied, none twice: ${ops.join(", ")}`);
     }));
 
   test("the stored copy corrupted: restored from the other slot, the log says so, nothing lost", (t) =>

@@ -104,6 +104,26 @@ export class LinkDriver {
     return this.core.view();
   }
 
+  /** This client's unanswered ops (sequence and patch), oldest first. */
+  pendingOps(): { seq: number; patch: Json }[] {
+    return this.core.pendingOps();
+  }
+
+  /** This client's newest unanswered op (sequence and patch), if any. */
+  newestOp(): { seq: number; patch: Json } | undefined {
+    return this.core.newestOp();
+  }
+
+  /** How many of this client's ops are unanswered. */
+  get outboxLength(): number {
+    return this.core.outboxLength;
+  }
+
+  /** The highest sequence of `client` whose change this link holds from a patch naming it (0: none). */
+  appliedSeq(client: string): number {
+    return this.core.appliedSeq(client);
+  }
+
   /** The server version this client holds. */
   get serverVersion(): number {
     return this.core.version;
@@ -112,6 +132,11 @@ export class LinkDriver {
   /** The session's status as the server last said ("" until known). */
   get status(): string {
     return this.core.status;
+  }
+
+  /** The status as the page sees it: the newest unanswered op's `to`, else the server's. */
+  get shownStatus(): string {
+    return this.core.pendingStatus() ?? this.core.status;
   }
 
   /** The session's expiry as the server last said (ms since the epoch, 0 until known). */
@@ -129,7 +154,12 @@ export class LinkDriver {
     return seq;
   }
 
-  /** Resolves when every op is answered, or at once when the link is not connected (nothing to wait for now). */
+  /**
+   * Resolves when every op is answered, or at once when the link is not
+   * connected or connecting (offline, waiting to retry, stopped: nothing to
+   * wait for now). A connection being opened counts as connected: its
+   * `welcome` re-sends the ops.
+   */
   whenSynced(): Promise<void> {
     if (this.syncedOrIdle()) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -296,7 +326,8 @@ export class LinkDriver {
   }
 
   private syncedOrIdle(): boolean {
-    return this.core.outboxLength === 0 || this.core.inner.state.kind !== "connected";
+    const kind = this.core.inner.state.kind;
+    return this.core.outboxLength === 0 || (kind !== "connected" && kind !== "handshaking" && kind !== "connecting");
   }
 
   private releaseWaiters(): void {

@@ -128,6 +128,11 @@ export function forgetClient(namespace: string, id: string): void {
   writeJson(local, listKey, known.filter((c) => c !== id));
 }
 
+/** The client ids of `namespace` this browser knows (live tabs and closed ones whose id may be adopted). */
+export function knownClients(namespace: string): string[] {
+  return (readJson<string[]>(safeStorage("localStorage"), `sessile:${namespace}:clients`) ?? []).filter((c) => ID.test(c));
+}
+
 /** The server session remembered for `namespace`, if any. */
 export function rememberedSession(namespace: string): ServerSession | undefined {
   const s = readJson<ServerSession>(safeStorage("localStorage"), `sessile:${namespace}:server`);

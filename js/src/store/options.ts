@@ -31,7 +31,16 @@ export interface Options {
   onEvent: ((event: StoreEvent) => void) | undefined;
   persist: boolean;
   codec: CodecOptions;
+  /** Set by a synced session ({@link REBASE_UNSAVED}): another tab's copy taken, this tab's unsaved changes go back on top. */
+  rebaseUnsaved: boolean;
 }
+
+/**
+ * The options key (not part of the public options) with which a synced
+ * session asks its store to put this tab's unsaved changes back on top of
+ * another tab's stored copy when it takes one, instead of letting them lose.
+ */
+export const REBASE_UNSAVED: unique symbol = Symbol("sessile.rebaseUnsaved");
 
 export const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const U32_MAX = 4_294_967_295;
@@ -123,5 +132,6 @@ export function storeOptions(options: unknown): Options {
     onEvent: onEvent as Options["onEvent"],
     persist: typeof persist === "boolean" ? persist : true,
     codec: codecOptions(options),
+    rebaseUnsaved: (options as { [REBASE_UNSAVED]?: unknown })[REBASE_UNSAVED] === true,
   };
 }

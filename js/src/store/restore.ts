@@ -134,6 +134,8 @@ export function applyRestore(core: Core, read: SlotsRead, copies: RescueCopy[]):
         }
       : null;
   core.storedVersion = head;
+  // What later unsaved changes are made on: the stored copy (a rescue copy continues it).
+  core.storedJson = from === "rescue" ? (stored?.json ?? core.initialJson) : json;
   if (from === "rescue") {
     // Continues the stored head: written back as it is.
     core.version = Math.max(snapshot.stateVersion, head + 1);

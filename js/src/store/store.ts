@@ -21,6 +21,7 @@ import { documentHidden, listen, now, requestPersistence, writeMarkerCookie } fr
 import { applyRestore } from "./restore.js";
 import { TabChannel } from "./tabs.js";
 import { utf8Length } from "../utf8.js";
+import { applyMergePatch, diff, isObject, type Json } from "../link/core/merge-patch.js";
 import type { Store, StoreDiagnostics, StoreEvent, TypedStoreOptions } from "./types.js";
 import { armTimer, reportWriteError, waitInFlight, writeNow, writeRescue } from "./write.js";
 
@@ -35,6 +36,8 @@ export class Core {
   modifiedAt = now();
   /** The stored head this tab knows of: the base of its next write. */
   storedVersion = 0;
+  /** The state at that head as this tab knows it (JSON): what its unsaved changes are made on. */
+  storedJson: string;
   /** Where the newest stored slot copy is, and its generation. */
   lastGood: { slot: SlotName; generation: number } | undefined;
   lastWrite: StoreDiagnostics["lastWrite"] = null;
@@ -66,6 +69,7 @@ export class Core {
   ) {
     this.state = options.initial;
     this.json = initialJson;
+    this.storedJson = initialJson;
     this.debouncer = new Debouncer(options.debounceMs);
   }
 
@@ -89,8 +93,38 @@ export class Core {
     this.json = json;
     this.version = version;
     this.storedVersion = Math.max(this.storedVersion, version);
+    this.storedJson = json;
     this.lastGood = { slot, generation };
     this.debouncer.taken();
+  }
+
+  /**
+   * With `rebaseUnsaved` (a synced session), after `adopt`: this tab's
+   * changes that were not stored yet (`local` against `base`, the stored
+   * state they were made on) go back on top of the taken state, as a new
+   * unsaved version. They cannot be in the copy taken: nothing stored had
+   * them. Returns whether anything was put back; a result over `maxBytes`
+   * is not taken (the copy stays, and the page is told by the `conflict`).
+   */
+  putBack(local: unknown, base: string): boolean {
+    if (!this.options.rebaseUnsaved) return false;
+    let ours: Json;
+    try {
+      ours = diff(JSON.parse(base) as Json, local as Json);
+    } catch {
+      return false;
+    }
+    if (isObject(ours) && Object.keys(ours).length === 0) return false;
+    const merged = applyMergePatch(this.state, ours);
+    const json = toJson(merged);
+    if (json === this.json || utf8Length(json) > this.options.codec.maxBytes) return false;
+    this.version = Math.max(this.version, this.storedVersion) + 1;
+    this.state = merged;
+    this.json = json;
+    this.modifiedAt = now();
+    this.debouncer.changed(this.modifiedAt);
+    armTimer(this);
+    return true;
   }
 
   /** The state after a clear (here or in another tab). */
@@ -99,6 +133,7 @@ export class Core {
     this.json = this.initialJson;
     this.version = tombstone;
     this.storedVersion = tombstone;
+    this.storedJson = this.initialJson;
     this.lastGood = undefined;
     this.lastWrite = null;
     this.debouncer.taken();

@@ -4,7 +4,8 @@
  * version, slot, generation, schema and state (or that it cleared the
  * namespace). A tab that hears of a head newer than the one it knows takes
  * that state; its own unsaved changes lose and are reported as a
- * `conflict`. The compare-and-set on write keeps a tab that has not heard
+ * `conflict` (in a synced session they go back on top of it:
+ * `Core.putBack`). The compare-and-set on write keeps a tab that has not heard
  * yet from overwriting in any case.
  */
 import { isCode } from "./errors.js";
@@ -92,10 +93,14 @@ export class TabChannel {
     }
     const unsaved = core.debouncer.unsaved;
     const local = core.state;
+    const base = core.storedJson;
     const localVersion = core.version;
     const generation = typeof data.generation === "number" ? data.generation & 0xffff : 0;
     core.adopt(remote.state, remote.json, version, data.slot === "b" ? "b" : "a", generation);
-    if (unsaved) core.conflict(local, remote.state, "remote", localVersion, version);
+    if (unsaved) {
+      core.putBack(local, base);
+      core.conflict(local, remote.state, "remote", localVersion, version);
+    }
     core.emit({ type: "session_updated", origin: "tab", version });
   }
 }

@@ -169,6 +169,7 @@ function afterWrite(
   const header = readHeader(bytes);
   core.lastGood = plan;
   core.storedVersion = Math.max(core.storedVersion, version);
+  core.storedJson = json;
   core.lastError = undefined;
   core.lastWrite = {
     slot: plan.slot,
@@ -205,6 +206,7 @@ function afterWrite(
  */
 async function onStale(core: Core, stored: number, attempted: number): Promise<SessileError | undefined> {
   const local = core.state;
+  const base = core.storedJson;
   let read: SlotsRead;
   try {
     read = await (await core.liveBackend()).readAll();
@@ -237,6 +239,7 @@ async function onStale(core: Core, stored: number, attempted: number): Promise<S
   try {
     const remote = migrate(snapshot.json, snapshot.schemaVersion, core.options.schemaVersion, core.options.migrate);
     core.adopt(remote.state, remote.json, snapshot.stateVersion, found.slot, snapshot.generation);
+    core.putBack(local, base);
     core.conflict(local, remote.state, "remote", attempted, snapshot.stateVersion);
   } catch (e) {
     core.block(coded(e));

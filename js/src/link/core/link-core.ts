@@ -267,6 +267,33 @@ export class LinkCore {
     return this.link.expiresAt;
   }
 
+  /** The ops not yet answered (sequence and patch), oldest first. */
+  pendingOps(): { seq: number; patch: Json }[] {
+    return this.link.outbox.all().map((op) => ({ seq: op.id.seq, patch: op.patch }));
+  }
+
+  /** The newest unanswered op (sequence and patch), if any. */
+  newestOp(): { seq: number; patch: Json } | undefined {
+    const ops = this.link.outbox.all();
+    const op = ops[ops.length - 1];
+    return op && { seq: op.id.seq, patch: op.patch };
+  }
+
+  /** The status the newest unanswered op moves to, if one does (what the page shows until the server answers). */
+  pendingStatus(): string | undefined {
+    const ops = this.link.outbox.all();
+    for (let i = ops.length - 1; i >= 0; i--) {
+      const to = ops[i]?.to;
+      if (to !== undefined) return to;
+    }
+    return undefined;
+  }
+
+  /** The highest sequence of `client` this link took from a patch naming it (0: none). */
+  appliedSeq(client: string): number {
+    return this.link.appliedSeq(client);
+  }
+
   /** Ops not yet answered. */
   get outboxLength(): number {
     return this.link.outbox.length;

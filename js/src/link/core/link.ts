@@ -41,7 +41,9 @@ export class Link {
   private confirmedState: Json;
   private versionValue: number;
   /** Versions that arrived ahead of a gap, with the status each set. */
-  private readonly ahead = new Map<number, { patch: Json; status: string | undefined }>();
+  private readonly ahead = new Map<number, { patch: Json; status: string | undefined; op: OpId | undefined }>();
+  /** Per client, the highest sequence whose change this link has taken into `confirmed` (from the ops named by patches). */
+  private readonly appliedSeqs = new Map<string, number>();
   /** The session's status at `version` ("" until the first `welcome`). */
   private statusValue = "";
   /** When the session expires (ms since the Unix epoch, 0 until known). */
@@ -282,7 +284,7 @@ export class Link {
         if (connected) this.onReject(msg, now);
         break;
       case "patch":
-        if (connected) this.integrate(msg.version, msg.patch, msg.status, 0, now);
+        if (connected) this.integrate(msg.version, msg.patch, msg.status, 0, now, msg.op);
         break;
       case "ping":
         this.send({ type: "pong", ts: msg.ts, serverTs: now });
@@ -321,6 +323,7 @@ export class Link {
         if (p.version === this.versionValue + 1) {
           this.confirmedState = applyInPlace(this.confirmedState, p.patch);
           this.versionValue = p.version;
+          this.noteApplied(p.op);
         }
       }
     } else if (c.kind === "snapshot") {
@@ -419,9 +422,9 @@ export class Link {
   }
 
   /** A change at `version`: applied when it is the next one, held when it is ahead of a gap, ignored when already known. */
-  private integrate(version: number, patch: Json, status: string | undefined, confirmed: number, now: number): void {
+  private integrate(version: number, patch: Json, status: string | undefined, confirmed: number, now: number, op?: OpId): void {
     if (version <= this.versionValue) return;
-    this.ahead.set(version, { patch, status });
+    this.ahead.set(version, { patch, status, op });
     if (this.ahead.size > MAX_BUFFERED_VERSIONS) return this.connectionDown("resync", true, now);
     const before = this.versionValue;
     this.drainAhead(now);
@@ -435,9 +438,23 @@ export class Link {
       this.ahead.delete(this.versionValue + 1);
       this.confirmedState = applyInPlace(this.confirmedState, next.patch);
       this.versionValue += 1;
+      this.noteApplied(next.op);
       if (next.status !== undefined) this.setStatus(next.status);
     }
     this.gapSince = this.ahead.size === 0 ? undefined : (this.gapSince ?? now);
+  }
+
+  /** Keeps the highest sequence of `op`'s client whose change is in `confirmed`. */
+  private noteApplied(op: OpId | undefined): void {
+    if (op && op.seq > (this.appliedSeqs.get(op.client) ?? 0)) this.appliedSeqs.set(op.client, op.seq);
+  }
+
+  /**
+   * The highest sequence of `client` whose change this link has taken from
+   * a patch the server named it in (0: none seen; a snapshot names none).
+   */
+  appliedSeq(client: string): number {
+    return this.appliedSeqs.get(client) ?? 0;
   }
 
   /** Takes the server's status; a change is an event. */

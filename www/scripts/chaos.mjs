@@ -26,8 +26,17 @@ console.log(replay === undefined ? `chaos: ${runs} runs, seeds ${first}..${first
 
 const env = await startChaos();
 const results = [];
+// Ctrl-C (or SIGTERM) ends the current run, then reports the runs done.
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    console.log(`chaos: ${signal}, stopping after this run`);
+  });
+}
 try {
-  for (let seed = first; seed < first + runs; seed += 1) {
+  for (let seed = first; seed < first + runs && !stopping; seed += 1) {
     const r = await runSeed(env, seed);
     results.push(r);
     const tag = r.ok ? (r.recovered ? "recovered" : "ok") : `FAILED (${r.saved ?? "not saved"})`;

@@ -329,27 +329,28 @@ class Run {
       }
     }
     if (this.tabs.length === 0) await this.openTab("url");
+    // All tabs at once: one that settled first can still take a stale copy from another later.
     const t0 = Date.now();
-    for (const tab of this.tabs) {
-      try {
-        await until(
-          async () => {
-            const mine = await tabSession(tab.page);
-            const server = mine.id ? await serverSession(this.env.server, mine) : undefined;
-            return { mine, server };
-          },
-          ({ mine, server }) =>
-            mine.link?.state === "connected" &&
-            mine.link.outbox === 0 &&
-            server?.http === 200 &&
-            server.body.version === mine.link.serverVersion &&
-            canonical(server.body.state) === canonical(mine.state),
-          `${tab.name} in sync with the server`,
-          Math.max(1_000, SETTLE_MS - since(t0)),
-        );
-      } catch (e) {
-        this.failures.push(`unsettled: ${String(e.message).slice(0, 2_000)}`);
-      }
+    const inSync = async (tab) => {
+      const mine = await tabSession(tab.page);
+      const server = mine.id ? await serverSession(this.env.server, mine) : undefined;
+      const ok =
+        mine.link?.state === "connected" &&
+        mine.link.outbox === 0 &&
+        server?.http === 200 &&
+        server.body.version === mine.link.serverVersion &&
+        canonical(server.body.state) === canonical(mine.state);
+      return { tab: tab.name, ok, mine: { ...mine, token: undefined }, server: server?.body ?? server };
+    };
+    try {
+      await until(
+        () => Promise.all(this.tabs.map(inSync)),
+        (all) => all.every((t) => t.ok),
+        "every tab in sync with the server",
+        SETTLE_MS,
+      );
+    } catch (e) {
+      this.failures.push(`unsettled: ${String(e.message).slice(0, 3_000)}`);
     }
     this.settleMs = since(t0);
     await this.snapshotLogs();

@@ -2,8 +2,9 @@
 // (www/test/chaos.mjs). CHAOS_RUNS runs (default 1,000) from seed
 // CHAOS_FIRST_SEED (default 1), or only seed SEED to replay a failed run.
 // Prints a line per failed run and the table (runs, ops, lost, doubled,
-// recovered, failed), writes bench/out/chaos.json, and exits 1 when a run
-// failed (its record is in www/test-results/chaos-<seed>.json).
+// recovered, failed), writes bench/out/chaos.json (a replay:
+// chaos-seed-<n>.json), and exits 1 when a run failed (its record is in
+// www/test-results/chaos-<seed>.json).
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -54,9 +55,11 @@ console.log();
 console.log(table(summary));
 const out = path.join(ROOT, "bench/out");
 mkdirSync(out, { recursive: true });
+// A replay keeps the figures of the last full run: it writes its own file.
+const file = replay === undefined ? "chaos.json" : `chaos-seed-${replay}.json`;
 writeFileSync(
-  path.join(out, "chaos.json"),
+  path.join(out, file),
   JSON.stringify({ started: started.toISOString(), firstSeed: first, ...summary, results }, null, 2),
 );
-console.log(`wrote bench/out/chaos.json`);
+console.log(`wrote bench/out/${file}`);
 process.exitCode = summary.failed ? 1 : 0;

@@ -1,6 +1,6 @@
 # sessile: the two commands (README) and their parts. Every target that needs
 # tools runs scripts/setup first, which installs only what is missing.
-.PHONY: help setup build test demo bench load soak docs size screenshot fuzz
+.PHONY: help setup build test demo bench load soak docs size screenshot fuzz chaos
 .DEFAULT_GOAL := help
 
 help:
@@ -9,6 +9,7 @@ help:
 	@echo "make bench  set up what is missing, build, run the browser benchmarks (bench/out/results.json)"
 	@echo "make setup  only the set-up;  make build  only the build"
 	@echo "make soak   the client link's simulation over 10,000 seeds (LINK_SIM_SEEDS overrides)"
+	@echo "make chaos  build, then 1,000 seeded chaos runs of the demo page (CHAOS_RUNS overrides; SEED=n replays one; bench/out/chaos.json)"
 	@echo "make load   load test of sessile-server on loopback (SESSIONS overrides 10000)"
 	@echo "make fuzz   cargo-fuzz, each target FUZZ_SECONDS (300; FUZZ_TARGETS picks; bench/out/fuzz.json)"
 	@echo "make docs   build, then regenerate the API reference docs/api/ (typedoc)"
@@ -38,6 +39,12 @@ size: build
 
 screenshot: build
 	@node www/scripts/screenshot.mjs
+
+# Seeded chaos runs of the demo page in Chromium against the real server
+# (README "Chaos runs"): CHAOS_RUNS (1000) runs from CHAOS_FIRST_SEED (1),
+# or only SEED to replay a failed run (www/test-results/chaos-<seed>.json).
+chaos: build
+	@SEED=$(SEED) CHAOS_RUNS=$(CHAOS_RUNS) CHAOS_FIRST_SEED=$(CHAOS_FIRST_SEED) node www/scripts/chaos.mjs
 
 # Needs only cargo: no browsers, no set-up.
 load:

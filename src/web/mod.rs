@@ -3,6 +3,7 @@
 //! logic lives in `crate::core`.
 
 mod convert;
+pub mod link;
 pub mod slots_api;
 pub mod snapshot_api;
 

@@ -7,6 +7,8 @@ pub mod link;
 pub mod slots_api;
 pub mod snapshot_api;
 
+pub use self::link::{Link, LinkOptions};
+
 /// The heap of the wasm module: talc takes fewer bytes of wasm than Rust's
 /// default dlmalloc (docs/PERFORMANCE.md). The module is single-threaded.
 #[cfg(not(target_feature = "atomics"))]

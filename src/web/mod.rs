@@ -3,8 +3,11 @@
 //! logic lives in `crate::core`.
 
 mod convert;
+pub mod link;
 pub mod slots_api;
 pub mod snapshot_api;
+
+pub use self::link::{Link, LinkOptions};
 
 /// The heap of the wasm module: talc takes fewer bytes of wasm than Rust's
 /// default dlmalloc (docs/PERFORMANCE.md). The module is single-threaded.

@@ -19,14 +19,18 @@
 //! Where the parts live: `types.rs` (what the driver sees), `outbox.rs`,
 //! `backoff.rs`, `record.rs` (the persisted record), `options.rs` (a link
 //! from a page's options), `inbound.rs` (frames from the server),
-//! `connection.rs` (opening, losing and stopping).
+//! `connection.rs` (opening, losing and stopping). For the browser driver:
+//! `http.rs` (the HTTP fallback's requests and answers) and `stored.rs`
+//! (the record a page keeps between loads, the remembered fallback).
 
 mod backoff;
 mod connection;
+pub mod http;
 mod inbound;
 mod options;
 pub mod outbox;
 mod record;
+pub mod stored;
 mod types;
 
 #[cfg(test)]

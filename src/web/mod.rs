@@ -6,6 +6,9 @@ mod convert;
 pub mod link;
 pub mod slots_api;
 pub mod snapshot_api;
+pub mod store;
+
+pub use self::store::{Store, StoreOptions};
 
 pub use self::link::{Link, LinkOptions};
 

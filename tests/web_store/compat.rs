@@ -261,12 +261,12 @@ async fn tab_messages_in_the_typescript_shape_are_taken_and_sent() {
     )
     .unwrap();
     channel.post_message(&message).unwrap();
-    sleep(100).await;
+    until(|| store.version() == 1).await;
     assert_eq!(store.get(), json!({ "step": "checkout" }));
     assert_eq!(events.updates(), vec![(1, false)]);
     store.set(json!({ "step": "success" })).unwrap();
     store.flush().await.unwrap();
-    sleep(100).await;
+    until(|| !heard.borrow().is_empty()).await;
     let sent = heard.borrow().last().cloned().expect("an announcement");
     let field = |k: &str| Reflect::get(&sent, &k.into()).unwrap();
     assert_eq!(field("tab").as_string(), Some(store.diagnostics().client.0));

@@ -38,6 +38,16 @@ pub async fn sleep(ms: u32) {
     gloo_timers::future::TimeoutFuture::new(ms).await;
 }
 
+/// Waits (up to 5 s, a loaded machine's worst) until `done()` holds, for
+/// what arrives asynchronously (a tab's message, a timer's write); the
+/// assertion after it says what was expected.
+pub async fn until(done: impl Fn() -> bool) {
+    let end = js_sys::Date::now() + 5000.0;
+    while !done() && js_sys::Date::now() < end {
+        sleep(10).await;
+    }
+}
+
 /// Waits for `request`'s success, error or blocked event.
 async fn settled(request: &IdbOpenDbRequest) {
     let promise = Promise::new(&mut |resolve, _| {

@@ -50,7 +50,7 @@ async fn a_change_is_not_written_before_its_delay() {
     sleep(100).await;
     assert_eq!(ls_get("sessile:ws-debounce-wait:head"), None, "not yet");
     assert!(store.diagnostics().store.unsaved);
-    sleep(600).await;
+    until(|| ls_get("sessile:ws-debounce-wait:head").is_some()).await;
     assert_eq!(
         ls_get("sessile:ws-debounce-wait:head").as_deref(),
         Some("1")
@@ -69,7 +69,7 @@ async fn hiding_the_page_writes_at_once() {
     store.set(json!({ "n": "hidden" })).unwrap();
     assert!(store.diagnostics().store.unsaved);
     fire_hidden();
-    sleep(100).await;
+    until(|| ls_get("sessile:ws-hidden:head").is_some()).await;
     assert!(
         !store.diagnostics().store.unsaved,
         "written when hidden, not 60 s later"

@@ -20,7 +20,7 @@ async fn another_tab_follows_a_stored_write_through_the_broadcast_channel() {
     let (_, a, _, b, eb) = two_tabs("ws-follow").await;
     a.set(json!({ "step": "checkout" })).unwrap();
     a.flush().await.unwrap();
-    sleep(100).await;
+    until(|| b.version() == 1).await;
     assert_eq!(b.get(), json!({ "step": "checkout" }));
     assert_eq!(b.version(), 1);
     assert_eq!(eb.updates(), vec![(1, false)]);
@@ -33,7 +33,7 @@ async fn a_stale_write_is_refused_and_the_newer_stored_state_wins() {
     let (opts, a, _, b, eb) = two_tabs("ws-stale").await;
     a.set(json!({ "step": "checkout" })).unwrap();
     a.flush().await.unwrap();
-    sleep(100).await;
+    until(|| b.version() == 1).await;
     // b changes before it hears of a's next write.
     a.set(json!({ "step": "upsell-1" })).unwrap();
     a.flush().await.unwrap();
@@ -43,7 +43,7 @@ async fn a_stale_write_is_refused_and_the_newer_stored_state_wins() {
         flushed.starts_with("no error") || flushed == "STALE_WRITE",
         "{flushed}"
     );
-    sleep(100).await;
+    until(|| b.get() == json!({ "step": "upsell-1" })).await;
     assert_eq!(b.get(), json!({ "step": "upsell-1" }));
     assert_eq!(
         eb.conflicts(),
@@ -74,7 +74,7 @@ async fn a_tab_with_more_unsaved_edits_cannot_overwrite_a_newer_stored_state() {
         flushed.starts_with("no error") || flushed == "STALE_WRITE",
         "{flushed}"
     );
-    sleep(50).await;
+    until(|| a.get() == json!({ "step": "success", "by": "b" })).await;
     assert_eq!(a.get(), json!({ "step": "success", "by": "b" }));
     let conflicts = ea.conflicts();
     assert_eq!(conflicts[0].0, json!({ "step": "upsell-1", "by": "a" }));
@@ -91,10 +91,10 @@ async fn clear_in_one_tab_resets_the_others_and_removes_the_marker() {
     let (opts, a, _, b, eb) = two_tabs("ws-clear-tabs").await;
     a.set(json!({ "step": "success" })).unwrap();
     a.flush().await.unwrap();
-    sleep(50).await;
+    until(|| b.version() == 1).await;
     assert_eq!(b.get(), json!({ "step": "success" }));
     a.clear().await.unwrap();
-    sleep(50).await;
+    until(|| b.get() == json!({ "step": "cart" })).await;
     assert_eq!(a.get(), json!({ "step": "cart" }));
     assert_eq!(b.get(), json!({ "step": "cart" }), "b heard of the clear");
     assert!(eb.updates().iter().any(|(_, cleared)| *cleared));
@@ -114,7 +114,7 @@ async fn a_tab_that_missed_the_clear_is_refused_by_the_tombstone_and_resets() {
     let (opts, a, _, b, eb) = two_tabs("ws-tombstone").await;
     a.set(json!({ "step": "success" })).unwrap();
     a.flush().await.unwrap();
-    sleep(50).await;
+    until(|| b.version() == 1).await;
     // The test holds the namespace's lock, so a's clear and then b's write
     // wait for it, in that order: b writes before it can hear of the clear.
     let release = hold_lock("sessile:ws-tombstone").await;
@@ -214,7 +214,7 @@ async fn a_newer_schema_heard_from_another_tab_stops_this_tabs_writes() {
     let (newer, _) = open(new).await.unwrap();
     newer.set(json!({ "v": 2 })).unwrap();
     newer.flush().await.unwrap();
-    sleep(100).await;
+    until(|| !events.errors().is_empty()).await;
     assert_eq!(
         events.errors(),
         vec![("SCHEMA_TOO_NEW".into(), During::Sync)]
@@ -248,7 +248,7 @@ async fn the_client_id_is_kept_in_session_storage_and_a_live_one_is_not_shared()
     a.close().await.unwrap();
     b.close().await.unwrap();
     // The lock manager lets go of a released lock a moment later.
-    sleep(50).await;
+    sleep(100).await;
     // Both closed: the id this tab kept last is free, and taken again.
     let (c, _) = open(options("ws-client")).await.unwrap();
     assert_eq!(c.diagnostics().client, id_b);
@@ -269,7 +269,7 @@ async fn a_subscription_hears_later_events_until_it_is_dropped() {
     let subscription = b.subscribe(move |e| sink.borrow_mut().push(e.clone()));
     a.set(json!(1)).unwrap();
     a.flush().await.unwrap();
-    sleep(100).await;
+    until(|| !heard.borrow().is_empty()).await;
     assert!(matches!(
         heard.borrow().as_slice(),
         [StoreEvent::SessionUpdated { version: 1, .. }]
@@ -277,7 +277,7 @@ async fn a_subscription_hears_later_events_until_it_is_dropped() {
     drop(subscription);
     a.set(json!(2)).unwrap();
     a.flush().await.unwrap();
-    sleep(100).await;
+    until(|| b.get() == json!(2)).await;
     assert_eq!(heard.borrow().len(), 1, "nothing after the drop");
     assert_eq!(b.get(), json!(2));
     a.close().await.unwrap();

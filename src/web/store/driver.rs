@@ -23,7 +23,9 @@ use super::tabs::TabChannel;
 use crate::core::error::SessileError;
 use crate::core::error_text::decimal;
 use crate::core::session::store::layout::Layout;
-use crate::core::session::store::{ClientId, Phase, RequestId, StorageCommand, StoreEngine};
+use crate::core::session::store::{
+    ClientId, MigrationRequest, Phase, RequestId, StorageCommand, StoreEngine, StoreEvent,
+};
 
 /// Where a `flush`, `clear` or `close` learns how it ended.
 pub(crate) type Waiter = Sender<Result<(), SessileError>>;
@@ -165,13 +167,10 @@ impl Driver {
 
 /// What one turn of the pump leaves to do outside the driver's borrow.
 struct Turn {
-    events: Vec<crate::core::session::store::StoreEvent>,
+    events: Vec<StoreEvent>,
     handlers: Vec<EventHandler>,
     finished: Vec<(Waiter, Result<(), SessileError>)>,
-    migration: Option<(
-        crate::core::session::store::MigrationRequest,
-        Option<Migration>,
-    )>,
+    migration: Option<(MigrationRequest, Option<Migration>)>,
     opened: Option<Sender<()>>,
     progressed: bool,
 }

@@ -29,13 +29,19 @@ use crate::core::session::store::{
 ///
 /// ```no_run
 /// # async fn page() -> Result<(), sessile::SessileError> {
+/// use sessile::web::store::StoreEvent;
 /// use sessile::web::{Store, StoreOptions};
 /// use serde_json::json;
 ///
 /// let store = Store::open(
 ///     StoreOptions::new("checkout")
 ///         .initial(json!({ "step": "cart", "items": [] }))
-///         .on_event(|event| web_sys::console::log_1(&format!("{event:?}").into())),
+///         .on_event(|event| {
+///             if let StoreEvent::Conflict { remote, .. } = event {
+///                 // Another tab's newer cart replaced this one: show it.
+///                 let _ = remote;
+///             }
+///         }),
 /// )
 /// .await?;
 /// store.set(json!({ "step": "checkout", "items": [] }))?;

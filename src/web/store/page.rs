@@ -12,9 +12,6 @@ use crate::core::session::store::layout::Layout;
 
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues, catch)]
-    fn get_random_values(buf: &mut [u8]) -> Result<JsValue, JsValue>;
-
     /// `navigator.storage` (web-sys has it only behind a feature this crate
     /// does not need otherwise).
     type StorageManagerRef;
@@ -33,7 +30,9 @@ pub(crate) fn now() -> u64 {
 /// is no Web Crypto.
 pub(crate) fn random_bytes() -> [u8; 16] {
     let mut bytes = [0u8; 16];
-    if get_random_values(&mut bytes).is_err() {
+    let crypto = web_sys::window().and_then(|w| w.crypto().ok());
+    let drawn = crypto.is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
+    if !drawn {
         for b in bytes.iter_mut() {
             *b = (js_sys::Math::random() * 256.0) as u8;
         }

@@ -6,8 +6,10 @@ mod convert;
 pub mod link;
 pub mod slots_api;
 pub mod snapshot_api;
+pub mod store;
 
 pub use self::link::{Link, LinkOptions};
+pub use self::store::{Store, StoreOptions};
 
 /// The heap of the wasm module: talc takes fewer bytes of wasm than Rust's
 /// default dlmalloc (docs/PERFORMANCE.md). The module is single-threaded.

@@ -30,12 +30,16 @@
 //! acknowledged (`handle_acknowledged`), and puts the changes another tab's
 //! copy lacks back on top of it instead.
 
+pub mod base64;
 mod debounce;
+pub mod identity;
+pub mod layout;
 mod open;
 mod pending;
 mod restore;
 mod tabs;
 mod types;
+pub mod wire;
 mod write;
 
 #[cfg(test)]

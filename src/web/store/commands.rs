@@ -1,0 +1,154 @@
+//! Runs the store engine's storage commands in the browser. The ones
+//! without an answer (rescue copies, marker) are synchronous localStorage
+//! and cookie work; the others (open, read, slot write, clear) are async
+//! and give an [`Answer`] the engine takes with its `handle_*`. Slot writes
+//! and clears run under the namespace's Web Lock.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use super::backend::{unavailable, Backend};
+use super::local;
+use super::locks::exclusive;
+use super::page::{read_marker_cookie, write_marker_cookie};
+use crate::core::error::SessileError;
+use crate::core::session::store::layout::{version_text, Layout};
+use crate::core::session::store::{StorageCommand, StoreEngine, StoredRead, WriteResult};
+
+/// Whether `command` is answered (and so runs asynchronously, one at a time).
+pub(crate) fn is_async(command: &StorageCommand) -> bool {
+    matches!(
+        command,
+        StorageCommand::Open(_)
+            | StorageCommand::Read { .. }
+            | StorageCommand::WriteSlot { .. }
+            | StorageCommand::Clear { .. }
+    )
+}
+
+/// What an answered command gave.
+pub(crate) enum Answer {
+    Opened(Result<Backend, SessileError>),
+    Read(Result<StoredRead, SessileError>),
+    Written(WriteResult),
+    Cleared(Result<u64, SessileError>),
+}
+
+impl Answer {
+    /// Hands the answer to the engine; an opened backend goes to `backend`.
+    pub(crate) fn deliver(
+        self,
+        engine: &mut StoreEngine,
+        backend: &mut Option<Rc<Backend>>,
+        now: u64,
+    ) {
+        match self {
+            Self::Opened(Ok(opened)) => {
+                *backend = Some(Rc::new(opened));
+                engine.handle_backend_opened(Ok(()), now);
+            }
+            Self::Opened(Err(error)) => engine.handle_backend_opened(Err(error), now),
+            Self::Read(read) => engine.handle_read(read, now),
+            Self::Written(result) => engine.handle_write_result(result, now),
+            Self::Cleared(result) => engine.handle_cleared(result, now),
+        }
+    }
+}
+
+fn no_backend() -> SessileError {
+    unavailable("no storage backend is open")
+}
+
+/// An answered command under way.
+pub(crate) type Pending = Pin<Box<dyn Future<Output = Answer>>>;
+
+/// Starts `command`: one without an answer runs now (`None`); an answered
+/// one is returned as a future to run (on `backend`, the one open).
+pub(crate) fn start(
+    command: StorageCommand,
+    layout: &Layout,
+    backend: Option<Rc<Backend>>,
+) -> Option<Pending> {
+    let layout = layout.clone();
+    let pending: Pending = match command {
+        StorageCommand::WriteRescue { key, base, bytes } => {
+            local::write_rescue(&key, base, &bytes);
+            return None;
+        }
+        StorageCommand::ForgetRescue { key } => {
+            local::forget(&key);
+            return None;
+        }
+        StorageCommand::ForgetAllRescues => {
+            local::forget_rescues(&layout);
+            return None;
+        }
+        StorageCommand::WriteMarker { version } => {
+            local::write_marker(&layout, version);
+            write_marker_cookie(layout.name(), Some(&version_text(version)));
+            return None;
+        }
+        StorageCommand::ClearMarker => {
+            local::forget(&layout.marker_key());
+            write_marker_cookie(layout.name(), None);
+            return None;
+        }
+        StorageCommand::Open(kind) => {
+            Box::pin(async move { Answer::Opened(Backend::open(kind, &layout).await) })
+        }
+        StorageCommand::Read { rescues } => Box::pin(read(layout, backend, rescues)),
+        StorageCommand::WriteSlot {
+            slot,
+            base,
+            head,
+            bytes,
+        } => Box::pin(async move {
+            let Some(backend) = backend else {
+                return Answer::Written(WriteResult::Failed {
+                    error: no_backend(),
+                    connection_closed: false,
+                });
+            };
+            let work =
+                move || async move { Ok(backend.write_if_head(slot, base, &head, &bytes).await) };
+            Answer::Written(match exclusive(&layout.shared_name(), work).await {
+                Ok(result) => result,
+                Err(error) => WriteResult::Failed {
+                    error,
+                    connection_closed: false,
+                },
+            })
+        }),
+        StorageCommand::Clear { at_least } => Box::pin(async move {
+            let Some(backend) = backend else {
+                return Answer::Cleared(Err(no_backend()));
+            };
+            let work = move || async move { backend.clear(at_least).await };
+            Answer::Cleared(exclusive(&layout.shared_name(), work).await)
+        }),
+    };
+    Some(pending)
+}
+
+/// Slots and head, and with `rescues` every rescue copy and the eviction
+/// marker (localStorage, else the cookie).
+async fn read(layout: Layout, backend: Option<Rc<Backend>>, rescues: bool) -> Answer {
+    let Some(backend) = backend else {
+        return Answer::Read(Err(no_backend()));
+    };
+    let read = backend.read().await.map(|slots| StoredRead {
+        a: slots.a,
+        b: slots.b,
+        head: slots.head,
+        rescues: if rescues {
+            local::read_rescues(&layout)
+        } else {
+            Vec::new()
+        },
+        marker: rescues
+            .then(|| local::read_marker(&layout).or_else(|| read_marker_cookie(layout.name())))
+            .flatten(),
+    });
+    Answer::Read(read)
+}

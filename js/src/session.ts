@@ -426,12 +426,11 @@ interface MadeOn {
 
 /**
  * The record a tab keeps of its link: which server session, and the core's
- * record (an object; builds before the link core moved to TypeScript wrote
- * the same object as JSON text, which still reads).
+ * record.
  */
 interface LinkRecord {
   session: string;
-  record: LinkCoreRecord | string;
+  record: LinkCoreRecord;
 }
 
 /** A link record's limit: the state limit twice (confirmed state and a full patch) plus 64 KiB. */

@@ -179,7 +179,7 @@ fn slot(json: &str, version: u64, generation: u16) -> Option<Uint8Array> {
 fn restore_takes_the_newest_valid_slot_and_reports_the_rest() {
     // Higher state version wins; at equal versions the later generation,
     // across the wrap from 65535 to 0.
-    let found: JsValue = restore_slots(slot("1", 3, 7), slot("2", 4, 8), None, JsValue::UNDEFINED)
+    let found: JsValue = restore_slots(slot("1", 3, 7), slot("2", 4, 8), JsValue::UNDEFINED)
         .unwrap()
         .into();
     assert_eq!(
@@ -188,14 +188,9 @@ fn restore_takes_the_newest_valid_slot_and_reports_the_rest() {
     );
     assert_eq!(field(&found, "from").as_string().as_deref(), Some("b"));
     assert_eq!(state_text(&field(&found, "snapshot")), "2");
-    let found: JsValue = restore_slots(
-        slot("1", 5, 65535),
-        slot("2", 5, 0),
-        None,
-        JsValue::UNDEFINED,
-    )
-    .unwrap()
-    .into();
+    let found: JsValue = restore_slots(slot("1", 5, 65535), slot("2", 5, 0), JsValue::UNDEFINED)
+        .unwrap()
+        .into();
     assert_eq!(field(&found, "from").as_string().as_deref(), Some("b"));
 
     // A corrupted newest slot is skipped with its code; the other one wins.
@@ -205,7 +200,6 @@ fn restore_takes_the_newest_valid_slot_and_reports_the_rest() {
     let found: JsValue = restore_slots(
         slot("\"older\"", 8, 8),
         Some(Uint8Array::from(bad.as_slice())),
-        slot("\"rescue\"", 7, 1),
         JsValue::UNDEFINED,
     )
     .unwrap()
@@ -224,7 +218,7 @@ fn restore_takes_the_newest_valid_slot_and_reports_the_rest() {
     );
 
     // Nothing stored: fresh. Only garbage stored: unreadable, each slot named.
-    let empty: JsValue = restore_slots(None, None, None, JsValue::UNDEFINED)
+    let empty: JsValue = restore_slots(None, None, JsValue::UNDEFINED)
         .unwrap()
         .into();
     assert_eq!(
@@ -232,7 +226,7 @@ fn restore_takes_the_newest_valid_slot_and_reports_the_rest() {
         Some("fresh")
     );
     let junk = || Some(Uint8Array::from(&b"junk"[..]));
-    let none: JsValue = restore_slots(junk(), None, junk(), JsValue::UNDEFINED)
+    let none: JsValue = restore_slots(junk(), junk(), JsValue::UNDEFINED)
         .unwrap()
         .into();
     assert_eq!(
@@ -244,12 +238,11 @@ fn restore_takes_the_newest_valid_slot_and_reports_the_rest() {
         .iter()
         .map(|s| field(&s, "slot").as_string().unwrap())
         .collect();
-    assert_eq!(slots, ["a", "rescue"]);
+    assert_eq!(slots, ["a", "b"]);
 
     // A snapshot declaring more than maxBytes is refused, not inflated.
     let big: JsValue = restore_slots(
         slot(&checkout_json(50), 1, 1),
-        None,
         None,
         js(r#"{"maxBytes":100}"#),
     )

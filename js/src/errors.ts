@@ -6,11 +6,15 @@
 
 /**
  * Every code a SessileError can carry on the page (docs/FORMAT.md and
- * docs/PROTOCOL.md say what each means). Answers of the server that the link
- * handles itself never reach the page as errors: `VERSION_CONFLICT` becomes
- * a `conflict` event, `OP_OUT_OF_ORDER` a resync, `VERSION_AHEAD` (the
- * server lost changes this page saw) a resync from version 0; `SESSION_LIMIT_REACHED`
- * is answered only to a backend that creates sessions with a `key`.
+ * docs/PROTOCOL.md say what each means): Rust's list (`SessileError::CODES`,
+ * src/core/error.rs, in its order; tests/error_codes.rs checks this copy),
+ * then the codes only this package's JavaScript raises
+ * (`SERVER_UNREACHABLE`, `WASM_LOAD_FAILED`, `HANDLER_FAILED`). Answers of
+ * the server that the link handles itself never reach the page as errors:
+ * `VERSION_CONFLICT` becomes a `conflict` event, `OP_OUT_OF_ORDER` a resync,
+ * `VERSION_AHEAD` (the server lost changes this page saw) a resync from
+ * version 0; `SESSION_LIMIT_REACHED` is answered only to a backend that
+ * creates sessions with a `key`.
  */
 export const SESSILE_ERROR_CODES = [
   "STATE_TOO_LARGE",
@@ -24,6 +28,7 @@ export const SESSILE_ERROR_CODES = [
   "CORRUPT_PAYLOAD",
   "INVALID_STATE",
   "INVALID_OPTIONS",
+  "OUTBOX_CORRUPT",
   "STORAGE_UNAVAILABLE",
   "QUOTA_EXCEEDED",
   "SCHEMA_TOO_NEW",
@@ -39,14 +44,13 @@ export const SESSILE_ERROR_CODES = [
   "SESSION_EXPIRED",
   "SESSION_CLOSED",
   "INVALID_TOKEN",
-  "ORIGIN_NOT_ALLOWED",
   "RATE_LIMITED",
-  "SERVER_BUSY",
-  "SERVER_STORAGE_ERROR",
-  "INTERNAL_ERROR",
+  "ORIGIN_NOT_ALLOWED",
   "ROUTE_NOT_FOUND",
   "METHOD_NOT_ALLOWED",
-  "OUTBOX_CORRUPT",
+  "SERVER_BUSY",
+  "INTERNAL_ERROR",
+  "SERVER_STORAGE_ERROR",
   "SERVER_UNREACHABLE",
   "WASM_LOAD_FAILED",
   "HANDLER_FAILED",

@@ -10,6 +10,7 @@
 import type * as wasm from "./wasm/sessile.js";
 import type { StoreDiagnostics, StoreEvent } from "./store/types.js";
 import { SessileError, toSessileError } from "./errors.js";
+import { DEFAULT_MAX_BYTES, MAX_BYTES_LIMIT } from "./limits.js";
 import { Lifecycle } from "./lifecycle/lifecycle.js";
 import type { FlowDeclaration } from "./lifecycle/declared.js";
 import type { Store, TypedStoreOptions } from "./store/types.js";
@@ -425,23 +426,17 @@ interface MadeOn {
 
 /**
  * The record a tab keeps of its link: which server session, and the core's
- * record (an object; builds before the link core moved to TypeScript wrote
- * the same object as JSON text, which still reads).
+ * record.
  */
 interface LinkRecord {
   session: string;
-  record: LinkCoreRecord | string;
+  record: LinkCoreRecord;
 }
-
-/** Default state limit of a store (docs/FORMAT.md). */
-const STATE_LIMIT = 5 * 1024 * 1024;
-/** Largest maxBytes a store takes. */
-const STORE_LIMIT_MAX = 256 * 1024 * 1024;
 
 /** A link record's limit: the state limit twice (confirmed state and a full patch) plus 64 KiB. */
 function linkRecordLimit(stateLimit: number | undefined): number {
-  const limit = typeof stateLimit === "number" && stateLimit > 0 ? stateLimit : STATE_LIMIT;
-  return Math.min(STORE_LIMIT_MAX, 2 * limit + 64 * 1024);
+  const limit = typeof stateLimit === "number" && stateLimit > 0 ? stateLimit : DEFAULT_MAX_BYTES;
+  return Math.min(MAX_BYTES_LIMIT, 2 * limit + 64 * 1024);
 }
 
 /** The sync half of a session: identity, server session, record store and driver. */

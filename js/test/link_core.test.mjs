@@ -538,19 +538,20 @@ describe("backoff", () => {
 
 describe("LinkCore", () => {
   const base = { session: SESSION, token: "t", client: "5f0c2a9be4d14c7a8e0b3f6d9a1c2e47" };
-  // The exact text LinkCore.record() of the wasm build (src/web/link_api.rs) wrote.
-  const WASM_RECORD =
+  // A record as JSON text (the Rust engine reads the same record:
+  // TS_RECORD in src/core/session/link/tests.rs).
+  const RECORD_TEXT =
     '{"format":1,"version":4,"confirmed":{"cart":{"items":[1]},"email":"a@b.c","step":"cart"},"outbox":{"format":1,"client":"5f0c2a9be4d14c7a8e0b3f6d9a1c2e47","nextSeq":3,"sentUpto":1,"ops":[{"id":{"client":"5f0c2a9be4d14c7a8e0b3f6d9a1c2e47","seq":1},"base":4,"patch":{"cart":{"items":[1,2]},"email":null},"to":"checkout"},{"id":{"client":"5f0c2a9be4d14c7a8e0b3f6d9a1c2e47","seq":2},"base":4,"patch":{"step":"checkout"}}]}}';
 
-  test("a record written by the wasm build loads, and the new record has its shape", () => {
-    const core = new LinkCore({ ...base, record: WASM_RECORD });
+  test("a record loads, and the new record has its shape", () => {
+    const core = new LinkCore({ ...base, record: JSON.parse(RECORD_TEXT) });
     assert.equal(core.version, 4);
     assert.equal(core.outboxLength, 2);
     assert.deepEqual(core.view(), { cart: { items: [1, 2] }, step: "checkout" });
     assert.equal(RECORD_FORMAT, 1);
     const rec = core.record();
-    assert.equal(JSON.stringify(rec), WASM_RECORD.replace('"sentUpto":1', '"sentUpto":2'), "same shape; every restored op counts as sent");
-    // The object itself (what the driver now stores) loads too, and is a copy.
+    assert.equal(JSON.stringify(rec), RECORD_TEXT.replace('"sentUpto":1', '"sentUpto":2'), "same shape; every restored op counts as sent");
+    // The object record() gives (what the driver stores) loads, and is a copy.
     const again = new LinkCore({ ...base, record: rec });
     rec.confirmed.cart.items.push(99);
     assert.deepEqual(again.inner.confirmed, { cart: { items: [1] }, email: "a@b.c", step: "cart" });
@@ -565,11 +566,12 @@ describe("LinkCore", () => {
   });
 
   test("records that do not read are OUTBOX_CORRUPT", () => {
-    const good = JSON.parse(WASM_RECORD);
-    for (const record of ["{", "[]", JSON.stringify({ ...good, format: 2 }), { ...good, version: -1 }, { ...good, confirmed: 5 }, { ...good, outbox: { ...good.outbox, nextSeq: 7 } }]) {
+    const good = JSON.parse(RECORD_TEXT);
+    // JSON text is not a record: the driver stores the object.
+    for (const record of ["{", "[]", RECORD_TEXT, { ...good, format: 2 }, { ...good, version: -1 }, { ...good, confirmed: 5 }, { ...good, outbox: { ...good.outbox, nextSeq: 7 } }]) {
       assert.equal(codeOf(() => new LinkCore({ ...base, record })), "OUTBOX_CORRUPT", JSON.stringify(record));
     }
-    assert.equal(codeOf(() => new LinkCore({ ...base, client: CLIENT, record: WASM_RECORD })), "OUTBOX_CORRUPT", "another client's");
+    assert.equal(codeOf(() => new LinkCore({ ...base, client: CLIENT, record: good })), "OUTBOX_CORRUPT", "another client's");
   });
 
   test("options are checked", () => {
@@ -577,9 +579,12 @@ describe("LinkCore", () => {
     assert.equal(codeOf(() => new LinkCore({ ...base, heartbeatMs: -1 })), "INVALID_OPTIONS");
     assert.equal(codeOf(() => new LinkCore({ ...base, backoffCapMs: 1.5 })), "INVALID_OPTIONS");
     assert.equal(codeOf(() => new LinkCore({ ...base, seed: "7" })), "INVALID_OPTIONS");
-    assert.equal(codeOf(() => new LinkCore({ ...base, confirmed: "{nope" })), "INVALID_OPTIONS");
+    // The confirmed state is a JSON object, not its text.
+    for (const confirmed of ["{nope", '{"a":1}', [1], 5]) {
+      assert.equal(codeOf(() => new LinkCore({ ...base, confirmed })), "INVALID_OPTIONS", JSON.stringify(confirmed));
+    }
     assert.equal(codeOf(() => new LinkCore({ ...base, client: "short" })), "OUTBOX_CORRUPT");
-    const core = new LinkCore({ ...base, version: 3, confirmed: '{"a":1}', heartbeatMs: 0, seed: 2 ** 52 });
+    const core = new LinkCore({ ...base, version: 3, confirmed: { a: 1 }, heartbeatMs: 0, seed: 2 ** 52 });
     assert.deepEqual([core.version, core.view()], [3, { a: 1 }]);
     assert.equal(new LinkCore({ ...base, confirmed: { b: 2 } }).view().b, 2);
   });

@@ -47,7 +47,7 @@ export function installTarball(dir, tarball, extraArgs = []) {
 
 /** gzip -9 bytes of a file (the same measure as scripts/build and the benchmarks). */
 export function gzipBytes(file) {
-  return execFileSync("gzip", ["-9", "-c", file]).length;
+  return execFileSync("gzip", ["-9", "-n", "-c", file]).length;
 }
 
 /**

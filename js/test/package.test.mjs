@@ -26,7 +26,7 @@ function exportTargets(exportsMap) {
 /** Relative specifiers a JS or .d.ts file imports or re-exports. */
 function relativeImports(source) {
   const found = [];
-  const re = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["'](\.{1,2}\/[^"']+)["']/g;
+  const re = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s*)["'](\.{1,2}\/[^"']+)["']/g;
   for (const m of source.matchAll(re)) found.push(m[1]);
   return found;
 }

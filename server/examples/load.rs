@@ -5,8 +5,16 @@
 //! ack latency p50/p99, server RSS. Bounded: at most 20,000 sessions and
 //! `--max-seconds` in all; traffic only to 127.0.0.1.
 //!
+//! Each session is the client's real link engine
+//! ([`sessile::core::session::link::Link`], sans-IO) driven over
+//! tokio-tungstenite: the engine writes `hello`, the ops and the pongs,
+//! reads every frame, and decides when to reconnect; this file only moves
+//! its frames to and from a socket, gives it the clock and the changes, and
+//! counts its events.
+//!
 //! `cargo run --release -p sessile-server --example load -- --server target/release/sessile-server`
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -16,13 +24,19 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use sessile::core::protocol::{decode, encode, Hello, Message, Op, OpId, PROTOCOL_VERSION};
+use sessile::core::session::link::{
+    empty_state, Link, LinkConfig, LinkEvent, LinkState, Outbox, Transmit, Transport,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 const MAX_SESSIONS: usize = 20_000;
+/// The heartbeat interval the server tells its clients (and the links use):
+/// long, so that pings do not add to the ops being measured.
+const HEARTBEAT_MS: u64 = 60_000;
 
 struct Args {
     server: PathBuf,
@@ -98,14 +112,46 @@ struct Tally {
 /// What every session task shares.
 struct Plan {
     addr: SocketAddr,
+    /// The links' clock: ms since this instant.
+    epoch: Instant,
+    /// The server's heartbeat interval, which the links use too.
+    heartbeat_ms: u64,
     interval: Duration,
     start_ops: Instant,
     until: Instant,
     tally: Tally,
 }
 
-/// One session: hello (holding a handshake permit until welcomed), then an
-/// op every interval until the end; ack latencies in microseconds.
+impl Plan {
+    /// The links' clock now, in ms.
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The instant of the links' clock reading `ms` (never past `until`).
+    fn instant(&self, ms: u64) -> Instant {
+        self.epoch
+            .checked_add(Duration::from_millis(ms))
+            .map_or(self.until, |t| t.min(self.until))
+    }
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The next message of the open socket; never, when none is open.
+async fn next_message(
+    socket: &mut Option<Socket>,
+) -> Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>> {
+    match socket {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One session, driven by the link engine: it connects (holding a
+/// handshake permit until its first attempt ends), then submits a change
+/// every interval until the end; ack latencies in microseconds, from the
+/// change to the engine's `StateSynchronized` that confirms it.
 async fn session(
     plan: Arc<Plan>,
     id: String,
@@ -113,90 +159,122 @@ async fn session(
     n: u64,
     permit: OwnedSemaphorePermit,
 ) -> Vec<u32> {
-    let (addr, interval, tally) = (plan.addr, plan.interval, &plan.tally);
+    let (interval, tally) = (plan.interval, &plan.tally);
     let (start_ops, until) = (plan.start_ops, plan.until);
+    let url = format!("ws://{}/v1/ws", plan.addr);
     let mut lat = Vec::new();
-    let Ok((ws, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws")).await else {
+    let client = format!("{:032x}", 0x5e55_1e00_0000_0000_u128 + n as u128);
+    let Ok(outbox) = Outbox::new(&client) else {
         tally.errors.fetch_add(1, Ordering::Relaxed);
         return lat;
     };
-    let (mut tx, mut rx) = ws.split();
-    let client = format!("{:032x}", 0x5e55_1e00_0000_0000_u128 + n as u128);
-    let hello = Message::Hello(Hello {
-        protocol: PROTOCOL_VERSION.into(),
-        session: id.clone(),
-        token,
-        client: client.clone(),
-        have_version: 1,
-    });
-    if tx
-        .send(WsMessage::Text(encode(&hello).into()))
-        .await
-        .is_err()
-    {
-        tally.errors.fetch_add(1, Ordering::Relaxed);
-        return lat;
-    }
-    match rx.next().await {
-        Some(Ok(WsMessage::Text(t))) if t.contains("\"welcome\"") => {}
-        _ => {
-            tally.errors.fetch_add(1, Ordering::Relaxed);
-            return lat;
-        }
-    }
-    tally.held.fetch_add(1, Ordering::Relaxed);
-    drop(permit);
+    let mut cfg = LinkConfig::new(&id, &token, n);
+    cfg.heartbeat_ms = plan.heartbeat_ms;
+    let mut link = Link::new(cfg, outbox, 0, empty_state());
+    let mut socket: Option<Socket> = None;
+    let mut permit = Some(permit);
+    // When each change not yet confirmed was submitted, oldest first.
+    let mut unconfirmed: VecDeque<Instant> = VecDeque::new();
     // Spread the sessions' first ops over one interval.
     let offset = interval
         .mul_f64((n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64);
-    let mut next = start_ops + offset;
+    let mut next_op = start_ops + offset;
     let mut seq = 0u64;
-    while next < until {
-        tokio::time::sleep_until(next.into()).await;
-        seq += 1;
-        let op = Message::Op(Op {
-            id: OpId {
-                client: client.clone(),
-                seq,
-            },
-            base: seq,
-            patch: json!({ "step": seq, "cart": { "sku": "A-1", "qty": seq % 5 + 1 } }),
-            to: None,
-        });
-        let t0 = Instant::now();
-        tally.sent.fetch_add(1, Ordering::Relaxed);
-        if tx.send(WsMessage::Text(encode(&op).into())).await.is_err() {
-            tally.errors.fetch_add(1, Ordering::Relaxed);
-            break;
+    link.handle_open(plan.now());
+    loop {
+        while let Some(t) = link.poll_transmit() {
+            match t {
+                Transmit::Open(Transport::WebSocket) => {
+                    match tokio_tungstenite::connect_async(url.as_str()).await {
+                        Ok((ws, _)) => {
+                            socket = Some(ws);
+                            link.handle_connected(Transport::WebSocket, plan.now());
+                        }
+                        Err(_) => {
+                            tally.errors.fetch_add(1, Ordering::Relaxed);
+                            link.handle_closed(plan.now());
+                        }
+                    }
+                }
+                // This client has WebSocket only: an HTTP attempt fails at once.
+                Transmit::Open(_) => link.handle_closed(plan.now()),
+                Transmit::Send(frame) => {
+                    let sent = match socket.as_mut() {
+                        Some(ws) => ws.send(WsMessage::Text(frame.into())).await.is_ok(),
+                        None => false,
+                    };
+                    if !sent && socket.take().is_some() {
+                        link.handle_closed(plan.now());
+                    }
+                }
+                Transmit::Close => {
+                    if let Some(mut ws) = socket.take() {
+                        let _ = ws.close(None).await;
+                    }
+                }
+                _ => {}
+            }
         }
-        loop {
-            match rx.next().await {
-                Some(Ok(WsMessage::Text(t))) => match decode(t.as_bytes(), usize::MAX) {
-                    Ok(Message::Ack(_)) => {
+        while let Some(event) = link.poll_event() {
+            match event {
+                LinkEvent::ConnectionEstablished { .. } => {
+                    tally.held.fetch_add(1, Ordering::Relaxed);
+                }
+                LinkEvent::StateSynchronized { confirmed, .. } => {
+                    for t0 in unconfirmed.drain(..confirmed.min(unconfirmed.len())) {
                         lat.push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
                         tally.acked.fetch_add(1, Ordering::Relaxed);
                         let at = start_ops.elapsed().as_millis() as u64;
                         tally.last_ack_ms.fetch_max(at, Ordering::Relaxed);
-                        break;
                     }
-                    Ok(Message::Patch(_) | Message::Pong(_)) => continue,
-                    _ => {
-                        tally.errors.fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
-                },
-                Some(Ok(_)) => continue,
-                _ => {
-                    tally.errors.fetch_add(1, Ordering::Relaxed);
-                    return lat;
                 }
+                LinkEvent::ConnectionLost { .. }
+                | LinkEvent::AuthFailed { .. }
+                | LinkEvent::Conflict { .. }
+                | LinkEvent::ErrorOccurred { .. } => {
+                    tally.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {}
             }
         }
-        next += interval;
+        match link.state() {
+            LinkState::Connecting { .. } | LinkState::Handshaking { .. } => {}
+            // The first attempt is over: let the next session's handshake start.
+            LinkState::Stopped { .. } => break,
+            _ => drop(permit.take()),
+        }
+        let wake = link.poll_timeout().map_or(until, |ms| plan.instant(ms));
+        tokio::select! {
+            message = next_message(&mut socket) => match message {
+                Some(Ok(WsMessage::Text(text))) => link.handle_frame(text.as_bytes(), plan.now()),
+                Some(Ok(WsMessage::Close(_)) | Err(_)) | None => {
+                    socket = None;
+                    link.handle_closed(plan.now());
+                }
+                Some(Ok(_)) => {}
+            },
+            _ = tokio::time::sleep_until(wake.into()) => link.handle_timeout(plan.now()),
+            _ = tokio::time::sleep_until(next_op.into()), if next_op < until => {
+                seq += 1;
+                let patch = json!({ "step": seq, "cart": { "sku": "A-1", "qty": seq % 5 + 1 } });
+                match link.submit(patch, None, plan.now()) {
+                    Ok(_) => {
+                        unconfirmed.push_back(Instant::now());
+                        tally.sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        tally.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                next_op += interval;
+            }
+            // Stay connected until everyone is done, so "held" means held at once.
+            _ = tokio::time::sleep_until(until.into()) => break,
+        }
     }
-    // Stay connected until everyone is done, so "held" means held at once.
-    tokio::time::sleep_until(until.into()).await;
-    let _ = tx.send(WsMessage::Close(None)).await;
+    if let Some(mut ws) = socket.take() {
+        let _ = ws.close(None).await;
+    }
     lat
 }
 
@@ -221,7 +299,7 @@ async fn main() {
             "--port",
             "0",
             "--heartbeat-ms",
-            "60000",
+            &HEARTBEAT_MS.to_string(),
         ])
         .args([
             "--max-sessions-per-key",
@@ -297,6 +375,8 @@ async fn main() {
     let until = (start_ops + Duration::from_secs(a.seconds)).min(deadline);
     let plan = Arc::new(Plan {
         addr,
+        epoch: Instant::now(),
+        heartbeat_ms: HEARTBEAT_MS,
         interval,
         start_ops,
         until,

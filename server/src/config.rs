@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use sessile::core::envelope::DEFAULT_MAX_RAW_BYTES;
 use sessile::core::lifecycle::{DEFAULT_STALE_SECS, DEFAULT_STALE_WARNING_SECS};
 use sessile::core::protocol::DEFAULT_MAX_FRAME_BYTES;
 
@@ -96,7 +97,7 @@ impl Default for Config {
             admin_token: None,
             allow_origins: Vec::new(),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
-            max_state_bytes: 5 * 1024 * 1024,
+            max_state_bytes: DEFAULT_MAX_RAW_BYTES,
             queue_jobs: crate::engine::DEFAULT_QUEUE_JOBS,
             max_sessions_per_key: 20,
             heartbeat_ms: 5_000,
@@ -279,6 +280,18 @@ mod tests {
         .unwrap();
         assert_eq!(c.allow_origins, vec!["https://a", "https://b"]);
         assert_eq!((c.max_sessions_per_key, c.db), (4, "/tmp/s.db".into()));
+    }
+
+    #[test]
+    fn the_usage_text_states_the_default_limits() {
+        let c = Config::default();
+        for (flag, value) in [
+            ("--max-frame-bytes N", c.max_frame_bytes),
+            ("--max-state-bytes N", c.max_state_bytes),
+        ] {
+            let line = USAGE.lines().find(|l| l.contains(flag)).unwrap();
+            assert!(line.ends_with(&format!("(default {value})")), "{line}");
+        }
     }
 
     #[test]

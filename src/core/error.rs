@@ -289,51 +289,69 @@ pub enum SessileError {
     },
 }
 
-impl SessileError {
-    /// The stable, machine-readable code of this error (SCREAMING_SNAKE_CASE).
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::StateTooLarge { .. } => "STATE_TOO_LARGE",
-            Self::BadMagic => "BAD_MAGIC",
-            Self::UnsupportedFormatVersion { .. } => "UNSUPPORTED_FORMAT_VERSION",
-            Self::UnsupportedFlags { .. } => "UNSUPPORTED_FLAGS",
-            Self::Truncated { .. } => "TRUNCATED",
-            Self::LengthMismatch { .. } => "LENGTH_MISMATCH",
-            Self::ChecksumMismatch { .. } => "CHECKSUM_MISMATCH",
-            Self::InflateOverflow { .. } => "INFLATE_OVERFLOW",
-            Self::CorruptPayload { .. } => "CORRUPT_PAYLOAD",
-            Self::InvalidState { .. } => "INVALID_STATE",
-            Self::InvalidOptions { .. } => "INVALID_OPTIONS",
-            Self::OutboxCorrupt { .. } => "OUTBOX_CORRUPT",
-            Self::StorageUnavailable { .. } => "STORAGE_UNAVAILABLE",
-            Self::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
-            Self::SchemaTooNew { .. } => "SCHEMA_TOO_NEW",
-            Self::MigrationFailed { .. } => "MIGRATION_FAILED",
-            Self::StoreClosed => "STORE_CLOSED",
-            Self::StaleWrite { .. } => "STALE_WRITE",
-            Self::ProtocolError { .. } => "PROTOCOL_ERROR",
-            Self::FrameTooLarge { .. } => "FRAME_TOO_LARGE",
-            Self::UnsupportedProtocolVersion { .. } => "UNSUPPORTED_PROTOCOL_VERSION",
-            Self::InvalidTransition { .. } => "INVALID_TRANSITION",
-            Self::UnknownFlow { .. } => "UNKNOWN_FLOW",
-            Self::SessionNotFound => "SESSION_NOT_FOUND",
-            Self::SessionExpired => "SESSION_EXPIRED",
-            Self::SessionClosed { .. } => "SESSION_CLOSED",
-            Self::InvalidToken => "INVALID_TOKEN",
-            Self::VersionConflict { .. } => "VERSION_CONFLICT",
-            Self::VersionAhead { .. } => "VERSION_AHEAD",
-            Self::OpOutOfOrder { .. } => "OP_OUT_OF_ORDER",
-            Self::SessionLimitReached { .. } => "SESSION_LIMIT_REACHED",
-            Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::OriginNotAllowed { .. } => "ORIGIN_NOT_ALLOWED",
-            Self::RouteNotFound { .. } => "ROUTE_NOT_FOUND",
-            Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
-            Self::ServerBusy => "SERVER_BUSY",
-            Self::InternalError { .. } => "INTERNAL_ERROR",
-            Self::ServerStorage { .. } => "SERVER_STORAGE_ERROR",
-        }
-    }
+/// `SessileError::code` and `SessileError::CODES` from one table: each
+/// variant with its code, so the list cannot miss a variant (the match is
+/// exhaustive) nor name a code twice (a test).
+macro_rules! error_codes {
+    ($($variant:ident => $code:literal,)*) => {
+        impl SessileError {
+            /// Every code, in the order of the variants. js/src/errors.ts's
+            /// `SESSILE_ERROR_CODES` is checked against it
+            /// (`tests/error_codes.rs`).
+            pub const CODES: &'static [&'static str] = &[$($code),*];
 
+            /// The stable, machine-readable code of this error (SCREAMING_SNAKE_CASE).
+            pub fn code(&self) -> &'static str {
+                match self {
+                    $(Self::$variant { .. } => $code,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    StateTooLarge => "STATE_TOO_LARGE",
+    BadMagic => "BAD_MAGIC",
+    UnsupportedFormatVersion => "UNSUPPORTED_FORMAT_VERSION",
+    UnsupportedFlags => "UNSUPPORTED_FLAGS",
+    Truncated => "TRUNCATED",
+    LengthMismatch => "LENGTH_MISMATCH",
+    ChecksumMismatch => "CHECKSUM_MISMATCH",
+    InflateOverflow => "INFLATE_OVERFLOW",
+    CorruptPayload => "CORRUPT_PAYLOAD",
+    InvalidState => "INVALID_STATE",
+    InvalidOptions => "INVALID_OPTIONS",
+    OutboxCorrupt => "OUTBOX_CORRUPT",
+    StorageUnavailable => "STORAGE_UNAVAILABLE",
+    QuotaExceeded => "QUOTA_EXCEEDED",
+    SchemaTooNew => "SCHEMA_TOO_NEW",
+    MigrationFailed => "MIGRATION_FAILED",
+    StoreClosed => "STORE_CLOSED",
+    StaleWrite => "STALE_WRITE",
+    ProtocolError => "PROTOCOL_ERROR",
+    FrameTooLarge => "FRAME_TOO_LARGE",
+    UnsupportedProtocolVersion => "UNSUPPORTED_PROTOCOL_VERSION",
+    InvalidTransition => "INVALID_TRANSITION",
+    UnknownFlow => "UNKNOWN_FLOW",
+    SessionNotFound => "SESSION_NOT_FOUND",
+    SessionExpired => "SESSION_EXPIRED",
+    SessionClosed => "SESSION_CLOSED",
+    InvalidToken => "INVALID_TOKEN",
+    VersionConflict => "VERSION_CONFLICT",
+    VersionAhead => "VERSION_AHEAD",
+    OpOutOfOrder => "OP_OUT_OF_ORDER",
+    SessionLimitReached => "SESSION_LIMIT_REACHED",
+    RateLimited => "RATE_LIMITED",
+    OriginNotAllowed => "ORIGIN_NOT_ALLOWED",
+    RouteNotFound => "ROUTE_NOT_FOUND",
+    MethodNotAllowed => "METHOD_NOT_ALLOWED",
+    ServerBusy => "SERVER_BUSY",
+    InternalError => "INTERNAL_ERROR",
+    ServerStorage => "SERVER_STORAGE_ERROR",
+}
+
+impl SessileError {
     /// Whether trying the same thing again later may succeed without any
     /// change by the caller (storage that may come back or free up space).
     pub fn is_retryable(&self) -> bool {
@@ -454,6 +472,9 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), all.len(), "every variant has its own code");
+        let mut listed = SessileError::CODES.to_vec();
+        listed.sort_unstable();
+        assert_eq!(listed, codes, "CODES names each variant's code once");
         assert!(all.iter().all(|e| !e.to_string().is_empty()));
         assert!(SessileError::QuotaExceeded { bytes: 1 }.is_retryable());
         assert!(!SessileError::BadMagic.is_retryable());

@@ -10,7 +10,5 @@ pub mod flow_table;
 pub mod lifecycle;
 pub mod merge_patch;
 pub mod protocol;
-pub mod schema;
 pub mod session;
 pub mod slots;
-pub mod text_codec;

@@ -16,9 +16,10 @@ use crate::core::error::{Result, SessileError};
 /// The protocol version this build speaks, sent in `hello` and `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// Default largest frame accepted: a 5 MiB state (the snapshot limit) in a
-/// `welcome` or `reject`, plus room for the message around it.
-pub const DEFAULT_MAX_FRAME_BYTES: usize = 5 * 1024 * 1024 + 64 * 1024;
+/// Default largest frame accepted: a state at the snapshot limit
+/// ([`DEFAULT_MAX_RAW_BYTES`](crate::core::envelope::DEFAULT_MAX_RAW_BYTES),
+/// 5 MiB) in a `welcome` or `reject`, plus 64 KiB for the message around it.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = crate::core::envelope::DEFAULT_MAX_RAW_BYTES + 64 * 1024;
 
 /// Length of client and session ids in hex digits (128 bits).
 pub const ID_HEX_LEN: usize = 32;

@@ -19,7 +19,7 @@ export type SlotName = "a" | "b" | "rescue";
 export interface SkippedSlot { slot: SlotName; error: { code: string; message: string } }
 /** What restoreSlots found. */
 export type RestoreResult =
-  | { outcome: "restored"; from: SlotName; snapshot: DecodedSnapshot; skipped: SkippedSlot[] }
+  | { outcome: "restored"; from: "a" | "b"; snapshot: DecodedSnapshot; skipped: SkippedSlot[] }
   | { outcome: "fresh" }
   | { outcome: "unreadable"; skipped: SkippedSlot[] };
 /** Where the next write goes. */
@@ -43,26 +43,25 @@ fn skipped(problems: &[SlotProblem]) -> Array {
         .collect()
 }
 
-/// Decodes the bytes of slots `a`, `b` and the rescue copy (`undefined`:
-/// nothing stored there) and picks the newest valid copy: the higher state
-/// version, then the later generation. Every copy that held bytes but could
+/// Decodes the bytes of slots `a` and `b` (`undefined`: nothing stored
+/// there) and picks the newest valid copy: the higher state version, then
+/// the later generation. Every copy that held bytes but could
 /// not be used is listed in `skipped` with its error. Throws only
 /// `INVALID_OPTIONS`.
 ///
 /// ```ts
-/// const found = restoreSlots(bytesA, bytesB, undefined, { maxBytes: 5 << 20 });
+/// const found = restoreSlots(bytesA, bytesB, { maxBytes: 5 << 20 });
 /// if (found.outcome === "restored") JSON.parse(found.snapshot.json);
 /// ```
 #[wasm_bindgen(js_name = restoreSlots, unchecked_return_type = "RestoreResult")]
 pub fn restore_slots(
     a: Option<Uint8Array>,
     b: Option<Uint8Array>,
-    rescue: Option<Uint8Array>,
     #[wasm_bindgen(unchecked_param_type = "DecodeOptions | undefined")] options: JsValue,
 ) -> Result<Object, JsValue> {
     let cfg = decode_config(&options).map_err(to_js_error)?;
-    let bytes = [slot_read(&a), slot_read(&b), slot_read(&rescue)];
-    let reads: Vec<(SlotId, SlotRead<'_>)> = SlotId::ALL
+    let bytes = [slot_read(&a), slot_read(&b)];
+    let reads: Vec<(SlotId, SlotRead<'_>)> = [SlotId::A, SlotId::B]
         .iter()
         .zip(bytes.iter())
         .map(|(slot, b)| (*slot, b.as_deref().into()))

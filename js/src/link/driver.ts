@@ -74,7 +74,7 @@ export class LinkDriver {
   constructor(
     private readonly endpoint: Endpoint,
     options: LinkOptions,
-    resume: { record?: LinkCoreRecord | string; version?: number; confirmed?: Json },
+    resume: { record?: LinkCoreRecord; version?: number; confirmed?: Json },
     namespace: string,
     private readonly hooks: DriverHooks,
   ) {

@@ -31,13 +31,12 @@ export const encodeSnapshot = (
 export const decodeSnapshot = (bytes: Uint8Array, options?: { maxBytes?: number }): DecodedSnapshot =>
   wasm.decodeSnapshot(bytes, options);
 
-/** The newest valid copy of slots a, b and the rescue copy (undefined: empty). */
+/** The newest valid copy of slots a and b (undefined: empty). */
 export const restoreSlots = (
   a: Uint8Array | undefined,
   b: Uint8Array | undefined,
-  rescue: Uint8Array | undefined,
   options?: { maxBytes?: number },
-): RestoreResult => wasm.restoreSlots(a, b, rescue, options);
+): RestoreResult => wasm.restoreSlots(a, b, options);
 
 /** Where the next write goes (never the slot holding the newest copy) and its generation. */
 export const nextWrite = (last: { slot: SlotName; generation: number } | undefined): { slot: "a" | "b"; generation: number } =>

@@ -4,6 +4,7 @@
  * anything is opened or written. Also the JSON helpers every part uses.
  */
 import type { SessileError } from "../errors.js";
+import { DEFAULT_MAX_BYTES, MAX_BYTES_LIMIT } from "../limits.js";
 import { utf8Length } from "../utf8.js";
 import { fail, invalidState, messageOf } from "./errors.js";
 import type { StoreEvent, StoreOptions } from "./types.js";
@@ -44,8 +45,6 @@ export const REBASE_UNSAVED: unique symbol = Symbol("sessile.rebaseUnsaved");
 
 export const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const U32_MAX = 4_294_967_295;
-/** Largest maxBytes a page may set (docs/FORMAT.md): 256 MiB. */
-const MAX_RAW_BYTES_LIMIT = 256 * 1024 * 1024;
 
 export const invalid = (option: string, reason: string): SessileError =>
   fail("INVALID_OPTIONS", `invalid option \`${option}\`: ${reason}`);
@@ -67,9 +66,9 @@ export function integer(options: unknown, key: string, max: number): number | un
 
 /** `compressAbove`, `maxBytes` and `compressionLevel`, with their defaults. */
 export function codecOptions(options: unknown): CodecOptions {
-  const maxBytes = integer(options, "maxBytes", U32_MAX) ?? 5 * 1024 * 1024;
-  if (maxBytes === 0 || maxBytes > MAX_RAW_BYTES_LIMIT) {
-    throw invalid("maxBytes", `must be between 1 and ${MAX_RAW_BYTES_LIMIT}`);
+  const maxBytes = integer(options, "maxBytes", U32_MAX) ?? DEFAULT_MAX_BYTES;
+  if (maxBytes === 0 || maxBytes > MAX_BYTES_LIMIT) {
+    throw invalid("maxBytes", `must be between 1 and ${MAX_BYTES_LIMIT}`);
   }
   return {
     compressAbove: integer(options, "compressAbove", MAX_SAFE) ?? 10 * 1024,

@@ -39,7 +39,7 @@ export function chooseSlot(core: Core, read: SlotsRead): Chosen {
   const b = bytes("b", read.b);
   let result;
   try {
-    result = restoreSlots(a, b, undefined, { maxBytes: core.options.codec.maxBytes });
+    result = restoreSlots(a, b, { maxBytes: core.options.codec.maxBytes });
   } catch (e) {
     // The codec reports bad bytes in `skipped`; a throw is the module itself failing.
     skipped.push({ slot: "a", error: summary(coded(e)) });

@@ -22,7 +22,7 @@ const START_MS: u64 = 1_700_000_000_000;
 
 fn limits() -> Limits {
     Limits {
-        max_state_bytes: 5 * 1024 * 1024,
+        max_state_bytes: sessile::core::envelope::DEFAULT_MAX_RAW_BYTES,
         max_sessions_per_key: 10,
         heartbeat_ms: HB,
         stale_warning_secs: 15 * 60,

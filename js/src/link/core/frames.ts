@@ -7,14 +7,15 @@
  * parsing, `UNSUPPORTED_PROTOCOL_VERSION`, or `PROTOCOL_ERROR` with a reason.
  */
 import { SessileError } from "../../errors.js";
+import { DEFAULT_MAX_BYTES } from "../../limits.js";
 import { utf8Length } from "../../utf8.js";
 import { isObject, type Json } from "./merge-patch.js";
 
 /** The protocol version this build speaks, sent in `hello` and `welcome`. */
 export const PROTOCOL_VERSION = 1;
 
-/** Default largest frame accepted: a 5 MiB state in a `welcome` or `reject`, plus room around it. */
-export const DEFAULT_MAX_FRAME_BYTES = 5 * 1024 * 1024 + 64 * 1024;
+/** Default largest frame accepted: a state at the default limit in a `welcome` or `reject`, plus 64 KiB around it. */
+export const DEFAULT_MAX_FRAME_BYTES = DEFAULT_MAX_BYTES + 64 * 1024;
 
 /** Length of client and session ids in hex digits (128 bits). */
 export const ID_HEX_LEN = 32;

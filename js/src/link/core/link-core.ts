@@ -2,8 +2,8 @@
  * `LinkCore`: the sans-IO link (`link.ts`) behind the surface the driver
  * (`../driver.ts`) uses: options read and checked, local changes given as
  * the state before and after (their merge patch becomes the op), the
- * persisted record (format 1, the shape the earlier wasm build wrote, so
- * its records still load) and the diagnostics. Everything crosses as plain
+ * persisted record (format 1, an object: the Rust engine reads the same
+ * record) and the diagnostics. Everything crosses as plain
  * objects; nothing here touches a clock, a socket or storage.
  */
 import { SessileError } from "../../errors.js";
@@ -31,11 +31,11 @@ export interface LinkCoreOptions {
   token: string;
   /** This client's id (32 lowercase hex digits). */
   client: string;
-  /** Resume what `record()` wrote (the object or its JSON text). */
-  record?: LinkCoreRecord | string;
+  /** Resume what `record()` wrote. */
+  record?: LinkCoreRecord;
   /** Without a record: the server version held (0: none). */
   version?: number;
-  /** Without a record: the server's state at `version` (a JSON value or its JSON text; default `{}`). */
+  /** Without a record: the server's state at `version` (a JSON object; default `{}`). */
   confirmed?: Json;
   heartbeatMs?: number;
   backoffBaseMs?: number;
@@ -85,15 +85,8 @@ function ms(now: number): number {
 
 /** Reads a record `record()` wrote; `OUTBOX_CORRUPT` when it is not one, or when it belongs to another client. */
 export function readRecord(record: unknown, client: string): { outbox: Outbox; version: number; confirmed: Json } {
-  let v = record;
-  if (typeof v === "string") {
-    try {
-      v = JSON.parse(v);
-    } catch {
-      throw corrupt("record is not JSON");
-    }
-  }
-  if (!isObject(v)) throw corrupt("record is not JSON");
+  const v = record;
+  if (!isObject(v)) throw corrupt("record is not an object");
   if (v.format !== RECORD_FORMAT) throw corrupt("unknown record format");
   const version = v.version;
   if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 0) throw corrupt("record has no version");
@@ -160,15 +153,9 @@ export class LinkCore {
       ({ outbox, version, confirmed } = readRecord(o.record, client));
     } else {
       version = integer(o, "version", MAX_SAFE) ?? 0;
-      // JSON text, as the earlier wasm surface took it, or the value itself.
-      let c = (o.confirmed ?? {}) as Json;
-      if (typeof c === "string") {
-        try {
-          c = JSON.parse(c) as Json;
-        } catch {
-          throw invalid("confirmed", "is not JSON text");
-        }
-      }
+      const c = (o.confirmed ?? {}) as Json;
+      // The record could not hold anything else: a reload would lose the outbox.
+      if (!isObject(c)) throw invalid("confirmed", "must be a JSON object");
       confirmed = c;
       outbox = Outbox.create(client);
     }

@@ -1,8 +1,8 @@
 /**
  * The link's outbox: every local change as an op (id, base version, merge
  * patch), kept in order until the server answers it, coalesced when over its
- * limit (never dropped), and written as a plain JSON object for the driver
- * to persist (the same shape, format 1, as the earlier wasm build wrote).
+ * limit (never dropped), and written as a plain JSON object (format 1) for
+ * the driver to persist.
  */
 import { SessileError } from "../../errors.js";
 import { isId, type Op, type OpId } from "./frames.js";

@@ -44,9 +44,9 @@ impl Link {
     /// A link from `options`: `{session, token, client, record?, version?,
     /// confirmed?, heartbeatMs?, backoffBaseMs?, backoffCapMs?, wsProbeMs?,
     /// connectTimeoutMs?, ackTimeoutMs?, startOnHttp?, seed?}`. With a
-    /// `record` (its value or its JSON text) the link resumes it; without,
-    /// it starts at `version` (default 0) holding `confirmed` (a value or
-    /// its JSON text, default `{}`). Tuning fields are whole ms from 0 to a
+    /// `record` (the object [`LinkRecord::read`] takes) the link resumes it;
+    /// without, it starts at `version` (default 0) holding `confirmed` (a
+    /// JSON object, default `{}`). Tuning fields are whole ms from 0 to a
     /// day (0 counts as 1).
     pub fn from_options(options: &Value) -> Result<Link> {
         let empty = Map::new();
@@ -69,20 +69,12 @@ impl Link {
             }
         }
         cfg.start_on_http = o.get("startOnHttp").is_some_and(truthy);
-        match o.get("record") {
-            Some(Value::String(t)) => {
-                return Ok(Link::resume(cfg, LinkRecord::decode(t.as_bytes(), client)?))
-            }
-            Some(r) if !r.is_null() => return Ok(Link::resume(cfg, LinkRecord::read(r, client)?)),
-            _ => {}
+        if let Some(r) = o.get("record").filter(|r| !r.is_null()) {
+            return Ok(Link::resume(cfg, LinkRecord::read(r, client)?));
         }
         let version = whole(o, "version", MAX_SAFE)?.unwrap_or(0);
         let confirmed = match o.get("confirmed") {
             None | Some(Value::Null) => super::empty_state(),
-            // JSON text, as the earlier surface took it, or the value itself.
-            Some(Value::String(t)) => {
-                serde_json::from_str(t).map_err(|_| invalid("confirmed", "is not JSON text"))?
-            }
             Some(v) => v.clone(),
         };
         if !confirmed.is_object() {
@@ -134,13 +126,14 @@ mod tests {
         assert_eq!(code(&with("heartbeatMs", json!(-1))), "INVALID_OPTIONS");
         assert_eq!(code(&with("backoffCapMs", json!(1.5))), "INVALID_OPTIONS");
         assert_eq!(code(&with("seed", json!("7"))), "INVALID_OPTIONS");
-        assert_eq!(code(&with("confirmed", json!("{nope"))), "INVALID_OPTIONS");
         assert_eq!(code(&with("client", json!("short"))), "OUTBOX_CORRUPT");
-        assert_eq!(code(&with("confirmed", json!("[1]"))), "INVALID_OPTIONS");
-        assert_eq!(code(&with("confirmed", json!(5))), "INVALID_OPTIONS");
+        // The confirmed state is a JSON object, not its text.
+        for confirmed in [json!("{nope"), json!(r#"{"a":1}"#), json!([1]), json!(5)] {
+            assert_eq!(code(&with("confirmed", confirmed)), "INVALID_OPTIONS");
+        }
         let mut o = base();
         o["version"] = json!(3);
-        o["confirmed"] = json!(r#"{"a":1}"#);
+        o["confirmed"] = json!({"a": 1});
         o["heartbeatMs"] = json!(0);
         o["seed"] = json!(1u64 << 52);
         let l = Link::from_options(&o).unwrap();
@@ -155,14 +148,14 @@ mod tests {
     }
 
     #[test]
-    fn a_record_resumes_as_text_or_value() {
+    fn a_record_resumes_as_its_value_not_its_text() {
         let mut src = Link::from_options(&base()).unwrap();
         let _ = src.submit(json!({"a": 1}), None, 0).unwrap();
         let text = src.record();
-        let a = Link::from_options(&with("record", json!(text))).unwrap();
         let value: Value = serde_json::from_str(&text).unwrap();
-        let b = Link::from_options(&with("record", value)).unwrap();
-        assert_eq!((a.outbox().len(), b.outbox().len()), (1, 1));
+        let resumed = Link::from_options(&with("record", value)).unwrap();
+        assert_eq!(resumed.outbox().len(), 1);
+        assert_eq!(code(&with("record", json!(text))), "OUTBOX_CORRUPT");
         assert_eq!(code(&with("record", json!("{"))), "OUTBOX_CORRUPT");
     }
 }

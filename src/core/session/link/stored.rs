@@ -16,7 +16,7 @@ use crate::core::slots::{self, Restore, SlotId, SlotRead};
 pub const SLOTS_STORE: &str = "slots";
 
 /// A store's state limit (5 MiB): a record holds up to two states' worth.
-const STATE_LIMIT: usize = 5 * 1024 * 1024;
+const STATE_LIMIT: usize = envelope::DEFAULT_MAX_RAW_BYTES;
 
 /// The store holding the link record of `client` in namespace `namespace`.
 pub fn store_name(namespace: &str, client: &str) -> String {
@@ -60,8 +60,8 @@ pub enum Resume {
 
 /// Which record the link of `client` for server session `session` resumes,
 /// from the store's state (its JSON text, `None` when nothing is stored).
-/// A record of another session is not this link's; the record itself may
-/// be an object or, as builds with the link in wasm wrote it, JSON text.
+/// A record of another session is not this link's; the record is an object
+/// (its JSON text does not read).
 pub fn resume(stored: Option<&str>, session: &str, client: &str) -> Resume {
     let Some(text) = stored else {
         return Resume::Fresh;
@@ -73,7 +73,6 @@ pub fn resume(stored: Option<&str>, session: &str, client: &str) -> Resume {
         return Resume::Fresh;
     }
     let read = match o.get("record") {
-        Some(Value::String(t)) => LinkRecord::decode(t.as_bytes(), client),
         Some(r) => LinkRecord::read(r, client),
         None => return Resume::Fresh,
     };
@@ -234,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn the_record_of_this_session_resumes_as_object_or_text() {
+    fn the_record_of_this_session_resumes_as_an_object_not_as_text() {
         let record = record_with_one_op();
         let text = stored_text(SESSION, &record);
         let v: Value = serde_json::from_str(&text).unwrap();
@@ -244,12 +243,12 @@ mod tests {
             panic!("resumes");
         };
         assert_eq!((r.version, r.outbox.len()), (3, 1));
-        // As builds with the link in wasm stored it: the record as JSON text.
-        let old = json!({"session": SESSION, "record": record}).to_string();
-        assert!(matches!(
-            resume(Some(&old), SESSION, CLIENT),
-            Resume::Record(_)
-        ));
+        // The record as JSON text is not a record.
+        let text_record = json!({"session": SESSION, "record": record}).to_string();
+        assert_eq!(
+            resume(Some(&text_record), SESSION, CLIENT).code(),
+            "OUTBOX_CORRUPT"
+        );
     }
 
     #[test]

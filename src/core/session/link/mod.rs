@@ -36,6 +36,8 @@ mod types;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_applied;
+#[cfg(test)]
 mod tests_frames;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -69,6 +71,11 @@ pub struct Link {
     version: u64,
     /// Versions that arrived ahead of a gap, with the status each set.
     ahead: BTreeMap<u64, (Value, Option<String>)>,
+    /// The ops named by the patches held in `ahead`, by version.
+    ahead_ops: BTreeMap<u64, OpId>,
+    /// Per client, the highest sequence whose change `confirmed` holds, as
+    /// the patches that named their op said (a snapshot names none).
+    applied: BTreeMap<String, u64>,
     /// The session's status at `version` ("" until the first `welcome`).
     status: String,
     /// When the session expires (ms since the Unix epoch, 0 until known).
@@ -115,6 +122,8 @@ impl Link {
             confirmed: state,
             version,
             ahead: BTreeMap::new(),
+            ahead_ops: BTreeMap::new(),
+            applied: BTreeMap::new(),
             status: String::new(),
             expires_at: 0,
             gap_since: None,
@@ -164,6 +173,15 @@ impl Link {
     /// The server moved the expiry (an `extended` answer or the HTTP API).
     pub fn set_expires_at(&mut self, at: u64) {
         self.expires_at = at;
+    }
+
+    /// The highest sequence of `client` whose change the confirmed state
+    /// holds, as far as the patches naming their op told this link (0: none
+    /// seen; a snapshot names none). A session engine asks it of the other
+    /// tabs' clients, to know which of their listed changes the server's
+    /// copy already has.
+    pub fn applied_seq(&self, client: &str) -> u64 {
+        self.applied.get(client).copied().unwrap_or(0)
     }
 
     /// The server's state at [`version`](Self::version).

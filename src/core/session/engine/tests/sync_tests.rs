@@ -1,0 +1,1 @@
+//! A synced session with the server's side played by hand.

@@ -1,0 +1,1 @@
+//! Two tabs of a synced session.

@@ -56,7 +56,7 @@ use self::page::Wait;
 use self::sync::Sync;
 use crate::core::error::SessileError;
 use crate::core::protocol::is_id;
-use crate::core::session::link::{Rng, Transmit, Transport};
+use crate::core::session::link::{Link, Rng, Transmit, Transport};
 use crate::core::session::store::{
     self as store, ClientId, MigrationRequest, StoreEngine, StoredRead, TabMessage, WriteResult,
 };
@@ -259,10 +259,16 @@ impl SessionEngine {
     /// backoff), the TTL's and a retried session creation's.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
-        let mut at = [self.store.poll_timeout(), None, None];
+        let link = self.sync.as_ref().and_then(|s| s.link.as_ref());
+        let mut at = [
+            self.store.poll_timeout(),
+            link.and_then(Link::poll_timeout),
+            None,
+            None,
+        ];
         if self.phase == EnginePhase::Ready && !self.closing {
-            at[1] = self.life.timeout();
-            at[2] = self.sync.as_ref().and_then(Sync::timeout);
+            at[2] = self.life.timeout();
+            at[3] = self.sync.as_ref().and_then(Sync::timeout);
         }
         at.into_iter().flatten().min()
     }

@@ -399,6 +399,9 @@ impl SessionEngine {
     /// are answered, the expiry the server says, the register and the
     /// record written.
     pub(super) fn pump_link(&mut self, now: u64) {
+        // The store first learns what was answered: the server's copy taken
+        // below must not get an answered change put back on top.
+        self.settle();
         loop {
             let event = self
                 .sync
@@ -408,6 +411,25 @@ impl SessionEngine {
             let Some(event) = event else { break };
             self.on_link_event(event, now);
         }
+        self.settle();
+        let Some(sync) = self.sync.as_mut() else {
+            return;
+        };
+        let Some(link) = sync.link.as_ref() else {
+            return;
+        };
+        sync.tracking.forget_answered();
+        let at = link.expires_at();
+        if at != sync.seen_expiry {
+            sync.seen_expiry = at;
+            self.life_expires(at, now);
+        }
+        self.publish();
+        self.write_record();
+    }
+
+    /// Tells the store which of its changes the server has answered.
+    fn settle(&mut self) {
         let last_seq = self.store.last_seq();
         let Some(sync) = self.sync.as_mut() else {
             return;
@@ -418,13 +440,6 @@ impl SessionEngine {
         if let Some(seq) = sync.tracking.settle(link.outbox(), last_seq) {
             self.store.handle_acknowledged(seq);
         }
-        let at = link.expires_at();
-        if at != sync.seen_expiry {
-            sync.seen_expiry = at;
-            self.life_expires(at, now);
-        }
-        self.publish();
-        self.write_record();
     }
 
     fn on_link_event(&mut self, event: LinkEvent, now: u64) {

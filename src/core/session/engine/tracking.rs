@@ -124,12 +124,17 @@ impl Tracking {
         if outbox.is_empty() {
             newest = newest.max(last_store_seq);
         }
-        let live: Vec<u64> = self.ops.iter().map(|t| t.seq).collect();
-        self.made_on.retain(|seq, _| live.contains(seq));
         (newest > self.answered).then(|| {
             self.answered = newest;
             newest
         })
+    }
+
+    /// Forgets what answered ops were made on (after their answers were
+    /// handled: a conflict needs it).
+    pub fn forget_answered(&mut self) {
+        let live: Vec<u64> = self.ops.iter().map(|t| t.seq).collect();
+        self.made_on.retain(|seq, _| live.contains(seq));
     }
 
     /// Rule 3: op `seq`, refused as a conflict with `local` its patch and

@@ -122,6 +122,16 @@ pub struct Page {
 impl Page {
     /// Opens a tab with `config` at `now`, reading what the browser holds.
     pub fn open(browser: &Shared, config: SessionConfig, now: u64) -> Page {
+        Self::open_with(browser, config, now, |_| {})
+    }
+
+    /// [`open`](Self::open), with what was found changed by `edit`.
+    pub fn open_with(
+        browser: &Shared,
+        config: SessionConfig,
+        now: u64,
+        edit: impl FnOnce(&mut Found),
+    ) -> Page {
         let name = config.store.name.clone();
         let me = config.store.client.0.clone();
         let found = {
@@ -146,6 +156,8 @@ impl Page {
                     .collect(),
             }
         };
+        let mut found = found;
+        edit(&mut found);
         let heard = browser.borrow().channel.len();
         let engine = SessionEngine::new(config, found, now).expect("valid config");
         let mut page = Page {
@@ -389,6 +401,19 @@ impl Page {
                 _ => break,
             }
         }
+    }
+
+    /// The connection drops and the link opens the next one (after its
+    /// backoff); returns the transport it opens.
+    pub fn reconnect(&mut self) -> Transport {
+        let opened = self.opened.len();
+        self.engine.handle_closed(self.now);
+        self.run();
+        while self.opened.len() == opened {
+            let at = self.engine.poll_timeout().expect("a retry is due");
+            self.advance(at);
+        }
+        *self.opened.last().unwrap()
     }
 
     /// The events of one kind, as their debug text's first word.

@@ -81,6 +81,9 @@ pub struct Entries {
     short: String,
     /// The entry changed while a write was under way.
     dirty: bool,
+    /// The full form the storage last refused (its short form stands in
+    /// for it until the ops change).
+    refused: String,
     failing: bool,
     /// The other clients' entries: client → JSON text.
     pub others: BTreeMap<String, String>,
@@ -193,7 +196,7 @@ impl SessionEngine {
             entries.dirty = true;
             return;
         }
-        if text == entries.published {
+        if text == entries.published || (!text.is_empty() && text == entries.refused) {
             return;
         }
         entries.short = short;
@@ -226,6 +229,7 @@ impl SessionEngine {
                 entries.failing = false;
             }
             Err(_) if !short && !text.is_empty() && !entries.short.is_empty() => {
+                entries.refused = text;
                 let short = std::mem::take(&mut entries.short);
                 entries.writing = Some((short.clone(), true));
                 self.commands.push_back(SessionCommand::WriteRegister {

@@ -89,17 +89,24 @@ pub struct Entries {
     pub others: BTreeMap<String, String>,
 }
 
-/// The record as stored: `{"session": id, "record": {...}}`.
-pub fn wrap(session: &str, record: &str) -> String {
+/// The record as stored: `{"session": id, "record": {...}, "madeOn":
+/// {...}}` (what the unanswered ops were made on, when known).
+pub fn wrap(session: &str, record: &str, made_on: Option<&Value>) -> String {
     let id = serde_json::to_string(session).unwrap_or_default();
-    ["{\"session\":", &id, ",\"record\":", record, "}"].concat()
+    let made = made_on.map(|m| [",\"madeOn\":", &m.to_string()].concat());
+    let made = made.as_deref().unwrap_or("");
+    ["{\"session\":", &id, ",\"record\":", record, made, "}"].concat()
 }
 
-/// The link record of session `session` for `client` in the stored text:
-/// `None` when there is none, or it is another session's; `OUTBOX_CORRUPT`
-/// when it does not read. The record may be an object or (earlier builds)
-/// its JSON text.
-pub fn unwrap(text: Option<&str>, session: &str, client: &str) -> Result<Option<LinkRecord>> {
+/// The link record of session `session` for `client` in the stored text,
+/// with what its ops were made on: `None` when there is none, or it is
+/// another session's; `OUTBOX_CORRUPT` when it does not read. The record
+/// may be an object or (earlier builds) its JSON text.
+pub fn unwrap(
+    text: Option<&str>,
+    session: &str,
+    client: &str,
+) -> Result<Option<(LinkRecord, Option<Value>)>> {
     let Some(text) = text else { return Ok(None) };
     let corrupt = |reason: &str| SessileError::OutboxCorrupt {
         reason: reason.into(),
@@ -112,10 +119,11 @@ pub fn unwrap(text: Option<&str>, session: &str, client: &str) -> Result<Option<
     if of != session {
         return Ok(None);
     }
-    match record {
-        Value::String(t) => LinkRecord::decode(t.as_bytes(), client).map(Some),
-        r => LinkRecord::read(r, client).map(Some),
-    }
+    let record = match record {
+        Value::String(t) => LinkRecord::decode(t.as_bytes(), client)?,
+        r => LinkRecord::read(r, client)?,
+    };
+    Ok(Some((record, v.get("madeOn").cloned())))
 }
 
 impl SessionEngine {
@@ -129,7 +137,8 @@ impl SessionEngine {
             return;
         };
         if sync.records.start() {
-            let text = wrap(&server.id, &link.record());
+            let text = wrap(&server.id, &link.record(), sync.tracking.made_on_json().as_ref());
+            sync.remember_record(&text);
             self.commands
                 .push_back(SessionCommand::WriteRecord { key, text });
         }

@@ -102,6 +102,12 @@ impl Sync {
         }
     }
 
+    /// The record last written, for a link that starts again on the same
+    /// session (`authenticate`).
+    pub fn remember_record(&mut self, text: &str) {
+        self.last_record = Some(text.into());
+    }
+
     /// When a creation is retried.
     pub fn timeout(&self) -> Option<u64> {
         self.creating.as_ref().and_then(|c| c.retry_at)
@@ -325,10 +331,14 @@ impl SessionEngine {
             return; // checked by `new`
         };
         let mut problem = None;
+        let mut made_on = None;
         let mut link = match &fresh {
             Some(posted) => Link::new(cfg, outbox, 1, posted.state.clone()),
             None => match record::unwrap(sync.last_record.as_deref(), &server.id, &client) {
-                Ok(Some(rec)) => Link::resume(cfg, rec),
+                Ok(Some((rec, made))) => {
+                    made_on = made;
+                    Link::resume(cfg, rec)
+                }
                 Ok(None) => Link::new(cfg, outbox, 0, empty_state()),
                 Err(e) => {
                     problem = Some(e);
@@ -345,7 +355,7 @@ impl SessionEngine {
         let answered = fresh
             .as_ref()
             .map_or(self.store.last_seq(), |p| p.store_seq);
-        sync.tracking = Tracking::resumed(link.outbox(), answered);
+        sync.tracking = Tracking::resumed(link.outbox(), answered, made_on.as_ref());
         sync.link = Some(link);
         sync.server = Some(server);
         sync.auth_pending = true;
@@ -702,12 +712,15 @@ impl SessionEngine {
             self.transmits.push_back(Transmit::Close);
         }
         sync.records.stop();
-        sync.tracking = Tracking::default();
         if let (false, Some(server)) = (forget, sync.server.as_ref()) {
-            let text = record::wrap(&server.id, &link.record());
+            let made_on = sync.tracking.made_on_json();
+            let text = record::wrap(&server.id, &link.record(), made_on.as_ref());
             sync.last_record = Some(text.clone());
             self.commands
                 .push_back(SessionCommand::WriteRecord { key, text });
+        }
+        if let Some(sync) = self.sync.as_mut() {
+            sync.tracking = Tracking::default();
         }
     }
 

@@ -5,6 +5,11 @@
 //! conflict with a change this tab had already taken from another tab is
 //! submitted again, not lost).
 //!
+//! What each op was made on is written beside the link record (`madeOn`),
+//! so rule 3 still holds after a reload: an op made before the tab's first
+//! `welcome` (on version 0, which the server can never show disjoint from
+//! what came since) is refused as a conflict, and submitted again.
+//!
 //! Ops are kept by position in the link's outbox. When the outbox composes
 //! unsent ops into one (over its limit), positions from the first merged
 //! one keep their older, lower store number: the store may then hear of an
@@ -15,7 +20,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
 use super::register::{get_at, overlaps, paths_of, Path};
 use crate::core::merge_patch;
@@ -49,8 +54,20 @@ pub struct Tracking {
 }
 
 impl Tracking {
-    /// Ops resumed from a record: they carry none of this page's changes.
-    pub fn resumed(outbox: &Outbox, answered: u64) -> Self {
+    /// Ops resumed from a record: they carry none of this page's changes;
+    /// what they were made on comes from `made_on` (as
+    /// [`made_on_json`](Self::made_on_json) wrote it), for the ops still in
+    /// the outbox.
+    pub fn resumed(outbox: &Outbox, answered: u64, made_on: Option<&Value>) -> Self {
+        let mut kept = BTreeMap::new();
+        if let Some(Value::Object(m)) = made_on {
+            for op in outbox.iter() {
+                let made = m.get(&op.id.seq.to_string()).and_then(read_made_on);
+                if let Some(made) = made.filter(|made| made.patch == op.patch) {
+                    kept.insert(op.id.seq, made);
+                }
+            }
+        }
         Tracking {
             ops: outbox
                 .iter()
@@ -59,9 +76,31 @@ impl Tracking {
                     store_seq: 0,
                 })
                 .collect(),
-            made_on: BTreeMap::new(),
+            made_on: kept,
             answered,
         }
+    }
+
+    /// What the unanswered ops were made on, as JSON (`{seq: {patch, paths,
+    /// values}}`, each value `{"v": value}` or `{}` for none), for the record.
+    pub fn made_on_json(&self) -> Option<Value> {
+        if self.made_on.is_empty() {
+            return None;
+        }
+        let m: Map<String, Value> = self
+            .made_on
+            .iter()
+            .map(|(seq, made)| {
+                let values: Vec<Value> = made
+                    .values
+                    .iter()
+                    .map(|v| v.as_ref().map_or_else(|| json!({}), |v| json!({"v": v})))
+                    .collect();
+                let entry = json!({"patch": made.patch, "paths": made.paths, "values": values});
+                (seq.to_string(), entry)
+            })
+            .collect();
+        Some(Value::Object(m))
     }
 
     /// The newest store change the server has answered.
@@ -178,6 +217,27 @@ impl Tracking {
     }
 }
 
+/// One op's [`MadeOn`] as [`Tracking::made_on_json`] wrote it.
+fn read_made_on(v: &Value) -> Option<MadeOn> {
+    let paths: Vec<Path> = v
+        .get("paths")?
+        .as_array()?
+        .iter()
+        .map(|p| p.as_array()?.iter().map(|k| k.as_str().map(String::from)).collect())
+        .collect::<Option<_>>()?;
+    let values: Vec<Option<Value>> = v
+        .get("values")?
+        .as_array()?
+        .iter()
+        .map(|x| x.as_object().map(|o| o.get("v").cloned()))
+        .collect::<Option<_>>()?;
+    (paths.len() == values.len()).then(|| MadeOn {
+        patch: v.get("patch").cloned().unwrap_or(Value::Null),
+        paths,
+        values,
+    })
+}
+
 /// `view` with `patch` applied: what a resubmitted op moves the view to.
 pub fn patched(view: &Value, patch: &Value) -> Value {
     let mut next = view.clone();
@@ -246,6 +306,28 @@ mod tests {
         assert!(told <= 12, "at most what op 1 carries: {told}");
         let _ = o.pop_front();
         assert_eq!(t.settle(&o, 13), Some(13));
+    }
+
+    #[test]
+    fn what_ops_were_made_on_survives_a_reload_for_the_ops_still_unanswered() {
+        let mut t = Tracking::default();
+        let mut o = Outbox::new(ME).unwrap();
+        let before = json!({"cart": {"X": 1}, "gone": null});
+        let _ = o.push(1, json!({"cart": {"X": 2}, "gone": 1, "new": 1}), None, 64);
+        t.submitted(&o, 0, 1, &before, None);
+        let _ = o.push(1, json!({"y": 1}), None, 64);
+        t.submitted(&o, 1, 2, &before, None);
+        let saved = t.made_on_json().unwrap();
+        let _ = o.pop_front();
+        let resumed = Tracking::resumed(&o, 0, Some(&saved));
+        assert_eq!(resumed.made_on.len(), 1, "op 1 was answered");
+        assert_eq!(resumed.made_on.get(&2), t.made_on.get(&2));
+        let original = &t.made_on[&1];
+        let mut o1 = Outbox::new(ME).unwrap();
+        let _ = o1.push(1, original.patch.clone(), None, 64);
+        let again = Tracking::resumed(&o1, 0, Some(&saved));
+        assert_eq!(again.made_on.get(&1), Some(original), "null and absent kept apart");
+        assert!(Tracking::resumed(&o, 0, Some(&json!({"2": {"paths": 1}}))).made_on.is_empty());
     }
 
     #[test]

@@ -31,15 +31,13 @@ use std::collections::{BTreeMap, VecDeque};
 
 use link_sim_server::Server;
 use serde_json::{json, Value};
-use session_sim_tab::{config, unreachable, Browser, Tab};
-use sessile::core::protocol::{
-    self, ErrorFrame, Extended, Message, Pong, DEFAULT_MAX_FRAME_BYTES,
-};
+use sessile::core::protocol::{self, ErrorFrame, Extended, Message, Pong, DEFAULT_MAX_FRAME_BYTES};
 use sessile::core::session::engine::{EnginePhase, ServerCall, SessionEvent};
 use sessile::core::session::link::{Rng, Transmit, Transport};
 use sessile::core::session::store::ClientId;
 use sessile_server::engine::Push;
 use sessile_server::sessions::CreateRequest;
+use session_sim_tab::{config, unreachable, Browser, Tab};
 
 /// The server's clock at the simulation's time 0 (as `link_sim_server`'s).
 const T0: u64 = 1_700_000_000_000;
@@ -185,7 +183,13 @@ impl Sim {
         let now = T0 + self.now;
         let s = &mut self.slots[i];
         let cfg = config(&s.client, seed);
-        s.tab = Some(Tab::open(&mut self.browser, &mut s.storage, cfg, !s.online, now));
+        s.tab = Some(Tab::open(
+            &mut self.browser,
+            &mut s.storage,
+            cfg,
+            !s.online,
+            now,
+        ));
         s.current = None;
         s.pending_open = None;
         s.close_notice = None;
@@ -225,7 +229,10 @@ impl Sim {
             }
         };
         for s in &self.slots {
-            at(s.tab.as_ref().and_then(|tab| tab.engine.poll_timeout()).map(|x| x.saturating_sub(T0)));
+            at(s.tab
+                .as_ref()
+                .and_then(|tab| tab.engine.poll_timeout())
+                .map(|x| x.saturating_sub(T0)));
             at(s.pending_open.map(|p| p.0));
             at(s.close_notice.map(|c| c.0));
             at(s.online_at);
@@ -383,8 +390,12 @@ impl Sim {
     fn answer_calls(&mut self, i: usize) {
         let at = T0 + self.now;
         loop {
-            let Some(tab) = self.slots[i].tab.as_mut() else { return };
-            let Some((id, call)) = tab.calls.pop_front() else { return };
+            let Some(tab) = self.slots[i].tab.as_mut() else {
+                return;
+            };
+            let Some((id, call)) = tab.calls.pop_front() else {
+                return;
+            };
             let ServerCall::Create { body } = call else {
                 self.fail(&format!("unexpected call {call:?}"));
             };
@@ -398,8 +409,10 @@ impl Sim {
                 let _ = self.server.commit();
                 self.server.session.clone_from(&created.id);
                 self.server.token.clone_from(&created.token);
-                Ok(json!({"id": created.id, "token": created.token, "status": created.status,
-                          "expiresAt": created.expires_at, "version": created.version}))
+                Ok(
+                    json!({"id": created.id, "token": created.token, "status": created.status,
+                          "expiresAt": created.expires_at, "version": created.version}),
+                )
             } else {
                 Err(unreachable())
             };
@@ -413,7 +426,9 @@ impl Sim {
     /// Carries out the tab's network actions and checks its events.
     fn drain(&mut self, i: usize) {
         loop {
-            let Some(tab) = self.slots[i].tab.as_mut() else { return };
+            let Some(tab) = self.slots[i].tab.as_mut() else {
+                return;
+            };
             let transmits: Vec<Transmit> = tab.transmits.drain(..).collect();
             let events: Vec<SessionEvent> = tab.events.drain(..).collect();
             if transmits.is_empty() && events.is_empty() {
@@ -473,7 +488,8 @@ impl Sim {
 
     /// The server's answers to one client frame.
     fn handle(&mut self, frame: &str, c: usize) -> Vec<Message> {
-        let msg = protocol::decode(frame.as_bytes(), DEFAULT_MAX_FRAME_BYTES).expect("client frame");
+        let msg =
+            protocol::decode(frame.as_bytes(), DEFAULT_MAX_FRAME_BYTES).expect("client frame");
         let at = T0 + self.now;
         let conn = &mut self.conns[c];
         match msg {
@@ -518,7 +534,9 @@ impl Sim {
                     let from = p.op.as_ref().map(|o| o.client.clone());
                     (Message::Patch(p), from)
                 }
-                Push::Extended { expires_at, .. } => (Message::Extended(Extended { expires_at }), None),
+                Push::Extended { expires_at, .. } => {
+                    (Message::Extended(Extended { expires_at }), None)
+                }
                 Push::Ended(e) => (Message::Ended(e), None),
             };
             let frame = protocol::encode(&msg);
@@ -550,15 +568,23 @@ impl Sim {
                 }
             }
         }
-        let pushes = if handled { self.server.commit() } else { Vec::new() };
+        let pushes = if handled {
+            self.server.commit()
+        } else {
+            Vec::new()
+        };
         for (id, m) in answers {
             self.send_on(id, protocol::encode(&m), false);
         }
         self.push_to_all(pushes);
         let at = T0 + now;
         for i in 0..self.slots.len() {
-            let Some(id) = self.slots[i].current else { continue };
-            let Some(c) = self.conns.iter_mut().find(|c| c.id == id) else { continue };
+            let Some(id) = self.slots[i].current else {
+                continue;
+            };
+            let Some(c) = self.conns.iter_mut().find(|c| c.id == id) else {
+                continue;
+            };
             let mut inbound = Vec::new();
             while c.s2c.front().is_some_and(|f| f.0 <= now) {
                 let (_, frame) = c.s2c.pop_front().unwrap();
@@ -709,22 +735,35 @@ fn run_seed(seed: u64, chaos_ms: u64) -> Sim {
     let mut made = sim.made.clone();
     made.sort_unstable();
     if applied != made {
-        let lost: Vec<u64> = made.iter().filter(|i| !applied.contains(i)).copied().collect();
+        let lost: Vec<u64> = made
+            .iter()
+            .filter(|i| !applied.contains(i))
+            .copied()
+            .collect();
         let mut doubled = applied.clone();
         doubled.dedup();
         let doubled = applied.len() - doubled.len();
-        sim.fail(&format!("{} clicks: lost {lost:?}, {doubled} doubled", made.len()));
+        sim.fail(&format!(
+            "{} clicks: lost {lost:?}, {doubled} doubled",
+            made.len()
+        ));
     }
     let (_, state) = sim.server.version_and_state(sim.now);
     for (i, s) in sim.slots.iter().enumerate() {
         let tab = s.tab.as_ref().unwrap();
         let d = tab.engine.diagnostics();
         if tab.engine.state() != &state || d.unanswered != 0 {
-            sim.fail(&format!("tab {i} did not converge: {} vs {state} ({d:?})", tab.engine.state()));
+            sim.fail(&format!(
+                "tab {i} did not converge: {} vs {state} ({d:?})",
+                tab.engine.state()
+            ));
         }
     }
     if sim.browser.stored().as_ref() != Some(&state) {
-        sim.fail(&format!("the stored copy {:?} is not the server's {state}", sim.browser.stored()));
+        sim.fail(&format!(
+            "the stored copy {:?} is not the server's {state}",
+            sim.browser.stored()
+        ));
     }
     sim
 }
@@ -763,7 +802,10 @@ fn two_tabs_lose_nothing_double_nothing_and_converge() {
         started.elapsed().as_secs_f64()
     );
     if seeds.len() > 1 {
-        assert!(clicks > 0 && reloads > 0 && restarts > 0 && reopened > 0, "faults ran");
+        assert!(
+            clicks > 0 && reloads > 0 && restarts > 0 && reopened > 0,
+            "faults ran"
+        );
     }
 }
 
@@ -787,22 +829,37 @@ fn issue_16_two_tabs_one_offline_keep_both_clicks() {
         let s = &mut sim.slots[i];
         let tab = s.tab.as_mut().unwrap();
         let x = tab.engine.state()["cart"]["X"].as_u64().unwrap_or(0);
-        tab.engine.update(&json!({"cart": {"X": x + 1}}), None, at).unwrap();
+        tab.engine
+            .update(&json!({"cart": {"X": x + 1}}), None, at)
+            .unwrap();
         tab.run(&mut sim.browser, &mut s.storage, at);
         sim.drain(i);
     };
     // 1. Tab 1 goes offline and adds X.
     sim.slots[0].online = false;
     let at = T0 + sim.now;
-    sim.slots[0].tab.as_mut().unwrap().engine.handle_online(false, at);
+    sim.slots[0]
+        .tab
+        .as_mut()
+        .unwrap()
+        .engine
+        .handle_online(false, at);
     sim.drain(0);
     add_x(&mut sim, 0);
     sim.run(3_000);
     // 2. Tab 2 opens: restores the shared copy, connects, takes the server's copy.
     sim.open(1);
     sim.run(5_000);
-    assert_eq!(sim.slots[1].tab.as_ref().unwrap().engine.state()["cart"]["X"], 1, "3. tab 2 shows tab 1's click");
-    assert_eq!(sim.slots[0].tab.as_ref().unwrap().engine.state()["cart"]["X"], 1, "tab 1 keeps its click");
+    assert_eq!(
+        sim.slots[1].tab.as_ref().unwrap().engine.state()["cart"]["X"],
+        1,
+        "3. tab 2 shows tab 1's click"
+    );
+    assert_eq!(
+        sim.slots[0].tab.as_ref().unwrap().engine.state()["cart"]["X"],
+        1,
+        "tab 1 keeps its click"
+    );
     // 4. The shopper adds X in tab 2; the server applies it.
     add_x(&mut sim, 1);
     sim.run(7_000);

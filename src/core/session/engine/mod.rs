@@ -26,16 +26,19 @@
 //!
 //! Where the parts live: `types.rs` (what goes in and out), `options.rs`
 //! (the page's options), `life.rs` (status, expiry), `page.rs` (the page's
-//! calls), `sync.rs` (the server session, the link and what it brings
-//! back), `record.rs` (the link record and the pending register written),
+//! calls), `sync.rs` (the server session and this tab's link), `inbound.rs`
+//! (what the link brings back), `remembered.rs` (what is kept for the next
+//! load), `record.rs` (the link record and the pending register written),
 //! `tracking.rs` (this tab's unanswered ops), `register.rs` (what other
 //! tabs still have to send).
 
+mod inbound;
 mod life;
 mod options;
 mod page;
 mod record;
 mod register;
+mod remembered;
 mod sync;
 mod tracking;
 mod types;
@@ -60,6 +63,11 @@ use crate::core::session::link::{Link, Rng, Transmit, Transport};
 use crate::core::session::store::{
     self as store, ClientId, MigrationRequest, StoreEngine, StoredRead, TabMessage, WriteResult,
 };
+
+/// The JSON text of `v` (serde's writer: no `core::fmt` in the module).
+fn json_text(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
 
 /// What the driver found in the browser at open, for the engine to judge.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -93,7 +93,7 @@ pub struct Entries {
 /// {...}}` (what the unanswered ops were made on, when known).
 pub fn wrap(session: &str, record: &str, made_on: Option<&Value>) -> String {
     let id = serde_json::to_string(session).unwrap_or_default();
-    let made = made_on.map(|m| [",\"madeOn\":", &m.to_string()].concat());
+    let made = made_on.map(|m| [",\"madeOn\":", &super::json_text(m)].concat());
     let made = made.as_deref().unwrap_or("");
     ["{\"session\":", &id, ",\"record\":", record, made, "}"].concat()
 }
@@ -137,7 +137,11 @@ impl SessionEngine {
             return;
         };
         if sync.records.start() {
-            let text = wrap(&server.id, &link.record(), sync.tracking.made_on_json().as_ref());
+            let text = wrap(
+                &server.id,
+                &link.record(),
+                sync.tracking.made_on_json().as_ref(),
+            );
             sync.remember_record(&text);
             self.commands
                 .push_back(SessionCommand::WriteRecord { key, text });

@@ -66,7 +66,7 @@ fn collect(patch: &Value, prefix: &mut Path, out: &mut Vec<Path>) {
 /// fit in storage.
 pub fn entry(session: &str, ops: &[&Op]) -> Option<(String, String)> {
     let newest = ops.last()?;
-    let short = json!({"session": session, "all": true, "last": newest.id.seq}).to_string();
+    let short = super::json_text(&json!({"session": session, "all": true, "last": newest.id.seq}));
     let mut count = 0;
     let listed: Vec<Value> = ops
         .iter()
@@ -79,7 +79,7 @@ pub fn entry(session: &str, ops: &[&Op]) -> Option<(String, String)> {
     if count > MAX_PATHS {
         return Some((short.clone(), short));
     }
-    let full = json!({"session": session, "ops": listed}).to_string();
+    let full = super::json_text(&json!({"session": session, "ops": listed}));
     if full.encode_utf16().count() > MAX_ENTRY_CHARS {
         return Some((short.clone(), short));
     }

@@ -1,30 +1,23 @@
 //! The synced half of a session: the server session (given by the shop's
 //! backend, remembered for the namespace, or created holding the page's
 //! state, retried with jittered backoff while the server cannot be
-//! reached), this tab's link to it, and what the link brings back: the
-//! status and expiry the server says (kept for the next load under
-//! `<name>:lifecycle`), conflicts (rule 3: one made on top of a change this
-//! tab had taken from another tab is submitted again), and the server's
-//! copy taken into the store, keeping the page's values wherever another
-//! client of this browser still has to send a change (rule 1), with this
-//! tab's own unanswered changes on top (docs/PROTOCOL.md, "Tabs of a
-//! synced session").
+//! reached), this tab's link to it (resumed from its record, or fresh with
+//! the changes made while the session was created sent as one op), its
+//! changes submitted, and the link stopped (`authenticate`, `close`, `end`).
+//! What the link brings back is `inbound.rs`.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::options::SyncConfig;
 use super::record::{self, Entries, Records};
-use super::register;
-use super::tracking::{patched, Tracking};
+use super::tracking::Tracking;
 use super::types::{
     CallId, Failure, RequestId, Scope, ServerCall, ServerSession, SessionCommand, SessionEvent,
 };
 use super::{Found, Outcome, SessionEngine};
 use crate::core::error::SessileError;
 use crate::core::protocol::is_id;
-use crate::core::session::link::{
-    empty_state, ConflictWinner, Link, LinkEvent, LinkState, Outbox, Transmit, Transport,
-};
+use crate::core::session::link::{empty_state, Link, LinkState, Outbox, Transmit};
 use crate::core::session::store::ClientId;
 
 /// The state a creation request posted, and where the page stood then.
@@ -49,7 +42,8 @@ struct Creating {
 /// The server side of a session.
 #[derive(Debug)]
 pub struct Sync {
-    cfg: SyncConfig,
+    /// The server and the link's tuning.
+    pub cfg: SyncConfig,
     /// The server session, once known.
     pub server: Option<ServerSession>,
     /// This tab's link, while there is a server session.
@@ -67,11 +61,14 @@ pub struct Sync {
     last_record: Option<String>,
     start_on_http: bool,
     creating: Option<Creating>,
-    auth_pending: bool,
-    last_reconciled: u64,
-    seen_expiry: u64,
+    /// `auth_success` is due at the next connection.
+    pub auth_pending: bool,
+    /// The server version last taken into the store.
+    pub last_reconciled: u64,
+    /// The expiry the link last said.
+    pub seen_expiry: u64,
     /// `close` or `end` stopped it.
-    stopped: bool,
+    pub stopped: bool,
 }
 
 impl Sync {
@@ -122,7 +119,7 @@ impl Sync {
 /// The status the page shows: the newest unanswered op's move, else the
 /// server's (a `welcome` with an older status does not undo a step the
 /// page took).
-fn shown_status(link: &Link) -> String {
+pub(super) fn shown_status(link: &Link) -> String {
     link.outbox()
         .iter()
         .filter_map(|op| op.to.clone())
@@ -403,275 +400,6 @@ impl SessionEngine {
             sync.records.changed(true);
         }
         Ok(seq)
-    }
-
-    /// After every input: the link's events, the store told which changes
-    /// are answered, the expiry the server says, the register and the
-    /// record written.
-    pub(super) fn pump_link(&mut self, now: u64) {
-        // The store first learns what was answered: the server's copy taken
-        // below must not get an answered change put back on top.
-        self.settle();
-        loop {
-            let event = self
-                .sync
-                .as_mut()
-                .and_then(|s| s.link.as_mut())
-                .and_then(Link::poll_event);
-            let Some(event) = event else { break };
-            self.on_link_event(event, now);
-        }
-        self.settle();
-        let Some(sync) = self.sync.as_mut() else {
-            return;
-        };
-        let Some(link) = sync.link.as_ref() else {
-            return;
-        };
-        sync.tracking.forget_answered();
-        let at = link.expires_at();
-        if at != sync.seen_expiry {
-            sync.seen_expiry = at;
-            self.life_expires(at, now);
-        }
-        self.publish();
-        self.write_record();
-    }
-
-    /// Tells the store which of its changes the server has answered.
-    fn settle(&mut self) {
-        let last_seq = self.store.last_seq();
-        let Some(sync) = self.sync.as_mut() else {
-            return;
-        };
-        let Some(link) = sync.link.as_ref() else {
-            return;
-        };
-        if let Some(seq) = sync.tracking.settle(link.outbox(), last_seq) {
-            self.store.handle_acknowledged(seq);
-        }
-    }
-
-    fn on_link_event(&mut self, event: LinkEvent, now: u64) {
-        let Some(sync) = self.sync.as_mut() else {
-            return;
-        };
-        let Some(link) = sync.link.as_ref() else {
-            return;
-        };
-        let shown = shown_status(link);
-        match event {
-            LinkEvent::Conflict {
-                op,
-                local,
-                server,
-                winner,
-            } => {
-                sync.records.changed(false);
-                if winner == ConflictWinner::Server && self.resubmit(op.seq, &local, &server, now) {
-                    if let Some(s) = self.sync.as_mut() {
-                        s.tracking.forget(op.seq);
-                    }
-                    return self.reconcile(true, now);
-                }
-                self.events.push_back(SessionEvent::Conflict {
-                    op,
-                    local,
-                    server,
-                    winner,
-                });
-                // A refused op's status move, if it had one, is gone with it.
-                self.life_status(&shown);
-                self.reconcile(true, now);
-            }
-            LinkEvent::StatusChanged { status } => {
-                let status = if shown.is_empty() { status } else { shown };
-                self.life_status(&status);
-            }
-            LinkEvent::ConnectionEstablished { transport }
-            | LinkEvent::ConnectionRestored { transport } => {
-                let first = matches!(event, LinkEvent::ConnectionEstablished { .. });
-                self.events.push_back(if first {
-                    SessionEvent::ConnectionEstablished { transport }
-                } else {
-                    SessionEvent::ConnectionRestored { transport }
-                });
-                let id = sync.server.as_ref().map(|s| s.id.clone());
-                let pending = std::mem::take(&mut sync.auth_pending);
-                self.remember_fallback(transport, now);
-                if let (true, Some(id)) = (pending, id) {
-                    self.events.push_back(SessionEvent::AuthSuccess { id });
-                }
-                self.reconcile(true, now);
-            }
-            LinkEvent::StateSynchronized { version, confirmed } => {
-                sync.records.changed(false);
-                self.events
-                    .push_back(SessionEvent::StateSynchronized { version, confirmed });
-                self.reconcile(false, now);
-            }
-            LinkEvent::ConnectionLost { reason } => {
-                self.events
-                    .push_back(SessionEvent::ConnectionLost { reason });
-            }
-            LinkEvent::AuthFailed { code, message } => {
-                self.events.push_back(SessionEvent::AuthFailed {
-                    code: code.clone(),
-                    message,
-                });
-                self.events.push_back(SessionEvent::AuthRequired { code });
-            }
-            LinkEvent::ErrorOccurred {
-                code,
-                message,
-                terminal,
-            } => {
-                let refused_move = code == "INVALID_TRANSITION";
-                self.events.push_back(SessionEvent::ErrorOccurred {
-                    code,
-                    message,
-                    terminal,
-                });
-                // A refused status move: the server's status stands.
-                if refused_move {
-                    self.life_status(&shown);
-                }
-            }
-        }
-    }
-
-    /// Rule 3: submits op `seq`'s patch again on the current version when
-    /// the conflict was with a change this tab had already taken. Returns
-    /// whether the conflict is settled so (and not to be reported).
-    fn resubmit(&mut self, seq: u64, local: &Value, server: &Value, now: u64) -> bool {
-        let Some(sync) = self.sync.as_mut() else {
-            return false;
-        };
-        let Some(link) = sync.link.as_mut() else {
-            return false;
-        };
-        let Some(patch) = sync
-            .tracking
-            .resubmittable(seq, local, server, link.outbox())
-        else {
-            return false;
-        };
-        let view = link.view();
-        let next = patched(&view, &patch);
-        let had = link.outbox().len();
-        if let Ok(again) = link.submit_change(&view, &next, None, now) {
-            if again > 0 {
-                sync.tracking.submitted(link.outbox(), had, 0, &view, None);
-                sync.records.changed(true);
-            }
-        }
-        true
-    }
-
-    /// Takes what the server says (plus this tab's unanswered ops) into the
-    /// store when it differs from the page's state, except where another
-    /// client of this browser still has ops to send: there the page's value
-    /// stays (the server's copy is older there). Only when the server's
-    /// version moved, unless `always`.
-    pub(super) fn reconcile(&mut self, always: bool, now: u64) {
-        let Some(sync) = self.sync.as_mut() else {
-            return;
-        };
-        let (Some(link), Some(server)) = (sync.link.as_ref(), sync.server.as_ref()) else {
-            return;
-        };
-        let server_version = link.version();
-        if !always && server_version <= sync.last_reconciled {
-            return;
-        }
-        sync.last_reconciled = server_version;
-        let pending =
-            register::pending_of(&sync.entries.others, &server.id, |c| link.applied_seq(c));
-        let target = register::keep_pending(link.view(), self.store.state(), &pending);
-        if target == *self.store.state() {
-            return;
-        }
-        match self
-            .store
-            .handle_server_state(target, sync.tracking.answered(), now)
-        {
-            Ok(version) => self.events.push_back(SessionEvent::SessionUpdated {
-                version,
-                server_version,
-            }),
-            // Closing: the page keeps its state; nothing to tell.
-            Err(_) if self.closing => {}
-            Err(e) => {
-                // STATE_TOO_LARGE, a blocked store: the page keeps its state, the link keeps running.
-                let f = Failure::from(&e);
-                let message = ["the server's state could not be taken: ", &f.message].concat();
-                let failure = Failure::new(&f.code, &message, false);
-                self.events.push_back(SessionEvent::error(&failure, false));
-            }
-        }
-    }
-
-    /// Takes a status (the page's or the server's) and keeps it for the
-    /// next load.
-    pub(super) fn life_status(&mut self, status: &str) {
-        if self.life.set_status(status, &mut self.events) {
-            self.remember_lifecycle();
-        }
-    }
-
-    /// Takes an expiry the server says and keeps it for the next load.
-    pub(super) fn life_expires(&mut self, at: u64, now: u64) {
-        if self.life.set_expires_at(at) {
-            self.remember_lifecycle();
-            self.check_expiry(now);
-        }
-    }
-
-    /// `<name>:lifecycle` = `{session, status, expiresAt}`, so a reload or a
-    /// new tab starts at the last known status, even offline.
-    fn remember_lifecycle(&mut self) {
-        let Some(sync) = self.sync.as_ref() else {
-            return;
-        };
-        let Some(server) = sync.server.as_ref().filter(|_| !sync.stopped) else {
-            return;
-        };
-        let value = json!({
-            "session": server.id, "status": self.life.status(), "expiresAt": self.life.expires_at(),
-        });
-        let key = self.key(":lifecycle");
-        self.commands.push_back(SessionCommand::Remember {
-            scope: Scope::Local,
-            key,
-            value: Some(value.to_string()),
-        });
-    }
-
-    /// `<name>:server` = `{id, token}`, or removed.
-    pub(super) fn remember_session(&mut self, server: Option<&ServerSession>) {
-        let value = server.map(|s| json!({"id": s.id, "token": s.token}).to_string());
-        let key = self.key(":server");
-        self.commands.push_back(SessionCommand::Remember {
-            scope: Scope::Local,
-            key,
-            value,
-        });
-    }
-
-    /// A fallback to HTTP is remembered by this tab for a while, so a
-    /// reload does not fail three times on WebSocket first.
-    fn remember_fallback(&mut self, transport: Transport, now: u64) {
-        let Some(sync) = self.sync.as_ref() else {
-            return;
-        };
-        let until = now.saturating_add(sync.cfg.remember_fallback_ms);
-        let value = (transport == Transport::Http).then(|| until.to_string());
-        let key = self.key(":fallback");
-        self.commands.push_back(SessionCommand::Remember {
-            scope: Scope::Tab,
-            key,
-            value,
-        });
     }
 
     /// Joins `server`, or (`None`) creates a new session holding the

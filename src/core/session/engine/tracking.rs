@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde_json::{json, Map, Value};
 
 use super::register::{get_at, overlaps, paths_of, Path};
+use crate::core::error_text::decimal;
 use crate::core::merge_patch;
 use crate::core::session::link::Outbox;
 
@@ -62,7 +63,7 @@ impl Tracking {
         let mut kept = BTreeMap::new();
         if let Some(Value::Object(m)) = made_on {
             for op in outbox.iter() {
-                let made = m.get(&op.id.seq.to_string()).and_then(read_made_on);
+                let made = m.get(&decimal(op.id.seq)).and_then(read_made_on);
                 if let Some(made) = made.filter(|made| made.patch == op.patch) {
                     kept.insert(op.id.seq, made);
                 }
@@ -97,7 +98,7 @@ impl Tracking {
                     .map(|v| v.as_ref().map_or_else(|| json!({}), |v| json!({"v": v})))
                     .collect();
                 let entry = json!({"patch": made.patch, "paths": made.paths, "values": values});
-                (seq.to_string(), entry)
+                (decimal(*seq), entry)
             })
             .collect();
         Some(Value::Object(m))
@@ -223,7 +224,12 @@ fn read_made_on(v: &Value) -> Option<MadeOn> {
         .get("paths")?
         .as_array()?
         .iter()
-        .map(|p| p.as_array()?.iter().map(|k| k.as_str().map(String::from)).collect())
+        .map(|p| {
+            p.as_array()?
+                .iter()
+                .map(|k| k.as_str().map(String::from))
+                .collect()
+        })
         .collect::<Option<_>>()?;
     let values: Vec<Option<Value>> = v
         .get("values")?
@@ -326,8 +332,14 @@ mod tests {
         let mut o1 = Outbox::new(ME).unwrap();
         let _ = o1.push(1, original.patch.clone(), None, 64);
         let again = Tracking::resumed(&o1, 0, Some(&saved));
-        assert_eq!(again.made_on.get(&1), Some(original), "null and absent kept apart");
-        assert!(Tracking::resumed(&o, 0, Some(&json!({"2": {"paths": 1}}))).made_on.is_empty());
+        assert_eq!(
+            again.made_on.get(&1),
+            Some(original),
+            "null and absent kept apart"
+        );
+        assert!(Tracking::resumed(&o, 0, Some(&json!({"2": {"paths": 1}})))
+            .made_on
+            .is_empty());
     }
 
     #[test]

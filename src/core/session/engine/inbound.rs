@@ -174,7 +174,8 @@ impl SessionEngine {
         let had = link.outbox().len();
         if let Ok(again) = link.submit_change(&view, &next, None, now) {
             if again > 0 {
-                sync.tracking.submitted(link.outbox(), had, 0, &view, None);
+                sync.tracking
+                    .submitted(link.outbox(), had, 0, &view, &next, None);
                 sync.records.changed(true);
             }
         }

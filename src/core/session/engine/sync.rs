@@ -396,7 +396,7 @@ impl SessionEngine {
         let seq = link.submit_change(before, after, to.clone(), now)?;
         if seq > 0 {
             sync.tracking
-                .submitted(link.outbox(), had, store_seq, before, to.as_deref());
+                .submitted(link.outbox(), had, store_seq, before, after, to.as_deref());
             sync.records.changed(true);
         }
         Ok(seq)

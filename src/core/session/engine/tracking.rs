@@ -11,14 +11,16 @@
 //! what came since) is refused as a conflict, and submitted again.
 //!
 //! Ops are kept by position in the link's outbox. When the outbox composes
-//! unsent ops into one (over its limit), positions from the first merged
-//! one keep their older, lower store number: the store may then hear of an
-//! answer later than it came, never before (it keeps a change a little
-//! longer, it never drops one the server has not answered). What the
-//! composed ops were made on is forgotten: they lose a conflict as any
-//! client's would.
+//! unsent ops into one (over its limit), the positions are found again by
+//! composing the patches the same way: the composed op carries the store
+//! changes of the ops it took, and was made on the values its parts were
+//! made on, path by path, when their paths say so exactly (else it is
+//! forgotten, and the op loses a conflict as any client's would). When the
+//! patches cannot be matched, positions keep their older, lower store
+//! numbers: the store may then hear of an answer later than it came, never
+//! before.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde_json::{json, Map, Value};
 
@@ -37,19 +39,24 @@ pub struct MadeOn {
 }
 
 /// One op of the outbox, by position.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Tracked {
     /// Its sequence in the outbox.
     seq: u64,
+    /// Its patch, as the outbox holds it.
+    patch: Value,
     /// The newest store change it carries (0: none of this page's).
     store_seq: u64,
+    /// What it was made on, when known.
+    made: Option<MadeOn>,
 }
 
 /// The unanswered ops of this tab, as the engine knows them.
 #[derive(Debug, Default)]
 pub struct Tracking {
     ops: VecDeque<Tracked>,
-    made_on: BTreeMap<u64, MadeOn>,
+    /// Ops that left the outbox, kept until their answers were handled.
+    departed: Vec<Tracked>,
     /// The newest store change the server has answered.
     answered: u64,
 }
@@ -57,51 +64,29 @@ pub struct Tracking {
 impl Tracking {
     /// Ops resumed from a record: they carry none of this page's changes;
     /// what they were made on comes from `made_on` (as
-    /// [`made_on_json`](Self::made_on_json) wrote it), for the ops still in
-    /// the outbox.
+    /// [`made_on_json`](Self::made_on_json) wrote it).
     pub fn resumed(outbox: &Outbox, answered: u64, made_on: Option<&Value>) -> Self {
-        let mut kept = BTreeMap::new();
-        if let Some(Value::Object(m)) = made_on {
-            for op in outbox.iter() {
-                let made = m.get(&decimal(op.id.seq)).and_then(read_made_on);
-                if let Some(made) = made.filter(|made| made.patch == op.patch) {
-                    kept.insert(op.id.seq, made);
-                }
-            }
-        }
-        Tracking {
-            ops: outbox
-                .iter()
-                .map(|op| Tracked {
-                    seq: op.id.seq,
-                    store_seq: 0,
-                })
-                .collect(),
-            made_on: kept,
-            answered,
-        }
-    }
-
-    /// What the unanswered ops were made on, as JSON (`{seq: {patch, paths,
-    /// values}}`, each value `{"v": value}` or `{}` for none), for the record.
-    pub fn made_on_json(&self) -> Option<Value> {
-        if self.made_on.is_empty() {
-            return None;
-        }
-        let m: Map<String, Value> = self
-            .made_on
+        let saved = made_on.and_then(Value::as_object);
+        let ops = outbox
             .iter()
-            .map(|(seq, made)| {
-                let values: Vec<Value> = made
-                    .values
-                    .iter()
-                    .map(|v| v.as_ref().map_or_else(|| json!({}), |v| json!({"v": v})))
-                    .collect();
-                let entry = json!({"patch": made.patch, "paths": made.paths, "values": values});
-                (decimal(*seq), entry)
+            .map(|op| {
+                let made = saved
+                    .and_then(|m| m.get(&decimal(op.id.seq)))
+                    .and_then(read_made_on)
+                    .filter(|made| made.patch == op.patch);
+                Tracked {
+                    seq: op.id.seq,
+                    patch: op.patch.clone(),
+                    store_seq: 0,
+                    made,
+                }
             })
             .collect();
-        Some(Value::Object(m))
+        Tracking {
+            ops,
+            departed: Vec::new(),
+            answered,
+        }
     }
 
     /// The newest store change the server has answered.
@@ -109,45 +94,125 @@ impl Tracking {
         self.answered
     }
 
+    /// What the unanswered ops were made on, as JSON (`{seq: {patch, paths,
+    /// values}}`, each value `{"v": value}` or `{}` for none), for the record.
+    pub fn made_on_json(&self) -> Option<Value> {
+        let m: Map<String, Value> = self
+            .ops
+            .iter()
+            .filter_map(|t| Some((t.seq, t.made.as_ref()?)))
+            .map(|(seq, made)| {
+                let values: Vec<Value> = made
+                    .values
+                    .iter()
+                    .map(|v| v.as_ref().map_or_else(|| json!({}), |v| json!({"v": v})))
+                    .collect();
+                let entry = json!({"patch": made.patch, "paths": made.paths, "values": values});
+                (decimal(seq), entry)
+            })
+            .collect();
+        (!m.is_empty()).then_some(Value::Object(m))
+    }
+
     /// An op was just submitted for store change `store_seq`, the outbox
-    /// holding `had` ops before; `before` is the page's state it was made
-    /// on, `to` its status move. Keeps what rule 3 needs of it unless the
-    /// outbox composed ops to take it.
+    /// holding `had` ops before: the change from `before` (the page's state
+    /// it was made on) to `after`, with `to` its status move.
     pub fn submitted(
         &mut self,
         outbox: &Outbox,
         had: usize,
         store_seq: u64,
         before: &Value,
+        after: &Value,
         to: Option<&str>,
     ) {
-        self.ops.push_back(Tracked { seq: 0, store_seq });
-        let n = outbox.len();
-        if self.ops.len() > n {
-            self.ops.truncate(n);
-            if let Some(last) = self.ops.back_mut() {
-                last.store_seq = store_seq;
+        // The outbox's newest op is the change, unless the outbox composed
+        // ops to take it (over its limit): only then is it worked out again.
+        let newest = outbox.iter().last().filter(|_| outbox.len() == had + 1);
+        let diffed;
+        let patch = match newest {
+            Some(op) => &op.patch,
+            None => {
+                diffed = merge_patch::diff(before, after);
+                &diffed
             }
+        };
+        let made = to.is_none().then(|| {
+            let paths = paths_of(patch);
+            let values = paths.iter().map(|p| get_at(before, p).cloned()).collect();
+            MadeOn {
+                patch: patch.clone(),
+                paths,
+                values,
+            }
+        });
+        self.ops.push_back(Tracked {
+            seq: 0,
+            patch: patch.clone(),
+            store_seq,
+            made,
+        });
+        if self.ops.len() == outbox.len() {
+            // Nothing composed: the new op is the outbox's newest.
+            if let (Some(t), Some(op)) = (self.ops.back_mut(), outbox.iter().last()) {
+                t.seq = op.id.seq;
+            }
+        } else if !self.realign(outbox) {
+            self.fall_back(outbox);
         }
+    }
+
+    /// Matches the ops kept to the outbox's, composing consecutive ones
+    /// the way the outbox did. Whether every op matched.
+    fn realign(&mut self, outbox: &Outbox) -> bool {
+        let old: Vec<Tracked> = self.ops.drain(..).collect();
+        let mut next = old.iter().peekable();
+        let mut ops = VecDeque::new();
+        for op in outbox.iter() {
+            let Some(first) = next.next() else {
+                self.ops = old.iter().cloned().collect();
+                return false;
+            };
+            let mut parts = vec![first];
+            let mut patch = first.patch.clone();
+            while patch != op.patch {
+                let composed = next
+                    .next_if(|_| true)
+                    .and_then(|t| Some((t, merge_patch::compose(&patch, &t.patch)?)));
+                let Some((t, composed)) = composed else {
+                    self.ops = old.iter().cloned().collect();
+                    return false;
+                };
+                parts.push(t);
+                patch = composed;
+            }
+            ops.push_back(Tracked {
+                seq: op.id.seq,
+                patch: op.patch.clone(),
+                store_seq: parts.iter().map(|t| t.store_seq).max().unwrap_or(0),
+                made: merged(&parts, &op.patch),
+            });
+        }
+        if next.next().is_some() {
+            self.ops = old.into_iter().collect();
+            return false;
+        }
+        self.ops = ops;
+        true
+    }
+
+    /// The outbox could not be matched: each position keeps an older,
+    /// lower store number (the newest exact), what was made on is dropped.
+    fn fall_back(&mut self, outbox: &Outbox) {
+        let newest = self.ops.back().map_or(0, |t| t.store_seq);
+        self.ops.truncate(outbox.len());
         for (t, op) in self.ops.iter_mut().zip(outbox.iter()) {
             t.seq = op.id.seq;
+            t.patch = op.patch.clone();
+            t.made = None;
         }
-        let newest = outbox.iter().last();
-        match newest {
-            Some(op) if n == had + 1 => {
-                if to.is_none() {
-                    let paths = paths_of(&op.patch);
-                    let values = paths.iter().map(|p| get_at(before, p).cloned()).collect();
-                    let made = MadeOn {
-                        patch: op.patch.clone(),
-                        paths,
-                        values,
-                    };
-                    self.made_on.insert(op.id.seq, made);
-                }
-            }
-            // Composed: sequences moved.
-            _ => self.made_on.clear(),
+        if let Some(last) = self.ops.back_mut() {
+            last.store_seq = newest;
         }
     }
 
@@ -159,7 +224,9 @@ impl Tracking {
         let mut newest = 0;
         while let Some(t) = self.ops.front().filter(|t| front.is_none_or(|f| t.seq < f)) {
             newest = newest.max(t.store_seq);
-            self.ops.pop_front();
+            if let Some(t) = self.ops.pop_front() {
+                self.departed.push(t);
+            }
         }
         if outbox.is_empty() {
             newest = newest.max(last_store_seq);
@@ -170,11 +237,10 @@ impl Tracking {
         })
     }
 
-    /// Forgets what answered ops were made on (after their answers were
-    /// handled: a conflict needs it).
+    /// Forgets the ops whose answers were handled (a conflict needs what
+    /// its op was made on).
     pub fn forget_answered(&mut self) {
-        let live: Vec<u64> = self.ops.iter().map(|t| t.seq).collect();
-        self.made_on.retain(|seq, _| live.contains(seq));
+        self.departed.clear();
     }
 
     /// Rule 3: op `seq`, refused as a conflict with `local` its patch and
@@ -189,7 +255,12 @@ impl Tracking {
         server: &Value,
         outbox: &Outbox,
     ) -> Option<Value> {
-        let made = self.made_on.get(&seq)?;
+        let tracked = self
+            .departed
+            .iter()
+            .chain(&self.ops)
+            .find(|t| t.seq == seq)?;
+        let made = tracked.made.as_ref()?;
         if made.patch != *local {
             return None;
         }
@@ -208,7 +279,11 @@ impl Tracking {
 
     /// Forgets what op `seq` was made on.
     pub fn forget(&mut self, seq: u64) {
-        self.made_on.remove(&seq);
+        for t in self.departed.iter_mut().chain(self.ops.iter_mut()) {
+            if t.seq == seq {
+                t.made = None;
+            }
+        }
     }
 
     /// Ops tracked.
@@ -216,6 +291,42 @@ impl Tracking {
     pub fn len(&self) -> usize {
         self.ops.len()
     }
+}
+
+/// What an op composed of `parts` was made on: at each path of its patch,
+/// the value the first part that sets exactly that path was made on.
+/// `None` when a part's is unknown (a status move) or a part sets a path
+/// above or below one of the composed op's (the values would not say).
+fn merged(parts: &[&Tracked], patch: &Value) -> Option<MadeOn> {
+    if let [one] = parts {
+        return one.made.clone().filter(|m| m.patch == *patch);
+    }
+    let made: Vec<&MadeOn> = parts
+        .iter()
+        .map(|t| t.made.as_ref())
+        .collect::<Option<_>>()?;
+    let paths = paths_of(patch);
+    let mut values = Vec::with_capacity(paths.len());
+    for p in &paths {
+        let mut found = None;
+        for m in &made {
+            for (q, v) in m.paths.iter().zip(&m.values) {
+                if !overlaps(p, q) {
+                    continue;
+                }
+                if q != p {
+                    return None;
+                }
+                found.get_or_insert(v);
+            }
+        }
+        values.push(found?.clone());
+    }
+    Some(MadeOn {
+        patch: patch.clone(),
+        paths,
+        values,
+    })
 }
 
 /// One op's [`MadeOn`] as [`Tracking::made_on_json`] wrote it.
@@ -259,30 +370,22 @@ mod tests {
 
     const ME: &str = "0123456789abcdef0123456789abcdef";
 
-    fn outbox_with(
-        patches: &[Value],
-        limit: usize,
-        tracking: &mut Tracking,
-        first_store: u64,
-    ) -> Outbox {
-        let mut o = Outbox::new(ME).unwrap();
-        for (i, p) in patches.iter().enumerate() {
-            let had = o.len();
-            let _ = o.push(1, p.clone(), None, limit);
-            tracking.submitted(&o, had, first_store + i as u64, &json!({}), None);
-        }
-        o
+    /// Pushes each change (a patch on `{}`) as the engine does, with its store number.
+    fn push(o: &mut Outbox, t: &mut Tracking, patch: Value, store: u64, limit: usize) {
+        let had = o.len();
+        let _ = o.push(1, patch.clone(), None, limit);
+        let mut after = json!({});
+        merge_patch::apply(&mut after, &patch);
+        t.submitted(o, had, store, &json!({}), &after, None);
     }
 
     #[test]
     fn answered_ops_tell_the_store_their_newest_change() {
         let mut t = Tracking::default();
-        let mut o = outbox_with(
-            &[json!({"a": 1}), json!({"b": 1}), json!({"c": 1})],
-            64,
-            &mut t,
-            5,
-        );
+        let mut o = Outbox::new(ME).unwrap();
+        for (i, k) in ["a", "b", "c"].iter().enumerate() {
+            push(&mut o, &mut t, json!({ *k: 1 }), 5 + i as u64, 64);
+        }
         assert_eq!(t.settle(&o, 7), None, "nothing answered yet");
         let _ = o.pop_front();
         assert_eq!(t.settle(&o, 7), Some(5));
@@ -297,21 +400,39 @@ mod tests {
     }
 
     #[test]
-    fn composed_ops_never_tell_an_answer_early() {
+    fn composed_ops_carry_their_parts_changes_and_what_they_were_made_on() {
         let mut t = Tracking::default();
         let mut o = Outbox::new(ME).unwrap();
         for (i, k) in ["a", "b", "c", "d"].iter().enumerate() {
-            let had = o.len();
-            let _ = o.push(1, json!({ *k: 1 }), None, 2);
-            t.submitted(&o, had, 10 + i as u64, &json!({}), None);
+            push(&mut o, &mut t, json!({"c": { *k: 1 }}), 10 + i as u64, 2);
         }
-        // Ops: 1 = a+b+c (changes 10..12), 2 = d (13). Tracked: 1 → 10 (lower), 2 → 13.
+        // Ops: 1 = a+b+c (changes 10..12), 2 = d (13).
         assert_eq!(o.len(), 2);
+        let local = o.front().unwrap().patch.clone();
+        assert_eq!(local, json!({"c": {"a": 1, "b": 1, "c": 1}}));
+        let server = json!({"c": {"x": 1}});
+        assert_eq!(t.resubmittable(1, &local, &server, &o), Some(local.clone()));
+        assert_eq!(
+            t.resubmittable(1, &local, &json!({"c": {"b": 9}}), &o),
+            None
+        );
         let _ = o.pop_front();
-        let told = t.settle(&o, 13).unwrap();
-        assert!(told <= 12, "at most what op 1 carries: {told}");
+        assert_eq!(t.settle(&o, 13), Some(12), "exactly what op 1 carries");
         let _ = o.pop_front();
         assert_eq!(t.settle(&o, 13), Some(13));
+    }
+
+    #[test]
+    fn a_composed_op_whose_parts_set_a_path_above_another_is_not_resubmitted() {
+        let mut t = Tracking::default();
+        let mut o = Outbox::new(ME).unwrap();
+        push(&mut o, &mut t, json!({"c": {"a": 1}}), 1, 1);
+        push(&mut o, &mut t, json!({"c": 5}), 2, 1);
+        assert_eq!(o.len(), 1);
+        let local = o.front().unwrap().patch.clone();
+        assert_eq!(t.resubmittable(1, &local, &json!({}), &o), None);
+        let _ = o.pop_front();
+        assert_eq!(t.settle(&o, 2), Some(2));
     }
 
     #[test]
@@ -319,27 +440,28 @@ mod tests {
         let mut t = Tracking::default();
         let mut o = Outbox::new(ME).unwrap();
         let before = json!({"cart": {"X": 1}, "gone": null});
-        let _ = o.push(1, json!({"cart": {"X": 2}, "gone": 1, "new": 1}), None, 64);
-        t.submitted(&o, 0, 1, &before, None);
+        let first = json!({"cart": {"X": 2}, "gone": 1, "new": 1});
+        let mut after = before.clone();
+        merge_patch::apply(&mut after, &first);
+        let _ = o.push(1, first.clone(), None, 64);
+        t.submitted(&o, 0, 1, &before, &after, None);
         let _ = o.push(1, json!({"y": 1}), None, 64);
-        t.submitted(&o, 1, 2, &before, None);
+        let mut after2 = after.clone();
+        merge_patch::apply(&mut after2, &json!({"y": 1}));
+        t.submitted(&o, 1, 2, &after, &after2, None);
         let saved = t.made_on_json().unwrap();
-        let _ = o.pop_front();
-        let resumed = Tracking::resumed(&o, 0, Some(&saved));
-        assert_eq!(resumed.made_on.len(), 1, "op 1 was answered");
-        assert_eq!(resumed.made_on.get(&2), t.made_on.get(&2));
-        let original = &t.made_on[&1];
         let mut o1 = Outbox::new(ME).unwrap();
-        let _ = o1.push(1, original.patch.clone(), None, 64);
+        let _ = o1.push(1, first.clone(), None, 64);
         let again = Tracking::resumed(&o1, 0, Some(&saved));
         assert_eq!(
-            again.made_on.get(&1),
-            Some(original),
+            again.ops[0].made, t.ops[0].made,
             "null and absent kept apart"
         );
-        assert!(Tracking::resumed(&o, 0, Some(&json!({"2": {"paths": 1}})))
-            .made_on
-            .is_empty());
+        let _ = o.pop_front();
+        let resumed = Tracking::resumed(&o, 0, Some(&saved));
+        assert_eq!(resumed.ops[0].made, t.ops[1].made);
+        let broken = Tracking::resumed(&o, 0, Some(&json!({"2": {"paths": 1}})));
+        assert_eq!(broken.ops[0].made, None);
     }
 
     #[test]
@@ -347,9 +469,9 @@ mod tests {
         let mut t = Tracking::default();
         let mut o = Outbox::new(ME).unwrap();
         let before = json!({"cart": {"X": 1}});
-        let _ = o.push(1, json!({"cart": {"X": 2}}), None, 64);
-        t.submitted(&o, 0, 1, &before, None);
         let local = json!({"cart": {"X": 2}});
+        let _ = o.push(1, local.clone(), None, 64);
+        t.submitted(&o, 0, 1, &before, &local, None);
         assert_eq!(
             t.resubmittable(1, &local, &json!({"cart": {"X": 1}, "y": 1}), &o),
             Some(local.clone())
@@ -361,12 +483,27 @@ mod tests {
         assert_eq!(t.resubmittable(1, &json!({"other": 1}), &before, &o), None);
         // A later op on the same path holds the newer value already.
         let _ = o.push(1, json!({"cart": {"X": 3}}), None, 64);
-        t.submitted(&o, 1, 2, &local, None);
+        t.submitted(&o, 1, 2, &local, &json!({"cart": {"X": 3}}), None);
         assert_eq!(t.resubmittable(1, &local, &before, &o), None);
         // A status move is never resubmitted.
         let _ = o.push(1, json!({"z": 1}), Some("checkout".into()), 64);
-        t.submitted(&o, 2, 3, &local, Some("checkout"));
+        t.submitted(
+            &o,
+            2,
+            3,
+            &local,
+            &json!({"cart": {"X": 3}, "z": 1}),
+            Some("checkout"),
+        );
         assert_eq!(t.resubmittable(3, &json!({"z": 1}), &before, &o), None);
+        // Answered and handled: forgotten.
+        let _ = o.pop_front();
+        let _ = t.settle(&o, 3);
+        t.forget_answered();
+        assert_eq!(
+            t.resubmittable(1, &local, &json!({"cart": {"X": 1}}), &o),
+            None
+        );
         assert_eq!(patched(&before, &local), json!({"cart": {"X": 2}}));
     }
 }

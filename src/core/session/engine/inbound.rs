@@ -25,6 +25,15 @@ impl SessionEngine {
         // The store first learns what was answered: the server's copy taken
         // below must not get an answered change put back on top.
         self.settle();
+        // Once the link has the server's version, held changes become ops
+        // (before the welcome's copy is taken: they stay shown).
+        if let Some(sync) = self.sync.as_mut() {
+            if let Some(link) = sync.link.as_mut().filter(|l| l.version() > 0) {
+                if sync.tracking.release(link, now) {
+                    sync.records.changed(true);
+                }
+            }
+        }
         loop {
             let event = self
                 .sync
@@ -38,10 +47,10 @@ impl SessionEngine {
         let Some(sync) = self.sync.as_mut() else {
             return;
         };
+        sync.tracking.forget_answered();
         let Some(link) = sync.link.as_ref() else {
             return;
         };
-        sync.tracking.forget_answered();
         let at = link.expires_at();
         if at != sync.seen_expiry {
             sync.seen_expiry = at;

@@ -211,7 +211,11 @@ impl SessionEngine {
             status: self.life.status().into(),
             expires_at: self.life.expires_at(),
             link: link.map(|l| l.diagnostics()),
-            unanswered: link.map_or(0, |l| l.outbox().len()),
+            unanswered: self
+                .sync
+                .as_ref()
+                .zip(link)
+                .map_or(0, |(s, l)| s.tracking.unanswered(l.outbox())),
         }
     }
 

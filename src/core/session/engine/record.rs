@@ -89,24 +89,28 @@ pub struct Entries {
     pub others: BTreeMap<String, String>,
 }
 
-/// The record as stored: `{"session": id, "record": {...}, "madeOn":
-/// {...}}` (what the unanswered ops were made on, when known).
-pub fn wrap(session: &str, record: &str, made_on: Option<&Value>) -> String {
+/// The record as stored: `{"session": id, "record": {...}}` and the
+/// engine's own fields beside it (`madeOn`, `held`: `Tracking::saved`).
+pub fn wrap(session: &str, record: &str, extra: &[(&str, Value)]) -> String {
     let id = serde_json::to_string(session).unwrap_or_default();
-    let made = made_on.map(|m| [",\"madeOn\":", &super::json_text(m)].concat());
-    let made = made.as_deref().unwrap_or("");
-    ["{\"session\":", &id, ",\"record\":", record, made, "}"].concat()
+    let mut out = ["{\"session\":", &id, ",\"record\":", record].concat();
+    for (key, value) in extra {
+        out.push_str(&[",\"", key, "\":", &super::json_text(value)].concat());
+    }
+    out.push('}');
+    out
 }
 
 /// The link record of session `session` for `client` in the stored text,
-/// with what its ops were made on: `None` when there is none, or it is
-/// another session's; `OUTBOX_CORRUPT` when it does not read. The record
-/// may be an object or (earlier builds) its JSON text.
+/// with the stored object (its other fields are the engine's): `None` when
+/// there is none, or it is another session's; `OUTBOX_CORRUPT` when it
+/// does not read. The record may be an object or (earlier builds) its JSON
+/// text.
 pub fn unwrap(
     text: Option<&str>,
     session: &str,
     client: &str,
-) -> Result<Option<(LinkRecord, Option<Value>)>> {
+) -> Result<Option<(LinkRecord, Value)>> {
     let Some(text) = text else { return Ok(None) };
     let corrupt = |reason: &str| SessileError::OutboxCorrupt {
         reason: reason.into(),
@@ -123,7 +127,7 @@ pub fn unwrap(
         Value::String(t) => LinkRecord::decode(t.as_bytes(), client)?,
         r => LinkRecord::read(r, client)?,
     };
-    Ok(Some((record, v.get("madeOn").cloned())))
+    Ok(Some((record, v)))
 }
 
 impl SessionEngine {
@@ -137,11 +141,7 @@ impl SessionEngine {
             return;
         };
         if sync.records.start() {
-            let text = wrap(
-                &server.id,
-                &link.record(),
-                sync.tracking.made_on_json().as_ref(),
-            );
+            let text = wrap(&server.id, &link.record(), &sync.tracking.saved());
             sync.remember_record(&text);
             self.commands
                 .push_back(SessionCommand::WriteRecord { key, text });
@@ -202,7 +202,8 @@ impl SessionEngine {
         let (Some(link), Some(server)) = (sync.link.as_ref(), sync.server.as_ref()) else {
             return;
         };
-        let ops: Vec<_> = link.outbox().iter().collect();
+        let held = sync.tracking.held_ops(&self.client.0);
+        let ops: Vec<_> = link.outbox().iter().chain(&held).collect();
         let (text, short) = register::entry(&server.id, &ops).unwrap_or_default();
         let entries = &mut sync.entries;
         if entries.writing.is_some() {

@@ -16,6 +16,7 @@ use super::types::{
 };
 use super::{Found, Outcome, SessionEngine};
 use crate::core::error::SessileError;
+use crate::core::merge_patch;
 use crate::core::protocol::is_id;
 use crate::core::session::link::{empty_state, Link, LinkState, Outbox, Transmit};
 use crate::core::session::store::ClientId;
@@ -328,12 +329,12 @@ impl SessionEngine {
             return; // checked by `new`
         };
         let mut problem = None;
-        let mut made_on = None;
+        let mut saved = None;
         let mut link = match &fresh {
             Some(posted) => Link::new(cfg, outbox, 1, posted.state.clone()),
             None => match record::unwrap(sync.last_record.as_deref(), &server.id, &client) {
                 Ok(Some((rec, made))) => {
-                    made_on = made;
+                    saved = Some(made);
                     Link::resume(cfg, rec)
                 }
                 Ok(None) => Link::new(cfg, outbox, 0, empty_state()),
@@ -352,7 +353,7 @@ impl SessionEngine {
         let answered = fresh
             .as_ref()
             .map_or(self.store.last_seq(), |p| p.store_seq);
-        sync.tracking = Tracking::resumed(link.outbox(), answered, made_on.as_ref());
+        sync.tracking = Tracking::resumed(link.outbox(), answered, saved.as_ref());
         sync.link = Some(link);
         sync.server = Some(server);
         sync.auth_pending = true;
@@ -392,6 +393,15 @@ impl SessionEngine {
         let Some(link) = sync.link.as_mut() else {
             return Ok(0);
         };
+        if link.version() == 0 {
+            // No server version yet: held until the link has one.
+            let patch = merge_patch::diff(before, after);
+            if patch.as_object().is_some_and(|p| !p.is_empty()) || to.is_some() {
+                sync.tracking.hold(patch, to, store_seq, before);
+                sync.records.changed(false);
+            }
+            return Ok(0);
+        }
         let had = link.outbox().len();
         let seq = link.submit_change(before, after, to.clone(), now)?;
         if seq > 0 {
@@ -441,8 +451,7 @@ impl SessionEngine {
         }
         sync.records.stop();
         if let (false, Some(server)) = (forget, sync.server.as_ref()) {
-            let made_on = sync.tracking.made_on_json();
-            let text = record::wrap(&server.id, &link.record(), made_on.as_ref());
+            let text = record::wrap(&server.id, &link.record(), &sync.tracking.saved());
             sync.last_record = Some(text.clone());
             self.commands
                 .push_back(SessionCommand::WriteRecord { key, text });
@@ -484,18 +493,20 @@ impl SessionEngine {
 
     /// Whether every op of this tab is answered (or there is no link).
     pub(super) fn all_answered(&self) -> bool {
-        self.sync
-            .as_ref()
-            .and_then(|s| s.link.as_ref())
-            .is_none_or(|l| l.outbox().is_empty())
+        self.sync.as_ref().is_none_or(|s| {
+            s.link
+                .as_ref()
+                .is_none_or(|l| s.tracking.unanswered(l.outbox()) == 0)
+        })
     }
 
     /// Whether a flush has nothing to wait for on the link: every op
     /// answered, or the link not connected nor connecting.
     pub(super) fn link_settled(&self) -> bool {
-        self.sync
-            .as_ref()
-            .and_then(|s| s.link.as_ref())
-            .is_none_or(|l| l.outbox().is_empty() || !attempting(l))
+        self.sync.as_ref().is_none_or(|s| {
+            s.link
+                .as_ref()
+                .is_none_or(|l| s.tracking.unanswered(l.outbox()) == 0 || !attempting(l))
+        })
     }
 }

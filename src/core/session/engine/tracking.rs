@@ -10,6 +10,13 @@
 //! `welcome` (on version 0, which the server can never show disjoint from
 //! what came since) is refused as a conflict, and submitted again.
 //!
+//! A change made while the link holds no server version (a new tab before
+//! its first `welcome`, or after the server lost versions) is held here,
+//! not submitted: an op made on version 0 is one the server can never show
+//! disjoint from what came since, so it would be refused as a conflict. It
+//! is written with the record, listed in the register, and submitted on
+//! the server's version once the link has one.
+//!
 //! Ops are kept by position in the link's outbox. When the outbox composes
 //! unsent ops into one (over its limit), the positions are found again by
 //! composing the patches the same way: the composed op carries the store
@@ -27,7 +34,12 @@ use serde_json::{json, Map, Value};
 use super::register::{get_at, overlaps, paths_of, Path};
 use crate::core::error_text::decimal;
 use crate::core::merge_patch;
-use crate::core::session::link::Outbox;
+use crate::core::protocol::{Op, OpId};
+use crate::core::session::link::{Link, Outbox};
+
+/// The sequence a held change is listed under in the register: above any
+/// real one, so no other tab takes it for applied before it is submitted.
+const HELD_SEQ: u64 = (1 << 53) - 1;
 
 /// What an op of this tab was made on: its patch, the paths it sets and
 /// the page's values there before it.
@@ -45,6 +57,8 @@ struct Tracked {
     seq: u64,
     /// Its patch, as the outbox holds it.
     patch: Value,
+    /// Its status move (kept for a held change).
+    to: Option<String>,
     /// The newest store change it carries (0: none of this page's).
     store_seq: u64,
     /// What it was made on, when known.
@@ -57,6 +71,8 @@ pub struct Tracking {
     ops: VecDeque<Tracked>,
     /// Ops that left the outbox, kept until their answers were handled.
     departed: Vec<Tracked>,
+    /// Changes not submitted yet: the link holds no server version.
+    held: VecDeque<Tracked>,
     /// The newest store change the server has answered.
     answered: u64,
 }
@@ -65,8 +81,15 @@ impl Tracking {
     /// Ops resumed from a record: they carry none of this page's changes;
     /// what they were made on comes from `made_on` (as
     /// [`made_on_json`](Self::made_on_json) wrote it).
-    pub fn resumed(outbox: &Outbox, answered: u64, made_on: Option<&Value>) -> Self {
-        let saved = made_on.and_then(Value::as_object);
+    pub fn resumed(outbox: &Outbox, answered: u64, saved: Option<&Value>) -> Self {
+        let held = saved
+            .and_then(|s| s.get("held"))
+            .and_then(Value::as_array)
+            .map(|h| h.iter().filter_map(read_held).collect())
+            .unwrap_or_default();
+        let saved = saved
+            .and_then(|s| s.get("madeOn"))
+            .and_then(Value::as_object);
         let ops = outbox
             .iter()
             .map(|op| {
@@ -77,6 +100,7 @@ impl Tracking {
                 Tracked {
                     seq: op.id.seq,
                     patch: op.patch.clone(),
+                    to: None,
                     store_seq: 0,
                     made,
                 }
@@ -85,6 +109,7 @@ impl Tracking {
         Tracking {
             ops,
             departed: Vec::new(),
+            held,
             answered,
         }
     }
@@ -94,22 +119,42 @@ impl Tracking {
         self.answered
     }
 
+    /// What is written beside the link record: `madeOn` (what the
+    /// unanswered ops were made on) and `held` (the changes not submitted
+    /// yet), the fields present only when not empty.
+    pub fn saved(&self) -> Vec<(&'static str, Value)> {
+        let mut out = Vec::new();
+        if let Some(m) = self.made_on_json() {
+            out.push(("madeOn", m));
+        }
+        if !self.held.is_empty() {
+            let held: Vec<Value> = self
+                .held
+                .iter()
+                .map(|t| {
+                    let mut h = json!({"patch": t.patch});
+                    if let Some(to) = &t.to {
+                        h["to"] = json!(to);
+                    }
+                    if let Some(m) = &t.made {
+                        h["made"] = made_json(m);
+                    }
+                    h
+                })
+                .collect();
+            out.push(("held", Value::Array(held)));
+        }
+        out
+    }
+
     /// What the unanswered ops were made on, as JSON (`{seq: {patch, paths,
-    /// values}}`, each value `{"v": value}` or `{}` for none), for the record.
-    pub fn made_on_json(&self) -> Option<Value> {
+    /// values}}`, each value `{"v": value}` or `{}` for none).
+    fn made_on_json(&self) -> Option<Value> {
         let m: Map<String, Value> = self
             .ops
             .iter()
             .filter_map(|t| Some((t.seq, t.made.as_ref()?)))
-            .map(|(seq, made)| {
-                let values: Vec<Value> = made
-                    .values
-                    .iter()
-                    .map(|v| v.as_ref().map_or_else(|| json!({}), |v| json!({"v": v})))
-                    .collect();
-                let entry = json!({"patch": made.patch, "paths": made.paths, "values": values});
-                (decimal(seq), entry)
-            })
+            .map(|(seq, made)| (decimal(seq), made_json(made)))
             .collect();
         (!m.is_empty()).then_some(Value::Object(m))
     }
@@ -137,21 +182,62 @@ impl Tracking {
                 &diffed
             }
         };
-        let made = to.is_none().then(|| {
-            let paths = paths_of(patch);
-            let values = paths.iter().map(|p| get_at(before, p).cloned()).collect();
-            MadeOn {
-                patch: patch.clone(),
-                paths,
-                values,
-            }
-        });
-        self.ops.push_back(Tracked {
+        let made = to.is_none().then(|| made_on(patch, before));
+        let tracked = Tracked {
             seq: 0,
             patch: patch.clone(),
+            to: None,
+            store_seq,
+            made,
+        };
+        self.add(outbox, tracked);
+    }
+
+    /// A change made while the link holds no server version: kept until
+    /// [`release`](Self::release).
+    pub fn hold(&mut self, patch: Value, to: Option<String>, store_seq: u64, before: &Value) {
+        let made = to.is_none().then(|| made_on(&patch, before));
+        self.held.push_back(Tracked {
+            seq: 0,
+            patch,
+            to,
             store_seq,
             made,
         });
+    }
+
+    /// The held changes as the register lists them (under [`HELD_SEQ`]).
+    pub fn held_ops(&self, client: &str) -> Vec<Op> {
+        self.held
+            .iter()
+            .map(|t| Op {
+                id: OpId {
+                    client: client.into(),
+                    seq: HELD_SEQ,
+                },
+                base: 0,
+                patch: t.patch.clone(),
+                to: t.to.clone(),
+            })
+            .collect()
+    }
+
+    /// The link has a server version: the held changes become ops, in
+    /// order. Whether there were any.
+    pub fn release(&mut self, link: &mut Link, now: u64) -> bool {
+        let held = std::mem::take(&mut self.held);
+        let any = !held.is_empty();
+        for t in held {
+            if link.submit(t.patch.clone(), t.to.clone(), now).is_ok() {
+                self.add(link.outbox(), t);
+            }
+        }
+        any
+    }
+
+    /// Takes one more op of the outbox (its seq set from it).
+    fn add(&mut self, outbox: &Outbox, tracked: Tracked) {
+        self.ops.push_back(tracked);
         if self.ops.len() == outbox.len() {
             // Nothing composed: the new op is the outbox's newest.
             if let (Some(t), Some(op)) = (self.ops.back_mut(), outbox.iter().last()) {
@@ -189,6 +275,7 @@ impl Tracking {
             ops.push_back(Tracked {
                 seq: op.id.seq,
                 patch: op.patch.clone(),
+                to: None,
                 store_seq: parts.iter().map(|t| t.store_seq).max().unwrap_or(0),
                 made: merged(&parts, &op.patch),
             });
@@ -228,7 +315,7 @@ impl Tracking {
                 self.departed.push(t);
             }
         }
-        if outbox.is_empty() {
+        if outbox.is_empty() && self.held.is_empty() {
             newest = newest.max(last_store_seq);
         }
         (newest > self.answered).then(|| {
@@ -286,6 +373,11 @@ impl Tracking {
         }
     }
 
+    /// Changes not answered yet: ops in the outbox and changes held.
+    pub fn unanswered(&self, outbox: &Outbox) -> usize {
+        outbox.len() + self.held.len()
+    }
+
     /// Ops tracked.
     #[cfg(test)]
     pub fn len(&self) -> usize {
@@ -329,7 +421,49 @@ fn merged(parts: &[&Tracked], patch: &Value) -> Option<MadeOn> {
     })
 }
 
-/// One op's [`MadeOn`] as [`Tracking::made_on_json`] wrote it.
+/// What a change of `patch` made on `before` was made on.
+fn made_on(patch: &Value, before: &Value) -> MadeOn {
+    let paths = paths_of(patch);
+    let values = paths.iter().map(|p| get_at(before, p).cloned()).collect();
+    MadeOn {
+        patch: patch.clone(),
+        paths,
+        values,
+    }
+}
+
+/// A [`MadeOn`] as JSON: `{patch, paths, values}`, each value `{"v":
+/// value}` or `{}` for none.
+fn made_json(made: &MadeOn) -> Value {
+    let values: Vec<Value> = made
+        .values
+        .iter()
+        .map(|v| v.as_ref().map_or_else(|| json!({}), |v| json!({"v": v})))
+        .collect();
+    json!({"patch": made.patch, "paths": made.paths, "values": values})
+}
+
+/// A held change as [`Tracking::saved`] wrote it.
+fn read_held(v: &Value) -> Option<Tracked> {
+    let patch = v.get("patch").filter(|p| p.is_object())?.clone();
+    let to = match v.get("to") {
+        None => None,
+        Some(t) => Some(t.as_str()?.to_string()),
+    };
+    let made = v
+        .get("made")
+        .and_then(read_made_on)
+        .filter(|m| m.patch == patch);
+    Some(Tracked {
+        seq: 0,
+        patch,
+        to,
+        store_seq: 0,
+        made,
+    })
+}
+
+/// One op's [`MadeOn`] as [`made_json`] wrote it.
 fn read_made_on(v: &Value) -> Option<MadeOn> {
     let paths: Vec<Path> = v
         .get("paths")?
@@ -449,7 +583,7 @@ mod tests {
         let mut after2 = after.clone();
         merge_patch::apply(&mut after2, &json!({"y": 1}));
         t.submitted(&o, 1, 2, &after, &after2, None);
-        let saved = t.made_on_json().unwrap();
+        let saved = json!({"madeOn": t.made_on_json().unwrap()});
         let mut o1 = Outbox::new(ME).unwrap();
         let _ = o1.push(1, first.clone(), None, 64);
         let again = Tracking::resumed(&o1, 0, Some(&saved));
@@ -460,8 +594,46 @@ mod tests {
         let _ = o.pop_front();
         let resumed = Tracking::resumed(&o, 0, Some(&saved));
         assert_eq!(resumed.ops[0].made, t.ops[1].made);
-        let broken = Tracking::resumed(&o, 0, Some(&json!({"2": {"paths": 1}})));
+        let broken = Tracking::resumed(&o, 0, Some(&json!({"madeOn": {"2": {"paths": 1}}})));
         assert_eq!(broken.ops[0].made, None);
+    }
+
+    #[test]
+    fn held_changes_are_saved_listed_and_released_in_order_on_the_links_version() {
+        use crate::core::session::link::{empty_state, LinkConfig};
+        let mut t = Tracking::default();
+        t.hold(json!({"a": 1}), None, 4, &json!({}));
+        t.hold(
+            json!({"b": 1}),
+            Some("checkout".into()),
+            5,
+            &json!({"a": 1}),
+        );
+        let listed = t.held_ops(ME);
+        assert_eq!((listed.len(), listed[0].id.seq), (2, HELD_SEQ));
+        let empty = Outbox::new(ME).unwrap();
+        assert_eq!(t.settle(&empty, 5), None, "held changes are not answered");
+        assert_eq!(t.unanswered(&empty), 2);
+        let saved: Map<String, Value> = t
+            .saved()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let mut again = Tracking::resumed(&empty, 0, Some(&Value::Object(saved)));
+        assert_eq!(again.held.len(), 2);
+        assert_eq!(again.held[1].to.as_deref(), Some("checkout"));
+        assert_eq!(again.held[0].made, t.held[0].made);
+        let cfg = LinkConfig::new("fedcba9876543210fedcba9876543210", "t", 1);
+        let mut link = Link::new(cfg, Outbox::new(ME).unwrap(), 7, empty_state());
+        assert!(again.release(&mut link, 0));
+        let ops: Vec<_> = link
+            .outbox()
+            .iter()
+            .map(|o| (o.id.seq, o.base, o.to.clone()))
+            .collect();
+        assert_eq!(ops, [(1, 7, None), (2, 7, Some("checkout".into()))]);
+        assert_eq!(again.unanswered(link.outbox()), 2);
+        assert!(!again.release(&mut link, 0), "nothing left");
     }
 
     #[test]

@@ -543,3 +543,61 @@ fn a_server_state_the_store_cannot_hold_is_reported_and_the_page_keeps_its_own()
     assert!(p.events.iter().any(|e| matches!(e, SessionEvent::ErrorOccurred { code, message, terminal: false }
         if code == "STATE_TOO_LARGE" && message.starts_with("the server's state could not be taken: "))));
 }
+
+/// A new tab (no record) knows no server version before its first
+/// `welcome`: an op made on version 0 would be refused as a conflict, so
+/// its change is held, kept in the record and the register, and sent on
+/// the welcome's version.
+#[test]
+fn a_change_made_before_a_new_tabs_first_welcome_is_sent_on_its_version() {
+    let b = browser();
+    b.borrow_mut().local.insert(
+        "s-held:server".into(),
+        json!({"id": SESSION, "token": TOKEN}).to_string(),
+    );
+    let mut p = Page::open(&b, synced_config("s-held", 1), 0);
+    p.update(json!({"cart": {"X": 1}}));
+    p.connected(Transport::WebSocket);
+    assert!(p.ops().is_empty());
+    let entry: Value =
+        serde_json::from_str(&b.borrow().local["s-held:pending:00000000000000000000000000000001"])
+            .unwrap();
+    assert_eq!(
+        entry["ops"][0]["paths"],
+        json!([["cart", "X"]]),
+        "listed for the other tabs"
+    );
+    // The tab crashes before the welcome; its reload finds the change in the record.
+    let record = b.borrow().records["s-held:link:00000000000000000000000000000001"].clone();
+    assert!(record.contains("\"held\":[{"), "{record}");
+    let mut again = Page::open(&b, synced_config("s-held", 1), 10);
+    assert_eq!(again.engine.diagnostics().unanswered, 1);
+    again.connected(Transport::WebSocket);
+    again.frame(welcome(
+        7,
+        0,
+        CatchUp::Snapshot {
+            state: json!({"cart": {}, "email": "o@x"}),
+        },
+    ));
+    let ops = again.ops();
+    assert_eq!(ops.len(), 1);
+    assert_eq!(
+        (&ops[0]["base"], &ops[0]["id"]["seq"], &ops[0]["patch"]),
+        (&json!(7), &json!(1), &json!({"cart": {"X": 1}}))
+    );
+    assert_eq!(
+        again.engine.state(),
+        &json!({"cart": {"X": 1}, "email": "o@x"}),
+        "shown throughout"
+    );
+    let id = again.engine.flush(again.now).unwrap();
+    again.run();
+    assert_eq!(
+        again.result(id),
+        None,
+        "a held change is not answered yet either"
+    );
+    again.frame(ack(&client(1), 1, 8));
+    assert_eq!(again.result(id), Some(Ok(Outcome::Done)));
+}

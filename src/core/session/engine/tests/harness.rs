@@ -490,10 +490,6 @@ pub fn welcome(version: u64, applied_seq: u64, catch_up: CatchUp) -> Message {
     })
 }
 
-pub fn snapshot(version: u64, applied_seq: u64, state: Value) -> Message {
-    welcome(version, applied_seq, CatchUp::Snapshot { state })
-}
-
 pub fn ack(client: &ClientId, seq: u64, version: u64) -> Message {
     Message::Ack(Ack {
         id: OpId {

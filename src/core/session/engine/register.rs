@@ -240,6 +240,12 @@ mod tests {
             deep = json!({ "k": deep });
         }
         assert_eq!(paths_of(&deep), [vec!["k".to_string(); MAX_DEPTH]]);
+        assert_eq!(
+            paths_of(&json!("replaced")),
+            [Path::new()],
+            "the whole state"
+        );
+        assert_eq!(paths_of(&json!({"tags": ["a"]})), [p(&["tags"])]);
     }
 
     #[test]
@@ -322,6 +328,10 @@ mod tests {
     #[test]
     fn overlapping_paths_share_a_prefix() {
         assert!(overlaps(&p(&["a"]), &p(&["a", "b"])));
+        assert!(
+            overlaps(&p(&[]), &p(&["x"])),
+            "the whole state overlaps everything"
+        );
         assert!(overlaps(&p(&["a", "b"]), &p(&["a", "b"])));
         assert!(!overlaps(&p(&["a", "b"]), &p(&["a", "c"])));
         assert_eq!(

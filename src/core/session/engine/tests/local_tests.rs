@@ -228,3 +228,26 @@ fn bad_configs_are_refused_before_storage_is_touched() {
         "INVALID_OPTIONS"
     );
 }
+
+#[test]
+fn the_page_waits_while_the_store_opens_and_a_store_that_cannot_open_fails_the_session() {
+    use crate::core::session::store::StorageCommand;
+    let mut c = local_config("l-opening", 1);
+    c.store.storage = Some(BackendKind::IndexedDb);
+    let mut e = SessionEngine::new(c, Found::default(), 0).unwrap();
+    assert_eq!(e.phase(), &EnginePhase::Opening);
+    assert_eq!(
+        e.update(&json!({"x": 1}), None, 0).unwrap_err().code(),
+        "STORE_CLOSED"
+    );
+    assert!(matches!(
+        e.poll_command(),
+        Some(SessionCommand::Store(StorageCommand::Open(_)))
+    ));
+    let refused = crate::core::error::SessileError::StorageUnavailable {
+        reason: "SecurityError".into(),
+    };
+    e.handle_backend_opened(Err(refused), 0);
+    assert!(matches!(e.phase(), EnginePhase::Failed(err) if err.code() == "STORAGE_UNAVAILABLE"));
+    assert_eq!(e.poll_timeout(), None);
+}

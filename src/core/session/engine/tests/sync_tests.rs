@@ -601,3 +601,54 @@ fn a_change_made_before_a_new_tabs_first_welcome_is_sent_on_its_version() {
     again.frame(ack(&client(1), 1, 8));
     assert_eq!(again.result(id), Some(Ok(Outcome::Done)));
 }
+
+#[test]
+fn a_synced_state_must_be_an_object_and_is_refused_unchanged() {
+    let b = browser();
+    let mut p = synced_page(&b, "s-object", 1);
+    let e = p.engine.set(json!([1, 2]), None, p.now).unwrap_err();
+    assert_eq!(e.code(), "INVALID_STATE");
+    assert_eq!(
+        (p.engine.state(), p.engine.version()),
+        (&json!({"cart": {}}), 0)
+    );
+    assert!(p.ops().is_empty());
+}
+
+/// Rule 3 after a reload: what the op was made on was written beside the
+/// record, so the reloaded tab still submits it again.
+#[test]
+fn an_op_made_on_another_tabs_change_is_submitted_again_after_a_reload() {
+    let b = browser();
+    let mut p = synced_page(&b, "s-rule3-reload", 1);
+    p.engine.handle_online(false, p.now);
+    // The page holds another tab's X = 1 (taken from the stored copy); the shopper makes it 2.
+    p.engine
+        .set(json!({"cart": {"X": 1}}), None, p.now)
+        .unwrap();
+    p.frame(welcome(1, 0, CatchUp::UpToDate));
+    let mut again = Page::open(&b, synced_config("s-rule3-reload", 1), p.now + 10);
+    again.connected(Transport::WebSocket);
+    again.frame(welcome(1, 0, CatchUp::UpToDate));
+    again.update(json!({"cart": {"X": 2}}));
+    let before = again.ops().len();
+    // Reload again: ops 1 (X=1) and 2 (X=2) are in the record with what they were made on.
+    let mut third = Page::open(&b, synced_config("s-rule3-reload", 1), again.now + 10);
+    third.connected(Transport::WebSocket);
+    third.frame(welcome(1, 0, CatchUp::UpToDate));
+    let me = client(1);
+    third.frame(ack(&me, 1, 2));
+    // Op 2 was made on X = 1, which is what the server holds: a conflict with that is settled by submitting again.
+    third.frame(conflict(&me, 2, 3, json!({"cart": {"X": 1}, "o": 1})));
+    assert!(
+        !third.kinds().contains(&"Conflict".to_string()),
+        "{:?}",
+        third.kinds()
+    );
+    let last = third.ops().last().cloned().unwrap();
+    assert_eq!(
+        (&last["patch"], &last["base"]),
+        (&json!({"cart": {"X": 2}}), &json!(3))
+    );
+    assert!(before > 0);
+}

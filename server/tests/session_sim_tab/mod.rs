@@ -109,9 +109,7 @@ impl Tab {
                 .records
                 .get(&[NS, ":link:", client.0.as_str()].concat())
                 .cloned(),
-            fallback_until: tab
-                .get(&[NS, ":fallback"].concat())
-                .and_then(|t| t.parse().ok()),
+            fallback: tab.get(&[NS, ":fallback"].concat()).cloned(),
             offline,
             register: seen.clone().into_iter().collect(),
         };

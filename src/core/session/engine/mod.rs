@@ -80,9 +80,9 @@ pub struct Found {
     pub lifecycle: Option<String>,
     /// The JSON text of the link record `<name>:link:<client>`.
     pub record: Option<String>,
-    /// The time at `<name>:fallback` (sessionStorage): until when this tab
-    /// starts on HTTP.
-    pub fallback_until: Option<u64>,
+    /// The text at `<name>:fallback` (sessionStorage): until when this tab
+    /// starts on HTTP (ms since the epoch).
+    pub fallback: Option<String>,
     /// The browser says it is offline (`navigator.onLine === false`).
     pub offline: bool,
     /// The other clients' entries of the pending register:

@@ -14,6 +14,7 @@ use super::register;
 use super::types::{Failure, SessionCommand, SessionEvent};
 use super::SessionEngine;
 use crate::core::error::{Result, SessileError};
+use crate::core::session::link::stored::{self, Resume};
 use crate::core::session::link::LinkRecord;
 
 /// The link record's writes.
@@ -89,11 +90,12 @@ pub struct Entries {
     pub others: BTreeMap<String, String>,
 }
 
-/// The record as stored: `{"session": id, "record": {...}}` and the
-/// engine's own fields beside it (`madeOn`, `held`: `Tracking::saved`).
+/// The record as stored: `{"session": id, "record": {...}}` (the link
+/// driver's [`stored_text`](stored::stored_text)) and the engine's own
+/// fields beside it (`madeOn`, `held`: `Tracking::saved`).
 pub fn wrap(session: &str, record: &str, extra: &[(&str, Value)]) -> String {
-    let id = serde_json::to_string(session).unwrap_or_default();
-    let mut out = ["{\"session\":", &id, ",\"record\":", record].concat();
+    let mut out = stored::stored_text(session, record);
+    out.pop(); // its closing brace
     for (key, value) in extra {
         out.push_str(&[",\"", key, "\":", &super::json_text(value)].concat());
     }
@@ -101,33 +103,23 @@ pub fn wrap(session: &str, record: &str, extra: &[(&str, Value)]) -> String {
     out
 }
 
-/// The link record of session `session` for `client` in the stored text,
-/// with the stored object (its other fields are the engine's): `None` when
-/// there is none, or it is another session's; `OUTBOX_CORRUPT` when it
-/// does not read. The record may be an object or (earlier builds) its JSON
-/// text.
+/// The link record of session `session` for `client` in the stored text
+/// (which one a link resumes is the link driver's rule,
+/// [`stored::resume`]), with the stored object (its other fields are the
+/// engine's): `None` when there is none, or it is another session's;
+/// `OUTBOX_CORRUPT` when it does not read.
 pub fn unwrap(
     text: Option<&str>,
     session: &str,
     client: &str,
 ) -> Result<Option<(LinkRecord, Value)>> {
-    let Some(text) = text else { return Ok(None) };
-    let corrupt = |reason: &str| SessileError::OutboxCorrupt {
-        reason: reason.into(),
+    let record = match stored::resume(text, session, client) {
+        Resume::Record(record) => record,
+        Resume::Corrupt(e) => return Err(e),
+        _ => return Ok(None),
     };
-    let v: Value =
-        serde_json::from_str(text).map_err(|_| corrupt("the link record is not JSON"))?;
-    let (Some(Value::String(of)), Some(record)) = (v.get("session"), v.get("record")) else {
-        return Err(corrupt("the link record names no session"));
-    };
-    if of != session {
-        return Ok(None);
-    }
-    let record = match record {
-        Value::String(t) => LinkRecord::decode(t.as_bytes(), client)?,
-        r => LinkRecord::read(r, client)?,
-    };
-    Ok(Some((record, v)))
+    let saved = text.and_then(|t| serde_json::from_str(t).ok());
+    Ok(Some((record, saved.unwrap_or(Value::Null))))
 }
 
 impl SessionEngine {

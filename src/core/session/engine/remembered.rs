@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::types::{Scope, ServerSession, SessionCommand};
 use super::SessionEngine;
-use crate::core::error_text::decimal;
-use crate::core::session::link::Transport;
+use crate::core::session::link::stored;
+use crate::core::session::link::{LinkEvent, Transport};
 
 impl SessionEngine {
     /// Takes a status (the page's or the server's) and keeps it for the
@@ -66,8 +66,12 @@ impl SessionEngine {
         let Some(sync) = self.sync.as_ref() else {
             return;
         };
-        let until = now.saturating_add(sync.cfg.remember_fallback_ms);
-        let value = (transport == Transport::Http).then(|| decimal(until));
+        // The link driver's rule (`stored::remember_after`), for a connection on `transport`.
+        let connected = LinkEvent::ConnectionRestored { transport };
+        let ms = sync.cfg.remember_fallback_ms;
+        let Some(value) = stored::remember_after(&connected, now, ms) else {
+            return;
+        };
         let key = self.key(":fallback");
         self.commands.push_back(SessionCommand::Remember {
             scope: Scope::Tab,

@@ -18,6 +18,7 @@ use super::{Found, Outcome, SessionEngine};
 use crate::core::error::SessileError;
 use crate::core::merge_patch;
 use crate::core::protocol::is_id;
+use crate::core::session::link::stored;
 use crate::core::session::link::{empty_state, Link, LinkState, Outbox, Transmit};
 use crate::core::session::store::ClientId;
 
@@ -91,7 +92,7 @@ impl Sync {
             found_session: found.session.clone(),
             found_lifecycle: found.lifecycle.clone(),
             last_record: found.record.clone(),
-            start_on_http: found.fallback_until.is_some_and(|until| until > now),
+            start_on_http: stored::starts_on_http(found.fallback.as_deref(), now),
             creating: None,
             auth_pending: true,
             last_reconciled: 0,

@@ -147,7 +147,7 @@ impl Page {
                     .records
                     .get(&[name.as_str(), ":link:", me.as_str()].concat())
                     .cloned(),
-                fallback_until: None,
+                fallback: None,
                 offline: false,
                 register: b
                     .local

@@ -516,11 +516,11 @@ fn a_fallback_to_http_is_remembered_by_the_tab_and_a_reload_starts_on_it() {
         Some(&until.to_string())
     );
     let again = Page::open_with(&b, synced_config("s-fallback", 1), p.now + 1, |f| {
-        f.fallback_until = Some(until);
+        f.fallback = Some(until.to_string());
     });
     assert_eq!(again.opened, [Transport::Http]);
     let later = Page::open_with(&b, synced_config("s-fallback", 1), until, |f| {
-        f.fallback_until = Some(until);
+        f.fallback = Some(until.to_string());
     });
     assert_eq!(
         later.opened,

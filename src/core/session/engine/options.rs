@@ -10,18 +10,15 @@ use serde_json::{Map, Value};
 use super::types::ServerSession;
 use crate::core::envelope::EnvelopeConfig;
 use crate::core::error::{Result, SessileError};
-use crate::core::error_text::decimal;
 use crate::core::flow_table::SessionFlow;
 use crate::core::lifecycle;
-use crate::core::session::link::LinkConfig;
+use crate::core::session::link::{read_tuning, whole, LinkConfig, MAX_SAFE, MAX_TUNING_MS};
 use crate::core::session::store::{BackendKind, ClientId, StoreConfig};
 
-/// Largest tuning value of the link, ms (one day).
-const MAX_TUNING_MS: u64 = 86_400_000;
-/// Largest whole number a page can give exactly (2^53 − 1).
-const MAX_SAFE: u64 = (1 << 53) - 1;
-/// Largest `maxBytes` (docs/FORMAT.md): 256 MiB.
-const MAX_RAW_BYTES: u64 = 256 * 1024 * 1024;
+/// How long a fallback to HTTP is remembered by a tab by default, ms.
+pub const DEFAULT_REMEMBER_FALLBACK_MS: u64 = 600_000;
+/// Longest HTTP long-poll, ms (the server waits at most this long).
+pub const MAX_LONG_POLL_MS: u64 = 30_000;
 
 /// What a session is opened with.
 #[derive(Debug, Clone)]
@@ -134,26 +131,6 @@ fn get<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     o.get(key).filter(|v| !v.is_null())
 }
 
-/// An optional whole number from 0 to `max`.
-fn whole(o: &Map<String, Value>, key: &'static str, max: u64) -> Result<Option<u64>> {
-    match get(o, key) {
-        None => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .or_else(|| {
-                v.as_f64()
-                    .filter(|f| f.fract() == 0.0 && *f >= 0.0)
-                    .map(|f| f as u64)
-            })
-            .filter(|n| *n <= max)
-            .map(Some)
-            .ok_or_else(|| {
-                let reason = ["must be a whole number from 0 to ", &decimal(max)].concat();
-                invalid(key, &reason)
-            }),
-    }
-}
-
 fn storage(o: &Map<String, Value>) -> Result<Option<BackendKind>> {
     match get(o, "storage") {
         None => Ok(None),
@@ -171,13 +148,10 @@ fn storage(o: &Map<String, Value>) -> Result<Option<BackendKind>> {
     }
 }
 
+/// The envelope's options (their range is checked by `EnvelopeConfig::validate`).
 fn envelope(o: &Map<String, Value>) -> Result<EnvelopeConfig> {
     let defaults = EnvelopeConfig::default();
     let max = whole(o, "maxBytes", u64::from(u32::MAX))?.unwrap_or(defaults.max_raw_bytes as u64);
-    if max == 0 || max > MAX_RAW_BYTES {
-        let reason = ["must be between 1 and ", &decimal(MAX_RAW_BYTES)].concat();
-        return Err(invalid("maxBytes", &reason));
-    }
     Ok(EnvelopeConfig {
         compress_above: whole(o, "compressAbove", MAX_SAFE)?
             .map_or(defaults.compress_above, |v| v as usize),
@@ -212,26 +186,15 @@ fn sync(o: &Map<String, Value>, server: &Value) -> Result<SyncConfig> {
         Some(_) => return Err(invalid("server", "`session` must be `{ id, token }`")),
     };
     let mut link = LinkConfig::new("", "", 0);
-    let tuning: [(&'static str, &mut u64); 6] = [
-        ("heartbeatMs", &mut link.heartbeat_ms),
-        ("backoffBaseMs", &mut link.backoff_base_ms),
-        ("backoffCapMs", &mut link.backoff_cap_ms),
-        ("wsProbeMs", &mut link.ws_probe_ms),
-        ("connectTimeoutMs", &mut link.connect_timeout_ms),
-        ("ackTimeoutMs", &mut link.ack_timeout_ms),
-    ];
-    for (key, field) in tuning {
-        if let Some(n) = whole(o, key, MAX_TUNING_MS)? {
-            *field = n.max(1);
-        }
-    }
+    read_tuning(o, &mut link)?;
     let long_poll_ms = whole(o, "longPollMs", MAX_TUNING_MS)?
         .unwrap_or(link.heartbeat_ms * 4 / 5)
-        .min(30_000);
+        .min(MAX_LONG_POLL_MS);
+    let remember = whole(o, "rememberFallbackMs", MAX_TUNING_MS)?;
     Ok(SyncConfig {
         session,
         long_poll_ms,
-        remember_fallback_ms: whole(o, "rememberFallbackMs", MAX_TUNING_MS)?.unwrap_or(600_000),
+        remember_fallback_ms: remember.unwrap_or(DEFAULT_REMEMBER_FALLBACK_MS),
         link,
     })
 }

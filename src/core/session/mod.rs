@@ -5,6 +5,9 @@
 //! backends, restore, migrations, debounced compare-and-set writes, the
 //! rescue copy and other tabs. [`link`] is the connection to the server:
 //! transport choice, heartbeat, backoff, the outbox, resume and conflicts.
+//! [`engine`] composes both into one page's session: its status and TTL,
+//! the page's changes, what the server sends back, and the events.
 
+pub mod engine;
 pub mod link;
 pub mod store;

@@ -53,7 +53,12 @@ impl Link {
             Message::Welcome(w) if !connected => self.on_welcome(w, now),
             Message::Ack(a) if connected => self.on_ack(a, now),
             Message::Reject(r) if connected => self.on_reject(r, now),
-            Message::Patch(p) if connected => self.integrate(p.version, p.patch, p.status, 0, now),
+            Message::Patch(p) if connected => {
+                if let Some(op) = p.op.filter(|_| p.version > self.version) {
+                    self.ahead_ops.insert(p.version, op);
+                }
+                self.integrate(p.version, p.patch, p.status, 0, now)
+            }
             Message::Ping(p) => self.send(&Message::Pong(Pong {
                 ts: p.ts,
                 server_ts: now,
@@ -79,6 +84,7 @@ impl Link {
     fn on_welcome(&mut self, w: Welcome, now: u64) {
         let confirmed = self.outbox.remove_upto(w.applied_seq);
         self.ahead.clear();
+        self.ahead_ops.clear();
         self.gap_since = None;
         match w.catch_up {
             CatchUp::UpToDate => {}
@@ -87,6 +93,7 @@ impl Link {
                     if p.version == self.version.saturating_add(1) {
                         merge_patch::apply(&mut self.confirmed, &p.patch);
                         self.version = p.version;
+                        self.note_applied(p.op);
                     }
                 }
             }
@@ -242,15 +249,27 @@ impl Link {
         while let Some((patch, status)) = self.ahead.remove(&self.version.saturating_add(1)) {
             merge_patch::apply(&mut self.confirmed, &patch);
             self.version += 1;
+            let op = self.ahead_ops.remove(&self.version);
+            self.note_applied(op);
             if let Some(status) = status {
                 self.set_status(status);
             }
         }
+        let version = self.version;
+        self.ahead_ops.retain(|v, _| *v > version);
         self.gap_since = if self.ahead.is_empty() {
             None
         } else {
             Some(self.gap_since.unwrap_or(now))
         };
+    }
+
+    /// The confirmed state now holds `op`'s change (when a patch named it).
+    fn note_applied(&mut self, op: Option<OpId>) {
+        if let Some(OpId { client, seq }) = op {
+            let at = self.applied.entry(client).or_insert(0);
+            *at = (*at).max(seq);
+        }
     }
 
     /// Takes the server's status; a change is an event.

@@ -36,6 +36,8 @@ mod types;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_applied;
+#[cfg(test)]
 mod tests_frames;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -44,6 +46,7 @@ use serde_json::{Map, Value};
 
 use self::backoff::Backoff;
 pub use self::backoff::Rng;
+pub(crate) use self::options::{read_tuning, whole, MAX_SAFE, MAX_TUNING_MS};
 pub use self::outbox::Outbox;
 pub use self::record::{LinkRecord, RECORD_FORMAT};
 pub use self::types::{
@@ -69,6 +72,11 @@ pub struct Link {
     version: u64,
     /// Versions that arrived ahead of a gap, with the status each set.
     ahead: BTreeMap<u64, (Value, Option<String>)>,
+    /// The ops named by the patches held in `ahead`, by version.
+    ahead_ops: BTreeMap<u64, OpId>,
+    /// Per client, the highest sequence whose change `confirmed` holds, as
+    /// the patches that named their op said (a snapshot names none).
+    applied: BTreeMap<String, u64>,
     /// The session's status at `version` ("" until the first `welcome`).
     status: String,
     /// When the session expires (ms since the Unix epoch, 0 until known).
@@ -115,6 +123,8 @@ impl Link {
             confirmed: state,
             version,
             ahead: BTreeMap::new(),
+            ahead_ops: BTreeMap::new(),
+            applied: BTreeMap::new(),
             status: String::new(),
             expires_at: 0,
             gap_since: None,
@@ -164,6 +174,15 @@ impl Link {
     /// The server moved the expiry (an `extended` answer or the HTTP API).
     pub fn set_expires_at(&mut self, at: u64) {
         self.expires_at = at;
+    }
+
+    /// The highest sequence of `client` whose change the confirmed state
+    /// holds, as far as the patches naming their op told this link (0: none
+    /// seen; a snapshot names none). A session engine asks it of the other
+    /// tabs' clients, to know which of their listed changes the server's
+    /// copy already has.
+    pub fn applied_seq(&self, client: &str) -> u64 {
+        self.applied.get(client).copied().unwrap_or(0)
     }
 
     /// The server's state at [`version`](Self::version).

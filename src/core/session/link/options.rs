@@ -11,9 +11,9 @@ use super::{Link, LinkConfig, LinkRecord, Outbox};
 use crate::core::error::{Result, SessileError};
 
 /// Largest tuning value, ms (one day).
-const MAX_TUNING_MS: u64 = 86_400_000;
+pub(crate) const MAX_TUNING_MS: u64 = 86_400_000;
 /// Largest whole number a page can give exactly (2^53 − 1).
-const MAX_SAFE: u64 = (1 << 53) - 1;
+pub(crate) const MAX_SAFE: u64 = (1 << 53) - 1;
 
 fn invalid(option: &'static str, reason: &str) -> SessileError {
     SessileError::InvalidOptions {
@@ -22,15 +22,26 @@ fn invalid(option: &'static str, reason: &str) -> SessileError {
     }
 }
 
-/// An optional whole number from 0 to `max` (absent or null: `None`).
-fn whole(o: &Map<String, Value>, key: &'static str, max: u64) -> Result<Option<u64>> {
+/// An optional whole number from 0 to `max` (absent or null: `None`); a
+/// JavaScript number with no fraction (`5.0`) counts, as `Number.isInteger`
+/// says. Also the session's options (`session/engine/options.rs`).
+pub(crate) fn whole(o: &Map<String, Value>, key: &'static str, max: u64) -> Result<Option<u64>> {
     match o.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_u64().filter(|n| *n <= max).map(Some).ok_or_else(|| {
-            let mut reason = String::from("must be a whole number from 0 to ");
-            reason.push_str(&crate::core::error_text::decimal(max));
-            invalid(key, &reason)
-        }),
+        Some(v) => v
+            .as_u64()
+            .or_else(|| {
+                v.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                    .map(|f| f as u64)
+            })
+            .filter(|n| *n <= max)
+            .map(Some)
+            .ok_or_else(|| {
+                let mut reason = String::from("must be a whole number from 0 to ");
+                reason.push_str(&crate::core::error_text::decimal(max));
+                invalid(key, &reason)
+            }),
     }
 }
 
@@ -55,19 +66,7 @@ impl Link {
         let token = text(o, "token")?;
         let client = text(o, "client")?;
         let mut cfg = LinkConfig::new(session, token, whole(o, "seed", MAX_SAFE)?.unwrap_or(0));
-        let tuning: [(&'static str, &mut u64); 6] = [
-            ("heartbeatMs", &mut cfg.heartbeat_ms),
-            ("backoffBaseMs", &mut cfg.backoff_base_ms),
-            ("backoffCapMs", &mut cfg.backoff_cap_ms),
-            ("wsProbeMs", &mut cfg.ws_probe_ms),
-            ("connectTimeoutMs", &mut cfg.connect_timeout_ms),
-            ("ackTimeoutMs", &mut cfg.ack_timeout_ms),
-        ];
-        for (key, field) in tuning {
-            if let Some(n) = whole(o, key, MAX_TUNING_MS)? {
-                *field = n.max(1);
-            }
-        }
+        read_tuning(o, &mut cfg)?;
         cfg.start_on_http = o.get("startOnHttp").is_some_and(truthy);
         if let Some(r) = o.get("record").filter(|r| !r.is_null()) {
             return Ok(Link::resume(cfg, LinkRecord::read(r, client)?));
@@ -83,6 +82,26 @@ impl Link {
         }
         Ok(Link::new(cfg, Outbox::new(client)?, version, confirmed))
     }
+}
+
+/// The tuning fields of a page's options into `cfg`: `heartbeatMs`,
+/// `backoffBaseMs`, `backoffCapMs`, `wsProbeMs`, `connectTimeoutMs`,
+/// `ackTimeoutMs`, whole ms from 0 to a day (0 counts as 1).
+pub(crate) fn read_tuning(o: &Map<String, Value>, cfg: &mut LinkConfig) -> Result<()> {
+    let tuning: [(&'static str, &mut u64); 6] = [
+        ("heartbeatMs", &mut cfg.heartbeat_ms),
+        ("backoffBaseMs", &mut cfg.backoff_base_ms),
+        ("backoffCapMs", &mut cfg.backoff_cap_ms),
+        ("wsProbeMs", &mut cfg.ws_probe_ms),
+        ("connectTimeoutMs", &mut cfg.connect_timeout_ms),
+        ("ackTimeoutMs", &mut cfg.ack_timeout_ms),
+    ];
+    for (key, field) in tuning {
+        if let Some(n) = whole(o, key, MAX_TUNING_MS)? {
+            *field = n.max(1);
+        }
+    }
+    Ok(())
 }
 
 /// What JavaScript's `Boolean(v)` says of a JSON value.

@@ -167,8 +167,12 @@ impl Pending {
     }
 
     /// Takes a copy that wins over this tab's changes: they are dropped
-    /// (a store without a server, or a cleared namespace).
+    /// (a store without a server, a cleared namespace, or the copy restored
+    /// at open). A copy that includes more of this client's changes than it
+    /// numbered (this client before a reload) moves the numbering past
+    /// them, so no later change is taken for one the copy has.
     pub fn replace(&mut self, includes: Includes) {
+        self.last_seq = self.last_seq.max(includes.of(&self.client));
         self.changes.clear();
         self.includes = includes;
         self.stored_through = self.last_seq;
@@ -209,6 +213,21 @@ mod tests {
         assert_eq!(p.rebase_onto(&mut state, theirs, true), 1);
         assert_eq!(state, json!({"x": 5, "y": 1}));
         assert_eq!(p.includes().of(&me()), 2);
+    }
+
+    #[test]
+    fn a_restored_copy_moves_the_numbering_past_its_changes() {
+        let mut p = Pending::new(me(), 1, true);
+        let mut restored = Includes::default();
+        restored.set(&me(), 57);
+        p.replace(restored);
+        assert_eq!(p.record(&json!({}), &json!({"x": 1})), 58);
+        // Another tab's copy made from the old one does not hide it.
+        let mut old = Includes::default();
+        old.set(&me(), 57);
+        let mut state = json!({});
+        assert_eq!(p.rebase_onto(&mut state, old, true), 1);
+        assert_eq!(state, json!({"x": 1}));
     }
 
     #[test]

@@ -1,0 +1,236 @@
+//! What the link brings back, after every input: the store told which of
+//! its changes the server answered (before anything else, so the server's
+//! copy taken below never gets an answered change put back on top), the
+//! link's events turned into the page's (connection, sync, auth, errors,
+//! statuses), conflicts (rule 3: one made on top of a change this tab had
+//! taken from another tab is submitted again), and the server's copy taken
+//! into the store, keeping the page's values wherever another client of
+//! this browser still has to send a change (rule 1), with this tab's own
+//! unanswered changes on top.
+
+use serde_json::Value;
+
+use super::register;
+use super::sync::shown_status;
+use super::tracking::patched;
+use super::types::{Failure, SessionEvent};
+use super::SessionEngine;
+use crate::core::session::link::{ConflictWinner, Link, LinkEvent};
+
+impl SessionEngine {
+    /// After every input: the link's events, the store told which changes
+    /// are answered, the expiry the server says, the register and the
+    /// record written.
+    pub(super) fn pump_link(&mut self, now: u64) {
+        // The store first learns what was answered: the server's copy taken
+        // below must not get an answered change put back on top.
+        self.settle();
+        // Once the link has the server's version, held changes become ops
+        // (before the welcome's copy is taken: they stay shown).
+        if let Some(sync) = self.sync.as_mut() {
+            if let Some(link) = sync.link.as_mut().filter(|l| l.version() > 0) {
+                if sync.tracking.release(link, now) {
+                    sync.records.changed(true);
+                }
+            }
+        }
+        loop {
+            let event = self
+                .sync
+                .as_mut()
+                .and_then(|s| s.link.as_mut())
+                .and_then(Link::poll_event);
+            let Some(event) = event else { break };
+            self.on_link_event(event, now);
+        }
+        self.settle();
+        let Some(sync) = self.sync.as_mut() else {
+            return;
+        };
+        sync.tracking.forget_answered();
+        let Some(link) = sync.link.as_ref() else {
+            return;
+        };
+        let at = link.expires_at();
+        if at != sync.seen_expiry {
+            sync.seen_expiry = at;
+            self.life_expires(at, now);
+        }
+        self.publish();
+        self.write_record();
+    }
+
+    /// Tells the store which of its changes the server has answered.
+    fn settle(&mut self) {
+        let last_seq = self.store.last_seq();
+        let Some(sync) = self.sync.as_mut() else {
+            return;
+        };
+        let Some(link) = sync.link.as_ref() else {
+            return;
+        };
+        if let Some(seq) = sync.tracking.settle(link.outbox(), last_seq) {
+            self.store.handle_acknowledged(seq);
+        }
+    }
+
+    fn on_link_event(&mut self, event: LinkEvent, now: u64) {
+        let Some(sync) = self.sync.as_mut() else {
+            return;
+        };
+        let Some(link) = sync.link.as_ref() else {
+            return;
+        };
+        let shown = shown_status(link);
+        match event {
+            LinkEvent::Conflict {
+                op,
+                local,
+                server,
+                winner,
+            } => {
+                sync.records.changed(false);
+                if winner == ConflictWinner::Server && self.resubmit(op.seq, &local, &server, now) {
+                    if let Some(s) = self.sync.as_mut() {
+                        s.tracking.forget(op.seq);
+                    }
+                    return self.reconcile(true, now);
+                }
+                self.events.push_back(SessionEvent::Conflict {
+                    op,
+                    local,
+                    server,
+                    winner,
+                });
+                // A refused op's status move, if it had one, is gone with it.
+                self.life_status(&shown);
+                self.reconcile(true, now);
+            }
+            LinkEvent::StatusChanged { status } => {
+                let status = if shown.is_empty() { status } else { shown };
+                self.life_status(&status);
+            }
+            LinkEvent::ConnectionEstablished { transport }
+            | LinkEvent::ConnectionRestored { transport } => {
+                let first = matches!(event, LinkEvent::ConnectionEstablished { .. });
+                self.events.push_back(if first {
+                    SessionEvent::ConnectionEstablished { transport }
+                } else {
+                    SessionEvent::ConnectionRestored { transport }
+                });
+                let id = sync.server.as_ref().map(|s| s.id.clone());
+                let pending = std::mem::take(&mut sync.auth_pending);
+                self.remember_fallback(transport, now);
+                if let (true, Some(id)) = (pending, id) {
+                    self.events.push_back(SessionEvent::AuthSuccess { id });
+                }
+                self.reconcile(true, now);
+            }
+            LinkEvent::StateSynchronized { version, confirmed } => {
+                sync.records.changed(false);
+                self.events
+                    .push_back(SessionEvent::StateSynchronized { version, confirmed });
+                self.reconcile(false, now);
+            }
+            LinkEvent::ConnectionLost { reason } => {
+                self.events
+                    .push_back(SessionEvent::ConnectionLost { reason });
+            }
+            LinkEvent::AuthFailed { code, message } => {
+                self.events.push_back(SessionEvent::AuthFailed {
+                    code: code.clone(),
+                    message,
+                });
+                self.events.push_back(SessionEvent::AuthRequired { code });
+            }
+            LinkEvent::ErrorOccurred {
+                code,
+                message,
+                terminal,
+            } => {
+                let refused_move = code == "INVALID_TRANSITION";
+                self.events.push_back(SessionEvent::ErrorOccurred {
+                    code,
+                    message,
+                    terminal,
+                });
+                // A refused status move: the server's status stands.
+                if refused_move {
+                    self.life_status(&shown);
+                }
+            }
+        }
+    }
+
+    /// Rule 3: submits op `seq`'s patch again on the current version when
+    /// the conflict was with a change this tab had already taken. Returns
+    /// whether the conflict is settled so (and not to be reported).
+    fn resubmit(&mut self, seq: u64, local: &Value, server: &Value, now: u64) -> bool {
+        let Some(sync) = self.sync.as_mut() else {
+            return false;
+        };
+        let Some(link) = sync.link.as_mut() else {
+            return false;
+        };
+        let Some(patch) = sync
+            .tracking
+            .resubmittable(seq, local, server, link.outbox())
+        else {
+            return false;
+        };
+        let view = link.view();
+        let next = patched(&view, &patch);
+        let had = link.outbox().len();
+        if let Ok(again) = link.submit_change(&view, &next, None, now) {
+            if again > 0 {
+                sync.tracking
+                    .submitted(link.outbox(), had, 0, &view, &next, None);
+                sync.records.changed(true);
+            }
+        }
+        true
+    }
+
+    /// Takes what the server says (plus this tab's unanswered ops) into the
+    /// store when it differs from the page's state, except where another
+    /// client of this browser still has ops to send: there the page's value
+    /// stays (the server's copy is older there). Only when the server's
+    /// version moved, unless `always`.
+    pub(super) fn reconcile(&mut self, always: bool, now: u64) {
+        let Some(sync) = self.sync.as_mut() else {
+            return;
+        };
+        let (Some(link), Some(server)) = (sync.link.as_ref(), sync.server.as_ref()) else {
+            return;
+        };
+        let server_version = link.version();
+        if !always && server_version <= sync.last_reconciled {
+            return;
+        }
+        sync.last_reconciled = server_version;
+        let pending =
+            register::pending_of(&sync.entries.others, &server.id, |c| link.applied_seq(c));
+        let target = register::keep_pending(link.view(), self.store.state(), &pending);
+        if target == *self.store.state() {
+            return;
+        }
+        match self
+            .store
+            .handle_server_state(target, sync.tracking.answered(), now)
+        {
+            Ok(version) => self.events.push_back(SessionEvent::SessionUpdated {
+                version,
+                server_version,
+            }),
+            // Closing: the page keeps its state; nothing to tell.
+            Err(_) if self.closing => {}
+            Err(e) => {
+                // STATE_TOO_LARGE, a blocked store: the page keeps its state, the link keeps running.
+                let f = Failure::from(&e);
+                let message = ["the server's state could not be taken: ", &f.message].concat();
+                let failure = Failure::new(&f.code, &message, false);
+                self.events.push_back(SessionEvent::error(&failure, false));
+            }
+        }
+    }
+}

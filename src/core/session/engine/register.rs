@@ -1,0 +1,343 @@
+//! The pending register: which parts of the state each client of this
+//! browser still has to send to the server (docs/PROTOCOL.md, "Tabs of a
+//! synced session", rule 1). Every tab lists its unanswered ops (sequence
+//! and the paths each sets) in localStorage, `<name>:pending:<client>` =
+//! `{session, ops: [{seq, paths}]}`, or over the limits only `{session,
+//! all: true, last}`. A tab that takes the server's copy into the page
+//! keeps the page's own value at every path another client still has to
+//! send and this tab's link has not seen applied: the server's copy is
+//! older there. This file builds this client's entry, reads the others'
+//! and keeps those values; the engine writes and hears the entries.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::core::protocol::Op;
+
+/// A key chain from the root of the state.
+pub type Path = Vec<String>;
+
+/// Most paths one client lists before it says "anything" instead.
+pub const MAX_PATHS: usize = 256;
+/// Largest entry, in UTF-16 units of its JSON text, before it says
+/// "anything" instead.
+pub const MAX_ENTRY_CHARS: usize = 16 * 1024;
+/// Deepest path listed; a deeper change lists its first keys (a prefix
+/// covers it).
+pub const MAX_DEPTH: usize = 16;
+
+/// What the other clients still have to send: some paths, or anything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pending {
+    /// Anything: keep the page's state whole.
+    pub all: bool,
+    /// The paths to keep.
+    pub paths: Vec<Path>,
+}
+
+/// The paths a merge patch changes: each key down to a value that is not
+/// a non-empty object (at most [`MAX_DEPTH`] keys deep).
+pub fn paths_of(patch: &Value) -> Vec<Path> {
+    let mut out = Vec::new();
+    collect(patch, &mut Vec::new(), &mut out);
+    out
+}
+
+fn collect(patch: &Value, prefix: &mut Path, out: &mut Vec<Path>) {
+    match patch {
+        Value::Object(map) if prefix.len() < MAX_DEPTH => {
+            for (k, v) in map {
+                prefix.push(k.clone());
+                match v {
+                    Value::Object(inner) if !inner.is_empty() => collect(v, prefix, out),
+                    _ => out.push(prefix.clone()),
+                }
+                prefix.pop();
+            }
+        }
+        _ => out.push(prefix.clone()),
+    }
+}
+
+/// This client's entry for `ops` (its unanswered ops, oldest first) in
+/// session `session`: the full list, or the short form over the limits;
+/// `None` for no ops. Also the short form, for when the full one does not
+/// fit in storage.
+pub fn entry(session: &str, ops: &[&Op]) -> Option<(String, String)> {
+    let newest = ops.last()?;
+    let short = super::json_text(&json!({"session": session, "all": true, "last": newest.id.seq}));
+    let mut count = 0;
+    let listed: Vec<Value> = ops
+        .iter()
+        .map(|op| {
+            let paths = paths_of(&op.patch);
+            count += paths.len();
+            json!({"seq": op.id.seq, "paths": paths})
+        })
+        .collect();
+    if count > MAX_PATHS {
+        return Some((short.clone(), short));
+    }
+    let full = super::json_text(&json!({"session": session, "ops": listed}));
+    if full.encode_utf16().count() > MAX_ENTRY_CHARS {
+        return Some((short.clone(), short));
+    }
+    Some((full, short))
+}
+
+/// What the entries `others` (client id → JSON text) list for session
+/// `session` and this tab has not seen applied (`applied(client)`: the
+/// highest sequence of that client the server's copy holds). Entries of
+/// other sessions, and ones that do not read, are left out.
+pub fn pending_of(
+    others: &BTreeMap<String, String>,
+    session: &str,
+    applied: impl Fn(&str) -> u64,
+) -> Pending {
+    let mut out = Pending::default();
+    for (client, text) in others {
+        let Ok(Value::Object(e)) = serde_json::from_str::<Value>(text) else {
+            continue;
+        };
+        if e.get("session").and_then(Value::as_str) != Some(session) {
+            continue;
+        }
+        let seen = applied(client);
+        if e.get("all") == Some(&Value::Bool(true)) {
+            let covered = e
+                .get("last")
+                .and_then(Value::as_u64)
+                .is_some_and(|l| l <= seen);
+            out.all |= !covered;
+            continue;
+        }
+        let Some(Value::Array(ops)) = e.get("ops") else {
+            continue;
+        };
+        for op in ops {
+            let seq = op.get("seq").and_then(Value::as_u64);
+            let Some(Value::Array(paths)) = op.get("paths") else {
+                continue;
+            };
+            if seq.is_none_or(|s| s <= seen) {
+                continue;
+            }
+            for p in paths {
+                if let Some(path) = read_path(p) {
+                    out.paths.push(path);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn read_path(p: &Value) -> Option<Path> {
+    let Value::Array(keys) = p else { return None };
+    keys.iter().map(|k| k.as_str().map(String::from)).collect()
+}
+
+/// `view` (the server's copy plus this tab's unanswered ops) with `page`'s
+/// values at every path in `pending` (`page` itself when anything is
+/// pending). A path absent from `page` is removed from the result.
+pub fn keep_pending(view: Value, page: &Value, pending: &Pending) -> Value {
+    if pending.all {
+        return page.clone();
+    }
+    let mut out = view;
+    for path in &pending.paths {
+        set_at(&mut out, path, get_at(page, path));
+    }
+    out
+}
+
+/// Whether one path is a prefix of the other (a change at one touches the
+/// other).
+pub fn overlaps(a: &[String], b: &[String]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// The value at `path` in `v`, `None` when absent.
+pub fn get_at<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |cur, k| cur.as_object()?.get(k))
+}
+
+/// Puts `value` at `path` in `v` (`None`: the key removed), making objects
+/// on the way as a merge patch would.
+fn set_at(v: &mut Value, path: &[String], value: Option<&Value>) {
+    let Some((last, parents)) = path.split_last() else {
+        *v = value.cloned().unwrap_or_else(|| Value::Object(Map::new()));
+        return;
+    };
+    let mut cur = v;
+    for k in parents {
+        if !cur.is_object() {
+            if value.is_none() {
+                return;
+            }
+            *cur = Value::Object(Map::new());
+        }
+        let map = cur.as_object_mut().expect("made an object above");
+        cur = map
+            .entry(k.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    if !cur.is_object() {
+        if value.is_none() {
+            return;
+        }
+        *cur = Value::Object(Map::new());
+    }
+    let map = cur.as_object_mut().expect("made an object above");
+    match value {
+        Some(x) => {
+            map.insert(last.clone(), x.clone());
+        }
+        None => {
+            map.remove(last);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::protocol::OpId;
+
+    const S: &str = "fedcba9876543210fedcba9876543210";
+
+    fn op(seq: u64, patch: Value) -> Op {
+        Op {
+            id: OpId {
+                client: "a".repeat(32),
+                seq,
+            },
+            base: 1,
+            patch,
+            to: None,
+        }
+    }
+
+    fn p(keys: &[&str]) -> Path {
+        keys.iter().map(|k| k.to_string()).collect()
+    }
+
+    #[test]
+    fn paths_go_down_to_values_and_stop_at_empty_objects_and_depth() {
+        let patch = json!({"cart": {"X": 1, "Y": null}, "email": "a", "gift": {}});
+        assert_eq!(
+            paths_of(&patch),
+            [
+                p(&["cart", "X"]),
+                p(&["cart", "Y"]),
+                p(&["email"]),
+                p(&["gift"])
+            ]
+        );
+        let mut deep = json!(1);
+        for _ in 0..20 {
+            deep = json!({ "k": deep });
+        }
+        assert_eq!(paths_of(&deep), [vec!["k".to_string(); MAX_DEPTH]]);
+        assert_eq!(
+            paths_of(&json!("replaced")),
+            [Path::new()],
+            "the whole state"
+        );
+        assert_eq!(paths_of(&json!({"tags": ["a"]})), [p(&["tags"])]);
+    }
+
+    #[test]
+    fn an_entry_lists_paths_or_says_anything_over_the_limits() {
+        assert_eq!(entry(S, &[]), None);
+        let ops = [
+            op(3, json!({"cart": {"X": 1}})),
+            op(4, json!({"email": "e"})),
+        ];
+        let (full, short) = entry(S, &ops.iter().collect::<Vec<_>>()).unwrap();
+        let v: Value = serde_json::from_str(&full).unwrap();
+        assert_eq!(
+            v,
+            json!({"session": S, "ops": [{"seq": 3, "paths": [["cart", "X"]]}, {"seq": 4, "paths": [["email"]]}]})
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&short).unwrap(),
+            json!({"session": S, "all": true, "last": 4})
+        );
+        let many: serde_json::Map<String, Value> =
+            (0..300).map(|i| (i.to_string(), json!(i))).collect();
+        let big = [op(1, Value::Object(many))];
+        let (text, _) = entry(S, &big.iter().collect::<Vec<_>>()).unwrap();
+        assert!(text.contains("\"all\":true"), "over 256 paths");
+        let long = [op(1, json!({"k".repeat(17_000): 1}))];
+        let (text, _) = entry(S, &long.iter().collect::<Vec<_>>()).unwrap();
+        assert!(text.contains("\"all\":true"), "over 16 KiB");
+    }
+
+    #[test]
+    fn only_listed_ops_not_seen_applied_of_this_session_count() {
+        let mut others = BTreeMap::new();
+        others.insert("b".into(), json!({"session": S, "ops": [{"seq": 1, "paths": [["x"]]}, {"seq": 2, "paths": [["y", "z"]]}]}).to_string());
+        others.insert(
+            "c".into(),
+            json!({"session": "other", "ops": [{"seq": 1, "paths": [["w"]]}]}).to_string(),
+        );
+        others.insert("d".into(), "{not json".into());
+        others.insert(
+            "e".into(),
+            json!({"session": S, "ops": [{"seq": 1, "paths": [[1]]}]}).to_string(),
+        );
+        let applied = |c: &str| u64::from(c == "b");
+        let pending = pending_of(&others, S, applied);
+        assert_eq!(
+            pending,
+            Pending {
+                all: false,
+                paths: vec![p(&["y", "z"])]
+            }
+        );
+        others.insert(
+            "f".into(),
+            json!({"session": S, "all": true, "last": 5}).to_string(),
+        );
+        assert!(pending_of(&others, S, |_| 4).all);
+        assert!(!pending_of(&others, S, |_| 5).all, "its last op is applied");
+    }
+
+    #[test]
+    fn the_pages_values_are_kept_at_pending_paths() {
+        let view = json!({"cart": {"X": 1, "Y": 1}, "email": "server"});
+        let page = json!({"cart": {"X": 2}, "email": "page", "note": {"a": 1}});
+        let pending = Pending {
+            all: false,
+            paths: vec![p(&["cart", "X"]), p(&["cart", "Y"]), p(&["note", "a"])],
+        };
+        assert_eq!(
+            keep_pending(view.clone(), &page, &pending),
+            json!({"cart": {"X": 2}, "email": "server", "note": {"a": 1}})
+        );
+        let all = Pending {
+            all: true,
+            paths: vec![],
+        };
+        assert_eq!(keep_pending(view.clone(), &page, &all), page);
+        assert_eq!(keep_pending(view.clone(), &page, &Pending::default()), view);
+    }
+
+    #[test]
+    fn overlapping_paths_share_a_prefix() {
+        assert!(overlaps(&p(&["a"]), &p(&["a", "b"])));
+        assert!(
+            overlaps(&p(&[]), &p(&["x"])),
+            "the whole state overlaps everything"
+        );
+        assert!(overlaps(&p(&["a", "b"]), &p(&["a", "b"])));
+        assert!(!overlaps(&p(&["a", "b"]), &p(&["a", "c"])));
+        assert_eq!(
+            get_at(&json!({"a": {"b": 1}}), &p(&["a", "b"])),
+            Some(&json!(1))
+        );
+        assert_eq!(get_at(&json!({"a": 1}), &p(&["a", "b"])), None);
+    }
+}

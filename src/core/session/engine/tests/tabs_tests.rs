@@ -1,0 +1,205 @@
+//! Two tabs of one synced session in one browser (docs/PROTOCOL.md, "Tabs
+//! of a synced session"): the server's copy never replaces what another
+//! tab still has to send (rule 1), a tab that takes another tab's stored
+//! copy puts its own unanswered changes back on top (rule 2), and an op
+//! made on top of another tab's change is not lost to it (rule 3). The
+//! whole of issue 16's lost click, against the real server engine:
+//! `server/tests/session_sim.rs`.
+
+use serde_json::json;
+
+use super::harness::*;
+use crate::core::error::SessileError;
+use crate::core::protocol::CatchUp;
+use crate::core::session::engine::*;
+use crate::core::session::link::Transport;
+use crate::core::session::store::BackendKind;
+
+const NS: &str = "t-tabs";
+
+/// Tab 1 created the session and is welcomed; tab 2 opens on the same
+/// browser (the session remembered), not connected yet.
+fn two_tabs(b: &Shared) -> (Page, Page) {
+    let one = synced_page(b, NS, 1);
+    let two = Page::open(b, synced_config(NS, 2), one.now);
+    (one, two)
+}
+
+fn key_of(n: u8) -> String {
+    [NS, ":pending:", &client(n).0].concat()
+}
+
+#[test]
+fn a_tab_lists_its_unanswered_ops_and_removes_the_entry_once_answered() {
+    let b = browser();
+    let mut one = synced_page(&b, NS, 1);
+    one.update(json!({"cart": {"X": 1}}));
+    let entry: serde_json::Value = serde_json::from_str(&b.borrow().local[&key_of(1)]).unwrap();
+    assert_eq!(
+        entry,
+        json!({"session": SESSION, "ops": [{"seq": 1, "paths": [["cart", "X"]]}]})
+    );
+    one.frame(ack(&client(1), 1, 2));
+    assert!(!b.borrow().local.contains_key(&key_of(1)));
+}
+
+#[test]
+fn an_entry_that_does_not_fit_is_written_short_and_one_that_cannot_be_written_is_reported() {
+    let b = browser();
+    let mut one = synced_page(&b, NS, 1);
+    let quota = || SessileError::QuotaExceeded { bytes: 10 };
+    b.borrow_mut().fail_register.push_back(quota());
+    one.update(json!({"cart": {"X": 1}}));
+    let entry: serde_json::Value = serde_json::from_str(&b.borrow().local[&key_of(1)]).unwrap();
+    assert_eq!(entry, json!({"session": SESSION, "all": true, "last": 1}));
+    assert!(!one.kinds().contains(&"ErrorOccurred".to_string()));
+    one.engine.handle_visible(true, one.now);
+    one.run();
+    let writes = one.log.iter().filter(|l| *l == "register").count();
+    assert_eq!(
+        writes, 2,
+        "the refused full form is not tried again for the same ops"
+    );
+    b.borrow_mut()
+        .fail_register
+        .extend([quota(), quota(), quota(), quota()]);
+    one.update(json!({"cart": {"X": 2}}));
+    one.update(json!({"cart": {"X": 3}}));
+    let errors: Vec<_> = one
+        .events
+        .iter()
+        .filter(|e| matches!(e, SessionEvent::ErrorOccurred { .. }))
+        .collect();
+    assert_eq!(errors.len(), 1, "told once: {errors:?}");
+    assert!(
+        matches!(errors[0], SessionEvent::ErrorOccurred { code, .. } if code == "QUOTA_EXCEEDED")
+    );
+}
+
+/// Rule 1, issue 16's steps 1 to 3: tab 1's click is unsent (offline);
+/// tab 2 opens, restores the shared copy and takes the server's older copy:
+/// it keeps tab 1's click, on its page and in what it stores.
+#[test]
+fn the_servers_copy_never_replaces_what_another_tab_still_has_to_send() {
+    let b = browser();
+    let (mut one, mut two) = two_tabs(&b);
+    one.engine.handle_online(false, one.now);
+    one.update(json!({"cart": {"X": 1}}));
+    one.advance(one.now + 20);
+    two.hear_register(NS, &client(1).0);
+    two.hear();
+    assert_eq!(
+        two.engine.state(),
+        &json!({"cart": {"X": 1}}),
+        "restored from tab 1's copy"
+    );
+    two.connected(Transport::WebSocket);
+    two.frame(welcome(
+        2,
+        0,
+        CatchUp::Snapshot {
+            state: json!({"cart": {}, "email": "o@x"}),
+        },
+    ));
+    assert_eq!(
+        two.engine.state(),
+        &json!({"cart": {"X": 1}, "email": "o@x"})
+    );
+    two.advance(two.now + 20);
+    assert_eq!(
+        b.borrow().stored(BackendKind::IndexedDb),
+        Some(json!({"cart": {"X": 1}, "email": "o@x"}))
+    );
+    // Step 4: the shopper adds X again in tab 2, on top of tab 1's click.
+    two.update(json!({"cart": {"X": 2}}));
+    assert_eq!(
+        two.ops().last().unwrap()["patch"],
+        json!({"cart": {"X": 2}})
+    );
+    // Once tab 2's link sees tab 1's op applied, the server's value is taken there.
+    two.frame(ack(&client(2), 1, 3));
+    two.frame(patch(4, json!({"cart": {"X": 1}}), Some((&client(1).0, 1))));
+    assert_eq!(
+        two.engine.state(),
+        &json!({"cart": {"X": 1}, "email": "o@x"})
+    );
+}
+
+/// Rule 2 at the session: when tab 2 did store the server's older copy
+/// (the register could not be written), tab 1 takes it and puts its own
+/// unanswered click back on top.
+#[test]
+fn a_tab_that_takes_a_copy_without_its_change_puts_the_change_back() {
+    let b = browser();
+    let (mut one, mut two) = two_tabs(&b);
+    one.engine.handle_online(false, one.now);
+    let refused = || SessileError::StorageUnavailable {
+        reason: "SecurityError".into(),
+    };
+    b.borrow_mut().fail_register.extend([refused(), refused()]);
+    one.update(json!({"cart": {"X": 1}}));
+    one.advance(one.now + 20);
+    two.hear();
+    two.connected(Transport::WebSocket);
+    two.frame(welcome(
+        2,
+        0,
+        CatchUp::Snapshot {
+            state: json!({"cart": {}, "email": "o@x"}),
+        },
+    ));
+    assert_eq!(
+        two.engine.state(),
+        &json!({"cart": {}, "email": "o@x"}),
+        "nothing listed"
+    );
+    two.advance(two.now + 20);
+    one.hear();
+    assert_eq!(
+        one.engine.state(),
+        &json!({"cart": {"X": 1}, "email": "o@x"})
+    );
+    assert!(!one.kinds().contains(&"Conflict".to_string()));
+}
+
+/// Rule 3: tab 1 clicked on top of tab 2's change, taken from the stored
+/// copy before its link had it. The server refuses tab 1's op as a
+/// conflict with that very change: it is submitted again, not lost.
+#[test]
+fn an_op_made_on_top_of_another_tabs_change_is_submitted_again() {
+    let b = browser();
+    let (mut one, mut two) = two_tabs(&b);
+    two.connected(Transport::WebSocket);
+    two.frame(welcome(1, 0, CatchUp::UpToDate));
+    two.update(json!({"cart": {"X": 1}}));
+    two.advance(two.now + 20);
+    one.hear();
+    assert_eq!(one.engine.state(), &json!({"cart": {"X": 1}}));
+    one.update(json!({"cart": {"X": 2}}));
+    let me = client(1);
+    // Tab 2's op reached the server first (version 2); tab 1's, made on version 1, conflicts.
+    one.frame(conflict(&me, 1, 2, json!({"cart": {"X": 1}})));
+    assert!(
+        !one.kinds().contains(&"Conflict".to_string()),
+        "{:?}",
+        one.kinds()
+    );
+    let ops = one.ops();
+    assert_eq!(ops.len(), 2);
+    assert_eq!(
+        (&ops[1]["id"]["seq"], &ops[1]["base"], &ops[1]["patch"]),
+        (&json!(2), &json!(2), &json!({"cart": {"X": 2}}))
+    );
+    assert_eq!(
+        one.engine.state(),
+        &json!({"cart": {"X": 2}}),
+        "still shown"
+    );
+    one.frame(ack(&me, 2, 3));
+    assert_eq!(one.engine.state(), &json!({"cart": {"X": 2}}));
+    // Someone else's value at that path is a real conflict: the server wins.
+    one.update(json!({"cart": {"X": 3}}));
+    one.frame(conflict(&me, 3, 4, json!({"cart": {"X": 9}})));
+    assert!(one.kinds().contains(&"Conflict".to_string()));
+    assert_eq!(one.engine.state(), &json!({"cart": {"X": 9}}));
+}

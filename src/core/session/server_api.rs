@@ -169,9 +169,8 @@ mod tests {
                 false
             ))
         );
-        assert_eq!(
+        assert!(
             read_answer(&call, 503, "{}").unwrap_err().retryable,
-            true,
             "a 5xx without a word may work later"
         );
         let down = unreachable("http://shop.example");

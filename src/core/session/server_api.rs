@@ -178,5 +178,9 @@ mod tests {
             (down.code.as_str(), down.retryable),
             ("SERVER_UNREACHABLE", true)
         );
+        assert_eq!(
+            down.to_string(),
+            "SERVER_UNREACHABLE: the sessile server at http://shop.example could not be reached"
+        );
     }
 }

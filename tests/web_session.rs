@@ -10,9 +10,12 @@
 //! a conflict. Two tabs (two sessions of one namespace in one page, which
 //! share storage, Web Locks and the BroadcastChannel as tabs do) are in
 //! web_session/tabs.rs; the lifecycle, expiry and a local session in
-//! web_session/lifecycle.rs.
+//! web_session/lifecycle.rs; corrupt records and an unreachable server in
+//! web_session/faults.rs.
 #![cfg(target_arch = "wasm32")]
 
+#[path = "web_session/faults.rs"]
+mod faults;
 #[path = "web_session/helpers.rs"]
 mod helpers;
 #[path = "web_session/lifecycle.rs"]

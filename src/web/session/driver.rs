@@ -5,8 +5,9 @@
 //! timer from `poll_timeout`), feeds every input to the engine with `now`,
 //! and drains every output after each one (`pump`): commands, network
 //! actions, announcements for the other tabs, events for the page's
-//! handlers, migrations for the page's functions, finished requests. It
-//! decides nothing: every decision is the engine's.
+//! handlers, migrations for the page's functions, finished requests
+//! (each output's work is in `outputs.rs`). It decides nothing: every
+//! decision is the engine's.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -18,24 +19,20 @@ use std::task::{Context, Poll, Waker};
 use gloo_timers::callback::Timeout;
 use wasm_bindgen_futures::spawn_local;
 
-use super::calls;
-use super::identity::forget_client;
 use super::options::SessionHandler;
+use super::outputs::RecordJob;
 use super::page::relay_register;
 use super::records::Records;
 use crate::core::error_text::decimal;
 use crate::core::session::engine::{
-    EnginePhase, Failure, Outcome, RequestId, Scope, SessionCommand, SessionEngine, SessionEvent,
+    EnginePhase, Failure, Outcome, RequestId, SessionCommand, SessionEngine, SessionEvent,
 };
-use crate::core::session::link::Transmit;
-use crate::core::session::store::layout::{Layout, KEY_PREFIX};
+use crate::core::session::store::layout::Layout;
 use crate::core::session::store::{ClientId, MigrationRequest, StorageCommand};
-use crate::web::link::browser::session_put;
 use crate::web::link::options::Endpoint;
-use crate::web::link::transport::{Connection, Report, Sink, Target};
+use crate::web::link::transport::Connection;
 use crate::web::store::backend::Backend;
-use crate::web::store::commands::{self, is_async};
-use crate::web::store::local;
+use crate::web::store::commands;
 use crate::web::store::locks::HeldLock;
 use crate::web::store::page::{now, Listener};
 use crate::web::store::signal::Sender;
@@ -48,12 +45,6 @@ pub(crate) type Waiter = Sender<Result<Outcome, Failure>>;
 /// A driver shared by the session's handles; callbacks and tasks hold it weakly.
 pub(crate) type Shared = Rc<RefCell<Driver>>;
 pub(crate) type WeakDriver = Weak<RefCell<Driver>>;
-
-/// Work on the link record, one at a time.
-enum RecordJob {
-    Write(String),
-    Remove,
-}
 
 /// What a session starts with besides its engine.
 pub(crate) struct Start {
@@ -72,36 +63,36 @@ pub(crate) struct Start {
 
 /// One session's engine and everything it runs on.
 pub(crate) struct Driver {
-    pub(crate) engine: SessionEngine,
-    pub(crate) layout: Layout,
-    pub(crate) client: ClientId,
-    endpoint: Option<Endpoint>,
-    long_poll_ms: u64,
-    backend: Option<Rc<Backend>>,
+    pub(super) engine: SessionEngine,
+    pub(super) layout: Layout,
+    pub(super) client: ClientId,
+    pub(super) endpoint: Option<Endpoint>,
+    pub(super) long_poll_ms: u64,
+    pub(super) backend: Option<Rc<Backend>>,
     /// Store commands not started yet, in order.
-    queue: VecDeque<StorageCommand>,
+    pub(super) queue: VecDeque<StorageCommand>,
     /// An answered store command is under way.
-    running: bool,
-    pub(crate) records: Option<Rc<Records>>,
-    record_jobs: VecDeque<RecordJob>,
-    record_running: bool,
-    connection: Option<Connection>,
-    generation: u64,
-    timer: Option<(u64, Timeout)>,
-    migrate: BTreeMap<u32, Migration>,
-    pub(crate) handlers: Vec<(u64, SessionHandler)>,
-    pub(crate) next_handler: u64,
-    waiters: Vec<(RequestId, Waiter)>,
-    opened: Option<Sender<()>>,
-    early: Vec<SessionEvent>,
-    pub(crate) channel: Option<TabChannel>,
-    pub(crate) hooks: Vec<Listener>,
-    client_lock: Option<HeldLock>,
-    pub(crate) durable: Option<bool>,
-    released: bool,
-    ticks: u64,
-    wakers: Vec<Waker>,
-    me: WeakDriver,
+    pub(super) running: bool,
+    pub(super) records: Option<Rc<Records>>,
+    pub(super) record_jobs: VecDeque<RecordJob>,
+    pub(super) record_running: bool,
+    pub(super) connection: Option<Connection>,
+    pub(super) generation: u64,
+    pub(super) timer: Option<(u64, Timeout)>,
+    pub(super) migrate: BTreeMap<u32, Migration>,
+    pub(super) handlers: Vec<(u64, SessionHandler)>,
+    pub(super) next_handler: u64,
+    pub(super) waiters: Vec<(RequestId, Waiter)>,
+    pub(super) opened: Option<Sender<()>>,
+    pub(super) early: Vec<SessionEvent>,
+    pub(super) channel: Option<TabChannel>,
+    pub(super) hooks: Vec<Listener>,
+    pub(super) client_lock: Option<HeldLock>,
+    pub(super) durable: Option<bool>,
+    pub(super) released: bool,
+    pub(super) ticks: u64,
+    pub(super) wakers: Vec<Waker>,
+    pub(super) me: WeakDriver,
 }
 
 impl Driver {
@@ -169,208 +160,11 @@ impl Driver {
     }
 
     /// Wakes everything waiting for a change.
-    fn notify(&mut self) {
+    pub(super) fn notify(&mut self) {
         self.ticks = self.ticks.wrapping_add(1);
         for w in self.wakers.drain(..) {
             w.wake();
         }
-    }
-
-    /// Runs one command of the engine: the synchronous ones now (their
-    /// answer, if any, given at once), the others queued or started.
-    /// Register entries written are added to `written` for this page's
-    /// other sessions of the namespace.
-    fn run(&mut self, command: SessionCommand, written: &mut Vec<(String, Option<String>)>) {
-        match command {
-            SessionCommand::Store(c @ StorageCommand::WriteRescue { .. }) => {
-                // The page is going away: written at once, wherever it is.
-                let _ = commands::start(c, &self.layout, None);
-            }
-            SessionCommand::Store(c) => self.queue.push_back(c),
-            // The record store is this client's (`<name>:link:<client>`).
-            SessionCommand::WriteRecord { text, .. } => {
-                self.record_jobs.push_back(RecordJob::Write(text))
-            }
-            SessionCommand::RemoveRecord { .. } => self.record_jobs.push_back(RecordJob::Remove),
-            SessionCommand::Remember { scope, key, value } => match scope {
-                Scope::Tab => session_put(&[KEY_PREFIX, &key].concat(), value.as_deref()),
-                _ => match value {
-                    // A failure is ignored: the value only saves a round trip.
-                    Some(text) => {
-                        let _ = local::write_text(&key, &text);
-                    }
-                    None => local::forget(&key),
-                },
-            },
-            SessionCommand::WriteRegister { key, value } => {
-                let result = match &value {
-                    Some(text) => local::write_text(&key, text),
-                    None => {
-                        local::forget(&key);
-                        Ok(())
-                    }
-                };
-                if result.is_ok() {
-                    written.push((key, value));
-                }
-                self.engine.handle_register_written(result, now());
-            }
-            SessionCommand::Call { id, call } => {
-                let base = self.endpoint.as_ref().map(|e| e.http.clone());
-                let weak = self.me.clone();
-                spawn_local(async move {
-                    let result = match base {
-                        Some(base) => calls::make(&base, &call).await,
-                        None => Err(Failure::new(
-                            "INVALID_OPTIONS",
-                            "the session has no server to call",
-                            false,
-                        )),
-                    };
-                    input(&weak, move |d, now| {
-                        d.engine.handle_call_result(id, result, now)
-                    });
-                });
-            }
-            SessionCommand::ReleaseClient { forget } => {
-                self.client_lock = None;
-                if forget {
-                    forget_client(&self.layout, &self.client);
-                }
-            }
-        }
-    }
-
-    /// Starts the store commands at the front of the queue: the ones
-    /// without an answer at once, an answered one when none is under way.
-    fn start_store_commands(&mut self) -> bool {
-        let mut started = false;
-        while let Some(front) = self.queue.front() {
-            if is_async(front) && self.running {
-                break;
-            }
-            let Some(command) = self.queue.pop_front() else {
-                break;
-            };
-            started = true;
-            let Some(pending) = commands::start(command, &self.layout, self.backend.clone()) else {
-                continue;
-            };
-            self.running = true;
-            let weak = self.me.clone();
-            spawn_local(async move {
-                let answer = pending.await;
-                let Some(shared) = weak.upgrade() else { return };
-                {
-                    let mut d = shared.borrow_mut();
-                    let Driver {
-                        engine, backend, ..
-                    } = &mut *d;
-                    answer.deliver(engine, backend, now());
-                    d.running = false;
-                }
-                pump(&shared);
-            });
-        }
-        started
-    }
-
-    /// Starts the next record job when none is under way.
-    fn start_record_job(&mut self) -> bool {
-        if self.record_running {
-            return false;
-        }
-        let Some(job) = self.record_jobs.pop_front() else {
-            return false;
-        };
-        let Some(records) = self.records.clone() else {
-            return true;
-        };
-        self.record_running = true;
-        let weak = self.me.clone();
-        spawn_local(async move {
-            let stored = match job {
-                RecordJob::Write(text) => Some(records.save(&text).await),
-                RecordJob::Remove => {
-                    // The session is over: a record left behind names a
-                    // session nobody resumes.
-                    let _ = records.remove().await;
-                    None
-                }
-            };
-            let Some(shared) = weak.upgrade() else { return };
-            {
-                let mut d = shared.borrow_mut();
-                d.record_running = false;
-                if let Some(result) = stored {
-                    d.engine.handle_record_stored(result, now());
-                }
-                d.notify();
-            }
-            pump(&shared);
-        });
-        true
-    }
-
-    /// Carries out one network action of the engine.
-    fn transmit(&mut self, t: Transmit) {
-        match t {
-            Transmit::Open(kind) => {
-                self.generation += 1;
-                let (Some(server), Some(endpoint)) =
-                    (self.engine.server_session(), self.endpoint.as_ref())
-                else {
-                    return;
-                };
-                let (driver, generation) = (self.me.clone(), self.generation);
-                let sink = Sink::new(move |report| on_report(&driver, generation, report));
-                let target = Target {
-                    ws: &endpoint.ws,
-                    http: &endpoint.http,
-                    session: &server.id,
-                    token: &server.token,
-                    client: &self.client.0,
-                    long_poll_ms: self.long_poll_ms,
-                };
-                let opened = Connection::open(kind, &target, sink);
-                if let Some(old) = self.connection.replace(opened) {
-                    old.close();
-                }
-            }
-            Transmit::Send(frame) => {
-                if let Some(c) = &self.connection {
-                    c.send(&frame);
-                }
-            }
-            Transmit::Close => {
-                self.generation += 1;
-                if let Some(c) = self.connection.take() {
-                    c.close();
-                }
-            }
-        }
-    }
-
-    /// Arms the timer for the engine's next deadline (or disarms it).
-    fn arm_timer(&mut self) {
-        let due = self.engine.poll_timeout();
-        if self.timer.as_ref().map(|(at, _)| *at) == due {
-            return;
-        }
-        self.timer = due.map(|at| {
-            // setTimeout takes a signed 32-bit delay; longer ones fire at once.
-            let delay = at.saturating_sub(now()).min(i32::MAX as u64) as u32;
-            let weak = self.me.clone();
-            let fire = move || {
-                if let Some(rc) = weak.upgrade() {
-                    if let Ok(mut d) = rc.try_borrow_mut() {
-                        d.timer = None;
-                    }
-                }
-                input(&weak, |d, now| d.engine.handle_timeout(now));
-            };
-            (at, Timeout::new(delay, fire))
-        });
     }
 
     /// One turn of the pump under the driver's borrow.
@@ -516,26 +310,6 @@ where
     f(&mut d, now());
     drop(d);
     pump(&rc);
-}
-
-/// What a transport of connection `generation` reports, given to the
-/// engine while that connection is the current one.
-fn on_report(driver: &WeakDriver, generation: u64, report: Report) {
-    input(driver, move |d, now| {
-        if d.generation != generation {
-            return;
-        }
-        match report {
-            Report::Connected(transport) => d.engine.handle_connected(transport, now),
-            Report::Frame(text) => d.engine.handle_frame(text.as_bytes(), now),
-            Report::Closed => {
-                if let Some(c) = d.connection.take() {
-                    c.close();
-                }
-                d.engine.handle_closed(now);
-            }
-        }
-    });
 }
 
 impl Drop for Driver {

@@ -30,15 +30,17 @@
 //! ```
 //!
 //! Where the parts live: `options.rs` (the options), `handle.rs` (the
-//! API), `driver.rs` (the engine's inputs and outputs), `page.rs` (page
-//! events, the other tabs), `records.rs` (the link record), `identity.rs`
-//! (this tab's client id), `calls.rs` (the server's HTTP API).
+//! API), `driver.rs` (the engine's inputs, the pump), `outputs.rs` (each
+//! output's work), `page.rs` (page events, the other tabs), `records.rs`
+//! (the link record), `identity.rs` (this tab's client id), `calls.rs`
+//! (the server's HTTP API).
 
 mod calls;
 mod driver;
 mod handle;
 mod identity;
 mod options;
+mod outputs;
 mod page;
 mod records;
 

@@ -30,7 +30,7 @@
 //! ```
 //!
 //! Where the parts live: `options.rs` (the options), `handle.rs` (the
-//! API), `driver.rs` (the engine's inputs, the pump), `outputs.rs` (each
+//! API), `open.rs` (opening), `driver.rs` (the engine's inputs, the pump), `outputs.rs` (each
 //! output's work), `page.rs` (page events, the other tabs), `records.rs`
 //! (the link record), `identity.rs` (this tab's client id), `calls.rs`
 //! (the server's HTTP API).
@@ -39,6 +39,7 @@ mod calls;
 mod driver;
 mod handle;
 mod identity;
+mod open;
 mod options;
 mod outputs;
 mod page;

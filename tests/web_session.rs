@@ -27,7 +27,9 @@ mod link_support;
 mod tabs;
 
 use helpers::*;
-use link_support::{assert_applied_once, kill_server, page_event, sleep, start_server, Proxy};
+use link_support::{
+    assert_applied_once, kill_server, page_event, sleep, start_server, until, Proxy,
+};
 use serde_json::json;
 use sessile::web::session::{ConflictWinner, EnginePhase, SessionEvent, Transport};
 use wasm_bindgen_test::*;
@@ -153,7 +155,13 @@ async fn changes_made_while_the_server_is_unreachable_survive_a_reload_and_are_s
     .await;
     add(&tab, "Y");
     add(&tab, "Z");
-    sleep(100).await; // stored (no debounce), and the record with them
+    // Stored (no debounce), and the link record with the two ops.
+    until(2_000, "stored", || {
+        let store = tab.session.diagnostics().session.store;
+        !store.unsaved && !store.writing
+    })
+    .await;
+    sleep(200).await;
     drop(tab); // a crash: no close, no flush
     proxy.mode("pass").await;
     sleep(50).await;

@@ -4,11 +4,13 @@
 
 mod convert;
 pub mod link;
+pub mod session;
 pub mod slots_api;
 pub mod snapshot_api;
 pub mod store;
 
 pub use self::link::{Link, LinkOptions};
+pub use self::session::{ServerOptions, Session, SessionOptions};
 pub use self::store::{Store, StoreOptions};
 
 /// The heap of the wasm module: talc takes fewer bytes of wasm than Rust's

@@ -10,4 +10,5 @@
 
 pub mod engine;
 pub mod link;
+pub mod server_api;
 pub mod store;

@@ -18,40 +18,17 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::EventTarget;
 
 use super::browser::{self, now};
-use super::http::HttpTransport;
 use super::options::Endpoint;
 use super::records::RecordStore;
-use super::websocket::WsTransport;
+use super::transport::{Connection, Report, Sink, Target};
 use crate::core::error::SessileError;
-use crate::core::session::link::{stored, Link as Engine, LinkEvent, Transmit, Transport};
+use crate::core::session::link::{stored, Link as Engine, LinkEvent, Transmit};
 
 /// Unread events kept; past it the oldest go (the state stays queryable).
 const MAX_QUEUED_EVENTS: usize = 1_024;
 
 pub(super) type Shared = Rc<RefCell<Driver>>;
 pub(super) type WeakDriver = Weak<RefCell<Driver>>;
-
-/// The open connection.
-enum Connection {
-    Ws(WsTransport),
-    Http(HttpTransport),
-}
-
-impl Connection {
-    fn send(&self, frame: &str) {
-        match self {
-            Connection::Ws(t) => t.send(frame),
-            Connection::Http(t) => t.send(frame),
-        }
-    }
-
-    fn close(self) {
-        match self {
-            Connection::Ws(t) => t.close(),
-            Connection::Http(t) => t.close(),
-        }
-    }
-}
 
 /// A page event listener, removed on close.
 struct Listener {
@@ -60,43 +37,28 @@ struct Listener {
     callback: Closure<dyn FnMut()>,
 }
 
-/// Where a transport reports: the driver, while this connection is the
-/// current one (a later `Open` or a `Close` makes it stale and silent).
-#[derive(Clone)]
-pub(super) struct Sink {
-    driver: WeakDriver,
-    generation: u64,
-}
-
-impl Sink {
-    /// The transport opened.
-    pub fn connected(&self, transport: Transport) {
-        input(&self.driver, Some(self.generation), move |e, now| {
+/// What a transport of connection `generation` reports, handed to the
+/// driver while that connection is its current one.
+fn on_report(driver: &WeakDriver, generation: u64, report: Report) {
+    match report {
+        Report::Connected(transport) => input(driver, Some(generation), move |e, now| {
             e.handle_connected(transport, now)
-        });
-    }
-
-    /// One inbound frame.
-    pub fn frame(&self, text: String) {
-        input(&self.driver, Some(self.generation), move |e, now| {
+        }),
+        Report::Frame(text) => input(driver, Some(generation), move |e, now| {
             e.handle_frame(text.as_bytes(), now)
-        });
-    }
-
-    /// The transport closed or failed to open (reported once).
-    pub fn closed(&self) {
-        if let Some(rc) = self.driver.upgrade() {
-            let gone = match rc.try_borrow_mut() {
-                Ok(mut d) if !d.closed && d.generation == self.generation => d.connection.take(),
-                _ => None,
-            };
-            if let Some(c) = gone {
-                c.close();
+        }),
+        Report::Closed => {
+            if let Some(rc) = driver.upgrade() {
+                let gone = match rc.try_borrow_mut() {
+                    Ok(mut d) if !d.closed && d.generation == generation => d.connection.take(),
+                    _ => None,
+                };
+                if let Some(c) = gone {
+                    c.close();
+                }
             }
+            input(driver, Some(generation), |e, now| e.handle_closed(now));
         }
-        input(&self.driver, Some(self.generation), |e, now| {
-            e.handle_closed(now)
-        });
     }
 }
 
@@ -271,21 +233,17 @@ impl Driver {
         match t {
             Transmit::Open(kind) => {
                 self.generation += 1;
-                let sink = Sink {
-                    driver: self.me.clone(),
-                    generation: self.generation,
+                let (driver, generation) = (self.me.clone(), self.generation);
+                let sink = Sink::new(move |report| on_report(&driver, generation, report));
+                let target = Target {
+                    ws: &self.endpoint.ws,
+                    http: &self.endpoint.http,
+                    session: &self.session,
+                    token: &self.token,
+                    client: &self.client,
+                    long_poll_ms: self.long_poll_ms,
                 };
-                let opened = match kind {
-                    Transport::Http => Connection::Http(HttpTransport::open(
-                        &self.endpoint.http,
-                        &self.session,
-                        &self.client,
-                        &self.token,
-                        self.long_poll_ms,
-                        sink,
-                    )),
-                    _ => Connection::Ws(WsTransport::open(&self.endpoint.ws, sink)),
-                };
+                let opened = Connection::open(kind, &target, sink);
                 if let Some(old) = self.connection.replace(opened) {
                     old.close();
                 }

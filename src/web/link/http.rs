@@ -14,7 +14,7 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, Headers, RequestCache, RequestInit, Response};
 
 use super::browser::now;
-use super::driver::Sink;
+use super::transport::Sink;
 use crate::core::protocol::DEFAULT_MAX_FRAME_BYTES;
 use crate::core::session::link::http::{HttpExchange, HttpRequest, PollAnswer};
 use crate::core::session::link::Transport;
@@ -33,7 +33,7 @@ struct State {
 type Shared = Rc<RefCell<State>>;
 
 /// One HTTP "connection": the requests of one handshake and what follows.
-pub(super) struct HttpTransport {
+pub(crate) struct HttpTransport {
     state: Shared,
 }
 
@@ -171,7 +171,7 @@ async fn request(state: &Shared, path: &str, body: Option<&str>) -> Option<Strin
 }
 
 /// `fetch` and the body as text; `None` when either failed.
-async fn fetch_text(url: &str, init: &RequestInit) -> Option<(u16, String)> {
+pub(crate) async fn fetch_text(url: &str, init: &RequestInit) -> Option<(u16, String)> {
     let window = web_sys::window()?;
     let response = JsFuture::from(window.fetch_with_str_and_init(url, init))
         .await

@@ -24,14 +24,16 @@
 //!
 //! Where the parts live: `options.rs` (options and URLs), `driver.rs` (the
 //! engine's inputs and outputs, timer, listeners, the record's writes),
-//! `websocket.rs` and `http.rs` (the transports), `records.rs` (where the
+//! `websocket.rs` and `http.rs` (the transports, opened by `transport.rs`,
+//! which the session driver shares), `records.rs` (where the
 //! record is kept), `browser.rs` (clock, randomness, sessionStorage).
 
-mod browser;
+pub(crate) mod browser;
 mod driver;
-mod http;
-mod options;
+pub(crate) mod http;
+pub(crate) mod options;
 mod records;
+pub(crate) mod transport;
 mod websocket;
 
 use std::rc::Rc;

@@ -112,7 +112,7 @@ impl LinkOptions {
 
 /// The resolved URLs of a link.
 #[derive(Debug, Clone)]
-pub(super) struct Endpoint {
+pub(crate) struct Endpoint {
     /// The HTTP API's base, absolute, without a trailing slash.
     pub http: String,
     /// The WebSocket URL.
@@ -123,6 +123,12 @@ impl Endpoint {
     /// Resolves `options`' URLs against the page; `INVALID_OPTIONS` naming
     /// `http` or `ws` when one is not a URL.
     pub fn of(options: &LinkOptions) -> Result<Endpoint, SessileError> {
+        Self::resolve(&options.http, options.ws.as_deref())
+    }
+
+    /// Resolves the HTTP API's base `http` and the WebSocket URL `ws`
+    /// (default: `http` with a `ws:`/`wss:` scheme plus `/v1/ws`).
+    pub fn resolve(http: &str, ws: Option<&str>) -> Result<Endpoint, SessileError> {
         let bad = |option: &'static str| SessileError::InvalidOptions {
             option,
             reason: "is not a URL".into(),
@@ -131,12 +137,12 @@ impl Endpoint {
             .and_then(|w| w.location().href().ok())
             .unwrap_or_default();
         let resolve = |url: &str| web_sys::Url::new_with_base(url, &base).ok();
-        let http = resolve(options.http.trim_end_matches('/')).ok_or_else(|| bad("http"))?;
+        let http = resolve(http.trim_end_matches('/')).ok_or_else(|| bad("http"))?;
         if !matches!(http.protocol().as_str(), "http:" | "https:") {
             return Err(bad("http"));
         }
         let http = http.href().trim_end_matches('/').to_string();
-        let ws = match &options.ws {
+        let ws = match ws {
             Some(ws) => resolve(ws).ok_or_else(|| bad("ws"))?,
             None => {
                 let u = resolve(&[&http, "/v1/ws"].concat()).ok_or_else(|| bad("http"))?;

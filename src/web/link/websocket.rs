@@ -10,14 +10,14 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{Event, MessageEvent, WebSocket};
 
-use super::driver::Sink;
+use super::transport::Sink;
 use crate::core::session::link::Transport;
 
 /// The close code and reason of a socket the link closes on purpose.
 const NORMAL_CLOSE: u16 = 1000;
 
 /// One WebSocket connection (or the failure to make one).
-pub(super) struct WsTransport {
+pub(crate) struct WsTransport {
     socket: Option<WebSocket>,
     done: Rc<Cell<bool>>,
     _handlers: Vec<Closure<dyn FnMut(Event)>>,

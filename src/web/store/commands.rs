@@ -1,7 +1,8 @@
 //! Runs the store engine's storage commands in the browser. The ones
 //! without an answer (rescue copies, marker) are synchronous localStorage
 //! and cookie work; the others (open, read, slot write, clear) are async
-//! and give an [`Answer`] the engine takes with its `handle_*`. Slot writes
+//! and give an [`Answer`] the engine (the store's, or the session's that
+//! composes it) takes with its `handle_*`. Slot writes
 //! and clears run under the namespace's Web Lock.
 
 use std::future::Future;
@@ -13,6 +14,7 @@ use super::local;
 use super::locks::exclusive;
 use super::page::{read_marker_cookie, write_marker_cookie};
 use crate::core::error::SessileError;
+use crate::core::session::engine::SessionEngine;
 use crate::core::session::store::layout::{version_text, Layout};
 use crate::core::session::store::{StorageCommand, StoreEngine, StoredRead, WriteResult};
 
@@ -35,23 +37,62 @@ pub(crate) enum Answer {
     Cleared(Result<u64, SessileError>),
 }
 
+/// An engine that takes the store's storage answers: the store engine, or
+/// the session engine composing one.
+pub(crate) trait StorageInputs {
+    fn backend_opened(&mut self, result: Result<(), SessileError>, now: u64);
+    fn read(&mut self, read: Result<StoredRead, SessileError>, now: u64);
+    fn written(&mut self, result: WriteResult, now: u64);
+    fn cleared(&mut self, result: Result<u64, SessileError>, now: u64);
+}
+
+impl StorageInputs for StoreEngine {
+    fn backend_opened(&mut self, result: Result<(), SessileError>, now: u64) {
+        self.handle_backend_opened(result, now);
+    }
+    fn read(&mut self, read: Result<StoredRead, SessileError>, now: u64) {
+        self.handle_read(read, now);
+    }
+    fn written(&mut self, result: WriteResult, now: u64) {
+        self.handle_write_result(result, now);
+    }
+    fn cleared(&mut self, result: Result<u64, SessileError>, now: u64) {
+        self.handle_cleared(result, now);
+    }
+}
+
+impl StorageInputs for SessionEngine {
+    fn backend_opened(&mut self, result: Result<(), SessileError>, now: u64) {
+        self.handle_backend_opened(result, now);
+    }
+    fn read(&mut self, read: Result<StoredRead, SessileError>, now: u64) {
+        self.handle_read(read, now);
+    }
+    fn written(&mut self, result: WriteResult, now: u64) {
+        self.handle_write_result(result, now);
+    }
+    fn cleared(&mut self, result: Result<u64, SessileError>, now: u64) {
+        self.handle_cleared(result, now);
+    }
+}
+
 impl Answer {
     /// Hands the answer to the engine; an opened backend goes to `backend`.
     pub(crate) fn deliver(
         self,
-        engine: &mut StoreEngine,
+        engine: &mut impl StorageInputs,
         backend: &mut Option<Rc<Backend>>,
         now: u64,
     ) {
         match self {
             Self::Opened(Ok(opened)) => {
                 *backend = Some(Rc::new(opened));
-                engine.handle_backend_opened(Ok(()), now);
+                engine.backend_opened(Ok(()), now);
             }
-            Self::Opened(Err(error)) => engine.handle_backend_opened(Err(error), now),
-            Self::Read(read) => engine.handle_read(read, now),
-            Self::Written(result) => engine.handle_write_result(result, now),
-            Self::Cleared(result) => engine.handle_cleared(result, now),
+            Self::Opened(Err(error)) => engine.backend_opened(Err(error), now),
+            Self::Read(read) => engine.read(read, now),
+            Self::Written(result) => engine.written(result, now),
+            Self::Cleared(result) => engine.cleared(result, now),
         }
     }
 }

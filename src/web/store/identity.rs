@@ -12,7 +12,7 @@ use crate::core::session::store::identity::{
 use crate::core::session::store::layout::Layout;
 use crate::core::session::store::ClientId;
 
-fn session_storage() -> Option<web_sys::Storage> {
+pub(crate) fn session_storage() -> Option<web_sys::Storage> {
     web_sys::window()?.session_storage().ok().flatten()
 }
 
@@ -42,7 +42,7 @@ pub(crate) async fn client_for(layout: &Layout) -> (ClientId, Option<HeldLock>) 
 
 /// A new random id, with its lock (a taken one, however unlikely, is
 /// passed over).
-async fn fresh(layout: &Layout) -> (ClientId, Option<HeldLock>) {
+pub(crate) async fn fresh(layout: &Layout) -> (ClientId, Option<HeldLock>) {
     let mut id = client_from_bytes(random_bytes());
     for _ in 0..8 {
         let (lock, held) = try_hold(&layout.client_lock(&id)).await;

@@ -4,7 +4,8 @@
 //! head a decimal under `:head`, its `includes` as JSON under
 //! `:includes`), every tab's rescue copy (`sessile:<ns>:rescue:<client>`,
 //! `<base>:<base64>`, written synchronously on `pagehide`) and the eviction
-//! marker (`sessile:<ns>:marker`). Names and text forms are
+//! marker (`sessile:<ns>:marker`); also any key under a prefix (a
+//! session's pending register). Names and text forms are
 //! `core::session::store::layout`'s. A blocked store is
 //! `STORAGE_UNAVAILABLE`, a full one `QUOTA_EXCEEDED`; a failed write
 //! leaves the previous value.
@@ -163,16 +164,33 @@ impl LocalBackend {
     }
 }
 
-/// The full keys of every rescue copy of the namespace (none when
-/// localStorage cannot be reached).
-fn rescue_keys(layout: &Layout) -> Vec<String> {
+/// The full keys starting with `sessile:<prefix>` (none when localStorage
+/// cannot be reached).
+fn keys_under(prefix: &str) -> Vec<String> {
     let Ok(ls) = storage() else {
         return Vec::new();
     };
-    let prefix = full(&layout.rescue_prefix());
+    let prefix = full(prefix);
     (0..LocalStorage::length())
         .filter_map(|i| ls.key(i).ok().flatten())
         .filter(|k| k.starts_with(&prefix))
+        .collect()
+}
+
+/// The full keys of every rescue copy of the namespace.
+fn rescue_keys(layout: &Layout) -> Vec<String> {
+    keys_under(&layout.rescue_prefix())
+}
+
+/// Every `(rest of the key, text)` under `sessile:<prefix>`.
+pub(crate) fn read_under(prefix: &str) -> Vec<(String, String)> {
+    let cut = KEY_PREFIX.len() + prefix.len();
+    keys_under(prefix)
+        .into_iter()
+        .filter_map(|key| {
+            let text = read_text(&key[KEY_PREFIX.len()..]).ok().flatten()?;
+            Some((key[cut..].to_string(), text))
+        })
         .collect()
 }
 

@@ -4,21 +4,23 @@
 //! BroadcastChannel, gloo-timers and the page's `visibilitychange` /
 //! `pagehide`. It reads and writes the storage layout the TypeScript store
 //! wrote (`core::session::store::layout`, docs/STORAGE.md). [`Store`] is
-//! its API for a Rust page; it exports nothing to JavaScript.
+//! its API for a Rust page; it exports nothing to JavaScript. The session
+//! driver (`web::session`) runs its storage commands, backends, locks,
+//! tab channel and page helpers too.
 
-mod backend;
-mod commands;
+pub(crate) mod backend;
+pub(crate) mod commands;
 mod driver;
 mod handle;
 mod idb;
-mod identity;
-mod local;
-mod locks;
+pub(crate) mod identity;
+pub(crate) mod local;
+pub(crate) mod locks;
 mod memory;
 mod options;
-mod page;
-mod signal;
-mod tabs;
+pub(crate) mod page;
+pub(crate) mod signal;
+pub(crate) mod tabs;
 
 pub use self::handle::{Diagnostics, Store, Subscription};
 pub use self::options::{EventHandler, Migration, StoreOptions};

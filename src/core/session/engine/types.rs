@@ -161,6 +161,17 @@ impl Failure {
     }
 }
 
+impl std::fmt::Display for Failure {
+    /// `CODE: message`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.code)?;
+        f.write_str(": ")?;
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
 impl From<&SessileError> for Failure {
     fn from(e: &SessileError) -> Self {
         let message = crate::core::error_text::codec_message(e).unwrap_or_else(|| e.to_string());

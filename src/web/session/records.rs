@@ -1,0 +1,106 @@
+//! Where a synced session keeps this client's link record between loads:
+//! the store `<name>:link:<client>` on the session's backend (the one the
+//! page named; IndexedDB for `auto`), as the TypeScript client kept it
+//! (one snapshot envelope per slot, the newer valid one restored, writes
+//! alternating: `core::session::link::stored`). The store driver's
+//! backends do the IO; nothing is decided here.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::super::store::backend::Backend;
+use crate::core::error::SessileError;
+use crate::core::session::link::stored::{store_name, RecordSlots, Restored};
+use crate::core::session::store::layout::Layout;
+use crate::core::session::store::{BackendKind, Head, Stored, WriteResult};
+use crate::core::slots::SlotRead;
+use crate::web::store::page::now;
+
+/// One client's record store, open.
+pub(crate) struct Records {
+    backend: Backend,
+    kind: BackendKind,
+    slots: RefCell<RecordSlots>,
+    /// The head's version as last read or written (the base of the next
+    /// compare-and-set).
+    head: RefCell<u64>,
+}
+
+fn slot_read(stored: &Stored) -> SlotRead<'_> {
+    match stored {
+        Stored::Missing => SlotRead::Missing,
+        Stored::Bytes(bytes) => SlotRead::Bytes(bytes),
+        Stored::Failed(e) => SlotRead::Failed(e.clone()),
+    }
+}
+
+impl Records {
+    /// Opens the record store of `client` in namespace `name` on `kind`.
+    pub(crate) async fn open(
+        name: &str,
+        client: &str,
+        kind: BackendKind,
+    ) -> Result<Rc<Records>, SessileError> {
+        let layout = Layout::new(&store_name(name, client));
+        let backend = Backend::open(kind, &layout).await?;
+        Ok(Rc::new(Records {
+            backend,
+            kind,
+            slots: RefCell::new(RecordSlots::new()),
+            head: RefCell::new(0),
+        }))
+    }
+
+    /// Where the record is kept.
+    pub(crate) fn kind(&self) -> BackendKind {
+        self.kind
+    }
+
+    /// The newest valid copy's text, and why stored bytes were passed over.
+    pub(crate) async fn load(&self) -> Result<Restored, SessileError> {
+        let read = self.backend.read().await?;
+        *self.head.borrow_mut() = read.head.version;
+        let restored = self.slots.borrow_mut().restore(
+            slot_read(&read.a),
+            slot_read(&read.b),
+            read.head.version,
+        );
+        Ok(restored)
+    }
+
+    /// Stores `text` as the newest copy; resolves once it is stored.
+    pub(crate) async fn save(&self, text: &str) -> Result<(), SessileError> {
+        // A head moved under this client (a tab that went by its id before)
+        // is taken as the new base once.
+        for _ in 0..2 {
+            let write = self.slots.borrow().plan(text, now())?;
+            let base = *self.head.borrow();
+            let head = Head::at(write.version.max(base + 1));
+            match self
+                .backend
+                .write_if_head(write.slot, base, &head, &write.bytes)
+                .await
+            {
+                WriteResult::Stored => {
+                    *self.head.borrow_mut() = head.version;
+                    self.slots.borrow_mut().written(&write);
+                    return Ok(());
+                }
+                WriteResult::Refused { head } => *self.head.borrow_mut() = head,
+                WriteResult::Failed { error, .. } => return Err(error),
+            }
+        }
+        Err(SessileError::StorageUnavailable {
+            reason: "the link record's head kept moving".into(),
+        })
+    }
+
+    /// Removes the record (the session ended).
+    pub(crate) async fn remove(&self) -> Result<(), SessileError> {
+        let base = *self.head.borrow();
+        let tombstone = self.backend.clear(base).await?;
+        *self.head.borrow_mut() = tombstone;
+        *self.slots.borrow_mut() = RecordSlots::new();
+        Ok(())
+    }
+}

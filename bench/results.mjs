@@ -122,5 +122,10 @@ export function printTable(res) {
       console.log(`link: dead_detect_intervals worst ${l.dead_detect_intervals.worst} over ${l.dead_detect_intervals.seeds} simulated seeds: ${t.dead_detect_met ? "met" : "NOT met"} (<= 2)`);
     }
   }
+  if (res.ready) {
+    const r = res.ready;
+    console.log(`openSession to ready, 100 KB from IndexedDB (median ms from navigation start, ${r.sessile.runs} loads each): ` +
+      `cold ${r.sessile.cold_ms} vs JS stack ${r.js_stack.cold_ms} (ratio ${r.ratio_cold}); warm ${r.sessile.warm_ms} vs ${r.js_stack.warm_ms} (ratio ${r.ratio_warm})`);
+  }
   console.log(`(${res.meta.runs} runs after ${res.meta.warmup} warm-up, ${res.meta.chromium}, cross-origin isolated: ${res.meta.crossOriginIsolated}, timer step ${res.meta.timerResolutionMs} ms)`);
 }

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { launchBrowser, startServer } from "../js/test/harness.mjs";
 import { bundleSizes } from "./bundle-size.mjs";
 import { runLinkBench } from "./link.mjs";
+import { runReadyBench } from "./ready.mjs";
 import { printTable, shapeResults } from "./results.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -89,6 +90,7 @@ const meta = {
 };
 const results = shapeResults(out, await bundleSizes(ROOT), meta);
 results.link = await runLinkBench();
+results.ready = await runReadyBench(WWW);
 // Written by scripts/bench from the link simulation just before this run.
 const simReport = path.join(OUT, "link_sim.json");
 if (existsSync(simReport)) {

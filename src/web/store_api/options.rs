@@ -15,9 +15,10 @@ use super::events::event_to_js;
 use super::state;
 use crate::core::error::SessileError;
 use crate::core::error_text::message;
+use crate::core::session::store::identity::client_from_bytes;
 use crate::core::session::store::BackendKind;
 use crate::web::convert::{envelope_config, get, integer};
-use crate::web::store::page::js_message;
+use crate::web::store::page::{js_message, random_bytes};
 use crate::web::store::{Migration, StoreOptions};
 
 fn invalid(option: &'static str, reason: &'static str) -> SessileError {
@@ -75,6 +76,10 @@ pub(crate) fn read(options: &JsValue, rebase: bool) -> Result<StoreOptions, Sess
         .and_then(|p| p.as_bool())
         .unwrap_or(true);
     out.rebase = rebase;
+    // A client id of this open only, as each TypeScript store had: the id
+    // kept in sessionStorage, and its lock, belong to the page's session
+    // (whose link sends this tab's ops under it).
+    out.client = Some(client_from_bytes(random_bytes()));
     Ok(out)
 }
 

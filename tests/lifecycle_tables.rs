@@ -41,8 +41,12 @@ fn render_flows_ts() -> String {
     for f in FLOWS {
         flows.insert(f.name.into(), builtin_json(f));
     }
-    let defaults = json!({ "name": DEFAULT_DECLARED_NAME, "expired": DEFAULT_EXPIRED,
+    let mut defaults = json!({ "name": DEFAULT_DECLARED_NAME, "expired": DEFAULT_EXPIRED,
                            "ended": DEFAULT_ENDED });
+    // Keys sorted, whatever order serde_json keeps (preserve_order keeps the written one).
+    defaults.sort_all_objects();
+    let mut flows = Value::Object(flows);
+    flows.sort_all_objects();
     format!(
         "// Generated from src/core/lifecycle.rs by tests/lifecycle_tables.rs\n\
          // (UPDATE_LIFECYCLE_TABLES=1 cargo test --test lifecycle_tables). Do not edit.\n\
@@ -66,7 +70,7 @@ fn render_flows_ts() -> String {
          export const FLOWS = {} as const;\n",
         serde_json::to_string(&defaults).unwrap(),
         serde_json::to_string(&TABLE_FIELDS).unwrap(),
-        serde_json::to_string_pretty(&Value::Object(flows)).unwrap()
+        serde_json::to_string_pretty(&flows).unwrap()
     )
 }
 
@@ -111,8 +115,9 @@ fn render_cases() -> String {
         }
     }
     let unknown = verdict(lifecycle::flow("no-such-flow").map(|_| json!(true)));
-    let cases = json!({ "transitions": transitions, "validity": validity, "ttl": ttl,
+    let mut cases = json!({ "transitions": transitions, "validity": validity, "ttl": ttl,
                         "extend": extend, "unknownFlow": unknown, "declared": declared_cases() });
+    cases.sort_all_objects();
     serde_json::to_string_pretty(&cases).unwrap() + "\n"
 }
 

@@ -29,8 +29,8 @@ import {
   type SnapshotInfo,
   type SnapshotOptions,
 } from "./snapshot.js";
-import { openStore } from "./store/store.js";
-import type { Store, TypedStoreOptions } from "./store/types.js";
+import { openStore } from "./open-store.js";
+import type { Store, TypedStoreOptions } from "./store-types.js";
 
 export { SESSILE_ERROR_CODES, SessileError } from "./errors.js";
 export type {
@@ -53,7 +53,7 @@ export type {
   StoreEvent,
   StoreOptions,
   TypedStoreOptions,
-} from "./store/types.js";
+} from "./store-types.js";
 
 /** The snapshot functions, available once the wasm module is loaded. */
 export interface Sessile {

@@ -8,12 +8,12 @@
  * (./link/pending.ts; docs/PROTOCOL.md, "Tabs of a synced session").
  */
 import type * as wasm from "./wasm/sessile.js";
-import type { StoreDiagnostics, StoreEvent } from "./store/types.js";
+import type { StoreDiagnostics, StoreEvent } from "./store-types.js";
 import { SessileError, toSessileError } from "./errors.js";
 import { DEFAULT_MAX_BYTES, MAX_BYTES_LIMIT } from "./limits.js";
 import { Lifecycle } from "./lifecycle/lifecycle.js";
 import type { FlowDeclaration } from "./lifecycle/declared.js";
-import type { Store, TypedStoreOptions } from "./store/types.js";
+import type { Store, TypedStoreOptions } from "./store-types.js";
 import { applyMergePatch, sameJson, type Json } from "./link/core/merge-patch.js";
 import { LinkDriver, type LinkCoreRecord, type LinkDiagnostics, type LinkEventData, type LinkOptions } from "./link/driver.js";
 import {

@@ -22,7 +22,7 @@ function declaration(text, kind, name) {
 export function eventTypes() {
   const own = declaration(source("session.ts"), "type", "SessionEvent");
   if (!/\|\s*StoreEvent\b/.test(own)) throw new Error("SessionEvent no longer includes StoreEvent: update this parser");
-  const store = declaration(source("store/types.ts"), "type", "StoreEvent");
+  const store = declaration(source("store-types.ts"), "type", "StoreEvent");
   const types = [...`${own}\n${store}`.matchAll(/type: "([a-z_]+)"/g)].map((m) => m[1]);
   return [...new Set(types)].sort();
 }
@@ -37,7 +37,7 @@ export function members(file, name) {
 export const API = {
   Sessile: members("index.ts", "Sessile"),
   Session: members("session.ts", "Session"),
-  Store: members("store/types.ts", "Store"),
+  Store: members("store-types.ts", "Store"),
 };
 
 /**

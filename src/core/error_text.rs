@@ -3,6 +3,8 @@
 //! (about 2 KB gzip of wasm once the standard library is built with
 //! panic=immediate-abort, docs/PERFORMANCE.md). Each text equals the error's
 //! `Display` (tested below): the page and the server say the same thing.
+//! [`codec_message`] covers the codec's errors, [`store_message`] the
+//! store's (what `openStore` and its store reject with or report).
 
 use super::error::SessileError;
 
@@ -89,6 +91,52 @@ pub fn codec_message(err: &SessileError) -> Option<String> {
     Some(parts.concat())
 }
 
+/// The message of `err` when the store can return it (its own errors and
+/// the storage's); `None` for the others.
+pub fn store_message(err: &SessileError) -> Option<String> {
+    use SessileError as E;
+    let parts: &[&str] = match err {
+        E::InvalidState { reason } => &["invalid state: ", reason],
+        E::StorageUnavailable { reason } => &["storage is unavailable: ", reason],
+        E::QuotaExceeded { bytes } => &[
+            "storage quota exceeded while writing ",
+            &decimal(*bytes),
+            " bytes",
+        ],
+        E::SchemaTooNew { stored, current } => &[
+            "stored state has schema version ",
+            &decimal(u64::from(*stored)),
+            ", newer than this page's ",
+            &decimal(u64::from(*current)),
+            "; it was left untouched",
+        ],
+        E::MigrationFailed { from, reason } => &[
+            "migration from schema version ",
+            &decimal(u64::from(*from)),
+            " failed: ",
+            reason,
+        ],
+        E::StoreClosed => &["the store is closed"],
+        E::StaleWrite { stored, attempted } => &[
+            "the stored state moved to version ",
+            &decimal(*stored),
+            " since this copy read it; write of version ",
+            &decimal(*attempted),
+            " refused",
+        ],
+        _ => return None,
+    };
+    Some(parts.concat())
+}
+
+/// The message of any error the codec or the store returns; the code alone
+/// for the others.
+pub fn message(err: &SessileError) -> String {
+    codec_message(err)
+        .or_else(|| store_message(err))
+        .unwrap_or_else(|| err.code().into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +197,40 @@ mod tests {
             );
         }
         assert_eq!(codec_message(&SessileError::SessionExpired), None);
+    }
+
+    #[test]
+    fn every_store_message_equals_display() {
+        let errors = [
+            SessileError::InvalidState {
+                reason: "the state must be a JSON value".into(),
+            },
+            SessileError::StorageUnavailable {
+                reason: "SecurityError: denied".into(),
+            },
+            SessileError::QuotaExceeded { bytes: 2_097_162 },
+            SessileError::SchemaTooNew {
+                stored: 4,
+                current: 3,
+            },
+            SessileError::MigrationFailed {
+                from: 2,
+                reason: "no migration function migrate[2]".into(),
+            },
+            SessileError::StoreClosed,
+            SessileError::StaleWrite {
+                stored: 7,
+                attempted: 6,
+            },
+        ];
+        for e in &errors {
+            assert_eq!(store_message(e).as_deref(), Some(e.to_string().as_str()));
+            assert_eq!(message(e), e.to_string());
+        }
+        assert_eq!(message(&SessileError::SessionExpired), "SESSION_EXPIRED");
+        assert_eq!(
+            message(&SessileError::BadMagic),
+            SessileError::BadMagic.to_string()
+        );
     }
 }

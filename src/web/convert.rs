@@ -7,7 +7,9 @@ use wasm_bindgen::JsValue;
 
 use crate::core::envelope::{EnvelopeConfig, SnapshotMeta};
 use crate::core::error::SessileError;
-use crate::core::error_text::{codec_message, decimal};
+// The error's message, built without `core::fmt`: the codec's and the
+// store's errors have one; any other says just its code.
+use crate::core::error_text::{decimal, message};
 
 /// Turns a core error into a JS `Error` whose `name` is `SessileError` and
 /// whose `code` is the stable code.
@@ -17,13 +19,6 @@ pub(crate) fn to_js_error(err: SessileError) -> JsValue {
     set(&js, "code", &JsValue::from_str(err.code()));
     set(&js, "retryable", &JsValue::from_bool(err.is_retryable()));
     js.into()
-}
-
-/// The error's message, built without `core::fmt`
-/// (`crate::core::error_text`): the codec returns only errors that have one;
-/// any other would say just its code.
-fn message(err: &SessileError) -> String {
-    codec_message(err).unwrap_or_else(|| err.code().into())
 }
 
 pub(crate) fn set(target: &JsValue, key: &str, value: &JsValue) {

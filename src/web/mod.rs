@@ -8,6 +8,7 @@ pub mod session;
 pub mod slots_api;
 pub mod snapshot_api;
 pub mod store;
+pub mod store_api;
 
 pub use self::link::{Link, LinkOptions};
 pub use self::session::{ServerOptions, Session, SessionOptions};

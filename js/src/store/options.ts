@@ -7,7 +7,7 @@ import type { SessileError } from "../errors.js";
 import { DEFAULT_MAX_BYTES, MAX_BYTES_LIMIT } from "../limits.js";
 import { utf8Length } from "../utf8.js";
 import { fail, invalidState, messageOf } from "./errors.js";
-import type { StoreEvent, StoreOptions } from "./types.js";
+import type { StoreEvent, StoreOptions } from "../store-types.js";
 
 /** Which backend holds the slots. */
 export type BackendKind = "indexeddb" | "localstorage" | "memory";

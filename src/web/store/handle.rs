@@ -5,6 +5,7 @@
 //! `close` finish when storage has done them; events say what happened.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::rc::{Rc, Weak};
 
 use serde::de::DeserializeOwned;
@@ -20,8 +21,16 @@ use super::signal;
 use crate::core::error::SessileError;
 use crate::core::session::store::layout::Layout;
 use crate::core::session::store::{
-    BackendKind, ClientId, Phase, RequestId, StoreDiagnostics, StoreEngine, StoreEvent,
+    BackendKind, ClientId, Phase, StoreDiagnostics, StoreEngine, StoreEvent,
 };
+
+/// What [`Store::start`] asks the engine for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Request {
+    Flush,
+    Clear,
+    Close,
+}
 
 /// A store of one namespace in this tab. Cloning gives another handle to
 /// the same store. Dropped without [`close`](Self::close), it leaves what
@@ -141,6 +150,11 @@ impl Store {
         self.shared.borrow().engine.state().clone()
     }
 
+    /// `f` of the current state as JSON text (for the JS boundary).
+    pub(crate) fn with_json<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        f(self.shared.borrow().engine.json())
+    }
+
     /// The current state as `T` (`INVALID_STATE` when it does not fit).
     pub fn get_as<T: DeserializeOwned>(&self) -> Result<T, SessileError> {
         serde_json::from_value(self.get()).map_err(|_| SessileError::InvalidState {
@@ -177,31 +191,43 @@ impl Store {
     /// `STALE_WRITE` when another tab stored a newer state first and this
     /// tab took it.
     pub async fn flush(&self) -> Result<(), SessileError> {
-        let request = self.shared.borrow_mut().engine.flush(now());
-        self.wait(request).await
+        self.start(Request::Flush).await
     }
 
     /// Removes every stored copy (leaving a tombstone so a tab that has not
     /// heard cannot write the old state back), resets to the initial state
     /// and tells the other tabs.
     pub async fn clear(&self) -> Result<(), SessileError> {
-        let request = self.shared.borrow_mut().engine.clear(now());
-        self.wait(request).await
+        self.start(Request::Clear).await
     }
 
     /// Refuses further changes, flushes, and lets go of the browser's
     /// resources (a failed flush leaves a rescue copy and is returned).
     pub async fn close(&self) -> Result<(), SessileError> {
-        let request = self.shared.borrow_mut().engine.close(now());
-        self.wait(request).await
+        self.start(Request::Close).await
     }
 
-    async fn wait(&self, request: Result<RequestId, SessileError>) -> Result<(), SessileError> {
-        let id = request?;
-        let (done, finished) = signal::channel();
-        self.shared.borrow_mut().wait_for(id, done);
-        pump(&self.shared);
-        finished.await
+    /// Asks the engine for `request` now, synchronously (a `set` right
+    /// after `close` is already refused), and returns the wait for its end.
+    pub(crate) fn start(
+        &self,
+        request: Request,
+    ) -> impl Future<Output = Result<(), SessileError>> + 'static {
+        let id = {
+            let engine = &mut self.shared.borrow_mut().engine;
+            match request {
+                Request::Flush => engine.flush(now()),
+                Request::Clear => engine.clear(now()),
+                Request::Close => engine.close(now()),
+            }
+        };
+        let finished = id.map(|id| {
+            let (done, finished) = signal::channel();
+            self.shared.borrow_mut().wait_for(id, done);
+            pump(&self.shared);
+            finished
+        });
+        async move { finished?.await }
     }
 
     /// Calls `handler` with every later event, until the subscription is dropped.

@@ -80,6 +80,9 @@ impl LocalBackend {
 
     fn head(&self) -> Result<Head, SessileError> {
         let version = parse_version(read_text(&self.layout.head_key())?.as_deref());
+        // Checked again: gloo throws (and the write under way would never
+        // end) if the page lost localStorage since the head was read.
+        storage()?;
         let record: HeadRecord =
             LocalStorage::get(full(&self.layout.includes_key())).unwrap_or_default();
         Ok(record.for_head(version))

@@ -4,7 +4,7 @@
 //! BroadcastChannel, gloo-timers and the page's `visibilitychange` /
 //! `pagehide`. It reads and writes the storage layout the TypeScript store
 //! wrote (`core::session::store::layout`, docs/STORAGE.md). [`Store`] is
-//! its API for a Rust page; it exports nothing to JavaScript. The session
+//! its API for a Rust page; `web::store_api` exports it to JavaScript. The session
 //! driver (`web::session`) runs its storage commands, backends, locks,
 //! tab channel and page helpers too.
 
@@ -22,6 +22,7 @@ pub(crate) mod page;
 pub(crate) mod signal;
 pub(crate) mod tabs;
 
+pub(crate) use self::handle::Request;
 pub use self::handle::{Diagnostics, Store, Subscription};
 pub use self::options::{EventHandler, Migration, StoreOptions};
 pub use crate::core::session::store::{

@@ -151,8 +151,12 @@ impl StoreEngine {
             rebased,
         };
         match adoption.source {
+            // Unsaved changes met another tab's copy: the page is told,
+            // also when they were put back on top of it (a synced session;
+            // the event's `local` is this tab's state before, `remote` the
+            // copy taken, the state now both).
             Source::Tab => {
-                if unsaved && !rebase {
+                if unsaved {
                     self.conflict(
                         local,
                         remote,
@@ -164,10 +168,9 @@ impl StoreEngine {
                 self.emit(updated);
             }
             Source::Refused { write, attempted } => {
+                self.conflict(local, remote, Winner::Remote, attempted, adoption.version);
                 if rebase {
                     self.emit(updated);
-                } else {
-                    self.conflict(local, remote, Winner::Remote, attempted, adoption.version);
                 }
                 let stale = WriteEnd::Stale {
                     stored: adoption.version,

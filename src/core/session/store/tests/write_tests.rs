@@ -281,3 +281,21 @@ fn a_rescue_copy_restored_while_the_old_pages_write_lands_meets_it_without_loss(
     let third = Tab::open(&w, config("t-late", 3), 20);
     assert_eq!(third.state(), json!({ "step": "success" }));
 }
+
+#[test]
+fn the_pages_key_order_is_stored_and_restored() {
+    // A page compares `JSON.stringify` of what it set with what comes back:
+    // keys keep the order the page wrote them in, not sorted.
+    let w = world();
+    let state: Value =
+        serde_json::from_str(r#"{"step":"checkout","items":[{"sku":"A","name":"x","qty":1}]}"#)
+            .unwrap();
+    let text = r#"{"step":"checkout","items":[{"sku":"A","name":"x","qty":1}]}"#;
+    let mut tab = Tab::open(&w, config("t-order", 1), 0);
+    tab.set(state);
+    assert_eq!(tab.engine.json(), text);
+    tab.flush().unwrap();
+    tab.close().unwrap();
+    let next = Tab::open(&w, config("t-order", 2), 10);
+    assert_eq!(next.engine.json(), text);
+}

@@ -10,5 +10,6 @@ pub mod flow_table;
 pub mod lifecycle;
 pub mod merge_patch;
 pub mod protocol;
+mod protocol_read;
 pub mod session;
 pub mod slots;

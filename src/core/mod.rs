@@ -13,3 +13,4 @@ pub mod protocol;
 mod protocol_read;
 pub mod session;
 pub mod slots;
+pub mod vec_map;

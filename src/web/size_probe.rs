@@ -46,9 +46,11 @@ pub async fn size_probe(
     session.close().await.map_err(failure)?;
     drop(subscription);
 
-    let store = Store::open(StoreOptions::new(&[&name, ":store"].concat()).on_event(move |e| {
-        let _ = on_event.call1(&JsValue::NULL, &JsValue::from_str(store_event(e)));
-    }))
+    let store = Store::open(
+        StoreOptions::new(&[&name, ":store"].concat()).on_event(move |e| {
+            let _ = on_event.call1(&JsValue::NULL, &JsValue::from_str(store_event(e)));
+        }),
+    )
     .await
     .map_err(to_js_error)?;
     store.set(patch).map_err(to_js_error)?;

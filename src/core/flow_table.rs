@@ -98,10 +98,20 @@ fn shown(name: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The keys of `map`, sorted (whatever order the map keeps).
+/// The keys of `map`, sorted (whatever order the map keeps). By
+/// insertion, one pass over keys already in order (serde_json's map
+/// without `preserve_order`, as sessile builds it, keeps them sorted):
+/// `sort` brings 2 to 3 KB of sorting code into the wasm module
+/// (docs/PERFORMANCE.md).
 fn sorted_keys(map: &Map<String, Value>) -> Vec<&String> {
     let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort();
+    for i in 1..keys.len() {
+        let mut j = i;
+        while j > 0 && keys[j - 1] > keys[j] {
+            keys.swap(j - 1, j);
+            j -= 1;
+        }
+    }
     keys
 }
 

@@ -10,5 +10,7 @@ pub mod flow_table;
 pub mod lifecycle;
 pub mod merge_patch;
 pub mod protocol;
+mod protocol_read;
 pub mod session;
 pub mod slots;
+pub mod vec_map;

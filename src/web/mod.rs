@@ -5,6 +5,8 @@
 mod convert;
 pub mod link;
 pub mod session;
+#[cfg(feature = "size-probe")]
+mod size_probe;
 pub mod slots_api;
 pub mod snapshot_api;
 pub mod store;

@@ -72,7 +72,7 @@ pub fn unreachable(base: &str) -> Failure {
 /// retryable}`), or `PROTOCOL_ERROR` naming the status when it gave none
 /// (retryable from 500 on).
 pub fn read_answer(call: &HttpCall, status: u16, text: &str) -> Result<Value, Failure> {
-    let answer: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let answer: Value = serde_json::from_slice(text.as_bytes()).unwrap_or(Value::Null);
     if (200..300).contains(&status) {
         return Ok(answer);
     }

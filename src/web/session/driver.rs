@@ -297,12 +297,21 @@ pub(crate) fn input<F>(driver: &WeakDriver, f: F)
 where
     F: FnOnce(&mut Driver, u64) + 'static,
 {
+    input_boxed(driver, Box::new(f));
+}
+
+/// One input to the driver, boxed.
+type Input = Box<dyn FnOnce(&mut Driver, u64)>;
+
+/// [`input`]'s work, once for every input: a generic body would be copied
+/// into the wasm module for each of them, with its `spawn_local` and pump.
+fn input_boxed(driver: &WeakDriver, f: Input) {
     let Some(rc) = driver.upgrade() else {
         return;
     };
     let Ok(mut d) = rc.try_borrow_mut() else {
         let driver = driver.clone();
-        return spawn_local(async move { input(&driver, f) });
+        return spawn_local(async move { input_boxed(&driver, f) });
     };
     if d.released {
         return;

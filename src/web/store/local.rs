@@ -80,11 +80,17 @@ impl LocalBackend {
 
     fn head(&self) -> Result<Head, SessileError> {
         let version = parse_version(read_text(&self.layout.head_key())?.as_deref());
-        // Checked again: gloo throws (and the write under way would never
-        // end) if the page lost localStorage since the head was read.
+        // Checked again: a write under way would never end if the page lost
+        // localStorage since the head was read.
         storage()?;
-        let record: HeadRecord =
-            LocalStorage::get(full(&self.layout.includes_key())).unwrap_or_default();
+        // Read as text and parsed from bytes, as every JSON text of the
+        // module is: gloo's `get` parses from a `&str`, which brings a
+        // second copy of serde_json's parser into the wasm module.
+        let record: HeadRecord = read_text(&self.layout.includes_key())
+            .ok()
+            .flatten()
+            .and_then(|text| serde_json::from_slice(text.as_bytes()).ok())
+            .unwrap_or_default();
         Ok(record.for_head(version))
     }
 

@@ -3,7 +3,6 @@
 //! through real storage). Lost on reload; the last resort of `auto`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use super::backend::SlotsRead;
 use crate::core::session::store::layout::Layout;
@@ -18,7 +17,10 @@ struct Entry {
 }
 
 thread_local! {
-    static TABLE: RefCell<HashMap<String, Entry>> = RefCell::new(HashMap::new());
+    /// Namespace and entry. A list, not a `HashMap`: a page holds a few
+    /// namespaces, and hashbrown with SipHash costs the wasm module about
+    /// 3 KB (docs/PERFORMANCE.md).
+    static TABLE: RefCell<Vec<(String, Entry)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// One namespace's entry of the page's table.
@@ -39,7 +41,17 @@ impl MemoryBackend {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Entry) -> T) -> T {
-        TABLE.with(|t| f(t.borrow_mut().entry(self.ns.clone()).or_default()))
+        TABLE.with(|t| {
+            let mut table = t.borrow_mut();
+            let at = match table.iter().position(|(ns, _)| *ns == self.ns) {
+                Some(at) => at,
+                None => {
+                    table.push((self.ns.clone(), Entry::default()));
+                    table.len() - 1
+                }
+            };
+            f(&mut table[at].1)
+        })
     }
 
     pub(crate) fn read(&self) -> SlotsRead {

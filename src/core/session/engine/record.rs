@@ -118,7 +118,7 @@ pub fn unwrap(
         Resume::Corrupt(e) => return Err(e),
         _ => return Ok(None),
     };
-    let saved = text.and_then(|t| serde_json::from_str(t).ok());
+    let saved = text.and_then(|t| serde_json::from_slice(t.as_bytes()).ok());
     Ok(Some((record, saved.unwrap_or(Value::Null))))
 }
 

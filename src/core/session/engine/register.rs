@@ -97,7 +97,7 @@ pub fn pending_of(
 ) -> Pending {
     let mut out = Pending::default();
     for (client, text) in others {
-        let Ok(Value::Object(e)) = serde_json::from_str::<Value>(text) else {
+        let Ok(Value::Object(e)) = serde_json::from_slice::<Value>(text.as_bytes()) else {
             continue;
         };
         if e.get("session").and_then(Value::as_str) != Some(session) {

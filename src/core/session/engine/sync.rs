@@ -131,7 +131,7 @@ pub(super) fn shown_status(link: &Link) -> String {
 
 /// The server session remembered in `text` (`{id, token}`), if it reads.
 fn read_session(text: Option<&str>) -> Option<ServerSession> {
-    let v: Value = serde_json::from_str(text?).ok()?;
+    let v: Value = serde_json::from_slice(text?.as_bytes()).ok()?;
     let (Some(Value::String(id)), Some(Value::String(token))) = (v.get("id"), v.get("token"))
     else {
         return None;
@@ -144,7 +144,7 @@ fn read_session(text: Option<&str>) -> Option<ServerSession> {
 
 /// The status and expiry remembered in `text` for session `session`.
 fn read_lifecycle(text: Option<&str>, session: &str) -> Option<(String, u64)> {
-    let v: Value = serde_json::from_str(text?).ok()?;
+    let v: Value = serde_json::from_slice(text?.as_bytes()).ok()?;
     let status = v.get("status")?.as_str().filter(|s| !s.is_empty())?;
     let at = v.get("expiresAt")?.as_f64().filter(|f| f.is_finite())?;
     (v.get("session")?.as_str()? == session).then(|| (status.to_string(), at.max(0.0) as u64))

@@ -267,7 +267,7 @@ impl Link {
     /// The confirmed state now holds `op`'s change (when a patch named it).
     fn note_applied(&mut self, op: Option<OpId>) {
         if let Some(OpId { client, seq }) = op {
-            let at = self.applied.entry(client).or_insert(0);
+            let at = self.applied.get_or_insert(client, 0);
             *at = (*at).max(seq);
         }
     }

@@ -40,7 +40,7 @@ mod tests_applied;
 #[cfg(test)]
 mod tests_frames;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde_json::{Map, Value};
 
@@ -55,6 +55,7 @@ pub use self::types::{
 use crate::core::error::{Result, SessileError};
 use crate::core::merge_patch;
 use crate::core::protocol::{self, Hello, Message, OpId, Ping, PROTOCOL_VERSION};
+use crate::core::vec_map::VecMap;
 
 /// Out-of-order versions held before the link gives up and resyncs.
 const MAX_BUFFERED_VERSIONS: usize = 256;
@@ -71,12 +72,12 @@ pub struct Link {
     confirmed: Value,
     version: u64,
     /// Versions that arrived ahead of a gap, with the status each set.
-    ahead: BTreeMap<u64, (Value, Option<String>)>,
+    ahead: VecMap<u64, (Value, Option<String>)>,
     /// The ops named by the patches held in `ahead`, by version.
-    ahead_ops: BTreeMap<u64, OpId>,
+    ahead_ops: VecMap<u64, OpId>,
     /// Per client, the highest sequence whose change `confirmed` holds, as
     /// the patches that named their op said (a snapshot names none).
-    applied: BTreeMap<String, u64>,
+    applied: VecMap<String, u64>,
     /// The session's status at `version` ("" until the first `welcome`).
     status: String,
     /// When the session expires (ms since the Unix epoch, 0 until known).
@@ -122,9 +123,9 @@ impl Link {
             state: LinkState::Idle,
             confirmed: state,
             version,
-            ahead: BTreeMap::new(),
-            ahead_ops: BTreeMap::new(),
-            applied: BTreeMap::new(),
+            ahead: VecMap::new(),
+            ahead_ops: VecMap::new(),
+            applied: VecMap::new(),
             status: String::new(),
             expires_at: 0,
             gap_since: None,

@@ -66,7 +66,7 @@ pub fn resume(stored: Option<&str>, session: &str, client: &str) -> Resume {
     let Some(text) = stored else {
         return Resume::Fresh;
     };
-    let Ok(Value::Object(o)) = serde_json::from_str::<Value>(text) else {
+    let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(text.as_bytes()) else {
         return Resume::Corrupt(super::outbox::corrupt("link record is not a JSON object"));
     };
     if o.get("session").and_then(Value::as_str) != Some(session) {

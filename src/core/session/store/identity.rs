@@ -26,7 +26,7 @@ pub enum OwnLock {
 /// The client id in sessionStorage's text (a JSON string of 32 lowercase
 /// hex digits), if that is what it holds.
 pub fn parse_client(text: Option<&str>) -> Option<ClientId> {
-    let id: String = serde_json::from_str(text?).ok()?;
+    let id: String = serde_json::from_slice(text?.as_bytes()).ok()?;
     is_client_id(&id).then_some(ClientId(id))
 }
 
@@ -66,7 +66,9 @@ pub const MAX_KNOWN_CLIENTS: usize = 32;
 /// entries that are not client ids, and a text that does not read, are
 /// left out.
 pub fn parse_known(text: Option<&str>) -> Vec<ClientId> {
-    let Some(Ok(serde_json::Value::Array(ids))) = text.map(serde_json::from_str) else {
+    let Some(Ok(serde_json::Value::Array(ids))) =
+        text.map(|t| serde_json::from_slice(t.as_bytes()))
+    else {
         return Vec::new();
     };
     ids.iter()

@@ -329,7 +329,7 @@ impl StoreEngine {
 
 /// The state in a snapshot's JSON text.
 pub(super) fn parse(json: &str) -> Result<Value, SessileError> {
-    serde_json::from_str(json).map_err(|_| SessileError::InvalidState {
+    serde_json::from_slice(json.as_bytes()).map_err(|_| SessileError::InvalidState {
         reason: "the stored JSON text does not parse".into(),
     })
 }

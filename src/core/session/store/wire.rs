@@ -91,7 +91,7 @@ impl TabWire {
         if self.cleared == Some(true) {
             return Some(TabMessage::Cleared { from, version });
         }
-        let state = serde_json::from_str(self.json.as_deref()?).ok()?;
+        let state = serde_json::from_slice(self.json.as_deref()?.as_bytes()).ok()?;
         let slot = if self.slot.as_deref() == Some("b") {
             SlotId::B
         } else {

@@ -97,7 +97,7 @@ impl Link {
         }
         let mut cfg = options.engine.clone();
         let remember_key = stored::fallback_key(&options.namespace);
-        let remembered = browser::session_get(&remember_key);
+        let remembered = browser::local_get(&remember_key);
         cfg.start_on_http = stored::starts_on_http(remembered.as_deref(), browser::now());
         let (session, token) = (cfg.session.clone(), cfg.token.clone());
         let long_poll_ms = options

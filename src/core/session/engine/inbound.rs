@@ -120,7 +120,7 @@ impl SessionEngine {
                 });
                 let id = sync.server.as_ref().map(|s| s.id.clone());
                 let pending = std::mem::take(&mut sync.auth_pending);
-                self.remember_fallback(transport, now);
+                self.remember_fallback(&event, now);
                 if let (true, Some(id)) = (pending, id) {
                     self.events.push_back(SessionEvent::AuthSuccess { id });
                 }
@@ -132,6 +132,8 @@ impl SessionEngine {
                     .push_back(SessionEvent::StateSynchronized { version, confirmed });
                 self.reconcile(false, now);
             }
+            // Diagnostics say it; the origin remembers a refused WebSocket.
+            LinkEvent::TransportPreferred { .. } => self.remember_fallback(&event, now),
             LinkEvent::ConnectionLost { reason } => {
                 self.events
                     .push_back(SessionEvent::ConnectionLost { reason });

@@ -45,7 +45,7 @@ pub use self::options::{LinkOptions, DEFAULT_REMEMBER_FALLBACK_MS};
 pub use self::records::{IndexedDbRecords, LocalFuture, MemoryRecords, RecordStore};
 pub use crate::core::session::link::stored::Restored;
 pub use crate::core::session::link::{
-    ConflictWinner, Diagnostics, LinkEvent, LinkState, LossReason, Transport,
+    ConflictWinner, Diagnostics, LinkEvent, LinkState, LossReason, Transport, TransportReason,
 };
 
 use self::driver::{Changed, Driver, Shared, Start};

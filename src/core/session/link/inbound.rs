@@ -91,6 +91,7 @@ impl Link {
     }
 
     fn on_welcome(&mut self, w: Welcome, now: u64) {
+        self.outnumbered = w.applied_seq >= self.outbox.next_seq();
         let confirmed = self.outbox.remove_upto(w.applied_seq);
         self.ahead.clear();
         self.ahead_ops.clear();

@@ -104,6 +104,9 @@ pub struct Link {
     /// preferred.
     ws_refused: bool,
     ws_failures: u32,
+    /// The last welcome's `appliedSeq` was past every sequence this outbox
+    /// numbered: it was restored from an older record.
+    outnumbered: bool,
     probe_at: Option<u64>,
     probe_ms: u64,
     probing: bool,
@@ -152,6 +155,7 @@ impl Link {
             standby: None,
             ws_refused: false,
             ws_failures: 0,
+            outnumbered: false,
             probe_at: None,
             probing: false,
             attempt_started: 0,
@@ -204,6 +208,14 @@ impl Link {
     /// copy already has.
     pub fn applied_seq(&self, client: &str) -> u64 {
         self.applied.get(client).copied().unwrap_or(0)
+    }
+
+    /// Whether the last `welcome` said the server processed ops of this
+    /// client that this outbox never numbered: the outbox was restored from
+    /// an older record (its last writes failed before a crash), so changes
+    /// kept aside from it may have gone out already, under those numbers.
+    pub fn outnumbered(&self) -> bool {
+        self.outnumbered
     }
 
     /// The server's state at [`version`](Self::version).

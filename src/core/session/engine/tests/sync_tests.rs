@@ -437,6 +437,39 @@ fn terminating_needs_the_server_unless_it_already_ended_the_session() {
     assert_eq!(b.borrow().stored(BackendKind::IndexedDb), None);
 }
 
+/// Seen in Firefox (tests/web_session/lifecycle.rs): the server's push of
+/// the end (status `terminated`, the state erased) came over the link
+/// before the answer to `DELETE`, and the erased state replaced the copy
+/// `end(keep)` keeps.
+#[test]
+fn the_erased_state_pushed_while_an_end_waits_does_not_replace_the_kept_copy() {
+    let b = browser();
+    let mut p = synced_page(&b, "s-end-push", 1);
+    let me = client(1);
+    p.update(json!({"cart": {"X": 1}}));
+    p.frame(ack(&me, 1, 2));
+    let id = p.engine.end(None, true, p.now).unwrap();
+    p.run();
+    let (call, _) = p.take_call(|c| matches!(c, ServerCall::End { .. }));
+    // The server ended the session: its push comes first.
+    let mut end = patch(3, json!({"cart": null}), None);
+    if let Message::Patch(lp) = &mut end {
+        lp.status = Some("terminated".into());
+    }
+    p.frame(end);
+    assert_eq!(p.engine.state(), &json!({"cart": {"X": 1}}), "kept");
+    p.engine
+        .handle_call_result(call, Ok(json!({"status": "terminated"})), p.now);
+    p.run();
+    assert_eq!(ok(&p, id), Outcome::Done);
+    assert_eq!(p.engine.status(), "terminated");
+    assert_eq!(
+        b.borrow().stored(BackendKind::IndexedDb),
+        Some(json!({"cart": {"X": 1}})),
+        "the local copy is kept"
+    );
+}
+
 #[test]
 fn close_keeps_the_record_and_the_listed_ops_and_fails_an_end_still_waiting() {
     let b = browser();

@@ -21,7 +21,8 @@
 //! own), and at the end every tab, the stored copy and the server hold the
 //! same state. A failing run names its seed: `SESSION_SIM_SEED=n` replays
 //! it; `SESSION_SIM_SEEDS=n` runs n seeds from 1 (or `SESSION_SIM_FROM`;
-//! 200 by default), each with `SESSION_SIM_CHAOS_S` (120) simulated seconds
+//! 1,000 by default: scripts/sims runs them optimized), each with
+//! `SESSION_SIM_CHAOS_S` (120) simulated seconds
 //! of faults. Also issue 16's lost click, played step by step.
 
 #[allow(dead_code)]
@@ -701,7 +702,7 @@ fn two_tabs_lose_nothing_double_nothing_and_converge() {
         Ok(v) if !v.is_empty() => vec![num("SESSION_SIM_SEED", 0)],
         _ => {
             let from = num("SESSION_SIM_FROM", 1);
-            (from..from + num("SESSION_SIM_SEEDS", 200)).collect()
+            (from..from + num("SESSION_SIM_SEEDS", 1_000)).collect()
         }
     };
     let chaos_ms = num("SESSION_SIM_CHAOS_S", 120) * 1000;

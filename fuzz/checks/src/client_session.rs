@@ -27,7 +27,8 @@
 //! record may number a new op as one already sent; the server takes
 //! sequences in order only, so no renumbering can avoid it (known, in
 //! docs/FUZZING.md). Held changes of such a record that the server already
-//! applied are not sent again (found here; `tracking.rs` has the test).
+//! applied are no longer sent again (found here before that crash was left
+//! out; `tracking.rs` has the test).
 //!
 //! Asserts after every action: no op is sent under two ids (an id always
 //! carries the same patch, and a change is sent again under a new id only

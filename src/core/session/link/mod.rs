@@ -1,5 +1,6 @@
 //! The client link, sans-IO: connection state, transport choice (WebSocket
-//! first, HTTP fallback, probing back), heartbeat with RTT and timestamp
+//! first, raced against HTTP when slow to open, HTTP at once when refused,
+//! probing back), heartbeat with RTT and timestamp
 //! liveness, full-jitter backoff, and the outbox of ops with (client, seq)
 //! ids, resume by version, rebase of out-of-order versions and the conflict
 //! policy. Inputs are `handle_*(…, now)` and `submit`; outputs are
@@ -19,7 +20,8 @@
 //! Where the parts live: `types.rs` (what the driver sees), `outbox.rs`,
 //! `backoff.rs`, `record.rs` (the persisted record), `options.rs` (a link
 //! from a page's options), `inbound.rs` (frames from the server),
-//! `connection.rs` (opening, losing and stopping). For the browser driver:
+//! `connection.rs` (opening, losing and stopping; the race and its
+//! standby). For the browser driver:
 //! `http.rs` (the HTTP fallback's requests and answers) and `stored.rs`
 //! (the record a page keeps between loads, the remembered fallback).
 

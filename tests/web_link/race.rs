@@ -45,18 +45,33 @@ async fn a_refused_websocket_is_usable_over_http_within_the_budget() {
             .unwrap();
         event(&link, 5_000, "on HTTP", |e| established(e, HTTP)).await;
         times.push(js_sys::Date::now() - t0);
+        // Chrome reports the refusal at once: HTTP starts then. Firefox
+        // holds back a WebSocket to a host whose last one failed
+        // (network.websocket.delay-failed-reconnects): the race starts HTTP
+        // after wsRaceMs, and the refusal comes later.
         let d = link.diagnostics();
-        assert_eq!(
-            (d.preferred, d.transport, d.reason),
-            (HTTP, Some(HTTP), TransportReason::WebSocketRefused)
+        assert_eq!(d.transport, Some(HTTP));
+        assert!(
+            matches!(
+                d.reason,
+                TransportReason::WebSocketRefused | TransportReason::WebSocketSlow
+            ),
+            "{d:?}"
         );
         // Usable: a change lands.
         link.submit(json!({"run": run}), None).unwrap();
         assert!(within(5_000, "acknowledged", link.when_acknowledged()).await);
         assert_applied_once(&s, &client, &[1]).await;
-        assert!(
-            local_get(&format!("sessile:{ns}:fallback")).is_some(),
-            "remembered"
+        // Remembered once HTTP worked where the WebSocket did not open.
+        let key = format!("sessile:{ns}:fallback");
+        until(4_000, "the refusal remembered", || {
+            local_get(&key).is_some()
+        })
+        .await;
+        let d = link.diagnostics();
+        assert_eq!(
+            (d.preferred, d.reason),
+            (HTTP, TransportReason::WebSocketRefused)
         );
         link.close().await.unwrap();
     }

@@ -8,7 +8,7 @@ help:
 	@echo "make test   set up what is missing, then run every test"
 	@echo "make bench  set up what is missing, build, run the browser benchmarks (bench/out/results.json)"
 	@echo "make setup  only the set-up;  make build  only the build"
-	@echo "make soak   the client link's simulation over 10,000 seeds (LINK_SIM_SEEDS overrides)"
+	@echo "make soak   the Rust link and session simulations over 10,000 seeds each (SIM_SEEDS, LINK_SIM_SEEDS, SESSION_SIM_SEEDS override)"
 	@echo "make chaos  build, then 1,000 seeded chaos runs of the demo page (CHAOS_RUNS overrides; SEED=n replays one; bench/out/chaos.json)"
 	@echo "make load   load test of sessile-server on loopback (SESSIONS overrides 10000)"
 	@echo "make fuzz   cargo-fuzz, each target FUZZ_SECONDS (300; FUZZ_TARGETS picks; bench/out/fuzz.json)"
@@ -55,8 +55,8 @@ load:
 fuzz:
 	@scripts/fuzz
 
-# The client link's simulation (TypeScript core, pure Node), many more seeds
-# than `make test` runs; after a build, which compiles js/dist/.
-soak: build
-	@LINK_SIM_SEEDS=$${LINK_SIM_SEEDS:-10000} LINK_SIM_CHAOS_S=$${LINK_SIM_CHAOS_S:-900} \
-		node --test js/test/link_sim.test.mjs
+# The seeded simulations of the Rust engines (server/tests/link_sim.rs,
+# session_sim.rs, against the server's own engine on a virtual clock), ten
+# times the seeds `make test` runs; they print seeds, lost and doubled.
+soak: setup
+	@scripts/sims $${SIM_SEEDS:-10000}

@@ -6,16 +6,21 @@
 //! reconnects after a server crash and after cut sockets, heartbeat
 //! liveness against a stalled socket, conflicts, auth and an ended session.
 //! What the server stored is read through its HTTP API and audit log.
-//! The record and reloads are in web_link/reload.rs.
+//! The record and reloads are in web_link/reload.rs, the race of a slow or
+//! refused WebSocket against HTTP in web_link/race.rs.
 #![cfg(target_arch = "wasm32")]
 
+#[path = "web_link/race.rs"]
+mod race;
 #[path = "web_link/reload.rs"]
 mod reload;
 #[path = "web_link/support.rs"]
 mod support;
 
 use serde_json::json;
-use sessile::web::link::{ConflictWinner, Link, LinkEvent, LinkState, LossReason, Transport};
+use sessile::web::link::{
+    ConflictWinner, Link, LinkEvent, LinkState, LossReason, Transport, TransportReason,
+};
 use support::*;
 use wasm_bindgen_test::*;
 
@@ -112,7 +117,7 @@ async fn websocket_pushes_bring_other_clients_changes() {
 #[wasm_bindgen_test]
 async fn websocket_refused_falls_back_to_http_and_ops_land() {
     let (proxy, s, link, client) = connected("http-ops", HTTP).await;
-    assert!(proxy.refused_upgrades().await >= 3, "WebSocket tried first");
+    assert!(proxy.refused_upgrades().await >= 1, "WebSocket tried first");
     assert_eq!(link.diagnostics().preferred, HTTP);
     link.submit(json!({"a": 1}), None).unwrap();
     link.submit(json!({"b": 2}), None).unwrap();
@@ -148,12 +153,20 @@ async fn a_remembered_fallback_starts_the_next_link_on_http() {
         .unwrap();
     event(&first, 8_000, "on HTTP", |e| established(e, HTTP)).await;
     first.close().await.unwrap();
+    // Remembered by the origin (localStorage) for ten minutes.
+    let until: u64 = race::local_get(&format!("sessile:{ns}:fallback"))
+        .expect("remembered in localStorage")
+        .parse()
+        .unwrap();
+    let now = js_sys::Date::now() as u64;
+    assert!(until > now && until <= now + 600_000, "{until} at {now}");
     let refused = proxy.refused_upgrades().await;
-    // The next page load of this tab goes to HTTP at once.
+    // The next page load (another client id: a new tab) goes to HTTP at once.
     let next = Link::connect(options(&proxy, &s, &ns, &client_id()))
         .await
         .unwrap();
     event(&next, 3_000, "on HTTP again", |e| established(e, HTTP)).await;
+    assert_eq!(next.diagnostics().reason, TransportReason::Remembered);
     assert_eq!(
         proxy.refused_upgrades().await,
         refused,

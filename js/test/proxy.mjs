@@ -16,13 +16,19 @@
 //                    server unreachable);
 //   stall            requests and frames still reach the server but its
 //                    answers never come back (an ack lost on the way); what
-//                    was stalled is dropped when the mode changes again.
+//                    was stalled is dropped when the mode changes again;
+//   slow-websocket   holds every Upgrade for SLOW_UPGRADE_MS before passing
+//                    it on (a WebSocket slow to open); plain HTTP goes
+//                    through at once.
 // killWebSockets() drops the open WebSockets without a close frame.
 import http from "node:http";
 import net from "node:net";
 
 /** The modes `setMode` accepts. */
-export const MODES = ["pass", "block-websocket", "down", "stall"];
+export const MODES = ["pass", "block-websocket", "down", "stall", "slow-websocket"];
+
+/** How long `slow-websocket` holds an Upgrade, ms. */
+export const SLOW_UPGRADE_MS = 1200;
 
 /** Headers of one hop that must not be copied to the next. */
 const HOP_BY_HOP = ["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection"];
@@ -49,7 +55,7 @@ export async function startProxy(target) {
   const sockets = new Set();
   const webSockets = new Set();
   const apiRequests = new Set();
-  const counts = { requests: 0, badGateway: 0, upgrades: 0, refusedUpgrades: 0, dropped: 0, stalled: 0 };
+  const counts = { requests: 0, badGateway: 0, upgrades: 0, refusedUpgrades: 0, slowUpgrades: 0, dropped: 0, stalled: 0 };
   let mode = "pass";
 
   const web = http.createServer();
@@ -101,6 +107,18 @@ export async function startProxy(target) {
       socket.end("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 9\r\nConnection: close\r\n\r\nforbidden");
       return;
     }
+    if (mode === "slow-websocket") {
+      counts.slowUpgrades += 1;
+      setTimeout(() => {
+        if (!socket.destroyed) forwardUpgrade(req, socket, head);
+      }, SLOW_UPGRADE_MS);
+      return;
+    }
+    forwardUpgrade(req, socket, head);
+  });
+
+  /** Passes an Upgrade on to the server and pipes the WebSocket both ways. */
+  function forwardUpgrade(req, socket, head) {
     counts.upgrades += 1;
     const server = net.connect(upPort, upHost);
     const pair = { socket, server };
@@ -123,7 +141,7 @@ export async function startProxy(target) {
         else socket.write(bytes);
       });
     });
-  });
+  }
 
   // Connections are accepted here so that all of them can be dropped on close.
   const tcp = net.createServer((socket) => {

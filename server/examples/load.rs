@@ -170,6 +170,8 @@ async fn session(
     };
     let mut cfg = LinkConfig::new(&id, &token, n);
     cfg.heartbeat_ms = plan.heartbeat_ms;
+    // WebSocket only, opened inline: no race against HTTP.
+    cfg.ws_race_ms = cfg.connect_timeout_ms;
     let mut link = Link::new(cfg, outbox, 0, empty_state());
     let mut socket: Option<Socket> = None;
     let mut permit = Some(permit);

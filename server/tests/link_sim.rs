@@ -7,7 +7,8 @@
 //! of HTTP frames, half-open and silently dead connections, partitions,
 //! server restarts (a new engine over the same durable store), page reloads
 //! (through the persisted record, as JSON text), blocked WebSockets and
-//! offline spells, all drawn from a seed.
+//! offline spells, WebSockets slow to open (the race against HTTP, the
+//! standby taking over), all drawn from a seed.
 //!
 //! Checks: every change reaches the server exactly once and in order (0
 //! lost, 0 doubled), the client converges to the server's state and
@@ -83,6 +84,8 @@ struct Knobs {
     lat_max: u64,
     dup: f64,
     ws_blocked: bool,
+    /// Share of WebSocket opens that hang (0.3 to 12 s), past the race.
+    ws_slow: f64,
     reorder: bool,
     faults: bool,
     drop_after_welcome: bool,
@@ -98,6 +101,9 @@ struct Sim {
     next_conn: u64,
     current: Option<u64>,
     pending_open: Option<(u64, Transport)>,
+    /// The race's standby: opening (when it opens or fails), or open.
+    standby_open: Option<u64>,
+    standby: Option<u64>,
     close_notice: Option<(u64, u64)>,
     partition_until: u64,
     down_until: u64,
@@ -122,6 +128,9 @@ struct Sim {
     reloads: u64,
     restarts: u64,
     fell_back: bool,
+    /// Races started, and standbys that took over.
+    races: u64,
+    promoted: u64,
 }
 
 impl Sim {
@@ -142,6 +151,8 @@ impl Sim {
             next_conn: 1,
             current: None,
             pending_open: None,
+            standby_open: None,
+            standby: None,
             close_notice: None,
             partition_until: 0,
             down_until: 0,
@@ -163,7 +174,32 @@ impl Sim {
             reloads: 0,
             restarts: 0,
             fell_back: false,
+            races: 0,
+            promoted: 0,
         }
+    }
+
+    /// Whether an open of `transport` now succeeds.
+    fn open_ok(&mut self, transport: Transport) -> bool {
+        self.server.up
+            && self.now >= self.partition_until
+            && !(transport == Transport::WebSocket && self.knobs.ws_blocked)
+            && self.rng.chance(0.97)
+    }
+
+    fn new_conn(&mut self, transport: Transport) -> u64 {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        self.conns.push(Conn {
+            id,
+            c2s: VecDeque::new(),
+            s2c: VecDeque::new(),
+            c2s_dead: false,
+            s2c_dead_since: None,
+            hello_done: false,
+            transport,
+        });
+        id
     }
 
     fn fail(&self, what: &str) -> ! {
@@ -190,6 +226,7 @@ impl Sim {
         };
         at(self.link.poll_timeout());
         at(self.pending_open.map(|p| p.0));
+        at(self.standby_open);
         at(self.close_notice.map(|c| c.0));
         at(self.online_at);
         for c in &self.conns {
@@ -228,30 +265,25 @@ impl Sim {
             self.link.handle_online(true, now);
             self.drain();
         }
-        if let Some((at, transport)) = self.pending_open.filter(|p| now >= p.0) {
-            let _ = at;
+        if let Some((_, transport)) = self.pending_open.filter(|p| now >= p.0) {
             self.pending_open = None;
-            let ok = self.server.up
-                && now >= self.partition_until
-                && !(transport == Transport::WebSocket && self.knobs.ws_blocked)
-                && self.rng.chance(0.97);
-            if ok {
-                let id = self.next_conn;
-                self.next_conn += 1;
-                self.conns.push(Conn {
-                    id,
-                    c2s: VecDeque::new(),
-                    s2c: VecDeque::new(),
-                    c2s_dead: false,
-                    s2c_dead_since: None,
-                    hello_done: false,
-                    transport,
-                });
+            if self.open_ok(transport) {
+                let id = self.new_conn(transport);
                 self.current = Some(id);
                 self.last_inbound = now;
                 self.link.handle_connected(transport, now);
             } else {
                 self.link.handle_closed(now);
+            }
+            self.drain();
+        }
+        if self.standby_open.is_some_and(|t| now >= t) {
+            self.standby_open = None;
+            if self.open_ok(Transport::WebSocket) {
+                self.standby = Some(self.new_conn(Transport::WebSocket));
+                self.link.handle_connected(Transport::WebSocket, now);
+            } else {
+                self.link.handle_standby_closed(now);
             }
             self.drain();
         }
@@ -404,7 +436,14 @@ impl Sim {
                     if transport == Transport::Http {
                         self.fell_back = true;
                     }
-                    let at = self.now + self.lat();
+                    // Some WebSocket opens hang past the race.
+                    let slow =
+                        transport == Transport::WebSocket && self.rng.chance(self.knobs.ws_slow);
+                    let at = if slow {
+                        self.now + self.rng.range(300, 12_000)
+                    } else {
+                        self.now + self.lat()
+                    };
                     self.pending_open = Some((at, transport));
                 }
                 Transmit::Send(frame) => match self.current {
@@ -415,6 +454,31 @@ impl Sim {
                     self.pending_open = None;
                     self.close_notice = None;
                     self.current = None;
+                    self.standby_open = None;
+                    self.standby = None;
+                }
+                Transmit::SetAside => match self.pending_open.take() {
+                    Some((at, Transport::WebSocket)) => {
+                        self.races += 1;
+                        self.standby_open = Some(at);
+                    }
+                    _ => self.fail("set aside without a WebSocket opening"),
+                },
+                Transmit::Promote => {
+                    let Some(id) = self.standby.take() else {
+                        self.fail("promote without an open standby");
+                    };
+                    // The HTTP connection closes: what it sent still
+                    // reaches the server, its answers nobody reads.
+                    self.promoted += 1;
+                    self.pending_open = None;
+                    self.close_notice = None;
+                    self.current = Some(id);
+                    self.last_inbound = self.now;
+                }
+                Transmit::DropStandby => {
+                    self.standby_open = None;
+                    self.standby = None;
                 }
                 other => self.fail(&format!("unknown action {other:?}")),
             }
@@ -480,9 +544,10 @@ impl Sim {
     /// The server forgets connections the client left once their frames
     /// have drained: the driver keeps nothing for them either.
     fn prune(&mut self) {
-        let current = self.current;
-        self.conns
-            .retain(|c| Some(c.id) == current || !c.c2s.is_empty() || !c.s2c.is_empty());
+        let (current, standby) = (self.current, self.standby);
+        self.conns.retain(|c| {
+            Some(c.id) == current || Some(c.id) == standby || !c.c2s.is_empty() || !c.s2c.is_empty()
+        });
     }
 
     fn blackhole_current(&mut self, both: bool) {
@@ -541,6 +606,8 @@ impl Sim {
                 self.current = None;
                 self.pending_open = None;
                 self.close_notice = None;
+                self.standby_open = None;
+                self.standby = None;
                 self.link.handle_open(now);
                 self.drain();
             }
@@ -576,6 +643,7 @@ fn run_seed(seed: u64, chaos_ms: u64) -> Sim {
         lat_max,
         dup: if r.chance(0.5) { 0.02 } else { 0.0 },
         ws_blocked: r.chance(0.2),
+        ws_slow: if r.chance(0.3) { 0.5 } else { 0.0 },
         reorder: r.chance(0.5),
         faults: true,
         drop_after_welcome: false,
@@ -643,6 +711,7 @@ fn seeded_runs_lose_nothing_double_nothing_and_converge() {
     let started = std::time::Instant::now();
     let (mut changes, mut reconnects, mut dead, mut worst) = (0, 0, 0, 0);
     let (mut restarts, mut reloads, mut fell_back, mut max_backoff) = (0, 0, 0, 0);
+    let (mut races, mut promoted) = (0, 0);
     for &seed in &seeds {
         let s = run_seed(seed, chaos_ms);
         changes += s.submitted;
@@ -652,6 +721,8 @@ fn seeded_runs_lose_nothing_double_nothing_and_converge() {
         restarts += s.restarts;
         reloads += s.reloads;
         fell_back += u64::from(s.fell_back);
+        races += s.races;
+        promoted += s.promoted;
         max_backoff = max_backoff.max(s.max_backoff);
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -660,6 +731,7 @@ fn seeded_runs_lose_nothing_double_nothing_and_converge() {
         "link_sim: {} seeds, {simulated_s} simulated s in {elapsed:.1} s: {changes} changes, \
          0 lost, 0 doubled, {reconnects} reconnects, {restarts} restarts, {reloads} reloads, \
          {dead} dead links noticed (worst {worst} ms of silence), {fell_back} runs on HTTP, \
+         {races} races of a slow WebSocket against HTTP ({promoted} taken over by it), \
          longest backoff {max_backoff} ms",
         seeds.len()
     );
@@ -678,6 +750,8 @@ fn seeded_runs_lose_nothing_double_nothing_and_converge() {
             "worstDeadMs": worst,
             "deadDetectIntervals": (worst as f64 / HB as f64 * 1000.0).round() / 1000.0,
             "longestBackoffMs": max_backoff,
+            "races": races,
+            "promoted": promoted,
         });
         std::fs::write(path, format!("{report}\n")).expect("write the report");
     }
@@ -688,6 +762,9 @@ fn seeded_runs_lose_nothing_double_nothing_and_converge() {
             "faults ran"
         );
     }
+    if seeds.len() >= 100 {
+        assert!(races > 0 && promoted > 0, "slow WebSockets raced");
+    }
 }
 
 #[test]
@@ -697,6 +774,7 @@ fn a_thousand_reconnects_leave_nothing_behind() {
         lat_max: 40,
         dup: 0.0,
         ws_blocked: false,
+        ws_slow: 0.0,
         reorder: false,
         faults: false,
         drop_after_welcome: true,

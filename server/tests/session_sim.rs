@@ -10,7 +10,8 @@
 //! `session_sim_tab/`. Drawn from a seed: clicks in either tab, a writer
 //! on the server, latency and duplicated frames, silently dead and
 //! half-open connections, partitions, server restarts (a new engine over
-//! the same durable store), blocked WebSockets, offline spells, tabs that
+//! the same durable store), blocked WebSockets and WebSockets slow to open
+//! (the race against HTTP, the standby taking over), offline spells, tabs that
 //! crash and reload (the same client id, from what they stored), tabs
 //! closed cleanly and opened again later (their id adopted, so their
 //! unsent ops go out under it), and a second tab opened and closed.
@@ -20,7 +21,8 @@
 //! own), and at the end every tab, the stored copy and the server hold the
 //! same state. A failing run names its seed: `SESSION_SIM_SEED=n` replays
 //! it; `SESSION_SIM_SEEDS=n` runs n seeds from 1 (or `SESSION_SIM_FROM`;
-//! 200 by default), each with `SESSION_SIM_CHAOS_S` (120) simulated seconds
+//! 1,000 by default: scripts/sims runs them optimized), each with
+//! `SESSION_SIM_CHAOS_S` (120) simulated seconds
 //! of faults. Also issue 16's lost click, played step by step.
 
 #[allow(dead_code)]
@@ -65,6 +67,9 @@ struct Slot {
     storage: BTreeMap<String, String>,
     current: Option<u64>,
     pending_open: Option<(u64, Transport)>,
+    /// The race's standby WebSocket: opening (when it opens or fails), or open.
+    standby_open: Option<u64>,
+    standby: Option<u64>,
     close_notice: Option<(u64, u64)>,
     online: bool,
     online_at: Option<u64>,
@@ -96,6 +101,10 @@ struct Sim {
     lat: (u64, u64),
     dup: f64,
     ws_blocked: bool,
+    /// Share of WebSocket opens that hang (0.3 to 12 s), past the race.
+    ws_slow: f64,
+    races: u64,
+    promoted: u64,
     reloads: u64,
     restarts: u64,
     reopened: u64,
@@ -112,6 +121,8 @@ fn slot(n: u8) -> Slot {
         storage: BTreeMap::new(),
         current: None,
         pending_open: None,
+        standby_open: None,
+        standby: None,
         close_notice: None,
         online: true,
         online_at: None,
@@ -146,6 +157,9 @@ impl Sim {
             lat: (knobs.range(1, lat_max), lat_max),
             dup: if knobs.chance(0.5) { 0.02 } else { 0.0 },
             ws_blocked: knobs.chance(0.2),
+            ws_slow: if knobs.chance(0.3) { 0.5 } else { 0.0 },
+            races: 0,
+            promoted: 0,
             reloads: 0,
             restarts: 0,
             reopened: 0,
@@ -165,6 +179,31 @@ impl Sim {
         self.rng.range(self.lat.0, self.lat.1)
     }
 
+    /// Whether an open of `transport` now succeeds.
+    fn open_ok(&mut self, transport: Transport) -> bool {
+        self.server.up
+            && self.now >= self.partition_until
+            && !(transport == Transport::WebSocket && self.ws_blocked)
+            && self.rng.chance(0.97)
+    }
+
+    /// A new connection of slot `i`'s client.
+    fn new_conn(&mut self, i: usize, transport: Transport) -> u64 {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        self.conns.push(Conn {
+            id,
+            client: self.slots[i].client.0.clone(),
+            c2s: VecDeque::new(),
+            s2c: VecDeque::new(),
+            c2s_dead: false,
+            s2c_dead: false,
+            hello_done: false,
+            transport,
+        });
+        id
+    }
+
     /// Opens the tab of slot `i` (a reload, or its id adopted by a new tab).
     fn open(&mut self, i: usize) {
         let seed = self.rng.next();
@@ -180,6 +219,8 @@ impl Sim {
         ));
         s.current = None;
         s.pending_open = None;
+        s.standby_open = None;
+        s.standby = None;
         s.close_notice = None;
         s.reopen_at = None;
         self.drain(i);
@@ -206,6 +247,8 @@ impl Sim {
             }
         }
         s.pending_open = None;
+        s.standby_open = None;
+        s.standby = None;
         s.close_notice = None;
     }
 
@@ -222,6 +265,7 @@ impl Sim {
                 .and_then(|tab| tab.engine.poll_timeout())
                 .map(|x| x.saturating_sub(T0)));
             at(s.pending_open.map(|p| p.0));
+            at(s.standby_open);
             at(s.close_notice.map(|c| c.0));
             at(s.online_at);
             at(s.reopen_at);
@@ -274,29 +318,30 @@ impl Sim {
             }
             if let Some((_, transport)) = self.slots[i].pending_open.filter(|p| now >= p.0) {
                 self.slots[i].pending_open = None;
-                let ok = self.server.up
-                    && now >= self.partition_until
-                    && !(transport == Transport::WebSocket && self.ws_blocked)
-                    && self.rng.chance(0.97);
+                let ok = self.open_ok(transport);
+                let id = ok.then(|| self.new_conn(i, transport));
                 let s = &mut self.slots[i];
                 if let Some(tab) = s.tab.as_mut() {
-                    if ok {
-                        let id = self.next_conn;
-                        self.next_conn += 1;
-                        self.conns.push(Conn {
-                            id,
-                            client: s.client.0.clone(),
-                            c2s: VecDeque::new(),
-                            s2c: VecDeque::new(),
-                            c2s_dead: false,
-                            s2c_dead: false,
-                            hello_done: false,
-                            transport,
-                        });
+                    if let Some(id) = id {
                         s.current = Some(id);
                         tab.engine.handle_connected(transport, at);
                     } else {
                         tab.engine.handle_closed(at);
+                    }
+                }
+                self.drain(i);
+            }
+            if self.slots[i].standby_open.is_some_and(|t| now >= t) {
+                self.slots[i].standby_open = None;
+                let ok = self.open_ok(Transport::WebSocket);
+                let id = ok.then(|| self.new_conn(i, Transport::WebSocket));
+                let s = &mut self.slots[i];
+                if let Some(tab) = s.tab.as_mut() {
+                    if let Some(id) = id {
+                        s.standby = Some(id);
+                        tab.engine.handle_connected(Transport::WebSocket, at);
+                    } else {
+                        tab.engine.handle_standby_closed(at);
                     }
                 }
                 self.drain(i);
@@ -341,7 +386,12 @@ impl Sim {
             self.next_fault = now + self.rng.range(5_000, 40_000);
             self.fault();
         }
-        let live: Vec<u64> = self.slots.iter().filter_map(|s| s.current).collect();
+        let live: Vec<u64> = self
+            .slots
+            .iter()
+            .flat_map(|s| [s.current, s.standby])
+            .flatten()
+            .collect();
         self.conns
             .retain(|c| live.contains(&c.id) || !c.c2s.is_empty() || !c.s2c.is_empty());
     }
@@ -425,7 +475,14 @@ impl Sim {
             for t in transmits {
                 match t {
                     Transmit::Open(transport) => {
-                        let at = self.now + self.lat();
+                        // Some WebSocket opens hang past the race.
+                        let slow =
+                            transport == Transport::WebSocket && self.rng.chance(self.ws_slow);
+                        let at = if slow {
+                            self.now + self.rng.range(300, 12_000)
+                        } else {
+                            self.now + self.lat()
+                        };
                         self.slots[i].pending_open = Some((at, transport));
                     }
                     Transmit::Send(frame) => match self.slots[i].current {
@@ -437,6 +494,32 @@ impl Sim {
                         s.pending_open = None;
                         s.close_notice = None;
                         s.current = None;
+                        s.standby_open = None;
+                        s.standby = None;
+                    }
+                    Transmit::SetAside => match self.slots[i].pending_open.take() {
+                        Some((at, Transport::WebSocket)) => {
+                            self.races += 1;
+                            self.slots[i].standby_open = Some(at);
+                        }
+                        _ => self.fail("set aside without a WebSocket opening"),
+                    },
+                    Transmit::Promote => {
+                        // The HTTP connection closes: what it sent still
+                        // reaches the server, its answers nobody reads.
+                        let s = &mut self.slots[i];
+                        let Some(id) = s.standby.take() else {
+                            self.fail("promote without an open standby");
+                        };
+                        s.pending_open = None;
+                        s.close_notice = None;
+                        s.current = Some(id);
+                        self.promoted += 1;
+                    }
+                    Transmit::DropStandby => {
+                        let s = &mut self.slots[i];
+                        s.standby_open = None;
+                        s.standby = None;
                     }
                     other => self.fail(&format!("unknown action {other:?}")),
                 }
@@ -619,12 +702,13 @@ fn two_tabs_lose_nothing_double_nothing_and_converge() {
         Ok(v) if !v.is_empty() => vec![num("SESSION_SIM_SEED", 0)],
         _ => {
             let from = num("SESSION_SIM_FROM", 1);
-            (from..from + num("SESSION_SIM_SEEDS", 200)).collect()
+            (from..from + num("SESSION_SIM_SEEDS", 1_000)).collect()
         }
     };
     let chaos_ms = num("SESSION_SIM_CHAOS_S", 120) * 1000;
     let started = std::time::Instant::now();
     let (mut clicks, mut reloads, mut restarts, mut reopened, mut updates) = (0, 0, 0, 0, 0);
+    let (mut races, mut promoted) = (0, 0);
     for &seed in &seeds {
         let s = run_seed(seed, chaos_ms);
         clicks += s.made.len();
@@ -632,10 +716,13 @@ fn two_tabs_lose_nothing_double_nothing_and_converge() {
         restarts += s.restarts;
         reopened += s.reopened;
         updates += s.updates_from_server;
+        races += s.races;
+        promoted += s.promoted;
     }
     println!(
         "session_sim: {} seeds in {:.1} s: {clicks} clicks, 0 lost, 0 doubled, {reloads} reloads, \
-         {restarts} server restarts, {reopened} tabs opened again, {updates} server copies taken",
+         {restarts} server restarts, {reopened} tabs opened again, {updates} server copies taken, \
+         {races} races of a slow WebSocket against HTTP ({promoted} taken over by it)",
         seeds.len(),
         started.elapsed().as_secs_f64()
     );
@@ -644,6 +731,9 @@ fn two_tabs_lose_nothing_double_nothing_and_converge() {
             clicks > 0 && reloads > 0 && restarts > 0 && reopened > 0,
             "faults ran"
         );
+    }
+    if seeds.len() >= 100 {
+        assert!(races > 0 && promoted > 0, "slow WebSockets raced");
     }
 }
 

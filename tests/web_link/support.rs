@@ -117,8 +117,13 @@ impl Proxy {
 
     /// Upgrades refused so far (`block-websocket`).
     pub async fn refused_upgrades(&self) -> u64 {
+        self.count("refusedUpgrades").await
+    }
+
+    /// One of the proxy's counters (`upgrades`, `slowUpgrades`, ...).
+    pub async fn count(&self, name: &str) -> u64 {
         let v = control("GET", &format!("proxies/{}", self.id)).await;
-        v["counts"]["refusedUpgrades"].as_u64().unwrap()
+        v["counts"][name].as_u64().unwrap()
     }
 }
 

@@ -7,6 +7,7 @@
 //! nightly compiler. docs/FUZZING.md lists the targets and their invariants.
 #![deny(missing_docs)]
 
+pub mod client_session;
 pub mod declared_flow;
 mod frames;
 pub mod input;
@@ -23,7 +24,7 @@ pub use frames::{check_frame, frame_to_client, frame_to_server};
 pub type Check = fn(&[u8]);
 
 /// Every target by name (its directory under `fuzz/corpus/`) with its check.
-pub const TARGETS: [(&str, Check); 8] = [
+pub const TARGETS: [(&str, Check); 9] = [
     ("snapshot_decode", snapshot_decode::check),
     ("frame_to_server", frame_to_server::check),
     ("frame_to_client", frame_to_client::check),
@@ -32,4 +33,5 @@ pub const TARGETS: [(&str, Check); 8] = [
     ("slot_restore", slot_restore::check),
     ("session_engine", session_engine::check),
     ("link_engine", link_engine::check),
+    ("client_session", client_session::check),
 ];

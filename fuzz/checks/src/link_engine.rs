@@ -1,7 +1,7 @@
 //! Target `link_engine`: the client link engine
 //! (`src/core/session/link`) fed an arbitrary sequence of inputs as a
 //! driver would give them: the page opening it, transports opening,
-//! closing and failing, online and offline, visibility, timers firing (on
+//! closing and failing (the race's standby WebSocket too), online and offline, visibility, timers firing (on
 //! time, late, early), local changes (with and without a status move, and
 //! patches that are not objects), frames from a server (welcomes with each
 //! catch-up, acks and duplicate acks, rejects with and without the state,
@@ -276,6 +276,8 @@ impl Harness {
                 let t = input.pick(&[Transport::WebSocket, Transport::Http]);
                 self.link.handle_connected(t, now);
             }
+            // The transport, or the standby of the race, ends.
+            2 if input.one_in(3) => self.link.handle_standby_closed(now),
             2 => self.link.handle_closed(now),
             3 => self.link.handle_online(input.one_in(2), now),
             4 => self.link.handle_visible(input.one_in(2), now),

@@ -72,4 +72,5 @@ replay_tests!(
     slot_restore,
     session_engine,
     link_engine,
+    client_session,
 );

@@ -109,7 +109,7 @@ impl Tab {
                 .records
                 .get(&[NS, ":link:", client.0.as_str()].concat())
                 .cloned(),
-            fallback: tab.get(&[NS, ":fallback"].concat()).cloned(),
+            fallback: browser.local.get(&[NS, ":fallback"].concat()).cloned(),
             offline,
             register: seen.clone().into_iter().collect(),
         };

@@ -1,7 +1,8 @@
 //! What the link driver takes from the browser besides sockets and storage:
 //! the clock, randomness (the backoff's seed, client ids), whether the
-//! browser is online and the page visible, and sessionStorage (the
-//! remembered fallback). Each degrades quietly where the API is missing.
+//! browser is online and the page visible, and localStorage through
+//! gloo-storage (the refused WebSocket the origin remembers). Each degrades
+//! quietly where the API is missing.
 
 use web_sys::Storage;
 
@@ -51,13 +52,30 @@ pub(crate) fn is_visible() -> bool {
         .is_none_or(|d| d.visibility_state() == web_sys::VisibilityState::Visible)
 }
 
-fn session_storage() -> Option<Storage> {
-    web_sys::window()?.session_storage().ok().flatten()
+/// localStorage (gloo-storage's handle), when this document may use it.
+fn local_storage() -> Option<Storage> {
+    web_sys::window()?.local_storage().ok().flatten()?;
+    Some(<gloo_storage::LocalStorage as gloo_storage::Storage>::raw())
 }
 
-/// The text under `key` in sessionStorage (none when it is blocked).
-pub(crate) fn session_get(key: &str) -> Option<String> {
-    session_storage()?.get_item(key).ok().flatten()
+/// The text under `key` in localStorage (none when it is blocked).
+pub(crate) fn local_get(key: &str) -> Option<String> {
+    local_storage()?.get_item(key).ok().flatten()
+}
+
+/// Stores (`Some`) or removes (`None`) `key` in localStorage; a blocked or
+/// full storage is ignored (what it holds is only a hint).
+pub(crate) fn local_put(key: &str, value: Option<&str>) {
+    if let Some(s) = local_storage() {
+        let _ = match value {
+            Some(v) => s.set_item(key, v),
+            None => s.remove_item(key),
+        };
+    }
+}
+
+fn session_storage() -> Option<Storage> {
+    web_sys::window()?.session_storage().ok().flatten()
 }
 
 /// Stores (`Some`) or removes (`None`) `key` in sessionStorage; a blocked or

@@ -20,7 +20,7 @@ use web_sys::EventTarget;
 use super::browser::{self, now};
 use super::options::Endpoint;
 use super::records::RecordStore;
-use super::transport::{Connection, Report, Sink, Target};
+use super::transport::{Connection, Connections, Report, Role, Sink, Target};
 use crate::core::error::SessileError;
 use crate::core::session::link::{stored, Link as Engine, LinkEvent, Transmit};
 
@@ -38,28 +38,36 @@ struct Listener {
 }
 
 /// What a transport of connection `generation` reports, handed to the
-/// driver while that connection is its current one.
+/// engine while that connection is the current one or the standby (the
+/// WebSocket of the race, beside HTTP).
 fn on_report(driver: &WeakDriver, generation: u64, report: Report) {
-    match report {
-        Report::Connected(transport) => input(driver, Some(generation), move |e, now| {
-            e.handle_connected(transport, now)
-        }),
-        Report::Frame(text) => input(driver, Some(generation), move |e, now| {
-            e.handle_frame(text.as_bytes(), now)
-        }),
-        Report::Closed => {
-            if let Some(rc) = driver.upgrade() {
-                let gone = match rc.try_borrow_mut() {
-                    Ok(mut d) if !d.closed && d.generation == generation => d.connection.take(),
-                    _ => None,
-                };
-                if let Some(c) = gone {
-                    c.close();
-                }
+    let Some(rc) = driver.upgrade() else {
+        return;
+    };
+    let Ok(mut d) = rc.try_borrow_mut() else {
+        let driver = driver.clone();
+        return spawn_local(async move { on_report(&driver, generation, report) });
+    };
+    let Some(role) = d.net.role(generation).filter(|_| !d.closed) else {
+        return;
+    };
+    let t = now();
+    match (report, role) {
+        (Report::Connected(transport), _) => d.engine.handle_connected(transport, t),
+        // The standby carries nothing until promoted.
+        (Report::Frame(_), Role::Standby) => {}
+        (Report::Frame(text), Role::Current) => d.engine.handle_frame(text.as_bytes(), t),
+        (Report::Closed, role) => {
+            d.net.ended(role);
+            if role == Role::Standby {
+                d.engine.handle_standby_closed(t);
+            } else {
+                d.engine.handle_closed(t);
             }
-            input(driver, Some(generation), |e, now| e.handle_closed(now));
         }
     }
+    drop(d);
+    pump(&rc);
 }
 
 /// The state of one link's driver, shared with its callbacks (weakly).
@@ -72,8 +80,7 @@ pub(super) struct Driver {
     long_poll_ms: u64,
     remember_key: String,
     remember_ms: u64,
-    connection: Option<Connection>,
-    generation: u64,
+    net: Connections,
     timer: Option<(u64, Timeout)>,
     pub closed: bool,
     /// Ops were added since the record was last stored: frames wait.
@@ -121,8 +128,7 @@ impl Driver {
                 long_poll_ms: start.long_poll_ms,
                 remember_key: start.remember_key,
                 remember_ms: start.remember_ms,
-                connection: None,
-                generation: 0,
+                net: Connections::new(),
                 timer: None,
                 closed: false,
                 must_persist: false,
@@ -159,14 +165,10 @@ impl Driver {
         let me = self.me.clone();
         let online = move |on: bool| {
             let me = me.clone();
-            move || input(&me, None, move |e, now| e.handle_online(on, now))
+            move || input(&me, move |e, now| e.handle_online(on, now))
         };
         let me = self.me.clone();
-        let visibility = move || {
-            input(&me, None, |e, now| {
-                e.handle_visible(browser::is_visible(), now)
-            })
-        };
+        let visibility = move || input(&me, |e, now| e.handle_visible(browser::is_visible(), now));
         let mut add = |target: EventTarget, kind: &'static str, f: Box<dyn FnMut()>| {
             let callback = Closure::wrap(f);
             let ok = target
@@ -199,10 +201,7 @@ impl Driver {
             let _ = l.target.remove_event_listener_with_callback(l.kind, f);
         }
         self.timer = None;
-        self.generation += 1;
-        if let Some(c) = self.connection.take() {
-            c.close();
-        }
+        self.net.close_all();
         self.notify();
     }
 
@@ -230,36 +229,22 @@ impl Driver {
     }
 
     fn transmit(&mut self, t: Transmit) {
-        match t {
-            Transmit::Open(kind) => {
-                self.generation += 1;
-                let (driver, generation) = (self.me.clone(), self.generation);
-                let sink = Sink::new(move |report| on_report(&driver, generation, report));
-                let target = Target {
-                    ws: &self.endpoint.ws,
-                    http: &self.endpoint.http,
-                    session: &self.session,
-                    token: &self.token,
-                    client: &self.client,
-                    long_poll_ms: self.long_poll_ms,
-                };
-                let opened = Connection::open(kind, &target, sink);
-                if let Some(old) = self.connection.replace(opened) {
-                    old.close();
-                }
-            }
-            Transmit::Send(frame) => {
-                if let Some(c) = &self.connection {
-                    c.send(&frame);
-                }
-            }
-            Transmit::Close => {
-                self.generation += 1;
-                if let Some(c) = self.connection.take() {
-                    c.close();
-                }
-            }
-        }
+        let Transmit::Open(kind) = t else {
+            return self.net.act(t);
+        };
+        let generation = self.net.next_generation();
+        let driver = self.me.clone();
+        let sink = Sink::new(move |report| on_report(&driver, generation, report));
+        let target = Target {
+            ws: &self.endpoint.ws,
+            http: &self.endpoint.http,
+            session: &self.session,
+            token: &self.token,
+            client: &self.client,
+            long_poll_ms: self.long_poll_ms,
+        };
+        let opened = Connection::open(kind, &target, sink);
+        self.net.opened(generation, opened);
     }
 
     fn event(&mut self, e: LinkEvent) {
@@ -270,7 +255,7 @@ impl Driver {
             self.record_stale = true;
         }
         if let Some(remember) = stored::remember_after(&e, now(), self.remember_ms) {
-            browser::session_put(&self.remember_key, remember.as_deref());
+            browser::local_put(&self.remember_key, remember.as_deref());
         }
         self.queue(e);
     }
@@ -297,10 +282,9 @@ impl Driver {
     }
 }
 
-/// Runs one input on the engine at `now`, then [`pump`]. `generation`:
-/// only while that connection is current. Deferred when the driver is busy
-/// (never re-entered).
-pub(super) fn input<F>(driver: &WeakDriver, generation: Option<u64>, f: F)
+/// Runs one input on the engine at `now`, then [`pump`]. Deferred when the
+/// driver is busy (never re-entered).
+pub(super) fn input<F>(driver: &WeakDriver, f: F)
 where
     F: FnOnce(&mut Engine, u64) + 'static,
 {
@@ -309,9 +293,9 @@ where
     };
     let Ok(mut d) = rc.try_borrow_mut() else {
         let driver = driver.clone();
-        return spawn_local(async move { input(&driver, generation, f) });
+        return spawn_local(async move { input(&driver, f) });
     };
-    if d.closed || generation.is_some_and(|g| g != d.generation) {
+    if d.closed {
         return;
     }
     f(&mut d.engine, now());
@@ -325,7 +309,7 @@ fn fire_timer(driver: &WeakDriver) {
             d.timer = None;
         }
     }
-    input(driver, None, |e, now| e.handle_timeout(now));
+    input(driver, |e, now| e.handle_timeout(now));
 }
 
 /// Carries out what the engine asks, in order; frames wait while a new op's

@@ -45,7 +45,7 @@ pub use self::options::{LinkOptions, DEFAULT_REMEMBER_FALLBACK_MS};
 pub use self::records::{IndexedDbRecords, LocalFuture, MemoryRecords, RecordStore};
 pub use crate::core::session::link::stored::Restored;
 pub use crate::core::session::link::{
-    ConflictWinner, Diagnostics, LinkEvent, LinkState, LossReason, Transport,
+    ConflictWinner, Diagnostics, LinkEvent, LinkState, LossReason, Transport, TransportReason,
 };
 
 use self::driver::{Changed, Driver, Shared, Start};
@@ -97,7 +97,7 @@ impl Link {
         }
         let mut cfg = options.engine.clone();
         let remember_key = stored::fallback_key(&options.namespace);
-        let remembered = browser::session_get(&remember_key);
+        let remembered = browser::local_get(&remember_key);
         cfg.start_on_http = stored::starts_on_http(remembered.as_deref(), browser::now());
         let (session, token) = (cfg.session.clone(), cfg.token.clone());
         let long_poll_ms = options

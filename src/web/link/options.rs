@@ -10,7 +10,7 @@ use crate::core::error::SessileError;
 use crate::core::protocol::is_id;
 use crate::core::session::link::LinkConfig;
 
-/// How long a fallback to HTTP is remembered by the tab by default, ms.
+/// How long a refused WebSocket is remembered by the origin by default, ms.
 pub const DEFAULT_REMEMBER_FALLBACK_MS: u64 = 600_000;
 
 /// Options of [`Link::connect`](super::Link::connect);
@@ -37,8 +37,8 @@ pub struct LinkOptions {
     /// `/v1/ws`.
     pub ws: Option<String>,
     /// The page's storage namespace: the record lives in the store
-    /// `<namespace>:link:<client>`, the remembered fallback under
-    /// `sessile:<namespace>:fallback` in sessionStorage.
+    /// `<namespace>:link:<client>`, a refused WebSocket is remembered under
+    /// `sessile:<namespace>:fallback` in localStorage.
     pub namespace: String,
     /// This tab's client id (32 lowercase hex digits, see
     /// [`random_client_id`](super::random_client_id)); a reload that keeps
@@ -46,7 +46,7 @@ pub struct LinkOptions {
     pub client: String,
     /// The engine's settings: the session id and token, heartbeat, backoff,
     /// timeouts, the outbox limit and the jitter seed (drawn by `new`).
-    /// `start_on_http` is set by the driver from the remembered fallback.
+    /// `start_on_http` is set by the driver from a remembered refusal.
     pub engine: LinkConfig,
     /// The server version held when nothing is stored for this session (0:
     /// none; 1 with `confirmed` for a session the page just created).
@@ -55,7 +55,8 @@ pub struct LinkOptions {
     pub confirmed: Value,
     /// How long one HTTP long-poll waits; `None`: 80 % of the heartbeat.
     pub long_poll_ms: Option<u64>,
-    /// How long a fallback to HTTP is remembered by the tab, ms.
+    /// How long a refused WebSocket is remembered by the origin (every tab,
+    /// across loads: they start on HTTP and probe the WebSocket later), ms.
     pub remember_fallback_ms: u64,
 }
 

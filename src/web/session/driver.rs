@@ -30,7 +30,7 @@ use crate::core::session::engine::{
 use crate::core::session::store::layout::Layout;
 use crate::core::session::store::{ClientId, MigrationRequest, StorageCommand};
 use crate::web::link::options::Endpoint;
-use crate::web::link::transport::Connection;
+use crate::web::link::transport::Connections;
 use crate::web::store::backend::Backend;
 use crate::web::store::commands;
 use crate::web::store::locks::HeldLock;
@@ -76,8 +76,8 @@ pub(crate) struct Driver {
     pub(super) records: Option<Rc<Records>>,
     pub(super) record_jobs: VecDeque<RecordJob>,
     pub(super) record_running: bool,
-    pub(super) connection: Option<Connection>,
-    pub(super) generation: u64,
+    /// The connection and the standby of the race.
+    pub(super) net: Connections,
     pub(super) timer: Option<(u64, Timeout)>,
     pub(super) migrate: BTreeMap<u32, Migration>,
     pub(super) handlers: Vec<(u64, SessionHandler)>,
@@ -111,8 +111,7 @@ impl Driver {
                 records: start.records,
                 record_jobs: VecDeque::new(),
                 record_running: false,
-                connection: None,
-                generation: 0,
+                net: Connections::new(),
                 timer: None,
                 migrate: start.migrate,
                 handlers: Vec::new(),
@@ -152,10 +151,7 @@ impl Driver {
         self.timer = None;
         self.backend = None;
         self.client_lock = None;
-        self.generation += 1;
-        if let Some(c) = self.connection.take() {
-            c.close();
-        }
+        self.net.close_all();
         self.notify();
     }
 
@@ -335,9 +331,7 @@ impl Drop for Driver {
                 }
             }
         }
-        if let Some(c) = self.connection.take() {
-            c.close();
-        }
+        self.net.close_all();
     }
 }
 

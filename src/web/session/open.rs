@@ -17,7 +17,7 @@ use crate::core::session::engine::{
 use crate::core::session::link::stored::fallback_key;
 use crate::core::session::store::layout::Layout;
 use crate::core::session::store::{BackendKind, ClientId};
-use crate::web::link::browser::{is_online, random_seed, session_get};
+use crate::web::link::browser::{is_online, local_get, random_seed};
 use crate::web::link::options::Endpoint;
 use crate::web::store::identity::client_for;
 use crate::web::store::page::{now, request_persistence};
@@ -56,7 +56,7 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
             .ok()
             .flatten(),
         record,
-        fallback: session_get(&fallback_key(&name)),
+        fallback: local_get(&fallback_key(&name)),
         offline: !is_online(),
         register: local::read_under(&[name.as_str(), ":pending:"].concat()),
     };

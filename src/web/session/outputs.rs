@@ -16,7 +16,7 @@ use crate::core::session::link::Transmit;
 use crate::core::session::store::layout::KEY_PREFIX;
 use crate::core::session::store::StorageCommand;
 use crate::web::link::browser::session_put;
-use crate::web::link::transport::{Connection, Report, Sink, Target};
+use crate::web::link::transport::{Connection, Report, Role, Sink, Target};
 use crate::web::store::commands::{self, is_async};
 use crate::web::store::local;
 use crate::web::store::page::now;
@@ -170,41 +170,26 @@ impl Driver {
 
     /// Carries out one network action of the engine.
     pub(super) fn transmit(&mut self, t: Transmit) {
-        match t {
-            Transmit::Open(kind) => {
-                self.generation += 1;
-                let (Some(server), Some(endpoint)) =
-                    (self.engine.server_session(), self.endpoint.as_ref())
-                else {
-                    return;
-                };
-                let (driver, generation) = (self.me.clone(), self.generation);
-                let sink = Sink::new(move |report| on_report(&driver, generation, report));
-                let target = Target {
-                    ws: &endpoint.ws,
-                    http: &endpoint.http,
-                    session: &server.id,
-                    token: &server.token,
-                    client: &self.client.0,
-                    long_poll_ms: self.long_poll_ms,
-                };
-                let opened = Connection::open(kind, &target, sink);
-                if let Some(old) = self.connection.replace(opened) {
-                    old.close();
-                }
-            }
-            Transmit::Send(frame) => {
-                if let Some(c) = &self.connection {
-                    c.send(&frame);
-                }
-            }
-            Transmit::Close => {
-                self.generation += 1;
-                if let Some(c) = self.connection.take() {
-                    c.close();
-                }
-            }
-        }
+        let Transmit::Open(kind) = t else {
+            return self.net.act(t);
+        };
+        let generation = self.net.next_generation();
+        let (Some(server), Some(endpoint)) = (self.engine.server_session(), self.endpoint.as_ref())
+        else {
+            return;
+        };
+        let driver = self.me.clone();
+        let sink = Sink::new(move |report| on_report(&driver, generation, report));
+        let target = Target {
+            ws: &endpoint.ws,
+            http: &endpoint.http,
+            session: &server.id,
+            token: &server.token,
+            client: &self.client.0,
+            long_poll_ms: self.long_poll_ms,
+        };
+        let opened = Connection::open(kind, &target, sink);
+        self.net.opened(generation, opened);
     }
 
     /// Arms the timer for the engine's next deadline (or disarms it).
@@ -231,20 +216,25 @@ impl Driver {
 }
 
 /// What a transport of connection `generation` reports, given to the
-/// engine while that connection is the current one.
+/// engine while that connection is the current one or the standby (the
+/// WebSocket of the race, beside HTTP).
 fn on_report(driver: &WeakDriver, generation: u64, report: Report) {
     input(driver, move |d, now| {
-        if d.generation != generation {
+        let Some(role) = d.net.role(generation) else {
             return;
-        }
-        match report {
-            Report::Connected(transport) => d.engine.handle_connected(transport, now),
-            Report::Frame(text) => d.engine.handle_frame(text.as_bytes(), now),
-            Report::Closed => {
-                if let Some(c) = d.connection.take() {
-                    c.close();
+        };
+        match (report, role) {
+            (Report::Connected(transport), _) => d.engine.handle_connected(transport, now),
+            // The standby carries nothing until promoted.
+            (Report::Frame(_), Role::Standby) => {}
+            (Report::Frame(text), Role::Current) => d.engine.handle_frame(text.as_bytes(), now),
+            (Report::Closed, role) => {
+                d.net.ended(role);
+                if role == Role::Standby {
+                    d.engine.handle_standby_closed(now);
+                } else {
+                    d.engine.handle_closed(now);
                 }
-                d.engine.handle_closed(now);
             }
         }
     });

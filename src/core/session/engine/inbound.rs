@@ -10,6 +10,7 @@
 
 use serde_json::Value;
 
+use super::page::Wait;
 use super::register;
 use super::sync::shown_status;
 use super::tracking::patched;
@@ -120,7 +121,7 @@ impl SessionEngine {
                 });
                 let id = sync.server.as_ref().map(|s| s.id.clone());
                 let pending = std::mem::take(&mut sync.auth_pending);
-                self.remember_fallback(transport, now);
+                self.remember_fallback(&event, now);
                 if let (true, Some(id)) = (pending, id) {
                     self.events.push_back(SessionEvent::AuthSuccess { id });
                 }
@@ -132,6 +133,8 @@ impl SessionEngine {
                     .push_back(SessionEvent::StateSynchronized { version, confirmed });
                 self.reconcile(false, now);
             }
+            // Diagnostics say it; the origin remembers a refused WebSocket.
+            LinkEvent::TransportPreferred { .. } => self.remember_fallback(&event, now),
             LinkEvent::ConnectionLost { reason } => {
                 self.events
                     .push_back(SessionEvent::ConnectionLost { reason });
@@ -195,8 +198,13 @@ impl SessionEngine {
     /// store when it differs from the page's state, except where another
     /// client of this browser still has ops to send: there the page's value
     /// stays (the server's copy is older there). Only when the server's
-    /// version moved, unless `always`.
+    /// version moved, unless `always`. Not while an `end` waits: the
+    /// server's push of the end (its state erased) may come before the
+    /// answer, and the copy an `end(keep)` keeps is the page's.
     pub(super) fn reconcile(&mut self, always: bool, now: u64) {
+        if self.waits.iter().any(|w| matches!(w, Wait::End(_))) {
+            return;
+        }
         let Some(sync) = self.sync.as_mut() else {
             return;
         };

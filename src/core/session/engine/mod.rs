@@ -80,8 +80,9 @@ pub struct Found {
     pub lifecycle: Option<String>,
     /// The JSON text of the link record `<name>:link:<client>`.
     pub record: Option<String>,
-    /// The text at `<name>:fallback` (sessionStorage): until when this tab
-    /// starts on HTTP (ms since the epoch).
+    /// The text at `<name>:fallback` (localStorage): until when the
+    /// origin's pages start on HTTP, a refused WebSocket remembered (ms
+    /// since the epoch).
     pub fallback: Option<String>,
     /// The browser says it is offline (`navigator.onLine === false`).
     pub offline: bool,
@@ -365,7 +366,8 @@ impl SessionEngine {
         self.after(now);
     }
 
-    /// The transport asked for by [`Transmit::Open`] opened.
+    /// The transport asked for by [`Transmit::Open`] opened (or the
+    /// standby of [`Transmit::SetAside`], a WebSocket).
     pub fn handle_connected(&mut self, transport: Transport, now: u64) {
         self.input(now);
         if let Some(link) = self.sync.as_mut().and_then(|s| s.link.as_mut()) {
@@ -379,6 +381,16 @@ impl SessionEngine {
         self.input(now);
         if let Some(link) = self.sync.as_mut().and_then(|s| s.link.as_mut()) {
             link.handle_closed(now);
+        }
+        self.after(now);
+    }
+
+    /// The standby set aside by [`Transmit::SetAside`] closed or failed to
+    /// open.
+    pub fn handle_standby_closed(&mut self, now: u64) {
+        self.input(now);
+        if let Some(link) = self.sync.as_mut().and_then(|s| s.link.as_mut()) {
+            link.handle_standby_closed(now);
         }
         self.after(now);
     }

@@ -15,7 +15,7 @@ use crate::core::lifecycle;
 use crate::core::session::link::{read_tuning, whole, LinkConfig, MAX_SAFE, MAX_TUNING_MS};
 use crate::core::session::store::{BackendKind, ClientId, StoreConfig};
 
-/// How long a fallback to HTTP is remembered by a tab by default, ms.
+/// How long a refused WebSocket is remembered by the origin by default, ms.
 pub const DEFAULT_REMEMBER_FALLBACK_MS: u64 = 600_000;
 /// Longest HTTP long-poll, ms (the server waits at most this long).
 pub const MAX_LONG_POLL_MS: u64 = 30_000;
@@ -50,7 +50,8 @@ pub struct SyncConfig {
     /// How long one HTTP long-poll waits, ms (the driver's; default 80 % of
     /// the heartbeat, at most 30 s).
     pub long_poll_ms: u64,
-    /// How long a fallback to HTTP is remembered by this tab, ms (600 000).
+    /// How long a refused WebSocket is remembered by the origin
+    /// (localStorage), ms (600 000).
     pub remember_fallback_ms: u64,
 }
 
@@ -77,7 +78,7 @@ impl SessionConfig {
     /// schemaVersion?, initial?, compressAbove?, maxBytes?,
     /// compressionLevel?, flow?, ttlSeconds?, server?: {http, ws?,
     /// session?: {id, token}}, heartbeatMs?, backoffBaseMs?, backoffCapMs?,
-    /// wsProbeMs?, connectTimeoutMs?, ackTimeoutMs?, longPollMs?,
+    /// wsProbeMs?, wsRaceMs?, connectTimeoutMs?, ackTimeoutMs?, longPollMs?,
     /// rememberFallbackMs?}`. `null` counts as absent.
     pub fn from_options(options: &Value, client: ClientId, seed: u64) -> Result<Self> {
         let Value::Object(o) = options else {

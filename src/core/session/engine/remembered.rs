@@ -1,16 +1,16 @@
 //! The session's status and expiry as the page learns or sets them, and
 //! what a tab keeps for the next load: `<name>:lifecycle` (`{session,
 //! status, expiresAt}`, so a reload or a new tab starts at the last known
-//! status, even offline), `<name>:server` (the server session) and, in
-//! this tab's sessionStorage, `<name>:fallback` (a fallback to HTTP,
-//! remembered for a while).
+//! status, even offline), `<name>:server` (the server session) and
+//! `<name>:fallback` (a refused WebSocket, remembered by the origin for a
+//! while).
 
 use serde_json::json;
 
 use super::types::{Scope, ServerSession, SessionCommand};
 use super::SessionEngine;
 use crate::core::session::link::stored;
-use crate::core::session::link::{LinkEvent, Transport};
+use crate::core::session::link::LinkEvent;
 
 impl SessionEngine {
     /// Takes a status (the page's or the server's) and keeps it for the
@@ -60,21 +60,20 @@ impl SessionEngine {
         });
     }
 
-    /// A fallback to HTTP is remembered by this tab for a while, so a
-    /// reload does not fail three times on WebSocket first.
-    pub(super) fn remember_fallback(&mut self, transport: Transport, now: u64) {
+    /// A refused WebSocket is remembered by the origin (localStorage) for a
+    /// while, so the next page load goes to HTTP at once (and probes the
+    /// WebSocket later); a WebSocket that carries the link again forgets it.
+    pub(super) fn remember_fallback(&mut self, event: &LinkEvent, now: u64) {
         let Some(sync) = self.sync.as_ref() else {
             return;
         };
-        // The link driver's rule (`stored::remember_after`), for a connection on `transport`.
-        let connected = LinkEvent::ConnectionRestored { transport };
         let ms = sync.cfg.remember_fallback_ms;
-        let Some(value) = stored::remember_after(&connected, now, ms) else {
+        let Some(value) = stored::remember_after(event, now, ms) else {
             return;
         };
         let key = self.key(":fallback");
         self.commands.push_back(SessionCommand::Remember {
-            scope: Scope::Tab,
+            scope: Scope::Local,
             key,
             value,
         });

@@ -223,11 +223,19 @@ impl Tracking {
     }
 
     /// The link has a server version: the held changes become ops, in
-    /// order. Whether there were any.
+    /// order. Whether there were any. When the server has processed ops
+    /// this outbox never numbered (it was restored from an older record,
+    /// whose last writes failed before a crash), a held change the
+    /// server's state already holds (and that moves no status) went out
+    /// then: it is not sent again under a second id.
     pub fn release(&mut self, link: &mut Link, now: u64) -> bool {
         let held = std::mem::take(&mut self.held);
         let any = !held.is_empty();
         for t in held {
+            let held_by_server = *link.confirmed() == patched(link.confirmed(), &t.patch);
+            if link.outnumbered() && t.to.is_none() && held_by_server {
+                continue;
+            }
             if link.submit(t.patch.clone(), t.to.clone(), now).is_ok() {
                 self.add(link.outbox(), t);
             }
@@ -634,6 +642,65 @@ mod tests {
         assert_eq!(ops, [(1, 7, None), (2, 7, Some("checkout".into()))]);
         assert_eq!(again.unanswered(link.outbox()), 2);
         assert!(!again.release(&mut link, 0), "nothing left");
+    }
+
+    /// Found by the `client_session` fuzz target: a record whose last
+    /// writes failed before a crash still lists changes as held, though
+    /// the page had sent them (as ops 1 and 2) and the server applied them.
+    /// The welcome says the server processed ops this outbox never
+    /// numbered: held changes its state already holds are not sent again
+    /// under new ids; one it does not hold, or a status move, still goes.
+    #[test]
+    fn held_changes_of_a_record_the_server_outnumbers_go_only_when_not_applied() {
+        use crate::core::protocol::{self, CatchUp, Message, Welcome, PROTOCOL_VERSION};
+        use crate::core::session::link::{empty_state, LinkConfig, Transport};
+        let held = || {
+            let mut t = Tracking::default();
+            t.hold(json!({"c": {"k0": 0}}), None, 1, &json!({}));
+            t.hold(json!({"c": {"k1": 1}}), None, 2, &json!({}));
+            t.hold(json!({"c": {"k9": 9}}), None, 3, &json!({}));
+            t.hold(json!({}), Some("checkout".into()), 4, &json!({}));
+            t
+        };
+        let welcome = |applied_seq| {
+            let state = json!({"c": {"k0": 0, "k1": 1}});
+            protocol::encode(&Message::Welcome(Welcome {
+                protocol: PROTOCOL_VERSION,
+                version: 9,
+                status: "cart".into(),
+                expires_at: 0,
+                heartbeat_ms: 5_000,
+                applied_seq,
+                server_time: 0,
+                catch_up: CatchUp::Snapshot { state },
+            }))
+        };
+        let synced = |applied_seq| {
+            let cfg = LinkConfig::new("fedcba9876543210fedcba9876543210", "t", 1);
+            let mut link = Link::new(cfg, Outbox::new(ME).unwrap(), 0, empty_state());
+            link.handle_open(0);
+            link.handle_connected(Transport::WebSocket, 1);
+            link.handle_frame(welcome(applied_seq).as_bytes(), 2);
+            link
+        };
+        let mut link = synced(2);
+        assert!(link.outnumbered());
+        assert!(held().release(&mut link, 3));
+        let sent: Vec<_> = link
+            .outbox()
+            .iter()
+            .map(|o| (o.id.seq, o.patch.clone()))
+            .collect();
+        assert_eq!(
+            sent,
+            [(3, json!({"c": {"k9": 9}})), (4, json!({}))],
+            "k0 and k1 are the server's already; k9 and the move go, after 2"
+        );
+        // A server that processed nothing of this client: every held change goes.
+        let mut fresh = synced(0);
+        assert!(!fresh.outnumbered());
+        assert!(held().release(&mut fresh, 3));
+        assert_eq!(fresh.outbox().len(), 4);
     }
 
     #[test]

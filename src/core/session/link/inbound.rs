@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{ConflictWinner, Link, LinkEvent, LinkState, LossReason, Transport};
+use super::{ConflictWinner, Link, LinkEvent, LinkState, LossReason, Transport, TransportReason};
 use crate::core::merge_patch;
 use crate::core::protocol::{
     self, Ack, CatchUp, ErrorFrame, Message, Op, OpId, Pong, Reject, Welcome,
@@ -29,6 +29,15 @@ impl Link {
     /// JSON object, is an [`LinkEvent::ErrorOccurred`] (never a panic); the
     /// link carries on.
     pub fn handle_frame(&mut self, bytes: &[u8], now: u64) {
+        self.frame_in(bytes, now);
+        // An answer may have left HTTP with nothing in flight: the standby
+        // of the race, open, takes over now.
+        if self.standby.is_some_and(|s| s.open) {
+            self.try_promote(now);
+        }
+    }
+
+    fn frame_in(&mut self, bytes: &[u8], now: u64) {
         if !matches!(
             self.state,
             LinkState::Handshaking { .. } | LinkState::Connected { .. }
@@ -82,6 +91,7 @@ impl Link {
     }
 
     fn on_welcome(&mut self, w: Welcome, now: u64) {
+        self.outnumbered = w.applied_seq >= self.outbox.next_seq();
         let confirmed = self.outbox.remove_upto(w.applied_seq);
         self.ahead.clear();
         self.ahead_ops.clear();
@@ -118,9 +128,19 @@ impl Link {
         self.state = LinkState::Connected { transport };
         self.welcomed_at = Some(now);
         if transport == Transport::WebSocket {
+            if self.preferred != Transport::WebSocket {
+                self.events.push_back(LinkEvent::TransportPreferred {
+                    transport,
+                    reason: TransportReason::WebSocket,
+                });
+            }
             self.preferred = Transport::WebSocket;
+            self.reason = TransportReason::WebSocket;
             self.probe_at = None;
             self.probe_ms = self.cfg.ws_probe_ms;
+        } else if self.ws_refused && self.preferred == Transport::WebSocket {
+            // HTTP works where the WebSocket did not open.
+            self.fall_back(TransportReason::WebSocketRefused, now);
         }
         self.probing = false;
         self.events.push_back(if self.connections == 0 {

@@ -1,5 +1,6 @@
 //! The client link, sans-IO: connection state, transport choice (WebSocket
-//! first, HTTP fallback, probing back), heartbeat with RTT and timestamp
+//! first, raced against HTTP when slow to open, HTTP at once when refused,
+//! probing back), heartbeat with RTT and timestamp
 //! liveness, full-jitter backoff, and the outbox of ops with (client, seq)
 //! ids, resume by version, rebase of out-of-order versions and the conflict
 //! policy. Inputs are `handle_*(…, now)` and `submit`; outputs are
@@ -19,7 +20,8 @@
 //! Where the parts live: `types.rs` (what the driver sees), `outbox.rs`,
 //! `backoff.rs`, `record.rs` (the persisted record), `options.rs` (a link
 //! from a page's options), `inbound.rs` (frames from the server),
-//! `connection.rs` (opening, losing and stopping). For the browser driver:
+//! `connection.rs` (opening, losing and stopping; the race and its
+//! standby). For the browser driver:
 //! `http.rs` (the HTTP fallback's requests and answers) and `stored.rs`
 //! (the record a page keeps between loads, the remembered fallback).
 
@@ -39,6 +41,8 @@ mod tests;
 mod tests_applied;
 #[cfg(test)]
 mod tests_frames;
+#[cfg(test)]
+mod tests_race;
 
 use std::collections::VecDeque;
 
@@ -51,6 +55,7 @@ pub use self::outbox::Outbox;
 pub use self::record::{LinkRecord, RECORD_FORMAT};
 pub use self::types::{
     ConflictWinner, Diagnostics, LinkConfig, LinkEvent, LinkState, LossReason, Transmit, Transport,
+    TransportReason,
 };
 use crate::core::error::{Result, SessileError};
 use crate::core::merge_patch;
@@ -59,6 +64,15 @@ use crate::core::vec_map::VecMap;
 
 /// Out-of-order versions held before the link gives up and resyncs.
 const MAX_BUFFERED_VERSIONS: usize = 256;
+
+/// The WebSocket of the race, opening beside HTTP (see [`Transmit::SetAside`]).
+#[derive(Debug, Clone, Copy)]
+struct Standby {
+    /// When its attempt started.
+    since: u64,
+    /// It opened: it takes over once no op is in flight.
+    open: bool,
+}
 
 /// One client's link to the server for one session.
 #[derive(Debug)]
@@ -86,7 +100,16 @@ pub struct Link {
     /// Since when sent ops have waited without progress.
     inflight_since: Option<u64>,
     preferred: Transport,
+    /// Why `preferred` is what it is.
+    reason: TransportReason,
+    standby: Option<Standby>,
+    /// A WebSocket of this round failed to open: if HTTP then works, it is
+    /// preferred.
+    ws_refused: bool,
     ws_failures: u32,
+    /// The last welcome's `appliedSeq` was past every sequence this outbox
+    /// numbered: it was restored from an older record.
+    outnumbered: bool,
     probe_at: Option<u64>,
     probe_ms: u64,
     probing: bool,
@@ -108,10 +131,10 @@ impl Link {
     /// record keeps it) at server `version` (0 and `{}` for nothing yet).
     /// Starts [`LinkState::Idle`].
     pub fn new(cfg: LinkConfig, outbox: Outbox, version: u64, state: Value) -> Self {
-        let preferred = if cfg.start_on_http {
-            Transport::Http
+        let (preferred, reason) = if cfg.start_on_http {
+            (Transport::Http, TransportReason::Remembered)
         } else {
-            Transport::WebSocket
+            (Transport::WebSocket, TransportReason::WebSocket)
         };
         Link {
             rng: Rng::new(cfg.seed),
@@ -131,7 +154,11 @@ impl Link {
             gap_since: None,
             inflight_since: None,
             preferred,
+            reason,
+            standby: None,
+            ws_refused: false,
             ws_failures: 0,
+            outnumbered: false,
             probe_at: None,
             probing: false,
             attempt_started: 0,
@@ -186,6 +213,14 @@ impl Link {
         self.applied.get(client).copied().unwrap_or(0)
     }
 
+    /// Whether the last `welcome` said the server processed ops of this
+    /// client that this outbox never numbered: the outbox was restored from
+    /// an older record (its last writes failed before a crash), so changes
+    /// kept aside from it may have gone out already, under those numbers.
+    pub fn outnumbered(&self) -> bool {
+        self.outnumbered
+    }
+
     /// The server's state at [`version`](Self::version).
     pub fn confirmed(&self) -> &Value {
         &self.confirmed
@@ -202,10 +237,22 @@ impl Link {
 
     /// Sizes and counters.
     pub fn diagnostics(&self) -> Diagnostics {
+        let transport = match self.state {
+            LinkState::Connected { transport } => Some(transport),
+            _ => None,
+        };
+        let slow = transport == Some(Transport::Http) && self.preferred == Transport::WebSocket;
         Diagnostics {
             srtt_ms: self.srtt_ms,
             connections: self.connections,
             preferred: self.preferred,
+            transport,
+            reason: if slow {
+                TransportReason::WebSocketSlow
+            } else {
+                self.reason
+            },
+            standby: self.standby.is_some(),
             outbox_len: self.outbox.len(),
             queued_transmits: self.transmits.len(),
             queued_events: self.events.len(),
@@ -229,11 +276,12 @@ impl Link {
     /// caller's ms clock), if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
-        let connect_by = self
-            .attempt_started
-            .saturating_add(self.cfg.connect_timeout_ms);
-        match &self.state {
+        let connect_by = self.connect_by();
+        let at = match &self.state {
             LinkState::Backoff { until } => Some(*until),
+            LinkState::Connecting {
+                transport: Transport::WebSocket,
+            } => Some(connect_by.min(self.race_at())),
             LinkState::Connecting { .. } => Some(connect_by),
             LinkState::Handshaking { .. } => Some(self.dead_at().min(connect_by)),
             LinkState::Connected { transport } => {
@@ -247,6 +295,11 @@ impl Link {
                 Some(at)
             }
             _ => None,
+        };
+        let standby_by = self.standby_by();
+        match (at, standby_by) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -261,10 +314,23 @@ impl Link {
         }
     }
 
-    /// The transport asked for opened: `hello` goes out.
+    /// The transport asked for opened: `hello` goes out. The standby of
+    /// the race opening is `handle_connected(Transport::WebSocket)` too: it
+    /// takes over at once while HTTP is not synced yet, or once no op is in
+    /// flight on HTTP.
     pub fn handle_connected(&mut self, transport: Transport, now: u64) {
+        if transport == Transport::WebSocket {
+            if let Some(s) = self.standby.as_mut().filter(|s| !s.open) {
+                s.open = true;
+                self.ws_refused = false;
+                return self.try_promote(now);
+            }
+        }
         if self.state != (LinkState::Connecting { transport }) {
             return;
+        }
+        if transport == Transport::WebSocket {
+            self.ws_refused = false;
         }
         self.state = LinkState::Handshaking { transport };
         self.last_inbound = now;
@@ -283,6 +349,16 @@ impl Link {
     pub fn handle_closed(&mut self, now: u64) {
         if self.is_attempting() {
             self.connection_down(LossReason::Closed, false, now);
+        }
+    }
+
+    /// The standby of the race (a WebSocket set aside, see
+    /// [`Transmit::SetAside`]) closed or failed to open (not after a
+    /// [`Transmit::DropStandby`], [`Transmit::Close`] or
+    /// [`Transmit::Promote`]).
+    pub fn handle_standby_closed(&mut self, now: u64) {
+        if self.standby.take().is_some() {
+            self.standby_failed(now);
         }
     }
 
@@ -314,11 +390,19 @@ impl Link {
     /// A timer set from [`poll_timeout`](Self::poll_timeout) fired (or any
     /// time later; early calls do nothing).
     pub fn handle_timeout(&mut self, now: u64) {
+        if self.standby_by().is_some_and(|t| now >= t) {
+            self.standby = None;
+            self.transmits.push_back(Transmit::DropStandby);
+            self.standby_failed(now);
+        }
         match self.state {
             LinkState::Backoff { until } if now >= until => self.open_transport(now),
             LinkState::Connecting { .. } if now >= self.connect_by() => {
                 self.connection_down(LossReason::Timeout, true, now);
             }
+            LinkState::Connecting {
+                transport: Transport::WebSocket,
+            } if now >= self.race_at() => self.start_race(now),
             LinkState::Handshaking { .. } | LinkState::Connected { .. } => self.live_timers(now),
             _ => {}
         }
@@ -365,7 +449,9 @@ impl Link {
         let id = self
             .outbox
             .push(self.version, patch, to, self.cfg.outbox_limit);
-        if matches!(self.state, LinkState::Connected { .. }) {
+        // While the standby waits to take over, new ops wait for it.
+        let waiting = self.standby.is_some_and(|s| s.open);
+        if matches!(self.state, LinkState::Connected { .. }) && !waiting {
             self.send_unsent(now);
         }
         Ok(id)
@@ -413,6 +499,18 @@ impl Link {
     fn connect_by(&self) -> u64 {
         self.attempt_started
             .saturating_add(self.cfg.connect_timeout_ms)
+    }
+
+    /// When a WebSocket still opening gets HTTP opened beside it.
+    fn race_at(&self) -> u64 {
+        self.attempt_started.saturating_add(self.cfg.ws_race_ms)
+    }
+
+    /// When the standby, not open yet, is given up.
+    fn standby_by(&self) -> Option<u64> {
+        self.standby
+            .filter(|s| !s.open)
+            .map(|s| s.since.saturating_add(self.cfg.connect_timeout_ms))
     }
 
     fn dead_at(&self) -> u64 {

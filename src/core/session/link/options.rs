@@ -54,7 +54,7 @@ fn text<'a>(o: &'a Map<String, Value>, key: &'static str) -> Result<&'a str> {
 impl Link {
     /// A link from `options`: `{session, token, client, record?, version?,
     /// confirmed?, heartbeatMs?, backoffBaseMs?, backoffCapMs?, wsProbeMs?,
-    /// connectTimeoutMs?, ackTimeoutMs?, startOnHttp?, seed?}`. With a
+    /// wsRaceMs?, connectTimeoutMs?, ackTimeoutMs?, startOnHttp?, seed?}`. With a
     /// `record` (the object [`LinkRecord::read`] takes) the link resumes it;
     /// without, it starts at `version` (default 0) holding `confirmed` (a
     /// JSON object, default `{}`). Tuning fields are whole ms from 0 to a
@@ -85,14 +85,16 @@ impl Link {
 }
 
 /// The tuning fields of a page's options into `cfg`: `heartbeatMs`,
-/// `backoffBaseMs`, `backoffCapMs`, `wsProbeMs`, `connectTimeoutMs`,
-/// `ackTimeoutMs`, whole ms from 0 to a day (0 counts as 1).
+/// `backoffBaseMs`, `backoffCapMs`, `wsProbeMs`, `wsRaceMs`,
+/// `connectTimeoutMs`, `ackTimeoutMs`, whole ms from 0 to a day (0 counts
+/// as 1).
 pub(crate) fn read_tuning(o: &Map<String, Value>, cfg: &mut LinkConfig) -> Result<()> {
-    let tuning: [(&'static str, &mut u64); 6] = [
+    let tuning: [(&'static str, &mut u64); 7] = [
         ("heartbeatMs", &mut cfg.heartbeat_ms),
         ("backoffBaseMs", &mut cfg.backoff_base_ms),
         ("backoffCapMs", &mut cfg.backoff_cap_ms),
         ("wsProbeMs", &mut cfg.ws_probe_ms),
+        ("wsRaceMs", &mut cfg.ws_race_ms),
         ("connectTimeoutMs", &mut cfg.connect_timeout_ms),
         ("ackTimeoutMs", &mut cfg.ack_timeout_ms),
     ];
@@ -145,6 +147,15 @@ mod tests {
         assert_eq!(code(&with("heartbeatMs", json!(-1))), "INVALID_OPTIONS");
         assert_eq!(code(&with("backoffCapMs", json!(1.5))), "INVALID_OPTIONS");
         assert_eq!(code(&with("seed", json!("7"))), "INVALID_OPTIONS");
+        assert_eq!(code(&with("wsRaceMs", json!(-5))), "INVALID_OPTIONS");
+        assert_eq!(
+            code(&with("wsRaceMs", json!(86_400_001))),
+            "INVALID_OPTIONS"
+        );
+        assert_eq!(code(&with("wsRaceMs", json!("fast"))), "INVALID_OPTIONS");
+        let raced = Link::from_options(&with("wsRaceMs", json!(120))).unwrap();
+        assert_eq!(raced.cfg.ws_race_ms, 120);
+        assert_eq!(Link::from_options(&base()).unwrap().cfg.ws_race_ms, 250);
         assert_eq!(code(&with("client", json!("short"))), "OUTBOX_CORRUPT");
         // The confirmed state is a JSON object, not its text.
         for confirmed in [json!("{nope"), json!(r#"{"a":1}"#), json!([1]), json!(5)] {

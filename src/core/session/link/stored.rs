@@ -2,12 +2,13 @@
 //! store `<name>:link:<client>` as the TypeScript client wrote it
 //! (`{session, record}` in the crash-safe slots of docs/STORAGE.md: one
 //! snapshot envelope per slot, the newest valid of `a` and `b` restored,
-//! writes alternating), which record a new link resumes, and the fallback
-//! to HTTP a tab remembers. The web driver reads and writes the bytes.
+//! writes alternating), which record a new link resumes, and the refused
+//! WebSocket an origin remembers for a while. The web driver reads and
+//! writes the bytes.
 
 use serde_json::Value;
 
-use super::{LinkEvent, LinkRecord, Transport};
+use super::{LinkEvent, LinkRecord, Transport, TransportReason};
 use crate::core::envelope::{self, EnvelopeConfig, SnapshotMeta};
 use crate::core::error::{Result, SessileError};
 use crate::core::slots::{self, Restore, SlotId, SlotRead};
@@ -177,13 +178,13 @@ impl RecordSlots {
     }
 }
 
-/// The sessionStorage key under which a tab of `namespace` remembers a
-/// fallback to HTTP.
+/// The localStorage key under which the pages of `namespace` (every tab of
+/// the origin) remember a refused WebSocket.
 pub fn fallback_key(namespace: &str) -> String {
     ["sessile:", namespace, ":fallback"].concat()
 }
 
-/// Whether a link starts on HTTP, from what the tab remembers (the time,
+/// Whether a link starts on HTTP, from what the origin remembers (the time,
 /// ms since the epoch, until which it uses HTTP first).
 pub fn starts_on_http(remembered: Option<&str>, now: u64) -> bool {
     remembered
@@ -191,16 +192,29 @@ pub fn starts_on_http(remembered: Option<&str>, now: u64) -> bool {
         .is_some_and(|until| until > now)
 }
 
-/// What the tab remembers after `event`, at `now`: `Some(Some(text))` to
-/// store (connected over HTTP: use it first for `remember_ms`),
-/// `Some(None)` to forget (connected over a WebSocket), `None` to leave.
+/// What the origin remembers after `event`, at `now`: `Some(Some(text))`
+/// to store (a refused WebSocket while HTTP worked: start on HTTP for
+/// `remember_ms`, as Phoenix does), `Some(None)` to forget (a WebSocket
+/// carries the link again), `None` to leave as it is (a WebSocket merely
+/// slow to open, or failing with HTTP failing too, is not remembered).
 pub fn remember_after(event: &LinkEvent, now: u64, remember_ms: u64) -> Option<Option<String>> {
     match event {
-        LinkEvent::ConnectionEstablished { transport }
-        | LinkEvent::ConnectionRestored { transport } => Some(
-            (*transport == Transport::Http)
-                .then(|| crate::core::error_text::decimal(now.saturating_add(remember_ms))),
-        ),
+        LinkEvent::TransportPreferred {
+            transport: Transport::Http,
+            reason: TransportReason::WebSocketRefused,
+        } => Some(Some(crate::core::error_text::decimal(
+            now.saturating_add(remember_ms),
+        ))),
+        LinkEvent::TransportPreferred {
+            transport: Transport::WebSocket,
+            ..
+        }
+        | LinkEvent::ConnectionEstablished {
+            transport: Transport::WebSocket,
+        }
+        | LinkEvent::ConnectionRestored {
+            transport: Transport::WebSocket,
+        } => Some(None),
         _ => None,
     }
 }
@@ -336,15 +350,38 @@ mod tests {
     }
 
     #[test]
-    fn a_fallback_is_remembered_for_a_while_and_forgotten_on_a_websocket() {
+    fn a_refused_websocket_is_remembered_for_a_while_and_forgotten_on_a_websocket() {
+        let refused = LinkEvent::TransportPreferred {
+            transport: Transport::Http,
+            reason: TransportReason::WebSocketRefused,
+        };
+        assert_eq!(
+            remember_after(&refused, 1_000, 600),
+            Some(Some("1600".into()))
+        );
+        // Falling back after flaps (the server down, say) is not remembered.
+        let flapping = LinkEvent::TransportPreferred {
+            transport: Transport::Http,
+            reason: TransportReason::WebSocketFlapping,
+        };
+        assert_eq!(remember_after(&flapping, 1_000, 600), None);
         let http = LinkEvent::ConnectionEstablished {
             transport: Transport::Http,
         };
+        assert_eq!(
+            remember_after(&http, 1_000, 600),
+            None,
+            "HTTP alone says nothing"
+        );
         let ws = LinkEvent::ConnectionRestored {
             transport: Transport::WebSocket,
         };
-        assert_eq!(remember_after(&http, 1_000, 600), Some(Some("1600".into())));
         assert_eq!(remember_after(&ws, 1_000, 600), Some(None));
+        let back = LinkEvent::TransportPreferred {
+            transport: Transport::WebSocket,
+            reason: TransportReason::WebSocket,
+        };
+        assert_eq!(remember_after(&back, 1_000, 600), Some(None));
         let lost = LinkEvent::ConnectionLost {
             reason: super::super::LossReason::Closed,
         };

@@ -113,12 +113,9 @@ fn falls_back_to_http_and_probes_websocket_later() {
     let mut l = link_with(cfg());
     let mut now = 0;
     l.handle_open(now);
-    for _ in 0..3 {
-        assert_eq!(drain(&mut l), vec![Transmit::Open(Transport::WebSocket)]);
-        l.handle_closed(now);
-        now = l.poll_timeout().unwrap();
-        l.handle_timeout(now);
-    }
+    assert_eq!(drain(&mut l), vec![Transmit::Open(Transport::WebSocket)]);
+    // Refused: HTTP at once, no backoff (the race's other half).
+    l.handle_closed(now);
     assert_eq!(drain(&mut l), vec![Transmit::Open(Transport::Http)]);
     l.handle_connected(Transport::Http, now);
     l.handle_frame(&welcome(1, 0), now);
@@ -530,6 +527,8 @@ fn offline_stops_attempts_until_online_and_visible_retries_a_backoff_at_once() {
     l.handle_online(true, 3);
     assert_eq!(drain(&mut l), vec![Transmit::Open(Transport::WebSocket)]);
     l.handle_closed(4);
+    assert_eq!(drain(&mut l), vec![Transmit::Open(Transport::Http)]);
+    l.handle_closed(4);
     assert_eq!(kind(&l), "backoff");
     l.handle_visible(false, 5);
     assert_eq!(kind(&l), "backoff");
@@ -660,8 +659,9 @@ fn diagnostics_after_the_first_welcome() {
         l.poll_transmit(),
         Some(Transmit::Open(Transport::WebSocket))
     );
-    assert_eq!(l.poll_timeout(), Some(10_000));
+    assert_eq!(l.poll_timeout(), Some(250), "the race against HTTP");
     l.handle_connected(Transport::WebSocket, 1);
+    assert_eq!(l.poll_timeout(), Some(10_000));
     let _ = l.poll_transmit();
     l.handle_frame(
         &welcome_with(1, 0, CatchUp::Snapshot { state: json!({}) }, 99),

@@ -30,9 +30,21 @@ pub enum Transmit {
     /// Send this text frame on the open transport (made by
     /// [`protocol::encode`](crate::core::protocol::encode)).
     Send(String),
-    /// Close the open (or opening) transport and drop its listeners; do not
-    /// report `handle_closed` for it.
+    /// Close the open (or opening) transport, and the standby if there is
+    /// one, and drop their listeners; report nothing more for them.
     Close,
+    /// The race (happy eyeballs): keep the WebSocket now opening aside, as
+    /// the standby, without closing it; the next [`Transmit::Open`] opens
+    /// the HTTP fallback beside it. Report the standby's opening with
+    /// `handle_connected(Transport::WebSocket)` and its end with
+    /// `handle_standby_closed`; it carries no frames until promoted.
+    SetAside,
+    /// Close the open transport and carry on with the standby in its place:
+    /// frames now go to it, its frames and its end are reported as the open
+    /// transport's (`handle_frame`, `handle_closed`).
+    Promote,
+    /// Close the standby and drop its listeners; report nothing for it.
+    DropStandby,
 }
 
 /// Where the link stands; each variant says what the driver must do.
@@ -94,8 +106,33 @@ pub enum LossReason {
     Offline,
     /// The server sent a retryable error or `bye`.
     Server,
-    /// Switching from HTTP to a WebSocket probe.
+    /// Switching from HTTP to a WebSocket (a probe, or the standby of the
+    /// race once it opened).
     Upgrade,
+}
+
+/// Why the link uses (or prefers) the transport it does, for
+/// [`Diagnostics::reason`] and [`LinkEvent::TransportPreferred`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportReason {
+    /// The WebSocket: the first choice, or back after HTTP.
+    WebSocket,
+    /// HTTP carries the link because the WebSocket had not opened within
+    /// [`LinkConfig::ws_race_ms`]; the WebSocket keeps opening beside it
+    /// (the standby) and takes over once it opens.
+    WebSocketSlow,
+    /// HTTP is preferred because a WebSocket failed to open (refused, or not
+    /// open within the connect timeout) while HTTP worked; the WebSocket is
+    /// probed again after [`LinkConfig::ws_probe_ms`].
+    WebSocketRefused,
+    /// HTTP is preferred because WebSocket connections failed or dropped
+    /// soon after opening [`LinkConfig::ws_failures_before_fallback`] times
+    /// in a row; probed again later.
+    WebSocketFlapping,
+    /// HTTP is preferred because a refused WebSocket was remembered from an
+    /// earlier page load ([`LinkConfig::start_on_http`]); probed again later.
+    Remembered,
 }
 
 /// Something the page may want to know.
@@ -116,6 +153,16 @@ pub enum LinkEvent {
     ConnectionRestored {
         /// The transport in use.
         transport: Transport,
+    },
+    /// The transport new connections use changed: to HTTP after a refused
+    /// or flapping WebSocket, back to the WebSocket once one carried the
+    /// link. A driver remembers a refused WebSocket for the next page load
+    /// ([`stored::remember_after`](super::stored::remember_after)).
+    TransportPreferred {
+        /// The transport now preferred.
+        transport: Transport,
+        /// Why.
+        reason: TransportReason,
     },
     /// The confirmed state reached `version`; `confirmed` ops left the
     /// outbox with it.
@@ -191,10 +238,17 @@ pub struct LinkConfig {
     /// First wait before probing WebSocket again from HTTP, doubled after
     /// each failed probe, to at most 16 times as long (60 s).
     pub ws_probe_ms: u64,
-    /// Start on HTTP (a fallback remembered from earlier in this tab, kept
-    /// by the web layer from [`Diagnostics::preferred`]); WebSocket is probed
-    /// `ws_probe_ms` after the first attempt (false).
+    /// Start on HTTP (a refused WebSocket remembered from an earlier page
+    /// load, kept by the web layer from [`LinkEvent::TransportPreferred`]);
+    /// WebSocket is probed `ws_probe_ms` after the first attempt (false).
     pub start_on_http: bool,
+    /// The race (happy eyeballs, as RFC 8305 does for addresses): a
+    /// WebSocket not open this long after its attempt started gets the HTTP
+    /// fallback opened beside it, and whichever is synced first carries the
+    /// ops; the WebSocket takes over when it opens later, once no op is in
+    /// flight. A WebSocket that fails to open starts HTTP at once. Set it to
+    /// `connect_timeout_ms` or more to wait for the WebSocket alone (250 ms).
+    pub ws_race_ms: u64,
     /// Longest wait for a transport to open and answer `hello` (10 s).
     pub connect_timeout_ms: u64,
     /// Longest wait for progress on sent ops or a missing version before
@@ -221,6 +275,7 @@ impl LinkConfig {
             ws_failures_before_fallback: 3,
             ws_probe_ms: 60_000,
             start_on_http: false,
+            ws_race_ms: 250,
             connect_timeout_ms: 10_000,
             ack_timeout_ms: 20_000,
             outbox_limit: 64,
@@ -241,6 +296,13 @@ pub struct Diagnostics {
     pub connections: u64,
     /// The transport new connections use (HTTP after a fallback).
     pub preferred: Transport,
+    /// The transport carrying the link now (open and synced), if any.
+    pub transport: Option<Transport>,
+    /// Why [`transport`](Self::transport) (or, between connections,
+    /// [`preferred`](Self::preferred)) is the one it is.
+    pub reason: TransportReason,
+    /// A WebSocket is opening (or open, waiting to take over) beside HTTP.
+    pub standby: bool,
     /// Ops in the outbox.
     pub outbox_len: usize,
     /// Actions not yet polled.

@@ -147,7 +147,7 @@ impl Page {
                     .records
                     .get(&[name.as_str(), ":link:", me.as_str()].concat())
                     .cloned(),
-                fallback: None,
+                fallback: b.local.get(&[name.as_str(), ":fallback"].concat()).cloned(),
                 offline: false,
                 register: b
                     .local
@@ -201,6 +201,7 @@ impl Page {
                         self.sent.push(serde_json::from_str(&frame).unwrap());
                     }
                     Transmit::Close => self.closes += 1,
+                    other => self.log.push(format!("{other:?}")),
                 }
             }
             while let Some(e) = self.engine.poll_event() {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::harness::*;
 use crate::core::protocol::{CatchUp, ErrorFrame, Extended, Message};
 use crate::core::session::engine::*;
-use crate::core::session::link::Transport;
+use crate::core::session::link::{Transport, TransportReason};
 use crate::core::session::store::BackendKind;
 
 fn ok(p: &Page, id: RequestId) -> Outcome {
@@ -437,6 +437,39 @@ fn terminating_needs_the_server_unless_it_already_ended_the_session() {
     assert_eq!(b.borrow().stored(BackendKind::IndexedDb), None);
 }
 
+/// Seen in Firefox (tests/web_session/lifecycle.rs): the server's push of
+/// the end (status `terminated`, the state erased) came over the link
+/// before the answer to `DELETE`, and the erased state replaced the copy
+/// `end(keep)` keeps.
+#[test]
+fn the_erased_state_pushed_while_an_end_waits_does_not_replace_the_kept_copy() {
+    let b = browser();
+    let mut p = synced_page(&b, "s-end-push", 1);
+    let me = client(1);
+    p.update(json!({"cart": {"X": 1}}));
+    p.frame(ack(&me, 1, 2));
+    let id = p.engine.end(None, true, p.now).unwrap();
+    p.run();
+    let (call, _) = p.take_call(|c| matches!(c, ServerCall::End { .. }));
+    // The server ended the session: its push comes first.
+    let mut end = patch(3, json!({"cart": null}), None);
+    if let Message::Patch(lp) = &mut end {
+        lp.status = Some("terminated".into());
+    }
+    p.frame(end);
+    assert_eq!(p.engine.state(), &json!({"cart": {"X": 1}}), "kept");
+    p.engine
+        .handle_call_result(call, Ok(json!({"status": "terminated"})), p.now);
+    p.run();
+    assert_eq!(ok(&p, id), Outcome::Done);
+    assert_eq!(p.engine.status(), "terminated");
+    assert_eq!(
+        b.borrow().stored(BackendKind::IndexedDb),
+        Some(json!({"cart": {"X": 1}})),
+        "the local copy is kept"
+    );
+}
+
 #[test]
 fn close_keeps_the_record_and_the_listed_ops_and_fails_an_end_still_waiting() {
     let b = browser();
@@ -498,35 +531,58 @@ fn a_refused_token_asks_for_authentication_and_authenticate_joins_or_creates() {
 }
 
 #[test]
-fn a_fallback_to_http_is_remembered_by_the_tab_and_a_reload_starts_on_it() {
+fn a_refused_websocket_is_remembered_by_the_origin_and_its_next_pages_start_on_http() {
     let b = browser();
     let mut p = synced_page(&b, "s-fallback", 1);
-    assert_eq!(
-        p.tab_storage.get("s-fallback:fallback"),
-        None,
-        "on WebSocket"
-    );
-    // WebSocket keeps failing: HTTP takes over, remembered for ten minutes.
-    while p.reconnect() != Transport::Http {}
+    let remembered = |b: &Shared| b.borrow().local.get("s-fallback:fallback").cloned();
+    assert_eq!(remembered(&b), None, "on WebSocket");
+    // The connection drops; the next WebSocket is refused: HTTP at once,
+    // and once it works the refusal is remembered for ten minutes.
+    assert_eq!(p.reconnect(), Transport::WebSocket);
+    let opened = p.opened.len();
+    p.engine.handle_closed(p.now);
+    p.run();
+    assert_eq!(p.opened[opened..], [Transport::Http], "no backoff");
     p.connected(Transport::Http);
     p.frame(welcome(1, 0, CatchUp::UpToDate));
     let until = p.now + 600_000;
+    assert_eq!(remembered(&b), Some(until.to_string()));
+    let link = p.engine.diagnostics().link.unwrap();
     assert_eq!(
-        p.tab_storage.get("s-fallback:fallback"),
-        Some(&until.to_string())
+        (link.preferred, link.reason),
+        (Transport::Http, TransportReason::WebSocketRefused)
     );
-    let again = Page::open_with(&b, synced_config("s-fallback", 1), p.now + 1, |f| {
-        f.fallback = Some(until.to_string());
-    });
+    // Another page of the origin (a new tab, its own client) starts on HTTP.
+    let again = Page::open_with(&b, synced_config("s-fallback", 2), p.now + 1, |_| {});
     assert_eq!(again.opened, [Transport::Http]);
-    let later = Page::open_with(&b, synced_config("s-fallback", 1), until, |f| {
-        f.fallback = Some(until.to_string());
-    });
+    assert_eq!(
+        again.engine.diagnostics().link.unwrap().reason,
+        TransportReason::Remembered
+    );
+    // Once the time is up, WebSocket first again.
+    let later = Page::open_with(&b, synced_config("s-fallback", 3), until, |_| {});
     assert_eq!(
         later.opened,
         [Transport::WebSocket],
-        "the fallback is forgotten"
+        "the refusal is forgotten"
     );
+}
+
+#[test]
+fn a_websocket_failing_with_http_failing_too_is_not_remembered() {
+    let b = browser();
+    let mut p = synced_page(&b, "s-down", 1);
+    // The server is down: WebSocket and HTTP both fail, several rounds.
+    for _ in 0..4 {
+        let opened = p.opened.len();
+        p.engine.handle_closed(p.now);
+        p.run();
+        while p.opened.len() == opened {
+            let at = p.engine.poll_timeout().expect("a retry is due");
+            p.advance(at);
+        }
+    }
+    assert_eq!(b.borrow().local.get("s-down:fallback"), None);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 mod convert;
 pub mod link;
 pub mod session;
+pub mod session_api;
 pub mod slots_api;
 pub mod snapshot_api;
 pub mod store;

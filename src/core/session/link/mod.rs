@@ -202,6 +202,8 @@ impl Link {
     /// Sizes and counters.
     pub fn diagnostics(&self) -> Diagnostics {
         Diagnostics {
+            state: self.state.clone(),
+            version: self.version,
             srtt_ms: self.srtt_ms,
             connections: self.connections,
             preferred: self.preferred,

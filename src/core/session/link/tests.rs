@@ -672,6 +672,16 @@ fn diagnostics_after_the_first_welcome() {
         (d.srtt_ms, d.connections, d.preferred, d.outbox_len),
         (None, 1, Transport::WebSocket, 0)
     );
+    // The page's `diagnostics().link` shows where the link stands and the version held.
+    assert_eq!(
+        (&d.state, d.version),
+        (
+            &LinkState::Connected {
+                transport: Transport::WebSocket
+            },
+            1
+        )
+    );
     assert_eq!(
         l.state(),
         &LinkState::Connected {

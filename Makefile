@@ -8,7 +8,7 @@ help:
 	@echo "make test   set up what is missing, then run every test"
 	@echo "make bench  set up what is missing, build, run the browser benchmarks (bench/out/results.json)"
 	@echo "make setup  only the set-up;  make build  only the build"
-	@echo "make soak   the client link's simulation over 10,000 seeds (LINK_SIM_SEEDS overrides)"
+	@echo "make soak   the client link's simulation (Rust, server/tests/link_sim.rs) over 10,000 seeds (LINK_SIM_SEEDS overrides)"
 	@echo "make chaos  build, then 1,000 seeded chaos runs of the demo page (CHAOS_RUNS overrides; SEED=n replays one; bench/out/chaos.json)"
 	@echo "make load   load test of sessile-server on loopback (SESSIONS overrides 10000)"
 	@echo "make fuzz   cargo-fuzz, each target FUZZ_SECONDS (300; FUZZ_TARGETS picks; bench/out/fuzz.json)"
@@ -55,8 +55,9 @@ load:
 fuzz:
 	@scripts/fuzz
 
-# The client link's simulation (TypeScript core, pure Node), many more seeds
-# than `make test` runs; after a build, which compiles js/dist/.
-soak: build
-	@LINK_SIM_SEEDS=$${LINK_SIM_SEEDS:-10000} LINK_SIM_CHAOS_S=$${LINK_SIM_CHAOS_S:-900} \
-		node --test js/test/link_sim.test.mjs
+# The client link's simulation (the Rust link engine against the server's
+# session engine on a virtual clock, server/tests/link_sim.rs), many more
+# seeds than `make test` runs.
+soak:
+	@LINK_SIM_SEEDS=$${LINK_SIM_SEEDS:-10000} LINK_SIM_CHAOS_S=$${LINK_SIM_CHAOS_S:-900} bash -c \
+		'source scripts/env.sh && native_cargo test -p sessile-server --test link_sim -- --nocapture'

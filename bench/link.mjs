@@ -5,7 +5,7 @@
 //   reconnect_after_restart_ms    server killed (SIGKILL) and started again on the same port
 //                                 and SQLite file: kill to connection_restored in the page
 // Each is measured LINK_RUNS times (default 15); medians and p95 are reported.
-// The dead-link detection comes from the simulation (js/test/link_sim.test.mjs).
+// The dead-link detection comes from the simulation (server/tests/link_sim.rs).
 import net from "node:net";
 import { once } from "node:events";
 import { launchBrowser, startServer } from "../js/test/harness.mjs";

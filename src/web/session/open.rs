@@ -37,12 +37,16 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
     let name = probe.store.name.clone();
     let layout = Layout::new(&name);
     let synced = probe.sync.is_some();
+    let mut early = Vec::new();
     let (client, lock) = if synced {
-        session_client(&layout).await
+        let (client, lock, problem) = session_client(&layout).await;
+        if let Some(e) = problem {
+            early.push(error(&e, ""));
+        }
+        (client, lock)
     } else {
         client_for(&layout).await
     };
-    let mut early = Vec::new();
     let (records, record) = if synced {
         open_records(&name, &client, probe.store.storage, &mut early).await
     } else {

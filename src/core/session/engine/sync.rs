@@ -504,10 +504,11 @@ impl SessionEngine {
     /// Whether a flush has nothing to wait for on the link: every op
     /// answered, or the link not connected nor connecting.
     pub(super) fn link_settled(&self) -> bool {
-        self.sync.as_ref().is_none_or(|s| {
-            s.link
-                .as_ref()
-                .is_none_or(|l| s.tracking.unanswered(l.outbox()) == 0 || !attempting(l))
+        self.sync.as_ref().is_none_or(|s| match &s.link {
+            Some(l) => s.tracking.unanswered(l.outbox()) == 0 || !attempting(l),
+            // A creation under way is the link connecting: its answer
+            // starts the link that sends what the page changed meanwhile.
+            None => s.creating.as_ref().is_none_or(|c| c.call.is_none()),
         })
     }
 }

@@ -122,6 +122,36 @@ fn a_change_made_while_the_session_is_created_goes_out_once_joined() {
 }
 
 #[test]
+fn flush_during_a_creation_waits_for_the_session_and_its_changes_on_the_server() {
+    let b = browser();
+    let mut p = Page::open(&b, synced_config("s-flush-create", 1), 0);
+    p.update(json!({"cart": {"X": 1}}));
+    let id = p.engine.flush(p.now).unwrap();
+    p.run();
+    assert_eq!(p.result(id), None, "the creation is under way");
+    p.created(9_000_000);
+    assert_eq!(
+        p.result(id),
+        None,
+        "the change made meanwhile is not on the server yet"
+    );
+    p.connected(Transport::WebSocket);
+    p.frame(welcome(1, 0, CatchUp::UpToDate));
+    assert_eq!(p.ops().len(), 1);
+    p.frame(ack(&client(1), 1, 2));
+    assert_eq!(ok(&p, id), Outcome::Done);
+    // A creation that failed waits for its retry: a flush does not wait for it.
+    let mut q = Page::open(&b, synced_config("s-flush-retry", 2), 0);
+    let (call, _) = q.take_call(|c| matches!(c, ServerCall::Create { .. }));
+    let unreachable = Failure::new("SERVER_UNREACHABLE", "down", true);
+    q.engine.handle_call_result(call, Err(unreachable), q.now);
+    q.run();
+    let id = q.engine.flush(q.now).unwrap();
+    q.run();
+    assert_eq!(ok(&q, id), Outcome::Done);
+}
+
+#[test]
 fn an_op_leaves_only_after_its_record_is_stored() {
     let b = browser();
     let mut p = synced_page(&b, "s-record", 1);

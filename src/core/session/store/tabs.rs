@@ -150,9 +150,12 @@ impl StoreEngine {
             cleared: false,
             rebased,
         };
+        // The other copy won: the page is told (a `conflict`, winner
+        // remote) whether or not its own changes went back on top of it
+        // (a synced tab's do, and the state it holds then has them).
         match adoption.source {
             Source::Tab => {
-                if unsaved && !rebase {
+                if unsaved {
                     self.conflict(
                         local,
                         remote,
@@ -164,10 +167,9 @@ impl StoreEngine {
                 self.emit(updated);
             }
             Source::Refused { write, attempted } => {
+                self.conflict(local, remote, Winner::Remote, attempted, adoption.version);
                 if rebase {
                     self.emit(updated);
-                } else {
-                    self.conflict(local, remote, Winner::Remote, attempted, adoption.version);
                 }
                 let stale = WriteEnd::Stale {
                     stored: adoption.version,

@@ -345,7 +345,16 @@ fn a_synced_tab_rebases_its_unacknowledged_changes_onto_another_tabs_copy() {
         json!({ "cart": { "X": 2, "Y": 1 } }),
         "tab 2's click and tab 1's own change"
     );
-    assert!(one.conflicts().is_empty(), "nothing of either tab was lost");
+    // Nothing of either tab was lost; the page is told tab 2's copy won
+    // over its unsaved state, and holds its own change on top of it.
+    assert_eq!(
+        one.conflicts(),
+        [(
+            json!({ "cart": { "X": 1, "Y": 1 } }),
+            json!({ "cart": { "X": 2 } }),
+            Winner::Remote
+        )]
+    );
     assert_eq!(one.updates(), [(3, false, 1)]);
     one.flush().unwrap();
     two.hear();
@@ -368,7 +377,15 @@ fn a_synced_tab_rebases_after_a_refused_write_and_its_flush_still_stores() {
     // its change back on top and writes that.
     one.flush().unwrap();
     assert_eq!(one.state(), json!({ "cart": { "X": 1, "Y": 1 } }));
-    assert!(one.conflicts().is_empty());
+    assert_eq!(
+        one.conflicts(),
+        [(
+            json!({ "cart": { "Y": 1 } }),
+            json!({ "cart": { "X": 1 } }),
+            Winner::Remote
+        )],
+        "the write lost to two's copy: the page is told"
+    );
     let stored = Tab::open(&w, synced("t-rebase-cas", 3), 1);
     assert_eq!(stored.state(), json!({ "cart": { "X": 1, "Y": 1 } }));
 }
@@ -446,7 +463,11 @@ fn a_server_copy_keeps_every_tabs_unsent_changes() {
         two.state(),
         json!({ "cart": { "X": 1, "Y": 1, "Z": 9, "W": 1 } })
     );
-    assert!(two.conflicts().is_empty());
+    assert_eq!(
+        two.conflicts().len(),
+        1,
+        "told that one's copy won over its unsaved state (W is back on top)"
+    );
     two.flush().unwrap();
     one.hear();
     assert_eq!(one.state(), two.state());

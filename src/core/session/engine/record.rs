@@ -15,7 +15,7 @@ use super::types::{Failure, SessionCommand, SessionEvent};
 use super::SessionEngine;
 use crate::core::error::{Result, SessileError};
 use crate::core::session::link::stored::{self, Resume};
-use crate::core::session::link::LinkRecord;
+use crate::core::session::link::{LinkRecord, LinkState};
 
 /// The link record's writes.
 #[derive(Debug, Default)]
@@ -285,7 +285,14 @@ impl SessionEngine {
             Some(t) => others.insert(client.into(), t.into()).as_deref() != Some(t),
             None => others.remove(client).is_some(),
         };
-        if changed && self.phase == super::EnginePhase::Ready {
+        // Only a connected link's copy is current: one that is down holds
+        // the server as it was, older than what this tab may have taken
+        // from another tab since (its next connection reconciles).
+        let current = sync
+            .link
+            .as_ref()
+            .is_some_and(|l| matches!(l.state(), LinkState::Connected { .. }));
+        if changed && current && self.phase == super::EnginePhase::Ready {
             self.reconcile(true, now);
         }
         self.after(now);

@@ -1,6 +1,6 @@
 //! Unit tests of the link's transitions, its record and `submit_change`:
-//! the cases of the TypeScript client's `js/test/link_core.test.mjs`, with
-//! the same assertions. Frames through the link: `tests_frames.rs`. The
+//! the cases the TypeScript client's link core was tested on, with the
+//! same assertions. Frames through the link: `tests_frames.rs`. The
 //! seeded network simulation against the server's own engine is
 //! `server/tests/link_sim.rs`.
 

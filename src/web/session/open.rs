@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use super::driver::{pump, Driver, Shared, Start};
+use super::driver::{pump, Changed, Driver, Shared, Start};
 use super::identity::session_client;
 use super::options::SessionOptions;
 use super::page::install_hooks;
@@ -99,6 +99,11 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
             shared.borrow_mut().release();
             return Err(SessileError::StoreClosed);
         }
+    }
+    // As openSession always did: a created session's id is known when it
+    // resolves (or the first attempt failed, and retries go on).
+    while shared.borrow().engine.creating() && !shared.borrow().released {
+        Changed::new(&shared).await;
     }
     let store = shared.borrow().engine.diagnostics().store.backend;
     if options.persist && store != Some(BackendKind::Memory) {

@@ -158,6 +158,16 @@ fn attempting(link: &Link) -> bool {
 }
 
 impl SessionEngine {
+    /// Whether a request creating the server session is waiting for its
+    /// answer (`openSession` resolves once the first one is answered, so
+    /// a created session's id is known when it does).
+    pub fn creating(&self) -> bool {
+        self.sync
+            .as_ref()
+            .and_then(|s| s.creating.as_ref())
+            .is_some_and(|c| c.call.is_some())
+    }
+
     /// The store is open: join the session given or remembered (from the
     /// status and expiry this browser last knew), or create one.
     pub(super) fn start_sync(&mut self, now: u64) {

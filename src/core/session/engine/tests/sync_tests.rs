@@ -129,7 +129,9 @@ fn flush_during_a_creation_waits_for_the_session_and_its_changes_on_the_server()
     let id = p.engine.flush(p.now).unwrap();
     p.run();
     assert_eq!(p.result(id), None, "the creation is under way");
+    assert!(p.engine.creating());
     p.created(9_000_000);
+    assert!(!p.engine.creating());
     assert_eq!(
         p.result(id),
         None,
@@ -144,8 +146,13 @@ fn flush_during_a_creation_waits_for_the_session_and_its_changes_on_the_server()
     let mut q = Page::open(&b, synced_config("s-flush-retry", 2), 0);
     let (call, _) = q.take_call(|c| matches!(c, ServerCall::Create { .. }));
     let unreachable = Failure::new("SERVER_UNREACHABLE", "down", true);
+    assert!(q.engine.creating());
     q.engine.handle_call_result(call, Err(unreachable), q.now);
     q.run();
+    assert!(
+        !q.engine.creating(),
+        "answered: openSession goes on, the retry is timed"
+    );
     let id = q.engine.flush(q.now).unwrap();
     q.run();
     assert_eq!(ok(&q, id), Outcome::Done);

@@ -12,7 +12,7 @@ use super::page::install_hooks;
 use super::records::Records;
 use crate::core::error::SessileError;
 use crate::core::session::engine::{
-    EnginePhase, Failure, Found, SessionConfig, SessionEngine, SessionEvent,
+    record_limit, EnginePhase, Failure, Found, SessionConfig, SessionEngine, SessionEvent,
 };
 use crate::core::session::link::stored::fallback_key;
 use crate::core::session::store::layout::Layout;
@@ -48,7 +48,8 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
         client_for(&layout).await
     };
     let (records, record) = if synced {
-        open_records(&name, &client, probe.store.storage, &mut early).await
+        let limit = record_limit(probe.store.envelope.max_raw_bytes);
+        open_records(&name, &client, probe.store.storage, limit, &mut early).await
     } else {
         (None, None)
     };
@@ -127,10 +128,11 @@ async fn open_records(
     name: &str,
     client: &ClientId,
     kind: Option<BackendKind>,
+    limit: usize,
     early: &mut Vec<SessionEvent>,
 ) -> (Option<Rc<Records>>, Option<String>) {
     let kind = kind.unwrap_or(BackendKind::IndexedDb);
-    let opened = match Records::open(name, &client.0, kind).await {
+    let opened = match Records::open(name, &client.0, kind, limit).await {
         Ok(records) => records.load().await.map(|r| (records, r)),
         Err(e) => Err(e),
     };
@@ -143,7 +145,7 @@ async fn open_records(
         }
         Err(e) => {
             early.push(error(&e, "the link's record cannot be kept: "));
-            let memory = Records::open(name, &client.0, BackendKind::Memory).await;
+            let memory = Records::open(name, &client.0, BackendKind::Memory, limit).await;
             (memory.ok(), None)
         }
     }

@@ -122,6 +122,18 @@ pub fn unwrap(
     Ok(Some((record, saved.unwrap_or(Value::Null))))
 }
 
+/// How large this tab's link record may be for a state limit of
+/// `state_limit` bytes: the confirmed state, the unanswered ops' patches
+/// and what each was made on (their patch and the page's values there),
+/// four states' worth, plus 64 KiB; at most the envelope's limit. Above it
+/// the record is not stored (reported once) and the ops are sent anyway.
+pub fn record_limit(state_limit: usize) -> usize {
+    state_limit
+        .saturating_mul(4)
+        .saturating_add(64 * 1024)
+        .min(crate::core::envelope::MAX_RAW_BYTES_LIMIT)
+}
+
 impl SessionEngine {
     /// Writes the link record when it is due.
     pub(super) fn write_record(&mut self) {

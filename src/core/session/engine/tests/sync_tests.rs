@@ -689,3 +689,13 @@ fn an_op_made_on_another_tabs_change_is_submitted_again_after_a_reload() {
     );
     assert!(before > 0);
 }
+
+#[test]
+fn the_record_holds_four_states_worth_plus_64_kib_up_to_the_envelopes_limit() {
+    assert_eq!(record_limit(20_000), 4 * 20_000 + 65_536);
+    assert_eq!(record_limit(5 << 20), (20 << 20) + 65_536);
+    assert_eq!(
+        record_limit(usize::MAX),
+        crate::core::envelope::MAX_RAW_BYTES_LIMIT
+    );
+}

@@ -166,6 +166,14 @@ impl WasmSession {
             if !(seconds.is_finite() && seconds >= 0.0) {
                 return Err(bad_argument("seconds", "must be a number of seconds"));
             }
+            // The server's API takes whole seconds: a fraction cannot be sent.
+            if seconds.fract() != 0.0 {
+                return Err(Failure::new(
+                    "PROTOCOL_ERROR",
+                    "extend takes whole seconds (the server's API has no fractions)",
+                    false,
+                ));
+            }
             s.extend(seconds as u64).await.map(number)
         })
     }

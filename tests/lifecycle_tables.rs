@@ -1,23 +1,16 @@
-//! The page checks a session's status and expiry in TypeScript
-//! (`js/src/lifecycle/`) with the core's rules. This test keeps the two
-//! one: it renders the core's flow tables as `js/src/lifecycle/flows.ts` and
-//! every verdict of the core's functions (each transition of each flow,
-//! validity, expiry, TTL and extend bounds, with codes and messages; tables a
-//! page may declare, valid ones with their verdicts and each kind of invalid
-//! one with its code and message) as `tests/fixtures/lifecycle_cases.json`,
-//! which `js/test/lifecycle.test.mjs` replays against the TypeScript. Both files must be current:
-//! `UPDATE_LIFECYCLE_TABLES=1 cargo test --test lifecycle_tables` rewrites them.
+//! The lifecycle's verdicts, held as a golden fixture: every transition
+//! of each flow, validity, expiry, TTL and extend bounds, with codes and
+//! messages; tables a page may declare, valid ones with their verdicts and
+//! each kind of invalid one with its code and message
+//! (`tests/fixtures/lifecycle_cases.json`). A change to any of them shows
+//! in review as a change to the fixture:
+//! `UPDATE_LIFECYCLE_TABLES=1 cargo test --test lifecycle_tables` rewrites it.
 
 use std::path::Path;
 
 use serde_json::{json, Value};
-use sessile::core::flow_table::{
-    SessionFlow, DEFAULT_DECLARED_NAME, DEFAULT_ENDED, DEFAULT_EXPIRED, MAX_FLOW_STATUSES,
-    MAX_STATUS_NAME_CHARS, TABLE_FIELDS,
-};
-use sessile::core::lifecycle::{
-    self, Flow, FlowRules, DEFAULT_TTL_SECS, FLOWS, MAX_TTL_SECS, MIN_TTL_SECS,
-};
+use sessile::core::flow_table::{SessionFlow, MAX_FLOW_STATUSES, MAX_STATUS_NAME_CHARS};
+use sessile::core::lifecycle::{self, Flow, FlowRules, FLOWS, MAX_TTL_SECS};
 use sessile::SessileError;
 
 /// A built-in flow in the shape of a declared table, every field given.
@@ -34,44 +27,6 @@ fn builtin_json(f: &Flow) -> Value {
         .collect();
     json!({ "name": f.name, "initial": f.initial, "expired": f.expired, "ended": f.ended,
             "statuses": statuses, "transitions": transitions })
-}
-
-fn render_flows_ts() -> String {
-    let mut flows = serde_json::Map::new();
-    for f in FLOWS {
-        flows.insert(f.name.into(), builtin_json(f));
-    }
-    let mut defaults = json!({ "name": DEFAULT_DECLARED_NAME, "expired": DEFAULT_EXPIRED,
-                           "ended": DEFAULT_ENDED });
-    // Keys sorted, whatever order serde_json keeps (preserve_order keeps the written one).
-    defaults.sort_all_objects();
-    let mut flows = Value::Object(flows);
-    flows.sort_all_objects();
-    format!(
-        "// Generated from src/core/lifecycle.rs by tests/lifecycle_tables.rs\n\
-         // (UPDATE_LIFECYCLE_TABLES=1 cargo test --test lifecycle_tables). Do not edit.\n\
-         /** What a status means for the session holding it. */\n\
-         export type StatusKind = \"active\" | \"waiting\" | \"closed\" | \"expired\";\n\
-         /** Default time to live of a session, seconds. */\n\
-         export const DEFAULT_TTL_SECS = {DEFAULT_TTL_SECS};\n\
-         /** Shortest TTL accepted, seconds. */\n\
-         export const MIN_TTL_SECS = {MIN_TTL_SECS};\n\
-         /** Longest TTL (and longest extension from now) accepted, seconds. */\n\
-         export const MAX_TTL_SECS = {MAX_TTL_SECS};\n\
-         /** Most statuses a declared flow may have. */\n\
-         export const MAX_FLOW_STATUSES = {MAX_FLOW_STATUSES};\n\
-         /** Longest status (or flow) name, in characters. */\n\
-         export const MAX_STATUS_NAME_CHARS = {MAX_STATUS_NAME_CHARS};\n\
-         /** What a declared table that leaves them out gets: its name, expired and ended statuses. */\n\
-         export const DECLARED_DEFAULTS = {} as const;\n\
-         /** The fields of a declared table, sorted. */\n\
-         export const TABLE_FIELDS = {} as const;\n\
-         /** The built-in flows: statuses with their kinds, allowed transitions. */\n\
-         export const FLOWS = {} as const;\n",
-        serde_json::to_string(&defaults).unwrap(),
-        serde_json::to_string(&TABLE_FIELDS).unwrap(),
-        serde_json::to_string_pretty(&flows).unwrap()
-    )
 }
 
 fn verdict(result: Result<Value, SessileError>) -> Value {
@@ -135,12 +90,7 @@ fn check_current(relative: &str, rendered: &str) {
 }
 
 #[test]
-fn typescript_flow_tables_are_generated_from_the_core() {
-    check_current("js/src/lifecycle/flows.ts", &render_flows_ts());
-}
-
-#[test]
-fn typescript_verdict_cases_are_generated_from_the_core() {
+fn the_cores_verdicts_are_the_golden_fixture() {
     check_current("tests/fixtures/lifecycle_cases.json", &render_cases());
 }
 

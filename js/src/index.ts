@@ -18,7 +18,8 @@
  */
 import init, * as wasm from "./wasm/sessile.js";
 import { SessileError, toSessileError } from "./errors.js";
-import { openSessionWith, type Session, type SessionOptions } from "./session.js";
+import { openSessionWith, type Session } from "./session.js";
+import type { SessionOptions } from "./types.js";
 import {
   decodeSnapshot,
   encodeSnapshot,
@@ -33,17 +34,18 @@ import { openStore } from "./open-store.js";
 import type { Store, TypedStoreOptions } from "./store-types.js";
 
 export { SESSILE_ERROR_CODES, SessileError } from "./errors.js";
+export type { Session } from "./session.js";
 export type {
+  FlowDeclaration,
+  LinkDiagnostics,
+  LinkOptions,
   ServerOptions,
-  Session,
+  ServerSession,
   SessionDiagnostics,
   SessionEvent,
   SessionOptions,
-} from "./session.js";
-export type { LinkDiagnostics, LinkOptions } from "./link/driver.js";
-export type { ServerSession } from "./link/identity.js";
-export type { FlowDeclaration } from "./lifecycle/declared.js";
-export type { StatusKind } from "./lifecycle/flows.js";
+  StatusKind,
+} from "./types.js";
 export type { SessileErrorCode } from "./errors.js";
 export type { Decoded, DecodeOptions, SnapshotInfo, SnapshotOptions } from "./snapshot.js";
 export type {
@@ -86,7 +88,7 @@ const api: Sessile = {
   loadSnapshot,
   openStore,
   openSession: <T>(options: SessionOptions<T>) =>
-    openSessionWith<T>(wasm, openStore, options).catch((e: unknown) => {
+    openSessionWith<T>(wasm, options).catch((e: unknown) => {
       throw toSessileError(e);
     }),
 };

@@ -20,7 +20,7 @@ function declaration(text, kind, name) {
 
 /** Every `type` of the public SessionEvent union (its own members and StoreEvent's). */
 export function eventTypes() {
-  const own = declaration(source("session.ts"), "type", "SessionEvent");
+  const own = declaration(source("types.ts"), "type", "SessionEvent");
   if (!/\|\s*StoreEvent\b/.test(own)) throw new Error("SessionEvent no longer includes StoreEvent: update this parser");
   const store = declaration(source("store-types.ts"), "type", "StoreEvent");
   const types = [...`${own}\n${store}`.matchAll(/type: "([a-z_]+)"/g)].map((m) => m[1]);

@@ -18,8 +18,8 @@
 //! `custom`. Checks run in a fixed order (fields, name, statuses in sorted
 //! order, initial, expired, ended, rows in sorted order, then that every
 //! non-terminal status can be ended) and the first failure is reported, so
-//! the page's copy of these checks (`js/src/lifecycle/declared.ts`) names the
-//! same problem in the same words.
+//! the page (which runs these checks in the wasm module) and the server name
+//! the same problem in the same words.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

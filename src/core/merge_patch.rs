@@ -1,8 +1,9 @@
 //! JSON merge patches (RFC 7386): apply one to a value, compose two into one
 //! where the result is exact, and list the paths a patch touches so the server
 //! can tell whether two concurrent patches are disjoint (rebase) or not. The
-//! page's link core has the same rules in `js/src/link/core/merge-patch.ts`;
-//! `tests/merge_patch_cases.rs` and the TS tests share their cases.
+//! TypeScript store keeps a copy of these rules while it lasts
+//! (`js/src/link/core/merge-patch.ts`); `tests/merge_patch_cases.rs` and
+//! `js/test/merge_patch.test.mjs` share their cases.
 
 use serde_json::{Map, Value};
 

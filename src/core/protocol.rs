@@ -1,8 +1,6 @@
 //! The wire protocol between a sessile client and a server (docs/PROTOCOL.md):
 //! versioned JSON text frames, one message per frame, encoded and decoded here
 //! by the server and by the client link engine (`src/core/session/link`).
-//! The TypeScript client's `js/src/link/core/frames.ts` repeats them (same
-//! codes and limits) until the browser drivers run the Rust engine.
 //! Decoding checks the frame size before parsing, names an unknown protocol
 //! version, and never panics on any input.
 

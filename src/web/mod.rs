@@ -5,6 +5,7 @@
 mod convert;
 pub mod link;
 pub mod session;
+pub mod session_api;
 #[cfg(feature = "size-probe")]
 mod size_probe;
 pub mod slots_api;

@@ -156,9 +156,10 @@ async fn end_with_a_closed_status_of_a_declared_flow_reaches_the_server_then_cle
         reason: "paid".into(),
         status: "paid".into()
     }));
+    // The session is over: a change is told so (openSession's code).
     assert_eq!(
         tab.session.update(json!({"a": 1})).unwrap_err().code(),
-        "STORE_CLOSED"
+        "SESSION_CLOSED"
     );
     drop(tab);
     // The local copy and the server session are forgotten: a new one starts.

@@ -178,7 +178,8 @@ impl Session {
         self.change(|e, now| e.step(to, patch.as_ref(), now))
     }
 
-    fn change(
+    /// Runs one change of the page on the engine, then its outputs.
+    pub(crate) fn change(
         &self,
         f: impl FnOnce(&mut SessionEngine, u64) -> Result<u64, SessileError>,
     ) -> Result<u64, SessileError> {

@@ -6,6 +6,7 @@
 //! The rules are `core::session::store::identity`'s; this reads, locks and
 //! writes.
 
+use crate::core::error::SessileError;
 use crate::core::session::store::identity::{
     candidates, client_text, known_with, known_without, parse_client, parse_known, pick, Pick,
 };
@@ -13,7 +14,7 @@ use crate::core::session::store::layout::Layout;
 use crate::core::session::store::ClientId;
 use crate::web::store::identity::{fresh, session_storage};
 use crate::web::store::local;
-use crate::web::store::locks::{try_hold, HeldLock};
+use crate::web::store::locks::{try_hold_reporting, HeldLock};
 
 /// localStorage key (without `sessile:`) of the namespace's list of clients.
 fn list_key(layout: &Layout) -> String {
@@ -29,9 +30,12 @@ fn known(layout: &Layout) -> Vec<ClientId> {
     )
 }
 
-/// The client id a synced session of `layout` goes by, and its lock (none
-/// without Web Locks).
-pub(crate) async fn session_client(layout: &Layout) -> (ClientId, Option<HeldLock>) {
+/// The client id a synced session of `layout` goes by, its lock (none
+/// without Web Locks), and why it is not guarded when a lock request failed
+/// unexpectedly (the page is told).
+pub(crate) async fn session_client(
+    layout: &Layout,
+) -> (ClientId, Option<HeldLock>, Option<SessileError>) {
     let storage = session_storage();
     let key = layout.client_key();
     let own = parse_client(
@@ -42,8 +46,10 @@ pub(crate) async fn session_client(layout: &Layout) -> (ClientId, Option<HeldLoc
     );
     let listed = known(layout);
     let mut chosen = None;
+    let mut problem = None;
     for id in candidates(own.as_ref(), &listed) {
-        let (lock, held) = try_hold(&layout.client_lock(&id)).await;
+        let (lock, held, why) = try_hold_reporting(&layout.client_lock(&id)).await;
+        problem = problem.or(why);
         match pick(Some(&id) == own.as_ref(), lock) {
             Pick::Take => {
                 chosen = Some((id, held));
@@ -57,6 +63,10 @@ pub(crate) async fn session_client(layout: &Layout) -> (ClientId, Option<HeldLoc
         Some(c) => c,
         None => fresh(layout).await,
     };
+    // A new id's lock is requested by `fresh`; without a candidate, ask once here.
+    if problem.is_none() && held.is_none() {
+        problem = try_hold_reporting(&layout.client_lock(&id)).await.2;
+    }
     if let Some(s) = &storage {
         // Storage disabled: the id lasts as long as the page.
         let _ = s.set_item(&key, &client_text(&id));
@@ -64,7 +74,7 @@ pub(crate) async fn session_client(layout: &Layout) -> (ClientId, Option<HeldLoc
     if let Some(text) = known_with(&listed, &id) {
         let _ = local::write_text(&list_key(layout), &text);
     }
-    (id, held)
+    (id, held, problem)
 }
 
 /// Takes `id` off the namespace's list (its session ended, its outbox is

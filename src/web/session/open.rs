@@ -5,14 +5,14 @@
 
 use std::rc::Rc;
 
-use super::driver::{pump, Driver, Shared, Start};
+use super::driver::{pump, Changed, Driver, Shared, Start};
 use super::identity::session_client;
 use super::options::SessionOptions;
 use super::page::install_hooks;
 use super::records::Records;
 use crate::core::error::SessileError;
 use crate::core::session::engine::{
-    EnginePhase, Failure, Found, SessionConfig, SessionEngine, SessionEvent,
+    record_limit, EnginePhase, Failure, Found, SessionConfig, SessionEngine, SessionEvent,
 };
 use crate::core::session::link::stored::fallback_key;
 use crate::core::session::store::layout::Layout;
@@ -37,14 +37,19 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
     let name = probe.store.name.clone();
     let layout = Layout::new(&name);
     let synced = probe.sync.is_some();
+    let mut early = Vec::new();
     let (client, lock) = if synced {
-        session_client(&layout).await
+        let (client, lock, problem) = session_client(&layout).await;
+        if let Some(e) = problem {
+            early.push(error(&e, ""));
+        }
+        (client, lock)
     } else {
         client_for(&layout).await
     };
-    let mut early = Vec::new();
     let (records, record) = if synced {
-        open_records(&name, &client, probe.store.storage, &mut early).await
+        let limit = record_limit(probe.store.envelope.max_raw_bytes);
+        open_records(&name, &client, probe.store.storage, limit, &mut early).await
     } else {
         (None, None)
     };
@@ -96,6 +101,11 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
             return Err(SessileError::StoreClosed);
         }
     }
+    // As openSession always did: a created session's id is known when it
+    // resolves (or the first attempt failed, and retries go on).
+    while shared.borrow().engine.creating() && !shared.borrow().released {
+        Changed::new(&shared).await;
+    }
     let store = shared.borrow().engine.diagnostics().store.backend;
     if options.persist && store != Some(BackendKind::Memory) {
         let weak = Rc::downgrade(&shared);
@@ -118,10 +128,11 @@ async fn open_records(
     name: &str,
     client: &ClientId,
     kind: Option<BackendKind>,
+    limit: usize,
     early: &mut Vec<SessionEvent>,
 ) -> (Option<Rc<Records>>, Option<String>) {
     let kind = kind.unwrap_or(BackendKind::IndexedDb);
-    let opened = match Records::open(name, &client.0, kind).await {
+    let opened = match Records::open(name, &client.0, kind, limit).await {
         Ok(records) => records.load().await.map(|r| (records, r)),
         Err(e) => Err(e),
     };
@@ -134,7 +145,7 @@ async fn open_records(
         }
         Err(e) => {
             early.push(error(&e, "the link's record cannot be kept: "));
-            let memory = Records::open(name, &client.0, BackendKind::Memory).await;
+            let memory = Records::open(name, &client.0, BackendKind::Memory, limit).await;
             (memory.ok(), None)
         }
     }

@@ -184,6 +184,25 @@ impl SessionOptions {
         self
     }
 
+    /// Options as the bindings read them from `openSession`'s object: the
+    /// values under their JavaScript names (checked by `open`), the server,
+    /// the page's migrations, `persist` and the first handler.
+    pub(crate) fn from_parts(
+        options: Map<String, Value>,
+        server: Option<ServerOptions>,
+        migrate: BTreeMap<u32, Migration>,
+        persist: bool,
+        on_event: Option<SessionHandler>,
+    ) -> Self {
+        SessionOptions {
+            options,
+            server,
+            migrate,
+            persist,
+            on_event,
+        }
+    }
+
     /// The namespace.
     pub fn name(&self) -> &str {
         self.options

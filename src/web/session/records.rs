@@ -20,6 +20,8 @@ use crate::web::store::page::now;
 pub(crate) struct Records {
     backend: Backend,
     kind: BackendKind,
+    /// The largest record stored (`record_limit` of the state limit).
+    limit: usize,
     slots: RefCell<RecordSlots>,
     /// The head's version as last read or written (the base of the next
     /// compare-and-set).
@@ -40,13 +42,15 @@ impl Records {
         name: &str,
         client: &str,
         kind: BackendKind,
+        limit: usize,
     ) -> Result<Rc<Records>, SessileError> {
         let layout = Layout::new(&store_name(name, client));
         let backend = Backend::open(kind, &layout).await?;
         Ok(Rc::new(Records {
             backend,
             kind,
-            slots: RefCell::new(RecordSlots::new()),
+            limit,
+            slots: RefCell::new(RecordSlots::up_to(limit)),
             head: RefCell::new(0),
         }))
     }
@@ -100,7 +104,7 @@ impl Records {
         let base = *self.head.borrow();
         let tombstone = self.backend.clear(base).await?;
         *self.head.borrow_mut() = tombstone;
-        *self.slots.borrow_mut() = RecordSlots::new();
+        *self.slots.borrow_mut() = RecordSlots::up_to(self.limit);
         Ok(())
     }
 }

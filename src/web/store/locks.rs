@@ -121,17 +121,27 @@ impl Drop for HeldLock {
 /// kept until the returned lock is dropped), taken by a live holder, or
 /// unknown (no Web Locks, or the request failed).
 pub(crate) async fn try_hold(name: &str) -> (OwnLock, Option<HeldLock>) {
+    let (own, held, _) = try_hold_reporting(name).await;
+    (own, held)
+}
+
+/// [`try_hold`], also saying why a lock request failed when the failure is
+/// not a refusal (a `SecurityError`: site data blocked, as without Web
+/// Locks): the page is told, since the id is then not guarded.
+pub(crate) async fn try_hold_reporting(
+    name: &str,
+) -> (OwnLock, Option<HeldLock>, Option<SessileError>) {
     let Some(locks) = lock_manager() else {
-        return (OwnLock::Unknown, None);
+        return (OwnLock::Unknown, None, None);
     };
-    let (tx, rx) = signal::channel::<Option<Option<Function>>>();
+    let (tx, rx) = signal::channel::<Result<Option<Function>, JsValue>>();
     let granted = tx.clone();
     let callback = Closure::once(move |lock: JsValue| -> Promise {
         if lock.is_null() || lock.is_undefined() {
-            granted.send(Some(None));
+            granted.send(Ok(None));
             return Promise::resolve(&JsValue::UNDEFINED);
         }
-        Promise::new(&mut |resolve, _reject| granted.send(Some(Some(resolve))))
+        Promise::new(&mut |resolve, _reject| granted.send(Ok(Some(resolve))))
     });
     let request = locks.request(
         name,
@@ -142,16 +152,29 @@ pub(crate) async fn try_hold(name: &str) -> (OwnLock, Option<HeldLock>) {
         Ok(promise) => spawn_local(async move {
             // Settles when the lock is released (or the request fails);
             // the callback must live until then.
-            if JsFuture::from(promise).await.is_err() {
-                tx.send(None);
+            if let Err(e) = JsFuture::from(promise).await {
+                tx.send(Err(e));
             }
             drop(callback);
         }),
-        Err(_) => return (OwnLock::Unknown, None),
+        Err(e) => return (OwnLock::Unknown, None, unguarded(&e)),
     }
     match rx.await {
-        Some(Some(release)) => (OwnLock::Held, Some(HeldLock { release })),
-        Some(None) => (OwnLock::Taken, None),
-        None => (OwnLock::Unknown, None),
+        Ok(Some(release)) => (OwnLock::Held, Some(HeldLock { release }), None),
+        Ok(None) => (OwnLock::Taken, None, None),
+        Err(e) => (OwnLock::Unknown, None, unguarded(&e)),
     }
+}
+
+/// Why a client id is not guarded: nothing for a refusal (`SecurityError`).
+fn unguarded(thrown: &JsValue) -> Option<SessileError> {
+    (js_name(thrown) != "SecurityError").then(|| {
+        unavailable(
+            &[
+                "the client id's Web Lock could not be requested: ",
+                &js_message(thrown),
+            ]
+            .concat(),
+        )
+    })
 }

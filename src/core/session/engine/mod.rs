@@ -51,6 +51,7 @@ use std::collections::VecDeque;
 use serde_json::Value;
 
 pub use self::options::{SessionConfig, SyncConfig};
+pub use self::record::record_limit;
 pub use self::register::{paths_of, Path, MAX_DEPTH, MAX_ENTRY_CHARS, MAX_PATHS};
 pub use self::types::*;
 

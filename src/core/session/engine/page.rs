@@ -78,6 +78,7 @@ impl SessionEngine {
         to: Option<&str>,
         now: u64,
     ) -> Result<u64, SessileError> {
+        self.life.validate(now)?;
         self.usable()?;
         let mut next = self.store.state().clone();
         merge_patch::apply(&mut next, patch);
@@ -102,8 +103,9 @@ impl SessionEngine {
 
     fn change(&mut self, after: Value, to: Option<&str>, now: u64) -> Result<u64, SessileError> {
         self.input(now);
-        self.usable()?;
+        // A session that is over says so before a closed store does.
         self.life.validate(now)?;
+        self.usable()?;
         if let Some(to) = to {
             self.life.check(to)?;
         }

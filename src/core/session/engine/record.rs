@@ -15,7 +15,7 @@ use super::types::{Failure, SessionCommand, SessionEvent};
 use super::SessionEngine;
 use crate::core::error::{Result, SessileError};
 use crate::core::session::link::stored::{self, Resume};
-use crate::core::session::link::LinkRecord;
+use crate::core::session::link::{LinkRecord, LinkState};
 
 /// The link record's writes.
 #[derive(Debug, Default)]
@@ -120,6 +120,18 @@ pub fn unwrap(
     };
     let saved = text.and_then(|t| serde_json::from_slice(t.as_bytes()).ok());
     Ok(Some((record, saved.unwrap_or(Value::Null))))
+}
+
+/// How large this tab's link record may be for a state limit of
+/// `state_limit` bytes: the confirmed state, the unanswered ops' patches
+/// and what each was made on (their patch and the page's values there),
+/// four states' worth, plus 64 KiB; at most the envelope's limit. Above it
+/// the record is not stored (reported once) and the ops are sent anyway.
+pub fn record_limit(state_limit: usize) -> usize {
+    state_limit
+        .saturating_mul(4)
+        .saturating_add(64 * 1024)
+        .min(crate::core::envelope::MAX_RAW_BYTES_LIMIT)
 }
 
 impl SessionEngine {
@@ -285,7 +297,14 @@ impl SessionEngine {
             Some(t) => others.insert(client.into(), t.into()).as_deref() != Some(t),
             None => others.remove(client).is_some(),
         };
-        if changed && self.phase == super::EnginePhase::Ready {
+        // Only a connected link's copy is current: one that is down holds
+        // the server as it was, older than what this tab may have taken
+        // from another tab since (its next connection reconciles).
+        let current = sync
+            .link
+            .as_ref()
+            .is_some_and(|l| matches!(l.state(), LinkState::Connected { .. }));
+        if changed && current && self.phase == super::EnginePhase::Ready {
             self.reconcile(true, now);
         }
         self.after(now);

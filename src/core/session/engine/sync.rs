@@ -158,6 +158,16 @@ fn attempting(link: &Link) -> bool {
 }
 
 impl SessionEngine {
+    /// Whether a request creating the server session is waiting for its
+    /// answer (`openSession` resolves once the first one is answered, so
+    /// a created session's id is known when it does).
+    pub fn creating(&self) -> bool {
+        self.sync
+            .as_ref()
+            .and_then(|s| s.creating.as_ref())
+            .is_some_and(|c| c.call.is_some())
+    }
+
     /// The store is open: join the session given or remembered (from the
     /// status and expiry this browser last knew), or create one.
     pub(super) fn start_sync(&mut self, now: u64) {
@@ -504,10 +514,11 @@ impl SessionEngine {
     /// Whether a flush has nothing to wait for on the link: every op
     /// answered, or the link not connected nor connecting.
     pub(super) fn link_settled(&self) -> bool {
-        self.sync.as_ref().is_none_or(|s| {
-            s.link
-                .as_ref()
-                .is_none_or(|l| s.tracking.unanswered(l.outbox()) == 0 || !attempting(l))
+        self.sync.as_ref().is_none_or(|s| match &s.link {
+            Some(l) => s.tracking.unanswered(l.outbox()) == 0 || !attempting(l),
+            // A creation under way is the link connecting: its answer
+            // starts the link that sends what the page changed meanwhile.
+            None => s.creating.as_ref().is_none_or(|c| c.call.is_none()),
         })
     }
 }

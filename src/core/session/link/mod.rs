@@ -243,6 +243,8 @@ impl Link {
         };
         let slow = transport == Some(Transport::Http) && self.preferred == Transport::WebSocket;
         Diagnostics {
+            state: self.state.clone(),
+            version: self.version,
             srtt_ms: self.srtt_ms,
             connections: self.connections,
             preferred: self.preferred,

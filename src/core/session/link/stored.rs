@@ -33,8 +33,14 @@ pub fn database_name(namespace: &str, client: &str) -> String {
 /// level 1) with the TypeScript client's limit for link records, the state
 /// limit twice (the confirmed state and a full patch) plus 64 KiB.
 pub fn envelope_config() -> EnvelopeConfig {
+    envelope_config_up_to(2 * STATE_LIMIT + 64 * 1024)
+}
+
+/// [`envelope_config`] with records up to `max_raw_bytes` (a session's
+/// record holds more than the link's: `SessionEngine::record_limit`).
+pub fn envelope_config_up_to(max_raw_bytes: usize) -> EnvelopeConfig {
     EnvelopeConfig {
-        max_raw_bytes: 2 * STATE_LIMIT + 64 * 1024,
+        max_raw_bytes,
         ..EnvelopeConfig::default()
     }
 }
@@ -112,12 +118,28 @@ pub struct SlotWrite {
 pub struct RecordSlots {
     last_good: Option<(SlotId, u16)>,
     version: u64,
+    /// Records above this many bytes of JSON are refused (`None`: the
+    /// link's limit, [`envelope_config`]).
+    limit: Option<usize>,
 }
 
 impl RecordSlots {
     /// Slots not read yet (the first write goes to `a`).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Slots not read yet, for records of up to `max_raw_bytes`.
+    pub fn up_to(max_raw_bytes: usize) -> Self {
+        RecordSlots {
+            limit: Some(max_raw_bytes),
+            ..Self::default()
+        }
+    }
+
+    fn config(&self) -> EnvelopeConfig {
+        self.limit
+            .map_or_else(envelope_config, envelope_config_up_to)
     }
 
     /// The version of the last write known (0: none).
@@ -129,7 +151,7 @@ impl RecordSlots {
     pub fn restore(&mut self, a: SlotRead<'_>, b: SlotRead<'_>, head: u64) -> Restored {
         self.version = self.version.max(head);
         let reads = [(SlotId::A, a), (SlotId::B, b)];
-        match slots::restore(&reads, &envelope_config()) {
+        match slots::restore(&reads, &self.config()) {
             Restore::Restored {
                 snapshot,
                 slot,
@@ -162,7 +184,7 @@ impl RecordSlots {
             state_version: version,
             modified_at_ms: now,
         };
-        let bytes = envelope::encode(text, &meta, &envelope_config())?;
+        let bytes = envelope::encode(text, &meta, &self.config())?;
         Ok(SlotWrite {
             slot: plan.slot,
             bytes,
@@ -347,6 +369,22 @@ mod tests {
         let big = "x".repeat(envelope_config().max_raw_bytes + 1);
         let err = RecordSlots::new().plan(&big, 0).unwrap_err();
         assert_eq!(err.code(), "STATE_TOO_LARGE");
+        // A session's record has its own limit, both ways.
+        let mut small = RecordSlots::up_to(100);
+        assert_eq!(
+            small.plan(&"x".repeat(101), 0).unwrap_err().code(),
+            "STATE_TOO_LARGE"
+        );
+        let fits = RecordSlots::up_to(1000).plan(&["\"", &"x".repeat(500), "\""].concat(), 0);
+        let bytes = fits.unwrap().bytes;
+        let found = small.restore(SlotRead::Bytes(&bytes), SlotRead::Missing, 0);
+        assert_eq!(
+            (found.text, found.skipped.len()),
+            (None, 1),
+            "over the limit: skipped"
+        );
+        let big_enough = RecordSlots::up_to(4 * STATE_LIMIT).plan(&big, 0);
+        assert!(big_enough.is_ok());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Unit tests of the link's transitions, its record and `submit_change`:
-//! the cases of the TypeScript client's `js/test/link_core.test.mjs`, with
-//! the same assertions. Frames through the link: `tests_frames.rs`. The
+//! the cases the TypeScript client's link core was tested on, with the
+//! same assertions. Frames through the link: `tests_frames.rs`. The
 //! seeded network simulation against the server's own engine is
 //! `server/tests/link_sim.rs`.
 
@@ -671,6 +671,16 @@ fn diagnostics_after_the_first_welcome() {
     assert_eq!(
         (d.srtt_ms, d.connections, d.preferred, d.outbox_len),
         (None, 1, Transport::WebSocket, 0)
+    );
+    // The page's `diagnostics().link` shows where the link stands and the version held.
+    assert_eq!(
+        (&d.state, d.version),
+        (
+            &LinkState::Connected {
+                transport: Transport::WebSocket
+            },
+            1
+        )
     );
     assert_eq!(
         l.state(),

@@ -1,7 +1,7 @@
 //! Frames through the link and the shared decoder
 //! ([`protocol::decode`], the one the server uses): the cases of the
-//! TypeScript client's frame tests (`js/test/link_core.test.mjs`, "frames"
-//! and "malformed frames"), with the same assertions.
+//! TypeScript client's frame tests ("frames" and "malformed frames"), with
+//! the same assertions.
 
 use serde_json::{json, Value};
 

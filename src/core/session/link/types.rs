@@ -290,6 +290,10 @@ impl LinkConfig {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Diagnostics {
+    /// Where the link stands (`stopped` with its code once retries ended).
+    pub state: LinkState,
+    /// The server version the client holds.
+    pub version: u64,
     /// Smoothed round-trip time of pings, ms, once measured.
     pub srtt_ms: Option<f64>,
     /// Connections established so far.

@@ -146,8 +146,11 @@ fn end_terminates_clears_the_local_copy_and_closes() {
         reason: "terminated".into(),
         status: "terminated".into()
     }));
+    // The session is over: that is what a change is told (openSession's code).
     let e = p.engine.update(&json!({"x": 1}), None, 40).unwrap_err();
-    assert_eq!(e.code(), "STORE_CLOSED");
+    assert_eq!(e.code(), "SESSION_CLOSED");
+    let e = p.engine.set(json!({"x": 1}), None, 40).unwrap_err();
+    assert_eq!(e.code(), "SESSION_CLOSED");
 }
 
 #[test]

@@ -122,6 +122,43 @@ fn a_change_made_while_the_session_is_created_goes_out_once_joined() {
 }
 
 #[test]
+fn flush_during_a_creation_waits_for_the_session_and_its_changes_on_the_server() {
+    let b = browser();
+    let mut p = Page::open(&b, synced_config("s-flush-create", 1), 0);
+    p.update(json!({"cart": {"X": 1}}));
+    let id = p.engine.flush(p.now).unwrap();
+    p.run();
+    assert_eq!(p.result(id), None, "the creation is under way");
+    assert!(p.engine.creating());
+    p.created(9_000_000);
+    assert!(!p.engine.creating());
+    assert_eq!(
+        p.result(id),
+        None,
+        "the change made meanwhile is not on the server yet"
+    );
+    p.connected(Transport::WebSocket);
+    p.frame(welcome(1, 0, CatchUp::UpToDate));
+    assert_eq!(p.ops().len(), 1);
+    p.frame(ack(&client(1), 1, 2));
+    assert_eq!(ok(&p, id), Outcome::Done);
+    // A creation that failed waits for its retry: a flush does not wait for it.
+    let mut q = Page::open(&b, synced_config("s-flush-retry", 2), 0);
+    let (call, _) = q.take_call(|c| matches!(c, ServerCall::Create { .. }));
+    let unreachable = Failure::new("SERVER_UNREACHABLE", "down", true);
+    assert!(q.engine.creating());
+    q.engine.handle_call_result(call, Err(unreachable), q.now);
+    q.run();
+    assert!(
+        !q.engine.creating(),
+        "answered: openSession goes on, the retry is timed"
+    );
+    let id = q.engine.flush(q.now).unwrap();
+    q.run();
+    assert_eq!(ok(&q, id), Outcome::Done);
+}
+
+#[test]
 fn an_op_leaves_only_after_its_record_is_stored() {
     let b = browser();
     let mut p = synced_page(&b, "s-record", 1);
@@ -707,4 +744,14 @@ fn an_op_made_on_another_tabs_change_is_submitted_again_after_a_reload() {
         (&json!({"cart": {"X": 2}}), &json!(3))
     );
     assert!(before > 0);
+}
+
+#[test]
+fn the_record_holds_four_states_worth_plus_64_kib_up_to_the_envelopes_limit() {
+    assert_eq!(record_limit(20_000), 4 * 20_000 + 65_536);
+    assert_eq!(record_limit(5 << 20), (20 << 20) + 65_536);
+    assert_eq!(
+        record_limit(usize::MAX),
+        crate::core::envelope::MAX_RAW_BYTES_LIMIT
+    );
 }

@@ -203,3 +203,41 @@ fn an_op_made_on_top_of_another_tabs_change_is_submitted_again() {
     assert!(one.kinds().contains(&"Conflict".to_string()));
     assert_eq!(one.engine.state(), &json!({"cart": {"X": 9}}));
 }
+
+/// A tab whose link is down holds the server's copy as it was when the
+/// link went: when another tab's register entry comes and goes, that copy
+/// (older than the state this tab took from the other tab) replaces
+/// nothing (openSession's "a tab that opens while another tab's change is
+/// unsent keeps it").
+#[test]
+fn a_tab_offline_keeps_the_copy_it_took_when_another_tabs_entry_goes() {
+    let b = browser();
+    let (mut one, mut two) = two_tabs(&b);
+    one.engine.handle_online(false, one.now);
+    one.update(json!({"cart": {"X": 1}}));
+    one.advance(one.now + 20);
+    two.hear_register(NS, &client(1).0);
+    two.hear();
+    two.connected(Transport::WebSocket);
+    two.frame(welcome(
+        2,
+        0,
+        CatchUp::Snapshot {
+            state: json!({"cart": {}}),
+        },
+    ));
+    assert_eq!(two.engine.state(), &json!({"cart": {"X": 1}}));
+    two.update(json!({"cart": {"X": 2}}));
+    two.advance(two.now + 20);
+    one.hear();
+    assert_eq!(one.engine.state(), &json!({"cart": {"X": 2}}), "two's copy");
+    one.hear_register(NS, &client(2).0);
+    two.frame(ack(&client(2), 1, 3));
+    two.advance(two.now + 20);
+    one.hear_register(NS, &client(2).0);
+    assert_eq!(
+        one.engine.state(),
+        &json!({"cart": {"X": 2}}),
+        "the offline link's older copy replaced nothing"
+    );
+}

@@ -345,8 +345,8 @@ fn a_synced_tab_rebases_its_unacknowledged_changes_onto_another_tabs_copy() {
         json!({ "cart": { "X": 2, "Y": 1 } }),
         "tab 2's click and tab 1's own change"
     );
-    // The page hears of the copy that met its unsaved change (the conflict
-    // the package's session test asserts); nothing was lost: the state has both.
+    // Nothing of either tab was lost; the page is told tab 2's copy won
+    // over its unsaved state, and holds its own change on top of it.
     assert_eq!(
         one.conflicts(),
         [(
@@ -385,7 +385,8 @@ fn a_synced_tab_rebases_after_a_refused_write_and_its_flush_still_stores() {
             json!({ "cart": { "Y": 1 } }),
             json!({ "cart": { "X": 1 } }),
             Winner::Remote
-        )]
+        )],
+        "the write lost to two's copy: the page is told"
     );
     let stored = Tab::open(&w, synced("t-rebase-cas", 3), 1);
     assert_eq!(stored.state(), json!({ "cart": { "X": 1, "Y": 1 } }));

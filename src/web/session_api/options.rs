@@ -1,0 +1,148 @@
+//! `openSession`'s options object read into [`SessionOptions`]: every
+//! value but the functions goes to the engine under its name (through
+//! serde-wasm-bindgen) and is checked there, `migrate` becomes the page's
+//! migrations (called from Rust), `onEvent` the first handler, `persist` a
+//! flag. What is not data is refused with `INVALID_OPTIONS` naming the
+//! option.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use js_sys::{Function, Object, Reflect};
+use serde_json::{Map, Value};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::values::{from_js, to_js};
+use crate::core::error::SessileError;
+use crate::web::session::ServerSession;
+use crate::web::session::{ServerOptions, SessionOptions};
+use crate::web::store::page::js_message;
+use crate::web::store::Migration;
+
+/// What the page's options object holds besides its data.
+pub(crate) struct Read {
+    /// The options for `Session::open` (without a handler).
+    pub options: SessionOptions,
+    /// `onEvent`, if given.
+    pub on_event: Option<Function>,
+}
+
+fn invalid(option: &'static str, reason: &'static str) -> SessileError {
+    SessileError::InvalidOptions {
+        option,
+        reason: reason.into(),
+    }
+}
+
+/// Reads the page's options object.
+pub(crate) fn read(js: &JsValue) -> Result<Read, SessileError> {
+    if !js.is_object() {
+        return Err(invalid(
+            "options",
+            "openSession needs an options object with a `name`",
+        ));
+    }
+    let mut map = Map::new();
+    let mut migrate = BTreeMap::new();
+    let mut on_event = None;
+    let mut persist = true;
+    let keys = Object::keys(js.unchecked_ref::<Object>());
+    for key in keys.iter() {
+        let Some(name) = key.as_string() else {
+            continue;
+        };
+        let value = Reflect::get(js, &key).unwrap_or(JsValue::UNDEFINED);
+        if value.is_undefined() {
+            continue;
+        }
+        match name.as_str() {
+            "onEvent" => on_event = Some(function(value, "onEvent")?),
+            "migrate" => migrate = migrations(&value)?,
+            "persist" => {
+                persist = value
+                    .as_bool()
+                    .ok_or_else(|| invalid("persist", "must be true or false"))?
+            }
+            "initial" => {
+                let state = from_js(&value).map_err(|_| {
+                    invalid("initial", "must be JSON data (JSON.stringify refused it)")
+                })?;
+                map.insert(name, state);
+            }
+            _ => {
+                let data: Value = serde_wasm_bindgen::from_value(value).map_err(|_| {
+                    SessileError::InvalidOptions {
+                        option: "options",
+                        reason: ["`", &name, "` must be JSON data, not a function"].concat(),
+                    }
+                })?;
+                map.insert(name, data);
+            }
+        }
+    }
+    let server = map.get("server").and_then(server);
+    if server.is_some() {
+        map.remove("server");
+    }
+    Ok(Read {
+        options: SessionOptions::from_parts(map, server, migrate, persist, None),
+        on_event,
+    })
+}
+
+fn function(value: JsValue, option: &'static str) -> Result<Function, SessileError> {
+    value
+        .dyn_into::<Function>()
+        .map_err(|_| invalid(option, "must be a function"))
+}
+
+/// `server` when it has the shape the engine accepts; otherwise it stays
+/// in the options for the engine to refuse with its message.
+fn server(v: &Value) -> Option<ServerOptions> {
+    let http = v.get("http")?.as_str()?;
+    let mut s = ServerOptions::new(http);
+    match v.get("ws") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(ws)) => s = s.ws(ws),
+        Some(_) => return None,
+    }
+    match v.get("session") {
+        None | Some(Value::Null) => {}
+        Some(x) => {
+            let id = x.get("id")?.as_str()?;
+            let token = x.get("token")?.as_str()?;
+            s = s.session(ServerSession {
+                id: id.into(),
+                token: token.into(),
+            });
+        }
+    }
+    Some(s)
+}
+
+/// `migrate`: `{ [from]: (state) => next }`, each called from Rust with
+/// the state of schema `from`.
+fn migrations(value: &JsValue) -> Result<BTreeMap<u32, Migration>, SessileError> {
+    const WHAT: &str = "must be an object of functions keyed by schema version";
+    if !value.is_object() {
+        return Err(invalid("migrate", WHAT));
+    }
+    let mut out: BTreeMap<u32, Migration> = BTreeMap::new();
+    for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
+        let from = key
+            .as_string()
+            .and_then(|k| k.parse::<u32>().ok())
+            .ok_or_else(|| invalid("migrate", WHAT))?;
+        let f = function(Reflect::get(value, &key).unwrap_or_default(), "migrate")?;
+        out.insert(from, Rc::new(move |state: Value| migrate(&f, &state)));
+    }
+    Ok(out)
+}
+
+/// Calls one migration of the page: its result, or why it failed.
+fn migrate(f: &Function, state: &Value) -> Result<Value, String> {
+    let next = f
+        .call1(&JsValue::NULL, &to_js(state))
+        .map_err(|thrown| js_message(&thrown))?;
+    from_js(&next).map_err(|_| "it did not return JSON data".into())
+}

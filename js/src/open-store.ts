@@ -6,7 +6,6 @@
  */
 import { openStore as openWasmStore, type WasmStore } from "./wasm/sessile.js";
 import { toSessileError } from "./errors.js";
-import { REBASE_UNSAVED } from "./store/options.js";
 import type { Store, StoreDiagnostics, TypedStoreOptions } from "./store-types.js";
 
 /** `f()`, with a thrown module error as a SessileError. */
@@ -31,11 +30,10 @@ const settle = (p: Promise<void>): Promise<void> =>
  * copy is left untouched).
  */
 export async function openStore<T>(options: TypedStoreOptions<T>): Promise<Store<T>> {
-  // A synced session's store (REBASE_UNSAVED) puts this tab's unsaved changes back on another tab's copy.
-  const rebase = (options as { [REBASE_UNSAVED]?: unknown } | null)?.[REBASE_UNSAVED] === true;
   let inner: WasmStore;
   try {
-    inner = await openWasmStore(options, rebase);
+    // `false`: a store alone lets another tab's newer copy win (only a synced session rebases).
+    inner = await openWasmStore(options, false);
   } catch (e) {
     throw toSessileError(e);
   }

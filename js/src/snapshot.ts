@@ -2,13 +2,13 @@
  * The public snapshot functions of {@link Sessile}: a JSON value to
  * snapshot bytes and back, and one snapshot saved in localStorage under
  * `sessile:<key>` (base64). `JSON.stringify` / `JSON.parse` run here, in
- * the browser's own engine; the wasm codec does the bytes (header, CRC-32,
- * deflate) and checks the options.
+ * the browser's own engine; the module (src/web/snapshot_api.rs) does the
+ * bytes (header, CRC-32, deflate), base64 and the storage, and checks the
+ * options.
  */
-import { read, write } from "./store/backends/local.js";
-import { decodeSnapshot as decode, encodeSnapshot as encode, readHeader } from "./store/codec.js";
-import { coded } from "./store/errors.js";
-import { fromJson, toJson } from "./store/options.js";
+import * as wasm from "./wasm/sessile.js";
+import type { DecodedSnapshot } from "./wasm/sessile.js";
+import { SessileError, toSessileError } from "./errors.js";
 
 /** Options of encodeSnapshot / saveSnapshot (all optional). */
 export interface SnapshotOptions {
@@ -51,50 +51,49 @@ export interface Decoded<T> extends SnapshotInfo {
   state: T;
 }
 
-/** Runs `f`, turning whatever it throws into a SessileError. */
+/** Runs `f`, turning whatever it throws into a SessileError (INVALID_STATE when the module did not name one). */
 function guarded<R>(f: () => R): R {
   try {
     return f();
   } catch (e) {
-    throw coded(e, "INVALID_STATE");
+    const coded = toSessileError(e);
+    if (coded instanceof SessileError) throw coded;
+    throw new SessileError("INVALID_STATE", e instanceof Error ? e.message : String(e), { cause: e });
   }
 }
 
-function info(d: ReturnType<typeof readHeader>): SnapshotInfo {
+/** `JSON.stringify(state)`; INVALID_STATE when the state is not a JSON value. */
+function toJson(state: unknown): string {
+  const text = JSON.stringify(state);
+  if (typeof text !== "string") throw new SessileError("INVALID_STATE", "the state must be a JSON value (got undefined or a function)");
+  return text;
+}
+
+function info(d: Omit<DecodedSnapshot, "json">): SnapshotInfo {
   const { schemaVersion, stateVersion, modifiedAt, rawBytes, storedBytes, compressed, checksum } = d;
   return { schemaVersion, stateVersion, modifiedAt, rawBytes, storedBytes, compressed, checksum };
 }
 
-function encodeValue(state: unknown, options?: SnapshotOptions): Uint8Array {
-  // The options object carries the header fields and the codec's options;
-  // the codec reads each from it and checks them (INVALID_OPTIONS).
-  return encode(toJson(state), options ?? {}, options);
-}
+const decoded = <T>(d: DecodedSnapshot): Decoded<T> => ({ ...info(d), state: JSON.parse(d.json) as T });
 
-function decodeValue<T>(bytes: Uint8Array, options?: DecodeOptions): Decoded<T> {
-  const d = decode(bytes, options);
-  return { ...info(d), state: fromJson(d.json) as T };
-}
+// The options object carries the header fields and the codec's options; the
+// module reads each from it and checks them (INVALID_OPTIONS).
 
 /** Encodes a JSON value into snapshot bytes (format v1). */
 export const encodeSnapshot = <T>(state: T, options?: SnapshotOptions): Uint8Array =>
-  guarded(() => encodeValue(state, options));
+  guarded(() => wasm.encodeSnapshot(toJson(state), options ?? {}, options));
 
 /** Decodes and verifies snapshot bytes. */
 export const decodeSnapshot = <T = unknown>(bytes: Uint8Array, options?: DecodeOptions): Decoded<T> =>
-  guarded(() => decodeValue<T>(bytes, options));
+  guarded(() => decoded<T>(wasm.decodeSnapshot(bytes, options)));
 
 /** Encodes `state` and stores it in localStorage under `sessile:<key>`; on failure the previous value stays. */
 export const saveSnapshot = <T>(key: string, state: T, options?: SnapshotOptions): SnapshotInfo =>
-  guarded(() => {
-    const bytes = encodeValue(state, options);
-    write(key, bytes);
-    return info(readHeader(bytes));
-  });
+  guarded(() => info(wasm.saveSnapshot(key, toJson(state), options ?? {}, options)));
 
 /** Reads and verifies the snapshot under `sessile:<key>`; undefined if none. A corrupted value throws. */
 export const loadSnapshot = <T = unknown>(key: string, options?: DecodeOptions): Decoded<T> | undefined =>
   guarded(() => {
-    const bytes = read(key);
-    return bytes === undefined ? undefined : decodeValue<T>(bytes, options);
+    const d = wasm.loadSnapshot(key, options);
+    return d === undefined ? undefined : decoded<T>(d);
   });

@@ -1,6 +1,7 @@
 //! The two-slot rules exported to JS (`crate::core::slots`): which stored
-//! copy a restore takes, and where the next write goes. The TypeScript store
-//! reads and writes the bytes; these functions decide.
+//! copy a restore takes, and where the next write goes, for a page that
+//! keeps its own two slots of snapshot bytes. The package's store uses the
+//! same rules inside the module (`crate::web::store`).
 
 use js_sys::{Array, Object, Uint8Array};
 use wasm_bindgen::prelude::*;

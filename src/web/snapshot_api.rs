@@ -1,7 +1,8 @@
-//! The snapshot codec exported to JS: encode a state's JSON text into
-//! snapshot bytes, decode and verify them. The page (the TypeScript store)
-//! does `JSON.stringify` / `JSON.parse` and the storage; the module does the
-//! bytes: header, CRC-32, deflate.
+//! The snapshot functions exported to JS: encode a state's JSON text into
+//! snapshot bytes, decode and verify them, and save or load one snapshot in
+//! localStorage. The page's wrapper does `JSON.stringify` / `JSON.parse`;
+//! the module does the bytes (header, CRC-32, deflate), base64 and the
+//! storage.
 
 use js_sys::{Object, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -10,6 +11,8 @@ use crate::core::envelope::{self, EnvelopeConfig, Snapshot, SnapshotMeta};
 use crate::core::error::SessileError;
 
 use super::convert::{envelope_config, integer, set, snapshot_info, to_js_error, MAX_SAFE_INTEGER};
+use super::store::local::{read_text, write_text};
+use crate::core::session::store::base64::{from_base64, to_base64};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -126,4 +129,53 @@ pub fn decode_snapshot(
 /// The decoder's limits from `maxBytes`.
 pub(crate) fn decode_config(options: &JsValue) -> Result<EnvelopeConfig, SessileError> {
     envelope_config(options)
+}
+
+/// Encodes a state's JSON text and stores it in localStorage under
+/// `sessile:<key>` (base64); returns the snapshot's figures (no `json`).
+/// On failure the previous value stays: `STATE_TOO_LARGE`,
+/// `INVALID_OPTIONS`, `QUOTA_EXCEEDED`, `STORAGE_UNAVAILABLE`.
+#[wasm_bindgen(js_name = saveSnapshot, unchecked_return_type = "Omit<DecodedSnapshot, \"json\">")]
+pub fn save_snapshot(
+    key: &str,
+    json: &str,
+    #[wasm_bindgen(unchecked_param_type = "SnapshotMetaInput | undefined")] meta: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "CodecOptions | undefined")] options: JsValue,
+) -> Result<Object, JsValue> {
+    let save = || -> Result<Object, SessileError> {
+        let cfg = envelope_config(&options)?;
+        let bytes = envelope::encode(json, &snapshot_meta(&meta)?, &cfg)?;
+        write_text(key, &to_base64(&bytes))?;
+        let header = envelope::read_header(&bytes)?;
+        let info = snapshot_info(
+            &header.meta,
+            json.len(),
+            bytes.len(),
+            header.flags & envelope::FLAG_COMPRESSED != 0,
+            header.checksum,
+        );
+        set(&info, "generation", &JsValue::from(header.meta.generation));
+        Ok(info)
+    };
+    save().map_err(to_js_error)
+}
+
+/// Reads and verifies the snapshot under `sessile:<key>`; `undefined` when
+/// there is none. A value that is not base64 or not a valid snapshot
+/// throws with the envelope's code (`CORRUPT_PAYLOAD`, `CHECKSUM_MISMATCH`,
+/// ...); a storage that cannot be read, `STORAGE_UNAVAILABLE`.
+#[wasm_bindgen(js_name = loadSnapshot, unchecked_return_type = "DecodedSnapshot | undefined")]
+pub fn load_snapshot(
+    key: &str,
+    #[wasm_bindgen(unchecked_param_type = "DecodeOptions | undefined")] options: JsValue,
+) -> Result<JsValue, JsValue> {
+    let load = || -> Result<JsValue, SessileError> {
+        let cfg = decode_config(&options)?;
+        let Some(text) = read_text(key)? else {
+            return Ok(JsValue::UNDEFINED);
+        };
+        let bytes = from_base64(&text)?;
+        Ok(decoded_snapshot(&envelope::decode(&bytes, &cfg)?).into())
+    };
+    load().map_err(to_js_error)
 }

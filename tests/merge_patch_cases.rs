@@ -1,7 +1,6 @@
-//! The merge-patch cases shared with the client's TypeScript link core
-//! (`tests/fixtures/merge_patch_cases.json`, also read by
-//! `js/test/link_core.test.mjs`): apply, compose and diff here must give
-//! what the fixture says, so the server and the page agree on every patch.
+//! The merge-patch cases (`tests/fixtures/merge_patch_cases.json`): apply,
+//! compose and diff must give what the fixture says. The server and the
+//! page's module run this one implementation.
 
 use serde_json::Value;
 use sessile::core::merge_patch::{apply, compose, diff};

@@ -9,18 +9,6 @@ import type * as wasm from "./wasm/sessile.js";
 import { toSessileError } from "./errors.js";
 import type { ServerSession, SessionDiagnostics, SessionEvent, SessionOptions } from "./types.js";
 
-export type {
-  FlowDeclaration,
-  LinkDiagnostics,
-  LinkOptions,
-  ServerOptions,
-  ServerSession,
-  SessionDiagnostics,
-  SessionEvent,
-  SessionOptions,
-  StatusKind,
-} from "./types.js";
-
 /** A namespace's state of type `T`, persisted and (with a server) synced. */
 export interface Session<T> {
   /** The current state. */

@@ -88,16 +88,7 @@ fn storage(value: Option<JsValue>) -> Result<Option<BackendKind>, SessileError> 
     let Some(name) = value.as_string() else {
         return Err(invalid("storage", "must be a string"));
     };
-    match name.as_str() {
-        "auto" => Ok(None),
-        "indexeddb" => Ok(Some(BackendKind::IndexedDb)),
-        "localstorage" => Ok(Some(BackendKind::LocalStorage)),
-        "memory" => Ok(Some(BackendKind::Memory)),
-        _ => Err(invalid(
-            "storage",
-            "must be \"auto\", \"indexeddb\", \"localstorage\" or \"memory\"",
-        )),
-    }
+    BackendKind::from_option(&name).ok_or_else(|| invalid("storage", BackendKind::OPTION_NAMES))
 }
 
 /// `migrate[v]` for every key `v` that is a schema version and holds a

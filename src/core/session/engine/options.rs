@@ -135,16 +135,9 @@ fn get<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 fn storage(o: &Map<String, Value>) -> Result<Option<BackendKind>> {
     match get(o, "storage") {
         None => Ok(None),
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => Ok(None),
-            "indexeddb" => Ok(Some(BackendKind::IndexedDb)),
-            "localstorage" => Ok(Some(BackendKind::LocalStorage)),
-            "memory" => Ok(Some(BackendKind::Memory)),
-            _ => Err(invalid(
-                "storage",
-                "must be \"auto\", \"indexeddb\", \"localstorage\" or \"memory\"",
-            )),
-        },
+        Some(Value::String(s)) => {
+            BackendKind::from_option(s).ok_or_else(|| invalid("storage", BackendKind::OPTION_NAMES))
+        }
         Some(_) => Err(invalid("storage", "must be a string")),
     }
 }

@@ -40,6 +40,22 @@ impl BackendKind {
         }
     }
 
+    /// The page's `storage` option: `Some(None)` for `auto` (the chain),
+    /// `Some(Some(kind))` for one backend, `None` for an unknown name.
+    pub fn from_option(name: &str) -> Option<Option<BackendKind>> {
+        match name {
+            "auto" => Some(None),
+            "indexeddb" => Some(Some(Self::IndexedDb)),
+            "localstorage" => Some(Some(Self::LocalStorage)),
+            "memory" => Some(Some(Self::Memory)),
+            _ => None,
+        }
+    }
+
+    /// What the `storage` option accepts, for its error message.
+    pub const OPTION_NAMES: &'static str =
+        "must be \"auto\", \"indexeddb\", \"localstorage\" or \"memory\"";
+
     /// The `auto` chain: IndexedDB, then localStorage, then memory.
     pub const AUTO: [BackendKind; 3] = [Self::IndexedDb, Self::LocalStorage, Self::Memory];
 }

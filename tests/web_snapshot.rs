@@ -1,13 +1,13 @@
 //! Browser tests of the codec bindings (run by `wasm-pack test --headless
 //! --chrome` and `--firefox`): round trips through the JS surface, errors as
-//! JS `Error`s with a `code`, the two-slot restore and write plan. The
-//! localStorage cases (saveSnapshot / loadSnapshot, now TypeScript) are in
-//! js/test/store_browser.test.mjs.
+//! JS `Error`s with a `code`, and saveSnapshot / loadSnapshot on the
+//! page's real localStorage. The two-slot restore and write plan are the
+//! store's (native tests in src/core/slots_tests.rs, browser tests in
+//! tests/web_store.rs).
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Reflect, Uint8Array, JSON};
-use sessile::web::slots_api::{next_write, restore_slots};
-use sessile::web::snapshot_api::{decode_snapshot, encode_snapshot};
+use sessile::web::snapshot_api::{decode_snapshot, encode_snapshot, load_snapshot, save_snapshot};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
@@ -168,118 +168,73 @@ fn bytes_from_js_typed_arrays_decode() {
     assert_eq!(state_text(&decoded), "[1,2,3]");
 }
 
-fn slot(json: &str, version: u64, generation: u16) -> Option<Uint8Array> {
-    let meta = format!(r#"{{"stateVersion":{version},"generation":{generation}}}"#);
-    Some(Uint8Array::from(
-        encode(json, &meta, "").unwrap().as_slice(),
-    ))
+/// localStorage of the test page, where saveSnapshot writes.
+fn local_storage() -> web_sys::Storage {
+    web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .expect("localStorage")
 }
 
 #[wasm_bindgen_test]
-fn restore_takes_the_newest_valid_slot_and_reports_the_rest() {
-    // Higher state version wins; at equal versions the later generation,
-    // across the wrap from 65535 to 0.
-    let found: JsValue = restore_slots(slot("1", 3, 7), slot("2", 4, 8), JsValue::UNDEFINED)
-        .unwrap()
-        .into();
-    assert_eq!(
-        field(&found, "outcome").as_string().as_deref(),
-        Some("restored")
-    );
-    assert_eq!(field(&found, "from").as_string().as_deref(), Some("b"));
-    assert_eq!(state_text(&field(&found, "snapshot")), "2");
-    let found: JsValue = restore_slots(slot("1", 5, 65535), slot("2", 5, 0), JsValue::UNDEFINED)
-        .unwrap()
-        .into();
-    assert_eq!(field(&found, "from").as_string().as_deref(), Some("b"));
-
-    // A corrupted newest slot is skipped with its code; the other one wins.
-    let mut bad = encode("\"newest\"", r#"{"stateVersion":9,"generation":9}"#, "").unwrap();
-    let last = bad.len() - 1;
-    bad[last] ^= 1;
-    let found: JsValue = restore_slots(
-        slot("\"older\"", 8, 8),
-        Some(Uint8Array::from(bad.as_slice())),
+fn save_and_load_round_trip_through_local_storage_under_the_prefix() {
+    let key = "web-snapshot-round-trip";
+    let json = checkout_json(400); // over the 10 KiB threshold: compressed
+    let saved = save_snapshot(
+        key,
+        &json,
+        js(r#"{"stateVersion":7,"generation":3}"#),
         JsValue::UNDEFINED,
     )
-    .unwrap()
-    .into();
-    assert_eq!(field(&found, "from").as_string().as_deref(), Some("a"));
-    assert_eq!(state_text(&field(&found, "snapshot")), "\"older\"");
-    let skipped: js_sys::Array = field(&found, "skipped").unchecked_into();
-    assert_eq!(skipped.length(), 1);
-    let first = skipped.get(0);
-    assert_eq!(field(&first, "slot").as_string().as_deref(), Some("b"));
-    assert_eq!(
-        field(&field(&first, "error"), "code")
-            .as_string()
-            .as_deref(),
-        Some("CHECKSUM_MISMATCH")
-    );
-
-    // Nothing stored: fresh. Only garbage stored: unreadable, each slot named.
-    let empty: JsValue = restore_slots(None, None, JsValue::UNDEFINED)
+    .expect("saved");
+    assert_eq!(field(&saved, "compressed").as_bool(), Some(true));
+    assert_eq!(field(&saved, "generation").as_f64(), Some(3.0));
+    let stored = local_storage()
+        .get_item(&format!("sessile:{key}"))
         .unwrap()
-        .into();
+        .expect("stored under sessile:<key>");
+    assert!(stored.len() < json.len(), "stored as compressed base64");
+    let loaded = load_snapshot(key, JsValue::UNDEFINED).expect("loaded");
     assert_eq!(
-        field(&empty, "outcome").as_string().as_deref(),
-        Some("fresh")
+        state_text(&loaded),
+        String::from(JSON::stringify(&js(&json)).unwrap())
     );
-    let junk = || Some(Uint8Array::from(&b"junk"[..]));
-    let none: JsValue = restore_slots(junk(), junk(), JsValue::UNDEFINED)
-        .unwrap()
-        .into();
-    assert_eq!(
-        field(&none, "outcome").as_string().as_deref(),
-        Some("unreadable")
-    );
-    let skipped: js_sys::Array = field(&none, "skipped").unchecked_into();
-    let slots: Vec<String> = skipped
-        .iter()
-        .map(|s| field(&s, "slot").as_string().unwrap())
-        .collect();
-    assert_eq!(slots, ["a", "b"]);
-
-    // A snapshot declaring more than maxBytes is refused, not inflated.
-    let big: JsValue = restore_slots(
-        slot(&checkout_json(50), 1, 1),
-        None,
-        js(r#"{"maxBytes":100}"#),
-    )
-    .unwrap()
-    .into();
-    assert_eq!(
-        field(&big, "outcome").as_string().as_deref(),
-        Some("unreadable")
-    );
+    assert_eq!(field(&loaded, "stateVersion").as_f64(), Some(7.0));
+    assert!(load_snapshot("web-snapshot-none", JsValue::UNDEFINED)
+        .expect("no error")
+        .is_undefined());
+    local_storage()
+        .remove_item(&format!("sessile:{key}"))
+        .unwrap();
 }
 
 #[wasm_bindgen_test]
-fn next_write_alternates_slots_and_wraps_generations() {
-    let plan = |last: &str| -> (String, f64) {
-        let arg = if last.is_empty() {
-            JsValue::UNDEFINED
-        } else {
-            js(last)
-        };
-        let p: JsValue = next_write(arg).unwrap().into();
-        (
-            field(&p, "slot").as_string().unwrap(),
-            field(&p, "generation").as_f64().unwrap(),
-        )
-    };
-    assert_eq!(plan(""), ("a".into(), 1.0));
-    assert_eq!(plan(r#"{"slot":"a","generation":1}"#), ("b".into(), 2.0));
-    assert_eq!(
-        plan(r#"{"slot":"b","generation":65535}"#),
-        ("a".into(), 0.0)
-    );
-    assert_eq!(
-        plan(r#"{"slot":"rescue","generation":4}"#),
-        ("a".into(), 5.0)
-    );
-    let err = next_write(js(r#"{"slot":"c","generation":1}"#)).unwrap_err();
-    assert_eq!(code_of(err), "INVALID_OPTIONS");
-    let err = next_write(js(r#"{"slot":"a","generation":70000}"#)).unwrap_err();
-    assert_eq!(code_of(err), "INVALID_OPTIONS");
+fn a_corrupted_or_oversize_stored_snapshot_is_refused_with_its_code() {
+    let key = "web-snapshot-corrupt";
+    let full = format!("sessile:{key}");
+    save_snapshot(
+        key,
+        &checkout_json(3),
+        JsValue::UNDEFINED,
+        JsValue::UNDEFINED,
+    )
+    .expect("saved");
+    let good = local_storage().get_item(&full).unwrap().unwrap();
+    // Another base64 character in the payload: the checksum no longer holds.
+    let mut bad: Vec<char> = good.chars().collect();
+    let at = bad.len() - 8;
+    bad[at] = if bad[at] == 'A' { 'B' } else { 'A' };
+    local_storage()
+        .set_item(&full, &bad.iter().collect::<String>())
+        .unwrap();
+    let err = load_snapshot(key, JsValue::UNDEFINED).unwrap_err();
+    assert_eq!(code_of(err), "CHECKSUM_MISMATCH");
+    local_storage()
+        .set_item(&full, "not base64 at all!")
+        .unwrap();
+    let err = load_snapshot(key, JsValue::UNDEFINED).unwrap_err();
+    assert_eq!(code_of(err), "CORRUPT_PAYLOAD");
+    local_storage().set_item(&full, &good).unwrap();
+    let err = load_snapshot(key, js(r#"{"maxBytes":10}"#)).unwrap_err();
+    assert_eq!(code_of(err), "STATE_TOO_LARGE");
+    local_storage().remove_item(&full).unwrap();
 }

@@ -74,6 +74,11 @@ export interface LinkOptions {
   backoffCapMs?: number;
   /** How soon HTTP probes WebSocket again (60000, doubling after failed probes). */
   wsProbeMs?: number;
+  /**
+   * A WebSocket not open this soon gets HTTP opened beside it, and whichever
+   * syncs first carries the changes (250; docs/PROTOCOL.md).
+   */
+  wsRaceMs?: number;
   /** Longest wait for a transport to open and answer `hello` (10000). */
   connectTimeoutMs?: number;
   /** Longest wait for progress on sent ops before reconnecting (20000). */
@@ -90,6 +95,19 @@ export interface LinkDiagnostics {
   stoppedBy: string | null;
   transport: "websocket" | "http" | null;
   preferred: "websocket" | "http";
+  /**
+   * Why `transport` (or, between connections, `preferred`) is the one it is:
+   * `websocket` the first choice (or back after HTTP); `websocket_slow` HTTP
+   * carries the link because the WebSocket had not opened within `wsRaceMs`
+   * (it keeps opening beside it, `standby`, and takes over once open);
+   * `websocket_refused` a WebSocket failed to open while HTTP worked (probed
+   * again after `wsProbeMs`); `websocket_flapping` WebSocket connections
+   * dropped soon after opening several times in a row; `remembered` a
+   * WebSocket refused on an earlier page load (`rememberFallbackMs`).
+   */
+  reason: "websocket" | "websocket_slow" | "websocket_refused" | "websocket_flapping" | "remembered";
+  /** A WebSocket is opening (or open, waiting to take over) beside HTTP. */
+  standby: boolean;
   rttMs: number | null;
   outbox: number;
   connections: number;

@@ -491,6 +491,8 @@ for (const kind of KINDS) {
         });
         let seen = await until(tab, (x) => x.link.state === "connected" && x.link.transport === "http", "the HTTP fallback");
         assert.ok(env.proxy.counts.refusedUpgrades > refusedBefore, "the WebSocket was tried and refused");
+        assert.equal(seen.link.reason, "websocket_refused", "diagnostics say why HTTP carries the link");
+        assert.equal(seen.link.preferred, "http");
 
         await tab.evaluate(async () => {
           window.change({ items: [{ sku: "A", qty: 1 }] });
@@ -505,8 +507,9 @@ for (const kind of KINDS) {
         assert.equal(seen.link.transport, "http");
 
         env.proxy.setMode("pass");
-        await until(tab, onWebSocket, "the WebSocket again once allowed", 15_000);
+        seen = await until(tab, onWebSocket, "the WebSocket again once allowed", 15_000);
         assert.ok(env.proxy.openWebSockets >= 1);
+        assert.deepEqual([seen.link.reason, seen.link.preferred, seen.link.standby], ["websocket", "websocket", false]);
         await tab.evaluate(async () => {
           window.change({ coupon: "TEN" });
           await window.session.flush();

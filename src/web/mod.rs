@@ -8,7 +8,6 @@ pub mod session;
 pub mod session_api;
 #[cfg(feature = "size-probe")]
 mod size_probe;
-pub mod slots_api;
 pub mod snapshot_api;
 pub mod store;
 pub mod store_api;

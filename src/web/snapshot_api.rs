@@ -24,7 +24,7 @@ export interface SnapshotMetaInput {
   stateVersion?: number;
   /** Last change, ms since the Unix epoch. Default Date.now(). */
   modifiedAt?: number;
-  /** Slot generation (0-65535), see restoreSlots / nextWrite. Default 0. */
+  /** Slot generation (0-65535): which of two copies is newer at equal versions. Default 0. */
   generation?: number;
 }
 /** Codec options of encodeSnapshot (all optional). */
@@ -36,7 +36,7 @@ export interface CodecOptions {
   /** Deflate level 0-9. Default 1. */
   compressionLevel?: number;
 }
-/** Options of decodeSnapshot / restoreSlots. */
+/** Options of decodeSnapshot / loadSnapshot. */
 export interface DecodeOptions {
   /** Refuse snapshots that declare a larger state. Default 5 MiB. */
   maxBytes?: number;

@@ -11,7 +11,7 @@ use wasm_bindgen::JsValue;
 
 use crate::core::error::SessileError;
 use crate::core::session::engine::Failure;
-use crate::core::session::link::{LinkState, Transport};
+use crate::core::session::link::{LinkState, Transport, TransportReason};
 use crate::core::session::store::StoreDiagnostics;
 use crate::web::convert::{hex32, object, set};
 use crate::web::session::Diagnostics;
@@ -73,6 +73,18 @@ fn transport(t: Transport) -> &'static str {
     }
 }
 
+/// The `reason` of the link's diagnostics: why it uses (or prefers) the
+/// transport it does.
+fn transport_reason(r: TransportReason) -> &'static str {
+    match r {
+        TransportReason::WebSocket => "websocket",
+        TransportReason::WebSocketSlow => "websocket_slow",
+        TransportReason::WebSocketRefused => "websocket_refused",
+        TransportReason::WebSocketFlapping => "websocket_flapping",
+        TransportReason::Remembered => "remembered",
+    }
+}
+
 /// `diagnostics()`: the store's figures, then the session's and the link's.
 pub(crate) fn diagnostics(d: &Diagnostics, name: &str) -> JsValue {
     let s = &d.session;
@@ -99,6 +111,8 @@ pub(crate) fn diagnostics(d: &Diagnostics, name: &str) -> JsValue {
             ("stoppedBy", or_null(stopped.map(JsValue::from))),
             ("transport", or_null(at.map(|t| transport(t).into()))),
             ("preferred", transport(l.preferred).into()),
+            ("reason", transport_reason(l.reason).into()),
+            ("standby", l.standby.into()),
             ("rttMs", or_null(l.srtt_ms.map(JsValue::from))),
             ("outbox", number(l.outbox_len as u64)),
             ("connections", number(l.connections)),

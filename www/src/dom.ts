@@ -19,3 +19,6 @@ export function h(tag: string, attrs: Attributes = {}, ...children: (Node | stri
   element.append(...children);
   return element;
 }
+
+/** `1 item`, `2 items`, `0 items`: a count with its noun in the right number. */
+export const counted = (n: number, one: string, many = `${one}s`): string => `${n.toLocaleString("en")} ${n === 1 ? one : many}`;

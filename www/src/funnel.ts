@@ -4,7 +4,7 @@
 import type { Session } from "sessile";
 import { OFFERS, euros } from "./catalog";
 import { itemCount, total, type Checkout, type Customer, type Step } from "./checkout";
-import { byId, h } from "./dom";
+import { byId, counted, h } from "./dom";
 
 /** How long the simulated payment takes, ms. */
 const PAYMENT_MS = 1_200;
@@ -106,7 +106,7 @@ export class Funnel {
     const next = h("button", { type: "button", id: "to-checkout", class: "primary", disabled: itemCount(s) === 0 }, "Go to checkout");
     next.onclick = () => this.change((st) => st, "checkout");
     return h("section", {},
-      h("div", { class: "bar" }, h("p", {}, h("strong", { id: "cart-count" }, String(itemCount(s))), " items · ", h("strong", { id: "cart-total" }, euros(total(s)))), next),
+      h("div", { class: "bar" }, h("p", {}, h("strong", { id: "cart-count" }, String(itemCount(s))), itemCount(s) === 1 ? " item · " : " items · ", h("strong", { id: "cart-total" }, euros(total(s)))), next),
       grid);
   }
 
@@ -189,7 +189,7 @@ export class Funnel {
     finish.onclick = () => this.finish();
     return h("section", { class: "success" },
       h("h2", {}, "Thank you!"),
-      h("p", {}, `Order `, h("strong", { id: "order-id" }, s.order?.id ?? "?"), ` · ${itemCount(s)} items · ${euros(total(s))}, sent to ${s.customer.name}.`),
+      h("p", {}, `Order `, h("strong", { id: "order-id" }, s.order?.id ?? "?"), ` · ${counted(itemCount(s), "item")} · ${euros(total(s))}, sent to ${s.customer.name}.`),
       finish);
   }
 

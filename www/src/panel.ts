@@ -11,6 +11,18 @@ const set = (id: string, value: string) => {
 };
 const bytes = (n: number) => `${n.toLocaleString("en")} B`;
 
+/** Why the link uses its transport, and a WebSocket probe shown as a probe (not as a switch). */
+function why(link: NonNullable<SessionDiagnostics["link"]>): string {
+  const reason = {
+    websocket: "first choice",
+    websocket_slow: "WebSocket slow to open",
+    websocket_refused: "WebSocket refused",
+    websocket_flapping: "WebSocket kept dropping",
+    remembered: "WebSocket refused on an earlier visit",
+  }[link.reason];
+  return link.standby ? `${reason} · probing WebSocket` : reason;
+}
+
 /** How long until `at`, as m:ss (0:00 once past). */
 export function timeLeft(at: number, now = Date.now()): string {
   const s = Math.max(0, Math.ceil((at - now) / 1000));
@@ -48,6 +60,7 @@ export class Panel {
     set("d-backend", d.backend + (d.degraded.length ? ` (after ${d.degraded.map((x) => x.backend).join(", ")})` : ""));
     set("d-durable", d.durable === null ? "unknown" : d.durable ? "persistent" : "best effort (may be evicted)");
     set("d-transport", d.link?.transport ?? "none");
+    set("d-transport-why", d.link ? why(d.link) : "–");
     set("d-link", d.link ? d.link.state : "–");
     set("d-rtt", d.link?.rttMs == null ? "–" : `${d.link.rttMs} ms`);
     set("d-outbox", d.link ? String(d.link.outbox) : "–");

@@ -36,7 +36,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 export const RESULTS_DIR = path.join(ROOT, "js/test-results");
 
 /** The browsers every scenario runs in. `SESSILE_BROWSERS=firefox` picks some. */
-export const KINDS = (process.env.SESSILE_BROWSERS ?? "chromium,firefox").split(",").filter(Boolean);
+export const KINDS = (process.env.SESSILE_BROWSERS ?? "chromium,firefox,webkit").split(",").filter(Boolean);
 
 const CARGO_HOME = process.env.CARGO_HOME ?? path.join(os.homedir(), ".cargo");
 const firstExisting = (paths) => paths.find((p) => p && existsSync(p));

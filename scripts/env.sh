@@ -37,6 +37,14 @@ else
   fi
 fi
 
+# Links the project owns (scripts/setup makes them): `safaridriver`, which
+# wasm-pack test --safari starts, is Debian's WebKitWebDriver.
+SESSILE_TOOLS_BIN="$SESSILE_ROOT/.tools/bin"
+export PATH="$SESSILE_TOOLS_BIN:$PATH"
+# WebKitGTK's browser, driven by WebKitWebDriver (webdriver.json names it too).
+SESSILE_MINIBROWSER=${SESSILE_MINIBROWSER:-/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser}
+export SESSILE_MINIBROWSER
+
 # Native checks (fmt, clippy, cargo test) use rustup's toolchain where there is
 # one: on the debian route /usr/bin comes first on PATH for the wasm builds.
 # (There the wasm32 clippy is Debian's, one release newer than rustup's.)
@@ -77,3 +85,22 @@ export SESSILE_CHROMIUM
 
 # Flags every headless Chromium started by the project gets (root, closed network).
 export SESSILE_CHROMIUM_FLAGS="--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync"
+
+# sessile_start_xvfb: starts a virtual X display for WebKitGTK on a free
+# display number (Xvfb picks it: -displayfd), exports DISPLAY and
+# SESSILE_XVFB_PID; the caller stops it (kill "$SESSILE_XVFB_PID").
+sessile_start_xvfb() {
+  local fifo display=
+  fifo=$(mktemp -u)
+  mkfifo "$fifo"
+  Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp 3>"$fifo" >/dev/null 2>&1 &
+  SESSILE_XVFB_PID=$!
+  read -r -t 15 display <"$fifo" || true
+  rm -f "$fifo"
+  if [ -z "$display" ]; then
+    kill "$SESSILE_XVFB_PID" 2>/dev/null || true
+    echo "sessile: Xvfb did not start (WebKit needs a display)" >&2
+    return 1
+  fi
+  export DISPLAY=":$display" SESSILE_XVFB_PID
+}

@@ -1,10 +1,13 @@
-// One small interface over the two browsers the tests run in, so a test file
+// One small interface over the browsers the tests run in, so a test file
 // runs the same scenario in each: headless Chromium driven by playwright-core
-// (the flags of harness.mjs) and headless Firefox ESR driven over W3C
+// (the flags of harness.mjs), headless Firefox ESR driven over W3C
 // WebDriver by selenium-webdriver and geckodriver (playwright-core cannot
-// drive a stock Firefox).
+// drive a stock Firefox), and WebKit, Safari's engine: WebKitGTK's
+// MiniBrowser driven over WebDriver by WebKitWebDriver, on the X display in
+// DISPLAY or else an Xvfb display started for it (Playwright's own WebKit
+// build is a download these machines cannot make).
 //
-//   const browser = await launch("firefox");
+//   const browser = await launch("webkit");
 //   const tab = await browser.newTab(url);
 //   await tab.evaluate(async (arg) => ..., arg);   // JSON in, JSON out
 //   await tab.reload(); await tab.screenshot(file); await tab.close();
@@ -16,6 +19,7 @@
 // Over WebDriver a browser runs one command at a time: a tab's `evaluate`
 // must not wait for something another tab of the same browser has to do
 // (poll from the test with `waitFor` instead).
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -23,6 +27,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Builder } from "selenium-webdriver";
 import firefox from "selenium-webdriver/firefox.js";
+import remote from "selenium-webdriver/remote/index.js";
 import { launchBrowser } from "./harness.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -31,7 +36,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 export const RESULTS_DIR = path.join(ROOT, "js/test-results");
 
 /** The browsers every scenario runs in. `SESSILE_BROWSERS=firefox` picks some. */
-export const KINDS = (process.env.SESSILE_BROWSERS ?? "chromium,firefox").split(",").filter(Boolean);
+export const KINDS = (process.env.SESSILE_BROWSERS ?? "chromium,firefox,webkit").split(",").filter(Boolean);
 
 const CARGO_HOME = process.env.CARGO_HOME ?? path.join(os.homedir(), ".cargo");
 const firstExisting = (paths) => paths.find((p) => p && existsSync(p));
@@ -41,6 +46,12 @@ const GECKODRIVER = firstExisting([
   path.join(CARGO_HOME, "bin/geckodriver"),
   "/usr/local/bin/geckodriver",
   "/usr/bin/geckodriver",
+]);
+const WEBKIT_DRIVER = firstExisting([process.env.SESSILE_WEBKIT_DRIVER, "/usr/bin/WebKitWebDriver"]);
+const MINIBROWSER = firstExisting([
+  process.env.SESSILE_MINIBROWSER,
+  "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser",
+  "/usr/lib/aarch64-linux-gnu/webkit2gtk-4.1/MiniBrowser",
 ]);
 
 /**
@@ -151,6 +162,71 @@ async function launchFirefox() {
     .setFirefoxOptions(options)
     .setFirefoxService(new firefox.ServiceBuilder(GECKODRIVER))
     .build();
+  return overWebDriver("firefox", driver, () => driver.quit());
+}
+
+/**
+ * An X display for WebKitGTK: DISPLAY when set, else a new Xvfb on a free
+ * display number (Xvfb picks it: -displayfd). Resolves with { display, stop }.
+ */
+async function xDisplay() {
+  if (process.env.DISPLAY) return { display: process.env.DISPLAY, stop: () => {} };
+  const xvfb = spawn("Xvfb", ["-displayfd", "3", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"], {
+    stdio: ["ignore", "ignore", "ignore", "pipe"],
+  });
+  const number = await new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error("Xvfb gave no display in 15 s")), 15_000);
+    xvfb.on("error", (e) => reject(new Error(`no Xvfb (scripts/setup installs xvfb): ${e.message}`)));
+    xvfb.on("exit", (code) => reject(new Error(`Xvfb exited with ${code}`)));
+    xvfb.stdio[3].on("data", (d) => {
+      out += d;
+      if (out.includes("\n")) {
+        clearTimeout(timer);
+        resolve(out.trim());
+      }
+    });
+  });
+  xvfb.removeAllListeners("exit");
+  const stop = () => xvfb.kill();
+  process.once("exit", stop);
+  return { display: `:${number}`, stop };
+}
+
+async function launchWebKit() {
+  if (!WEBKIT_DRIVER) throw new Error("no WebKitWebDriver: run scripts/setup (webkit2gtk-driver) or set SESSILE_WEBKIT_DRIVER");
+  if (!MINIBROWSER) throw new Error("no MiniBrowser: run scripts/setup (webkit2gtk-driver) or set SESSILE_MINIBROWSER");
+  const x = await xDisplay();
+  let service;
+  try {
+    service = new remote.DriverService.Builder(WEBKIT_DRIVER)
+      .setLoopback(true)
+      .setEnvironment({ ...process.env, DISPLAY: x.display })
+      .build();
+    const driver = await new Builder()
+      .usingServer(await service.start())
+      .withCapabilities({
+        browserName: "MiniBrowser",
+        "webkitgtk:browserOptions": { binary: MINIBROWSER, args: ["--automation"] },
+      })
+      .build();
+    return overWebDriver("webkit", driver, async () => {
+      await driver.quit().catch(() => {});
+      await service.kill();
+      x.stop();
+    });
+  } catch (e) {
+    await service?.kill();
+    x.stop();
+    throw e;
+  }
+}
+
+/**
+ * The tab interface over a WebDriver session (Firefox, WebKit); `quit` ends
+ * the session and whatever runs it.
+ */
+async function overWebDriver(kind, driver, quit) {
   await driver.manage().setTimeouts({ script: 30_000, pageLoad: 30_000 });
   // The first window stays on about:blank, so closing every tab never ends
   // the WebDriver session.
@@ -196,7 +272,7 @@ async function launchFirefox() {
               key,
             ),
           );
-          return settle("firefox", json);
+          return settle(kind, json);
         },
         async reload() {
           await inTab(() => driver.navigate().refresh());
@@ -213,19 +289,18 @@ async function launchFirefox() {
         },
       };
     },
-    async close() {
-      await driver.quit();
-    },
+    close: quit,
   };
 }
 
 /**
- * Launches headless `kind` ("chromium" or "firefox"). The browser returned
+ * Launches `kind` ("chromium", "firefox" or "webkit"). The browser returned
  * remembers its open tabs (`tabs`), so a failed scenario can photograph them.
  */
 export async function launch(kind) {
-  const inner = kind === "chromium" ? await launchChromium() : kind === "firefox" ? await launchFirefox() : null;
-  if (!inner) throw new Error(`unknown browser ${kind}`);
+  const launcher = { chromium: launchChromium, firefox: launchFirefox, webkit: launchWebKit }[kind];
+  if (!launcher) throw new Error(`unknown browser ${kind}`);
+  const inner = await launcher();
   const tabs = new Set();
   return {
     kind,

@@ -1,7 +1,7 @@
 // Test harness: starts the real sessile-server on a free loopback port (its
 // own temporary SQLite file; it can be stopped and started again on the same
 // port and file) and a headless Debian Chromium driven by playwright-core;
-// both stop after the tests. browsers.mjs drives Chromium and Firefox alike.
+// both stop after the tests. browsers.mjs drives Chromium, Firefox and WebKit alike.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";

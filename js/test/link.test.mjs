@@ -1,5 +1,5 @@
-// The client link in real Chromium and Firefox pages against the real server,
-// each scenario in both browsers: connect, update and acknowledgement; the
+// The client link in real Chromium, Firefox and WebKit pages against the
+// real server, each scenario in each browser (browsers.mjs KINDS): connect, update and acknowledgement; the
 // server stopped and started again on the same port and SQLite file;
 // WebSocket refused by a proxy (HTTP fallback, then WebSocket again); a
 // reload with unacknowledged ops (sent after the reload, applied once). What
@@ -20,8 +20,8 @@ import { startProxy } from "./proxy.mjs";
 const ADMIN_TOKEN = randomBytes(16).toString("hex");
 const env = { server: undefined, proxy: undefined };
 
-// Both browsers start while the server does; Firefox's start-up then
-// overlaps the Chromium scenarios, which mostly wait on timers.
+// The browsers start while the server does; Firefox's and WebKit's start-up
+// then overlaps the Chromium scenarios, which mostly wait on timers.
 let launching;
 
 before(async () => {

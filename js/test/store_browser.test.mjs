@@ -1,6 +1,6 @@
-// openStore and the localStorage snapshot functions in real Chromium and
-// Firefox pages (real IndexedDB and localStorage), each scenario in both
-// browsers: restore after reopening, each slot corrupted in turn, both
+// openStore and the localStorage snapshot functions in real Chromium,
+// Firefox and WebKit pages (real IndexedDB and localStorage), each scenario
+// in each browser (browsers.mjs KINDS): restore after reopening, each slot corrupted in turn, both
 // corrupted, backends unavailable, a real localStorage quota error, oversize
 // state, two stores of one namespace racing, clear across tabs, golden old
 // schemas migrated or refused, eviction, a closed connection reopened, the

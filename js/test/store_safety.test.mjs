@@ -1,5 +1,5 @@
 // What the store promises when another tab gets in the way, in real
-// Chromium and Firefox tabs (real IndexedDB, localStorage, Web Locks and
+// Chromium, Firefox and WebKit tabs (real IndexedDB, localStorage, Web Locks and
 // BroadcastChannel): a refused write never lets a stale copy overwrite the
 // newer one, a clear in another tab stays cleared, a storage read that fails
 // is not taken for corrupt bytes, a failed write is retried, and a store

@@ -112,6 +112,19 @@ export async function audit(server, id) {
   return Array.isArray(body) ? body : body.entries;
 }
 
+/** Each op the server applied for session `id`, as "client:seq"; fails when one was applied twice. */
+export async function appliedOps(server, id) {
+  const keys = (await audit(server, id)).filter((e) => e.action === "op").map((e) => `${e.actor}:${e.seq}`);
+  assert.equal(new Set(keys).size, keys.length, `an op was applied twice: ${keys.join(", ")}`);
+  return keys;
+}
+
+/** Whether two carts hold the same lines, whatever their order. */
+export function sameCart(a, b) {
+  const sorted = (o) => Object.fromEntries(Object.entries(o).sort(([x], [y]) => x.localeCompare(y)));
+  return JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
+}
+
 /**
  * Reads with `read` until `check(value)` holds; resolves with that value, or
  * fails after `timeout` ms naming `what` and the last value read.

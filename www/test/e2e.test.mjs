@@ -5,6 +5,7 @@
 // a reload mid-checkout, offline changes across an offline reload, a killed
 // and restarted server, two tabs, a corrupted stored copy, a blocked
 // WebSocket and an expired session. The whole funnel runs to "completed".
+// The scenarios WebKit runs too (e2e_webdriver.test.mjs) are scenarios.mjs's.
 // A failed test leaves screenshots in www/test-results/.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -14,6 +15,7 @@ import {
   ADMIN_TOKEN,
   WWW,
   add,
+  appliedOps,
   assertBuilt,
   audit,
   logLines,
@@ -27,6 +29,7 @@ import {
   untilServer,
   withoutQuote,
 } from "./demo.mjs";
+import { corruptedCopy, reloadMidCheckout, twoTabs, webSocketBlocked } from "./scenarios.mjs";
 
 /** The shortest TTL sessile takes, seconds: the expiry test waits it out. */
 const SHORT_TTL = 60;
@@ -58,14 +61,6 @@ async function startExpiring(context) {
   await add(page, "SK-130");
   await untilServer(env.server, page, (b) => b.state.cart["SK-130"] === 1, "the cart line of the short session");
   return { page, session: await pageSession(page) };
-}
-
-/** Each op the server applied for this session, as "client:seq": none twice. */
-async function appliedOps(id) {
-  const ops = (await audit(env.server, id)).filter((e) => e.action === "op");
-  const keys = ops.map((e) => `${e.actor}:${e.seq}`);
-  assert.equal(new Set(keys).size, keys.length, `an op was applied twice: ${keys.join(", ")}`);
-  return keys;
 }
 
 describe("the demo checkout funnel, end to end", () => {
@@ -134,38 +129,7 @@ describe("the demo checkout funnel, end to end", () => {
     }));
 
   test("a reload in the middle of checkout: same step, same cart, same details, same version", (t) =>
-    scenario(t, env.browser, async ({ open }) => {
-      const page = await open(env.server.url);
-      await add(page, "SK-102");
-      await add(page, "SK-102");
-      await add(page, "SK-125");
-      await page.click("#to-checkout");
-      await page.fill("#email", "grace@example.org");
-      await page.fill("#name", "Grace Hopper");
-      await page.press("#name", "Tab");
-      const before = await untilServer(env.server, page, (b) => b.state.customer.name === "Grace Hopper", "the typed name");
-      await untilPanel(page, (p) => Number(p["d-server-version"]) === before.version && p["d-outbox"] === "0", "the page holding the server's version");
-      const mine = await pageSession(page);
-      await page.reload();
-      await ready(page);
-      const again = await pageSession(page);
-      assert.equal(again.id, mine.id, "the same server session");
-      assert.equal(again.version, mine.version, "the same local version");
-      assert.equal(again.status, "checkout");
-      assert.deepEqual(again.state, mine.state);
-      assert.equal(await page.getAttribute("#funnel", "data-step"), "checkout");
-      assert.equal(await page.inputValue("#email"), "grace@example.org");
-      assert.equal(await page.inputValue("#name"), "Grace Hopper");
-      const restored = (await logLines(page)).find((l) => l.type === "state_restored");
-      // From a slot, or from the copy written at pagehide when the last change was not stored yet.
-      assert.match(restored.text, new RegExp(`restored v${mine.version} from slot (a|b|rescue)`));
-      // Nothing was sent twice by the reload: the server is where it was.
-      const after = await untilServer(env.server, page, () => true, "read");
-      assert.equal(after.version, before.version);
-      assert.equal(after.status, "checkout");
-      assert.deepEqual(after.state, before.state);
-      assert.deepEqual(withoutQuote(after.state).cart, { "SK-102": 2, "SK-125": 1 });
-    }));
+    scenario(t, env.browser, async ({ open }) => reloadMidCheckout(env.server, await open(env.server.url))));
 
   test("offline: changes, a reload while still offline, more changes; back online each reaches the server once", (t) =>
     scenario(t, env.browser, async ({ context, open }) => {
@@ -201,7 +165,7 @@ describe("the demo checkout funnel, end to end", () => {
       await new Promise((r) => setTimeout(r, 1_000));
       const settled = await serverSession(env.server, await pageSession(page));
       assert.equal(settled.body.version, start.version + 4);
-      const ops = await appliedOps(synced.id);
+      const ops = await appliedOps(env.server, synced.id);
       assert.equal(ops.length, 5, `one op per change: ${ops.join(", ")}`);
     }));
 
@@ -226,7 +190,7 @@ describe("the demo checkout funnel, end to end", () => {
       const lost = types.indexOf("connection_lost");
       assert.ok(lost >= 0 && types.indexOf("connection_restored", lost) > lost, types.join(", "));
       await untilPanel(page, (p) => p["d-outbox"] === "0", "outbox empty");
-      assert.equal((await appliedOps(synced.id)).length, 3);
+      assert.equal((await appliedOps(env.server, synced.id)).length, 3);
     }));
 
   test("the panel's buttons: offline and online again, then the WebSocket killed; nothing lost", (t) =>
@@ -253,54 +217,17 @@ describe("the demo checkout funnel, end to end", () => {
       await add(page, "SK-121");
       const end = await untilServer(env.server, page, (b) => b.state.cart["SK-121"] === 1, "the change after the kill");
       assert.equal(end.version, start.version + 2);
-      assert.equal((await appliedOps(end.id)).length, 3);
+      assert.equal((await appliedOps(env.server, end.id)).length, 3);
     }));
 
   test("two tabs: a change in one appears in the other, and no older version wins", (t) =>
     scenario(t, env.browser, async ({ context, open }) => {
       const a = await open(env.server.url);
-      await add(a, "SK-109");
-      const [b] = await Promise.all([context.waitForEvent("page"), a.click("#second-tab")]);
-      await ready(b);
-      await b.waitForFunction(() => document.querySelector('[data-qty="SK-109"]')?.textContent === "1");
-      // What each tab holds, every 20 ms: the version and each line's count, none of which may go back.
-      for (const tab of [a, b]) {
-        await tab.evaluate(() => {
-          window.seen = [];
-          setInterval(() => window.seen.push({ version: window.demo.session.version, cart: { ...window.demo.session.state.cart } }), 20);
-        });
-      }
-      await add(a, "SK-110");
-      await b.waitForFunction(() => document.querySelector('[data-qty="SK-110"]')?.textContent === "1");
-      await add(b, "SK-111");
-      await a.waitForFunction(() => document.querySelector('[data-qty="SK-111"]')?.textContent === "1");
-      // Both at once, on different lines: both kept.
-      await Promise.all([a.click('[data-add="SK-112"]'), b.click('[data-add="SK-113"]')]);
-      const want = { "SK-109": 1, "SK-110": 1, "SK-111": 1, "SK-112": 1, "SK-113": 1 };
-      for (const tab of [a, b]) {
-        await until(() => pageSession(tab), (s) => sameCart(s.state.cart, want), "both tabs with all five lines");
-      }
-      const server = await untilServer(env.server, a, (s) => sameCart(s.state.cart, want), "all five lines");
-      const [sa, sb] = [await pageSession(a), await pageSession(b)];
-      assert.deepEqual(sa.state, server.state);
-      assert.deepEqual(sb.state, server.state);
-      assert.equal(sa.id, sb.id, "one server session");
-      for (const tab of [a, b]) {
-        const seen = await tab.evaluate(() => window.seen);
-        assert.ok(seen.length > 10, `${seen.length} samples`);
-        for (const [i, now] of seen.entries()) {
-          if (i === 0) continue;
-          const was = seen[i - 1];
-          assert.ok(now.version >= was.version, `the version went back: ${was.version} → ${now.version} in tab ${tab === a ? "a" : "b"}: ${JSON.stringify(seen.slice(Math.max(0, i - 3), i + 3))}`);
-          for (const [sku, qty] of Object.entries(was.cart)) {
-            assert.ok((now.cart[sku] ?? 0) >= qty, `an older state won: ${sku} ${qty} → ${now.cart[sku] ?? 0} at v${now.version}`);
-          }
-        }
-      }
-      // Each tab is its own client, and the server applied each change once.
-      const ops = await appliedOps(sa.id);
-      assert.equal(ops.length, 5);
-      assert.equal(new Set(ops.map((o) => o.split(":")[0])).size, 2, `two clients: ${ops.join(", ")}`);
+      await twoTabs(env.server, a, async () => {
+        const [b] = await Promise.all([context.waitForEvent("page"), a.click("#second-tab")]);
+        await ready(b);
+        return b;
+      });
     }));
 
   test("two tabs, one offline: its unsent click survives a second tab that opens and adds the same line", (t) =>
@@ -340,55 +267,21 @@ describe("the demo checkout funnel, end to end", () => {
       await new Promise((r) => setTimeout(r, 1_000));
       assert.equal((await serverSession(env.server, who)).body.version, server.version, "nothing arrived later");
       // Tab 2's op carries both clicks (made on tab 1's); tab 1's older op, refused, applied nothing.
-      const ops = await appliedOps(server.id);
+      const ops = await appliedOps(env.server, server.id);
       assert.equal(ops.length, 1, `one op applied, none twice: ${ops.join(", ")}`);
     }));
 
   test("the stored copy corrupted: restored from the other slot, the log says so, nothing lost", (t) =>
     scenario(t, env.browser, async ({ open }) => {
       const page = await open(env.server.url);
-      await add(page, "SK-114");
-      await untilPanel(page, (p) => p["d-slot"].startsWith("a") || p["d-slot"].startsWith("b"), "a first write");
-      const first = (await panel(page))["d-slot"][0];
-      await add(page, "SK-115");
-      const second = await untilPanel(page, (p) => p["d-slot"][0] !== first && p["d-slot"] !== "–", "the second write in the other slot");
-      const want = (await pageSession(page)).state;
-      await untilServer(env.server, page, (b) => b.state.cart["SK-115"] === 1, "both lines");
-      await Promise.all([page.waitForEvent("load"), page.click("#corrupt")]);
-      await ready(page);
-      const lines = await logLines(page);
-      const corrupted = lines.find((l) => l.type === "demo" && l.text.includes("flipped"));
-      assert.match(corrupted.text, new RegExp(`slot ${second["d-slot"][0]} in IndexedDB`));
-      const restored = lines.find((l) => l.type === "state_restored");
-      assert.match(restored.text, new RegExp(`from slot ${first}; skipped slot ${second["d-slot"][0]}: CHECKSUM_MISMATCH`));
-      // The older slot lacked the last line; the server's copy brings it back.
-      const back = await until(() => pageSession(page), (s) => s.state.cart["SK-115"] === 1, "the last line back");
-      assert.deepEqual(back.state, want);
-      const server = await untilServer(env.server, page, () => true, "read");
-      assert.deepEqual(server.state, want);
+      await corruptedCopy(env.server, page, (selector) => Promise.all([page.waitForEvent("load"), page.click(selector)]));
     }));
 
   test("the WebSocket blocked by a proxy mid-session: the page keeps syncing over HTTP", (t) =>
     scenario(t, env.browser, async ({ open }) => {
       const proxy = await startProxy(env.server.url);
       try {
-        const page = await open(proxy.url);
-        await untilPanel(page, (p) => p["d-transport"] === "websocket" && p["d-link"] === "connected", "connected over WebSocket");
-        await add(page, "SK-116");
-        await untilServer(env.server, page, (b) => b.state.cart["SK-116"] === 1, "the first line");
-        // From now on the proxy refuses every upgrade, and the open socket is cut.
-        proxy.setMode("block-websocket");
-        proxy.killWebSockets();
-        await add(page, "SK-118");
-        await untilPanel(page, (p) => p["d-transport"] === "http" && p["d-link"] === "connected", "connected over HTTP", 30_000);
-        await add(page, "SK-123");
-        const synced = await untilServer(env.server, page, (b) => b.state.cart["SK-123"] === 1, "the lines sent over HTTP");
-        assert.deepEqual(synced.state.cart, { "SK-116": 1, "SK-118": 1, "SK-123": 1 });
-        await untilPanel(page, (p) => p["d-outbox"] === "0" && p["d-rtt"] !== "–", "outbox empty, an RTT over HTTP", 15_000);
-        assert.equal(proxy.counts.upgrades, 1, "the first connection only");
-        assert.ok(proxy.counts.refusedUpgrades >= 1, JSON.stringify(proxy.counts));
-        assert.equal((await panel(page))["d-transport"], "http");
-        assert.equal((await appliedOps(synced.id)).length, 3);
+        await webSocketBlocked(env.server, proxy, await open(proxy.url));
       } finally {
         await proxy.close();
       }
@@ -414,6 +307,3 @@ describe("the demo checkout funnel, end to end", () => {
       assert.equal(await page.isHidden("#over"), true);
     }, env.expiringContext));
 });
-
-const sortKeys = (o) => Object.fromEntries(Object.entries(o).sort(([x], [y]) => x.localeCompare(y)));
-const sameCart = (a, b) => JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));

@@ -11,11 +11,13 @@
 use serde_json::Value;
 
 use super::page::Wait;
-use super::register;
+use super::register::{self, Path};
 use super::sync::shown_status;
 use super::tracking::patched;
+use super::tracking::HELD_SEQ;
 use super::types::{Failure, SessionEvent};
 use super::SessionEngine;
+use crate::core::protocol::OpId;
 use crate::core::session::link::{ConflictWinner, Link, LinkEvent};
 
 impl SessionEngine {
@@ -28,10 +30,29 @@ impl SessionEngine {
         self.settle();
         // Once the link has the server's version, held changes become ops
         // (before the welcome's copy is taken: they stay shown).
+        let me = self.client.0.as_str();
         if let Some(sync) = self.sync.as_mut() {
-            if let Some(link) = sync.link.as_mut().filter(|l| l.version() > 0) {
-                if sync.tracking.release(link, now) {
+            let (link, server) = (sync.link.as_mut(), sync.server.as_ref());
+            if let (Some(link), Some(server)) = (link.filter(|l| l.version() > 0), server) {
+                let others = &sync.entries.others;
+                let superseded =
+                    |paths: &[Path]| register::superseded(others, &server.id, me, HELD_SEQ, paths);
+                let (any, dropped) = sync.tracking.release(link, superseded, now);
+                if any {
                     sync.records.changed(true);
+                }
+                // Each is told as a conflict the server's copy won (it holds
+                // the newer change): never numbered, its `op` is 0.
+                for local in dropped {
+                    self.events.push_back(SessionEvent::Conflict {
+                        op: OpId {
+                            client: me.to_string(),
+                            seq: 0,
+                        },
+                        local,
+                        server: link.confirmed().clone(),
+                        winner: ConflictWinner::Server,
+                    });
                 }
             }
         }
@@ -172,9 +193,21 @@ impl SessionEngine {
         let Some(sync) = self.sync.as_mut() else {
             return false;
         };
-        let Some(link) = sync.link.as_mut() else {
+        let (Some(link), Some(session)) = (sync.link.as_mut(), sync.server.as_ref()) else {
             return false;
         };
+        // Another client of this browser made a change on top of this op:
+        // the server's value holds it, the op is not sent again over it.
+        let paths = register::paths_of(local);
+        if register::superseded(
+            &sync.entries.others,
+            &session.id,
+            &self.client.0,
+            seq,
+            &paths,
+        ) {
+            return false;
+        }
         let Some(patch) = sync
             .tracking
             .resubmittable(seq, local, server, link.outbox())

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::options::SyncConfig;
 use super::record::{self, Entries, Records};
+use super::register;
 use super::tracking::Tracking;
 use super::types::{
     CallId, Failure, RequestId, Scope, ServerCall, ServerSession, SessionCommand, SessionEvent,
@@ -76,12 +77,7 @@ pub struct Sync {
 impl Sync {
     /// The server side of `client`'s session of namespace `name`.
     pub fn new(cfg: SyncConfig, _name: &str, client: &ClientId, found: &Found, now: u64) -> Self {
-        let mut entries = Entries::default();
-        for (c, text) in &found.register {
-            if *c != client.0 {
-                entries.others.insert(c.clone(), text.clone());
-            }
-        }
+        let entries = Entries::found(&found.register, &client.0);
         Sync {
             cfg,
             server: None,
@@ -365,6 +361,7 @@ impl SessionEngine {
             .as_ref()
             .map_or(self.store.last_seq(), |p| p.store_seq);
         sync.tracking = Tracking::resumed(link.outbox(), answered, saved.as_ref());
+        sync.entries.resume_over(&server.id);
         sync.link = Some(link);
         sync.server = Some(server);
         sync.auth_pending = true;
@@ -404,6 +401,18 @@ impl SessionEngine {
         let Some(link) = sync.link.as_mut() else {
             return Ok(0);
         };
+        // What another client of this browser listed and this change was
+        // made on top of: marked in this client's entry (rule 3's exception).
+        if let Some(server) = sync.server.as_ref() {
+            let paths = register::paths_of(&merge_patch::diff(before, after));
+            let over = register::built_over(
+                &sync.entries.others,
+                &server.id,
+                |c| link.applied_seq(c),
+                &paths,
+            );
+            register::add_over(&mut sync.entries.over, over);
+        }
         if link.version() == 0 {
             // No server version yet: held until the link has one.
             let patch = merge_patch::diff(before, after);

@@ -524,4 +524,81 @@ mod tests {
         );
         assert_eq!(get_at(&json!({"a": 1}), &p(&["a", "b"])), None);
     }
+
+    #[test]
+    fn a_change_on_top_of_listed_ops_is_marked_and_the_mark_says_which_ops_it_holds() {
+        let a = "a".repeat(32);
+        let mut others = BTreeMap::new();
+        others.insert(
+            a.clone(),
+            json!({"session": S, "ops": [{"seq": 3, "paths": [["cart", "X"]]}, {"seq": 4, "paths": [["email"]]}]})
+                .to_string(),
+        );
+        others.insert(
+            "c".into(),
+            json!({"session": S, "all": true, "last": 7}).to_string(),
+        );
+        let change = [p(&["cart"]), p(&["note"])];
+        let over = built_over(&others, S, |c| if c == "c" { 7 } else { 0 }, &change);
+        assert_eq!(
+            over,
+            [Over {
+                client: a.clone(),
+                seq: 3,
+                paths: vec![p(&["cart"])]
+            }],
+            "only the listed ops it touches, and not c's, all applied"
+        );
+        assert!(
+            built_over(&others, S, |c| if c == "c" { 7 } else { 3 }, &change).is_empty(),
+            "op 3 seen applied"
+        );
+        assert_eq!(
+            built_over(&others, S, |_| 0, &[p(&["note"])])[0].client,
+            "c"
+        );
+        let mut marks = over.clone();
+        add_over(
+            &mut marks,
+            vec![Over {
+                client: a.clone(),
+                seq: 4,
+                paths: vec![p(&["email"])],
+            }],
+        );
+        assert_eq!(
+            marks,
+            [Over {
+                client: a.clone(),
+                seq: 4,
+                paths: vec![p(&["cart"]), p(&["email"])]
+            }]
+        );
+        // In this client's entry, read by the owner of the ops.
+        let (text, short) = entry(S, &[], &marks).unwrap();
+        assert_eq!(text, short);
+        assert_eq!(overs_of(Some(&text), S), marks);
+        assert!(overs_of(Some(&text), "other").is_empty());
+        let mine = BTreeMap::from([("b".to_string(), text)]);
+        assert!(superseded(&mine, S, &a, 3, &[p(&["cart", "X"])]));
+        assert!(superseded(&mine, S, &a, 4, &[p(&["email"])]));
+        assert!(
+            !superseded(&mine, S, &a, 5, &[p(&["cart", "X"])]),
+            "a later op"
+        );
+        assert!(!superseded(&mine, S, &a, 3, &[p(&["note"])]), "elsewhere");
+        assert!(
+            !superseded(&mine, S, "c", 3, &[p(&["cart"])]),
+            "another client's"
+        );
+        // Kept while the owner lists an op it covers.
+        prune_over(&mut marks, &others, S);
+        assert_eq!(marks.len(), 1);
+        others.insert(
+            a.clone(),
+            json!({"session": S, "ops": [{"seq": 5, "paths": [["x"]]}]}).to_string(),
+        );
+        prune_over(&mut marks, &others, S);
+        assert!(marks.is_empty());
+    }
 }

@@ -242,6 +242,28 @@ fn a_tab_offline_keeps_the_copy_it_took_when_another_tabs_entry_goes() {
     );
 }
 
+/// The transport opens and the server welcomes at `version` with `state`.
+fn welcomed(p: &mut Page, version: u64, state: serde_json::Value) {
+    p.connected(Transport::WebSocket);
+    p.frame(welcome(version, 0, CatchUp::Snapshot { state }));
+}
+
+/// Chaos seed 5's start: tab 1 adds a product twice, offline; tab 2 hears
+/// of it, connects (the server's copy at version 1 lacks both) and shows
+/// both adds (rule 1).
+fn two_adds_offline_in_tab_one(b: &Shared) -> (Page, Page) {
+    let (mut one, mut two) = two_tabs(b);
+    one.engine.handle_online(false, one.now);
+    one.update(json!({"cart": {"X": 1}}));
+    one.update(json!({"cart": {"X": 2}}));
+    one.advance(one.now + 20);
+    two.hear_register(NS, &client(1).0);
+    two.hear();
+    welcomed(&mut two, 1, json!({"cart": {}}));
+    assert_eq!(two.engine.state(), &json!({"cart": {"X": 2}}), "rule 1");
+    (one, two)
+}
+
 /// Chaos seed 5: tab 1 adds a product twice offline and crashes; tab 2
 /// shows those clicks (rule 1) and removes one; a tab that adopts tab 1's
 /// id sends its outbox after tab 2's op was applied. The server's value
@@ -251,37 +273,15 @@ fn a_tab_offline_keeps_the_copy_it_took_when_another_tabs_entry_goes() {
 #[test]
 fn an_adopted_op_another_tab_changed_on_top_of_is_not_sent_again_over_that_change() {
     let b = browser();
-    let (mut one, mut two) = two_tabs(&b);
-    one.engine.handle_online(false, one.now);
-    one.update(json!({"cart": {"X": 1}}));
-    one.update(json!({"cart": {"X": 2}}));
-    one.advance(one.now + 20);
+    let (one, mut two) = two_adds_offline_in_tab_one(&b);
     drop(one); // crashed: no pagehide, its entry and record stay
-    two.hear_register(NS, &client(1).0);
-    two.hear();
-    two.connected(Transport::WebSocket);
-    two.frame(welcome(
-        1,
-        0,
-        CatchUp::Snapshot {
-            state: json!({"cart": {}}),
-        },
-    ));
-    assert_eq!(two.engine.state(), &json!({"cart": {"X": 2}}), "rule 1");
     two.update(json!({"cart": {"X": 1}}));
     two.frame(ack(&client(2), 1, 2));
     two.advance(two.now + 20);
     drop(two);
     let mut three = Page::open(&b, synced_config(NS, 1), 5_000);
-    three.connected(Transport::WebSocket);
     let server = json!({"cart": {"X": 1}});
-    three.frame(welcome(
-        2,
-        0,
-        CatchUp::Snapshot {
-            state: server.clone(),
-        },
-    ));
+    welcomed(&mut three, 2, server.clone());
     let me = client(1);
     assert_eq!(three.ops().len(), 2, "tab 1's outbox goes out");
     three.frame(conflict(&me, 1, 2, server.clone()));
@@ -303,21 +303,7 @@ fn an_adopted_op_another_tab_changed_on_top_of_is_not_sent_again_over_that_chang
 #[test]
 fn an_op_another_tab_changed_on_top_of_is_not_sent_again_over_that_change() {
     let b = browser();
-    let (mut one, mut two) = two_tabs(&b);
-    one.engine.handle_online(false, one.now);
-    one.update(json!({"cart": {"X": 1}}));
-    one.update(json!({"cart": {"X": 2}}));
-    one.advance(one.now + 20);
-    two.hear_register(NS, &client(1).0);
-    two.hear();
-    two.connected(Transport::WebSocket);
-    two.frame(welcome(
-        1,
-        0,
-        CatchUp::Snapshot {
-            state: json!({"cart": {}}),
-        },
-    ));
+    let (mut one, mut two) = two_adds_offline_in_tab_one(&b);
     two.update(json!({"cart": {"X": 1}}));
     let entry: serde_json::Value = serde_json::from_str(&b.borrow().local[&key_of(2)]).unwrap();
     assert_eq!(
@@ -341,15 +327,8 @@ fn an_op_another_tab_changed_on_top_of_is_not_sent_again_over_that_change() {
         let at = one.engine.poll_timeout().expect("a connection is due");
         one.advance(at);
     }
-    one.connected(Transport::WebSocket);
     let server = json!({"cart": {"X": 1}});
-    one.frame(welcome(
-        2,
-        0,
-        CatchUp::Snapshot {
-            state: server.clone(),
-        },
-    ));
+    welcomed(&mut one, 2, server.clone());
     let me = client(1);
     let sent = one.ops().len();
     one.frame(conflict(&me, 1, 2, server.clone()));

@@ -415,29 +415,10 @@ impl SessionEngine {
         }
     }
 
-    /// Flushes waiting on the link fail with `failure` (the link record
-    /// could not be stored: what the page changed is not safe yet).
-    pub(super) fn fail_flushes(&mut self, failure: &Failure) {
-        let (failed, kept) = std::mem::take(&mut self.waits)
-            .into_iter()
-            .partition(|w| matches!(w, Wait::Flush { store: None, .. }));
-        self.waits = kept;
-        for w in failed {
-            if let Wait::Flush { id, .. } = w {
-                self.complete(id, Err(failure.clone()));
-            }
-        }
-    }
-
-    /// Requests waiting on the link: a flush once the link record is stored
-    /// and every op is answered or the link is not connected, an `end` once
-    /// every op is answered.
+    /// Requests waiting on the link: a flush once every op is answered or
+    /// the link is not connected, an `end` once every op is answered.
     pub(super) fn check_waits(&mut self, now: u64) {
-        let stored = self
-            .sync
-            .as_ref()
-            .is_none_or(|s| !s.records.holds_sends() && !s.records.failing());
-        let settled = stored && self.link_settled();
+        let settled = self.link_settled();
         let answered = self.all_answered();
         let mut i = 0;
         while i < self.waits.len() {

@@ -1,11 +1,7 @@
 //! What the engine writes for the link, and when: the link record (the
 //! server version, its state and the outbox, crash-safe, written before
 //! any frame carrying a new op leaves; one write at a time; a failed write
-//! reported once and tried again at the next input, the frames held until
-//! a write succeeds: an op leaves only once its record is stored, else a
-//! page that crashes meanwhile reloads an older record and may number a
-//! new op as one the server already has; only a record over its limit,
-//! which no retry stores, lets them go),
+//! reported once and tried again at the next input, the op sent anyway),
 //! and this client's entry of the pending register (written on every
 //! change of its outbox, the short form when the full one does not fit,
 //! reported once when neither can be stored).
@@ -41,11 +37,6 @@ impl Records {
     /// Frames wait.
     pub fn holds_sends(&self) -> bool {
         self.hold_sends
-    }
-
-    /// The last write failed and none succeeded since.
-    pub fn failing(&self) -> bool {
-        self.failing
     }
 
     /// The record changed; with `gate` it holds new ops, and frames wait
@@ -192,9 +183,8 @@ impl SessionEngine {
     }
 
     /// How the last [`SessionCommand::WriteRecord`] went. A failure is
-    /// reported once (`error_occurred`, with the storage's code), flushes
-    /// waiting on it fail with it, and the frames stay held: the write is
-    /// tried again at the next input, and the ops leave once it succeeds.
+    /// reported once (`error_occurred`, with the storage's code) and the
+    /// ops are sent anyway: they are in memory and in the page's state.
     pub fn handle_record_stored(
         &mut self,
         result: std::result::Result<(), SessileError>,
@@ -206,34 +196,24 @@ impl SessionEngine {
         let Some(gate) = sync.records.writing.take() else {
             return;
         };
+        if gate >= sync.records.gates {
+            sync.records.hold_sends = false;
+        }
         match result {
-            Ok(()) => {
-                sync.records.failing = false;
-                if gate >= sync.records.gates {
-                    sync.records.hold_sends = false;
-                }
-            }
+            Ok(()) => sync.records.failing = false,
             Err(error) => {
                 sync.records.dirty = true;
                 sync.records.retry_later = true;
-                // A record over its limit can never be stored as it is, and
-                // held ops would never be answered to shrink it: they leave.
-                let too_large = error.code() == "STATE_TOO_LARGE";
-                if too_large && gate >= sync.records.gates {
-                    sync.records.hold_sends = false;
-                }
-                let what = if too_large {
-                    "the outbox is too large to be stored (its ops are sent anyway): "
-                } else {
-                    "the outbox could not be stored (its ops wait until it is): "
-                };
-                let message = [what, &Failure::from(&error).message].concat();
-                let failure = Failure::new(error.code(), &message, false);
                 if !sync.records.failing {
                     sync.records.failing = true;
+                    let message = [
+                        "the outbox could not be stored: ",
+                        &Failure::from(&error).message,
+                    ]
+                    .concat();
+                    let failure = Failure::new(error.code(), &message, false);
                     self.events.push_back(SessionEvent::error(&failure, false));
                 }
-                self.fail_flushes(&failure);
             }
         }
         self.after(now);

@@ -28,34 +28,7 @@ impl SessionEngine {
         // The store first learns what was answered: the server's copy taken
         // below must not get an answered change put back on top.
         self.settle();
-        // Once the link has the server's version, held changes become ops
-        // (before the welcome's copy is taken: they stay shown).
-        let me = self.client.0.as_str();
-        if let Some(sync) = self.sync.as_mut() {
-            let (link, server) = (sync.link.as_mut(), sync.server.as_ref());
-            if let (Some(link), Some(server)) = (link.filter(|l| l.version() > 0), server) {
-                let others = &sync.entries.others;
-                let superseded =
-                    |paths: &[Path]| register::superseded(others, &server.id, me, HELD_SEQ, paths);
-                let (any, dropped) = sync.tracking.release(link, superseded, now);
-                if any {
-                    sync.records.changed(true);
-                }
-                // Each is told as a conflict the server's copy won (it holds
-                // the newer change): never numbered, its `op` is 0.
-                for local in dropped {
-                    self.events.push_back(SessionEvent::Conflict {
-                        op: OpId {
-                            client: me.to_string(),
-                            seq: 0,
-                        },
-                        local,
-                        server: link.confirmed().clone(),
-                        winner: ConflictWinner::Server,
-                    });
-                }
-            }
-        }
+        self.release_held(now);
         loop {
             let event = self
                 .sync
@@ -80,6 +53,41 @@ impl SessionEngine {
         }
         self.publish();
         self.write_record();
+    }
+
+    /// Once the link has the server's version (and, for a link resumed
+    /// from a record, its `welcome`), held changes become ops (before the
+    /// welcome's copy is taken: they stay shown).
+    fn release_held(&mut self, now: u64) {
+        let me = self.client.0.as_str();
+        if let Some(sync) = self.sync.as_mut() {
+            let unwelcomed = sync.unwelcomed;
+            let (link, server) = (sync.link.as_mut(), sync.server.as_ref());
+            if let (Some(link), Some(server)) =
+                (link.filter(|l| l.version() > 0 && !unwelcomed), server)
+            {
+                let others = &sync.entries.others;
+                let superseded =
+                    |paths: &[Path]| register::superseded(others, &server.id, me, HELD_SEQ, paths);
+                let (any, dropped) = sync.tracking.release(link, superseded, now);
+                if any {
+                    sync.records.changed(true);
+                }
+                // Each is told as a conflict the server's copy won (it holds
+                // the newer change): never numbered, its `op` is 0.
+                for local in dropped {
+                    self.events.push_back(SessionEvent::Conflict {
+                        op: OpId {
+                            client: me.to_string(),
+                            seq: 0,
+                        },
+                        local,
+                        server: link.confirmed().clone(),
+                        winner: ConflictWinner::Server,
+                    });
+                }
+            }
+        }
     }
 
     /// Tells the store which of its changes the server has answered.
@@ -134,6 +142,7 @@ impl SessionEngine {
             }
             LinkEvent::ConnectionEstablished { transport }
             | LinkEvent::ConnectionRestored { transport } => {
+                sync.unwelcomed = false;
                 let first = matches!(event, LinkEvent::ConnectionEstablished { .. });
                 self.events.push_back(if first {
                     SessionEvent::ConnectionEstablished { transport }
@@ -146,6 +155,7 @@ impl SessionEngine {
                 if let (true, Some(id)) = (pending, id) {
                     self.events.push_back(SessionEvent::AuthSuccess { id });
                 }
+                self.release_held(now);
                 self.reconcile(true, now);
             }
             LinkEvent::StateSynchronized { version, confirmed } => {

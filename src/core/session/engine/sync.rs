@@ -72,6 +72,11 @@ pub struct Sync {
     pub seen_expiry: u64,
     /// `close` or `end` stopped it.
     pub stopped: bool,
+    /// The link was resumed from a record and has had no `welcome` yet:
+    /// changes are held until the server says which of this client's ops
+    /// it processed (the record may be older than what a crashed page sent,
+    /// and a new op numbered from it would reuse a number the server has).
+    pub unwelcomed: bool,
 }
 
 impl Sync {
@@ -94,6 +99,7 @@ impl Sync {
             last_reconciled: 0,
             seen_expiry: 0,
             stopped: false,
+            unwelcomed: false,
         }
     }
 
@@ -342,6 +348,7 @@ impl SessionEngine {
             None => match record::unwrap(sync.last_record.as_deref(), &server.id, &client) {
                 Ok(Some((rec, made))) => {
                     saved = Some(made);
+                    sync.unwelcomed = true;
                     Link::resume(cfg, rec)
                 }
                 Ok(None) => Link::new(cfg, outbox, 0, empty_state()),
@@ -413,8 +420,9 @@ impl SessionEngine {
             );
             register::add_over(&mut sync.entries.over, over);
         }
-        if link.version() == 0 {
-            // No server version yet: held until the link has one.
+        if link.version() == 0 || sync.unwelcomed {
+            // No server version yet, or no word yet of which ops the server
+            // processed: held until the link has both.
             let patch = merge_patch::diff(before, after);
             if patch.as_object().is_some_and(|p| !p.is_empty()) || to.is_some() {
                 sync.tracking.hold(patch, to, store_seq, before);

@@ -91,6 +91,7 @@ export interface LinkDiagnostics {
   transport: "websocket" | "http" | null;
   preferred: "websocket" | "http";
   rttMs: number | null;
+  /** Changes not answered yet: ops in the outbox and changes held until the link's first welcome. */
   outbox: number;
   connections: number;
   serverVersion: number;

@@ -9,7 +9,7 @@ export interface StoreOptions {
   name: string;
   /** Where to keep the state. "auto" (default) tries IndexedDB, then localStorage, then memory. */
   storage?: "auto" | "indexeddb" | "localstorage" | "memory";
-  /** Delay between the last change and its write, ms (default 250, at most 60000). */
+  /** Delay between the last change and its write, ms (default 250, at most 60000); a synced session's change is written at once. */
   debounceMs?: number;
   /** The page's state schema version (default 1). */
   schemaVersion?: number;

@@ -109,6 +109,7 @@ export interface LinkDiagnostics {
   /** A WebSocket is opening (or open, waiting to take over) beside HTTP. */
   standby: boolean;
   rttMs: number | null;
+  /** Changes not answered yet: ops in the outbox and changes held until the link's first welcome. */
   outbox: number;
   connections: number;
   serverVersion: number;

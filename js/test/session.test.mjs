@@ -425,9 +425,21 @@ describe("openSession against the real server", () => {
 
   test("two tabs: a tab that takes another tab's stored copy puts its own unsaved change back on top, and stores it", async () => {
     const { context, pages: [a, b] } = await twoTabs();
-    // A writes only when flushed or hidden: its change stays unsaved while B's copy arrives.
-    await openTab(a, "rebase", { debounceMs: 60_000 });
+    await openTab(a, "rebase");
     await linkDown(a);
+    // A synced change is written at once: A's IndexedDB refuses it (the quota,
+    // as the browser says it), so it stays unsaved while B's copy arrives.
+    await a.evaluate(() => {
+      const put = IDBObjectStore.prototype.put;
+      window.refuseWrites = true;
+      IDBObjectStore.prototype.put = function (...args) {
+        if (!window.refuseWrites) return put.apply(this, args);
+        const tx = this.transaction;
+        Object.defineProperty(tx, "error", { value: new DOMException("over the quota", "QuotaExceededError"), configurable: true });
+        tx.abort();
+        return {};
+      };
+    });
     const mark = await a.evaluate(() => window.seen.length);
     await a.evaluate(() => window.s.update({ lines: { fromA: 1 } }));
     assert.equal(await a.evaluate(() => window.s.diagnostics().unsaved), true);
@@ -438,7 +450,8 @@ describe("openSession against the real server", () => {
     const taken = await a.evaluate(() => ({ lines: window.s.state.lines, events: window.seen }));
     assert.deepEqual(taken.lines, { fromA: 1, fromB: 1 }, `A keeps its change on B's copy: ${JSON.stringify(taken.events)}`);
     assert.ok(taken.events.slice(mark).every((e) => e.lines.fromA === 1), JSON.stringify(taken.events));
-    // Stored: B (and a reload) sees both.
+    // Stored once the quota is back: B (and a reload) sees both.
+    await a.evaluate(() => (window.refuseWrites = false));
     await a.evaluate(() => window.s.flush());
     await b.waitForFunction(() => window.s.state.lines.fromA === 1 && window.s.state.lines.fromB === 1);
     await a.evaluate(async () => {

@@ -21,18 +21,20 @@
 //! Page change `i` sets the key `k<i>` under `c`, so every op names the
 //! changes it carries.
 //!
-//! A page crash right after a link record write failed is not played:
-//! the engine sends ops whose record could not be stored (they are in
-//! memory and in the page's state), so a page reloaded from the older
-//! record may number a new op as one already sent; the server takes
-//! sequences in order only, so no renumbering can avoid it (known, in
-//! docs/FUZZING.md). Held changes of such a record that the server already
-//! applied are no longer sent again (found here before that crash was left
-//! out; `tracking.rs` has the test).
+//! Page crashes are played at any point, right after a failed link record
+//! write too: the engine sends ops whose record could not be stored (they
+//! are in memory and in the page's state), and a page reloaded from the
+//! older record holds its changes until the `welcome` says which ops the
+//! server processed, then numbers them above (docs/FUZZING.md). Held
+//! changes of such a record that the server already applied are not sent
+//! again (found here; `tracking.rs` has the test).
 //!
 //! Asserts after every action: no op is sent under two ids (an id always
 //! carries the same patch, and a change is sent again under a new id only
-//! after the server refused the op that carried it); nothing acknowledged
+//! after the server refused the op that carried it; the ops a crashed page
+//! sent that the server never processed died with it, their ids free); an
+//! op the server answers again (a duplicate) carries the patch it processed
+//! under that number (else its change is lost); nothing acknowledged
 //! is lost (once synced, the page's state holds every change the server
 //! applied); versions only grow (the page's version within one engine,
 //! and the server version the link holds); nothing panics.
@@ -108,6 +110,8 @@ struct Server {
     /// Each sequence answered: the version it was applied at, or `None`
     /// for refused.
     answered: BTreeMap<u64, Option<u64>>,
+    /// The patch each answered sequence carried.
+    patches: BTreeMap<u64, Value>,
     others: u64,
 }
 
@@ -120,6 +124,7 @@ impl Server {
             log: VecDeque::new(),
             last_seq: 0,
             answered: BTreeMap::new(),
+            patches: BTreeMap::new(),
             others: 0,
         }
     }
@@ -224,8 +229,6 @@ struct Harness {
     /// Storage results the input decides, one per command.
     fail_writes: bool,
     fail_records: bool,
-    /// The last link record write failed (and nothing stored it since).
-    record_failed: bool,
     /// Races of a slow WebSocket, and standbys that took over.
     races: u64,
     promoted: u64,
@@ -281,7 +284,6 @@ impl Harness {
             synced: false,
             fail_writes: false,
             fail_records: false,
-            record_failed: false,
             races: 0,
             promoted: 0,
         };
@@ -311,6 +313,11 @@ impl Harness {
         self.standby_opening = false;
         self.hello = None;
         self.inflight.clear();
+        // The ops the crashed page sent that the server never processed
+        // died with it: their numbers may carry other changes now.
+        let done = self.server.last_seq;
+        self.sent_patch.retain(|seq, _| *seq <= done);
+        self.sent_as.retain(|_, seq| *seq <= done);
         self.calls.clear();
         self.page_version = 0;
         self.server_version = 0;
@@ -446,9 +453,6 @@ impl Harness {
                 self.send_frame(&msg);
             }
             14 => self.now += u64::from(input.u16()),
-            // A crash right after a failed record write is left out: see
-            // the module doc.
-            _ if self.record_failed => {}
             _ => self.reload(),
         }
         self.after();
@@ -475,6 +479,13 @@ impl Harness {
         };
         let seq = op.id.seq;
         let msg = if let Some(done) = self.server.answered.get(&seq) {
+            // Answered again as the op processed under that number: another
+            // change carried by it would be lost.
+            assert_eq!(
+                self.server.patches.get(&seq),
+                Some(&op.patch),
+                "op {seq} repeats a number the server processed with another patch"
+            );
             match done {
                 Some(version) => Message::Ack(Ack {
                     id: op.id,
@@ -498,6 +509,7 @@ impl Harness {
             })
         } else if input.one_in(5) {
             self.server.last_seq = seq;
+            self.server.patches.insert(seq, op.patch.clone());
             self.server.answered.insert(seq, None);
             Message::Reject(Reject {
                 id: op.id,
@@ -507,6 +519,7 @@ impl Harness {
             })
         } else {
             self.server.last_seq = seq;
+            self.server.patches.insert(seq, op.patch.clone());
             let version = self.server.apply(op.patch.clone(), Some(op.id.clone()));
             self.server.answered.insert(seq, Some(version));
             self.applied.extend(indices(&op.patch));
@@ -699,7 +712,6 @@ impl Harness {
         match command {
             SessionCommand::Store(c) => self.storage(c),
             SessionCommand::WriteRecord { text, .. } => {
-                self.record_failed = self.fail_records;
                 let result = if self.fail_records {
                     Err(SessileError::QuotaExceeded {
                         bytes: text.len() as u64,

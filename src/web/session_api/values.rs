@@ -114,7 +114,9 @@ pub(crate) fn diagnostics(d: &Diagnostics, name: &str) -> JsValue {
             ("reason", transport_reason(l.reason).into()),
             ("standby", l.standby.into()),
             ("rttMs", or_null(l.srtt_ms.map(JsValue::from))),
-            ("outbox", number(l.outbox_len as u64)),
+            // The changes waiting: the outbox's ops and the changes held
+            // until the link's first welcome.
+            ("outbox", number(s.unanswered as u64)),
             ("connections", number(l.connections)),
             ("serverVersion", number(l.version)),
             ("clientId", d.client.0.as_str().into()),

@@ -11,11 +11,13 @@
 use serde_json::Value;
 
 use super::page::Wait;
-use super::register;
+use super::register::{self, Path};
 use super::sync::shown_status;
 use super::tracking::patched;
+use super::tracking::HELD_SEQ;
 use super::types::{Failure, SessionEvent};
 use super::SessionEngine;
+use crate::core::protocol::OpId;
 use crate::core::session::link::{ConflictWinner, Link, LinkEvent};
 
 impl SessionEngine {
@@ -26,15 +28,7 @@ impl SessionEngine {
         // The store first learns what was answered: the server's copy taken
         // below must not get an answered change put back on top.
         self.settle();
-        // Once the link has the server's version, held changes become ops
-        // (before the welcome's copy is taken: they stay shown).
-        if let Some(sync) = self.sync.as_mut() {
-            if let Some(link) = sync.link.as_mut().filter(|l| l.version() > 0) {
-                if sync.tracking.release(link, now) {
-                    sync.records.changed(true);
-                }
-            }
-        }
+        self.release_held(now);
         loop {
             let event = self
                 .sync
@@ -59,6 +53,41 @@ impl SessionEngine {
         }
         self.publish();
         self.write_record();
+    }
+
+    /// Once the link has the server's version (and, for a link resumed
+    /// from a record, its `welcome`), held changes become ops (before the
+    /// welcome's copy is taken: they stay shown).
+    fn release_held(&mut self, now: u64) {
+        let me = self.client.0.as_str();
+        if let Some(sync) = self.sync.as_mut() {
+            let unwelcomed = sync.unwelcomed;
+            let (link, server) = (sync.link.as_mut(), sync.server.as_ref());
+            if let (Some(link), Some(server)) =
+                (link.filter(|l| l.version() > 0 && !unwelcomed), server)
+            {
+                let others = &sync.entries.others;
+                let superseded =
+                    |paths: &[Path]| register::superseded(others, &server.id, me, HELD_SEQ, paths);
+                let (any, dropped) = sync.tracking.release(link, superseded, now);
+                if any {
+                    sync.records.changed(true);
+                }
+                // Each is told as a conflict the server's copy won (it holds
+                // the newer change): never numbered, its `op` is 0.
+                for local in dropped {
+                    self.events.push_back(SessionEvent::Conflict {
+                        op: OpId {
+                            client: me.to_string(),
+                            seq: 0,
+                        },
+                        local,
+                        server: link.confirmed().clone(),
+                        winner: ConflictWinner::Server,
+                    });
+                }
+            }
+        }
     }
 
     /// Tells the store which of its changes the server has answered.
@@ -113,6 +142,7 @@ impl SessionEngine {
             }
             LinkEvent::ConnectionEstablished { transport }
             | LinkEvent::ConnectionRestored { transport } => {
+                sync.unwelcomed = false;
                 let first = matches!(event, LinkEvent::ConnectionEstablished { .. });
                 self.events.push_back(if first {
                     SessionEvent::ConnectionEstablished { transport }
@@ -125,6 +155,7 @@ impl SessionEngine {
                 if let (true, Some(id)) = (pending, id) {
                     self.events.push_back(SessionEvent::AuthSuccess { id });
                 }
+                self.release_held(now);
                 self.reconcile(true, now);
             }
             LinkEvent::StateSynchronized { version, confirmed } => {
@@ -172,9 +203,21 @@ impl SessionEngine {
         let Some(sync) = self.sync.as_mut() else {
             return false;
         };
-        let Some(link) = sync.link.as_mut() else {
+        let (Some(link), Some(session)) = (sync.link.as_mut(), sync.server.as_ref()) else {
             return false;
         };
+        // Another client of this browser made a change on top of this op:
+        // the server's value holds it, the op is not sent again over it.
+        let paths = register::paths_of(local);
+        if register::superseded(
+            &sync.entries.others,
+            &session.id,
+            &self.client.0,
+            seq,
+            &paths,
+        ) {
+            return false;
+        }
         let Some(patch) = sync
             .tracking
             .resubmittable(seq, local, server, link.outbox())

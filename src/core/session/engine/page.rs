@@ -118,6 +118,12 @@ impl SessionEngine {
         let version = self.store.set(after.clone(), now)?;
         // Cannot fail: `after` is an object and its difference a patch.
         let _ = self.submit_op(&before, &after, to.map(String::from), now);
+        if self.sync.is_some() {
+            // The register lists the change for the other tabs (rule 1):
+            // the stored copy they restore holds it even if this tab
+            // crashes before the debounce would have written it.
+            self.store.write_at_once(now);
+        }
         if let Some(to) = to {
             self.life_status(to);
         }

@@ -88,6 +88,31 @@ pub struct Entries {
     failing: bool,
     /// The other clients' entries: client → JSON text.
     pub others: BTreeMap<String, String>,
+    /// What this client changed on top of other clients' listed ops.
+    pub over: Vec<register::Over>,
+}
+
+impl Entries {
+    /// The entries found at open: this client's own (as stored: it is
+    /// rewritten or removed only when it differs) and the others'.
+    pub fn found(register: &[(String, String)], client: &str) -> Self {
+        let mut entries = Entries::default();
+        for (c, text) in register {
+            if c == client {
+                entries.published.clone_from(text);
+            } else {
+                entries.others.insert(c.clone(), text.clone());
+            }
+        }
+        entries
+    }
+
+    /// The link starts on session `session`: the marks this client's entry
+    /// carries for it are taken up again (after a reload, or by the tab
+    /// that adopts this id), others dropped.
+    pub fn resume_over(&mut self, session: &str) {
+        self.over = register::overs_of(Some(&self.published), session);
+    }
 }
 
 /// The record as stored: `{"session": id, "record": {...}}` (the link
@@ -208,8 +233,9 @@ impl SessionEngine {
         };
         let held = sync.tracking.held_ops(&self.client.0);
         let ops: Vec<_> = link.outbox().iter().chain(&held).collect();
-        let (text, short) = register::entry(&server.id, &ops).unwrap_or_default();
         let entries = &mut sync.entries;
+        register::prune_over(&mut entries.over, &entries.others, &server.id);
+        let (text, short) = register::entry(&server.id, &ops, &entries.over).unwrap_or_default();
         if entries.writing.is_some() {
             entries.dirty = true;
             return;

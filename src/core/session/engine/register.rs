@@ -8,6 +8,15 @@
 //! send and this tab's link has not seen applied: the server's copy is
 //! older there. This file builds this client's entry, reads the others'
 //! and keeps those values; the engine writes and hears the entries.
+//!
+//! An entry also says which listed ops of other clients this client made a
+//! change on top of (`over: [{client, seq, paths}]`: that client's ops up
+//! to `seq` at `paths` are held in a change of this client). The client
+//! that owns those ops (or the tab that adopts its id after a crash) reads
+//! it when one of them is refused as a conflict: such an op is not
+//! submitted again over the newer change (rule 3's exception), it loses
+//! its conflict. A mark stays while the other client still lists an op it
+//! covers, so after this tab closed too.
 
 use std::collections::BTreeMap;
 
@@ -60,13 +69,40 @@ fn collect(patch: &Value, prefix: &mut Path, out: &mut Vec<Path>) {
     }
 }
 
-/// This client's entry for `ops` (its unanswered ops, oldest first) in
-/// session `session`: the full list, or the short form over the limits;
-/// `None` for no ops. Also the short form, for when the full one does not
-/// fit in storage.
-pub fn entry(session: &str, ops: &[&Op]) -> Option<(String, String)> {
-    let newest = ops.last()?;
-    let short = super::json_text(&json!({"session": session, "all": true, "last": newest.id.seq}));
+/// Another client's listed ops that a change of this client was made on
+/// top of: its ops up to `seq` at `paths` (the change's paths that overlap
+/// theirs; the empty path, the whole state) are held in that change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Over {
+    /// The other client.
+    pub client: String,
+    /// Its newest op covered.
+    pub seq: u64,
+    /// Where.
+    pub paths: Vec<Path>,
+}
+
+/// This client's entry for `ops` (its unanswered ops, oldest first) and
+/// `over` (what it changed on top of other clients' ops) in session
+/// `session`: the full list, or the short form over the limits; `None` for
+/// neither. Also the short form, for when the full one does not fit in
+/// storage.
+pub fn entry(session: &str, ops: &[&Op], over: &[Over]) -> Option<(String, String)> {
+    let over_json: Vec<Value> = over
+        .iter()
+        .map(|o| json!({"client": o.client, "seq": o.seq, "paths": o.paths}))
+        .collect();
+    let with_over = |mut v: Value| {
+        if !over_json.is_empty() {
+            v["over"] = Value::Array(over_json.clone());
+        }
+        super::json_text(&v)
+    };
+    let Some(newest) = ops.last() else {
+        let only = with_over(json!({"session": session, "ops": []}));
+        return (!over.is_empty()).then(|| (only.clone(), only));
+    };
+    let short = with_over(json!({"session": session, "all": true, "last": newest.id.seq}));
     let mut count = 0;
     let listed: Vec<Value> = ops
         .iter()
@@ -79,7 +115,7 @@ pub fn entry(session: &str, ops: &[&Op]) -> Option<(String, String)> {
     if count > MAX_PATHS {
         return Some((short.clone(), short));
     }
-    let full = super::json_text(&json!({"session": session, "ops": listed}));
+    let full = with_over(json!({"session": session, "ops": listed}));
     if full.encode_utf16().count() > MAX_ENTRY_CHARS {
         return Some((short.clone(), short));
     }
@@ -97,12 +133,9 @@ pub fn pending_of(
 ) -> Pending {
     let mut out = Pending::default();
     for (client, text) in others {
-        let Ok(Value::Object(e)) = serde_json::from_slice::<Value>(text.as_bytes()) else {
+        let Some(e) = read_entry(text, session) else {
             continue;
         };
-        if e.get("session").and_then(Value::as_str) != Some(session) {
-            continue;
-        }
         let seen = applied(client);
         if e.get("all") == Some(&Value::Bool(true)) {
             let covered = e
@@ -131,6 +164,157 @@ pub fn pending_of(
         }
     }
     out
+}
+
+/// What a change at `paths` made now was made on top of: the ops the
+/// entries `others` list for session `session` at paths overlapping
+/// `paths` that this tab has not seen applied (`applied(client)`), by
+/// client (an entry that says "anything", up to its `last`).
+pub fn built_over(
+    others: &BTreeMap<String, String>,
+    session: &str,
+    applied: impl Fn(&str) -> u64,
+    paths: &[Path],
+) -> Vec<Over> {
+    let mut out = Vec::new();
+    for (client, e) in others {
+        let Some(e) = read_entry(e, session) else {
+            continue;
+        };
+        let seen = applied(client);
+        let mut seq = 0;
+        let mut at: Vec<Path> = Vec::new();
+        if e.get("all") == Some(&Value::Bool(true)) {
+            let last = e.get("last").and_then(Value::as_u64).unwrap_or(0);
+            if last > seen {
+                seq = last;
+                at = paths.to_vec();
+            }
+        }
+        for op in e.get("ops").and_then(Value::as_array).into_iter().flatten() {
+            let Some(s) = op.get("seq").and_then(Value::as_u64).filter(|s| *s > seen) else {
+                continue;
+            };
+            let listed: Vec<Path> = op
+                .get("paths")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(read_path)
+                .collect();
+            for p in paths {
+                if listed.iter().any(|q| overlaps(p, q)) {
+                    seq = seq.max(s);
+                    if !at.contains(p) {
+                        at.push(p.clone());
+                    }
+                }
+            }
+        }
+        if seq > 0 {
+            out.push(Over {
+                client: client.clone(),
+                seq,
+                paths: at,
+            });
+        }
+    }
+    out
+}
+
+/// Takes `new` into `marks`, one per client (its newest op, every path; over
+/// [`MAX_PATHS`], the whole state).
+pub fn add_over(marks: &mut Vec<Over>, new: Vec<Over>) {
+    for n in new {
+        let Some(m) = marks.iter_mut().find(|m| m.client == n.client) else {
+            marks.push(n);
+            continue;
+        };
+        m.seq = m.seq.max(n.seq);
+        for p in n.paths {
+            if !m.paths.contains(&p) {
+                m.paths.push(p);
+            }
+        }
+        if m.paths.len() > MAX_PATHS {
+            m.paths = vec![Path::new()];
+        }
+    }
+}
+
+/// Keeps the marks some op still listed in `others` (session `session`)
+/// is covered by: the others are answered, nothing will refuse them.
+pub fn prune_over(marks: &mut Vec<Over>, others: &BTreeMap<String, String>, session: &str) {
+    marks.retain(|m| {
+        let Some(e) = others.get(&m.client).and_then(|e| read_entry(e, session)) else {
+            return false;
+        };
+        if e.get("all") == Some(&Value::Bool(true)) {
+            return true;
+        }
+        e.get("ops")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|op| {
+                op.get("seq")
+                    .and_then(Value::as_u64)
+                    .is_some_and(|s| s <= m.seq)
+            })
+    });
+}
+
+/// The marks an entry's text of session `session` carries (this client's
+/// own, found at open).
+pub fn overs_of(text: Option<&str>, session: &str) -> Vec<Over> {
+    let Some(e) = text.and_then(|t| read_entry(t, session)) else {
+        return Vec::new();
+    };
+    e.get("over")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|o| {
+            Some(Over {
+                client: o.get("client")?.as_str()?.to_string(),
+                seq: o.get("seq")?.as_u64()?,
+                paths: o
+                    .get("paths")?
+                    .as_array()?
+                    .iter()
+                    .map(read_path)
+                    .collect::<Option<_>>()?,
+            })
+        })
+        .collect()
+}
+
+/// Whether op `seq` of client `me`, at `paths`, is held in a change another
+/// client (its entry in `others`, session `session`) made on top of it.
+pub fn superseded(
+    others: &BTreeMap<String, String>,
+    session: &str,
+    me: &str,
+    seq: u64,
+    paths: &[Path],
+) -> bool {
+    others.values().any(|text| {
+        overs_of(Some(text), session).iter().any(|o| {
+            o.client == me
+                && o.seq >= seq
+                && o.paths.iter().any(|p| paths.iter().any(|q| overlaps(p, q)))
+        })
+    })
+}
+
+/// An entry's object, when it reads and is of session `session`.
+fn read_entry(text: &str, session: &str) -> Option<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(text.as_bytes()) {
+        Ok(Value::Object(e)) if e.get("session").and_then(Value::as_str) == Some(session) => {
+            Some(e)
+        }
+        _ => None,
+    }
 }
 
 fn read_path(p: &Value) -> Option<Path> {
@@ -250,12 +434,12 @@ mod tests {
 
     #[test]
     fn an_entry_lists_paths_or_says_anything_over_the_limits() {
-        assert_eq!(entry(S, &[]), None);
+        assert_eq!(entry(S, &[], &[]), None);
         let ops = [
             op(3, json!({"cart": {"X": 1}})),
             op(4, json!({"email": "e"})),
         ];
-        let (full, short) = entry(S, &ops.iter().collect::<Vec<_>>()).unwrap();
+        let (full, short) = entry(S, &ops.iter().collect::<Vec<_>>(), &[]).unwrap();
         let v: Value = serde_json::from_str(&full).unwrap();
         assert_eq!(
             v,
@@ -268,10 +452,10 @@ mod tests {
         let many: serde_json::Map<String, Value> =
             (0..300).map(|i| (i.to_string(), json!(i))).collect();
         let big = [op(1, Value::Object(many))];
-        let (text, _) = entry(S, &big.iter().collect::<Vec<_>>()).unwrap();
+        let (text, _) = entry(S, &big.iter().collect::<Vec<_>>(), &[]).unwrap();
         assert!(text.contains("\"all\":true"), "over 256 paths");
         let long = [op(1, json!({"k".repeat(17_000): 1}))];
-        let (text, _) = entry(S, &long.iter().collect::<Vec<_>>()).unwrap();
+        let (text, _) = entry(S, &long.iter().collect::<Vec<_>>(), &[]).unwrap();
         assert!(text.contains("\"all\":true"), "over 16 KiB");
     }
 
@@ -339,5 +523,82 @@ mod tests {
             Some(&json!(1))
         );
         assert_eq!(get_at(&json!({"a": 1}), &p(&["a", "b"])), None);
+    }
+
+    #[test]
+    fn a_change_on_top_of_listed_ops_is_marked_and_the_mark_says_which_ops_it_holds() {
+        let a = "a".repeat(32);
+        let mut others = BTreeMap::new();
+        others.insert(
+            a.clone(),
+            json!({"session": S, "ops": [{"seq": 3, "paths": [["cart", "X"]]}, {"seq": 4, "paths": [["email"]]}]})
+                .to_string(),
+        );
+        others.insert(
+            "c".into(),
+            json!({"session": S, "all": true, "last": 7}).to_string(),
+        );
+        let change = [p(&["cart"]), p(&["note"])];
+        let over = built_over(&others, S, |c| if c == "c" { 7 } else { 0 }, &change);
+        assert_eq!(
+            over,
+            [Over {
+                client: a.clone(),
+                seq: 3,
+                paths: vec![p(&["cart"])]
+            }],
+            "only the listed ops it touches, and not c's, all applied"
+        );
+        assert!(
+            built_over(&others, S, |c| if c == "c" { 7 } else { 3 }, &change).is_empty(),
+            "op 3 seen applied"
+        );
+        assert_eq!(
+            built_over(&others, S, |_| 0, &[p(&["note"])])[0].client,
+            "c"
+        );
+        let mut marks = over.clone();
+        add_over(
+            &mut marks,
+            vec![Over {
+                client: a.clone(),
+                seq: 4,
+                paths: vec![p(&["email"])],
+            }],
+        );
+        assert_eq!(
+            marks,
+            [Over {
+                client: a.clone(),
+                seq: 4,
+                paths: vec![p(&["cart"]), p(&["email"])]
+            }]
+        );
+        // In this client's entry, read by the owner of the ops.
+        let (text, short) = entry(S, &[], &marks).unwrap();
+        assert_eq!(text, short);
+        assert_eq!(overs_of(Some(&text), S), marks);
+        assert!(overs_of(Some(&text), "other").is_empty());
+        let mine = BTreeMap::from([("b".to_string(), text)]);
+        assert!(superseded(&mine, S, &a, 3, &[p(&["cart", "X"])]));
+        assert!(superseded(&mine, S, &a, 4, &[p(&["email"])]));
+        assert!(
+            !superseded(&mine, S, &a, 5, &[p(&["cart", "X"])]),
+            "a later op"
+        );
+        assert!(!superseded(&mine, S, &a, 3, &[p(&["note"])]), "elsewhere");
+        assert!(
+            !superseded(&mine, S, "c", 3, &[p(&["cart"])]),
+            "another client's"
+        );
+        // Kept while the owner lists an op it covers.
+        prune_over(&mut marks, &others, S);
+        assert_eq!(marks.len(), 1);
+        others.insert(
+            a.clone(),
+            json!({"session": S, "ops": [{"seq": 5, "paths": [["x"]]}]}).to_string(),
+        );
+        prune_over(&mut marks, &others, S);
+        assert!(marks.is_empty());
     }
 }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::options::SyncConfig;
 use super::record::{self, Entries, Records};
+use super::register;
 use super::tracking::Tracking;
 use super::types::{
     CallId, Failure, RequestId, Scope, ServerCall, ServerSession, SessionCommand, SessionEvent,
@@ -71,17 +72,17 @@ pub struct Sync {
     pub seen_expiry: u64,
     /// `close` or `end` stopped it.
     pub stopped: bool,
+    /// The link was resumed from a record and has had no `welcome` yet:
+    /// changes are held until the server says which of this client's ops
+    /// it processed (the record may be older than what a crashed page sent,
+    /// and a new op numbered from it would reuse a number the server has).
+    pub unwelcomed: bool,
 }
 
 impl Sync {
     /// The server side of `client`'s session of namespace `name`.
     pub fn new(cfg: SyncConfig, _name: &str, client: &ClientId, found: &Found, now: u64) -> Self {
-        let mut entries = Entries::default();
-        for (c, text) in &found.register {
-            if *c != client.0 {
-                entries.others.insert(c.clone(), text.clone());
-            }
-        }
+        let entries = Entries::found(&found.register, &client.0);
         Sync {
             cfg,
             server: None,
@@ -98,6 +99,7 @@ impl Sync {
             last_reconciled: 0,
             seen_expiry: 0,
             stopped: false,
+            unwelcomed: false,
         }
     }
 
@@ -346,6 +348,7 @@ impl SessionEngine {
             None => match record::unwrap(sync.last_record.as_deref(), &server.id, &client) {
                 Ok(Some((rec, made))) => {
                     saved = Some(made);
+                    sync.unwelcomed = true;
                     Link::resume(cfg, rec)
                 }
                 Ok(None) => Link::new(cfg, outbox, 0, empty_state()),
@@ -365,6 +368,7 @@ impl SessionEngine {
             .as_ref()
             .map_or(self.store.last_seq(), |p| p.store_seq);
         sync.tracking = Tracking::resumed(link.outbox(), answered, saved.as_ref());
+        sync.entries.resume_over(&server.id);
         sync.link = Some(link);
         sync.server = Some(server);
         sync.auth_pending = true;
@@ -404,8 +408,21 @@ impl SessionEngine {
         let Some(link) = sync.link.as_mut() else {
             return Ok(0);
         };
-        if link.version() == 0 {
-            // No server version yet: held until the link has one.
+        // What another client of this browser listed and this change was
+        // made on top of: marked in this client's entry (rule 3's exception).
+        if let Some(server) = sync.server.as_ref() {
+            let paths = register::paths_of(&merge_patch::diff(before, after));
+            let over = register::built_over(
+                &sync.entries.others,
+                &server.id,
+                |c| link.applied_seq(c),
+                &paths,
+            );
+            register::add_over(&mut sync.entries.over, over);
+        }
+        if link.version() == 0 || sync.unwelcomed {
+            // No server version yet, or no word yet of which ops the server
+            // processed: held until the link has both.
             let patch = merge_patch::diff(before, after);
             if patch.as_object().is_some_and(|p| !p.is_empty()) || to.is_some() {
                 sync.tracking.hold(patch, to, store_seq, before);

@@ -39,7 +39,7 @@ use crate::core::session::link::{Link, Outbox};
 
 /// The sequence a held change is listed under in the register: above any
 /// real one, so no other tab takes it for applied before it is submitted.
-const HELD_SEQ: u64 = (1 << 53) - 1;
+pub const HELD_SEQ: u64 = (1 << 53) - 1;
 
 /// What an op of this tab was made on: its patch, the paths it sets and
 /// the page's values there before it.
@@ -223,15 +223,28 @@ impl Tracking {
     }
 
     /// The link has a server version: the held changes become ops, in
-    /// order. Whether there were any. When the server has processed ops
-    /// this outbox never numbered (it was restored from an older record,
-    /// whose last writes failed before a crash), a held change the
-    /// server's state already holds (and that moves no status) went out
-    /// then: it is not sent again under a second id.
-    pub fn release(&mut self, link: &mut Link, now: u64) -> bool {
+    /// order. Whether there were any, and the patches of those left out
+    /// because another client of this browser made a change on top of them
+    /// (`superseded`, by their paths: that change holds them, and sending
+    /// the older value on the current version would undo it). When the
+    /// server has processed ops this outbox never numbered (it was restored
+    /// from an older record, whose last writes failed before a crash), a
+    /// held change the server's state already holds (and that moves no
+    /// status) went out then: it is not sent again under a second id.
+    pub fn release(
+        &mut self,
+        link: &mut Link,
+        superseded: impl Fn(&[Path]) -> bool,
+        now: u64,
+    ) -> (bool, Vec<Value>) {
         let held = std::mem::take(&mut self.held);
         let any = !held.is_empty();
+        let mut dropped = Vec::new();
         for t in held {
+            if t.to.is_none() && superseded(&paths_of(&t.patch)) {
+                dropped.push(t.patch);
+                continue;
+            }
             let held_by_server = *link.confirmed() == patched(link.confirmed(), &t.patch);
             if link.outnumbered() && t.to.is_none() && held_by_server {
                 continue;
@@ -240,7 +253,7 @@ impl Tracking {
                 self.add(link.outbox(), t);
             }
         }
-        any
+        (any, dropped)
     }
 
     /// Takes one more op of the outbox (its seq set from it).
@@ -633,7 +646,7 @@ mod tests {
         assert_eq!(again.held[0].made, t.held[0].made);
         let cfg = LinkConfig::new("fedcba9876543210fedcba9876543210", "t", 1);
         let mut link = Link::new(cfg, Outbox::new(ME).unwrap(), 7, empty_state());
-        assert!(again.release(&mut link, 0));
+        assert!(again.release(&mut link, |_| false, 0).0);
         let ops: Vec<_> = link
             .outbox()
             .iter()
@@ -641,7 +654,7 @@ mod tests {
             .collect();
         assert_eq!(ops, [(1, 7, None), (2, 7, Some("checkout".into()))]);
         assert_eq!(again.unanswered(link.outbox()), 2);
-        assert!(!again.release(&mut link, 0), "nothing left");
+        assert!(!again.release(&mut link, |_| false, 0).0, "nothing left");
     }
 
     /// Found by the `client_session` fuzz target: a record whose last
@@ -685,7 +698,7 @@ mod tests {
         };
         let mut link = synced(2);
         assert!(link.outnumbered());
-        assert!(held().release(&mut link, 3));
+        assert!(held().release(&mut link, |_| false, 3).0);
         let sent: Vec<_> = link
             .outbox()
             .iter()
@@ -699,7 +712,7 @@ mod tests {
         // A server that processed nothing of this client: every held change goes.
         let mut fresh = synced(0);
         assert!(!fresh.outnumbered());
-        assert!(held().release(&mut fresh, 3));
+        assert!(held().release(&mut fresh, |_| false, 3).0);
         assert_eq!(fresh.outbox().len(), 4);
     }
 

@@ -332,6 +332,13 @@ impl StoreEngine {
 
     /// The page is hidden (`visibilitychange`): write at once.
     pub fn handle_hidden(&mut self, now: u64) {
+        self.write_at_once(now);
+    }
+
+    /// Writes what is unsaved at once, not after the debounce: a change
+    /// the other tabs must find stored even if this tab crashes next (a
+    /// synced session's change, which its register entry lists).
+    pub fn write_at_once(&mut self, now: u64) {
         self.write_soon = true;
         self.drive(now);
     }

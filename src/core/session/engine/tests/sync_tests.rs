@@ -208,6 +208,49 @@ fn a_record_that_cannot_be_stored_is_reported_once_and_the_op_sent_anyway() {
     assert!(record.contains("\"X\":2"), "written at the next input");
 }
 
+/// docs/FUZZING.md's case: a page sent an op whose record could not be
+/// stored, then crashed. Reloaded from the older record, it holds the
+/// changes it makes until the `welcome` says which ops of this client the
+/// server processed, and numbers them above: a change numbered from the
+/// older record would be taken for the op sent before the crash (a
+/// duplicate) and lost.
+#[test]
+fn a_page_reloaded_from_an_older_record_numbers_its_changes_above_what_the_server_processed() {
+    let b = browser();
+    let name = "s-renumber";
+    let key = [name, ":link:", &client(1).0].concat();
+    let mut p = synced_page(&b, name, 1);
+    p.advance(p.now + 20);
+    assert!(
+        b.borrow().records.contains_key(&key),
+        "a record at version 1"
+    );
+    b.borrow_mut().fail_records = 100;
+    p.update(json!({"cart": {"X": 1}}));
+    assert_eq!(p.ops().len(), 1, "sent, though its record is not stored");
+    drop(p); // crashed
+    b.borrow_mut().fail_records = 0;
+    let mut again = Page::open(&b, synced_config(name, 1), 5_000);
+    again.update(json!({"cart": {"Y": 1}}));
+    again.connected(Transport::WebSocket);
+    assert!(again.ops().is_empty(), "held until the welcome");
+    again.frame(welcome(
+        2,
+        1,
+        CatchUp::Snapshot {
+            state: json!({"cart": {"X": 1}}),
+        },
+    ));
+    let sent = again.ops();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        (&sent[0]["id"]["seq"], &sent[0]["patch"]),
+        (&json!(2), &json!({"cart": {"Y": 1}}))
+    );
+    again.frame(ack(&client(1), 2, 3));
+    assert_eq!(again.engine.state(), &json!({"cart": {"X": 1, "Y": 1}}));
+}
+
 #[test]
 fn the_servers_answers_tell_the_store_which_changes_it_may_forget() {
     let b = browser();

@@ -241,3 +241,110 @@ fn a_tab_offline_keeps_the_copy_it_took_when_another_tabs_entry_goes() {
         "the offline link's older copy replaced nothing"
     );
 }
+
+/// The transport opens and the server welcomes at `version` with `state`.
+fn welcomed(p: &mut Page, version: u64, state: serde_json::Value) {
+    p.connected(Transport::WebSocket);
+    p.frame(welcome(version, 0, CatchUp::Snapshot { state }));
+}
+
+/// Chaos seed 5's start: tab 1 adds a product twice, offline; tab 2 hears
+/// of it, connects (the server's copy at version 1 lacks both) and shows
+/// both adds (rule 1).
+fn two_adds_offline_in_tab_one(b: &Shared) -> (Page, Page) {
+    let (mut one, mut two) = two_tabs(b);
+    one.engine.handle_online(false, one.now);
+    one.update(json!({"cart": {"X": 1}}));
+    one.update(json!({"cart": {"X": 2}}));
+    one.advance(one.now + 20);
+    two.hear_register(NS, &client(1).0);
+    two.hear();
+    welcomed(&mut two, 1, json!({"cart": {}}));
+    assert_eq!(two.engine.state(), &json!({"cart": {"X": 2}}), "rule 1");
+    (one, two)
+}
+
+/// Chaos seed 5: tab 1 adds a product twice offline and crashes; tab 2
+/// shows those clicks (rule 1) and removes one; a tab that adopts tab 1's
+/// id sends its outbox after tab 2's op was applied. The server's value
+/// there is the one tab 1's second click was made on, but it is tab 2's
+/// change made on top of that click: the click is not submitted again over
+/// it (the remove would be lost), it loses its conflict.
+#[test]
+fn an_adopted_op_another_tab_changed_on_top_of_is_not_sent_again_over_that_change() {
+    let b = browser();
+    let (one, mut two) = two_adds_offline_in_tab_one(&b);
+    drop(one); // crashed: no pagehide, its entry and record stay
+    two.update(json!({"cart": {"X": 1}}));
+    two.frame(ack(&client(2), 1, 2));
+    two.advance(two.now + 20);
+    drop(two);
+    let mut three = Page::open(&b, synced_config(NS, 1), 5_000);
+    let server = json!({"cart": {"X": 1}});
+    welcomed(&mut three, 2, server.clone());
+    let me = client(1);
+    assert_eq!(three.ops().len(), 2, "tab 1's outbox goes out");
+    three.frame(conflict(&me, 1, 2, server.clone()));
+    three.frame(conflict(&me, 2, 2, server.clone()));
+    assert_eq!(
+        three.ops().len(),
+        2,
+        "nothing submitted again: {:?}",
+        three.ops()
+    );
+    assert_eq!(three.engine.state(), &server, "tab 2's remove stands");
+    three.advance(three.now + 20);
+    assert_eq!(b.borrow().stored(BackendKind::IndexedDb), Some(server));
+}
+
+/// The same with tab 1 still open (offline, then back): its second click
+/// is held in tab 2's remove, which tab 2's entry says; refused as a
+/// conflict with it, the click is not submitted again over it.
+#[test]
+fn an_op_another_tab_changed_on_top_of_is_not_sent_again_over_that_change() {
+    let b = browser();
+    let (mut one, mut two) = two_adds_offline_in_tab_one(&b);
+    two.update(json!({"cart": {"X": 1}}));
+    let entry: serde_json::Value = serde_json::from_str(&b.borrow().local[&key_of(2)]).unwrap();
+    assert_eq!(
+        entry["over"],
+        json!([{"client": client(1).0, "seq": 2, "paths": [["cart", "X"]]}])
+    );
+    two.frame(ack(&client(2), 1, 2));
+    two.advance(two.now + 20);
+    let entry: serde_json::Value = serde_json::from_str(&b.borrow().local[&key_of(2)]).unwrap();
+    assert_eq!(
+        entry,
+        json!({"session": SESSION, "ops": [], "over": [{"client": client(1).0, "seq": 2, "paths": [["cart", "X"]]}]}),
+        "the mark stays while tab 1 lists the ops"
+    );
+    one.hear_register(NS, &client(2).0);
+    one.hear();
+    let opened = one.opened.len();
+    one.engine.handle_online(true, one.now);
+    one.run();
+    while one.opened.len() == opened {
+        let at = one.engine.poll_timeout().expect("a connection is due");
+        one.advance(at);
+    }
+    let server = json!({"cart": {"X": 1}});
+    welcomed(&mut one, 2, server.clone());
+    let me = client(1);
+    let sent = one.ops().len();
+    one.frame(conflict(&me, 1, 2, server.clone()));
+    one.frame(conflict(&me, 2, 2, server.clone()));
+    assert_eq!(one.ops().len(), sent, "nothing submitted again");
+    assert_eq!(one.engine.state(), &server);
+    assert!(
+        one.kinds().contains(&"Conflict".to_string()),
+        "the page is told"
+    );
+    // Tab 1's ops answered, its entry goes, and tab 2's mark with it.
+    assert!(!b.borrow().local.contains_key(&key_of(1)));
+    two.hear_register(NS, &client(1).0);
+    assert!(
+        !b.borrow().local.contains_key(&key_of(2)),
+        "{:?}",
+        b.borrow().local.get(&key_of(2))
+    );
+}

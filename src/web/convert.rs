@@ -7,8 +7,7 @@ use wasm_bindgen::JsValue;
 
 use crate::core::envelope::{EnvelopeConfig, SnapshotMeta};
 use crate::core::error::SessileError;
-// The error's message, built without `core::fmt`: the codec's and the
-// store's errors have one; any other says just its code.
+// The error's message, built without `core::fmt`.
 use crate::core::error_text::{decimal, message};
 
 /// Turns a core error into a JS `Error` whose `name` is `SessileError` and

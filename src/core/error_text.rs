@@ -130,13 +130,9 @@ pub fn message(err: &SessileError) -> String {
             &d(u64::from(*supported)),
             ")",
         ],
-        E::InvalidTransition { from, to } => &[
-            "transition from `",
-            from,
-            "` to `",
-            to,
-            "` is not allowed",
-        ],
+        E::InvalidTransition { from, to } => {
+            &["transition from `", from, "` to `", to, "` is not allowed"]
+        }
         E::UnknownFlow { name } => &["unknown flow `", name, "`"],
         E::SessionNotFound => &["session not found"],
         E::SessionExpired => &["session expired"],
@@ -174,13 +170,9 @@ pub fn message(err: &SessileError) -> String {
         ],
         E::OriginNotAllowed { origin } => &["origin `", origin, "` is not allowed"],
         E::RouteNotFound { path } => &["no endpoint at `", path, "`"],
-        E::MethodNotAllowed { method, path } => &[
-            "method ",
-            method,
-            " is not allowed at `",
-            path,
-            "`",
-        ],
+        E::MethodNotAllowed { method, path } => {
+            &["method ", method, " is not allowed at `", path, "`"]
+        }
         E::ServerBusy => &["server busy, try again"],
         E::InternalError { reason } => &["internal server error: ", reason],
         E::ServerStorage { reason } => &["server storage failed: ", reason],

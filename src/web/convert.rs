@@ -108,6 +108,23 @@ pub(crate) fn hex32(v: u32) -> String {
         .collect()
 }
 
+/// `JSON.stringify(value)`; `None` when it throws (a cycle, a BigInt) or
+/// gives nothing (`undefined`, a function).
+pub(crate) fn json_text(value: &JsValue) -> Option<String> {
+    js_sys::JSON::stringify(value).ok()?.as_string()
+}
+
+/// A value serde_json writes, as the plain JS value `JSON.parse` makes of
+/// its text (`undefined` if it cannot be written: a map with keys that are
+/// not strings, which no type crossing this way has). Through JSON text,
+/// not serde-wasm-bindgen, so the module carries one serializer.
+pub(crate) fn json_value<T: serde::Serialize + ?Sized>(value: &T) -> JsValue {
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
+        .unwrap_or(JsValue::UNDEFINED)
+}
+
 /// A plain object from key/value pairs (event payloads, diagnostics).
 pub(crate) fn object(entries: &[(&str, JsValue)]) -> Object {
     let obj = Object::new();

@@ -22,10 +22,11 @@ impl TabChannel {
     pub(crate) fn open(name: &str, mut heard: impl FnMut(TabMessage) + 'static) -> Option<Self> {
         let channel = BroadcastChannel::new(name).ok()?;
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            // As JSON text: serde_json reads it with the derive's rules, as
+            // As JSON text, read with the derive's rules, as
             // serde-wasm-bindgen read the object (docs/PERFORMANCE.md).
             let wire = json_text(&event.data())
-                .and_then(|text| serde_json::from_slice::<TabWire>(text.as_bytes()).ok());
+                .and_then(|text| serde_json::from_slice(text.as_bytes()).ok())
+                .and_then(TabWire::from_json);
             if let Some(message) = wire.and_then(TabWire::into_message) {
                 heard(message);
             }
@@ -40,7 +41,7 @@ impl TabChannel {
     /// Tells the other tabs; a closed channel is ignored (they read the
     /// stored state on their next write).
     pub(crate) fn post(&self, message: &TabMessage) {
-        let value = json_value(&TabWire::from_message(message));
+        let value = json_value(&TabWire::from_message(message).to_json());
         if !value.is_undefined() {
             let _ = self.channel.post_message(&value);
         }

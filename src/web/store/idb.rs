@@ -174,14 +174,15 @@ fn head_of(value: &JsValue) -> Head {
         .map_or(0, |v| v as u64);
     // Through JSON text, with serde_json's reader the localStorage head
     // uses too (the record is a plain object: `{ version, includes }`).
-    let record: HeadRecord = json_text(value)
+    let record = json_text(value)
         .and_then(|text| serde_json::from_slice(text.as_bytes()).ok())
+        .and_then(HeadRecord::from_json)
         .unwrap_or_default();
     record.for_head(version)
 }
 
 fn head_value(head: &Head) -> JsValue {
-    json_value(&HeadRecord::of(head))
+    json_value(&HeadRecord::of(head).to_json())
 }
 
 fn readwrite(db: &IdbDatabase) -> Result<(IdbTransaction, IdbObjectStore), JsValue> {

@@ -63,16 +63,32 @@ fn number(v: Value) -> Option<f64> {
     v.as_f64()
 }
 
-/// A `[client, seq]` pair: an array of exactly a string and a number.
-fn pair(v: Value) -> Option<(String, f64)> {
+/// `[client, seq]` pairs, as serde reads a `Vec<(String, T)>`: an array
+/// of arrays of exactly a string and a number `seq` takes; `None` if any
+/// is not.
+pub(super) fn read_pairs<T>(
+    v: Value,
+    seq: impl Fn(&Value) -> Option<T>,
+) -> Option<Vec<(String, T)>> {
     let Value::Array(items) = v else { return None };
-    let [c, s]: [Value; 2] = items.try_into().ok()?;
-    Some((string(c)?, number(s)?))
+    items
+        .into_iter()
+        .map(|pair| {
+            let Value::Array(pair) = pair else {
+                return None;
+            };
+            let [c, s]: [Value; 2] = pair.try_into().ok()?;
+            Some((string(c)?, seq(&s)?))
+        })
+        .collect()
 }
 
-fn includes(v: Value) -> Option<Vec<(String, f64)>> {
-    let Value::Array(items) = v else { return None };
-    items.into_iter().map(pair).collect()
+/// `[client, seq]` pairs as serde writes a `Vec<(String, T)>`.
+pub(super) fn write_pairs<T: Copy + Into<Value>>(pairs: &[(String, T)]) -> Value {
+    pairs
+        .iter()
+        .map(|(c, s)| Value::from(vec![Value::from(c.clone()), (*s).into()]))
+        .collect()
 }
 
 /// A whole number a JS number stands for, if it is one.
@@ -104,7 +120,7 @@ impl TabWire {
             generation: optional(field("generation"), number)?,
             schema: optional(field("schema"), number)?,
             json: optional(field("json"), string)?,
-            includes: optional(field("includes"), includes)?,
+            includes: optional(field("includes"), |v| read_pairs(v, Value::as_f64))?,
         })
     }
 
@@ -124,15 +140,7 @@ impl TabWire {
         put("generation", self.generation.map(Value::from));
         put("schema", self.schema.map(Value::from));
         put("json", self.json.clone().map(Value::from));
-        put(
-            "includes",
-            self.includes.as_ref().map(|pairs| {
-                pairs
-                    .iter()
-                    .map(|(c, s)| Value::from(vec![Value::from(c.clone()), Value::from(*s)]))
-                    .collect()
-            }),
-        );
+        put("includes", self.includes.as_deref().map(write_pairs));
         Value::Object(o)
     }
 

@@ -223,9 +223,8 @@ mod tests {
         ClientId("c".repeat(32))
     }
 
-    #[test]
-    fn a_stored_write_round_trips_in_the_typescript_shape() {
-        let message = TabMessage::Stored {
+    fn stored() -> TabMessage {
+        TabMessage::Stored {
             from: me(),
             version: 7,
             slot: SlotId::B,
@@ -233,7 +232,12 @@ mod tests {
             schema: 2,
             state: json!({"step": "cart"}),
             includes: vec![(me(), 4)],
-        };
+        }
+    }
+
+    #[test]
+    fn a_stored_write_round_trips_in_the_typescript_shape() {
+        let message = stored();
         let wire = TabWire::from_message(&message);
         let text = serde_json::to_value(&wire).unwrap();
         assert_eq!(
@@ -330,15 +334,7 @@ mod tests {
                 );
             }
         }
-        let stored = TabWire::from_message(&TabMessage::Stored {
-            from: me(),
-            version: 7,
-            slot: SlotId::B,
-            generation: 3,
-            schema: 2,
-            state: json!({"step": "cart"}),
-            includes: vec![(me(), 4)],
-        });
+        let stored = TabWire::from_message(&stored());
         assert_eq!(stored.to_json(), serde_json::to_value(&stored).unwrap());
         assert_eq!(
             serde_json::to_string(&stored.to_json()).unwrap(),

@@ -5,7 +5,6 @@
 //! flag. What is not data is refused with `INVALID_OPTIONS` naming the
 //! option.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Reflect};
@@ -14,6 +13,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use super::values::{from_js, to_js};
 use crate::core::error::SessileError;
+use crate::core::vec_map::VecMap;
 use crate::web::session::ServerSession;
 use crate::web::session::{ServerOptions, SessionOptions};
 use crate::web::store::page::js_message;
@@ -43,7 +43,7 @@ pub(crate) fn read(js: &JsValue) -> Result<Read, SessileError> {
         ));
     }
     let mut map = Map::new();
-    let mut migrate = BTreeMap::new();
+    let mut migrate = VecMap::new();
     let mut on_event = None;
     let mut persist = true;
     let keys = Object::keys(js.unchecked_ref::<Object>());
@@ -122,12 +122,12 @@ fn server(v: &Value) -> Option<ServerOptions> {
 
 /// `migrate`: `{ [from]: (state) => next }`, each called from Rust with
 /// the state of schema `from`.
-fn migrations(value: &JsValue) -> Result<BTreeMap<u32, Migration>, SessileError> {
+fn migrations(value: &JsValue) -> Result<VecMap<u32, Migration>, SessileError> {
     const WHAT: &str = "must be an object of functions keyed by schema version";
     if !value.is_object() {
         return Err(invalid("migrate", WHAT));
     }
-    let mut out: BTreeMap<u32, Migration> = BTreeMap::new();
+    let mut out: VecMap<u32, Migration> = VecMap::new();
     for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
         let from = key
             .as_string()

@@ -1,7 +1,7 @@
 //! [`VecMap`]: an ordered map in a sorted `Vec`, for the few small maps
 //! of the client's engines and drivers (versions held ahead of a gap,
 //! clients' applied sequences, the other tabs' register entries, the
-//! page's migrations). Each `BTreeMap` of other key and value types
+//! page's migrations, a declared flow's statuses and rows). Each `BTreeMap` of other key and value types
 //! brings its own copy of the B-tree's code into the wasm module, 2 to
 //! 5 KB each (docs/PERFORMANCE.md); this is a binary search and
 //! `Vec::insert`.
@@ -9,7 +9,7 @@
 use std::borrow::Borrow;
 
 /// A map ordered by key, kept as a sorted list of entries.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VecMap<K, V> {
     entries: Vec<(K, V)>,
 }

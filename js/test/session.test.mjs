@@ -144,6 +144,18 @@ describe("openSession against the real server", () => {
       } catch (e) {
         r.bad = { code: e.code, message: e.message };
       }
+      // A function anywhere in an option's data is refused, not left out.
+      for (const [key, options] of [
+        ["nested", { name: "bad", flow: { ...flow, check: () => true } }],
+        ["top", { name: "bad", ttlSeconds: () => 60 }],
+      ]) {
+        try {
+          await sessile.openSession(options);
+          r[key] = "opened";
+        } catch (e) {
+          r[key] = { code: e.code, message: e.message };
+        }
+      }
       return r;
     }, flow);
     assert.equal(out.first, "open");
@@ -154,6 +166,9 @@ describe("openSession against the real server", () => {
     assert.deepEqual(out.back, refusal("paying", "open"));
     assert.equal(out.status, "paying");
     assert.deepEqual(out.bad, { code: "INVALID_OPTIONS", message: "invalid option `flow`: `initial` is `paid`, a terminal status" });
+    const notData = (option) => ({ code: "INVALID_OPTIONS", message: `invalid option \`options\`: \`${option}\` must be JSON data, not a function` });
+    assert.deepEqual(out.nested, notData("flow"));
+    assert.deepEqual(out.top, notData("ttlSeconds"));
 
     // The server holds the same status and table, and refuses the same step with the same message.
     const stored = await serverSession(out.id, out.token);

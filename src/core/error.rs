@@ -372,12 +372,12 @@ impl SessileError {
 pub type Result<T, E = SessileError> = std::result::Result<T, E>;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn codes_are_distinct_and_stable() {
-        let all = [
+    /// One error of each variant (`error_text`'s test checks every message).
+    pub(crate) fn one_of_each() -> Vec<SessileError> {
+        vec![
             SessileError::StateTooLarge { size: 2, limit: 1 },
             SessileError::BadMagic,
             SessileError::UnsupportedFormatVersion {
@@ -465,7 +465,12 @@ mod tests {
             SessileError::ServerBusy,
             SessileError::InternalError { reason: "x".into() },
             SessileError::ServerStorage { reason: "x".into() },
-        ];
+        ]
+    }
+
+    #[test]
+    fn codes_are_distinct_and_stable() {
+        let all = one_of_each();
         let mut codes: Vec<_> = all.iter().map(SessileError::code).collect();
         assert_eq!(codes[0], "STATE_TOO_LARGE");
         assert_eq!(codes[6], "CHECKSUM_MISMATCH");

@@ -1,10 +1,10 @@
-//! The messages of the errors the snapshot codec returns, written without
+//! The messages of sessile's errors, written without
 //! `core::fmt`, so that the browser's module links no formatting machinery
 //! (about 2 KB gzip of wasm once the standard library is built with
 //! panic=immediate-abort, docs/PERFORMANCE.md). Each text equals the error's
 //! `Display` (tested below): the page and the server say the same thing.
-//! [`codec_message`] covers the codec's errors, [`store_message`] the
-//! store's (what `openStore` and its store reject with or report).
+//! [`message`] covers every variant: the module never formats an error
+//! through thiserror's `Display` (the server does).
 
 use super::error::SessileError;
 
@@ -34,24 +34,25 @@ pub fn hex(n: u64, width: u32) -> String {
     out
 }
 
-/// The message of `err` when the codec can return it; `None` for the others
-/// (the server formats those with `Display`).
-pub fn codec_message(err: &SessileError) -> Option<String> {
+/// The message of `err`, equal to its `Display` (tested below for every
+/// variant) but written without `core::fmt`.
+pub fn message(err: &SessileError) -> String {
     use SessileError as E;
+    let d = decimal;
     let parts: &[&str] = match err {
         E::StateTooLarge { size, limit } => &[
             "state is ",
-            &decimal(*size),
+            &d(*size),
             " bytes, above the limit of ",
-            &decimal(*limit),
+            &d(*limit),
             " bytes",
         ],
         E::BadMagic => &["not a sessile snapshot (bad magic bytes)"],
         E::UnsupportedFormatVersion { found, supported } => &[
             "snapshot format version ",
-            &decimal(u64::from(*found)),
+            &d(u64::from(*found)),
             " is not supported (this build reads up to ",
-            &decimal(u64::from(*supported)),
+            &d(u64::from(*supported)),
             ")",
         ],
         E::UnsupportedFlags { flags } => &[
@@ -61,16 +62,16 @@ pub fn codec_message(err: &SessileError) -> Option<String> {
         ],
         E::Truncated { expected, actual } => &[
             "snapshot is truncated: ",
-            &decimal(*actual),
+            &d(*actual),
             " bytes, at least ",
-            &decimal(*expected),
+            &d(*expected),
             " needed",
         ],
         E::LengthMismatch { declared, actual } => &[
             "snapshot length mismatch: header says ",
-            &decimal(*declared),
+            &d(*declared),
             " bytes, found ",
-            &decimal(*actual),
+            &d(*actual),
         ],
         E::ChecksumMismatch { stored, computed } => &[
             "snapshot checksum mismatch: stored ",
@@ -80,61 +81,103 @@ pub fn codec_message(err: &SessileError) -> Option<String> {
         ],
         E::InflateOverflow { declared } => &[
             "compressed payload inflates past its declared ",
-            &decimal(*declared),
+            &d(*declared),
             " bytes",
         ],
         E::CorruptPayload { reason } => &["snapshot payload is corrupt: ", reason],
+        E::InvalidState { reason } => &["invalid state: ", reason],
         E::InvalidOptions { option, reason } => &["invalid option `", option, "`: ", reason],
         E::OutboxCorrupt { reason } => &["outbox is corrupt: ", reason],
-        _ => return None,
-    };
-    Some(parts.concat())
-}
-
-/// The message of `err` when the store can return it (its own errors and
-/// the storage's); `None` for the others.
-pub fn store_message(err: &SessileError) -> Option<String> {
-    use SessileError as E;
-    let parts: &[&str] = match err {
-        E::InvalidState { reason } => &["invalid state: ", reason],
         E::StorageUnavailable { reason } => &["storage is unavailable: ", reason],
         E::QuotaExceeded { bytes } => &[
             "storage quota exceeded while writing ",
-            &decimal(*bytes),
+            &d(*bytes),
             " bytes",
         ],
         E::SchemaTooNew { stored, current } => &[
             "stored state has schema version ",
-            &decimal(u64::from(*stored)),
+            &d(u64::from(*stored)),
             ", newer than this page's ",
-            &decimal(u64::from(*current)),
+            &d(u64::from(*current)),
             "; it was left untouched",
         ],
         E::MigrationFailed { from, reason } => &[
             "migration from schema version ",
-            &decimal(u64::from(*from)),
+            &d(u64::from(*from)),
             " failed: ",
             reason,
         ],
         E::StoreClosed => &["the store is closed"],
         E::StaleWrite { stored, attempted } => &[
             "the stored state moved to version ",
-            &decimal(*stored),
+            &d(*stored),
             " since this copy read it; write of version ",
-            &decimal(*attempted),
+            &d(*attempted),
             " refused",
         ],
-        _ => return None,
+        E::ProtocolError { reason } => &["protocol error: ", reason],
+        E::FrameTooLarge { size, limit } => &[
+            "frame is ",
+            &d(*size),
+            " bytes, above the limit of ",
+            &d(*limit),
+            " bytes",
+        ],
+        E::UnsupportedProtocolVersion { found, supported } => &[
+            "protocol version ",
+            &d(*found),
+            " is not supported (this build speaks ",
+            &d(u64::from(*supported)),
+            ")",
+        ],
+        E::InvalidTransition { from, to } => {
+            &["transition from `", from, "` to `", to, "` is not allowed"]
+        }
+        E::UnknownFlow { name } => &["unknown flow `", name, "`"],
+        E::SessionNotFound => &["session not found"],
+        E::SessionExpired => &["session expired"],
+        E::SessionClosed { status } => &["session is closed (status `", status, "`)"],
+        E::InvalidToken => &["invalid or missing token"],
+        E::VersionConflict { base, current } => &[
+            "version conflict: op based on version ",
+            &d(*base),
+            ", session is at ",
+            &d(*current),
+        ],
+        E::VersionAhead { have, current } => &[
+            "version ",
+            &d(*have),
+            " is ahead of the session's version ",
+            &d(*current),
+            "; ask for version 0 to get the whole state",
+        ],
+        E::OpOutOfOrder { expected, got } => &[
+            "op sequence ",
+            &d(*got),
+            " is out of order: expected ",
+            &d(*expected),
+        ],
+        E::SessionLimitReached { limit } => &[&d(*limit), " live sessions already use this key"],
+        E::RateLimited {
+            what,
+            retry_after_secs,
+        } => &[
+            "rate limited (",
+            what,
+            "): try again in ",
+            &d(*retry_after_secs),
+            " s",
+        ],
+        E::OriginNotAllowed { origin } => &["origin `", origin, "` is not allowed"],
+        E::RouteNotFound { path } => &["no endpoint at `", path, "`"],
+        E::MethodNotAllowed { method, path } => {
+            &["method ", method, " is not allowed at `", path, "`"]
+        }
+        E::ServerBusy => &["server busy, try again"],
+        E::InternalError { reason } => &["internal server error: ", reason],
+        E::ServerStorage { reason } => &["server storage failed: ", reason],
     };
-    Some(parts.concat())
-}
-
-/// The message of any error the codec or the store returns; the code alone
-/// for the others.
-pub fn message(err: &SessileError) -> String {
-    codec_message(err)
-        .or_else(|| store_message(err))
-        .unwrap_or_else(|| err.code().into())
+    parts.concat()
 }
 
 #[cfg(test)]
@@ -152,85 +195,35 @@ mod tests {
     }
 
     #[test]
-    fn every_codec_message_equals_display() {
-        let errors = [
+    fn every_message_equals_display() {
+        for e in crate::core::error::tests::one_of_each() {
+            assert_eq!(message(&e), e.to_string(), "{}", e.code());
+        }
+        let odd = [
             SessileError::StateTooLarge {
                 size: 5_242_881,
                 limit: 5_242_880,
             },
-            SessileError::BadMagic,
-            SessileError::UnsupportedFormatVersion {
-                found: 9,
-                supported: 1,
-            },
             SessileError::UnsupportedFlags { flags: 0x06 },
-            SessileError::Truncated {
-                expected: 40,
-                actual: 12,
-            },
-            SessileError::LengthMismatch {
-                declared: 300,
-                actual: 299,
-            },
             SessileError::ChecksumMismatch {
                 stored: 0x0012_abcd,
                 computed: 0xffff_0000,
             },
-            SessileError::InflateOverflow { declared: 1024 },
-            SessileError::CorruptPayload {
-                reason: "not a deflate stream",
+            SessileError::UnsupportedProtocolVersion {
+                found: u64::MAX,
+                supported: u32::MAX,
             },
-            SessileError::InvalidOptions {
-                option: "maxBytes",
-                reason: "must be between 1 and 9".into(),
-            },
-            SessileError::OutboxCorrupt {
-                reason: "op ids are not consecutive ids of this client".into(),
-            },
-        ];
-        for e in &errors {
-            assert_eq!(
-                codec_message(e).as_deref(),
-                Some(e.to_string().as_str()),
-                "{}",
-                e.code()
-            );
-        }
-        assert_eq!(codec_message(&SessileError::SessionExpired), None);
-    }
-
-    #[test]
-    fn every_store_message_equals_display() {
-        let errors = [
-            SessileError::InvalidState {
-                reason: "the state must be a JSON value".into(),
-            },
-            SessileError::StorageUnavailable {
-                reason: "SecurityError: denied".into(),
-            },
-            SessileError::QuotaExceeded { bytes: 2_097_162 },
             SessileError::SchemaTooNew {
-                stored: 4,
-                current: 3,
+                stored: 0,
+                current: u32::MAX,
             },
             SessileError::MigrationFailed {
                 from: 2,
                 reason: "no migration function migrate[2]".into(),
             },
-            SessileError::StoreClosed,
-            SessileError::StaleWrite {
-                stored: 7,
-                attempted: 6,
-            },
         ];
-        for e in &errors {
-            assert_eq!(store_message(e).as_deref(), Some(e.to_string().as_str()));
-            assert_eq!(message(e), e.to_string());
+        for e in &odd {
+            assert_eq!(message(e), e.to_string(), "{}", e.code());
         }
-        assert_eq!(message(&SessileError::SessionExpired), "SESSION_EXPIRED");
-        assert_eq!(
-            message(&SessileError::BadMagic),
-            SessileError::BadMagic.to_string()
-        );
     }
 }

@@ -21,13 +21,13 @@
 //! the page (which runs these checks in the wasm module) and the server name
 //! the same problem in the same words.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use crate::core::error::{Result, SessileError};
 use crate::core::lifecycle::{self, Flow, FlowRules, StatusKind, FLOWS};
+use crate::core::vec_map::VecMap;
 
 /// Most statuses a declared flow may have.
 pub const MAX_FLOW_STATUSES: usize = 64;
@@ -57,8 +57,8 @@ pub struct DeclaredFlow {
     initial: String,
     expired: String,
     ended: String,
-    statuses: BTreeMap<String, StatusKind>,
-    transitions: BTreeMap<String, Vec<String>>,
+    statuses: VecMap<String, StatusKind>,
+    transitions: VecMap<String, Vec<String>>,
 }
 
 fn invalid(reason: String) -> SessileError {
@@ -158,7 +158,7 @@ impl DeclaredFlow {
                 declared.len()
             )));
         }
-        let mut statuses = BTreeMap::new();
+        let mut statuses = VecMap::new();
         for status in sorted_keys(declared) {
             check_name("status name", status)?;
             let kind = declared[status.as_str()]
@@ -216,7 +216,7 @@ impl DeclaredFlow {
                     .into(),
             ));
         };
-        let mut transitions = BTreeMap::new();
+        let mut transitions = VecMap::new();
         for from in sorted_keys(rows) {
             match statuses.get(from) {
                 None => {
@@ -239,7 +239,7 @@ impl DeclaredFlow {
             let mut row: Vec<String> = Vec::with_capacity(targets.len().min(MAX_FLOW_STATUSES));
             for to in targets {
                 let to = to.as_str().ok_or_else(list)?;
-                if !statuses.contains_key(to) {
+                if statuses.get(to).is_none() {
                     return Err(invalid(format!(
                         "row `{from}` goes to `{}`, which is not in `statuses`",
                         shown(to)

@@ -317,7 +317,7 @@ impl From<&SessileError> for ErrorFrame {
     fn from(e: &SessileError) -> Self {
         ErrorFrame {
             code: e.code().into(),
-            message: e.to_string(),
+            message: crate::core::error_text::message(e),
             retryable: e.is_retryable(),
         }
     }
@@ -329,7 +329,7 @@ impl Reject {
         Reject {
             id,
             code: error.code().into(),
-            message: error.to_string(),
+            message: crate::core::error_text::message(error),
             current,
         }
     }

@@ -1,6 +1,7 @@
 //! [`VecMap`]: an ordered map in a sorted `Vec`, for the few small maps
-//! of the client's engines (versions held ahead of a gap, clients'
-//! applied sequences). Each `BTreeMap` of other key and value types
+//! of the client's engines and drivers (versions held ahead of a gap,
+//! clients' applied sequences, the other tabs' register entries, the
+//! page's migrations, a declared flow's statuses and rows). Each `BTreeMap` of other key and value types
 //! brings its own copy of the B-tree's code into the wasm module, 2 to
 //! 5 KB each (docs/PERFORMANCE.md); this is a binary search and
 //! `Vec::insert`.
@@ -8,7 +9,7 @@
 use std::borrow::Borrow;
 
 /// A map ordered by key, kept as a sorted list of entries.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VecMap<K, V> {
     entries: Vec<(K, V)>,
 }
@@ -92,6 +93,26 @@ impl<K: Ord, V> VecMap<K, V> {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// The entries, in key order.
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        self.into_iter()
+    }
+}
+
+/// The entries of a [`VecMap`], in key order.
+pub type Iter<'a, K, V> = std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&(K, V)) -> (&K, &V)>;
+
+impl<'a, K, V> IntoIterator for &'a VecMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = Iter<'a, K, V>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        fn pair<K, V>((k, v): &(K, V)) -> (&K, &V) {
+            (k, v)
+        }
+        self.entries.iter().map(pair as fn(&(K, V)) -> (&K, &V))
+    }
 }
 
 #[cfg(test)]
@@ -135,6 +156,8 @@ mod tests {
             assert_eq!(v.len(), b.len());
             assert_eq!(v.is_empty(), b.is_empty());
         }
+        assert!(v.iter().eq(b.iter()));
+        assert!((&v).into_iter().eq(&b));
         let listed: Vec<_> = b.into_iter().collect();
         assert_eq!(v.entries, listed);
         v.clear();

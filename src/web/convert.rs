@@ -7,8 +7,7 @@ use wasm_bindgen::JsValue;
 
 use crate::core::envelope::{EnvelopeConfig, SnapshotMeta};
 use crate::core::error::SessileError;
-// The error's message, built without `core::fmt`: the codec's and the
-// store's errors have one; any other says just its code.
+// The error's message, built without `core::fmt`.
 use crate::core::error_text::{decimal, message};
 
 /// Turns a core error into a JS `Error` whose `name` is `SessileError` and
@@ -107,6 +106,23 @@ pub(crate) fn hex32(v: u32) -> String {
         .rev()
         .map(|i| HEX[((v >> (i * 4)) & 0xF) as usize] as char)
         .collect()
+}
+
+/// `JSON.stringify(value)`; `None` when it throws (a cycle, a BigInt) or
+/// gives nothing (`undefined`, a function).
+pub(crate) fn json_text(value: &JsValue) -> Option<String> {
+    js_sys::JSON::stringify(value).ok()?.as_string()
+}
+
+/// A value serde_json writes, as the plain JS value `JSON.parse` makes of
+/// its text (`undefined` if it cannot be written: a map with keys that are
+/// not strings, which no type crossing this way has). Through JSON text,
+/// not serde-wasm-bindgen, so the module carries one serializer.
+pub(crate) fn json_value<T: serde::Serialize + ?Sized>(value: &T) -> JsValue {
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
+        .unwrap_or(JsValue::UNDEFINED)
 }
 
 /// A plain object from key/value pairs (event payloads, diagnostics).

@@ -377,7 +377,7 @@ fn persist_now(rc: &Shared) {
                 d.persist_owed = true;
                 if !failing {
                     let mut message = String::from("the outbox could not be stored: ");
-                    message.push_str(&e.to_string());
+                    message.push_str(&crate::core::error_text::message(&e));
                     d.queue(LinkEvent::ErrorOccurred {
                         code: e.code().into(),
                         message,

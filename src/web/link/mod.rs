@@ -51,6 +51,7 @@ pub use crate::core::session::link::{
 use self::driver::{Changed, Driver, Shared, Start};
 use self::options::Endpoint;
 use crate::core::error::SessileError;
+use crate::core::error_text::message;
 use crate::core::protocol::OpId;
 use crate::core::session::link::http::HttpExchange;
 use crate::core::session::link::stored::{self, Resume};
@@ -314,7 +315,7 @@ impl Drop for Link {
 fn error_event(e: &SessileError, context: &str) -> LinkEvent {
     LinkEvent::ErrorOccurred {
         code: e.code().into(),
-        message: [context, &e.to_string()].concat(),
+        message: [context, &message(e)].concat(),
         terminal: false,
     }
 }

@@ -10,7 +10,7 @@
 //! decision is the engine's.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
@@ -29,6 +29,7 @@ use crate::core::session::engine::{
 };
 use crate::core::session::store::layout::Layout;
 use crate::core::session::store::{ClientId, MigrationRequest, StorageCommand};
+use crate::core::vec_map::VecMap;
 use crate::web::link::options::Endpoint;
 use crate::web::link::transport::Connections;
 use crate::web::store::backend::Backend;
@@ -54,7 +55,7 @@ pub(crate) struct Start {
     pub endpoint: Option<Endpoint>,
     pub long_poll_ms: u64,
     pub records: Option<Rc<Records>>,
-    pub migrate: BTreeMap<u32, Migration>,
+    pub migrate: VecMap<u32, Migration>,
     pub client_lock: Option<HeldLock>,
     pub opened: Sender<()>,
     /// Events to give the page before the engine's.
@@ -79,7 +80,7 @@ pub(crate) struct Driver {
     /// The connection and the standby of the race.
     pub(super) net: Connections,
     pub(super) timer: Option<(u64, Timeout)>,
-    pub(super) migrate: BTreeMap<u32, Migration>,
+    pub(super) migrate: VecMap<u32, Migration>,
     pub(super) handlers: Vec<(u64, SessionHandler)>,
     pub(super) next_handler: u64,
     pub(super) waiters: Vec<(RequestId, Waiter)>,

@@ -4,13 +4,13 @@
 //! the same rules and codes), the page's migrations and event handler,
 //! with a builder.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
 use crate::core::session::engine::{ServerSession, SessionEvent};
 use crate::core::session::store::BackendKind;
+use crate::core::vec_map::VecMap;
 use crate::web::store::Migration;
 
 /// Called with every event of a session, in order.
@@ -86,7 +86,7 @@ impl ServerOptions {
 pub struct SessionOptions {
     options: Map<String, Value>,
     pub(super) server: Option<ServerOptions>,
-    pub(super) migrate: BTreeMap<u32, Migration>,
+    pub(super) migrate: VecMap<u32, Migration>,
     pub(super) persist: bool,
     pub(super) on_event: Option<SessionHandler>,
 }
@@ -101,7 +101,7 @@ impl SessionOptions {
         SessionOptions {
             options,
             server: None,
-            migrate: BTreeMap::new(),
+            migrate: VecMap::new(),
             persist: true,
             on_event: None,
         }
@@ -190,7 +190,7 @@ impl SessionOptions {
     pub(crate) fn from_parts(
         options: Map<String, Value>,
         server: Option<ServerOptions>,
-        migrate: BTreeMap<u32, Migration>,
+        migrate: VecMap<u32, Migration>,
         persist: bool,
         on_event: Option<SessionHandler>,
     ) -> Self {

@@ -1,19 +1,19 @@
 //! `openSession`'s options object read into [`SessionOptions`]: every
-//! value but the functions goes to the engine under its name (through
-//! serde-wasm-bindgen) and is checked there, `migrate` becomes the page's
+//! value but the functions goes to the engine under its name (as JSON
+//! text, a function or symbol inside it refused) and is checked there, `migrate` becomes the page's
 //! migrations (called from Rust), `onEvent` the first handler, `persist` a
 //! flag. What is not data is refused with `INVALID_OPTIONS` naming the
 //! option.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use js_sys::{Function, Object, Reflect};
+use js_sys::{Function, JsString, Object, Reflect, JSON};
 use serde_json::{Map, Value};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::{JsCast, JsError, JsValue};
 
 use super::values::{from_js, to_js};
 use crate::core::error::SessileError;
+use crate::core::vec_map::VecMap;
 use crate::web::session::ServerSession;
 use crate::web::session::{ServerOptions, SessionOptions};
 use crate::web::store::page::js_message;
@@ -43,7 +43,7 @@ pub(crate) fn read(js: &JsValue) -> Result<Read, SessileError> {
         ));
     }
     let mut map = Map::new();
-    let mut migrate = BTreeMap::new();
+    let mut migrate = VecMap::new();
     let mut on_event = None;
     let mut persist = true;
     let keys = Object::keys(js.unchecked_ref::<Object>());
@@ -70,11 +70,9 @@ pub(crate) fn read(js: &JsValue) -> Result<Read, SessileError> {
                 map.insert(name, state);
             }
             _ => {
-                let data: Value = serde_wasm_bindgen::from_value(value).map_err(|_| {
-                    SessileError::InvalidOptions {
-                        option: "options",
-                        reason: ["`", &name, "` must be JSON data, not a function"].concat(),
-                    }
+                let data = data(&value).ok_or_else(|| SessileError::InvalidOptions {
+                    option: "options",
+                    reason: ["`", &name, "` must be JSON data, not a function"].concat(),
                 })?;
                 map.insert(name, data);
             }
@@ -88,6 +86,26 @@ pub(crate) fn read(js: &JsValue) -> Result<Read, SessileError> {
         options: SessionOptions::from_parts(map, server, migrate, persist, None),
         on_event,
     })
+}
+
+/// An option's value as JSON (`JSON.stringify`, then serde_json): `None`
+/// when it is not JSON data, and, as serde-wasm-bindgen read it before,
+/// when a function or a symbol is anywhere in it (`JSON.stringify` alone
+/// would leave those out). Through JSON text the module needs no
+/// serde-wasm-bindgen, and with it no `core::fmt` float printing: about
+/// 13 KB gzip of the download (docs/PERFORMANCE.md).
+fn data(value: &JsValue) -> Option<Value> {
+    let mut refuse = |_key: JsString, v: JsValue| {
+        if v.is_function() || v.is_symbol() {
+            Err(JsError::new("not JSON data"))
+        } else {
+            Ok(Some(v))
+        }
+    };
+    let text = JSON::stringify_with_replacer_func(value, &mut refuse, None)
+        .ok()?
+        .as_string()?;
+    serde_json::from_slice(text.as_bytes()).ok()
 }
 
 fn function(value: JsValue, option: &'static str) -> Result<Function, SessileError> {
@@ -122,12 +140,12 @@ fn server(v: &Value) -> Option<ServerOptions> {
 
 /// `migrate`: `{ [from]: (state) => next }`, each called from Rust with
 /// the state of schema `from`.
-fn migrations(value: &JsValue) -> Result<BTreeMap<u32, Migration>, SessileError> {
+fn migrations(value: &JsValue) -> Result<VecMap<u32, Migration>, SessileError> {
     const WHAT: &str = "must be an object of functions keyed by schema version";
     if !value.is_object() {
         return Err(invalid("migrate", WHAT));
     }
-    let mut out: BTreeMap<u32, Migration> = BTreeMap::new();
+    let mut out: VecMap<u32, Migration> = VecMap::new();
     for key in Object::keys(value.unchecked_ref::<Object>()).iter() {
         let from = key
             .as_string()

@@ -23,7 +23,7 @@ pub(crate) fn from_js(value: &JsValue) -> Result<Value, SessileError> {
         .ok()
         .and_then(|s| s.as_string())
         .ok_or_else(|| not_json("the state must be JSON data (JSON.stringify refused it)"))?;
-    serde_json::from_str(&text).map_err(|_| not_json("the state is not valid JSON"))
+    serde_json::from_slice(text.as_bytes()).map_err(|_| not_json("the state is not valid JSON"))
 }
 
 fn not_json(reason: &'static str) -> SessileError {

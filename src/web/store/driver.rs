@@ -7,7 +7,7 @@
 //! decides nothing: every decision is the engine's.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
@@ -26,6 +26,7 @@ use crate::core::session::store::layout::Layout;
 use crate::core::session::store::{
     ClientId, MigrationRequest, Phase, RequestId, StorageCommand, StoreEngine, StoreEvent,
 };
+use crate::core::vec_map::VecMap;
 
 /// Where a `flush`, `clear` or `close` learns how it ended.
 pub(crate) type Waiter = Sender<Result<(), SessileError>>;
@@ -39,7 +40,7 @@ pub(crate) struct Driver {
     pub(crate) layout: Layout,
     pub(crate) client: ClientId,
     pub(crate) backend: Option<Rc<Backend>>,
-    migrate: BTreeMap<u32, Migration>,
+    migrate: VecMap<u32, Migration>,
     pub(crate) handlers: Vec<(u64, EventHandler)>,
     pub(crate) next_handler: u64,
     /// Commands not started yet, in order.
@@ -60,7 +61,7 @@ impl Driver {
         engine: StoreEngine,
         layout: Layout,
         client: ClientId,
-        migrate: BTreeMap<u32, Migration>,
+        migrate: VecMap<u32, Migration>,
         client_lock: Option<HeldLock>,
         opened: Sender<()>,
     ) -> Self {

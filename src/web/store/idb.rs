@@ -22,6 +22,7 @@ use crate::core::error::SessileError;
 use crate::core::session::store::layout::{HeadRecord, Layout, HEAD_KEY, IDB_STORE, IDB_VERSION};
 use crate::core::session::store::{Head, Stored, WriteResult};
 use crate::core::slots::SlotId;
+use crate::web::convert::{json_text, json_value};
 
 #[wasm_bindgen]
 extern "C" {
@@ -171,12 +172,17 @@ fn head_of(value: &JsValue) -> Head {
         .as_f64()
         .filter(|v| *v >= 0.0 && v.fract() == 0.0)
         .map_or(0, |v| v as u64);
-    let record: HeadRecord = serde_wasm_bindgen::from_value(value.clone()).unwrap_or_default();
+    // Through JSON text, with serde_json's reader the localStorage head
+    // uses too (the record is a plain object: `{ version, includes }`).
+    let record = json_text(value)
+        .and_then(|text| serde_json::from_slice(text.as_bytes()).ok())
+        .and_then(HeadRecord::from_json)
+        .unwrap_or_default();
     record.for_head(version)
 }
 
 fn head_value(head: &Head) -> JsValue {
-    serde_wasm_bindgen::to_value(&HeadRecord::of(head)).unwrap_or(JsValue::UNDEFINED)
+    json_value(&HeadRecord::of(head).to_json())
 }
 
 fn readwrite(db: &IdbDatabase) -> Result<(IdbTransaction, IdbObjectStore), JsValue> {

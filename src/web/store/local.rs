@@ -86,10 +86,11 @@ impl LocalBackend {
         // Read as text and parsed from bytes, as every JSON text of the
         // module is: gloo's `get` parses from a `&str`, which brings a
         // second copy of serde_json's parser into the wasm module.
-        let record: HeadRecord = read_text(&self.layout.includes_key())
+        let record = read_text(&self.layout.includes_key())
             .ok()
             .flatten()
             .and_then(|text| serde_json::from_slice(text.as_bytes()).ok())
+            .and_then(HeadRecord::from_json)
             .unwrap_or_default();
         Ok(record.for_head(version))
     }
@@ -148,7 +149,7 @@ impl LocalBackend {
             LocalStorage::delete(key);
             return Ok(());
         }
-        let record = HeadRecord::of(head);
+        let record = HeadRecord::of(head).to_json();
         // localStorage counts two bytes a character; the JSON is ASCII.
         let bytes = serde_json::to_vec(&record).map_or(0, |j| j.len() * 2);
         storage()?;

@@ -2,13 +2,13 @@
 //! backend, debounce, schema and its migrations, initial state, envelope
 //! limits, client id) and the page's event handler, with a builder.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use serde_json::Value;
 
 use crate::core::envelope::EnvelopeConfig;
 use crate::core::session::store::{BackendKind, ClientId, OpSeq, StoreConfig, StoreEvent};
+use crate::core::vec_map::VecMap;
 
 /// A migration: turns a state of schema `v` into schema `v + 1`, or says
 /// why it cannot (`MIGRATION_FAILED` with that reason).
@@ -30,7 +30,7 @@ pub struct StoreOptions {
     /// The page's state schema version (default 1).
     pub schema_version: u32,
     /// `migrate[v]` turns schema `v` into `v + 1`.
-    pub migrate: BTreeMap<u32, Migration>,
+    pub migrate: VecMap<u32, Migration>,
     /// The state when nothing valid is stored (default `null`).
     pub initial: Value,
     /// Compression threshold, size limit (`maxBytes`) and deflate level.
@@ -57,7 +57,7 @@ impl StoreOptions {
             storage: None,
             debounce_ms: 250,
             schema_version: 1,
-            migrate: BTreeMap::new(),
+            migrate: VecMap::new(),
             initial: Value::Null,
             envelope: EnvelopeConfig::default(),
             client: None,

@@ -1,7 +1,7 @@
 //! The namespace's BroadcastChannel (`sessile:<ns>`): every announcement
 //! of the engine is posted there, and every message heard is handed back
 //! as a [`TabMessage`] (the wire form is `core::session::store::wire`'s, the
-//! TypeScript store's). Absent where BroadcastChannel is; the
+//! TypeScript store's: a plain object, converted through JSON text). Absent where BroadcastChannel is; the
 //! compare-and-set on the stored head still keeps tabs from overwriting.
 
 use wasm_bindgen::prelude::*;
@@ -9,6 +9,7 @@ use web_sys::{BroadcastChannel, MessageEvent};
 
 use crate::core::session::store::wire::TabWire;
 use crate::core::session::store::TabMessage;
+use crate::web::convert::{json_text, json_value};
 
 /// An open channel and its message handler.
 pub(crate) struct TabChannel {
@@ -21,7 +22,11 @@ impl TabChannel {
     pub(crate) fn open(name: &str, mut heard: impl FnMut(TabMessage) + 'static) -> Option<Self> {
         let channel = BroadcastChannel::new(name).ok()?;
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            let wire: Option<TabWire> = serde_wasm_bindgen::from_value(event.data()).ok();
+            // As JSON text, read with the derive's rules, as
+            // serde-wasm-bindgen read the object (docs/PERFORMANCE.md).
+            let wire = json_text(&event.data())
+                .and_then(|text| serde_json::from_slice(text.as_bytes()).ok())
+                .and_then(TabWire::from_json);
             if let Some(message) = wire.and_then(TabWire::into_message) {
                 heard(message);
             }
@@ -36,7 +41,8 @@ impl TabChannel {
     /// Tells the other tabs; a closed channel is ignored (they read the
     /// stored state on their next write).
     pub(crate) fn post(&self, message: &TabMessage) {
-        if let Ok(value) = serde_wasm_bindgen::to_value(&TabWire::from_message(message)) {
+        let value = json_value(&TabWire::from_message(message).to_json());
+        if !value.is_undefined() {
             let _ = self.channel.post_message(&value);
         }
     }

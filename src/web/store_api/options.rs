@@ -4,7 +4,6 @@
 //! page's `onEvent` and `migrate[v]` functions become the store's handler
 //! and migrations.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use js_sys::{Function, Object};
@@ -17,6 +16,7 @@ use crate::core::error::SessileError;
 use crate::core::error_text::message;
 use crate::core::session::store::identity::client_from_bytes;
 use crate::core::session::store::BackendKind;
+use crate::core::vec_map::VecMap;
 use crate::web::convert::{envelope_config, get, integer};
 use crate::web::store::page::{js_message, random_bytes};
 use crate::web::store::{Migration, StoreOptions};
@@ -94,8 +94,8 @@ fn storage(value: Option<JsValue>) -> Result<Option<BackendKind>, SessileError> 
 /// `migrate[v]` for every key `v` that is a schema version and holds a
 /// function; a missing one fails the restore that needs it
 /// (`MIGRATION_FAILED`, "no migration function migrate[v]").
-fn migrations(migrate: &JsValue) -> BTreeMap<u32, Migration> {
-    let mut out = BTreeMap::new();
+fn migrations(migrate: &JsValue) -> VecMap<u32, Migration> {
+    let mut out = VecMap::new();
     for key in Object::keys(migrate.unchecked_ref::<Object>()).iter() {
         let Some(from) = key.as_string().and_then(|k| k.parse::<u32>().ok()) else {
             continue;

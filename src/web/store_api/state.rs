@@ -24,7 +24,7 @@ pub(crate) fn from_js(value: &JsValue) -> Result<Value, SessileError> {
             "the state must be a JSON value (got undefined or a function)".into(),
         ));
     };
-    serde_json::from_str(&text).map_err(|_| invalid("the state is not JSON".into()))
+    serde_json::from_slice(text.as_bytes()).map_err(|_| invalid("the state is not JSON".into()))
 }
 
 /// JSON text as a page's value (`null` if it is not JSON, which the

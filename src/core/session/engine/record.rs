@@ -6,8 +6,6 @@
 //! change of its outbox, the short form when the full one does not fit,
 //! reported once when neither can be stored).
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use super::register;
@@ -16,6 +14,7 @@ use super::SessionEngine;
 use crate::core::error::{Result, SessileError};
 use crate::core::session::link::stored::{self, Resume};
 use crate::core::session::link::{LinkRecord, LinkState};
+use crate::core::vec_map::VecMap;
 
 /// The link record's writes.
 #[derive(Debug, Default)]
@@ -87,7 +86,7 @@ pub struct Entries {
     refused: String,
     failing: bool,
     /// The other clients' entries: client → JSON text.
-    pub others: BTreeMap<String, String>,
+    pub others: VecMap<String, String>,
     /// What this client changed on top of other clients' listed ops.
     pub over: Vec<register::Over>,
 }

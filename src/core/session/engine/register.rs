@@ -18,11 +18,10 @@
 //! its conflict. A mark stays while the other client still lists an op it
 //! covers, so after this tab closed too.
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Map, Value};
 
 use crate::core::protocol::Op;
+use crate::core::vec_map::VecMap;
 
 /// A key chain from the root of the state.
 pub type Path = Vec<String>;
@@ -127,7 +126,7 @@ pub fn entry(session: &str, ops: &[&Op], over: &[Over]) -> Option<(String, Strin
 /// highest sequence of that client the server's copy holds). Entries of
 /// other sessions, and ones that do not read, are left out.
 pub fn pending_of(
-    others: &BTreeMap<String, String>,
+    others: &VecMap<String, String>,
     session: &str,
     applied: impl Fn(&str) -> u64,
 ) -> Pending {
@@ -171,7 +170,7 @@ pub fn pending_of(
 /// `paths` that this tab has not seen applied (`applied(client)`), by
 /// client (an entry that says "anything", up to its `last`).
 pub fn built_over(
-    others: &BTreeMap<String, String>,
+    others: &VecMap<String, String>,
     session: &str,
     applied: impl Fn(&str) -> u64,
     paths: &[Path],
@@ -244,7 +243,7 @@ pub fn add_over(marks: &mut Vec<Over>, new: Vec<Over>) {
 
 /// Keeps the marks some op still listed in `others` (session `session`)
 /// is covered by: the others are answered, nothing will refuse them.
-pub fn prune_over(marks: &mut Vec<Over>, others: &BTreeMap<String, String>, session: &str) {
+pub fn prune_over(marks: &mut Vec<Over>, others: &VecMap<String, String>, session: &str) {
     marks.retain(|m| {
         let Some(e) = others.get(&m.client).and_then(|e| read_entry(e, session)) else {
             return false;
@@ -292,13 +291,13 @@ pub fn overs_of(text: Option<&str>, session: &str) -> Vec<Over> {
 /// Whether op `seq` of client `me`, at `paths`, is held in a change another
 /// client (its entry in `others`, session `session`) made on top of it.
 pub fn superseded(
-    others: &BTreeMap<String, String>,
+    others: &VecMap<String, String>,
     session: &str,
     me: &str,
     seq: u64,
     paths: &[Path],
 ) -> bool {
-    others.values().any(|text| {
+    others.iter().any(|(_, text)| {
         overs_of(Some(text), session).iter().any(|o| {
             o.client == me
                 && o.seq >= seq
@@ -461,7 +460,7 @@ mod tests {
 
     #[test]
     fn only_listed_ops_not_seen_applied_of_this_session_count() {
-        let mut others = BTreeMap::new();
+        let mut others = VecMap::new();
         others.insert("b".into(), json!({"session": S, "ops": [{"seq": 1, "paths": [["x"]]}, {"seq": 2, "paths": [["y", "z"]]}]}).to_string());
         others.insert(
             "c".into(),
@@ -528,7 +527,7 @@ mod tests {
     #[test]
     fn a_change_on_top_of_listed_ops_is_marked_and_the_mark_says_which_ops_it_holds() {
         let a = "a".repeat(32);
-        let mut others = BTreeMap::new();
+        let mut others = VecMap::new();
         others.insert(
             a.clone(),
             json!({"session": S, "ops": [{"seq": 3, "paths": [["cart", "X"]]}, {"seq": 4, "paths": [["email"]]}]})
@@ -579,7 +578,8 @@ mod tests {
         assert_eq!(text, short);
         assert_eq!(overs_of(Some(&text), S), marks);
         assert!(overs_of(Some(&text), "other").is_empty());
-        let mine = BTreeMap::from([("b".to_string(), text)]);
+        let mut mine = VecMap::new();
+        mine.insert("b".to_string(), text);
         assert!(superseded(&mine, S, &a, 3, &[p(&["cart", "X"])]));
         assert!(superseded(&mine, S, &a, 4, &[p(&["email"])]));
         assert!(

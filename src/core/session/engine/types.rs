@@ -174,8 +174,11 @@ impl std::error::Error for Failure {}
 
 impl From<&SessileError> for Failure {
     fn from(e: &SessileError) -> Self {
-        let message = crate::core::error_text::codec_message(e).unwrap_or_else(|| e.to_string());
-        Failure::new(e.code(), &message, e.is_retryable())
+        Failure::new(
+            e.code(),
+            &crate::core::error_text::message(e),
+            e.is_retryable(),
+        )
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{ConflictWinner, Link, LinkEvent, LinkState, LossReason, Transport, TransportReason};
+use crate::core::error_text::message;
 use crate::core::merge_patch;
 use crate::core::protocol::{
     self, Ack, CatchUp, ErrorFrame, Message, Op, OpId, Pong, Reject, Welcome,
@@ -47,7 +48,7 @@ impl Link {
         self.last_inbound = now;
         let msg = match protocol::decode(bytes, self.cfg.max_frame_bytes) {
             Ok(m) => m,
-            Err(e) => return self.error_event(e.code(), &e.to_string(), false),
+            Err(e) => return self.error_event(e.code(), &message(&e), false),
         };
         if let Some(what) = not_an_object(&msg) {
             // The confirmed state is always an object (the record holds it

@@ -48,7 +48,8 @@ pub fn envelope_config_up_to(max_raw_bytes: usize) -> EnvelopeConfig {
 /// The store's state for `record` (a link's [`record`](super::Link::record)
 /// text) of server session `session`: `{"session":…,"record":…}`.
 pub fn stored_text(session: &str, record: &str) -> String {
-    let session = Value::String(session.into()).to_string();
+    // serde_json's writer, not `Value`'s `Display`: no `core::fmt`.
+    let session = serde_json::to_string(&Value::String(session.into())).unwrap_or_default();
     [r#"{"session":"#, &session, r#","record":"#, record, "}"].concat()
 }
 

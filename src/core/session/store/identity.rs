@@ -25,8 +25,13 @@ pub enum OwnLock {
 
 /// The client id in sessionStorage's text (a JSON string of 32 lowercase
 /// hex digits), if that is what it holds.
+/// (Read as a `Value`: serde's derive for a `String` would bring its
+/// "invalid type" messages, and with them float printing, into the wasm
+/// module.)
 pub fn parse_client(text: Option<&str>) -> Option<ClientId> {
-    let id: String = serde_json::from_slice(text?.as_bytes()).ok()?;
+    let serde_json::Value::String(id) = serde_json::from_slice(text?.as_bytes()).ok()? else {
+        return None;
+    };
     is_client_id(&id).then_some(ClientId(id))
 }
 

@@ -260,20 +260,24 @@ async fn a_stalled_socket_is_noticed_within_two_heartbeats() {
     // reaches the proxy while it still stalls is dropped at the switch, a
     // WebSocket that never opened, so HTTP carries the link and the
     // WebSocket is probed later (seen in WebKit, which opens the next
-    // WebSocket at once).
+    // WebSocket at once); or the WebSocket is slower to open than the race
+    // allows (a loaded machine: seen in Firefox), so HTTP carries the link
+    // while the WebSocket keeps opening beside it, to take over once open.
     event(&link, 8_000, "restored", |e| {
         matches!(e, LinkEvent::ConnectionRestored { .. })
     })
     .await;
     let d = link.diagnostics();
-    match d.transport {
-        Some(WS) => assert_eq!(d.reason, TransportReason::WebSocket, "{d:?}"),
-        _ => assert_eq!(
-            (d.transport, d.preferred, d.reason),
-            (Some(HTTP), HTTP, TransportReason::WebSocketRefused),
-            "{d:?}"
+    let on = (d.transport, d.preferred, d.reason, d.standby);
+    assert!(
+        matches!(
+            on,
+            (Some(WS), _, TransportReason::WebSocket, _)
+                | (Some(HTTP), HTTP, TransportReason::WebSocketRefused, _)
+                | (Some(HTTP), WS, TransportReason::WebSocketSlow, true)
         ),
-    }
+        "{d:?}"
+    );
     link.submit(json!({"after": "stall"}), None).unwrap();
     assert!(within(5_000, "acknowledged", link.when_acknowledged()).await);
     assert_applied_once(&s, &client, &[1]).await;

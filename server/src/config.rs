@@ -24,6 +24,10 @@ pub struct Config {
     pub js: PathBuf,
     /// SQLite file holding the sessions (created with its directory).
     pub db: PathBuf,
+    /// A PostgreSQL database to keep the sessions in instead of `db`
+    /// (`postgres://user:password@host:port/db`, from `SESSILE_DATABASE_URL`,
+    /// never the command line: it may hold a password).
+    pub database_url: Option<String>,
     /// Token the admin endpoints require (`SESSILE_ADMIN_TOKEN`); none: they
     /// answer `INVALID_TOKEN` to everyone.
     pub admin_token: Option<String>,
@@ -94,6 +98,7 @@ impl Default for Config {
             pkg: "pkg".into(),
             js: "js/dist".into(),
             db: "data/sessile.db".into(),
+            database_url: None,
             admin_token: None,
             allow_origins: Vec::new(),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
@@ -128,7 +133,8 @@ pub const USAGE: &str = "usage: sessile-server [OPTIONS]
   --www DIR                  demo page served at / (default www/dist, built by scripts/build)
   --pkg DIR                  wasm-pack output served at /pkg/ (default pkg)
   --js DIR                   compiled TypeScript wrapper served at /js/ (default js/dist)
-  --db PATH                  SQLite file of the sessions (default data/sessile.db)
+  --db PATH                  SQLite file of the sessions (default data/sessile.db; unused when
+                             $SESSILE_DATABASE_URL names a postgres:// database)
   --allow-origin URL         origin allowed to call the session API (repeatable; default: loopback
                              pages only, and --host must then be a loopback address)
   --allow-any-origin         let pages of every origin call the session API (behind a proxy that checks)
@@ -152,7 +158,9 @@ Pace of one WebSocket connection (0 for none; the server reads more only when wi
   --ws-messages-per-sec N    messages read per second (default 50)
   --ws-messages-burst N      messages read at once before the rate applies (default 200)
   --ws-send-bytes-per-sec N  bytes sent per second beyond 2 x max-frame-bytes (default 8388608)
-The admin endpoints need the token in $SESSILE_ADMIN_TOKEN (never on the command line).";
+The admin endpoints need the token in $SESSILE_ADMIN_TOKEN (never on the command line).
+Sessions go to PostgreSQL instead of SQLite when $SESSILE_DATABASE_URL is set
+(postgres://user:password@host:port/db).";
 
 impl Config {
     /// Parses arguments (without the program name); `env_port` is `$PORT`.
@@ -216,6 +224,27 @@ impl Config {
             }
         }
         Ok(cfg)
+    }
+
+    /// Where the sessions are kept, to be printed: the PostgreSQL URL with
+    /// its password hidden, or the SQLite file.
+    pub fn store_name(&self) -> String {
+        match &self.database_url {
+            Some(url) => crate::store::redact_url(url),
+            None => self.db.display().to_string(),
+        }
+    }
+
+    /// Why `url` (`$SESSILE_DATABASE_URL`) cannot name the sessions' store,
+    /// if it cannot: only PostgreSQL URLs are understood.
+    pub fn database_url_error(url: &str) -> Option<String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return None;
+        }
+        Some(format!(
+            "SESSILE_DATABASE_URL must be a postgres:// or postgresql:// URL, not `{}`",
+            crate::store::redact_url(url)
+        ))
     }
 
     /// Why this configuration must not be served, if it must not: listening

@@ -20,6 +20,17 @@ async fn main() {
     config.admin_token = std::env::var("SESSILE_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
+    config.database_url = std::env::var("SESSILE_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if let Some(why) = config
+        .database_url
+        .as_deref()
+        .and_then(Config::database_url_error)
+    {
+        eprintln!("sessile-server: {why}");
+        std::process::exit(2);
+    }
     if let Some(why) = config.origin_policy_error() {
         eprintln!("sessile-server: {why}");
         std::process::exit(2);
@@ -27,7 +38,7 @@ async fn main() {
     let router = match app(&config) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("sessile-server: cannot open {}: {e}", config.db.display());
+            eprintln!("sessile-server: cannot open {}: {e}", config.store_name());
             std::process::exit(1);
         }
     };

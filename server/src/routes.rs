@@ -23,7 +23,7 @@ use tower_http::services::ServeDir;
 use crate::engine::Engine;
 use crate::maintenance::SweepOptions;
 use crate::sessions::{Limits, Sessions};
-use crate::store::SqliteStore;
+use crate::store::{PostgresStore, SqliteStore, Store};
 use crate::{AppState, Config};
 
 /// Largest snapshot accepted for verification: the largest state plus its header.
@@ -31,7 +31,8 @@ pub(crate) const MAX_SNAPSHOT_BODY: usize = envelope::DEFAULT_MAX_RAW_BYTES + HE
 /// Where snapshots are verified.
 pub(crate) const VERIFY_PATH: &str = "/v1/snapshots/verify";
 
-/// The server for `config`: opens the SQLite store, starts the engine
+/// The server for `config`: opens the store (PostgreSQL when
+/// `config.database_url` is set, else the SQLite file), starts the engine
 /// thread and (when `sweep_every_secs` > 0) the sweeper. Call it inside a
 /// tokio runtime.
 pub fn app(config: &Config) -> Result<Router, SessileError> {
@@ -42,7 +43,10 @@ pub fn app(config: &Config) -> Result<Router, SessileError> {
 /// the engine directly (a job that panics, one that holds the engine up).
 #[doc(hidden)]
 pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError> {
-    let store = SqliteStore::open(&config.db)?;
+    let store: Box<dyn Store> = match &config.database_url {
+        Some(url) => Box::new(PostgresStore::open_blocking(url)?),
+        None => Box::new(SqliteStore::open(&config.db)?),
+    };
     let limits = Limits {
         max_state_bytes: config.max_state_bytes,
         max_sessions_per_key: config.max_sessions_per_key,
@@ -52,7 +56,7 @@ pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError>
         retention_secs: config.retention_secs,
         audit_retention_secs: config.audit_retention_secs,
     };
-    let engine = Engine::start(Sessions::new(Box::new(store), limits), config.queue_jobs);
+    let engine = Engine::start(Sessions::new(store, limits), config.queue_jobs);
     if config.sweep_every_secs > 0 {
         let (engine, every) = (engine.clone(), config.sweep_every_secs);
         let clock = config.clock.clone();

@@ -56,6 +56,9 @@ pub struct Limits {
 /// A session in memory with its recent patches and client sequences.
 pub(crate) struct Live {
     pub(crate) rec: SessionRecord,
+    /// The version the store holds (as loaded or last committed); `None`
+    /// until a new session's first commit.
+    stored: Option<u64>,
     pub(crate) flow: SessionFlow,
     recent: VecDeque<LoggedPatch>,
 }
@@ -178,10 +181,15 @@ impl Sessions {
     /// Commits the queued changes in one transaction; returns the outcome and
     /// what to push when it succeeded.
     pub(crate) fn commit(&mut self) -> (Result<()>, Vec<(String, Push)>) {
-        let mut batch: Vec<Change> = self
-            .dirty
-            .drain()
-            .filter_map(|id| self.cache.get(&id).map(|l| Change::Upsert(l.rec.clone())))
+        let dirty: Vec<String> = self.dirty.drain().collect();
+        let mut batch: Vec<Change> = dirty
+            .iter()
+            .filter_map(|id| {
+                self.cache.get(id).map(|l| Change::Upsert {
+                    record: l.rec.clone(),
+                    stored: l.stored,
+                })
+            })
             .collect();
         batch.append(&mut self.changes);
         let result = self.store.commit(&batch);
@@ -196,6 +204,12 @@ impl Sessions {
             self.cache.clear();
         } else if self.cache.len() > MAX_CACHED {
             self.cache.clear();
+        } else {
+            for id in &dirty {
+                if let Some(live) = self.cache.get_mut(id) {
+                    live.stored = Some(live.rec.version);
+                }
+            }
         }
         (result, pushes)
     }
@@ -249,6 +263,7 @@ impl Sessions {
             let record = &loaded.record;
             let flow = self.flow_of(&record.flow, record.flow_table.as_deref())?;
             let live = Live {
+                stored: Some(loaded.record.version),
                 flow,
                 recent: loaded.recent.into(),
                 rec: loaded.record,
@@ -360,6 +375,7 @@ impl Sessions {
             id,
             Live {
                 rec,
+                stored: None,
                 flow,
                 recent: VecDeque::new(),
             },

@@ -104,7 +104,7 @@ impl MemoryStore {
 impl Inner {
     fn write(&mut self, change: &Change) {
         match change {
-            Change::Upsert(s) => match self.sessions.get_mut(&s.id) {
+            Change::Upsert { record: s, .. } => match self.sessions.get_mut(&s.id) {
                 // As SQLite's ON CONFLICT: id, token, flow, its table, key
                 // and creation time stay as first written.
                 Some(row) => {
@@ -259,7 +259,12 @@ mod tests {
     fn keeps_what_sqlite_keeps() {
         let mut store = MemoryStore::new();
         let view = store.clone();
-        store.commit(&[Change::Upsert(record("s", 1))]).unwrap();
+        store
+            .commit(&[Change::Upsert {
+                record: record("s", 1),
+                stored: None,
+            }])
+            .unwrap();
         let mut later = record("s", 2);
         later.token_hash = vec![9];
         later.key = None;
@@ -272,7 +277,12 @@ mod tests {
                 .unwrap();
         }
         later.version = 100;
-        store.commit(&[Change::Upsert(later)]).unwrap();
+        store
+            .commit(&[Change::Upsert {
+                record: later,
+                stored: Some(1),
+            }])
+            .unwrap();
         let loaded = store.load("s").unwrap().unwrap();
         assert_eq!(
             loaded.record.token_hash,
@@ -303,7 +313,13 @@ mod tests {
             version: 1,
             seq: None,
         };
-        let batch = [Change::Upsert(record("s", 1)), Change::Audit(entry)];
+        let batch = [
+            Change::Upsert {
+                record: record("s", 1),
+                stored: None,
+            },
+            Change::Audit(entry),
+        ];
         assert_eq!(
             store.commit(&batch).unwrap_err().code(),
             "SERVER_STORAGE_ERROR"

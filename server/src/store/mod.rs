@@ -1,13 +1,16 @@
 //! Storage behind a trait: what the session engine needs from a durable
 //! store (load one session with its recent patches and client sequences,
 //! commit a batch of changes atomically, scan for the sweeper and health).
-//! SQLite implements it today (Postgres could tomorrow); [`MemoryStore`]
-//! keeps the same in memory, for tests and fuzzing.
+//! SQLite implements it (the default), and PostgreSQL (selected by
+//! `SESSILE_DATABASE_URL`); [`MemoryStore`] keeps the same in memory, for
+//! tests and fuzzing.
 
 mod memory;
+mod postgres;
 mod sqlite;
 
 pub use memory::MemoryStore;
+pub use postgres::{redact_url, PostgresStore};
 pub use sqlite::SqliteStore;
 
 use serde_json::Value;
@@ -87,7 +90,15 @@ pub struct AuditEntry {
 #[derive(Debug, Clone)]
 pub enum Change {
     /// Insert or replace the session row.
-    Upsert(SessionRecord),
+    Upsert {
+        /// The row as it is now.
+        record: SessionRecord,
+        /// The version the store holds, as the engine loaded or last
+        /// committed it; `None`: a new session. The PostgreSQL store, which
+        /// several servers may share, writes the row only where it still
+        /// holds this version, and fails the batch otherwise.
+        stored: Option<u64>,
+    },
     /// Append to the session's patch log (and trim it).
     Patch {
         /// Session id.

@@ -330,7 +330,7 @@ const REMOVED_BEFORE: &str = "SELECT session_id FROM audit \
 
 fn write(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()> {
     match change {
-        Change::Upsert(s) => {
+        Change::Upsert { record: s, .. } => {
             tx.prepare_cached(
                 "INSERT INTO sessions (id, token_hash, flow, status, status_since, \
                  key, state, version, created_at, updated_at, expires_at, clients, flow_table) \
@@ -433,7 +433,12 @@ mod tests {
             expires_at_ms: 1_000,
             clients: Default::default(),
         };
-        store.commit(&[Change::Upsert(record.clone())]).unwrap();
+        store
+            .commit(&[Change::Upsert {
+                record: record.clone(),
+                stored: None,
+            }])
+            .unwrap();
         let scanned = store.scan().unwrap();
         assert_eq!(scanned, vec![Summary::of(&record)]);
         assert_eq!(

@@ -1,0 +1,571 @@
+//! The PostgreSQL store, selected by `SESSILE_DATABASE_URL=postgres://…`:
+//! one transaction per batch of changes (the engine's group commit), the
+//! schema versioned in table `sessile_schema`, a session row written only
+//! where it still holds the version this server read (another server may
+//! share the database), and a lost connection opened again on the next call.
+//!
+//! The client is the synchronous `postgres` crate (tokio-postgres driven on
+//! a runtime of its own): every call comes from the engine's one std thread,
+//! and a batch is one transaction on one connection, so a pool would hold
+//! connections nobody uses at the same time, and an async client would have
+//! to be blocked on from that thread anyway. Each statement is one round
+//! trip (prepared once per connection); sending a batch's statements
+//! pipelined, or as arrays, is the next step when the load test measures
+//! PostgreSQL.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use postgres::{Client, NoTls, Statement, Transaction};
+use sessile::core::error::SessileError;
+use sessile::core::protocol::{LoggedPatch, OpId};
+
+use crate::clients::ClientBook;
+
+use super::{
+    storage_error, AuditEntry, Change, Loaded, SessionRecord, Store, Summary,
+    AUDIT_SESSIONS_PER_PRUNE, PATCH_LOG_LEN,
+};
+
+/// Schema steps in order: step `i` takes a database from schema version `i`
+/// to `i + 1` (0: no sessile tables yet). Append only; never edit a released
+/// step. States, patches and client books are kept as JSON text, not
+/// `jsonb`: they come back byte for byte (key order, number spelling).
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY, token_hash BYTEA NOT NULL, flow TEXT NOT NULL,
+  flow_table TEXT, status TEXT NOT NULL, status_since BIGINT NOT NULL, key TEXT,
+  state TEXT NOT NULL, version BIGINT NOT NULL, created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+  clients TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX sessions_key ON sessions(key);
+CREATE TABLE patches (
+  session_id TEXT NOT NULL, version BIGINT NOT NULL, patch TEXT NOT NULL,
+  status TEXT, client TEXT, seq BIGINT,
+  PRIMARY KEY (session_id, version)
+);
+CREATE TABLE audit (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, session_id TEXT NOT NULL,
+  at BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, keys TEXT NOT NULL,
+  version BIGINT NOT NULL, seq BIGINT
+);
+CREATE INDEX audit_session ON audit(session_id, id);
+CREATE INDEX audit_removals ON audit(at) WHERE action = 'remove';
+"];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Key of the advisory lock that serializes migrations of servers starting
+/// together on one database.
+const MIGRATION_LOCK: i64 = 0x5e55_11e0;
+
+/// How long opening a connection may take before the call fails.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `url` with its password (in the user part or a `password=` parameter)
+/// replaced by `***`, to be printed.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(a database URL that is not scheme://…)".into();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:***@{host}"),
+            None => format!("{user}@{host}"),
+        },
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// The statements every connection prepares once.
+struct Prepared {
+    load: Statement,
+    load_patches: Statement,
+    insert_session: Statement,
+    update_session: Statement,
+    insert_patch: Statement,
+    trim_patches: Statement,
+    insert_audit: Statement,
+    erase_patches: Statement,
+    delete_session: Statement,
+    delete_patches: Statement,
+    scan_key: Statement,
+    scan: Statement,
+    audit: Statement,
+}
+
+/// The columns [`summary_from`] reads; `octet_length` counts UTF-8 bytes,
+/// as [`Summary::of`] does.
+const SUMMARY_COLUMNS: &str = "SELECT id, flow, status, status_since, updated_at, expires_at, \
+     octet_length(state)::BIGINT, flow_table, octet_length(clients)::BIGINT";
+
+impl Prepared {
+    fn new(c: &mut Client) -> Result<Self, postgres::Error> {
+        Ok(Prepared {
+            load: c.prepare(
+                "SELECT id, token_hash, flow, status, status_since, key, state, version, \
+                 created_at, updated_at, expires_at, clients, flow_table FROM sessions WHERE id = $1",
+            )?,
+            load_patches: c.prepare(
+                "SELECT version, patch, status, client, seq FROM patches \
+                 WHERE session_id = $1 AND version > $2 ORDER BY version",
+            )?,
+            insert_session: c.prepare(
+                "INSERT INTO sessions (id, token_hash, flow, status, status_since, key, state, \
+                 version, created_at, updated_at, expires_at, clients, flow_table) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )?,
+            update_session: c.prepare(
+                "UPDATE sessions SET status = $2, status_since = $3, state = $4, version = $5, \
+                 updated_at = $6, expires_at = $7, clients = $8 WHERE id = $1 AND version = $9",
+            )?,
+            insert_patch: c.prepare(
+                "INSERT INTO patches (session_id, version, patch, status, client, seq) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id, version) DO UPDATE \
+                 SET patch = $3, status = $4, client = $5, seq = $6",
+            )?,
+            trim_patches: c
+                .prepare("DELETE FROM patches WHERE session_id = $1 AND version <= $2")?,
+            insert_audit: c.prepare(
+                "INSERT INTO audit (session_id, at, actor, action, keys, version, seq) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )?,
+            erase_patches: c
+                .prepare("DELETE FROM patches WHERE session_id = $1 AND version < $2")?,
+            delete_session: c.prepare("DELETE FROM sessions WHERE id = $1")?,
+            delete_patches: c.prepare("DELETE FROM patches WHERE session_id = $1")?,
+            scan_key: c.prepare(&format!(
+                "{SUMMARY_COLUMNS} FROM sessions WHERE key = $1 AND expires_at > $2"
+            ))?,
+            scan: c.prepare(&format!("{SUMMARY_COLUMNS} FROM sessions"))?,
+            audit: c.prepare(
+                "SELECT session_id, at, actor, action, keys, version, seq FROM audit \
+                 WHERE session_id = $1 ORDER BY id DESC LIMIT $2",
+            )?,
+        })
+    }
+}
+
+/// An open connection and its prepared statements.
+struct Connection {
+    client: Client,
+    st: Prepared,
+}
+
+/// Sessions in a PostgreSQL database.
+pub struct PostgresStore {
+    config: postgres::Config,
+    /// `None` after the connection was lost: the next call opens another.
+    conn: Option<Connection>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db`) and
+    /// brings its schema to [`SCHEMA_VERSION`]. Errors do not name the URL
+    /// (they reach clients); print [`redact_url`] beside them. Call it off
+    /// any async runtime's threads (the client blocks on a runtime of its
+    /// own), or see [`PostgresStore::open_blocking`].
+    pub fn open(url: &str) -> Result<Self, SessileError> {
+        let mut config = postgres::Config::from_str(url)
+            .map_err(|e| storage_error(format!("not a PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let mut client = config.connect(NoTls).map_err(unreachable)?;
+        migrate(&mut client)?;
+        let st = Prepared::new(&mut client).map_err(unreachable)?;
+        Ok(PostgresStore {
+            config,
+            conn: Some(Connection { client, st }),
+        })
+    }
+
+    /// [`PostgresStore::open`] on a thread of its own, so that it may be
+    /// called from inside an async runtime (the server's start).
+    pub fn open_blocking(url: &str) -> Result<Self, SessileError> {
+        let url = url.to_string();
+        std::thread::spawn(move || PostgresStore::open(&url))
+            .join()
+            .unwrap_or_else(|_| Err(storage_error("opening the PostgreSQL store panicked")))
+    }
+
+    /// The open connection, opened (again) if there is none or it was lost.
+    fn conn(&mut self) -> Result<&mut Connection, SessileError> {
+        if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+            self.conn = None;
+        }
+        if self.conn.is_none() {
+            let mut client = self.config.connect(NoTls).map_err(unreachable)?;
+            let st = Prepared::new(&mut client).map_err(unreachable)?;
+            self.conn = Some(Connection { client, st });
+        }
+        self.conn
+            .as_mut()
+            .ok_or_else(|| storage_error("no PostgreSQL connection"))
+    }
+
+    /// The error of a call; forgets the connection unless the server
+    /// answered with the error (a lost connection, a broken one).
+    fn failed(&mut self, e: postgres::Error) -> SessileError {
+        let lost = e.as_db_error().is_none() || e.is_closed();
+        if lost || self.conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+            self.conn = None;
+            return storage_error(format!(
+                "lost the connection to PostgreSQL: {}",
+                describe(&e)
+            ));
+        }
+        storage_error(describe(&e))
+    }
+}
+
+/// Runs the schema steps the database has not had, in one transaction
+/// under an advisory lock (servers starting together migrate one after the
+/// other). A database of a newer schema is refused.
+fn migrate(client: &mut Client) -> Result<(), SessileError> {
+    let db = |e: postgres::Error| storage_error(describe(&e));
+    let mut tx = client.transaction().map_err(db)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(db)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS sessile_schema (version INTEGER NOT NULL)")
+        .map_err(db)?;
+    let row = tx
+        .query_opt("SELECT version FROM sessile_schema", &[])
+        .map_err(db)?;
+    let version = row.map_or(0, |r| r.get::<_, i32>(0));
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > SCHEMA_VERSION {
+        return Err(storage_error(format!(
+            "the database has schema version {version}, newer than this server's \
+             {SCHEMA_VERSION}; run a newer sessile-server"
+        )));
+    }
+    for step in &MIGRATIONS[version..] {
+        tx.batch_execute(step).map_err(db)?;
+    }
+    tx.execute("DELETE FROM sessile_schema", &[]).map_err(db)?;
+    tx.execute(
+        "INSERT INTO sessile_schema (version) VALUES ($1)",
+        &[&(SCHEMA_VERSION as i32)],
+    )
+    .map_err(db)?;
+    tx.commit().map_err(db)
+}
+
+/// A failed connection attempt as the store's error.
+fn unreachable(e: postgres::Error) -> SessileError {
+    storage_error(format!("cannot connect to PostgreSQL: {}", describe(&e)))
+}
+
+/// What went wrong, with the server's message (the error's own text says
+/// only `db error`) or the I/O error under it.
+fn describe(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+fn json(text: &str) -> Result<serde_json::Value, SessileError> {
+    serde_json::from_str(text).map_err(storage_error)
+}
+
+fn summary_from(r: &postgres::Row) -> Summary {
+    Summary {
+        id: r.get(0),
+        flow: r.get(1),
+        status: r.get(2),
+        status_since_ms: r.get::<_, i64>(3) as u64,
+        updated_at_ms: r.get::<_, i64>(4) as u64,
+        expires_at_ms: r.get::<_, i64>(5) as u64,
+        state_bytes: r.get::<_, i64>(6) as u64,
+        flow_table: r.get(7),
+        clients_bytes: r.get::<_, i64>(8) as u64,
+    }
+}
+
+/// Why a batch failed although the database answered.
+enum WriteError {
+    Db(postgres::Error),
+    /// A conditional update found another version.
+    Moved {
+        session: String,
+        expected: u64,
+    },
+}
+
+impl From<postgres::Error> for WriteError {
+    fn from(e: postgres::Error) -> Self {
+        WriteError::Db(e)
+    }
+}
+
+fn write(tx: &mut Transaction<'_>, st: &Prepared, change: &Change) -> Result<(), WriteError> {
+    match change {
+        Change::Upsert {
+            record: s,
+            stored: None,
+        } => {
+            tx.execute(
+                &st.insert_session,
+                &[
+                    &s.id,
+                    &s.token_hash,
+                    &s.flow,
+                    &s.status,
+                    &(s.status_since_ms as i64),
+                    &s.key,
+                    &s.state.to_string(),
+                    &(s.version as i64),
+                    &(s.created_at_ms as i64),
+                    &(s.updated_at_ms as i64),
+                    &(s.expires_at_ms as i64),
+                    &s.clients.to_json(),
+                    &s.flow_table,
+                ],
+            )?;
+        }
+        Change::Upsert {
+            record: s,
+            stored: Some(expected),
+        } => {
+            let rows = tx.execute(
+                &st.update_session,
+                &[
+                    &s.id,
+                    &s.status,
+                    &(s.status_since_ms as i64),
+                    &s.state.to_string(),
+                    &(s.version as i64),
+                    &(s.updated_at_ms as i64),
+                    &(s.expires_at_ms as i64),
+                    &s.clients.to_json(),
+                    &(*expected as i64),
+                ],
+            )?;
+            if rows != 1 {
+                return Err(WriteError::Moved {
+                    session: s.id.clone(),
+                    expected: *expected,
+                });
+            }
+        }
+        Change::Patch { session, patch } => {
+            tx.execute(
+                &st.insert_patch,
+                &[
+                    session,
+                    &(patch.version as i64),
+                    &patch.patch.to_string(),
+                    &patch.status,
+                    &patch.op.as_ref().map(|o| o.client.as_str()),
+                    &patch.op.as_ref().map(|o| o.seq as i64),
+                ],
+            )?;
+            // As SQLite: trim every 16 versions, the log keeps 64 to 80.
+            if patch.version % 16 == 0 {
+                let oldest = patch.version as i64 - PATCH_LOG_LEN as i64;
+                tx.execute(&st.trim_patches, &[session, &oldest])?;
+            }
+        }
+        Change::Audit(a) => {
+            tx.execute(
+                &st.insert_audit,
+                &[
+                    &a.session,
+                    &(a.at_ms as i64),
+                    &a.actor,
+                    &a.action,
+                    &serde_json::to_string(&a.keys).unwrap_or_else(|_| "[]".into()),
+                    &(a.version as i64),
+                    &a.seq.map(|s| s as i64),
+                ],
+            )?;
+        }
+        Change::ErasePatchesBefore { session, version } => {
+            tx.execute(&st.erase_patches, &[session, &(*version as i64)])?;
+        }
+        Change::Remove(id) => {
+            tx.execute(&st.delete_session, &[id])?;
+            tx.execute(&st.delete_patches, &[id])?;
+        }
+    }
+    Ok(())
+}
+
+impl Store for PostgresStore {
+    fn load(&mut self, id: &str) -> Result<Option<Loaded>, SessileError> {
+        let conn = self.conn()?;
+        let found = match conn.client.query_opt(&conn.st.load, &[&id]) {
+            Ok(found) => found,
+            Err(e) => return Err(self.failed(e)),
+        };
+        let Some(row) = found else {
+            return Ok(None);
+        };
+        let version = row.get::<_, i64>(7) as u64;
+        let updated_at_ms = row.get::<_, i64>(9) as u64;
+        let record = SessionRecord {
+            id: row.get(0),
+            token_hash: row.get(1),
+            flow: row.get(2),
+            status: row.get(3),
+            status_since_ms: row.get::<_, i64>(4) as u64,
+            key: row.get(5),
+            state: json(row.get(6))?,
+            version,
+            created_at_ms: row.get::<_, i64>(8) as u64,
+            updated_at_ms,
+            expires_at_ms: row.get::<_, i64>(10) as u64,
+            clients: ClientBook::from_json(row.get(11), version, updated_at_ms)?,
+            flow_table: row.get(12),
+        };
+        let oldest = version as i64 - PATCH_LOG_LEN as i64;
+        let rows = match conn.client.query(&conn.st.load_patches, &[&id, &oldest]) {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.failed(e)),
+        };
+        let mut recent = Vec::with_capacity(rows.len());
+        for r in rows {
+            let client: Option<String> = r.get(3);
+            let seq: Option<i64> = r.get(4);
+            recent.push(LoggedPatch {
+                version: r.get::<_, i64>(0) as u64,
+                patch: json(r.get(1))?,
+                status: r.get(2),
+                op: client.zip(seq).map(|(client, seq)| OpId {
+                    client,
+                    seq: seq as u64,
+                }),
+            });
+        }
+        Ok(Some(Loaded { record, recent }))
+    }
+
+    fn scan_key(&mut self, key: &str, now_ms: u64) -> Result<Vec<Summary>, SessileError> {
+        let conn = self.conn()?;
+        let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        match conn.client.query(&conn.st.scan_key, &[&key, &now]) {
+            Ok(rows) => Ok(rows.iter().map(summary_from).collect()),
+            Err(e) => Err(self.failed(e)),
+        }
+    }
+
+    fn commit(&mut self, changes: &[Change]) -> Result<(), SessileError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let conn = self.conn()?;
+        let out = (|| {
+            let mut tx = conn.client.transaction()?;
+            for change in changes {
+                write(&mut tx, &conn.st, change)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        match out {
+            Ok(()) => Ok(()),
+            Err(WriteError::Db(e)) => Err(self.failed(e)),
+            Err(WriteError::Moved { session, expected }) => Err(storage_error(format!(
+                "session {session} changed in the database since this server read it at \
+                 version {expected} (another server wrote it); nothing of the batch was stored"
+            ))),
+        }
+    }
+
+    fn scan(&mut self) -> Result<Vec<Summary>, SessileError> {
+        let conn = self.conn()?;
+        match conn.client.query(&conn.st.scan, &[]) {
+            Ok(rows) => Ok(rows.iter().map(summary_from).collect()),
+            Err(e) => Err(self.failed(e)),
+        }
+    }
+
+    fn audit(&mut self, session: &str, limit: u64) -> Result<Vec<AuditEntry>, SessileError> {
+        let conn = self.conn()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match conn.client.query(&conn.st.audit, &[&session, &limit]) {
+            Ok(rows) => rows,
+            Err(e) => return Err(self.failed(e)),
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows.iter().rev() {
+            out.push(AuditEntry {
+                session: r.get(0),
+                at_ms: r.get::<_, i64>(1) as u64,
+                actor: r.get(2),
+                action: r.get(3),
+                keys: serde_json::from_str(r.get(4)).map_err(storage_error)?,
+                version: r.get::<_, i64>(5) as u64,
+                seq: r.get::<_, Option<i64>>(6).map(|s| s as u64),
+            });
+        }
+        Ok(out)
+    }
+
+    fn prune_audit(&mut self, removed_before_ms: u64, dry_run: bool) -> Result<u64, SessileError> {
+        let cutoff = i64::try_from(removed_before_ms).unwrap_or(i64::MAX);
+        let limit = AUDIT_SESSIONS_PER_PRUNE as i64;
+        let removed = "SELECT session_id FROM audit WHERE action = 'remove' AND at <= $1 LIMIT $2";
+        let conn = self.conn()?;
+        let out = if dry_run {
+            let sql = format!("SELECT COUNT(*) FROM audit WHERE session_id IN ({removed})");
+            conn.client
+                .query_one(&sql, &[&cutoff, &limit])
+                .map(|r| r.get::<_, i64>(0) as u64)
+        } else {
+            let sql = format!("DELETE FROM audit WHERE session_id IN ({removed})");
+            conn.client.execute(&sql, &[&cutoff, &limit])
+        };
+        out.map_err(|e| self.failed(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_are_shown_without_their_password() {
+        for (url, shown) in [
+            (
+                "postgres://shop:s3cr@t@db.example:5432/sessile",
+                "postgres://shop:***@db.example:5432/sessile",
+            ),
+            (
+                "postgresql://shop@127.0.0.1/sessile?sslmode=disable&password=x",
+                "postgresql://shop@127.0.0.1/sessile?sslmode=disable&password=***",
+            ),
+            ("postgres://localhost", "postgres://localhost"),
+            (
+                "postgres://a:b@h:1?password=c",
+                "postgres://a:***@h:1?password=***",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+        assert!(!redact_url("host=h password=secret").contains("secret"));
+    }
+}

@@ -23,7 +23,15 @@ async fn start_with_engine() -> (Server, Engine) {
     let (listener, addr) = bind(&cfg).await.unwrap();
     let (router, engine) = app_and_engine(&cfg).unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (Server { addr, db, dir }, engine)
+    (
+        Server {
+            addr,
+            db,
+            dir,
+            pg: None,
+        },
+        engine,
+    )
 }
 
 /// Most clients one session remembers.

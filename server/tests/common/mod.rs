@@ -1,7 +1,11 @@
 //! Helpers shared by the integration tests: the real server on a free
-//! loopback port with a temporary SQLite file, a raw HTTP/1.1 client, a
-//! WebSocket client speaking the protocol, and direct reads of the SQLite file.
+//! loopback port with a temporary SQLite file (or, with
+//! `SESSILE_TEST_DATABASE=postgres`, a database of a throwaway PostgreSQL
+//! cluster: `pg.rs`), a raw HTTP/1.1 client, a WebSocket client speaking the
+//! protocol, and direct reads of the database.
 #![allow(dead_code)]
+
+pub mod pg;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,16 +26,21 @@ pub const ADMIN: &str = "test-admin-token-0123456789";
 pub struct Server {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// Its SQLite file.
+    /// Its SQLite file (with PostgreSQL: the path that stands for its
+    /// database, for [`sql`] and [`Server::restart`]).
     pub db: PathBuf,
     /// Keeps the directory alive.
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL cluster holding its database, when one does.
+    pub pg: Option<std::sync::Arc<pg::Cluster>>,
 }
 
-/// The test configuration: free port, the database in `db`, admin token set,
-/// no periodic sweeper (tests sweep on purpose).
+/// The test configuration: free port, the database in `db` (or the
+/// PostgreSQL database `db` stands for), admin token set, no periodic
+/// sweeper (tests sweep on purpose).
 pub fn config(db: &Path) -> Config {
     Config {
+        database_url: pg::lookup(db).map(|(cluster, name)| cluster.url(&name)),
         port: 0,
         www: "/nonexistent-www".into(),
         pkg: "/nonexistent-pkg".into(),
@@ -56,10 +65,16 @@ pub async fn serve(config: Config) -> SocketAddr {
 pub async fn start(tweak: impl FnOnce(&mut Config)) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sessile.db");
+    let pg = pg::selected().then(|| {
+        let cluster = pg::shared();
+        let name = cluster.create_db();
+        pg::register(&db, &cluster, &name);
+        cluster
+    });
     let mut cfg = config(&db);
     tweak(&mut cfg);
     let addr = serve(cfg).await;
-    Server { addr, db, dir }
+    Server { addr, db, dir, pg }
 }
 
 impl Server {
@@ -333,14 +348,25 @@ pub fn hello_msg(s: &Sess, client: &str, have: u64) -> Message {
     })
 }
 
-/// Runs `sql` on the server's SQLite file (a separate connection).
+/// Runs `sql` on the server's SQLite file (a separate connection), or on
+/// the PostgreSQL database the path stands for.
 pub fn sql(db: &Path, sql: &str) {
+    if let Some((cluster, name)) = pg::lookup(db) {
+        cluster.psql(&name, sql);
+        return;
+    }
     let c = rusqlite::Connection::open(db).unwrap();
     c.execute_batch(sql).unwrap();
 }
 
 /// One integer from `sql`.
 pub fn sql_count(db: &Path, sql: &str) -> i64 {
+    if let Some((cluster, name)) = pg::lookup(db) {
+        let out = cluster.psql(&name, sql);
+        return out
+            .parse()
+            .unwrap_or_else(|_| panic!("not an integer from `{sql}`: {out}"));
+    }
     let c = rusqlite::Connection::open(db).unwrap();
     c.query_row(sql, [], |r| r.get(0)).unwrap()
 }

@@ -1,0 +1,235 @@
+//! The PostgreSQL store against a throwaway cluster (tests/common/pg.rs):
+//! an unreachable database at start is named with its password hidden and
+//! the server exits non-zero; a database lost while running fails requests
+//! with `SERVER_STORAGE_ERROR`, acknowledges nothing that is not stored, and
+//! the server carries on by itself once the database is back; a session
+//! another server changed in between is not overwritten; the schema is
+//! versioned. These always run on PostgreSQL (and fail, never skip, when it
+//! is not installed: scripts/setup installs it).
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use common::pg::{self, Cluster};
+use common::*;
+use serde_json::{json, Value};
+use sessile_server::store::{PostgresStore, Store};
+
+/// A server in this process on a new database of `cluster`.
+async fn serve_on(cluster: &Arc<Cluster>) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stands-for-postgres");
+    let name = cluster.create_db();
+    pg::register(&db, cluster, &name);
+    let addr = serve(config(&db)).await;
+    Server {
+        addr,
+        db,
+        dir,
+        pg: Some(cluster.clone()),
+    }
+}
+
+/// The database name a test server's path stands for.
+fn db_name(srv: &Server) -> String {
+    pg::lookup(&srv.db).unwrap().1
+}
+
+/// The version an op's answer acknowledges; panics on anything else.
+fn acked(a: &Answer) -> u64 {
+    let v = a.json();
+    assert_eq!(v["type"], "ack", "{v}");
+    assert_eq!(v["duplicate"], Value::Null, "{v}");
+    v["version"].as_u64().unwrap()
+}
+
+fn port_nobody_listens_on() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn an_unreachable_database_at_start_is_named_without_its_password_and_exits_1() {
+    let port = port_nobody_listens_on();
+    let out = Command::new(env!("CARGO_BIN_EXE_sessile-server"))
+        .args(["--port", "0"])
+        .env(
+            "SESSILE_DATABASE_URL",
+            format!("postgres://shop:topsecret@127.0.0.1:{port}/sessile"),
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot open postgres://shop:***@127.0.0.1:{port}/sessile"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cannot connect to PostgreSQL"), "{stderr}");
+    assert!(!stderr.contains("topsecret"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Something that is not a PostgreSQL URL is refused before anything starts.
+    let out = Command::new(env!("CARGO_BIN_EXE_sessile-server"))
+        .env("SESSILE_DATABASE_URL", "mysql://shop:topsecret@127.0.0.1/x")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("must be a postgres://"), "{stderr}");
+    assert!(!stderr.contains("topsecret"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_lost_database_fails_requests_acknowledges_nothing_unstored_and_recovers() {
+    // A cluster of its own: this test stops it.
+    let cluster = Arc::new(Cluster::start());
+    let srv = serve_on(&cluster).await;
+    let s = create(srv.addr, json!({"state": {"a": 0}})).await;
+    let c = client_id(1);
+    let first = http_op(srv.addr, &s, &op(&c, 1, 1, json!({"a": 1}), None)).await;
+    assert_eq!(acked(&first), 2);
+
+    cluster.stop();
+    // The op is refused with the storage code (retryable) and not acknowledged.
+    let lost = http_op(srv.addr, &s, &op(&c, 2, 2, json!({"lost": true}), None)).await;
+    assert_eq!(
+        (lost.status, lost.code()),
+        (503, "SERVER_STORAGE_ERROR".into())
+    );
+    assert_eq!(lost.json()["retryable"], true);
+    // So is a read: the session is read from the database again.
+    let read = view(srv.addr, &s).await;
+    assert_eq!(
+        (read.status, read.code()),
+        (503, "SERVER_STORAGE_ERROR".into())
+    );
+    let created = request(srv.addr, "POST", "/v1/sessions", &[], b"{}").await;
+    assert_eq!(created.code(), "SERVER_STORAGE_ERROR");
+
+    // Back on the same port: the same server carries on, nothing restarted.
+    cluster.start_again();
+    // Sequence 2 was never applied: a different patch under it is new.
+    let second = http_op(srv.addr, &s, &op(&c, 2, 2, json!({"b": 2}), None)).await;
+    assert_eq!(acked(&second), 3);
+    let third = http_op(srv.addr, &s, &op(&c, 3, 3, json!({"c": 3}), None)).await;
+    assert_eq!(acked(&third), 4);
+
+    let v = view(srv.addr, &s).await.json();
+    assert_eq!(v["state"], json!({"a": 1, "b": 2, "c": 3}), "{v}");
+    assert_eq!(v["version"], 4);
+    // The database holds exactly the acknowledged ops: patches, audit, row.
+    let name = db_name(&srv);
+    let q = |sql: &str| cluster.psql(&name, sql);
+    assert_eq!(
+        q(&format!(
+            "SELECT string_agg(version || ':' || patch, ' ' ORDER BY version) FROM patches \
+             WHERE session_id = '{}'",
+            s.id
+        )),
+        r#"2:{"a":1} 3:{"b":2} 4:{"c":3}"#
+    );
+    assert_eq!(
+        q(&format!(
+            "SELECT string_agg(seq::text, ',' ORDER BY id) FROM audit \
+             WHERE session_id = '{}' AND action = 'op'",
+            s.id
+        )),
+        "1,2,3"
+    );
+    assert_eq!(
+        q(&format!(
+            "SELECT version FROM sessions WHERE id = '{}'",
+            s.id
+        )),
+        "4"
+    );
+}
+
+#[tokio::test]
+async fn a_session_another_server_changed_is_not_overwritten() {
+    let cluster = pg::shared();
+    let a = serve_on(&cluster).await;
+    // A second server on the same database.
+    let b = a.restart().await;
+    let s = create(a.addr, json!({"state": {}})).await;
+    let (ca, cb) = (client_id(1), client_id(2));
+    // A reads the session (and keeps it in memory at version 2) ...
+    assert_eq!(
+        acked(&http_op(a.addr, &s, &op(&ca, 1, 1, json!({"x": 1}), None)).await),
+        2
+    );
+    // ... B changes it to version 3 ...
+    assert_eq!(
+        acked(&http_op(b, &s, &op(&cb, 1, 2, json!({"y": 1}), None)).await),
+        3
+    );
+    // ... so A's next write, made on version 2, must not land: refused,
+    // not acknowledged.
+    let stale = http_op(a.addr, &s, &op(&ca, 2, 2, json!({"x": 2}), None)).await;
+    assert_eq!(
+        (stale.status, stale.code()),
+        (503, "SERVER_STORAGE_ERROR".into())
+    );
+    let message = stale.json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains("changed in the database"), "{message}");
+    // A reads it again and the retried op applies on top of B's change.
+    let retried = http_op(a.addr, &s, &op(&ca, 2, 3, json!({"x": 2}), None)).await;
+    assert_eq!(acked(&retried), 4);
+    // (Read on A: B keeps version 3 in memory; telling it is the
+    // cross-instance fan-out, not built yet.)
+    let v = view(a.addr, &s).await.json();
+    assert_eq!(v["state"], json!({"x": 2, "y": 1}), "{v}");
+    let row = cluster.psql(
+        &db_name(&a),
+        &format!(
+            "SELECT version || ' ' || state FROM sessions WHERE id = '{}'",
+            s.id
+        ),
+    );
+    assert_eq!(row, r#"4 {"x":2,"y":1}"#);
+    let ops = cluster.psql(
+        &db_name(&a),
+        &format!(
+            "SELECT count(*) FROM audit WHERE session_id = '{}' AND action = 'op'",
+            s.id
+        ),
+    );
+    assert_eq!(ops, "3");
+}
+
+#[test]
+fn the_schema_is_versioned_and_a_newer_one_refused() {
+    let cluster = pg::shared();
+    let name = cluster.create_db();
+    let url = cluster.url(&name);
+    let mut store = PostgresStore::open(&url).unwrap();
+    assert!(store.scan().unwrap().is_empty());
+    drop(store);
+    // Opening again runs no step twice.
+    PostgresStore::open(&url).unwrap();
+    assert_eq!(
+        cluster.psql(&name, "SELECT version FROM sessile_schema"),
+        "1"
+    );
+    cluster.psql(&name, "UPDATE sessile_schema SET version = 99");
+    let err = PostgresStore::open(&url)
+        .err()
+        .expect("a newer schema opened");
+    assert!(
+        err.to_string()
+            .contains("schema version 99, newer than this server's 1"),
+        "{err}"
+    );
+}

@@ -158,6 +158,31 @@ async fn a_lost_database_fails_requests_acknowledges_nothing_unstored_and_recove
 }
 
 #[tokio::test]
+async fn a_database_restarted_while_the_server_idles_costs_no_request() {
+    let cluster = Arc::new(Cluster::start());
+    let srv = serve_on(&cluster).await;
+    let s = create(srv.addr, json!({"state": {}})).await;
+    let c = client_id(1);
+    let first = http_op(srv.addr, &s, &op(&c, 1, 1, json!({"a": 1}), None)).await;
+    assert_eq!(acked(&first), 2);
+    // No request while it is down: the server's connection is stale, not
+    // known lost. The next write (the session is in memory: a commit first)
+    // and the next read (a session not in memory) go through.
+    cluster.stop();
+    cluster.start_again();
+    let second = http_op(srv.addr, &s, &op(&c, 2, 2, json!({"b": 2}), None)).await;
+    assert_eq!(acked(&second), 3);
+    cluster.stop();
+    cluster.start_again();
+    let other = create(srv.addr, json!({"state": {"z": 1}})).await;
+    let later = srv.restart().await;
+    cluster.stop();
+    cluster.start_again();
+    let v = view(later, &other).await.json();
+    assert_eq!(v["state"], json!({"z": 1}), "{v}");
+}
+
+#[tokio::test]
 async fn a_session_another_server_changed_is_not_overwritten() {
     let cluster = pg::shared();
     let a = serve_on(&cluster).await;

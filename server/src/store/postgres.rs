@@ -16,7 +16,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use postgres::{Client, NoTls, Statement, Transaction};
+use postgres::{Client, NoTls, Statement};
 use sessile::core::error::SessileError;
 use sessile::core::protocol::{LoggedPatch, OpId};
 
@@ -222,11 +222,27 @@ impl PostgresStore {
             .ok_or_else(|| storage_error("no PostgreSQL connection"))
     }
 
+    /// Runs `f` on the connection, and once more on a new one when the
+    /// connection turns out lost (the database restarted while this server
+    /// was idle). `f` must only read, or write nothing before it fails.
+    fn retrying<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Connection) -> Result<T, postgres::Error>,
+    ) -> Result<T, SessileError> {
+        let conn = self.conn()?;
+        match f(conn) {
+            Ok(v) => return Ok(v),
+            Err(e) if is_lost(&e) => self.conn = None,
+            Err(e) => return Err(self.failed(e)),
+        }
+        let conn = self.conn()?;
+        f(conn).map_err(|e| self.failed(e))
+    }
+
     /// The error of a call; forgets the connection unless the server
     /// answered with the error (a lost connection, a broken one).
     fn failed(&mut self, e: postgres::Error) -> SessileError {
-        let lost = e.as_db_error().is_none() || e.is_closed();
-        if lost || self.conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+        if is_lost(&e) || self.conn.as_ref().is_none_or(|c| c.client.is_closed()) {
             self.conn = None;
             return storage_error(format!(
                 "lost the connection to PostgreSQL: {}",
@@ -268,6 +284,12 @@ fn migrate(client: &mut Client) -> Result<(), SessileError> {
     )
     .map_err(db)?;
     tx.commit().map_err(db)
+}
+
+/// Whether `e` says the connection is gone or broken (not an error the
+/// database answered with).
+fn is_lost(e: &postgres::Error) -> bool {
+    e.as_db_error().is_none() || e.is_closed()
 }
 
 /// A failed connection attempt as the store's error.
@@ -321,7 +343,7 @@ impl From<postgres::Error> for WriteError {
     }
 }
 
-fn write(tx: &mut Transaction<'_>, st: &Prepared, change: &Change) -> Result<(), WriteError> {
+fn write(tx: &mut Client, st: &Prepared, change: &Change) -> Result<(), WriteError> {
     match change {
         Change::Upsert {
             record: s,
@@ -416,12 +438,15 @@ fn write(tx: &mut Transaction<'_>, st: &Prepared, change: &Change) -> Result<(),
 
 impl Store for PostgresStore {
     fn load(&mut self, id: &str) -> Result<Option<Loaded>, SessileError> {
-        let conn = self.conn()?;
-        let found = match conn.client.query_opt(&conn.st.load, &[&id]) {
-            Ok(found) => found,
-            Err(e) => return Err(self.failed(e)),
-        };
-        let Some(row) = found else {
+        let found = self.retrying(|c| {
+            let Some(row) = c.client.query_opt(&c.st.load, &[&id])? else {
+                return Ok(None);
+            };
+            let oldest = row.get::<_, i64>(7) - PATCH_LOG_LEN as i64;
+            let patches = c.client.query(&c.st.load_patches, &[&id, &oldest])?;
+            Ok(Some((row, patches)))
+        })?;
+        let Some((row, rows)) = found else {
             return Ok(None);
         };
         let version = row.get::<_, i64>(7) as u64;
@@ -441,11 +466,6 @@ impl Store for PostgresStore {
             clients: ClientBook::from_json(row.get(11), version, updated_at_ms)?,
             flow_table: row.get(12),
         };
-        let oldest = version as i64 - PATCH_LOG_LEN as i64;
-        let rows = match conn.client.query(&conn.st.load_patches, &[&id, &oldest]) {
-            Ok(rows) => rows,
-            Err(e) => return Err(self.failed(e)),
-        };
         let mut recent = Vec::with_capacity(rows.len());
         for r in rows {
             let client: Option<String> = r.get(3);
@@ -464,27 +484,35 @@ impl Store for PostgresStore {
     }
 
     fn scan_key(&mut self, key: &str, now_ms: u64) -> Result<Vec<Summary>, SessileError> {
-        let conn = self.conn()?;
         let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
-        match conn.client.query(&conn.st.scan_key, &[&key, &now]) {
-            Ok(rows) => Ok(rows.iter().map(summary_from).collect()),
-            Err(e) => Err(self.failed(e)),
-        }
+        let rows = self.retrying(|c| c.client.query(&c.st.scan_key, &[&key, &now]))?;
+        Ok(rows.iter().map(summary_from).collect())
     }
 
     fn commit(&mut self, changes: &[Change]) -> Result<(), SessileError> {
         if changes.is_empty() {
             return Ok(());
         }
-        let conn = self.conn()?;
+        // BEGIN writes nothing: a connection found lost there (the database
+        // restarted while this server was idle) is replaced, and the batch
+        // goes on. Once past it, a failure fails the batch.
+        self.retrying(|c| c.client.batch_execute("BEGIN"))?;
+        // This very connection (never a new one, outside the transaction).
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(storage_error("no PostgreSQL connection"));
+        };
         let out = (|| {
-            let mut tx = conn.client.transaction()?;
             for change in changes {
-                write(&mut tx, &conn.st, change)?;
+                write(&mut conn.client, &conn.st, change)?;
             }
-            tx.commit()?;
+            conn.client.batch_execute("COMMIT")?;
             Ok(())
         })();
+        if out.is_err() && !conn.client.is_closed() {
+            // Nothing of the batch stays; an error here means the
+            // connection went, and the next call opens another.
+            let _ = conn.client.batch_execute("ROLLBACK");
+        }
         match out {
             Ok(()) => Ok(()),
             Err(WriteError::Db(e)) => Err(self.failed(e)),
@@ -496,20 +524,13 @@ impl Store for PostgresStore {
     }
 
     fn scan(&mut self) -> Result<Vec<Summary>, SessileError> {
-        let conn = self.conn()?;
-        match conn.client.query(&conn.st.scan, &[]) {
-            Ok(rows) => Ok(rows.iter().map(summary_from).collect()),
-            Err(e) => Err(self.failed(e)),
-        }
+        let rows = self.retrying(|c| c.client.query(&c.st.scan, &[]))?;
+        Ok(rows.iter().map(summary_from).collect())
     }
 
     fn audit(&mut self, session: &str, limit: u64) -> Result<Vec<AuditEntry>, SessileError> {
-        let conn = self.conn()?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = match conn.client.query(&conn.st.audit, &[&session, &limit]) {
-            Ok(rows) => rows,
-            Err(e) => return Err(self.failed(e)),
-        };
+        let rows = self.retrying(|c| c.client.query(&c.st.audit, &[&session, &limit]))?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows.iter().rev() {
             out.push(AuditEntry {

@@ -29,7 +29,13 @@ pub struct Cluster {
 /// Where the PostgreSQL programs are; panics with what to do when nowhere.
 fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("SESSILE_PG_BIN") {
-        return dir.into();
+        let dir = PathBuf::from(dir);
+        assert!(
+            dir.join("initdb").is_file(),
+            "SESSILE_PG_BIN is {}, which holds no initdb",
+            dir.display()
+        );
+        return dir;
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()

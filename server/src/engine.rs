@@ -1,6 +1,6 @@
 //! The engine thread: the one place that changes sessions. Requests arrive as
 //! jobs on a bounded channel; the thread runs a batch of them against
-//! [`Sessions`], commits the batch's changes in one SQLite transaction (group
+//! [`Sessions`], commits the batch's changes in one store transaction (group
 //! commit), and only then answers the jobs and pushes patches to listeners.
 //! A job that panics (a bug) costs its batch, not the server: see [`run`].
 

@@ -1,6 +1,6 @@
 //! sessile-server: the reference server for sessile. It speaks the session
 //! protocol (docs/PROTOCOL.md) over WebSocket and HTTP, keeps sessions in
-//! SQLite with the lifecycle of the core crate, sweeps and reports on them,
+//! SQLite (or PostgreSQL) with the lifecycle of the core crate, sweeps and reports on them,
 //! and serves the demo page, the built package and snapshot verification.
 #![deny(missing_docs)]
 

@@ -172,6 +172,11 @@ async fn a_database_restarted_while_the_server_idles_costs_no_request() {
     cluster.start_again();
     let second = http_op(srv.addr, &s, &op(&c, 2, 2, json!({"b": 2}), None)).await;
     assert_eq!(acked(&second), 3);
+    // Stopped as an operator would: the connection was told why it closed.
+    cluster.stop_fast();
+    cluster.start_again();
+    let third = http_op(srv.addr, &s, &op(&c, 3, 3, json!({"c": 3}), None)).await;
+    assert_eq!(acked(&third), 4);
     cluster.stop();
     cluster.start_again();
     let other = create(srv.addr, json!({"state": {"z": 1}})).await;

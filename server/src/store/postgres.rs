@@ -286,10 +286,12 @@ fn migrate(client: &mut Client) -> Result<(), SessileError> {
     tx.commit().map_err(db)
 }
 
-/// Whether `e` says the connection is gone or broken (not an error the
-/// database answered with).
+/// Whether `e` says the connection is gone or broken: not an error the
+/// database answered a statement with, or its own word that it is shutting
+/// down or dropping the connection (SQLSTATE classes 57P and 08).
 fn is_lost(e: &postgres::Error) -> bool {
-    e.as_db_error().is_none() || e.is_closed()
+    let code = e.code().map_or("", |c| c.code());
+    e.as_db_error().is_none() || e.is_closed() || code.starts_with("57P") || code.starts_with("08")
 }
 
 /// A failed connection attempt as the store's error.

@@ -196,17 +196,21 @@ impl Cluster {
     /// Stops the server at once, as a crash would (`-m immediate`): clients
     /// lose their connections, nothing is shut down cleanly.
     pub fn stop(&self) {
+        self.stop_with("immediate");
+    }
+
+    /// Stops the server as an operator would (`-m fast`): each client's
+    /// connection gets `57P01` (terminating connection due to administrator
+    /// command) and closes.
+    pub fn stop_fast(&self) {
+        self.stop_with("fast");
+    }
+
+    fn stop_with(&self, mode: &str) {
         let data = self.data();
         self.run(
             "pg_ctl",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
+            &["-D", data.to_str().unwrap(), "-m", mode, "-w", "stop"],
         );
     }
 

@@ -239,6 +239,75 @@ async fn a_session_another_server_changed_is_not_overwritten() {
     assert_eq!(ops, "3");
 }
 
+#[tokio::test]
+async fn pipelined_ops_of_two_sessions_are_stored_in_order_with_a_trimmed_log() {
+    let cluster = pg::shared();
+    let srv = serve_on(&cluster).await;
+    let sessions = [
+        create(srv.addr, json!({"state": {}})).await,
+        create(srv.addr, json!({"state": {}})).await,
+    ];
+    let c = client_id(1);
+    let mut sockets = Vec::new();
+    for s in &sessions {
+        let (ws, _) = Ws::hello(srv.addr, s, &c, 1).await;
+        sockets.push(ws);
+    }
+    // 100 ops on each, sent without waiting: the engine batches them.
+    for seq in 1..=100u64 {
+        for ws in &mut sockets {
+            ws.send(&op(&c, seq, seq, json!({ "n": seq }), None)).await;
+        }
+    }
+    for ws in &mut sockets {
+        for seq in 1..=100u64 {
+            match ws.recv().await {
+                Some(sessile::core::protocol::Message::Ack(a)) => {
+                    assert_eq!((a.id.seq, a.version, a.duplicate), (seq, seq + 1, false))
+                }
+                other => panic!("seq {seq}: {other:?}"),
+            }
+        }
+    }
+    let name = db_name(&srv);
+    for s in &sessions {
+        let q = |sql: String| cluster.psql(&name, &sql);
+        let id = &s.id;
+        assert_eq!(
+            q(format!(
+                "SELECT version || ' ' || state FROM sessions WHERE id = '{id}'"
+            )),
+            r#"101 {"n":100}"#
+        );
+        // Trimmed at version 96 (to above 32), so 33..=101.
+        assert_eq!(
+            q(format!(
+                "SELECT min(version) || '..' || max(version) || ' ' || count(*) \
+                 FROM patches WHERE session_id = '{id}'"
+            )),
+            "33..101 69"
+        );
+        assert_eq!(
+            q(format!(
+                "SELECT patch || ' ' || client || ' ' || seq FROM patches \
+                 WHERE session_id = '{id}' AND version = 101"
+            )),
+            format!(r#"{{"n":100}} {c} 100"#)
+        );
+        // The audit in order: one entry per op, versions rising with ids.
+        assert_eq!(
+            q(format!(
+                "SELECT string_agg(version::text, ',' ORDER BY id) = \
+                 string_agg(version::text, ',' ORDER BY version) \
+                 AND string_agg(seq::text, ',' ORDER BY id) = \
+                 (SELECT string_agg(n::text, ',' ORDER BY n) FROM generate_series(1, 100) n) \
+                 FROM audit WHERE session_id = '{id}' AND action = 'op'"
+            )),
+            "t"
+        );
+    }
+}
+
 #[test]
 fn the_schema_is_versioned_and_a_newer_one_refused() {
     let cluster = pg::shared();

@@ -6,6 +6,7 @@
 //! tests and fuzzing.
 
 mod memory;
+mod pg_write;
 mod postgres;
 mod sqlite;
 

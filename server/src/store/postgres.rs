@@ -8,10 +8,9 @@
 //! a runtime of its own): every call comes from the engine's one std thread,
 //! and a batch is one transaction on one connection, so a pool would hold
 //! connections nobody uses at the same time, and an async client would have
-//! to be blocked on from that thread anyway. Each statement is one round
-//! trip (prepared once per connection); sending a batch's statements
-//! pipelined, or as arrays, is the next step when the load test measures
-//! PostgreSQL.
+//! to be blocked on from that thread anyway. Statements are prepared once
+//! per connection, and a batch's writes go as arrays, a few statements per
+//! batch (`pg_write.rs`).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -21,6 +20,8 @@ use sessile::core::error::SessileError;
 use sessile::core::protocol::{LoggedPatch, OpId};
 
 use crate::clients::ClientBook;
+
+use super::pg_write::{write_batch, WriteError, Writes};
 
 use super::{
     storage_error, AuditEntry, Change, Loaded, SessionRecord, Store, Summary,
@@ -99,17 +100,10 @@ pub fn redact_url(url: &str) -> String {
 struct Prepared {
     load: Statement,
     load_patches: Statement,
-    insert_session: Statement,
-    update_session: Statement,
-    insert_patch: Statement,
-    trim_patches: Statement,
-    insert_audit: Statement,
-    erase_patches: Statement,
-    delete_session: Statement,
-    delete_patches: Statement,
     scan_key: Statement,
     scan: Statement,
     audit: Statement,
+    writes: Writes,
 }
 
 /// The columns [`summary_from`] reads; `octet_length` counts UTF-8 bytes,
@@ -128,30 +122,6 @@ impl Prepared {
                 "SELECT version, patch, status, client, seq FROM patches \
                  WHERE session_id = $1 AND version > $2 ORDER BY version",
             )?,
-            insert_session: c.prepare(
-                "INSERT INTO sessions (id, token_hash, flow, status, status_since, key, state, \
-                 version, created_at, updated_at, expires_at, clients, flow_table) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )?,
-            update_session: c.prepare(
-                "UPDATE sessions SET status = $2, status_since = $3, state = $4, version = $5, \
-                 updated_at = $6, expires_at = $7, clients = $8 WHERE id = $1 AND version = $9",
-            )?,
-            insert_patch: c.prepare(
-                "INSERT INTO patches (session_id, version, patch, status, client, seq) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id, version) DO UPDATE \
-                 SET patch = $3, status = $4, client = $5, seq = $6",
-            )?,
-            trim_patches: c
-                .prepare("DELETE FROM patches WHERE session_id = $1 AND version <= $2")?,
-            insert_audit: c.prepare(
-                "INSERT INTO audit (session_id, at, actor, action, keys, version, seq) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )?,
-            erase_patches: c
-                .prepare("DELETE FROM patches WHERE session_id = $1 AND version < $2")?,
-            delete_session: c.prepare("DELETE FROM sessions WHERE id = $1")?,
-            delete_patches: c.prepare("DELETE FROM patches WHERE session_id = $1")?,
             scan_key: c.prepare(&format!(
                 "{SUMMARY_COLUMNS} FROM sessions WHERE key = $1 AND expires_at > $2"
             ))?,
@@ -160,6 +130,7 @@ impl Prepared {
                 "SELECT session_id, at, actor, action, keys, version, seq FROM audit \
                  WHERE session_id = $1 ORDER BY id DESC LIMIT $2",
             )?,
+            writes: Writes::prepare(c)?,
         })
     }
 }
@@ -329,115 +300,6 @@ fn summary_from(r: &postgres::Row) -> Summary {
     }
 }
 
-/// Why a batch failed although the database answered.
-enum WriteError {
-    Db(postgres::Error),
-    /// A conditional update found another version.
-    Moved {
-        session: String,
-        expected: u64,
-    },
-}
-
-impl From<postgres::Error> for WriteError {
-    fn from(e: postgres::Error) -> Self {
-        WriteError::Db(e)
-    }
-}
-
-fn write(tx: &mut Client, st: &Prepared, change: &Change) -> Result<(), WriteError> {
-    match change {
-        Change::Upsert {
-            record: s,
-            stored: None,
-        } => {
-            tx.execute(
-                &st.insert_session,
-                &[
-                    &s.id,
-                    &s.token_hash,
-                    &s.flow,
-                    &s.status,
-                    &(s.status_since_ms as i64),
-                    &s.key,
-                    &s.state.to_string(),
-                    &(s.version as i64),
-                    &(s.created_at_ms as i64),
-                    &(s.updated_at_ms as i64),
-                    &(s.expires_at_ms as i64),
-                    &s.clients.to_json(),
-                    &s.flow_table,
-                ],
-            )?;
-        }
-        Change::Upsert {
-            record: s,
-            stored: Some(expected),
-        } => {
-            let rows = tx.execute(
-                &st.update_session,
-                &[
-                    &s.id,
-                    &s.status,
-                    &(s.status_since_ms as i64),
-                    &s.state.to_string(),
-                    &(s.version as i64),
-                    &(s.updated_at_ms as i64),
-                    &(s.expires_at_ms as i64),
-                    &s.clients.to_json(),
-                    &(*expected as i64),
-                ],
-            )?;
-            if rows != 1 {
-                return Err(WriteError::Moved {
-                    session: s.id.clone(),
-                    expected: *expected,
-                });
-            }
-        }
-        Change::Patch { session, patch } => {
-            tx.execute(
-                &st.insert_patch,
-                &[
-                    session,
-                    &(patch.version as i64),
-                    &patch.patch.to_string(),
-                    &patch.status,
-                    &patch.op.as_ref().map(|o| o.client.as_str()),
-                    &patch.op.as_ref().map(|o| o.seq as i64),
-                ],
-            )?;
-            // As SQLite: trim every 16 versions, the log keeps 64 to 80.
-            if patch.version % 16 == 0 {
-                let oldest = patch.version as i64 - PATCH_LOG_LEN as i64;
-                tx.execute(&st.trim_patches, &[session, &oldest])?;
-            }
-        }
-        Change::Audit(a) => {
-            tx.execute(
-                &st.insert_audit,
-                &[
-                    &a.session,
-                    &(a.at_ms as i64),
-                    &a.actor,
-                    &a.action,
-                    &serde_json::to_string(&a.keys).unwrap_or_else(|_| "[]".into()),
-                    &(a.version as i64),
-                    &a.seq.map(|s| s as i64),
-                ],
-            )?;
-        }
-        Change::ErasePatchesBefore { session, version } => {
-            tx.execute(&st.erase_patches, &[session, &(*version as i64)])?;
-        }
-        Change::Remove(id) => {
-            tx.execute(&st.delete_session, &[id])?;
-            tx.execute(&st.delete_patches, &[id])?;
-        }
-    }
-    Ok(())
-}
-
 impl Store for PostgresStore {
     fn load(&mut self, id: &str) -> Result<Option<Loaded>, SessileError> {
         let found = self.retrying(|c| {
@@ -504,9 +366,7 @@ impl Store for PostgresStore {
             return Err(storage_error("no PostgreSQL connection"));
         };
         let out = (|| {
-            for change in changes {
-                write(&mut conn.client, &conn.st, change)?;
-            }
+            write_batch(&mut conn.client, &conn.st.writes, changes)?;
             conn.client.batch_execute("COMMIT")?;
             Ok(())
         })();

@@ -72,7 +72,16 @@ export interface StoreDiagnostics {
   degraded: { backend: string; error: EventError }[];
   version: number;
   storedVersion: number;
+  /**
+   * Changes not yet handed to a write: true from a change until its write
+   * starts, and again when that write fails (it is tried again later). In a
+   * synced session a change's write starts at once, so `unsaved` is false
+   * right after `update()` and `writing` true; a refused write shows only
+   * when the storage answers (`lastError`, `error_occurred`). The state is
+   * stored when `storedVersion` equals `version`.
+   */
   unsaved: boolean;
+  /** A write is under way (handed to the storage, not yet answered). */
   writing: boolean;
   rawBytes: number;
   /**

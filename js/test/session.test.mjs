@@ -438,15 +438,12 @@ describe("openSession against the real server", () => {
     await context.close();
   });
 
-  // TODO until its set-up is deterministic: on a fresh clone A's change was
-  // once already stored when checked (unsaved false), though IndexedDB's
-  // put is refused first; it passes alone and in most full runs.
-  test("two tabs: a tab that takes another tab's stored copy puts its own unsaved change back on top, and stores it", { todo: "A's write is not always refused in time (unsaved was false once on a fresh clone)" }, async () => {
+  test("two tabs: a tab that takes another tab's stored copy puts its own unsaved change back on top, and stores it", async () => {
     const { context, pages: [a, b] } = await twoTabs();
     await openTab(a, "rebase");
     await linkDown(a);
     // A synced change is written at once: A's IndexedDB refuses it (the quota,
-    // as the browser says it), so it stays unsaved while B's copy arrives.
+    // as the browser says it), so it stays unstored while B's copy arrives.
     await a.evaluate(() => {
       const put = IDBObjectStore.prototype.put;
       window.refuseWrites = true;
@@ -459,12 +456,28 @@ describe("openSession against the real server", () => {
       };
     });
     const mark = await a.evaluate(() => window.seen.length);
-    await a.evaluate(() => window.s.update({ lines: { fromA: 1 } }));
-    assert.equal(await a.evaluate(() => window.s.diagnostics().unsaved), true);
+    // The write starts in update() and is refused later, when IndexedDB
+    // answers: until then `unsaved` is false and `writing` true, so the
+    // refusal is waited for (lastError stays until a write is stored).
+    const before = await a.evaluate(() => {
+      window.s.update({ lines: { fromA: 1 } });
+      const d = window.s.diagnostics();
+      return { unsaved: d.unsaved, writing: d.writing };
+    });
+    assert.deepEqual(before, { unsaved: false, writing: true }, "handed to a write at once");
+    await a.waitForFunction(() => window.s.diagnostics().lastError?.code === "QUOTA_EXCEEDED");
+    const refused = await a.evaluate(() => {
+      const d = window.s.diagnostics();
+      return { version: d.version, storedVersion: d.storedVersion, reported: window.seen.some((e) => e.type === "error_occurred") };
+    });
+    assert.ok(refused.storedVersion < refused.version, `not stored: ${JSON.stringify(refused)}`);
+    assert.ok(refused.reported, "the refused write is an error_occurred event");
     await openTab(b, "rebase");
     await b.evaluate(() => window.s.update({ lines: { ...window.s.state.lines, fromB: 1 } }));
     await b.evaluate(() => window.s.flush());
-    await a.waitForFunction(() => window.seen.some((e) => e.type === "session_updated" && e.origin === "tab"));
+    // B also stored at open (the server's copy): A has taken B's copy once it shows fromB.
+    await a.waitForFunction(() => window.s.state.lines.fromB === 1);
+    assert.ok(await a.evaluate(() => window.seen.some((e) => e.type === "session_updated" && e.origin === "tab")));
     const taken = await a.evaluate(() => ({ lines: window.s.state.lines, events: window.seen }));
     assert.deepEqual(taken.lines, { fromA: 1, fromB: 1 }, `A keeps its change on B's copy: ${JSON.stringify(taken.events)}`);
     assert.ok(taken.events.slice(mark).every((e) => e.lines.fromA === 1), JSON.stringify(taken.events));

@@ -14,7 +14,6 @@ use super::page::Wait;
 use super::register::{self, Path};
 use super::sync::shown_status;
 use super::tracking::patched;
-use super::tracking::HELD_SEQ;
 use super::types::{Failure, SessionEvent};
 use super::SessionEngine;
 use crate::core::protocol::OpId;
@@ -57,36 +56,44 @@ impl SessionEngine {
 
     /// Once the link has the server's version (and, for a link resumed
     /// from a record, its `welcome`), held changes become ops (before the
-    /// welcome's copy is taken: they stay shown).
+    /// welcome's copy is taken: they stay shown), less the paths another
+    /// client of this browser changed on top of them; the store learns at
+    /// once that none is to be put back on top of the server's copy (what
+    /// was left out would come back, with nothing to send it).
     fn release_held(&mut self, now: u64) {
         let me = self.client.0.as_str();
-        if let Some(sync) = self.sync.as_mut() {
-            let unwelcomed = sync.unwelcomed;
-            let (link, server) = (sync.link.as_mut(), sync.server.as_ref());
-            if let (Some(link), Some(server)) =
-                (link.filter(|l| l.version() > 0 && !unwelcomed), server)
-            {
-                let others = &sync.entries.others;
-                let superseded =
-                    |paths: &[Path]| register::superseded(others, &server.id, me, HELD_SEQ, paths);
-                let (any, dropped) = sync.tracking.release(link, superseded, now);
-                if any {
-                    sync.records.changed(true);
-                }
-                // Each is told as a conflict the server's copy won (it holds
-                // the newer change): never numbered, its `op` is 0.
-                for local in dropped {
-                    self.events.push_back(SessionEvent::Conflict {
-                        op: OpId {
-                            client: me.to_string(),
-                            seq: 0,
-                        },
-                        local,
-                        server: link.confirmed().clone(),
-                        winner: ConflictWinner::Server,
-                    });
-                }
-            }
+        let Some(sync) = self.sync.as_mut() else {
+            return;
+        };
+        let unwelcomed = sync.unwelcomed;
+        let (link, server) = (sync.link.as_mut(), sync.server.as_ref());
+        let (Some(link), Some(server)) = (link.filter(|l| l.version() > 0 && !unwelcomed), server)
+        else {
+            return;
+        };
+        let others = &sync.entries.others;
+        let covered =
+            |listed: u64, paths: &[Path]| register::covered(others, &server.id, me, listed, paths);
+        let answered = sync.tracking.answered();
+        let (any, dropped) = sync.tracking.release(link, covered, now);
+        if any {
+            sync.records.changed(true);
+        }
+        // Each part left out is told as a conflict the server's copy won (it
+        // holds the newer change): never numbered, its `op` is 0.
+        for local in dropped {
+            self.events.push_back(SessionEvent::Conflict {
+                op: OpId {
+                    client: me.to_string(),
+                    seq: 0,
+                },
+                local,
+                server: link.confirmed().clone(),
+                winner: ConflictWinner::Server,
+            });
+        }
+        if sync.tracking.answered() > answered {
+            self.store.handle_acknowledged(sync.tracking.answered());
         }
     }
 
@@ -120,7 +127,7 @@ impl SessionEngine {
                 winner,
             } => {
                 sync.records.changed(false);
-                if winner == ConflictWinner::Server && self.resubmit(op.seq, &local, &server, now) {
+                if winner == ConflictWinner::Server && self.resubmit(&op, &local, &server, now) {
                     if let Some(s) = self.sync.as_mut() {
                         s.tracking.forget(op.seq);
                     }
@@ -197,30 +204,29 @@ impl SessionEngine {
     }
 
     /// Rule 3: submits op `seq`'s patch again on the current version when
-    /// the conflict was with a change this tab had already taken. Returns
-    /// whether the conflict is settled so (and not to be reported).
-    fn resubmit(&mut self, seq: u64, local: &Value, server: &Value, now: u64) -> bool {
+    /// the conflict was with a change this tab had already taken, less the
+    /// paths another client of this browser changed on top of it (the
+    /// server's value there holds the op's effect and that change: that
+    /// part loses, and is told as a conflict). Returns whether the conflict
+    /// is settled so (and not to be reported).
+    fn resubmit(&mut self, op: &OpId, local: &Value, server: &Value, now: u64) -> bool {
         let Some(sync) = self.sync.as_mut() else {
             return false;
         };
         let (Some(link), Some(session)) = (sync.link.as_mut(), sync.server.as_ref()) else {
             return false;
         };
-        // Another client of this browser made a change on top of this op:
-        // the server's value holds it, the op is not sent again over it.
         let paths = register::paths_of(local);
-        if register::superseded(
+        let lost = register::covered(
             &sync.entries.others,
             &session.id,
             &self.client.0,
-            seq,
+            op.seq,
             &paths,
-        ) {
-            return false;
-        }
+        );
         let Some(patch) = sync
             .tracking
-            .resubmittable(seq, local, server, link.outbox())
+            .resubmittable(op.seq, local, server, link.outbox(), &lost)
         else {
             return false;
         };
@@ -233,6 +239,15 @@ impl SessionEngine {
                     .submitted(link.outbox(), had, 0, &view, &next, None);
                 sync.records.changed(true);
             }
+        }
+        if !lost.is_empty() {
+            let (_, part) = register::split(local, &lost);
+            self.events.push_back(SessionEvent::Conflict {
+                op: op.clone(),
+                local: part,
+                server: server.clone(),
+                winner: ConflictWinner::Server,
+            });
         }
         true
     }

@@ -9,19 +9,41 @@
 //! older there. This file builds this client's entry, reads the others'
 //! and keeps those values; the engine writes and hears the entries.
 //!
+//! A change held before the link has a server version is listed under a
+//! number of its own from [`HELD_BASE`] up (later ones higher, never used
+//! twice by a client), above every op sequence, which stays below it.
+//!
 //! An entry also says which listed ops of other clients this client made a
 //! change on top of (`over: [{client, seq, paths}]`: that client's ops up
-//! to `seq` at `paths` are held in a change of this client). The client
-//! that owns those ops (or the tab that adopts its id after a crash) reads
-//! it when one of them is refused as a conflict: such an op is not
-//! submitted again over the newer change (rule 3's exception), it loses
-//! its conflict. A mark stays while the other client still lists an op it
-//! covers, so after this tab closed too.
+//! to `seq` at `paths` are held in a change of this client). A mark over
+//! ops (`seq` below [`HELD_BASE`]) covers that client's ops up to `seq`; a
+//! mark over held changes covers its held changes up to `seq`, never an op
+//! (a client lists both at times: two marks). The client that owns them
+//! (or the tab that adopts its id after a crash) reads them: an op so
+//! covered that is refused as a conflict is not submitted again over the
+//! newer change (rule 3's exception), and a held change so covered is not
+//! sent; either loses only its paths under the mark. A mark stays while
+//! the other client still lists something of its kind it covers, so after
+//! this tab closed too; a change listed later is never covered by it.
 
 use serde_json::{json, Map, Value};
 
 use crate::core::protocol::Op;
+use crate::core::session::link::MAX_SEQ;
 use crate::core::vec_map::VecMap;
+
+/// The lowest number a held change is listed under: above every op
+/// sequence ([`MAX_SEQ`]), so no other tab takes a held change for applied
+/// before it is submitted.
+pub const HELD_BASE: u64 = MAX_SEQ + 1;
+/// The highest number a held change is listed under (2^53 − 1, the
+/// largest integer a JavaScript number holds exactly).
+pub const HELD_MAX: u64 = (1 << 53) - 1;
+
+/// Whether a listed number is a held change's (else an op's sequence).
+pub fn is_held(seq: u64) -> bool {
+    seq >= HELD_BASE
+}
 
 /// A key chain from the root of the state.
 pub type Path = Vec<String>;
@@ -101,7 +123,13 @@ pub fn entry(session: &str, ops: &[&Op], over: &[Over]) -> Option<(String, Strin
         let only = with_over(json!({"session": session, "ops": []}));
         return (!over.is_empty()).then(|| (only.clone(), only));
     };
-    let short = with_over(json!({"session": session, "all": true, "last": newest.id.seq}));
+    let mut short = json!({"session": session, "all": true, "last": newest.id.seq});
+    // Held changes listed after ops: the newest op's sequence too, for marks.
+    let newest_op = ops.iter().rev().find(|op| !is_held(op.id.seq));
+    if let Some(op) = newest_op.filter(|_| is_held(newest.id.seq)) {
+        short["lastOp"] = json!(op.id.seq);
+    }
+    let short = with_over(short);
     let mut count = 0;
     let listed: Vec<Value> = ops
         .iter()
@@ -165,10 +193,11 @@ pub fn pending_of(
     out
 }
 
-/// What a change at `paths` made now was made on top of: the ops the
-/// entries `others` list for session `session` at paths overlapping
-/// `paths` that this tab has not seen applied (`applied(client)`), by
-/// client (an entry that says "anything", up to its `last`).
+/// What a change at `paths` made now was made on top of: the ops and held
+/// changes the entries `others` list for session `session` at paths
+/// overlapping `paths` that this tab has not seen applied
+/// (`applied(client)`), by client and kind (an entry that says "anything",
+/// up to its `last` and `lastOp`).
 pub fn built_over(
     others: &VecMap<String, String>,
     session: &str,
@@ -181,13 +210,15 @@ pub fn built_over(
             continue;
         };
         let seen = applied(client);
-        let mut seq = 0;
-        let mut at: Vec<Path> = Vec::new();
+        // [ops, held changes]: the newest covered and where.
+        let mut marks: [(u64, Vec<Path>); 2] = Default::default();
         if e.get("all") == Some(&Value::Bool(true)) {
             let last = e.get("last").and_then(Value::as_u64).unwrap_or(0);
-            if last > seen {
-                seq = last;
-                at = paths.to_vec();
+            let last_op = e.get("lastOp").and_then(Value::as_u64).unwrap_or(0);
+            for s in [last, last_op] {
+                if s > seen {
+                    marks[usize::from(is_held(s))] = (s, paths.to_vec());
+                }
             }
         }
         for op in e.get("ops").and_then(Value::as_array).into_iter().flatten() {
@@ -201,31 +232,43 @@ pub fn built_over(
                 .flatten()
                 .filter_map(read_path)
                 .collect();
+            let (seq, at) = &mut marks[usize::from(is_held(s))];
             for p in paths {
                 if listed.iter().any(|q| overlaps(p, q)) {
-                    seq = seq.max(s);
+                    *seq = (*seq).max(s);
                     if !at.contains(p) {
                         at.push(p.clone());
                     }
                 }
             }
         }
-        if seq > 0 {
-            out.push(Over {
-                client: client.clone(),
-                seq,
-                paths: at,
-            });
+        for (seq, paths) in marks {
+            if seq > 0 {
+                out.push(Over {
+                    client: client.clone(),
+                    seq,
+                    paths,
+                });
+            }
         }
     }
     out
 }
 
-/// Takes `new` into `marks`, one per client (its newest op, every path; over
-/// [`MAX_PATHS`], the whole state).
+impl Over {
+    /// Whether the mark covers the op or held change listed as `seq`: one
+    /// of its kind, up to its own.
+    pub fn covers_seq(&self, seq: u64) -> bool {
+        is_held(seq) == is_held(self.seq) && seq <= self.seq
+    }
+}
+
+/// Takes `new` into `marks`, one per client and kind (ops, held changes:
+/// the newest, every path; over [`MAX_PATHS`], the whole state).
 pub fn add_over(marks: &mut Vec<Over>, new: Vec<Over>) {
     for n in new {
-        let Some(m) = marks.iter_mut().find(|m| m.client == n.client) else {
+        let same = |m: &&mut Over| m.client == n.client && is_held(m.seq) == is_held(n.seq);
+        let Some(m) = marks.iter_mut().find(same) else {
             marks.push(n);
             continue;
         };
@@ -241,15 +284,19 @@ pub fn add_over(marks: &mut Vec<Over>, new: Vec<Over>) {
     }
 }
 
-/// Keeps the marks some op still listed in `others` (session `session`)
-/// is covered by: the others are answered, nothing will refuse them.
+/// Keeps the marks something still listed in `others` (session `session`)
+/// is covered by: an op for a mark over ops, a held change for a mark over
+/// held changes (once the other client sent or dropped them, the mark has
+/// done its work). The rest is answered, nothing will refuse it.
 pub fn prune_over(marks: &mut Vec<Over>, others: &VecMap<String, String>, session: &str) {
     marks.retain(|m| {
         let Some(e) = others.get(&m.client).and_then(|e| read_entry(e, session)) else {
             return false;
         };
         if e.get("all") == Some(&Value::Bool(true)) {
-            return true;
+            // The oldest listed is not said: kept while something of its kind may be.
+            let last = e.get("last").and_then(Value::as_u64).unwrap_or(0);
+            return !is_held(m.seq) || is_held(last);
         }
         e.get("ops")
             .and_then(Value::as_array)
@@ -258,7 +305,7 @@ pub fn prune_over(marks: &mut Vec<Over>, others: &VecMap<String, String>, sessio
             .any(|op| {
                 op.get("seq")
                     .and_then(Value::as_u64)
-                    .is_some_and(|s| s <= m.seq)
+                    .is_some_and(|s| m.covers_seq(s))
             })
     });
 }
@@ -288,22 +335,27 @@ pub fn overs_of(text: Option<&str>, session: &str) -> Vec<Over> {
         .collect()
 }
 
-/// Whether op `seq` of client `me`, at `paths`, is held in a change another
-/// client (its entry in `others`, session `session`) made on top of it.
-pub fn superseded(
+/// Which of `paths` (those of op or held change `seq` of client `me`) are
+/// held in a change another client (its entry in `others`, session
+/// `session`) made on top of it: the paths overlapping a mark that covers
+/// it. Empty when none.
+pub fn covered(
     others: &VecMap<String, String>,
     session: &str,
     me: &str,
     seq: u64,
     paths: &[Path],
-) -> bool {
-    others.iter().any(|(_, text)| {
-        overs_of(Some(text), session).iter().any(|o| {
-            o.client == me
-                && o.seq >= seq
-                && o.paths.iter().any(|p| paths.iter().any(|q| overlaps(p, q)))
-        })
-    })
+) -> Vec<Path> {
+    let marks: Vec<Over> = others
+        .iter()
+        .flat_map(|(_, text)| overs_of(Some(text), session))
+        .filter(|o| o.client == me && o.covers_seq(seq))
+        .collect();
+    paths
+        .iter()
+        .filter(|p| marks.iter().any(|o| o.paths.iter().any(|q| overlaps(p, q))))
+        .cloned()
+        .collect()
 }
 
 /// An entry's object, when it reads and is of session `session`.
@@ -333,6 +385,41 @@ pub fn keep_pending(view: Value, page: &Value, pending: &Pending) -> Value {
         set_at(&mut out, path, get_at(page, path));
     }
     out
+}
+
+/// `patch` split at `paths` (some of its [`paths_of`]): the patch without
+/// them (an object their removal leaves empty goes too) and the patch of
+/// only them.
+pub fn split(patch: &Value, paths: &[Path]) -> (Value, Value) {
+    let mut rest = patch.clone();
+    let mut taken = Value::Object(Map::new());
+    for p in paths {
+        if let Some(v) = get_at(patch, p) {
+            set_at(&mut taken, p, Some(v));
+        }
+        remove_at(&mut rest, p);
+    }
+    (rest, taken)
+}
+
+/// Removes `path` from `v`; whether `v` is left an empty object by it.
+fn remove_at(v: &mut Value, path: &[String]) -> bool {
+    let Some((first, tail)) = path.split_first() else {
+        *v = Value::Object(Map::new());
+        return true;
+    };
+    let Some(map) = v.as_object_mut() else {
+        return false;
+    };
+    let gone = match map.get_mut(first) {
+        Some(child) => tail.is_empty() || remove_at(child, tail),
+        None => false,
+    };
+    if !gone {
+        return false;
+    }
+    map.remove(first);
+    map.is_empty()
 }
 
 /// Whether one path is a prefix of the other (a change at one touches the
@@ -580,16 +667,17 @@ mod tests {
         assert!(overs_of(Some(&text), "other").is_empty());
         let mut mine = VecMap::new();
         mine.insert("b".to_string(), text);
-        assert!(superseded(&mine, S, &a, 3, &[p(&["cart", "X"])]));
-        assert!(superseded(&mine, S, &a, 4, &[p(&["email"])]));
-        assert!(
-            !superseded(&mine, S, &a, 5, &[p(&["cart", "X"])]),
-            "a later op"
-        );
-        assert!(!superseded(&mine, S, &a, 3, &[p(&["note"])]), "elsewhere");
-        assert!(
-            !superseded(&mine, S, "c", 3, &[p(&["cart"])]),
-            "another client's"
+        let superseded =
+            |who: &str, seq, paths: &[Path]| !covered(&mine, S, who, seq, paths).is_empty();
+        assert!(superseded(&a, 3, &[p(&["cart", "X"])]));
+        assert!(superseded(&a, 4, &[p(&["email"])]));
+        assert!(!superseded(&a, 5, &[p(&["cart", "X"])]), "a later op");
+        assert!(!superseded(&a, 3, &[p(&["note"])]), "elsewhere");
+        assert!(!superseded("c", 3, &[p(&["cart"])]), "another client's");
+        assert_eq!(
+            covered(&mine, S, &a, 3, &[p(&["cart", "X"]), p(&["note"])]),
+            [p(&["cart", "X"])],
+            "only the paths under the mark"
         );
         // Kept while the owner lists an op it covers.
         prune_over(&mut marks, &others, S);
@@ -600,5 +688,126 @@ mod tests {
         );
         prune_over(&mut marks, &others, S);
         assert!(marks.is_empty());
+    }
+
+    fn held(n: u64) -> u64 {
+        HELD_BASE + n
+    }
+
+    /// Held changes are listed each under its own number: a mark over one
+    /// covers it and the held changes listed before it, never a later one
+    /// and never an op (a client listing both gets two marks); it goes once
+    /// the other client lists no held change it covers.
+    #[test]
+    fn a_mark_over_held_changes_covers_only_those_listed_up_to_it() {
+        let a = "a".repeat(32);
+        let mut others = VecMap::new();
+        others.insert(
+            a.clone(),
+            json!({"session": S, "ops": [
+                {"seq": 3, "paths": [["cart", "X"]]},
+                {"seq": held(7), "paths": [["cart", "X"]]},
+                {"seq": held(9), "paths": [["email"]]}
+            ]})
+            .to_string(),
+        );
+        let over = built_over(&others, S, |_| 0, &[p(&["cart"])]);
+        assert_eq!(
+            over,
+            [
+                Over {
+                    client: a.clone(),
+                    seq: 3,
+                    paths: vec![p(&["cart"])]
+                },
+                Over {
+                    client: a.clone(),
+                    seq: held(7),
+                    paths: vec![p(&["cart"])]
+                }
+            ]
+        );
+        let mut marks = over.clone();
+        add_over(&mut marks, built_over(&others, S, |_| 0, &[p(&["email"])]));
+        assert_eq!(marks.len(), 2, "one per kind: {marks:?}");
+        assert_eq!(
+            (marks[1].seq, &marks[1].paths),
+            (held(9), &vec![p(&["cart"]), p(&["email"])])
+        );
+        let (text, _) = entry(S, &[], &over).unwrap();
+        let mut mine = VecMap::new();
+        mine.insert("b".to_string(), text);
+        let x = [p(&["cart", "X"])];
+        assert_eq!(covered(&mine, S, &a, held(7), &x), x);
+        assert_eq!(
+            covered(&mine, S, &a, held(6), &x),
+            x,
+            "an older held change"
+        );
+        assert!(covered(&mine, S, &a, held(8), &x).is_empty(), "a later one");
+        assert_eq!(covered(&mine, S, &a, 3, &x), x);
+        assert!(covered(&mine, S, &a, 4, &x).is_empty(), "a later op");
+        // The mark over held changes goes once a lists none it covers.
+        let mut marks = over;
+        others.insert(
+            a.clone(),
+            json!({"session": S, "ops": [
+                {"seq": 3, "paths": [["cart", "X"]]},
+                {"seq": held(8), "paths": [["cart", "X"]]}
+            ]})
+            .to_string(),
+        );
+        prune_over(&mut marks, &others, S);
+        assert_eq!(marks.len(), 1);
+        assert_eq!(marks[0].seq, 3);
+        // The short form names its newest op beside its newest held change.
+        let listed = [
+            Op {
+                id: OpId {
+                    client: a.clone(),
+                    seq: 4,
+                },
+                base: 1,
+                patch: json!({"k".repeat(17_000): 1}),
+                to: None,
+            },
+            Op {
+                id: OpId {
+                    client: a.clone(),
+                    seq: held(11),
+                },
+                base: 0,
+                patch: json!({"y": 1}),
+                to: None,
+            },
+        ];
+        let (text, _) = entry(S, &listed.iter().collect::<Vec<_>>(), &[]).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"session": S, "all": true, "last": held(11), "lastOp": 4})
+        );
+        others.insert(a.clone(), text);
+        let seqs: Vec<u64> = built_over(&others, S, |_| 0, &[p(&["z"])])
+            .iter()
+            .map(|o| o.seq)
+            .collect();
+        assert_eq!(seqs, [4, held(11)]);
+    }
+
+    #[test]
+    fn a_patch_splits_at_some_of_its_paths() {
+        let patch = json!({"cart": {"X": 1, "Y": null}, "email": "e", "gift": {}});
+        let (rest, taken) = split(&patch, &[p(&["cart", "X"]), p(&["email"])]);
+        assert_eq!(rest, json!({"cart": {"Y": null}, "gift": {}}));
+        assert_eq!(taken, json!({"cart": {"X": 1}, "email": "e"}));
+        let (rest, taken) = split(&patch, &[p(&["cart", "X"]), p(&["cart", "Y"])]);
+        assert_eq!(
+            rest,
+            json!({"email": "e", "gift": {}}),
+            "cart left empty goes"
+        );
+        assert_eq!(taken, json!({"cart": {"X": 1, "Y": null}}));
+        assert_eq!(split(&patch, &[]), (patch.clone(), json!({})));
+        assert_eq!(split(&patch, &[Path::new()]), (json!({}), patch));
     }
 }

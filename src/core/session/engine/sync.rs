@@ -425,7 +425,7 @@ impl SessionEngine {
             // processed: held until the link has both.
             let patch = merge_patch::diff(before, after);
             if patch.as_object().is_some_and(|p| !p.is_empty()) || to.is_some() {
-                sync.tracking.hold(patch, to, store_seq, before);
+                sync.tracking.hold(patch, to, store_seq, before, now);
                 sync.records.changed(false);
             }
             return Ok(0);

@@ -14,8 +14,11 @@
 //! its first `welcome`, or after the server lost versions) is held here,
 //! not submitted: an op made on version 0 is one the server can never show
 //! disjoint from what came since, so it would be refused as a conflict. It
-//! is written with the record, listed in the register, and submitted on
-//! the server's version once the link has one.
+//! is written with the record, listed in the register under a number of
+//! its own (from `register::HELD_BASE` up, later ones higher, kept in the
+//! record so a reload never lists a new change under an older number), and
+//! submitted on the server's version once the link has one, less the paths
+//! another client of this browser changed on top of it.
 //!
 //! Ops are kept by position in the link's outbox. When the outbox composes
 //! unsent ops into one (over its limit), the positions are found again by
@@ -31,15 +34,11 @@ use std::collections::VecDeque;
 
 use serde_json::{json, Map, Value};
 
-use super::register::{get_at, overlaps, paths_of, Path};
+use super::register::{self, get_at, overlaps, paths_of, Path, HELD_BASE, HELD_MAX};
 use crate::core::error_text::decimal;
 use crate::core::merge_patch;
 use crate::core::protocol::{Op, OpId};
 use crate::core::session::link::{Link, Outbox};
-
-/// The sequence a held change is listed under in the register: above any
-/// real one, so no other tab takes it for applied before it is submitted.
-pub const HELD_SEQ: u64 = (1 << 53) - 1;
 
 /// What an op of this tab was made on: its patch, the paths it sets and
 /// the page's values there before it.
@@ -63,6 +62,8 @@ struct Tracked {
     store_seq: u64,
     /// What it was made on, when known.
     made: Option<MadeOn>,
+    /// The number a held change is listed under (0 for an op).
+    listed: u64,
 }
 
 /// The unanswered ops of this tab, as the engine knows them.
@@ -75,6 +76,8 @@ pub struct Tracking {
     held: VecDeque<Tracked>,
     /// The newest store change the server has answered.
     answered: u64,
+    /// The last number a held change was listed under (0: none yet).
+    held_last: u64,
 }
 
 impl Tracking {
@@ -82,11 +85,29 @@ impl Tracking {
     /// what they were made on comes from `made_on` (as
     /// [`made_on_json`](Self::made_on_json) wrote it).
     pub fn resumed(outbox: &Outbox, answered: u64, saved: Option<&Value>) -> Self {
-        let held = saved
+        let held: VecDeque<Tracked> = saved
             .and_then(|s| s.get("held"))
             .and_then(Value::as_array)
             .map(|h| h.iter().filter_map(read_held).collect())
             .unwrap_or_default();
+        let mut held_last = saved
+            .and_then(|s| s.get("heldLast"))
+            .and_then(Value::as_u64)
+            .filter(|n| register::is_held(*n) && *n <= HELD_MAX)
+            .unwrap_or(0);
+        held_last = held.iter().map(|t| t.listed).fold(held_last, u64::max);
+        // Numbers out of order (or none, as an older record wrote them): new ones.
+        let ordered = held
+            .iter()
+            .zip(held.iter().skip(1))
+            .all(|(a, b)| a.listed < b.listed);
+        let mut held = held;
+        if !ordered || held.iter().any(|t| t.listed == 0) {
+            for t in &mut held {
+                held_last = next_held(held_last, 0);
+                t.listed = held_last;
+            }
+        }
         let saved = saved
             .and_then(|s| s.get("madeOn"))
             .and_then(Value::as_object);
@@ -103,6 +124,7 @@ impl Tracking {
                     to: None,
                     store_seq: 0,
                     made,
+                    listed: 0,
                 }
             })
             .collect();
@@ -111,6 +133,7 @@ impl Tracking {
             departed: Vec::new(),
             held,
             answered,
+            held_last,
         }
     }
 
@@ -120,8 +143,10 @@ impl Tracking {
     }
 
     /// What is written beside the link record: `madeOn` (what the
-    /// unanswered ops were made on) and `held` (the changes not submitted
-    /// yet), the fields present only when not empty.
+    /// unanswered ops were made on), `held` (the changes not submitted
+    /// yet, each with the number `n` it is listed under) and `heldLast`
+    /// (the last such number given), the fields present only when not
+    /// empty.
     pub fn saved(&self) -> Vec<(&'static str, Value)> {
         let mut out = Vec::new();
         if let Some(m) = self.made_on_json() {
@@ -132,7 +157,7 @@ impl Tracking {
                 .held
                 .iter()
                 .map(|t| {
-                    let mut h = json!({"patch": t.patch});
+                    let mut h = json!({"patch": t.patch, "n": t.listed});
                     if let Some(to) = &t.to {
                         h["to"] = json!(to);
                     }
@@ -143,6 +168,9 @@ impl Tracking {
                 })
                 .collect();
             out.push(("held", Value::Array(held)));
+        }
+        if self.held_last > 0 {
+            out.push(("heldLast", json!(self.held_last)));
         }
         out
     }
@@ -189,31 +217,42 @@ impl Tracking {
             to: None,
             store_seq,
             made,
+            listed: 0,
         };
         self.add(outbox, tracked);
     }
 
-    /// A change made while the link holds no server version: kept until
-    /// [`release`](Self::release).
-    pub fn hold(&mut self, patch: Value, to: Option<String>, store_seq: u64, before: &Value) {
+    /// A change made at `now` while the link holds no server version: kept
+    /// until [`release`](Self::release), listed under a number above every
+    /// one given before.
+    pub fn hold(
+        &mut self,
+        patch: Value,
+        to: Option<String>,
+        store_seq: u64,
+        before: &Value,
+        now: u64,
+    ) {
         let made = to.is_none().then(|| made_on(&patch, before));
+        self.held_last = next_held(self.held_last, now);
         self.held.push_back(Tracked {
             seq: 0,
             patch,
             to,
             store_seq,
             made,
+            listed: self.held_last,
         });
     }
 
-    /// The held changes as the register lists them (under [`HELD_SEQ`]).
+    /// The held changes as the register lists them, each under its number.
     pub fn held_ops(&self, client: &str) -> Vec<Op> {
         self.held
             .iter()
             .map(|t| Op {
                 id: OpId {
                     client: client.into(),
-                    seq: HELD_SEQ,
+                    seq: t.listed,
                 },
                 base: 0,
                 patch: t.patch.clone(),
@@ -223,27 +262,42 @@ impl Tracking {
     }
 
     /// The link has a server version: the held changes become ops, in
-    /// order. Whether there were any, and the patches of those left out
-    /// because another client of this browser made a change on top of them
-    /// (`superseded`, by their paths: that change holds them, and sending
-    /// the older value on the current version would undo it). When the
-    /// server has processed ops this outbox never numbered (it was restored
-    /// from an older record, whose last writes failed before a crash), a
-    /// held change the server's state already holds (and that moves no
-    /// status) went out then: it is not sent again under a second id.
+    /// order, each less the paths another client of this browser made a
+    /// change on top of (`covered(number, paths)`, by the number it is
+    /// listed under: that change holds them, and sending the older value on
+    /// the current version would undo it); one left with nothing (and no
+    /// status move) is not sent. Returns whether there were any, and the
+    /// parts left out (a patch each). When the server has processed ops
+    /// this outbox never numbered (it was restored from an older record,
+    /// whose last writes failed before a crash), a held change the
+    /// server's state already holds (and that moves no status) went out
+    /// then: it is not sent again under a second id.
+    ///
+    /// Every held change is then answered for the store: it is in the
+    /// link's view (an op), in the server's state, or left out, and the
+    /// store must not put it back on top of the server's copy
+    /// ([`answered`](Self::answered) moves past them).
     pub fn release(
         &mut self,
         link: &mut Link,
-        superseded: impl Fn(&[Path]) -> bool,
+        covered: impl Fn(u64, &[Path]) -> Vec<Path>,
         now: u64,
     ) -> (bool, Vec<Value>) {
         let held = std::mem::take(&mut self.held);
         let any = !held.is_empty();
         let mut dropped = Vec::new();
-        for t in held {
-            if t.to.is_none() && superseded(&paths_of(&t.patch)) {
-                dropped.push(t.patch);
-                continue;
+        for mut t in held {
+            self.answered = self.answered.max(t.store_seq);
+            let paths = paths_of(&t.patch);
+            let marked = covered(t.listed, &paths);
+            if !marked.is_empty() {
+                let (rest, lost) = register::split(&t.patch, &marked);
+                dropped.push(lost);
+                t.made = t.made.and_then(|m| m.without(&marked, &rest));
+                t.patch = rest;
+                if t.to.is_none() && t.patch.as_object().is_some_and(|p| p.is_empty()) {
+                    continue;
+                }
             }
             let held_by_server = *link.confirmed() == patched(link.confirmed(), &t.patch);
             if link.outnumbered() && t.to.is_none() && held_by_server {
@@ -299,6 +353,7 @@ impl Tracking {
                 to: None,
                 store_seq: parts.iter().map(|t| t.store_seq).max().unwrap_or(0),
                 made: merged(&parts, &op.patch),
+                listed: 0,
             });
         }
         if next.next().is_some() {
@@ -352,16 +407,19 @@ impl Tracking {
     }
 
     /// Rule 3: op `seq`, refused as a conflict with `local` its patch and
-    /// `server` the state that won, is to be submitted again when the
-    /// server's values at its paths are the ones it was made on and no
-    /// later op of this tab (in `outbox`) touches those paths. Returns its
-    /// patch then.
+    /// `server` the state that won, less its paths in `lost` (another
+    /// client of this browser changed them on top of it), is to be
+    /// submitted again when the server's values at its other paths are the
+    /// ones it was made on and no later op of this tab (in `outbox`)
+    /// touches those paths. Returns that part of its patch then (never an
+    /// empty one).
     pub fn resubmittable(
         &self,
         seq: u64,
         local: &Value,
         server: &Value,
         outbox: &Outbox,
+        lost: &[Path],
     ) -> Option<Value> {
         let tracked = self
             .departed
@@ -370,6 +428,11 @@ impl Tracking {
             .find(|t| t.seq == seq)?;
         let made = tracked.made.as_ref()?;
         if made.patch != *local {
+            return None;
+        }
+        let (rest, _) = register::split(&made.patch, lost);
+        let made = made.without(lost, &rest)?;
+        if made.paths.is_empty() {
             return None;
         }
         let unchanged = made
@@ -382,7 +445,7 @@ impl Tracking {
                 .iter()
                 .any(|p| made.paths.iter().any(|q| overlaps(p, q)))
         });
-        (unchanged && !touched_later).then(|| made.patch.clone())
+        (unchanged && !touched_later).then_some(made.patch)
     }
 
     /// Forgets what op `seq` was made on.
@@ -442,6 +505,35 @@ fn merged(parts: &[&Tracked], patch: &Value) -> Option<MadeOn> {
     })
 }
 
+impl MadeOn {
+    /// What `rest`, this patch less `lost` (some of its paths), was made on:
+    /// `None` when its paths are not those left.
+    fn without(&self, lost: &[Path], rest: &Value) -> Option<MadeOn> {
+        let (paths, values): (Vec<Path>, Vec<Option<Value>>) = self
+            .paths
+            .iter()
+            .zip(&self.values)
+            .filter(|(p, _)| !lost.contains(p))
+            .map(|(p, v)| (p.clone(), v.clone()))
+            .unzip();
+        (paths_of(rest) == paths).then(|| MadeOn {
+            patch: rest.clone(),
+            paths,
+            values,
+        })
+    }
+}
+
+/// The number the next held change is listed under, the last being `last`,
+/// made at `now` (ms since the epoch): above `last`, and above every number
+/// given at an earlier time (a client whose record was lost starts past
+/// them); at most [`HELD_MAX`].
+fn next_held(last: u64, now: u64) -> u64 {
+    last.saturating_add(1)
+        .max(HELD_BASE.saturating_add(now))
+        .min(HELD_MAX)
+}
+
 /// What a change of `patch` made on `before` was made on.
 fn made_on(patch: &Value, before: &Value) -> MadeOn {
     let paths = paths_of(patch);
@@ -475,12 +567,18 @@ fn read_held(v: &Value) -> Option<Tracked> {
         .get("made")
         .and_then(read_made_on)
         .filter(|m| m.patch == patch);
+    let listed = v
+        .get("n")
+        .and_then(Value::as_u64)
+        .filter(|n| register::is_held(*n) && *n <= HELD_MAX)
+        .unwrap_or(0);
     Some(Tracked {
         seq: 0,
         patch,
         to,
         store_seq: 0,
         made,
+        listed,
     })
 }
 
@@ -566,9 +664,12 @@ mod tests {
         let local = o.front().unwrap().patch.clone();
         assert_eq!(local, json!({"c": {"a": 1, "b": 1, "c": 1}}));
         let server = json!({"c": {"x": 1}});
-        assert_eq!(t.resubmittable(1, &local, &server, &o), Some(local.clone()));
         assert_eq!(
-            t.resubmittable(1, &local, &json!({"c": {"b": 9}}), &o),
+            t.resubmittable(1, &local, &server, &o, &[]),
+            Some(local.clone())
+        );
+        assert_eq!(
+            t.resubmittable(1, &local, &json!({"c": {"b": 9}}), &o, &[]),
             None
         );
         let _ = o.pop_front();
@@ -585,7 +686,7 @@ mod tests {
         push(&mut o, &mut t, json!({"c": 5}), 2, 1);
         assert_eq!(o.len(), 1);
         let local = o.front().unwrap().patch.clone();
-        assert_eq!(t.resubmittable(1, &local, &json!({}), &o), None);
+        assert_eq!(t.resubmittable(1, &local, &json!({}), &o, &[]), None);
         let _ = o.pop_front();
         assert_eq!(t.settle(&o, 2), Some(2));
     }
@@ -623,15 +724,16 @@ mod tests {
     fn held_changes_are_saved_listed_and_released_in_order_on_the_links_version() {
         use crate::core::session::link::{empty_state, LinkConfig};
         let mut t = Tracking::default();
-        t.hold(json!({"a": 1}), None, 4, &json!({}));
+        t.hold(json!({"a": 1}), None, 4, &json!({}), 0);
         t.hold(
             json!({"b": 1}),
             Some("checkout".into()),
             5,
             &json!({"a": 1}),
+            0,
         );
-        let listed = t.held_ops(ME);
-        assert_eq!((listed.len(), listed[0].id.seq), (2, HELD_SEQ));
+        let listed: Vec<u64> = t.held_ops(ME).iter().map(|o| o.id.seq).collect();
+        assert_eq!(listed, [HELD_BASE, HELD_BASE + 1], "each its own number");
         let empty = Outbox::new(ME).unwrap();
         assert_eq!(t.settle(&empty, 5), None, "held changes are not answered");
         assert_eq!(t.unanswered(&empty), 2);
@@ -642,11 +744,15 @@ mod tests {
             .collect();
         let mut again = Tracking::resumed(&empty, 0, Some(&Value::Object(saved)));
         assert_eq!(again.held.len(), 2);
+        assert_eq!(
+            (again.held[1].listed, again.held_last),
+            (HELD_BASE + 1, HELD_BASE + 1)
+        );
         assert_eq!(again.held[1].to.as_deref(), Some("checkout"));
         assert_eq!(again.held[0].made, t.held[0].made);
         let cfg = LinkConfig::new("fedcba9876543210fedcba9876543210", "t", 1);
         let mut link = Link::new(cfg, Outbox::new(ME).unwrap(), 7, empty_state());
-        assert!(again.release(&mut link, |_| false, 0).0);
+        assert!(again.release(&mut link, |_, _| Vec::new(), 0).0);
         let ops: Vec<_> = link
             .outbox()
             .iter()
@@ -654,7 +760,21 @@ mod tests {
             .collect();
         assert_eq!(ops, [(1, 7, None), (2, 7, Some("checkout".into()))]);
         assert_eq!(again.unanswered(link.outbox()), 2);
-        assert!(!again.release(&mut link, |_| false, 0).0, "nothing left");
+        assert!(
+            !again.release(&mut link, |_, _| Vec::new(), 0).0,
+            "nothing left"
+        );
+        // Numbers go on from the last, after a reload too, and never below the time's.
+        let saved: Map<String, Value> = again
+            .saved()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let mut later = Tracking::resumed(&empty, 0, Some(&Value::Object(saved)));
+        later.hold(json!({"c": 1}), None, 6, &json!({}), 0);
+        later.hold(json!({"d": 1}), None, 7, &json!({}), 1_000);
+        let listed: Vec<u64> = later.held_ops(ME).iter().map(|o| o.id.seq).collect();
+        assert_eq!(listed, [HELD_BASE + 2, HELD_BASE + 1_000]);
     }
 
     /// Found by the `client_session` fuzz target: a record whose last
@@ -669,10 +789,10 @@ mod tests {
         use crate::core::session::link::{empty_state, LinkConfig, Transport};
         let held = || {
             let mut t = Tracking::default();
-            t.hold(json!({"c": {"k0": 0}}), None, 1, &json!({}));
-            t.hold(json!({"c": {"k1": 1}}), None, 2, &json!({}));
-            t.hold(json!({"c": {"k9": 9}}), None, 3, &json!({}));
-            t.hold(json!({}), Some("checkout".into()), 4, &json!({}));
+            t.hold(json!({"c": {"k0": 0}}), None, 1, &json!({}), 0);
+            t.hold(json!({"c": {"k1": 1}}), None, 2, &json!({}), 0);
+            t.hold(json!({"c": {"k9": 9}}), None, 3, &json!({}), 0);
+            t.hold(json!({}), Some("checkout".into()), 4, &json!({}), 0);
             t
         };
         let welcome = |applied_seq| {
@@ -698,7 +818,7 @@ mod tests {
         };
         let mut link = synced(2);
         assert!(link.outnumbered());
-        assert!(held().release(&mut link, |_| false, 3).0);
+        assert!(held().release(&mut link, |_, _| Vec::new(), 3).0);
         let sent: Vec<_> = link
             .outbox()
             .iter()
@@ -712,7 +832,7 @@ mod tests {
         // A server that processed nothing of this client: every held change goes.
         let mut fresh = synced(0);
         assert!(!fresh.outnumbered());
-        assert!(held().release(&mut fresh, |_| false, 3).0);
+        assert!(held().release(&mut fresh, |_, _| Vec::new(), 3).0);
         assert_eq!(fresh.outbox().len(), 4);
     }
 
@@ -725,18 +845,21 @@ mod tests {
         let _ = o.push(1, local.clone(), None, 64);
         t.submitted(&o, 0, 1, &before, &local, None);
         assert_eq!(
-            t.resubmittable(1, &local, &json!({"cart": {"X": 1}, "y": 1}), &o),
+            t.resubmittable(1, &local, &json!({"cart": {"X": 1}, "y": 1}), &o, &[]),
             Some(local.clone())
         );
         assert_eq!(
-            t.resubmittable(1, &local, &json!({"cart": {"X": 5}}), &o),
+            t.resubmittable(1, &local, &json!({"cart": {"X": 5}}), &o, &[]),
             None
         );
-        assert_eq!(t.resubmittable(1, &json!({"other": 1}), &before, &o), None);
+        assert_eq!(
+            t.resubmittable(1, &json!({"other": 1}), &before, &o, &[]),
+            None
+        );
         // A later op on the same path holds the newer value already.
         let _ = o.push(1, json!({"cart": {"X": 3}}), None, 64);
         t.submitted(&o, 1, 2, &local, &json!({"cart": {"X": 3}}), None);
-        assert_eq!(t.resubmittable(1, &local, &before, &o), None);
+        assert_eq!(t.resubmittable(1, &local, &before, &o, &[]), None);
         // A status move is never resubmitted.
         let _ = o.push(1, json!({"z": 1}), Some("checkout".into()), 64);
         t.submitted(
@@ -747,15 +870,109 @@ mod tests {
             &json!({"cart": {"X": 3}, "z": 1}),
             Some("checkout"),
         );
-        assert_eq!(t.resubmittable(3, &json!({"z": 1}), &before, &o), None);
+        assert_eq!(t.resubmittable(3, &json!({"z": 1}), &before, &o, &[]), None);
         // Answered and handled: forgotten.
         let _ = o.pop_front();
         let _ = t.settle(&o, 3);
         t.forget_answered();
         assert_eq!(
-            t.resubmittable(1, &local, &json!({"cart": {"X": 1}}), &o),
+            t.resubmittable(1, &local, &json!({"cart": {"X": 1}}), &o, &[]),
             None
         );
         assert_eq!(patched(&before, &local), json!({"cart": {"X": 2}}));
+    }
+
+    /// Another client's change on top of a held change holds the paths it
+    /// covers: they are left out (and returned), the rest goes (a status
+    /// move even with nothing left), and what each op was made on follows
+    /// its patch.
+    #[test]
+    fn a_held_change_goes_without_its_covered_paths() {
+        use crate::core::session::link::{empty_state, LinkConfig};
+        let mut t = Tracking::default();
+        let both = json!({"cart": {"X": 1}, "email": "e"});
+        t.hold(both.clone(), None, 1, &json!({"cart": {}}), 0);
+        t.hold(
+            json!({"cart": {"X": 3}}),
+            None,
+            2,
+            &json!({"cart": {"X": 2}}),
+            0,
+        );
+        t.hold(
+            json!({"cart": {"X": 4}}),
+            Some("checkout".into()),
+            3,
+            &json!({}),
+            0,
+        );
+        t.hold(json!({"cart": {"X": 5}}), None, 4, &json!({}), 0);
+        let x: Path = vec!["cart".into(), "X".into()];
+        let covered = |n: u64, paths: &[Path]| -> Vec<Path> {
+            if n == HELD_BASE + 1 {
+                return Vec::new(); // made after the mark
+            }
+            paths.iter().filter(|p| **p == x).cloned().collect()
+        };
+        let cfg = LinkConfig::new("fedcba9876543210fedcba9876543210", "t", 1);
+        let mut link = Link::new(cfg, Outbox::new(ME).unwrap(), 7, empty_state());
+        let (any, dropped) = t.release(&mut link, covered, 0);
+        assert!(any);
+        let lost = json!({"cart": {"X": 1}});
+        assert_eq!(
+            dropped,
+            [
+                lost.clone(),
+                json!({"cart": {"X": 4}}),
+                json!({"cart": {"X": 5}})
+            ]
+        );
+        let ops: Vec<_> = link
+            .outbox()
+            .iter()
+            .map(|o| (o.id.seq, o.patch.clone(), o.to.clone()))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                (1, json!({"email": "e"}), None),
+                (2, json!({"cart": {"X": 3}}), None),
+                (3, json!({}), Some("checkout".into()))
+            ]
+        );
+        assert_eq!(t.answered(), 4, "the store puts none of them back");
+        let server = json!({"cart": {"X": 9}});
+        let email = json!({"email": "e"});
+        assert_eq!(
+            t.resubmittable(1, &email, &server, link.outbox(), &[]),
+            Some(email.clone())
+        );
+        // An op refused with some of its paths covered: the rest, if resubmittable.
+        let mut o = Outbox::new(ME).unwrap();
+        let mut r = Tracking::default();
+        let _ = o.push(1, both.clone(), None, 64);
+        r.submitted(
+            &o,
+            0,
+            1,
+            &json!({"cart": {}}),
+            &json!({"cart": {"X": 1}, "email": "e"}),
+            None,
+        );
+        let x = [x];
+        assert_eq!(r.resubmittable(1, &both, &server, &o, &x), Some(email));
+        assert_eq!(
+            r.resubmittable(1, &both, &server, &o, &[]),
+            None,
+            "X changed"
+        );
+        let moved = json!({"cart": {"X": 9}, "email": "f"});
+        assert_eq!(r.resubmittable(1, &both, &moved, &o, &x), None);
+        let all = [x[0].clone(), vec!["email".into()]];
+        assert_eq!(
+            r.resubmittable(1, &both, &server, &o, &all),
+            None,
+            "nothing left"
+        );
     }
 }

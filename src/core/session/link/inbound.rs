@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{ConflictWinner, Link, LinkEvent, LinkState, LossReason, Transport, TransportReason};
+use super::{
+    ConflictWinner, Link, LinkEvent, LinkState, LossReason, Transport, TransportReason, MAX_SEQ,
+};
 use crate::core::error_text::message;
 use crate::core::merge_patch;
 use crate::core::protocol::{
@@ -56,6 +58,12 @@ impl Link {
             let mut message = String::from("protocol error: ");
             message.push_str(what);
             message.push_str(" must be a JSON object");
+            return self.error_event("PROTOCOL_ERROR", &message, false);
+        }
+        if let Some(what) = past_max_seq(&msg) {
+            // Above it are the register's held changes; near u64::MAX the
+            // outbox's numbering would overflow.
+            let message = ["protocol error: ", what, " must be at most 2^52 - 1"].concat();
             return self.error_event("PROTOCOL_ERROR", &message, false);
         }
         let connected = matches!(self.state, LinkState::Connected { .. });
@@ -357,6 +365,25 @@ fn not_an_object(msg: &Message) -> Option<&'static str> {
             }
             _ => None,
         },
+        _ => None,
+    }
+}
+
+/// What op sequence number in `msg` is above [`MAX_SEQ`]: `None` when
+/// all are within it.
+fn past_max_seq(msg: &Message) -> Option<&'static str> {
+    let past = |op: &Option<OpId>| op.as_ref().is_some_and(|o| o.seq > MAX_SEQ);
+    match msg {
+        Message::Welcome(w) if w.applied_seq > MAX_SEQ => Some("a welcome's appliedSeq"),
+        Message::Welcome(w) => match &w.catch_up {
+            CatchUp::Patches { patches } if patches.iter().any(|p| past(&p.op)) => {
+                Some("a catch-up patch's op sequence")
+            }
+            _ => None,
+        },
+        Message::Ack(a) if a.id.seq > MAX_SEQ => Some("an ack's op sequence"),
+        Message::Reject(r) if r.id.seq > MAX_SEQ => Some("a reject's op sequence"),
+        Message::Patch(p) if past(&p.op) => Some("a patch's op sequence"),
         _ => None,
     }
 }

@@ -51,7 +51,7 @@ use serde_json::{Map, Value};
 use self::backoff::Backoff;
 pub use self::backoff::Rng;
 pub(crate) use self::options::{read_tuning, whole, MAX_SAFE, MAX_TUNING_MS};
-pub use self::outbox::Outbox;
+pub use self::outbox::{Outbox, MAX_SEQ};
 pub use self::record::{LinkRecord, RECORD_FORMAT};
 pub use self::types::{
     ConflictWinner, Diagnostics, LinkConfig, LinkEvent, LinkState, LossReason, Transmit, Transport,

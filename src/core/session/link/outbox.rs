@@ -16,6 +16,12 @@ use crate::core::protocol::{is_id, Op, OpId};
 /// Format version written by [`Outbox::to_record`].
 pub const OUTBOX_FORMAT: u64 = 1;
 
+/// The highest op sequence number (2^52 − 1): a link refuses a server's
+/// frame naming a higher one, and a record numbering past it does not
+/// read. The numbers above it are the pending register's held changes
+/// (`engine::register`), up to 2^53 − 1.
+pub const MAX_SEQ: u64 = (1 << 52) - 1;
+
 /// Ops not yet answered by the server, oldest first, numbered 1, 2, ... per
 /// client without gaps. The client may be this tab's, or another tab's whose
 /// outbox this one adopted: its ops keep their (client, seq) ids.
@@ -83,7 +89,7 @@ impl Outbox {
             client: self.client.clone(),
             seq: self.next_seq,
         };
-        self.next_seq += 1;
+        self.next_seq = self.next_seq.saturating_add(1);
         self.ops.push_back(Op {
             id,
             base,
@@ -215,7 +221,7 @@ impl Outbox {
         if format != OUTBOX_FORMAT {
             return Err(corrupt("unknown outbox format version"));
         }
-        if !is_id(client) || next_seq == 0 {
+        if !is_id(client) || next_seq == 0 || next_seq > MAX_SEQ {
             return Err(corrupt("bad client id or sequence"));
         }
         let mut expect = ops.front().map(|op| op.id.seq);
@@ -332,6 +338,7 @@ mod tests {
         let changes = [
             json!({"format": 2}),
             json!({"nextSeq": 0, "ops": []}),
+            json!({"nextSeq": MAX_SEQ + 1, "ops": []}),
             json!({"client": "x"}),
             json!({"ops": "no"}),
             json!({"sentUpto": -1}),

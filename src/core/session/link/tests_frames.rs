@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use super::tests::{events, handshaking, welcome, CLIENT};
 use super::*;
 use crate::core::protocol::{
-    Ack, Bye, CatchUp, Ended, ErrorFrame, LoggedPatch, Op, DEFAULT_MAX_FRAME_BYTES,
+    self, Ack, Bye, CatchUp, Ended, ErrorFrame, LoggedPatch, Message, Op, OpId,
+    DEFAULT_MAX_FRAME_BYTES,
 };
 
 fn code(frame: &str, max: usize) -> &'static str {
@@ -279,4 +280,43 @@ fn a_state_or_patch_that_is_not_an_object_is_refused_and_the_record_still_reads(
         ));
         assert_eq!(l.confirmed(), &json!({}));
     }
+}
+
+/// A server naming an op sequence above 2^52 − 1 is refused: near u64::MAX
+/// the outbox's numbering would overflow, and above it are the pending
+/// register's held changes (another client's taken for applied would no
+/// longer be kept).
+#[test]
+fn a_sequence_past_the_highest_is_refused_and_the_link_carries_on() {
+    let mut l = handshaking(0);
+    for applied in [u64::MAX, 1 << 53, MAX_SEQ + 1] {
+        l.handle_frame(&welcome(1, applied), 1);
+        assert!(matches!(l.state(), LinkState::Handshaking { .. }));
+        let errors = events(&mut l);
+        assert!(
+            matches!(&errors[..], [LinkEvent::ErrorOccurred { code, message, .. }]
+                if code == "PROTOCOL_ERROR" && message.contains("appliedSeq")),
+            "{errors:?}"
+        );
+    }
+    l.handle_frame(&welcome(1, MAX_SEQ - 1), 1);
+    assert!(matches!(l.state(), LinkState::Connected { .. }));
+    l.submit(json!({"a": 1}), None, 2).unwrap();
+    assert_eq!(l.outbox().front().map(|op| op.id.seq), Some(MAX_SEQ));
+    let _ = events(&mut l);
+    let other = "fedcba9876543210fedcba9876543210";
+    let past = LoggedPatch {
+        version: 2,
+        patch: json!({"b": 1}),
+        status: None,
+        op: Some(OpId {
+            client: other.into(),
+            seq: MAX_SEQ + 1,
+        }),
+    };
+    l.handle_frame(protocol::encode(&Message::Patch(past)).as_bytes(), 3);
+    assert!(events(&mut l)
+        .iter()
+        .any(|e| matches!(e, LinkEvent::ErrorOccurred { code, .. } if code == "PROTOCOL_ERROR")));
+    assert_eq!((l.version(), l.applied_seq(other)), (1, 0));
 }

@@ -348,3 +348,155 @@ fn an_op_another_tab_changed_on_top_of_is_not_sent_again_over_that_change() {
         b.borrow().local.get(&key_of(2))
     );
 }
+
+/// Tab 2 (no welcome yet) holds a change; tab 1, which took it from the
+/// stored copy, changes the same path on top of it (marking it) and its
+/// op is applied. Returns the tabs, tab 2 not welcomed.
+fn a_held_change_marked_by_tab_one(b: &Shared, held: serde_json::Value) -> (Page, Page) {
+    let (mut one, mut two) = two_tabs(b);
+    two.update(held);
+    two.advance(two.now + 20);
+    one.hear_register(NS, &client(2).0);
+    one.hear();
+    one.update(json!({"cart": {"X": 2}}));
+    let entry: serde_json::Value = serde_json::from_str(&b.borrow().local[&key_of(1)]).unwrap();
+    assert_eq!(entry["over"][0]["client"], json!(client(2).0), "{entry}");
+    one.frame(ack(&client(1), 1, 2));
+    one.advance(one.now + 20);
+    two.hear_register(NS, &client(1).0);
+    (one, two)
+}
+
+/// A held change made after another tab's mark over an older held change
+/// is not covered by that mark: tab 2 takes tab 1's X = 2 (made on top of
+/// its held X = 1) and sets X = 3, still before its welcome. X = 1 is
+/// dropped (tab 1's change holds it), X = 3 is sent.
+#[test]
+fn a_held_change_made_after_a_mark_over_an_older_one_is_sent() {
+    let b = browser();
+    let (_one, mut two) = a_held_change_marked_by_tab_one(&b, json!({"cart": {"X": 1}}));
+    two.hear();
+    assert_eq!(two.engine.state(), &json!({"cart": {"X": 2}}));
+    two.update(json!({"cart": {"X": 3}}));
+    welcomed(&mut two, 2, json!({"cart": {"X": 2}}));
+    let patches: Vec<_> = two.ops().iter().map(|o| o["patch"].clone()).collect();
+    assert_eq!(
+        patches,
+        [json!({"cart": {"X": 3}})],
+        "X = 1 dropped, X = 3 sent"
+    );
+    assert_eq!(two.engine.state(), &json!({"cart": {"X": 3}}));
+    two.frame(ack(&client(2), 1, 3));
+    assert_eq!(two.engine.state(), &json!({"cart": {"X": 3}}));
+}
+
+/// A mark over a held change dies with its use: tab 1 marks tab 2's held
+/// change and crashes (its entry stays). Tab 2's held change is dropped at
+/// its welcome; a later op of tab 2 at that path, refused as a conflict on
+/// the value it was made on, is submitted again (rule 3), and a change it
+/// holds after a reload is sent.
+#[test]
+fn a_mark_over_a_held_change_covers_no_later_change_of_that_client() {
+    let b = browser();
+    let (one, mut two) = a_held_change_marked_by_tab_one(&b, json!({"cart": {"X": 1}}));
+    drop(one); // crashed: its entry, with the mark, stays
+    assert!(b.borrow().local.contains_key(&key_of(1)));
+    welcomed(&mut two, 2, json!({"cart": {"X": 2}}));
+    assert!(two.ops().is_empty(), "X = 1 is held in tab 1's change");
+    assert_eq!(two.engine.state(), &json!({"cart": {"X": 2}}));
+    let conflicts = |p: &Page| p.kinds().iter().filter(|k| *k == "Conflict").count();
+    assert_eq!(conflicts(&two), 1, "X = 1 is told as a conflict");
+    // A real op on X, refused on the value it was made on: submitted again.
+    two.update(json!({"cart": {"X": 4}}));
+    let me = client(2);
+    two.frame(conflict(&me, 1, 3, json!({"cart": {"X": 2}, "o": 1})));
+    assert_eq!(conflicts(&two), 1, "{:?}", two.kinds());
+    let last = two.ops().last().cloned().unwrap();
+    assert_eq!(
+        (&last["id"]["seq"], &last["patch"]),
+        (&json!(2), &json!({"cart": {"X": 4}}))
+    );
+    two.frame(ack(&me, 2, 4));
+    two.advance(two.now + 20);
+    // A reload before its welcome holds a change on X again: it is sent.
+    drop(two);
+    let mut again = Page::open(&b, synced_config(NS, 2), 9_000);
+    again.update(json!({"cart": {"X": 5}}));
+    welcomed(&mut again, 4, json!({"cart": {"X": 4}, "o": 1}));
+    let patches: Vec<_> = again.ops().iter().map(|o| o["patch"].clone()).collect();
+    assert_eq!(patches, [json!({"cart": {"X": 5}})]);
+    assert_eq!(again.engine.state(), &json!({"cart": {"X": 5}, "o": 1}));
+}
+
+/// Only the marked paths of a held change are dropped: tab 2 held
+/// `{cart: {X: 1}, email}`, tab 1 changed X on top of it. At tab 2's welcome
+/// (before it took tab 1's copy) the email goes and stays shown, X is the
+/// server's (the store does not put the held X = 1 back on top), and the
+/// part left out is told as a conflict.
+#[test]
+fn a_held_change_loses_only_its_marked_paths() {
+    let b = browser();
+    let held = json!({"cart": {"X": 1}, "email": "e@x"});
+    let (_one, mut two) = a_held_change_marked_by_tab_one(&b, held);
+    assert_eq!(
+        two.engine.state(),
+        &json!({"cart": {"X": 1}, "email": "e@x"})
+    );
+    welcomed(&mut two, 2, json!({"cart": {"X": 2}}));
+    let patches: Vec<_> = two.ops().iter().map(|o| o["patch"].clone()).collect();
+    assert_eq!(patches, [json!({"email": "e@x"})]);
+    let shown = json!({"cart": {"X": 2}, "email": "e@x"});
+    assert_eq!(two.engine.state(), &shown);
+    let lost: Vec<_> = two
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Conflict { op, local, .. } => Some((op.seq, local.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lost, [(0, json!({"cart": {"X": 1}}))]);
+    two.frame(ack(&client(2), 1, 3));
+    assert_eq!(two.engine.state(), &shown);
+    two.advance(two.now + 20);
+    assert_eq!(b.borrow().stored(BackendKind::IndexedDb), Some(shown));
+}
+
+/// The same for a real op refused as a conflict: tab 1's op `{cart: {X:
+/// 1}, email}` is refused after tab 2's change on X made on top of it was
+/// applied. X loses (tab 2's change holds it); the email, at a value the
+/// server still holds as it was made on, is submitted again.
+#[test]
+fn a_refused_op_loses_only_its_marked_paths_and_the_rest_is_submitted_again() {
+    let b = browser();
+    let (mut one, mut two) = two_tabs(&b);
+    welcomed(&mut two, 1, json!({"cart": {}}));
+    one.update(json!({"cart": {"X": 1}, "email": "e@x"}));
+    one.advance(one.now + 20);
+    two.hear_register(NS, &client(1).0);
+    two.hear();
+    two.update(json!({"cart": {"X": 2}}));
+    two.frame(ack(&client(2), 1, 2));
+    two.advance(two.now + 20);
+    one.hear_register(NS, &client(2).0);
+    let me = client(1);
+    one.frame(conflict(&me, 1, 2, json!({"cart": {"X": 2}})));
+    let last = one.ops().last().cloned().unwrap();
+    assert_eq!(
+        (&last["id"]["seq"], &last["base"], &last["patch"]),
+        (&json!(2), &json!(2), &json!({"email": "e@x"}))
+    );
+    let shown = json!({"cart": {"X": 2}, "email": "e@x"});
+    assert_eq!(one.engine.state(), &shown);
+    let lost: Vec<_> = one
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Conflict { op, local, .. } => Some((op.seq, local.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lost, [(1, json!({"cart": {"X": 1}}))]);
+    one.frame(ack(&me, 2, 3));
+    assert_eq!(one.engine.state(), &shown);
+}

@@ -115,6 +115,12 @@ impl Proxy {
         control("POST", &format!("proxies/{}/kill-websockets", self.id)).await;
     }
 
+    /// Leaves every open WebSocket open but silent both ways (one that
+    /// died while the page was frozen, with no close reaching the page).
+    pub async fn freeze_websockets(&self) {
+        control("POST", &format!("proxies/{}/freeze-websockets", self.id)).await;
+    }
+
     /// Upgrades refused so far (`block-websocket`).
     pub async fn refused_upgrades(&self) -> u64 {
         self.count("refusedUpgrades").await
@@ -319,6 +325,21 @@ pub async fn sleep(ms: u32) {
 pub fn page_event(kind: &str) {
     let e = web_sys::Event::new(kind).unwrap();
     web_sys::window().unwrap().dispatch_event(&e).unwrap();
+}
+
+/// Dispatches `pageshow` with `persisted` true on the window: what the
+/// browser fires when it brings the page back from the back/forward cache.
+pub fn page_shown_from_cache() {
+    let window = web_sys::window().unwrap();
+    let class: js_sys::Function = Reflect::get(&window, &"PageTransitionEvent".into())
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    let init = Object::new();
+    Reflect::set(&init, &"persisted".into(), &true.into()).unwrap();
+    let args = js_sys::Array::of2(&"pageshow".into(), &init);
+    let e: web_sys::Event = Reflect::construct(&class, &args).unwrap().unchecked_into();
+    window.dispatch_event(&e).unwrap();
 }
 
 async fn settle(target: &JsValue, ok: &str, fail: &[&str]) -> Result<JsValue, JsValue> {

@@ -355,6 +355,17 @@ async fn settle(target: &JsValue, ok: &str, fail: &[&str]) -> Result<JsValue, Js
     JsFuture::from(p).await
 }
 
+/// Deletes IndexedDB database `name` (what eviction does to it; used by
+/// tests/web_session.rs).
+#[allow(dead_code)]
+pub async fn idb_delete(name: &str) {
+    let factory = web_sys::window().unwrap().indexed_db().unwrap().unwrap();
+    let req = factory.delete_database(name).unwrap();
+    settle(&req, "success", &["error", "blocked"])
+        .await
+        .expect("indexedDB.deleteDatabase");
+}
+
 /// Opens IndexedDB database `name` (creating its `slots` store).
 pub async fn idb_open(name: &str) -> IdbDatabase {
     let factory = web_sys::window().unwrap().indexed_db().unwrap().unwrap();

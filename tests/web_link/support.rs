@@ -366,6 +366,16 @@ pub async fn idb_delete(name: &str) {
         .expect("indexedDB.deleteDatabase");
 }
 
+/// Opens database `name` at `version`, as another tab's upgrade would
+/// (creating nothing): `Err` when it was blocked (a connection of this
+/// page held on) or failed.
+pub async fn idb_upgrade(name: &str, version: u32) -> Result<IdbDatabase, JsValue> {
+    let factory = web_sys::window().unwrap().indexed_db().unwrap().unwrap();
+    let req: IdbOpenDbRequest = factory.open_with_u32(name, version).unwrap();
+    settle(&req, "success", &["error", "blocked"]).await?;
+    Ok(req.result().unwrap().dyn_into().unwrap())
+}
+
 /// Opens IndexedDB database `name` (creating its `slots` store).
 pub async fn idb_open(name: &str) -> IdbDatabase {
     let factory = web_sys::window().unwrap().indexed_db().unwrap().unwrap();

@@ -91,12 +91,13 @@ fn failure(what: &str, error: Option<web_sys::DomException>) -> JsValue {
     }
 }
 
-/// Opens (creating) database `name` at [`IDB_VERSION`]. One that another
+/// Opens (creating, with its `slots` store) database `name` at
+/// [`IDB_VERSION`]; the link's record uses it too. One that another
 /// page upgraded past it (a later release in another tab) is opened at the
 /// version it has, as long as it keeps the `slots` store: the bytes in it
 /// carry their own format and schema versions, which a restore checks
 /// (docs/FORMAT.md), so nothing newer is misread.
-async fn open_db(name: &str) -> Result<IdbDatabase, JsValue> {
+pub(crate) async fn open_db(name: &str) -> Result<IdbDatabase, JsValue> {
     match open_at(name, Some(IDB_VERSION)).await {
         Err(e) if js_name(&e) == "VersionError" => {
             let db = open_at(name, None).await?;

@@ -4,7 +4,8 @@
 //! passes its URL in SESSILE_TEST_SERVER): WebSocket, the HTTP fallback when
 //! upgrades are refused and the probe back, pushes and the long-poll,
 //! reconnects after a server crash and after cut sockets, heartbeat
-//! liveness against a stalled socket, conflicts, auth and an ended session.
+//! liveness against a stalled socket, a socket that died while the page was
+//! in the back/forward cache, conflicts, auth and an ended session.
 //! What the server stored is read through its HTTP API and audit log.
 //! The record and reloads are in web_link/reload.rs, the race of a slow or
 //! refused WebSocket against HTTP in web_link/race.rs.
@@ -412,4 +413,38 @@ async fn an_ended_session_stops_the_link() {
             code: "SESSION_CLOSED".into()
         }
     );
+}
+
+#[wasm_bindgen_test]
+async fn back_from_the_back_forward_cache_a_dead_socket_is_replaced_and_the_change_goes_once() {
+    let proxy = Proxy::new().await;
+    let s = create_session(json!({"cart": []})).await;
+    let client = client_id();
+    let mut o = options(&proxy, &s, &namespace("bfcache"), &client);
+    // Liveness (two heartbeats) and the missing ack would tell only after
+    // a minute: within this test's seconds only the `pageshow` can.
+    o.engine.heartbeat_ms = 30_000;
+    o.engine.ack_timeout_ms = 60_000;
+    let link = Link::connect(o).await.unwrap();
+    event(&link, 8_000, "connected", |e| established(e, WS)).await;
+    link.submit(json!({"a": 1}), None).unwrap();
+    assert!(within(8_000, "first ack", link.when_acknowledged()).await);
+    // While the page is frozen its socket dies, and no close reaches it.
+    proxy.freeze_websockets().await;
+    // The change made just before leaving goes out on the dead socket.
+    link.submit(json!({"b": 2}), None).unwrap();
+    page_shown_from_cache();
+    let seen = event(&link, 5_000, "a new connection", |e| restored(e, WS)).await;
+    assert!(
+        seen.contains(&LinkEvent::ConnectionLost {
+            reason: LossReason::Frozen
+        }),
+        "{seen:?}"
+    );
+    assert!(within(5_000, "acknowledged", link.when_acknowledged()).await);
+    let stored = s.stored().await;
+    assert_eq!(stored["state"], json!({"cart": [], "a": 1, "b": 2}));
+    assert_eq!(stored["version"], 3, "each change once");
+    assert_applied_once(&s, &client, &[1, 2]).await;
+    assert_eq!(proxy.count("upgrades").await, 2, "one new WebSocket");
 }

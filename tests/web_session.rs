@@ -7,7 +7,8 @@
 //! then opened again) restoring the local copy and the same server
 //! session, offline changes delivered exactly once (the audit log), the
 //! WebSocket refused so HTTP is used, the server killed and restarted, and
-//! a conflict. Two tabs (two sessions of one namespace in one page, which
+//! a conflict, and a page back from the back/forward cache whose socket
+//! died meanwhile. Two tabs (two sessions of one namespace in one page, which
 //! share storage, Web Locks and the BroadcastChannel as tabs do) are in
 //! web_session/tabs.rs; the lifecycle, expiry and a local session in
 //! web_session/lifecycle.rs; corrupt records and an unreachable server in
@@ -28,7 +29,8 @@ mod tabs;
 
 use helpers::*;
 use link_support::{
-    assert_applied_once, kill_server, page_event, sleep, start_server, until, Proxy,
+    assert_applied_once, kill_server, page_event, page_shown_from_cache, sleep, start_server,
+    until, Proxy,
 };
 use serde_json::json;
 use sessile::web::session::{ConflictWinner, EnginePhase, SessionEvent, Transport};
@@ -275,4 +277,51 @@ async fn a_conflict_with_another_client_is_reported_and_the_servers_value_shown(
     );
     assert_eq!(server.stored().await["state"]["cart"]["X"], 7);
     assert_applied_once(&server, &tab.client(), &[1]).await;
+}
+
+#[wasm_bindgen_test]
+async fn back_from_the_back_forward_cache_the_session_reconnects_and_its_change_lands_once() {
+    let proxy = Proxy::new().await;
+    let ns = namespace("bfcache");
+    // Liveness and the missing ack would take a minute to tell.
+    let options = synced(&ns, &proxy)
+        .option("heartbeatMs", json!(30_000))
+        .option("ackTimeoutMs", json!(60_000));
+    let tab = open(options).await.unwrap();
+    tab.connected_after(0).await;
+    add(&tab, "A");
+    tab.session.flush().await.unwrap();
+    let server = tab.server().await;
+    let client = tab.client();
+    // While the page is frozen its socket dies, and no close reaches it.
+    proxy.freeze_websockets().await;
+    add(&tab, "B");
+    let mark = tab.mark();
+    page_shown_from_cache();
+    tab.connected_after(mark).await;
+    let lost: Vec<SessionEvent> = tab.log.borrow()[mark..]
+        .iter()
+        .filter(|e| matches!(e, SessionEvent::ConnectionLost { .. }))
+        .cloned()
+        .collect();
+    assert_eq!(
+        lost,
+        vec![SessionEvent::ConnectionLost {
+            reason: sessile::web::session::LossReason::Frozen
+        }],
+        "the resume, not a timeout, replaced the connection"
+    );
+    until(5_000, "the change on the server", || {
+        tab.session
+            .diagnostics()
+            .session
+            .link
+            .is_some_and(|l| l.outbox_len == 0)
+    })
+    .await;
+    assert_eq!(
+        server.stored().await["state"],
+        json!({"cart": {"A": 1, "B": 1}})
+    );
+    assert_applied_once(&server, &client, &[1, 2]).await;
 }

@@ -162,7 +162,7 @@ export type SessionEvent =
   | { type: "status_changed"; status: string }
   | { type: "session_updated"; origin: "server"; version: number; serverVersion: number }
   | { type: "connection_established"; transport: "websocket" | "http" }
-  | { type: "connection_lost"; reason: "closed" | "dead" | "timeout" | "resync" | "offline" | "server" | "upgrade" }
+  | { type: "connection_lost"; reason: "closed" | "dead" | "timeout" | "resync" | "offline" | "server" | "upgrade" | "frozen" }
   | { type: "connection_restored"; transport: "websocket" | "http" }
   | { type: "state_synchronized"; version: number; confirmed: number }
   | { type: "auth_required"; code: string }

@@ -10,6 +10,7 @@
 //   GET    /proxies/:id               {mode, openWebSockets, counts}
 //   POST   /proxies/:id/mode/:mode    pass | block-websocket | down | stall
 //   POST   /proxies/:id/kill-websockets
+//   POST   /proxies/:id/freeze-websockets  open ones silent both ways, not closed
 //   DELETE /proxies/:id
 //   POST   /server/kill               SIGKILL, as a crash
 //   POST   /server/start              again on the same port and file
@@ -84,6 +85,12 @@ async function route(req, res) {
     const p = proxyOf(b, res);
     if (!p) return;
     p.killWebSockets();
+    return answer(res, 200, {});
+  }
+  if (is("POST", "proxies", "*", "freeze-websockets")) {
+    const p = proxyOf(b, res);
+    if (!p) return;
+    p.freezeWebSockets();
     return answer(res, 200, {});
   }
   if (is("DELETE", "proxies", "*")) {

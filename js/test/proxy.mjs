@@ -21,6 +21,9 @@
 //                    it on (a WebSocket slow to open); plain HTTP goes
 //                    through at once.
 // killWebSockets() drops the open WebSockets without a close frame.
+// freezeWebSockets() leaves the open WebSockets open but silent both ways,
+// forever (a socket that died while the page was in the back/forward
+// cache, with no close reaching the page); new ones pass.
 import http from "node:http";
 import net from "node:net";
 
@@ -135,8 +138,11 @@ export async function startProxy(target) {
       for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
       server.write(`${lines.join("\r\n")}\r\n\r\n`);
       if (head.length) server.write(head);
-      socket.pipe(server);
+      socket.on("data", (bytes) => {
+        if (!pair.frozen) server.write(bytes);
+      });
       server.on("data", (bytes) => {
+        if (pair.frozen) return;
         if (mode === "stall") counts.stalled += 1;
         else socket.write(bytes);
       });
@@ -160,6 +166,9 @@ export async function startProxy(target) {
       server.destroy();
     }
     webSockets.clear();
+  };
+  const freezeWebSockets = () => {
+    for (const pair of webSockets) pair.frozen = true;
   };
   const dropApiRequests = () => {
     for (const { res, forward } of [...apiRequests]) {
@@ -193,6 +202,8 @@ export async function startProxy(target) {
     },
     /** Drops every open WebSocket without a close frame (both TCP ends closed). */
     killWebSockets,
+    /** Silences every open WebSocket both ways without closing it. */
+    freezeWebSockets,
     /** Stops listening and drops every connection. */
     async close() {
       killWebSockets();

@@ -2,7 +2,7 @@
 //! page that goes away does, and opens a new one from what was stored):
 //! an offline outbox sent once after a reload, ops answered or applied
 //! before it not sent twice, the bytes in IndexedDB in the TypeScript
-//! client's layout, corrupt or foreign records, a storage that fails, close
+//! client's layout, another tab's upgrade of the record's database, corrupt or foreign records, a storage that fails, close
 //! and the options' checks.
 
 use std::rc::Rc;
@@ -280,4 +280,41 @@ async fn bad_options_are_refused_with_stable_codes() {
         "PROTOCOL_ERROR"
     );
     assert_eq!(link.outbox_len(), 0);
+}
+
+#[wasm_bindgen_test]
+async fn another_tabs_upgrade_of_the_record_database_is_not_held_up_and_nothing_is_lost() {
+    let proxy = Proxy::new().await;
+    let s = create_session(json!({})).await;
+    let (ns, client) = (namespace("reload-upgraded"), client_id());
+    let link = Link::connect(options(&proxy, &s, &ns, &client))
+        .await
+        .unwrap();
+    link.submit(json!({"a": 1}), None).unwrap();
+    within(3_000, "stored", link.when_stored()).await.unwrap();
+    // Another tab (a later release) opens the record's database at version
+    // 2: the link must let go of its connection, or the upgrade waits.
+    let upgraded = idb_upgrade(&database(&ns, &client), 2)
+        .await
+        .expect("the upgrade was not held up");
+    upgraded.close();
+    page_event("offline");
+    until(2_000, "offline", || link.state() == LinkState::Offline).await;
+    link.submit(json!({"b": 2}), None).unwrap();
+    within(3_000, "stored after the upgrade", link.when_stored())
+        .await
+        .unwrap();
+    drop(link); // the page goes away, offline
+    page_event("online");
+    let again = Link::connect(options(&proxy, &s, &ns, &client))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.view()["b"],
+        2,
+        "the record came back from the upgraded database"
+    );
+    assert!(within(8_000, "acknowledged", again.when_acknowledged()).await);
+    assert_eq!(s.stored().await["state"], json!({"a": 1, "b": 2}));
+    assert_applied_once(&s, &client, &[1, 2]).await;
 }

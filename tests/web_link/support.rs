@@ -115,6 +115,12 @@ impl Proxy {
         control("POST", &format!("proxies/{}/kill-websockets", self.id)).await;
     }
 
+    /// Leaves every open WebSocket open but silent both ways (one that
+    /// died while the page was frozen, with no close reaching the page).
+    pub async fn freeze_websockets(&self) {
+        control("POST", &format!("proxies/{}/freeze-websockets", self.id)).await;
+    }
+
     /// Upgrades refused so far (`block-websocket`).
     pub async fn refused_upgrades(&self) -> u64 {
         self.count("refusedUpgrades").await
@@ -321,6 +327,21 @@ pub fn page_event(kind: &str) {
     web_sys::window().unwrap().dispatch_event(&e).unwrap();
 }
 
+/// Dispatches `pageshow` with `persisted` true on the window: what the
+/// browser fires when it brings the page back from the back/forward cache.
+pub fn page_shown_from_cache() {
+    let window = web_sys::window().unwrap();
+    let class: js_sys::Function = Reflect::get(&window, &"PageTransitionEvent".into())
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    let init = Object::new();
+    Reflect::set(&init, &"persisted".into(), &true.into()).unwrap();
+    let args = js_sys::Array::of2(&"pageshow".into(), &init);
+    let e: web_sys::Event = Reflect::construct(&class, &args).unwrap().unchecked_into();
+    window.dispatch_event(&e).unwrap();
+}
+
 async fn settle(target: &JsValue, ok: &str, fail: &[&str]) -> Result<JsValue, JsValue> {
     let target = target.clone();
     let (ok, fail): (String, Vec<String>) =
@@ -332,6 +353,27 @@ async fn settle(target: &JsValue, ok: &str, fail: &[&str]) -> Result<JsValue, Js
         }
     });
     JsFuture::from(p).await
+}
+
+/// Deletes IndexedDB database `name` (what eviction does to it; used by
+/// tests/web_session.rs).
+#[allow(dead_code)]
+pub async fn idb_delete(name: &str) {
+    let factory = web_sys::window().unwrap().indexed_db().unwrap().unwrap();
+    let req = factory.delete_database(name).unwrap();
+    settle(&req, "success", &["error", "blocked"])
+        .await
+        .expect("indexedDB.deleteDatabase");
+}
+
+/// Opens database `name` at `version`, as another tab's upgrade would
+/// (creating nothing): `Err` when it was blocked (a connection of this
+/// page held on) or failed.
+pub async fn idb_upgrade(name: &str, version: u32) -> Result<IdbDatabase, JsValue> {
+    let factory = web_sys::window().unwrap().indexed_db().unwrap().unwrap();
+    let req: IdbOpenDbRequest = factory.open_with_u32(name, version).unwrap();
+    settle(&req, "success", &["error", "blocked"]).await?;
+    Ok(req.result().unwrap().dyn_into().unwrap())
 }
 
 /// Opens IndexedDB database `name` (creating its `slots` store).

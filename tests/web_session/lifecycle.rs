@@ -3,7 +3,9 @@
 //! by the clock (seen when the page becomes visible), `extend` and
 //! `validate` answered by the server, `end` with a closed status of a
 //! declared flow and `end` terminating (both clear the local copy), a
-//! refused token and `authenticate`; and a session without a server:
+//! refused token and `authenticate`; the local copy evicted after a long
+//! absence, with and without its marker, restored from the server; and a
+//! session without a server:
 //! restored after a reload, migrated, and its options checked.
 
 use serde_json::json;
@@ -13,7 +15,9 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
 use super::helpers::*;
-use super::link_support::{assert_applied_once, call, create_session, sleep, Proxy};
+use super::link_support::{assert_applied_once, call, create_session, idb_delete, sleep, Proxy};
+use sessile::core::session::link::stored::database_name;
+use sessile::web::store::{RestoreOutcome, StoreEvent};
 
 /// Moves the page's clock (`Date.now`) `ms` ahead of the real one (0: back).
 fn shift_clock(ms: f64) {
@@ -288,4 +292,79 @@ async fn bad_options_are_refused_before_anything_opens() {
         let e = open(options).await.err().expect("refused");
         assert_eq!(e.code(), code, "{e}");
     }
+}
+
+/// A synced session left with one change stored here and on the server;
+/// the page goes away. Its namespace, server session and state.
+async fn left_behind(test: &str, proxy: &Proxy) -> (String, ServerSession, serde_json::Value) {
+    let ns = namespace(test);
+    let tab = connected(&ns, proxy).await;
+    add(&tab, "X");
+    tab.session.flush().await.unwrap();
+    assert_eq!(server_state(&tab).await, json!({"cart": {"X": 1}}));
+    let (session, state, client) = (
+        tab.session.server_session().unwrap(),
+        tab.session.get(),
+        tab.client(),
+    );
+    drop(tab);
+    sleep(50).await;
+    // What the browser evicts after a long absence: IndexedDB, the store's
+    // database and the link's.
+    idb_delete(&["sessile:", &ns].concat()).await;
+    idb_delete(&database_name(&ns, &client)).await;
+    (ns, session, state)
+}
+
+/// The restore outcome a tab reported first.
+fn restore_outcome(tab: &Tab) -> RestoreOutcome {
+    match tab.log.borrow().first() {
+        Some(SessionEvent::Store(StoreEvent::StateRestored(outcome))) => outcome.clone(),
+        other => panic!("the first event is state_restored: {other:?}"),
+    }
+}
+
+/// Opens `ns` again with the server session the page kept itself (its own
+/// cookie or account), and waits for the server's copy.
+async fn come_back(
+    ns: &str,
+    proxy: &Proxy,
+    session: ServerSession,
+    state: serde_json::Value,
+) -> Tab {
+    let server = sessile::web::session::ServerOptions::new(&proxy.url).session(session);
+    let tab = open(synced(ns, proxy).server(server)).await.unwrap();
+    tab.connected_after(0).await;
+    until_state(&tab, state).await;
+    tab
+}
+
+#[wasm_bindgen_test]
+async fn an_evicted_local_copy_is_reported_as_evicted_and_the_server_brings_it_back() {
+    let proxy = Proxy::new().await;
+    let (ns, session, state) = left_behind("evicted", &proxy).await;
+    let tab = come_back(&ns, &proxy, session, state).await;
+    assert!(
+        matches!(restore_outcome(&tab), RestoreOutcome::Evicted { .. }),
+        "the marker survived: {:?}",
+        restore_outcome(&tab)
+    );
+    add(&tab, "Y");
+    tab.session.flush().await.unwrap();
+    assert_eq!(server_state(&tab).await, json!({"cart": {"X": 1, "Y": 1}}));
+}
+
+#[wasm_bindgen_test]
+async fn with_its_marker_gone_too_the_copy_is_fresh_and_the_server_brings_it_back() {
+    let proxy = Proxy::new().await;
+    let (ns, session, state) = left_behind("wiped", &proxy).await;
+    // Everything script-writable gone (Safari's seven days): the marker too.
+    let ls = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    ls.remove_item(&["sessile:", &ns, ":marker"].concat())
+        .unwrap();
+    let doc = web_sys::window().unwrap().document().unwrap();
+    let expired = ["sessile_", &ns, "=; Max-Age=0; Path=/"].concat();
+    js_sys::Reflect::set(&doc, &"cookie".into(), &expired.into()).unwrap();
+    let tab = come_back(&ns, &proxy, session, state).await;
+    assert_eq!(restore_outcome(&tab), RestoreOutcome::Fresh);
 }

@@ -64,6 +64,31 @@ pub async fn delete_db(name: &str) {
     settled(&request).await;
 }
 
+/// Opens database `name` at `version` as another tab's upgrade would
+/// (creating nothing): the connection, or `Err("blocked")` when a
+/// connection of this page held the upgrade up, or the open's error.
+pub async fn upgrade_db(name: &str, version: u32) -> Result<IdbDatabase, String> {
+    let factory = window().indexed_db().unwrap().unwrap();
+    let request = factory.open_with_u32(name, version).unwrap();
+    let outcome = Promise::new(&mut |resolve, _| {
+        let answer = resolve.clone();
+        let on_blocked = Closure::once_into_js(move || {
+            let _ = answer.call1(&JsValue::NULL, &"blocked".into());
+        });
+        request.set_onblocked(Some(on_blocked.unchecked_ref()));
+        request.set_onsuccess(Some(&resolve));
+        request.set_onerror(Some(&resolve));
+    });
+    let what = JsFuture::from(outcome).await.unwrap();
+    if what.as_string().as_deref() == Some("blocked") {
+        return Err("blocked".into());
+    }
+    request
+        .result()
+        .map(JsCast::unchecked_into)
+        .map_err(|e| format!("{e:?}"))
+}
+
 /// Opens database `name` as the stores do (version 1, object store `slots`).
 async fn open_db(name: &str) -> IdbDatabase {
     let factory = window().indexed_db().unwrap().unwrap();

@@ -1,6 +1,7 @@
 //! When the store writes and what it leaves behind: debounce and hide,
 //! the rescue copy on `pagehide` (and when a store is dropped), backoff
-//! after a failed write, a connection the browser closed, `close`, and the
+//! after a failed write, a connection the browser closed (or another tab's
+//! upgrade made this page close), `close`, and the
 //! eviction marker.
 
 use serde_json::json;
@@ -288,6 +289,33 @@ async fn a_connection_the_browser_closed_is_reopened_for_the_next_write() {
     store.flush().await.unwrap();
     assert_eq!(decoded(&idb_bytes(&db, "b").await).0, json!({ "n": 2 }));
     store.close().await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn another_tabs_upgrade_is_not_held_up_and_the_next_write_reopens_the_database() {
+    let db = fresh("ws-upgraded").await;
+    let opts = options("ws-upgraded").storage(BackendKind::IndexedDb);
+    let (store, _) = open(opts.clone()).await.unwrap();
+    store.set(json!({ "n": 1 })).unwrap();
+    store.flush().await.unwrap();
+    // Another tab (a later release) opens the database at version 2: this
+    // store's connection hears `versionchange` and must let go, or the
+    // upgrade waits, blocked, for as long as this page lives.
+    let upgraded = upgrade_db(&db, 2).await.expect("the upgrade went through");
+    upgraded.close();
+    // The next write reopens the database, now at version 2.
+    store.set(json!({ "n": 2 })).unwrap();
+    store.flush().await.unwrap();
+    store.close().await.unwrap();
+    let (again, events) = open(opts).await.unwrap();
+    assert_eq!(again.get(), json!({ "n": 2 }), "nothing was lost");
+    assert!(
+        restored_from(&events.restored()).is_some(),
+        "restored from a slot of the upgraded database: {:?}",
+        events.restored()
+    );
+    again.close().await.unwrap();
+    delete_db(&db).await;
 }
 
 #[wasm_bindgen_test]

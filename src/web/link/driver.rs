@@ -1,6 +1,6 @@
 //! The driver of one link: it owns what the sans-IO engine may not (the
 //! clock, one timer armed at `poll_timeout`, the transport, the page's
-//! `online`/`offline`/`visibilitychange` listeners and the crash-safe
+//! `online`/`offline`/`visibilitychange`/`pageshow` listeners and the crash-safe
 //! record), feeds every input to the engine with `now`, and carries out
 //! what it polls, in order. Frames wait until a new op's record is stored.
 
@@ -34,7 +34,7 @@ pub(super) type WeakDriver = Weak<RefCell<Driver>>;
 struct Listener {
     target: EventTarget,
     kind: &'static str,
-    callback: Closure<dyn FnMut()>,
+    callback: Closure<dyn FnMut(web_sys::Event)>,
 }
 
 /// What a transport of connection `generation` reports, handed to the
@@ -169,23 +169,39 @@ impl Driver {
         };
         let me = self.me.clone();
         let visibility = move || input(&me, |e, now| e.handle_visible(browser::is_visible(), now));
-        let mut add = |target: EventTarget, kind: &'static str, f: Box<dyn FnMut()>| {
-            let callback = Closure::wrap(f);
-            let ok = target
-                .add_event_listener_with_callback(kind, callback.as_ref().unchecked_ref())
-                .is_ok();
-            if ok {
-                self.listeners.push(Listener {
-                    target,
-                    kind,
-                    callback,
-                });
+        let me = self.me.clone();
+        // Back from the back/forward cache: its socket may have died meanwhile.
+        let pageshow = move |e: web_sys::Event| {
+            if e.dyn_ref::<web_sys::PageTransitionEvent>()
+                .is_some_and(web_sys::PageTransitionEvent::persisted)
+            {
+                input(&me, |e, now| e.handle_resumed(now));
             }
         };
-        add(window.clone().into(), "online", Box::new(online(true)));
-        add(window.clone().into(), "offline", Box::new(online(false)));
+        let mut add =
+            |target: EventTarget, kind: &'static str, f: Box<dyn FnMut(web_sys::Event)>| {
+                let callback = Closure::wrap(f);
+                let ok = target
+                    .add_event_listener_with_callback(kind, callback.as_ref().unchecked_ref())
+                    .is_ok();
+                if ok {
+                    self.listeners.push(Listener {
+                        target,
+                        kind,
+                        callback,
+                    });
+                }
+            };
+        let (up, down) = (online(true), online(false));
+        add(window.clone().into(), "online", Box::new(move |_| up()));
+        add(window.clone().into(), "offline", Box::new(move |_| down()));
+        add(window.clone().into(), "pageshow", Box::new(pageshow));
         if let Some(doc) = window.document() {
-            add(doc.into(), "visibilitychange", Box::new(visibility));
+            add(
+                doc.into(),
+                "visibilitychange",
+                Box::new(move |_| visibility()),
+            );
         }
     }
 

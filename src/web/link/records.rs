@@ -88,6 +88,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         if let Some(db) = self.db.get_mut().take() {
             db.set_onversionchange(None);
+            db.set_onclose(None);
             db.close();
         }
     }
@@ -175,45 +176,13 @@ impl Inner {
         if let Some(db) = self.db.borrow().clone() {
             return Ok(db);
         }
-        let factory = web_sys::window()
-            .and_then(|w| w.indexed_db().ok().flatten())
-            .ok_or_else(|| unavailable("IndexedDB is not available"))?;
-        let req = factory
-            .open_with_u32(&self.name, 1)
+        // Opened as the store opens its own: at version 1, or at the
+        // version another tab's upgrade left while `slots` is there.
+        let db = crate::web::store::idb::open_db(&self.name)
+            .await
             .map_err(|e| storage_error(&e, 0))?;
-        let upgrade = {
-            let req = req.clone();
-            Closure::<dyn FnMut(Event)>::new(move |_: Event| {
-                if let Some(db) = req
-                    .result()
-                    .ok()
-                    .and_then(|r| r.dyn_into::<IdbDatabase>().ok())
-                {
-                    if !db.object_store_names().contains(SLOTS_STORE) {
-                        let _ = db.create_object_store(SLOTS_STORE);
-                    }
-                }
-            })
-        };
-        req.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
-        let opened = on_request(&req, |_, reject| req.set_onblocked(Some(reject))).await;
-        req.set_onupgradeneeded(None);
-        req.set_onblocked(None);
-        drop(upgrade);
-        opened.map_err(|_| {
-            let err = req.error().ok().flatten();
-            err.map_or_else(
-                || unavailable("indexedDB.open was blocked or failed"),
-                |e| storage_error(&e.into(), 0),
-            )
-        })?;
-        let db: IdbDatabase = req
-            .result()
-            .ok()
-            .and_then(|r| r.dyn_into().ok())
-            .ok_or_else(|| unavailable("indexedDB.open gave no database"))?;
-        // A connection the browser wants back is closed, and opened anew
-        // at the next load or save.
+        // A connection the browser wants back (`versionchange`) or closed
+        // (`close`) is let go, and opened anew at the next load or save.
         let me = Rc::downgrade(self);
         let forget = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
             let db = me.upgrade().and_then(|i| i.db.borrow_mut().take());
@@ -222,6 +191,7 @@ impl Inner {
             }
         });
         db.set_onversionchange(Some(forget.as_ref().unchecked_ref()));
+        db.set_onclose(Some(forget.as_ref().unchecked_ref()));
         *self.on_versionchange.borrow_mut() = Some(forget);
         *self.db.borrow_mut() = Some(db.clone());
         Ok(db)
@@ -251,25 +221,6 @@ fn transaction(
         .object_store(SLOTS_STORE)
         .map_err(|e| storage_error(&e, 0))?;
     Ok((tx, store))
-}
-
-/// Waits for `req`'s success; `extra` may set more rejecting handlers.
-async fn on_request(
-    req: &IdbRequest,
-    extra: impl FnOnce(&Function, &Function),
-) -> Result<JsValue, JsValue> {
-    let mut extra = Some(extra);
-    let promise = Promise::new(&mut |resolve, reject| {
-        req.set_onsuccess(Some(&resolve));
-        req.set_onerror(Some(&reject));
-        if let Some(f) = extra.take() {
-            f(&resolve, &reject);
-        }
-    });
-    let result = JsFuture::from(promise).await;
-    req.set_onsuccess(None);
-    req.set_onerror(None);
-    result
 }
 
 /// Waits until `tx` commits; its error (or abort) otherwise.

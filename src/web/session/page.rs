@@ -1,6 +1,8 @@
 //! What a session hears from the page and the other tabs: the document's
 //! `visibilitychange` (hidden: the store writes at once; visible: the link
 //! may try at once and the TTL is looked at), `pagehide` (rescue copy),
+//! `pageshow` with `persisted` (back from the back/forward cache: the link
+//! replaces a connection that may have died while the page was frozen),
 //! `online` / `offline`, the `storage` event for the other tabs' entries
 //! of the pending register, and the namespace's BroadcastChannel. A
 //! `storage` event never reaches the document that wrote the value, so the
@@ -48,6 +50,15 @@ pub(crate) fn install_hooks(shared: &Shared) {
                 });
             }));
         }
+        let w = weak.clone();
+        hooks.extend(Listener::new(&window, "pageshow", move |event| {
+            let persisted = event
+                .dyn_ref::<web_sys::PageTransitionEvent>()
+                .is_some_and(web_sys::PageTransitionEvent::persisted);
+            if persisted {
+                input(&w, |d, now| d.engine.handle_resumed(now));
+            }
+        }));
         let w = weak.clone();
         hooks.extend(Listener::new(&window, "pagehide", move |_| {
             input(&w, |d, now| d.engine.handle_pagehide(now));

@@ -245,6 +245,7 @@ fn loss(r: LossReason) -> &'static str {
         LossReason::Offline => "offline",
         LossReason::Server => "server",
         LossReason::Upgrade => "upgrade",
+        LossReason::Frozen => "frozen",
     }
 }
 

@@ -5,8 +5,9 @@
 //! issued in the success callback of the head's read, so the transaction
 //! cannot commit in between, and a failed request aborts it whole. When
 //! the browser closes the connection (`close`, `versionchange` from a
-//! deletion or another tab, or an `InvalidStateError` without an event) it
-//! is reopened on the next request, and a write it broke says so.
+//! deletion or another tab's upgrade, or an `InvalidStateError` without an
+//! event) it is reopened on the next request (at the upgraded version, if
+//! the `slots` store is still there), and a write it broke says so.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -90,12 +91,39 @@ fn failure(what: &str, error: Option<web_sys::DomException>) -> JsValue {
     }
 }
 
-async fn open_db(name: &str) -> Result<IdbDatabase, JsValue> {
+/// Opens (creating, with its `slots` store) database `name` at
+/// [`IDB_VERSION`]; the link's record uses it too. One that another
+/// page upgraded past it (a later release in another tab) is opened at the
+/// version it has, as long as it keeps the `slots` store: the bytes in it
+/// carry their own format and schema versions, which a restore checks
+/// (docs/FORMAT.md), so nothing newer is misread.
+pub(crate) async fn open_db(name: &str) -> Result<IdbDatabase, JsValue> {
+    match open_at(name, Some(IDB_VERSION)).await {
+        Err(e) if js_name(&e) == "VersionError" => {
+            let db = open_at(name, None).await?;
+            if db.object_store_names().contains(IDB_STORE) {
+                return Ok(db);
+            }
+            db.close();
+            Err(failure(
+                "IndexedDB (upgraded by another page without the slots store)",
+                None,
+            ))
+        }
+        opened => opened,
+    }
+}
+
+/// Opens database `name` at `version`, or at the version it has.
+async fn open_at(name: &str, version: Option<u32>) -> Result<IdbDatabase, JsValue> {
     let window = web_sys::window().ok_or_else(|| failure("IndexedDB (no window)", None))?;
     let factory = window
         .indexed_db()?
         .ok_or_else(|| failure("IndexedDB (not in this browser)", None))?;
-    let request: IdbOpenDbRequest = factory.open_with_u32(name, IDB_VERSION)?;
+    let request: IdbOpenDbRequest = match version {
+        Some(v) => factory.open_with_u32(name, v)?,
+        None => factory.open(name)?,
+    };
     let (tx, rx) = signal::channel::<Result<IdbDatabase, JsValue>>();
     let r = request.clone();
     let on_upgrade = Closure::<dyn FnMut()>::new(move || {

@@ -12,7 +12,7 @@ pub(crate) mod backend;
 pub(crate) mod commands;
 mod driver;
 mod handle;
-mod idb;
+pub(crate) mod idb;
 pub(crate) mod identity;
 pub(crate) mod local;
 pub(crate) mod locks;

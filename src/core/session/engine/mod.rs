@@ -357,6 +357,17 @@ impl SessionEngine {
         self.after(now);
     }
 
+    /// The page came back from the back/forward cache (`pageshow` with
+    /// `persisted`): the link replaces its connection at once
+    /// ([`Link::handle_resumed`](crate::core::session::link::Link::handle_resumed)).
+    pub fn handle_resumed(&mut self, now: u64) {
+        self.input(now);
+        if let Some(link) = self.sync.as_mut().and_then(|s| s.link.as_mut()) {
+            link.handle_resumed(now);
+        }
+        self.after(now);
+    }
+
     /// The browser went online (`true`) or offline.
     pub fn handle_online(&mut self, online: bool, now: u64) {
         self.input(now);

@@ -139,13 +139,14 @@ impl Link {
             }
         }
         let failed = up_for.is_none_or(|up| up < self.cfg.stable_after_ms);
-        if transport == Transport::WebSocket && failed && reason != LossReason::Offline {
+        // Offline or frozen: nothing the transport did wrong.
+        let blameless = matches!(reason, LossReason::Offline | LossReason::Frozen);
+        if transport == Transport::WebSocket && failed && !blameless {
             self.ws_failures = self.ws_failures.saturating_add(1);
         }
         // A WebSocket that did not open: HTTP is tried at once (as happy
         // eyeballs starts the next attempt when one fails).
-        let ws_unopened =
-            transport == Transport::WebSocket && opening && reason != LossReason::Offline;
+        let ws_unopened = transport == Transport::WebSocket && opening && !blameless;
         if ws_unopened && self.preferred == Transport::WebSocket {
             self.ws_refused = true;
         }

@@ -389,6 +389,25 @@ impl Link {
         }
     }
 
+    /// The page came back from the back/forward cache (`pageshow` with
+    /// `persisted`). While it was frozen its connection may have died
+    /// without a `close` reaching it (the server, a proxy or the network
+    /// dropped it), and the liveness window would take up to two
+    /// heartbeats to tell. So a connection or attempt under way is closed
+    /// (`connection_lost` with [`LossReason::Frozen`]) and a new one opened
+    /// at once, as is one waiting out a backoff: its `hello` resumes by
+    /// version and the outbox is sent again (the server applies each op
+    /// once, by its client and sequence number).
+    pub fn handle_resumed(&mut self, now: u64) {
+        if self.is_attempting() {
+            self.connection_down(LossReason::Frozen, true, now);
+        }
+        if matches!(self.state, LinkState::Backoff { .. }) {
+            self.backoff.reset();
+            self.open_transport(now);
+        }
+    }
+
     /// A timer set from [`poll_timeout`](Self::poll_timeout) fired (or any
     /// time later; early calls do nothing).
     pub fn handle_timeout(&mut self, now: u64) {

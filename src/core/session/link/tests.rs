@@ -211,6 +211,43 @@ fn terminal_server_errors_and_bye_stop_with_error_occurred_retryable_ones_reconn
 }
 
 #[test]
+fn back_from_the_back_forward_cache_the_link_reconnects_at_once_and_resends() {
+    let mut l = handshaking(0);
+    l.handle_frame(&welcome(1, 0), 100);
+    l.submit(json!({"a": 1}), None, 200).unwrap();
+    let _ = drain(&mut l);
+    // Frozen with the op unanswered; back well within the liveness window,
+    // so only the resume tells the link its socket may be gone.
+    l.handle_resumed(300);
+    assert_eq!(
+        drain(&mut l),
+        vec![Transmit::Close, Transmit::Open(Transport::WebSocket)],
+        "the old connection closed and a new one opened without a backoff"
+    );
+    assert!(events(&mut l).contains(&LinkEvent::ConnectionLost {
+        reason: LossReason::Frozen
+    }));
+    l.handle_connected(Transport::WebSocket, 310);
+    let hello = drain(&mut l);
+    assert_eq!(sent(&hello[0])["type"], "hello");
+    assert_eq!(sent(&hello[0])["haveVersion"], 1, "it resumes by version");
+    l.handle_frame(&welcome(1, 0), 320);
+    let out = drain(&mut l);
+    let ops: Vec<Value> = out.iter().map(sent).filter(|f| f["type"] == "op").collect();
+    assert_eq!(ops.len(), 1, "the unanswered op goes again, once: {out:?}");
+    assert_eq!(ops[0]["id"]["seq"], 1);
+    // A backoff ends at once too; an idle link stays idle.
+    l.handle_closed(400);
+    assert_eq!(kind(&l), "backoff");
+    let _ = drain(&mut l);
+    l.handle_resumed(401);
+    assert_eq!(drain(&mut l), vec![Transmit::Open(Transport::WebSocket)]);
+    let mut idle = link_with(cfg());
+    idle.handle_resumed(0);
+    assert_eq!(drain(&mut idle), vec![], "a link never opened stays idle");
+}
+
+#[test]
 fn silence_of_two_heartbeats_is_dead_and_ops_resend_after_welcome() {
     let mut l = handshaking(0);
     l.handle_frame(&welcome(1, 0), 100);

@@ -109,6 +109,10 @@ pub enum LossReason {
     /// Switching from HTTP to a WebSocket (a probe, or the standby of the
     /// race once it opened).
     Upgrade,
+    /// The page came back from the back/forward cache: the connection it
+    /// had may have died while the page was frozen without the page
+    /// hearing of it, so a new one is opened at once.
+    Frozen,
 }
 
 /// Why the link uses (or prefers) the transport it does, for

@@ -18,6 +18,7 @@ use super::types::{Failure, SessionEvent};
 use super::SessionEngine;
 use crate::core::protocol::OpId;
 use crate::core::session::link::{ConflictWinner, Link, LinkEvent};
+use crate::core::session::store::Listed;
 
 impl SessionEngine {
     /// After every input: the link's events, the store told which changes
@@ -95,6 +96,25 @@ impl SessionEngine {
         if sync.tracking.answered() > answered {
             self.store.handle_acknowledged(sync.tracking.answered());
         }
+    }
+
+    /// Tells the store where other clients of this browser still have a
+    /// change to send, before an input that may take another tab's copy:
+    /// a server state it puts back on that copy leaves those paths as the
+    /// copy has them (rule 1).
+    pub(super) fn tell_listed(&mut self) {
+        let Some(sync) = self.sync.as_ref() else {
+            return;
+        };
+        let (Some(link), Some(server)) = (sync.link.as_ref(), sync.server.as_ref()) else {
+            return;
+        };
+        let pending =
+            register::pending_of(&sync.entries.others, &server.id, |c| link.applied_seq(c));
+        self.store.set_listed(Listed {
+            all: pending.all,
+            paths: pending.paths,
+        });
     }
 
     /// Tells the store which of its changes the server has answered.

@@ -297,6 +297,7 @@ impl SessionEngine {
     /// What the last [`StorageCommand::Read`](store::StorageCommand::Read) found.
     pub fn handle_read(&mut self, read: Result<StoredRead, SessileError>, now: u64) {
         self.input(now);
+        self.tell_listed();
         self.store.handle_read(read, now);
         self.after(now);
     }
@@ -304,6 +305,7 @@ impl SessionEngine {
     /// How the last [`StorageCommand::WriteSlot`](store::StorageCommand::WriteSlot) went.
     pub fn handle_write_result(&mut self, result: WriteResult, now: u64) {
         self.input(now);
+        self.tell_listed();
         self.store.handle_write_result(result, now);
         self.after(now);
     }
@@ -318,6 +320,7 @@ impl SessionEngine {
     /// The page's migration `migrate[from]` gave `result`.
     pub fn handle_migrated(&mut self, from: u32, result: Result<Value, String>, now: u64) {
         self.input(now);
+        self.tell_listed();
         self.store.handle_migrated(from, result, now);
         self.after(now);
     }
@@ -325,6 +328,7 @@ impl SessionEngine {
     /// Another tab's message (BroadcastChannel).
     pub fn handle_tab_message(&mut self, message: TabMessage, now: u64) {
         self.input(now);
+        self.tell_listed();
         self.store.handle_tab_message(message, now);
         self.after(now);
     }

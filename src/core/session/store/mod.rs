@@ -50,7 +50,7 @@ use std::collections::VecDeque;
 use serde_json::Value;
 
 pub use self::debounce::MAX_BACKOFF_MS;
-pub use self::pending::{MAX_INCLUDES, MAX_PENDING};
+pub use self::pending::{Listed, MAX_INCLUDES, MAX_PENDING};
 pub use self::types::*;
 
 use self::debounce::Debouncer;
@@ -251,6 +251,13 @@ impl StoreEngine {
     /// The current state version.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// Where other clients of this browser still have a change to send (a
+    /// synced session tells it before an input that may take another tab's
+    /// copy): a server state put back on that copy leaves them as they are.
+    pub fn set_listed(&mut self, listed: Listed) {
+        self.pending.set_listed(listed);
     }
 
     /// The sequence number of this tab's newest change (the link's op seq).

@@ -3,7 +3,9 @@
 //! a copy from the server. A store alone lets the newer copy win and
 //! reports this tab's unsaved change as a `conflict`. A synced store
 //! (`rebase`) puts its own changes the copy lacks back on top and shows
-//! them: a change that some client still has to send is never replaced.
+//! them: a change that some client still has to send is never replaced;
+//! so are the server states it took and has not stored yet, so it never
+//! shows a state older than the server's it already had.
 
 use serde_json::Value;
 
@@ -138,7 +140,9 @@ impl StoreEngine {
             self.pending.replace(adoption.includes);
             0
         };
-        if rebased > 0 {
+        // A server state put back is stored as any change is (and is then
+        // in every copy after it).
+        if rebased > 0 || self.pending.has_taken() {
             self.version = local_version.max(adoption.version) + 1;
             self.modified_at = now;
             self.debouncer.changed(now);
@@ -199,7 +203,9 @@ impl StoreEngine {
     /// stored as a new version. Changes of other tabs that the server does
     /// not have yet are not known here, so the stored copy names no other
     /// client as included: each tab that takes it puts its own kept changes
-    /// back on top. A store alone (no `rebase`) takes the state as it is.
+    /// back on top. Until this tab stores it, the state taken is kept (as
+    /// the merge patch it made) to be put back on a copy taken from another
+    /// tab. A store alone (no `rebase`) takes the state as it is.
     /// Returns the new version; refused as `set` is.
     pub fn handle_server_state(
         &mut self,
@@ -236,8 +242,12 @@ impl StoreEngine {
         } else {
             json
         };
+        let version = self.version.max(self.stored_version) + 1;
+        if self.config.rebase {
+            self.pending.took(&self.state, &state, version);
+        }
         self.state = state;
-        self.version = self.version.max(self.stored_version) + 1;
+        self.version = version;
         self.modified_at = now;
         self.debouncer.changed(now);
         self.drive(now);

@@ -221,6 +221,7 @@ impl StoreEngine {
         });
         let mine = Includes(flight.head.includes.clone()).of(self.pending.client());
         self.pending.stored(mine);
+        self.pending.taken_stored(flight.head.version);
         // This tab's rescue copy, and one restored at open, are older than
         // what is stored now. Other tabs' rescue copies are theirs.
         let key = self.rescue_key();

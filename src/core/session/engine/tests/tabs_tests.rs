@@ -500,3 +500,85 @@ fn a_refused_op_loses_only_its_marked_paths_and_the_rest_is_submitted_again() {
     one.frame(ack(&me, 2, 3));
     assert_eq!(one.engine.state(), &shown);
 }
+
+/// Tab 1 takes another device's change (version 2) and has not stored it
+/// yet; tab 2, whose link has not had it, clicks offline and stores first.
+/// Returns the state tab 1 must end with: the server's latest state plus
+/// tab 2's unsent click (rule 1).
+fn a_server_state_taken_and_not_stored(one: &mut Page, two: &mut Page) -> serde_json::Value {
+    two.connected(Transport::WebSocket);
+    two.frame(welcome(1, 0, CatchUp::UpToDate));
+    let device = client(3);
+    one.frame(patch(2, json!({"email": "o@x"}), Some((&device.0, 1))));
+    assert_eq!(one.engine.state(), &json!({"cart": {}, "email": "o@x"}));
+    two.engine.handle_online(false, two.now);
+    two.update(json!({"cart": {"X": 1}}));
+    two.advance(two.now + 20);
+    assert_eq!(
+        b_stored(two),
+        Some(json!({"cart": {"X": 1}})),
+        "tab 2 stored first"
+    );
+    json!({"cart": {"X": 1}, "email": "o@x"})
+}
+
+fn b_stored(page: &Page) -> Option<serde_json::Value> {
+    page.browser.borrow().stored(BackendKind::IndexedDb)
+}
+
+/// A tab whose write of a server state is refused takes the other tab's
+/// copy, which lacks that state, and puts the state back on top: with
+/// nothing left to send and the other tab offline, nothing else would
+/// bring it back (chaos seeds 16, 341 and 418).
+#[test]
+fn a_tab_whose_write_of_the_servers_state_is_refused_keeps_that_state() {
+    let b = browser();
+    let (mut one, mut two) = two_tabs(&b);
+    let expected = a_server_state_taken_and_not_stored(&mut one, &mut two);
+    one.advance(one.now + 20);
+    assert!(one.kinds().contains(&"Store".to_string()), "a copy taken");
+    assert_eq!(one.engine.state(), &expected);
+    assert!(one.ops().is_empty(), "nothing to send");
+    one.advance(one.now + 20);
+    assert_eq!(b_stored(&one), Some(expected.clone()), "and stored");
+    two.hear();
+    assert_eq!(two.engine.state(), &expected, "tab 2 follows");
+}
+
+/// The same when tab 1 hears of tab 2's copy before its own write.
+#[test]
+fn a_tab_that_hears_of_a_copy_without_the_servers_state_it_took_keeps_that_state() {
+    let b = browser();
+    let (mut one, mut two) = two_tabs(&b);
+    let expected = a_server_state_taken_and_not_stored(&mut one, &mut two);
+    one.hear();
+    assert_eq!(one.engine.state(), &expected);
+    assert!(one.ops().is_empty(), "nothing to send");
+    one.advance(one.now + 20);
+    assert_eq!(b_stored(&one), Some(expected.clone()));
+    two.hear();
+    assert_eq!(two.engine.state(), &expected, "tab 2 follows");
+}
+
+/// Rule 1 over the server state put back: where tab 2 still has its click
+/// to send, tab 1 keeps tab 2's value from the copy, not the server's.
+#[test]
+fn a_server_state_put_back_leaves_what_another_tab_still_has_to_send() {
+    let b = browser();
+    let (mut one, mut two) = two_tabs(&b);
+    two.connected(Transport::WebSocket);
+    two.frame(welcome(1, 0, CatchUp::UpToDate));
+    let device = client(3);
+    let theirs = json!({"cart": {"X": 3}, "email": "o@x"});
+    one.frame(patch(2, theirs.clone(), Some((&device.0, 1))));
+    assert_eq!(one.engine.state(), &theirs);
+    two.engine.handle_online(false, two.now);
+    two.update(json!({"cart": {"X": 1}}));
+    two.advance(two.now + 20);
+    one.hear_register(NS, &client(2).0);
+    one.advance(one.now + 20);
+    assert_eq!(
+        one.engine.state(),
+        &json!({"cart": {"X": 1}, "email": "o@x"})
+    );
+}

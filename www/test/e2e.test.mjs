@@ -136,6 +136,8 @@ describe("the demo checkout funnel, end to end", () => {
       const page = await open(env.server.url);
       await add(page, "SK-103");
       const start = await untilServer(env.server, page, (b) => b.state.cart["SK-103"] === 1, "the first line");
+      // Heard by the page too: a line whose ack the cut loses is sent again.
+      await untilPanel(page, (p) => p["d-outbox"] === "0", "the first line acknowledged");
       // The service worker must hold the page's files before the network goes.
       await page.evaluate(() => navigator.serviceWorker.ready);
       await until(() => page.evaluate(() => !!navigator.serviceWorker.controller), Boolean, "the service worker controlling the page");

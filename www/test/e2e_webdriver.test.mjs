@@ -74,12 +74,22 @@ for (const kind of KINDS) {
         await untilPanel(page, (p) => p["d-link"] === "connected", "connected");
         await add(page, "SK-103");
         const start = await untilServer(env.server, page, (b) => b.state.cart["SK-103"] === 1, "the first line");
+        // The page must have heard the first line's ack too: cut before it
+        // arrives and the line is rightly still waiting (4 after the reload,
+        // sent again and applied once), which is another scenario.
+        await untilPanel(page, (p) => p["d-outbox"] === "0", "the first line acknowledged");
         proxy.setMode("down");
         await add(page, "SK-104");
         await add(page, "SK-104");
         await page.click('[data-remove="SK-103"]');
         await untilPanel(page, (p) => p["d-outbox"] === "3", "three changes waiting");
-        await until(() => page.evaluate(() => window.demo.session.diagnostics().unsaved), (u) => u === false, "the changes stored");
+        // Stored: nothing unsaved and no write under way (a synced session's
+        // write starts at once, so `unsaved` alone is false while it runs).
+        await until(
+          () => page.evaluate(() => { const d = window.demo.session.diagnostics(); return !d.unsaved && !d.writing; }),
+          (stored) => stored === true,
+          "the changes stored",
+        );
         await page.reload();
         await ready(page);
         assert.equal((await panel(page))["d-outbox"], "3", "the outbox survived the reload");

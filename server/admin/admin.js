@@ -365,7 +365,7 @@ function rates(pick) {
 
 function renderLive() {
   const last = samples[samples.length - 1].stats;
-  const fmtRate = (v) => (v >= 100 ? Math.round(v).toLocaleString("en-US") : v.toFixed(v >= 10 ? 0 : 1));
+  const fmtRate = (v) => (v >= 10 ? Math.round(v).toLocaleString("en-US") : v.toFixed(1));
 
   const ops = rates((s) => s.opsApplied);
   const opsNow = ops[ops.length - 1];
@@ -392,7 +392,7 @@ function renderLive() {
   $("v-clients").textContent = `${plural(last.wsOpen + last.longPollsOpen, "client")}`;
   $("v-clients").dataset.ws = last.wsOpen;
   $("v-clients").dataset.longPolls = last.longPollsOpen;
-  draw($("c-clients"), [{ color: COLORS[0], values: ws }, { color: COLORS[2], values: polls }], (v) => String(Math.round(v)));
+  draw($("c-clients"), [{ color: COLORS[0], values: ws }, { color: COLORS[2], values: polls }], (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)));
   legend($("l-clients"), [
     { name: "WebSocket", color: COLORS[0], text: plural(last.wsOpen, "connection"), title: "Open WebSocket connections (wsOpen)" },
     { name: "long-poll", color: COLORS[2], text: plural(last.longPollsOpen, "request"), title: "HTTP long-polls waiting for a change (longPollsOpen)" },

@@ -264,16 +264,24 @@ impl Sessions {
         let n_unreadable = unreadable.len();
         let mut problems = unreadable;
         if n_stale > 0 {
-            problems.push(format!("{n_stale} sessions waiting longer than {stale} s"));
+            problems.push(format!(
+                "{} waiting longer than {stale} s",
+                sessions(n_stale as u64)
+            ));
             recommendations.push("Check the payment provider and order webhooks: waiting sessions are not moving on; close them or complete them.".into());
         }
         if n_warn > 0 {
-            problems.push(format!("{n_warn} sessions waiting longer than {warn} s"));
+            problems.push(format!(
+                "{} waiting longer than {warn} s",
+                sessions(n_warn as u64)
+            ));
         }
         if !orphans.is_empty() {
+            let n = orphans.len() as u64;
             problems.push(format!(
-                "{} sessions are past their TTL in a status that cannot expire",
-                orphans.len()
+                "{} past {} TTL in a status that cannot expire",
+                are(n),
+                their(n)
             ));
             recommendations.push(
                 "Resolve orphaned orders (pay or close them); the sweeper will not end them."
@@ -282,15 +290,22 @@ impl Sessions {
         }
         if overdue > 0 {
             problems.push(format!(
-                "{overdue} sessions are past their TTL but not yet expired"
+                "{} past {} TTL but not yet expired",
+                are(overdue),
+                their(overdue)
             ));
             recommendations.push(
                 "Run the sweeper (POST /v1/admin/sweep) or shorten --sweep-every-secs.".into(),
             );
         }
         if retained > 0 {
+            let (them, verb) = if retained == 1 {
+                ("it", "session is")
+            } else {
+                ("them", "sessions are")
+            };
             recommendations.push(format!(
-                "{retained} ended sessions are past the retention: run the sweeper to remove them."
+                "{retained} ended {verb} past the retention: run the sweeper to remove {them}."
             ));
         }
         let status = if n_stale > 0 || !orphans.is_empty() || n_unreadable > 0 {
@@ -467,7 +482,44 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
     out
 }
 
+/// `1 session`, `2 sessions`: the report's counts with their plural.
+fn sessions(n: u64) -> String {
+    if n == 1 {
+        "1 session".into()
+    } else {
+        format!("{n} sessions")
+    }
+}
+
+/// `1 session is`, `2 sessions are`.
+fn are(n: u64) -> String {
+    format!("{} {}", sessions(n), if n == 1 { "is" } else { "are" })
+}
+
+/// `its` for one session, `their` for more.
+fn their(n: u64) -> &'static str {
+    if n == 1 {
+        "its"
+    } else {
+        "their"
+    }
+}
+
 /// The report's sentence for a session skipped because its flow does not read.
 fn unreadable_flow(id: &str, e: &SessileError) -> String {
     format!("session {id}: its stored flow does not read ({e})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{are, sessions};
+
+    #[test]
+    fn counts_in_the_report_take_their_plural() {
+        assert_eq!(sessions(1), "1 session");
+        assert_eq!(sessions(0), "0 sessions");
+        assert_eq!(sessions(2), "2 sessions");
+        assert_eq!(are(1), "1 session is");
+        assert_eq!(are(3), "3 sessions are");
+    }
 }

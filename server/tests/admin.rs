@@ -229,6 +229,14 @@ async fn health_counts_match_the_data_and_find_stale_sessions() {
     assert_eq!(level(&waiting[0]), Some(json!("warning")));
     assert_eq!(level(&waiting[1]), Some(json!("stale")));
     assert_eq!(h["status"], "unhealthy");
+    // Counts of one are singular.
+    let stale_secs = common::config(&srv.db).stale_secs;
+    assert!(
+        h["problems"].as_array().unwrap().contains(&json!(format!(
+            "1 session waiting longer than {stale_secs} s"
+        ))),
+        "{h}"
+    );
     assert!(
         !h["problems"].as_array().unwrap().is_empty()
             && !h["recommendations"].as_array().unwrap().is_empty()

@@ -1,6 +1,7 @@
 //! Admin endpoints, each requiring the admin token (`SESSILE_ADMIN_TOKEN`)
-//! as `Authorization: Bearer`: sweep (with dry run), health report,
-//! statistics, a session's audit log, and Prometheus `/metrics`.
+//! as `Authorization: Bearer`: sweep (with dry run), the sweeper's last
+//! runs, health report, statistics, a session's audit log, and Prometheus
+//! `/metrics`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -22,10 +23,21 @@ const AUDIT_LIMIT: u64 = 10_000;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/admin/sweep", post(sweep))
+        .route("/v1/admin/sweeps", get(sweeps))
         .route("/v1/admin/health", get(health))
         .route("/v1/admin/stats", get(stats))
         .route("/v1/admin/sessions/{id}/audit", get(audit))
         .route("/metrics", get(metrics))
+        .layer(axum::middleware::map_response(no_store))
+}
+
+/// Admin answers are never cached: each read is the server's now.
+async fn no_store(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    resp
 }
 
 fn admin(st: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -43,9 +55,29 @@ async fn sweep(
 ) -> Result<Response, ApiError> {
     admin(&st, &headers)?;
     let opts: SweepOptions = parse_body(&body, st.config.max_frame_bytes)?;
-    let now = st.now();
-    let report = st.engine.call(move |s| s.sweep(&opts, now)).await?;
-    Ok(Json(report).into_response())
+    opts.check()?;
+    let (now, dry_run) = (st.now(), opts.dry_run);
+    let started = std::time::Instant::now();
+    let outcome = st.engine.call(move |s| s.sweep(&opts, now)).await;
+    if !dry_run {
+        let took = started.elapsed();
+        st.engine
+            .metrics
+            .sweeps
+            .record("admin", now, took, &outcome);
+    }
+    Ok(Json(outcome?).into_response())
+}
+
+/// The sweeper's last runs (timer and admin, dry runs left out), newest
+/// first, and how often the timer sweeps (0: never).
+async fn sweeps(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    admin(&st, &headers)?;
+    Ok(Json(serde_json::json!({
+        "everySecs": st.config.sweep_every_secs,
+        "runs": st.engine.metrics.sweeps.runs(),
+    }))
+    .into_response())
 }
 
 async fn health(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {

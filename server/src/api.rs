@@ -169,6 +169,7 @@ async fn op(
         .into());
     };
     let clock = st.config.clock.clone();
+    let started = std::time::Instant::now();
     let answer = st
         .engine
         .call(move |s| {
@@ -177,6 +178,7 @@ async fn op(
             s.op(&id, op, now)
         })
         .await?;
+    st.engine.metrics.ack_latency.record(started.elapsed(), 1);
     let status = match &answer {
         Message::Reject(r) if matches!(r.code.as_str(), "VERSION_CONFLICT" | "VERSION_AHEAD") => {
             StatusCode::CONFLICT
@@ -225,6 +227,8 @@ async fn changes(
         have_version: q.since,
     };
     let deadline = Instant::now() + Duration::from_millis(q.wait_ms).min(MAX_POLL);
+    // Open from the first look until answered, or dropped with its client.
+    let _open = crate::observe::LongPoll::open(&st.engine.metrics);
     // Subscribe only once the token is checked, and look again after
     // subscribing so that a change in between is not missed.
     let mut pushes = None;

@@ -66,6 +66,14 @@ pub struct Metrics {
     pub ws_rate_paused: AtomicU64,
     /// Times a connection's reading paused for its outbound byte budget.
     pub ws_send_paused: AtomicU64,
+    /// Open long-polls (`GET /v1/sessions/{id}/changes` waiting).
+    pub long_polls_open: AtomicU64,
+    /// How long ops took to be answered.
+    pub ack_latency: crate::observe::AckLatency,
+    /// Ops rejected, by code.
+    pub rejects_by_code: crate::observe::RejectsByCode,
+    /// The sweeper's last runs.
+    pub sweeps: crate::observe::SweepLog,
 }
 
 impl Metrics {

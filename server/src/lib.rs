@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod admin_page;
 mod api;
 mod batch;
 pub mod clients;
@@ -14,6 +15,7 @@ mod http_errors;
 pub mod ids;
 pub mod limits;
 pub mod maintenance;
+pub mod observe;
 mod routes;
 pub mod sessions;
 pub mod store;

@@ -31,6 +31,29 @@ pub struct SweepOptions {
     /// Report what would happen; change nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// Act on these sessions only (at most [`MAX_SWEEP_IDS`]): a real run
+    /// given a dry run's `expired` and `removed` touches nothing else. A
+    /// listed session that no longer qualifies is left alone and named in
+    /// `skipped`.
+    pub ids: Option<Vec<String>>,
+}
+
+/// Most session ids one sweep may name.
+pub const MAX_SWEEP_IDS: usize = 10_000;
+
+impl SweepOptions {
+    /// Refuses a list of ids over [`MAX_SWEEP_IDS`] (`PROTOCOL_ERROR`).
+    pub fn check(&self) -> Result<()> {
+        match &self.ids {
+            Some(ids) if ids.len() > MAX_SWEEP_IDS => Err(SessileError::ProtocolError {
+                reason: format!(
+                    "ids: {} session ids, at most {MAX_SWEEP_IDS} per sweep",
+                    ids.len()
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What a sweep did (or, in a dry run, would do).
@@ -48,6 +71,11 @@ pub struct SweepReport {
     /// Audit entries deleted (of sessions removed longer ago than the audit
     /// retention; at most 1,000 sessions' worth per sweep).
     pub audit_removed: u64,
+    /// The cut-off used: ended sessions last changed at or before this
+    /// instant (ms since the Unix epoch) qualify for removal.
+    pub cutoff_ms: u64,
+    /// Sessions named in `ids` that did not qualify (any more): untouched.
+    pub skipped: Vec<String>,
 }
 
 /// A session stuck in a waiting status.
@@ -117,8 +145,16 @@ impl Sessions {
             removed: Vec::new(),
             problems: Vec::new(),
             audit_removed: 0,
+            cutoff_ms: cutoff,
+            skipped: Vec::new(),
         };
+        let listed: Option<std::collections::BTreeSet<&String>> =
+            opts.ids.as_ref().map(|ids| ids.iter().collect());
+        let mut acted = std::collections::BTreeSet::new();
         for s in self.summaries()? {
+            if listed.as_ref().is_some_and(|l| !l.contains(&s.id)) {
+                continue;
+            }
             // One session whose flow does not read is skipped, not every sweep failed.
             let flow = match self.flow_of(&s.flow, s.flow_table.as_deref()) {
                 Ok(flow) => flow,
@@ -129,6 +165,7 @@ impl Sessions {
             };
             if flow.due_to_expire(&s.status, s.expires_at_ms, now) {
                 if opts.dry_run || self.expire_if_due(&s.id, now, "sweeper")? {
+                    acted.insert(s.id.clone());
                     report.expired.push(s.id);
                 }
                 continue;
@@ -150,8 +187,17 @@ impl Sessions {
                         .sessions_removed
                         .fetch_add(1, Ordering::Relaxed);
                 }
+                acted.insert(s.id.clone());
                 report.removed.push(s.id);
             }
+        }
+        if let Some(ids) = &opts.ids {
+            let mut seen = std::collections::BTreeSet::new();
+            report.skipped = ids
+                .iter()
+                .filter(|id| !acted.contains(*id) && seen.insert(*id))
+                .cloned()
+                .collect();
         }
         let audit_secs = opts
             .audit_older_than_secs
@@ -218,16 +264,24 @@ impl Sessions {
         let n_unreadable = unreadable.len();
         let mut problems = unreadable;
         if n_stale > 0 {
-            problems.push(format!("{n_stale} sessions waiting longer than {stale} s"));
+            problems.push(format!(
+                "{} waiting longer than {stale} s",
+                sessions(n_stale as u64)
+            ));
             recommendations.push("Check the payment provider and order webhooks: waiting sessions are not moving on; close them or complete them.".into());
         }
         if n_warn > 0 {
-            problems.push(format!("{n_warn} sessions waiting longer than {warn} s"));
+            problems.push(format!(
+                "{} waiting longer than {warn} s",
+                sessions(n_warn as u64)
+            ));
         }
         if !orphans.is_empty() {
+            let n = orphans.len() as u64;
             problems.push(format!(
-                "{} sessions are past their TTL in a status that cannot expire",
-                orphans.len()
+                "{} past {} TTL in a status that cannot expire",
+                are(n),
+                their(n)
             ));
             recommendations.push(
                 "Resolve orphaned orders (pay or close them); the sweeper will not end them."
@@ -236,15 +290,22 @@ impl Sessions {
         }
         if overdue > 0 {
             problems.push(format!(
-                "{overdue} sessions are past their TTL but not yet expired"
+                "{} past {} TTL but not yet expired",
+                are(overdue),
+                their(overdue)
             ));
             recommendations.push(
                 "Run the sweeper (POST /v1/admin/sweep) or shorten --sweep-every-secs.".into(),
             );
         }
         if retained > 0 {
+            let (them, verb) = if retained == 1 {
+                ("it", "session is")
+            } else {
+                ("them", "sessions are")
+            };
             recommendations.push(format!(
-                "{retained} ended sessions are past the retention: run the sweeper to remove them."
+                "{retained} ended {verb} past the retention: run the sweeper to remove {them}."
             ));
         }
         let status = if n_stale > 0 || !orphans.is_empty() || n_unreadable > 0 {
@@ -306,6 +367,9 @@ impl Sessions {
             "wsHelloTimeouts": get(&m.ws_hello_timeouts),
             "wsRatePaused": get(&m.ws_rate_paused),
             "wsSendPaused": get(&m.ws_send_paused),
+            "longPollsOpen": get(&m.long_polls_open),
+            "ackLatencyMs": m.ack_latency.json(),
+            "rejectsByCode": m.rejects_by_code.json(),
         }))
     }
 }
@@ -360,6 +424,7 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
             "counter",
         ),
         ("wsOpen", "sessile_websocket_connections", "gauge"),
+        ("longPollsOpen", "sessile_long_polls_open", "gauge"),
         (
             "wsUnauthenticated",
             "sessile_websocket_unauthenticated",
@@ -373,6 +438,34 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
         let v = stats[field].as_u64().unwrap_or(0);
         out.push_str(&format!("# TYPE {name} {kind}\n{name} {v}\n"));
     }
+    out.push_str("# TYPE sessile_ops_rejected_by_code_total counter\n");
+    if let Some(codes) = stats["rejectsByCode"].as_object() {
+        for (code, n) in codes {
+            let n = n.as_u64().unwrap_or(0);
+            out.push_str(&format!(
+                "sessile_ops_rejected_by_code_total{{code=\"{code}\"}} {n}\n"
+            ));
+        }
+    }
+    let ack = &stats["ackLatencyMs"];
+    out.push_str("# TYPE sessile_ack_latency_seconds histogram\n");
+    let counts: Vec<u64> = ack["counts"]
+        .as_array()
+        .map(|a| a.iter().map(|v| v.as_u64().unwrap_or(0)).collect())
+        .unwrap_or_default();
+    for (i, n) in counts.iter().enumerate() {
+        let le = crate::observe::ACK_BUCKETS_MS
+            .get(i)
+            .map_or("+Inf".to_string(), |ms| format!("{}", *ms as f64 / 1000.0));
+        out.push_str(&format!(
+            "sessile_ack_latency_seconds_bucket{{le=\"{le}\"}} {n}\n"
+        ));
+    }
+    out.push_str(&format!(
+        "sessile_ack_latency_seconds_sum {}\nsessile_ack_latency_seconds_count {}\n",
+        ack["sumMs"].as_f64().unwrap_or(0.0) / 1000.0,
+        ack["count"].as_u64().unwrap_or(0)
+    ));
     out.push_str("# TYPE sessile_sessions gauge\n");
     for (flow, statuses) in &health.by_status {
         for (status, n) in statuses {
@@ -389,7 +482,44 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
     out
 }
 
+/// `1 session`, `2 sessions`: the report's counts with their plural.
+fn sessions(n: u64) -> String {
+    if n == 1 {
+        "1 session".into()
+    } else {
+        format!("{n} sessions")
+    }
+}
+
+/// `1 session is`, `2 sessions are`.
+fn are(n: u64) -> String {
+    format!("{} {}", sessions(n), if n == 1 { "is" } else { "are" })
+}
+
+/// `its` for one session, `their` for more.
+fn their(n: u64) -> &'static str {
+    if n == 1 {
+        "its"
+    } else {
+        "their"
+    }
+}
+
 /// The report's sentence for a session skipped because its flow does not read.
 fn unreadable_flow(id: &str, e: &SessileError) -> String {
     format!("session {id}: its stored flow does not read ({e})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{are, sessions};
+
+    #[test]
+    fn counts_in_the_report_take_their_plural() {
+        assert_eq!(sessions(1), "1 session");
+        assert_eq!(sessions(0), "0 sessions");
+        assert_eq!(sessions(2), "2 sessions");
+        assert_eq!(are(1), "1 session is");
+        assert_eq!(are(3), "3 sessions are");
+    }
 }

@@ -1,5 +1,6 @@
 //! The router: health, snapshot verification with the core's decoder, the
-//! session API and WebSocket (behind the origin check), the admin endpoints,
+//! session API and WebSocket (behind the origin check), the admin endpoints
+//! and the health page (`/admin`),
 //! and the static files of the demo (`/`), the wasm package (`/pkg/`) and
 //! the JS wrapper (`/js/`); every error of the API as the JSON error body
 //! (`http_errors.rs`). Starting it opens the store, the engine thread and
@@ -65,13 +66,12 @@ pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError>
             loop {
                 tick.tick().await;
                 let opts = SweepOptions::default();
-                // A failed sweep is retried at the next tick; health reports what is left.
-                let _ = engine
-                    .call({
-                        let clock = clock.clone();
-                        move |s| s.sweep(&opts, clock.now_ms())
-                    })
-                    .await;
+                // A failed sweep is retried at the next tick; health reports
+                // what is left, the sweep log its error.
+                let (at, started) = (clock.now_ms(), std::time::Instant::now());
+                let outcome = engine.call(move |s| s.sweep(&opts, at)).await;
+                let took = started.elapsed();
+                engine.metrics.sweeps.record("timer", at, took, &outcome);
             }
         });
     }
@@ -97,6 +97,7 @@ pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError>
         )
         .merge(sessions)
         .merge(crate::admin::routes())
+        .merge(crate::admin_page::routes())
         .route("/v1", not_found.clone())
         .route("/v1/", not_found.clone())
         .route("/v1/{*rest}", not_found)

@@ -439,6 +439,7 @@ impl Sessions {
                     expected,
                     got: op.id.seq,
                 };
+                self.metrics.rejects_by_code.count(&e);
                 return Ok(Message::Reject(Reject::new(op.id, &e, None)));
             }
             Admission::Forgotten | Admission::Next => {}
@@ -476,6 +477,7 @@ impl Sessions {
             }
             Err(e) => {
                 Metrics::inc(&self.metrics.ops_rejected);
+                self.metrics.rejects_by_code.count(&e);
                 let current = match e {
                     SessileError::VersionConflict { .. } => Some(self.current(session)?),
                     _ => None,

@@ -389,12 +389,17 @@ async fn session(conn: &mut Conn<'_>, hello: &Hello) -> End {
                     }
                 }
                 let (session, clock) = (hello.session.clone(), st.config.clock.clone());
+                let n = ops.len() as u64;
+                let started = std::time::Instant::now();
                 let done = st.engine.call(move |s| {
                     let now = clock.now_ms();
                     ops.into_iter().map(|op| s.op(&session, op, now)).collect()
                 });
                 match done.await {
-                    Ok(answers) => answers,
+                    Ok(answers) => {
+                        st.engine.metrics.ack_latency.record(started.elapsed(), n);
+                        answers
+                    }
                     Err(e) => vec![Message::Error(ErrorFrame::from(&e))],
                 }
             }

@@ -1,7 +1,9 @@
 //! Admin endpoints and browser origins through the real server: the admin
 //! token is required, the sweeper's dry run changes nothing and the real run
 //! expires and removes what it reported, the health report's counts match
-//! the SQLite file, stale sessions are found, `/metrics` speaks Prometheus.
+//! the SQLite file, stale sessions are found, `/metrics` speaks Prometheus,
+//! a sweep given ids touches only those, the sweep log, the live figures
+//! (rejects by code, ack latencies, long-polls), and the health page's headers.
 
 mod common;
 
@@ -227,6 +229,14 @@ async fn health_counts_match_the_data_and_find_stale_sessions() {
     assert_eq!(level(&waiting[0]), Some(json!("warning")));
     assert_eq!(level(&waiting[1]), Some(json!("stale")));
     assert_eq!(h["status"], "unhealthy");
+    // Counts of one are singular.
+    let stale_secs = common::config(&srv.db).stale_secs;
+    assert!(
+        h["problems"].as_array().unwrap().contains(&json!(format!(
+            "1 session waiting longer than {stale_secs} s"
+        ))),
+        "{h}"
+    );
     assert!(
         !h["problems"].as_array().unwrap().is_empty()
             && !h["recommendations"].as_array().unwrap().is_empty()
@@ -372,4 +382,232 @@ async fn a_stored_flow_that_does_not_read_is_skipped_and_reported_not_failing_sw
         ),
         1
     );
+}
+
+#[tokio::test]
+async fn a_sweep_given_ids_touches_only_those_and_names_the_listed_ones_left_alone() {
+    let srv = start(|_| {}).await;
+    let listed = create(srv.addr, json!({})).await;
+    let unlisted = create(srv.addr, json!({})).await;
+    let overdue = create(srv.addr, json!({})).await;
+    let live = create(srv.addr, json!({})).await;
+    for s in [&listed, &unlisted] {
+        end(srv.addr, s).await;
+    }
+    sql(
+        &srv.db,
+        &format!(
+            "UPDATE sessions SET expires_at = 1000 WHERE id = '{}'",
+            overdue.id
+        ),
+    );
+    let addr = srv.restart().await;
+    let dry = admin(
+        addr,
+        "POST",
+        "/v1/admin/sweep",
+        &json!({"dryRun": true, "olderThanSecs": 0, "ids": [listed.id, overdue.id]}),
+    )
+    .await
+    .json();
+    assert_eq!(
+        (dry["expired"].clone(), dry["removed"].clone()),
+        (json!([overdue.id]), json!([listed.id]))
+    );
+    assert!(dry["cutoffMs"].as_u64().unwrap() > 1000, "{dry}");
+    // A live session named in the list does not qualify: left alone, named.
+    let real = admin(
+        addr,
+        "POST",
+        "/v1/admin/sweep",
+        &json!({"olderThanSecs": 0, "ids": [listed.id, overdue.id, live.id, live.id]}),
+    )
+    .await
+    .json();
+    assert_eq!(
+        (
+            real["expired"].clone(),
+            real["removed"].clone(),
+            real["skipped"].clone()
+        ),
+        (json!([overdue.id]), json!([listed.id]), json!([live.id]))
+    );
+    let rows = dump(&srv.db);
+    let status = |id: &str| rows.iter().find(|r| r.0 == id).map(|r| r.1.clone());
+    assert_eq!(status(&listed.id), None);
+    assert_eq!(
+        status(&unlisted.id).as_deref(),
+        Some("terminated"),
+        "an ended session not listed stays"
+    );
+    assert_eq!(status(&overdue.id).as_deref(), Some("expired"));
+    assert_eq!(status(&live.id).as_deref(), Some("cart"));
+    // Without ids the same sweep would have taken the unlisted one too.
+    let all = admin(
+        addr,
+        "POST",
+        "/v1/admin/sweep",
+        &json!({"dryRun": true, "olderThanSecs": 0}),
+    )
+    .await
+    .json();
+    let mut would: Vec<&str> = all["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    would.sort_unstable();
+    let mut expected = vec![unlisted.id.as_str(), overdue.id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(
+        would, expected,
+        "the unlisted one, and the one just expired"
+    );
+    assert_eq!(all["skipped"], json!([]));
+    let many: Vec<String> = (0..10_001).map(|i| format!("s{i}")).collect();
+    let refused = admin(addr, "POST", "/v1/admin/sweep", &json!({ "ids": many })).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (400, "PROTOCOL_ERROR".into())
+    );
+}
+
+#[tokio::test]
+async fn the_sweep_log_keeps_real_runs_newest_first_and_leaves_dry_runs_out() {
+    let srv = start(|_| {}).await;
+    let empty = admin(srv.addr, "GET", "/v1/admin/sweeps", &Value::Null).await;
+    assert_eq!(empty.status, 200);
+    assert_eq!(empty.json()["runs"], json!([]));
+    let ended = create(srv.addr, json!({})).await;
+    end(srv.addr, &ended).await;
+    for body in [
+        json!({"dryRun": true, "olderThanSecs": 0}),
+        json!({"olderThanSecs": 0}),
+        json!({"olderThanSecs": 0}),
+    ] {
+        assert_eq!(
+            admin(srv.addr, "POST", "/v1/admin/sweep", &body)
+                .await
+                .status,
+            200
+        );
+    }
+    let log = admin(srv.addr, "GET", "/v1/admin/sweeps", &Value::Null)
+        .await
+        .json();
+    let runs = log["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{log}");
+    assert_eq!(
+        (runs[0]["removed"].clone(), runs[1]["removed"].clone()),
+        (json!(0), json!(1)),
+        "newest first: {log}"
+    );
+    assert_eq!(runs[1]["trigger"], "admin");
+    assert_eq!(runs[1]["error"], Value::Null);
+    assert!(log["everySecs"].is_u64());
+    assert_eq!(
+        request(srv.addr, "GET", "/v1/admin/sweeps", &[], b"")
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn stats_count_rejects_by_code_ack_latencies_and_open_long_polls() {
+    let srv = start(|_| {}).await;
+    let s = create(srv.addr, json!({})).await;
+    let c = client_id(1);
+    let ok = http_op(srv.addr, &s, &op(&c, 1, 1, json!({"a": 1}), None)).await;
+    assert_eq!(ok.status, 200);
+    let bad = http_op(srv.addr, &s, &op(&c, 2, 2, json!({}), Some("completed"))).await;
+    assert_eq!(bad.code(), "INVALID_TRANSITION");
+    let gap = http_op(srv.addr, &s, &op(&c, 9, 2, json!({}), None)).await;
+    assert_eq!(gap.code(), "OP_OUT_OF_ORDER");
+    let addr = srv.addr;
+    let (id, token) = (s.id.clone(), s.token.clone());
+    let poll = tokio::spawn(async move {
+        with_token(
+            addr,
+            "GET",
+            &format!("/v1/sessions/{id}/changes?since=2&waitMs=3000"),
+            &token,
+            &Value::Null,
+        )
+        .await
+    });
+    let mut stats = Value::Null;
+    for _ in 0..100 {
+        stats = admin(addr, "GET", "/v1/admin/stats", &Value::Null)
+            .await
+            .json();
+        if stats["longPollsOpen"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(stats["longPollsOpen"], 1, "{stats}");
+    assert_eq!(
+        stats["rejectsByCode"],
+        json!({"INVALID_TRANSITION": 1, "OP_OUT_OF_ORDER": 1})
+    );
+    assert_eq!(stats["opsRejected"], 2);
+    let ack = &stats["ackLatencyMs"];
+    assert_eq!(ack["count"], 3, "{stats}");
+    let counts = ack["counts"].as_array().unwrap();
+    assert_eq!(counts.len(), ack["le"].as_array().unwrap().len() + 1);
+    assert_eq!(counts.last().unwrap(), 3);
+    let m = admin(addr, "GET", "/metrics", &Value::Null).await;
+    let text = String::from_utf8(m.body).unwrap();
+    for line in [
+        "sessile_long_polls_open 1",
+        "sessile_ops_rejected_by_code_total{code=\"INVALID_TRANSITION\"} 1",
+        "sessile_ack_latency_seconds_bucket{le=\"+Inf\"} 3",
+        "sessile_ack_latency_seconds_count 3",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    assert_eq!(poll.await.unwrap().status, 200);
+    let after = admin(addr, "GET", "/v1/admin/stats", &Value::Null)
+        .await
+        .json();
+    assert_eq!(after["longPollsOpen"], 0, "an answered long-poll is closed");
+}
+
+#[tokio::test]
+async fn the_health_page_is_public_strict_and_uncached_and_its_data_needs_the_token() {
+    let srv = start(|_| {}).await;
+    let page = request(srv.addr, "GET", "/admin", &[], b"").await;
+    assert_eq!(page.status, 200);
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.starts_with("default-src 'none'; script-src 'self'; style-src 'self'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe") && !csp.contains("http"), "{csp}");
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    let html = String::from_utf8(page.body).unwrap();
+    assert!(html.contains("/admin/admin.js") && html.contains("/admin/admin.css"));
+    for (path, kind) in [
+        ("/admin/admin.js", "text/javascript"),
+        ("/admin/admin.css", "text/css"),
+    ] {
+        let a = request(srv.addr, "GET", path, &[], b"").await;
+        assert_eq!(a.status, 200, "{path}");
+        assert!(
+            a.header("content-type").unwrap().starts_with(kind),
+            "{path}"
+        );
+        assert_eq!(a.header("cache-control"), Some("no-store"), "{path}");
+    }
+    let data = admin(srv.addr, "GET", "/v1/admin/health", &Value::Null).await;
+    assert_eq!(data.header("cache-control"), Some("no-store"));
+    let refused = request(srv.addr, "GET", "/v1/admin/health", &[], b"").await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.header("cache-control"), Some("no-store"));
 }

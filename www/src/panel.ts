@@ -3,7 +3,7 @@
 // the connection's story (connected, lost, restored) told by its events.
 import type { Session, SessionDiagnostics, SessionEvent } from "sessile";
 import type { Checkout } from "./checkout";
-import { byId } from "./dom";
+import { byId, counted } from "./dom";
 
 const set = (id: string, value: string) => {
   const el = byId(id);
@@ -35,6 +35,14 @@ function transportOf(link: Link | null): string {
   if (!link) return "none";
   if (link.probing) return "http (probing websocket)";
   return link.transport ?? "none";
+}
+
+/** Whether the server has this tab's changes: why the local version is ahead of it, when it is. */
+function inStep(d: SessionDiagnostics): string {
+  if (!d.link) return d.sessionId ? "–" : "local only: no server session yet";
+  const waiting = d.link.outbox;
+  if (waiting > 0) return `no: ${counted(waiting, "change")} of this tab not on the server yet`;
+  return "yes";
 }
 
 /** How long until `at`, as m:ss (0:00 once past). */
@@ -77,6 +85,7 @@ export class Panel {
     set("d-time-left", timeLeft(d.expiresAt));
     set("d-version", String(d.version));
     set("d-server-version", d.link ? String(d.link.serverVersion) : "–");
+    set("d-in-step", inStep(d));
     set("d-checksum", w ? w.checksum : "–");
     set("d-raw", bytes(d.rawBytes));
     set("d-stored", w ? bytes(w.storedBytes) : "–");

@@ -108,6 +108,15 @@ export interface LinkDiagnostics {
   reason: "websocket" | "websocket_slow" | "websocket_refused" | "websocket_flapping" | "remembered";
   /** A WebSocket is opening (or open, waiting to take over) beside HTTP. */
   standby: boolean;
+  /**
+   * A WebSocket probe from HTTP is under way (every `wsProbeMs`, doubling
+   * while it fails): the link left HTTP to try the WebSocket (`transport` is
+   * then `websocket` while it opens), or HTTP carries it while the WebSocket
+   * opens beside it (`standby`). If the WebSocket does not open the link is
+   * back on HTTP; it is not a lost connection (the `connection_lost` of a
+   * probe says `upgrade`).
+   */
+  probing: boolean;
   rttMs: number | null;
   /** Changes not answered yet: ops in the outbox and changes held until the link's first welcome. */
   outbox: number;

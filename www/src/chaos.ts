@@ -1,6 +1,8 @@
 // The buttons that provoke what sessile survives. Each does to the page what
-// the real world does: the browser's offline/online events, a WebSocket
-// closed from under the SDK, a flipped byte in the stored copy, a second tab.
+// the real world does: this tab's network to the session API cut (requests
+// fail, WebSockets do not open, navigator.onLine false, the offline event),
+// a WebSocket closed from under the SDK, a flipped byte in the stored copy,
+// a second tab.
 import type { Session } from "sessile";
 import type { Checkout } from "./checkout";
 import { byId } from "./dom";
@@ -8,34 +10,89 @@ import type { EventLog } from "./log";
 
 const NAMESPACE = "demo-checkout";
 
-/** The page's WebSockets, so #kill can cut them (see trackSockets). */
+/** The page's WebSockets, so #kill and #go-offline can cut them (see trackSockets). */
 const sockets = new Set<WebSocket>();
 
 /**
- * Makes every WebSocket the page opens from now on known to #kill. Call it
- * before the session opens; sessile itself is not told anything.
+ * The demo's own network switch for this tab (#go-offline): while it is on,
+ * the page's requests to the session API (`/v1/`) fail as they do with no
+ * network, its WebSockets close before they open, and `navigator.onLine`
+ * reads false, so sessile and the page see the same thing. A reload turns
+ * it off; other tabs are not affected.
+ */
+const network = { cut: false, dropped: new Set<() => void>() };
+
+const isApi = (input: RequestInfo | URL): boolean => {
+  const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url, location.href);
+  return url.origin === location.origin && url.pathname.startsWith("/v1/");
+};
+
+/** The error a request gets from a network that is gone (what `fetch` rejects with offline). */
+const noNetwork = () => new TypeError("Failed to fetch: this tab is offline (the demo's Go offline)");
+
+/**
+ * Makes every WebSocket the page opens from now on known to #kill and
+ * #go-offline, and puts the page's session API requests and
+ * `navigator.onLine` behind the demo's network switch. Call it before the
+ * session opens; sessile itself is not told anything.
  */
 export function trackSockets(): void {
   const Native = window.WebSocket;
   window.WebSocket = class extends Native {
     constructor(url: string | URL, protocols?: string | string[]) {
       super(url, protocols);
+      // No network: it fails to open (error, then close 1006), as it would offline.
+      if (network.cut) this.close();
       sockets.add(this);
       this.addEventListener("close", () => sockets.delete(this));
     }
   };
+  const nativeFetch = window.fetch.bind(window);
+  window.fetch = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    if (!isApi(input)) return nativeFetch(input, init);
+    if (network.cut) return Promise.reject(noNetwork());
+    return new Promise<Response>((resolve, reject) => {
+      // Going offline fails the requests under way (a long poll, an op in flight): their answers are lost.
+      const drop = () => reject(noNetwork());
+      network.dropped.add(drop);
+      nativeFetch(input, init)
+        .then(resolve, reject)
+        .finally(() => network.dropped.delete(drop));
+    });
+  };
+  const onLine = Object.getOwnPropertyDescriptor(Navigator.prototype, "onLine");
+  Object.defineProperty(Navigator.prototype, "onLine", {
+    configurable: true,
+    enumerable: true,
+    get(this: Navigator): boolean {
+      return !network.cut && (onLine?.get?.call(this) ?? true);
+    },
+  });
+}
+
+/** Turns the demo's network switch for this tab: offline cuts the session API, then the browser's event says so. */
+function setOffline(offline: boolean): void {
+  network.cut = offline;
+  dispatchEvent(new Event(offline ? "offline" : "online"));
+  if (!offline) return;
+  for (const drop of [...network.dropped]) drop();
+  network.dropped.clear();
+  // What sessile did not close on the event goes as a lost network takes it.
+  for (const s of sockets) if (s.readyState === WebSocket.OPEN || s.readyState === WebSocket.CONNECTING) s.close();
 }
 
 /** Wires #go-offline, #kill, #corrupt and #second-tab. */
 export function wireChaos(session: Session<Checkout>, log: EventLog): void {
   const offline = byId<HTMLButtonElement>("go-offline");
   offline.onclick = () => {
-    // The same events the browser fires when the network goes; navigator.onLine is not changed.
+    // This tab loses the session API (requests fail, WebSockets do not open,
+    // navigator.onLine reads false), and the browser's event says so.
     const going = offline.dataset.offline !== "true";
     offline.dataset.offline = String(going);
     offline.textContent = going ? "Go online" : "Go offline";
-    log.add("demo", going ? "the page went offline (offline event)" : "the page is back online (online event)");
-    dispatchEvent(new Event(going ? "offline" : "online"));
+    document.body.dataset.offline = String(going);
+    log.add("demo", going ? "this tab went offline: the session API is cut (offline event)" : "this tab is back online (online event)");
+    setOffline(going);
   };
   byId("kill").onclick = () => {
     // Closed from under sessile, as a proxy or a load balancer would: it has to notice and reconnect.

@@ -48,15 +48,27 @@ export function ttlFromUrl(): number | undefined {
   return ttl === null ? undefined : Number(ttl);
 }
 
+/**
+ * `?wsProbeMs=2000`: after a fallback to HTTP, how soon the WebSocket is
+ * tried again (sessile's `wsProbeMs`, 60 s by default), to watch a probe.
+ * Passed on as it is, like `ttl`.
+ */
+export function probeFromUrl(): number | undefined {
+  const ms = new URLSearchParams(location.search).get("wsProbeMs");
+  return ms === null ? undefined : Number(ms);
+}
+
 /** Opens (or restores) the checkout, synced with the server that serves the page. */
 export function openCheckout(onEvent: Parameters<typeof openSession<Checkout>>[0]["onEvent"]): Promise<Session<Checkout>> {
   const ttlSeconds = ttlFromUrl();
+  const wsProbeMs = probeFromUrl();
   return openSession<Checkout>({
     name: "demo-checkout",
     initial: INITIAL,
     server: { http: location.origin },
     flow: "checkout",
     ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
+    ...(wsProbeMs === undefined ? {} : { wsProbeMs }),
     onEvent,
   });
 }

@@ -20,5 +20,8 @@ export function h(tag: string, attrs: Attributes = {}, ...children: (Node | stri
   return element;
 }
 
+/** `item` for 1, `items` for 0, 2, …: the noun a count takes. */
+export const noun = (n: number, one: string, many = `${one}s`): string => (n === 1 ? one : many);
+
 /** `1 item`, `2 items`, `0 items`: a count with its noun in the right number. */
-export const counted = (n: number, one: string, many = `${one}s`): string => `${n.toLocaleString("en")} ${n === 1 ? one : many}`;
+export const counted = (n: number, one: string, many = `${one}s`): string => `${n.toLocaleString("en")} ${noun(n, one, many)}`;

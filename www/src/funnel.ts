@@ -4,7 +4,7 @@
 import type { Session } from "sessile";
 import { OFFERS, euros } from "./catalog";
 import { itemCount, total, type Checkout, type Customer, type Step } from "./checkout";
-import { byId, counted, h } from "./dom";
+import { byId, counted, h, noun } from "./dom";
 
 /** How long the simulated payment takes, ms. */
 const PAYMENT_MS = 1_200;
@@ -106,7 +106,7 @@ export class Funnel {
     const next = h("button", { type: "button", id: "to-checkout", class: "primary", disabled: itemCount(s) === 0 }, "Go to checkout");
     next.onclick = () => this.change((st) => st, "checkout");
     return h("section", {},
-      h("div", { class: "bar" }, h("p", {}, h("strong", { id: "cart-count" }, String(itemCount(s))), itemCount(s) === 1 ? " item · " : " items · ", h("strong", { id: "cart-total" }, euros(total(s)))), next),
+      h("div", { class: "bar" }, h("p", {}, h("strong", { id: "cart-count" }, String(itemCount(s))), ` ${noun(itemCount(s), "item")} · `, h("strong", { id: "cart-total" }, euros(total(s)))), next),
       grid);
   }
 

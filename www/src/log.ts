@@ -2,7 +2,7 @@
 // can read, newest first. It is kept in sessionStorage so a reload (or a
 // corruption followed by a reload) shows what happened before and after.
 import type { SessionEvent } from "sessile";
-import { byId, h } from "./dom";
+import { byId, counted, h } from "./dom";
 
 const KEY = "demo-log";
 const KEEP = 80;
@@ -37,7 +37,7 @@ export function eventLine(e: SessionEvent): string {
     case "connection_lost":
       return `reason: ${e.reason}`;
     case "state_synchronized":
-      return `in sync with the server at v${e.version}` + (e.confirmed ? `, ${e.confirmed} change${e.confirmed === 1 ? "" : "s"} of this tab confirmed` : "");
+      return `in sync with the server at v${e.version}` + (e.confirmed ? `, ${counted(e.confirmed, "change")} of this tab confirmed` : "");
     case "session_updated":
       return e.origin === "tab" ? `another tab wrote v${e.version}` : `server change: now v${e.version}`;
     case "session_created":

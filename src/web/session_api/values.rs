@@ -113,6 +113,7 @@ pub(crate) fn diagnostics(d: &Diagnostics, name: &str) -> JsValue {
             ("preferred", transport(l.preferred).into()),
             ("reason", transport_reason(l.reason).into()),
             ("standby", l.standby.into()),
+            ("probing", l.probing.into()),
             ("rttMs", or_null(l.srtt_ms.map(JsValue::from))),
             // The changes waiting: the outbox's ops and the changes held
             // until the link's first welcome.

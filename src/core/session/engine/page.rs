@@ -125,6 +125,7 @@ impl SessionEngine {
             self.store.write_at_once(now);
         }
         if let Some(to) = to {
+            self.step_unsent(to);
             self.life_status(to);
         }
         self.after(now);

@@ -1,7 +1,8 @@
 //! The session's status and expiry as the page learns or sets them, and
 //! what a tab keeps for the next load: `<name>:lifecycle` (`{session,
 //! status, expiresAt}`, so a reload or a new tab starts at the last known
-//! status, even offline), `<name>:server` (the server session) and
+//! status, even offline; before a server session exists `{session: null,
+//! status, steps}`, the steps still to send), `<name>:server` (the server session) and
 //! `<name>:fallback` (a refused WebSocket, remembered by the origin for a
 //! while).
 
@@ -30,17 +31,25 @@ impl SessionEngine {
     }
 
     /// `<name>:lifecycle` = `{session, status, expiresAt}`, so a reload or a
-    /// new tab starts at the last known status, even offline.
+    /// new tab starts at the last known status, even offline; with no
+    /// server session yet, `{session: null, status, steps}`.
     pub(super) fn remember_lifecycle(&mut self) {
         let Some(sync) = self.sync.as_ref() else {
             return;
         };
-        let Some(server) = sync.server.as_ref().filter(|_| !sync.stopped) else {
+        if sync.stopped {
             return;
+        }
+        let value = match sync.server.as_ref() {
+            Some(server) => json!({
+                "session": server.id, "status": self.life.status(), "expiresAt": self.life.expires_at(),
+            }),
+            // No server session yet: the steps to the status, sent once
+            // one is created (a reload before that keeps them).
+            None => json!({
+                "session": null, "status": self.life.status(), "steps": sync.steps,
+            }),
         };
-        let value = json!({
-            "session": server.id, "status": self.life.status(), "expiresAt": self.life.expires_at(),
-        });
         let key = self.key(":lifecycle");
         self.commands.push_back(SessionCommand::Remember {
             scope: Scope::Local,

@@ -17,6 +17,8 @@ use super::types::{
 };
 use super::{Found, Outcome, SessionEngine};
 use crate::core::error::SessileError;
+use crate::core::flow_table::SessionFlow;
+use crate::core::lifecycle::FlowRules;
 use crate::core::merge_patch;
 use crate::core::protocol::is_id;
 use crate::core::session::link::stored;
@@ -28,7 +30,6 @@ use crate::core::session::store::ClientId;
 pub struct Posted {
     state: Value,
     store_seq: u64,
-    status: String,
 }
 
 /// A server session being created.
@@ -72,6 +73,12 @@ pub struct Sync {
     pub seen_expiry: u64,
     /// `close` or `end` stopped it.
     pub stopped: bool,
+    /// The statuses the page moved through, from the flow's initial one,
+    /// while there was no server session (a loop back to a status passed
+    /// before cut out, so each follows the one before it in the flow): one
+    /// op each once the session is created, which starts at the initial
+    /// status. Kept for the next load with the status.
+    pub steps: Vec<String>,
     /// The link was resumed from a record and has had no `welcome` yet:
     /// changes are held until the server says which of this client's ops
     /// it processed (the record may be older than what a crashed page sent,
@@ -99,6 +106,7 @@ impl Sync {
             last_reconciled: 0,
             seen_expiry: 0,
             stopped: false,
+            steps: Vec::new(),
             unwelcomed: false,
         }
     }
@@ -152,6 +160,25 @@ fn read_lifecycle(text: Option<&str>, session: &str) -> Option<(String, u64)> {
     (v.get("session")?.as_str()? == session).then(|| (status.to_string(), at.max(0.0) as u64))
 }
 
+/// The status and the steps to it remembered in `text` by a page that had
+/// no server session yet (`session` null), if each step follows the one
+/// before it from `flow`'s initial status.
+fn read_unsent_steps(text: Option<&str>, flow: &SessionFlow) -> Option<Vec<String>> {
+    let v: Value = serde_json::from_slice(text?.as_bytes()).ok()?;
+    if !v.get("session")?.is_null() {
+        return None;
+    }
+    let mut at = flow.initial().to_string();
+    let mut steps = Vec::new();
+    for step in v.get("steps")?.as_array()? {
+        let step = step.as_str()?;
+        flow.check(&at, step).ok()?;
+        at = step.into();
+        steps.push(at.clone());
+    }
+    (v.get("status")?.as_str()? == at).then_some(steps)
+}
+
 fn attempting(link: &Link) -> bool {
     matches!(
         link.state(),
@@ -182,6 +209,12 @@ impl SessionEngine {
             .clone()
             .or_else(|| read_session(sync.found_session.as_deref()));
         let Some(server) = known else {
+            // Steps taken on an earlier load, before a session was created.
+            let kept = read_unsent_steps(sync.found_lifecycle.as_deref(), self.life.flow());
+            if let Some(last) = kept.as_ref().and_then(|s| s.last()).cloned() {
+                sync.steps = kept.unwrap_or_default();
+                self.life_status(&last);
+            }
             return self.create(now, None);
         };
         let kept = read_lifecycle(sync.found_lifecycle.as_deref(), &server.id);
@@ -223,7 +256,6 @@ impl SessionEngine {
         let posted = Posted {
             state,
             store_seq: self.store.last_seq(),
-            status: self.life.status().into(),
         };
         let call = self.call(ServerCall::Create {
             body: Value::Object(body),
@@ -286,10 +318,11 @@ impl SessionEngine {
                 let posted = creating.posted.unwrap_or_else(|| Posted {
                     state: empty_state(),
                     store_seq: 0,
-                    status: String::new(),
                 });
-                // A step the page took meanwhile goes to the server with the change below.
-                if self.life.status() == posted.status {
+                // The steps the page took before the session existed go
+                // to the server after it (`connect`); with none, the
+                // server's status is the page's.
+                if self.sync.as_ref().is_some_and(|s| s.steps.is_empty()) {
                     self.life_status(v.get("status").and_then(Value::as_str).unwrap_or(""));
                 }
                 self.life_expires(v.get("expiresAt").and_then(Value::as_u64).unwrap_or(0), now);
@@ -381,15 +414,44 @@ impl SessionEngine {
                 .push_back(SessionEvent::error(&Failure::from(&e), false));
         }
         if let Some(posted) = fresh {
-            // Changes made while the session was being created: one op.
+            // Changes made before the session existed, and each step the
+            // page took from the initial status (the server's now): the
+            // changes go with the first step, one op per step.
+            let steps = std::mem::take(&mut sync.steps);
             let page = self.store.state().clone();
-            let to = (self.life.status() != posted.status).then(|| self.life.status().to_string());
-            if page.is_object() && (page != posted.state || to.is_some()) {
-                let _ = self.submit_op(&posted.state, &page, to, now);
+            if page.is_object() {
+                let mut to = steps.into_iter();
+                let first = to.next();
+                if page != posted.state || first.is_some() {
+                    let _ = self.submit_op(&posted.state, &page, first, now);
+                }
+                for step in to {
+                    let _ = self.submit_op(&page, &page, Some(step), now);
+                }
             }
         }
         self.remember_lifecycle();
         self.publish();
+    }
+
+    /// The page moves to `to` while there is no server session: kept, to
+    /// be sent once the session is created (a move back to the initial
+    /// status or to one passed before cuts the loop out).
+    pub(super) fn step_unsent(&mut self, to: &str) {
+        let initial = self.life.flow().initial();
+        let Some(sync) = self.sync.as_mut() else {
+            return;
+        };
+        if sync.server.is_some() || sync.stopped {
+            return;
+        }
+        if to == initial {
+            sync.steps.clear();
+        } else if let Some(at) = sync.steps.iter().position(|s| s == to) {
+            sync.steps.truncate(at + 1);
+        } else {
+            sync.steps.push(to.into());
+        }
     }
 
     /// A change from `before` to `after` (and a status move) as the next

@@ -255,6 +255,7 @@ impl Link {
                 self.reason
             },
             standby: self.standby.is_some(),
+            probing: self.probing || (self.standby.is_some() && self.preferred == Transport::Http),
             outbox_len: self.outbox.len(),
             queued_transmits: self.transmits.len(),
             queued_events: self.events.len(),

@@ -65,6 +65,10 @@ fn raced_and_on_http() -> Link {
         vec![Transmit::SetAside, Transmit::Open(HTTP)]
     );
     assert!(l.diagnostics().standby);
+    assert!(
+        !l.diagnostics().probing,
+        "a first WebSocket slow to open is no probe"
+    );
     l.handle_connected(HTTP, 251);
     assert_eq!(kinds(&drain(&mut l)), ["hello"]);
     l.handle_frame(&welcome(1, 0), 260);
@@ -282,8 +286,11 @@ fn a_probe_from_http_races_too_and_its_failure_probes_later() {
     l.handle_connected(HTTP, 1);
     l.handle_frame(&welcome(1, 0), 2);
     l.handle_frame(br#"{"type":"pong","ts":0,"serverTs":0}"#, 59_000);
+    assert!(!l.diagnostics().probing, "on HTTP, no probe yet");
     l.handle_timeout(60_000);
     assert_eq!(drain(&mut l), vec![Transmit::Close, Transmit::Open(WS)]);
+    // The page is told a probe, not a loss: the diagnostics say so.
+    assert!(l.diagnostics().probing, "the WebSocket tried from HTTP");
     // The probe hangs: HTTP again beside it after ws_race_ms.
     l.handle_timeout(60_250);
     assert_eq!(
@@ -294,7 +301,9 @@ fn a_probe_from_http_races_too_and_its_failure_probes_later() {
     let _ = drain(&mut l);
     l.handle_frame(&welcome(1, 0), 60_260);
     assert_eq!(l.diagnostics().reason, TransportReason::Remembered);
+    assert!(l.diagnostics().probing, "HTTP carries it, the probe beside");
     l.handle_standby_closed(61_000);
+    assert!(!l.diagnostics().probing, "the probe failed: over");
     // Probed again twice as late; HTTP stays.
     assert_eq!(l.state(), &LinkState::Connected { transport: HTTP });
     assert!(!events(&mut l)

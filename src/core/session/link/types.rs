@@ -311,6 +311,11 @@ pub struct Diagnostics {
     pub reason: TransportReason,
     /// A WebSocket is opening (or open, waiting to take over) beside HTTP.
     pub standby: bool,
+    /// A WebSocket probe from HTTP is under way (every `wsProbeMs`,
+    /// doubling while it fails): the link left HTTP to try the WebSocket,
+    /// or HTTP carries it while the WebSocket opens beside it; it is back
+    /// on HTTP if the WebSocket does not open. Not a lost connection.
+    pub probing: bool,
     /// Ops in the outbox.
     pub outbox_len: usize,
     /// Actions not yet polled.

@@ -122,6 +122,81 @@ fn a_change_made_while_the_session_is_created_goes_out_once_joined() {
 }
 
 #[test]
+fn steps_taken_while_a_creation_waits_for_its_retry_go_out_one_op_each() {
+    let b = browser();
+    let mut p = Page::open(&b, synced_config("s-steps-retry", 1), 0);
+    let (id, _) = p.take_call(|_| true);
+    let down = Failure::new("SERVER_UNREACHABLE", "no route", true);
+    p.engine.handle_call_result(id, Err(down), 0);
+    p.run();
+    // No server session, no creation under way: the page goes on.
+    p.update(json!({"cart": {"X": 1}}));
+    p.engine.step("checkout", None, p.now).unwrap();
+    p.engine
+        .step("processing", Some(&json!({"paid": false})), p.now)
+        .unwrap();
+    p.run();
+    let at = p.engine.poll_timeout().unwrap();
+    p.advance(at);
+    p.created(9_000_000);
+    assert_eq!(p.engine.status(), "processing", "the page's steps stand");
+    p.connected(Transport::WebSocket);
+    p.frame(welcome(1, 0, CatchUp::UpToDate));
+    let ops = p.ops();
+    let moves: Vec<_> = ops.iter().map(|o| (&o["patch"], &o["to"])).collect();
+    // The state posted holds the changes; each step leaves from the one before.
+    assert_eq!(
+        moves,
+        [
+            (&json!({}), &json!("checkout")),
+            (&json!({}), &json!("processing"))
+        ]
+    );
+}
+
+#[test]
+fn steps_taken_before_a_session_exists_survive_a_reload_and_go_out_once_created() {
+    let b = browser();
+    let mut p = Page::open(&b, synced_config("s-steps-reload", 1), 0);
+    let (id, _) = p.take_call(|_| true);
+    let down = Failure::new("SERVER_UNREACHABLE", "no route", true);
+    p.engine.handle_call_result(id, Err(down), 0);
+    p.run();
+    p.update(json!({"cart": {"X": 1}}));
+    p.engine.step("checkout", None, p.now).unwrap();
+    p.run();
+    let kept: Value = serde_json::from_str(&b.borrow().local["s-steps-reload:lifecycle"]).unwrap();
+    assert_eq!(
+        kept,
+        json!({"session": null, "status": "checkout", "steps": ["checkout"]})
+    );
+    drop(p);
+    let mut q = Page::open(&b, synced_config("s-steps-reload", 1), 1_000);
+    assert_eq!(
+        q.engine.status(),
+        "checkout",
+        "the reload starts at its step"
+    );
+    q.created(9_000_000);
+    assert_eq!(q.engine.status(), "checkout");
+    q.connected(Transport::WebSocket);
+    q.frame(welcome(1, 0, CatchUp::UpToDate));
+    let ops = q.ops();
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0]["to"], "checkout");
+    let kept: Value = serde_json::from_str(&b.borrow().local["s-steps-reload:lifecycle"]).unwrap();
+    assert_eq!(kept["session"], SESSION);
+    // A remembered path the flow does not allow is not taken.
+    let c = browser();
+    c.borrow_mut().local.insert(
+        "s-steps-bad:lifecycle".into(),
+        json!({"session": null, "status": "processing", "steps": ["processing"]}).to_string(),
+    );
+    let r = Page::open(&c, synced_config("s-steps-bad", 1), 0);
+    assert_eq!(r.engine.status(), "cart");
+}
+
+#[test]
 fn flush_during_a_creation_waits_for_the_session_and_its_changes_on_the_server() {
     let b = browser();
     let mut p = Page::open(&b, synced_config("s-flush-create", 1), 0);

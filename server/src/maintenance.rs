@@ -306,6 +306,10 @@ impl Sessions {
             "wsHelloTimeouts": get(&m.ws_hello_timeouts),
             "wsRatePaused": get(&m.ws_rate_paused),
             "wsSendPaused": get(&m.ws_send_paused),
+            "batchesMoved": get(&m.batches_moved),
+            "fanoutNotifications": get(&m.fanout_notifications),
+            "fanoutReconnects": get(&m.fanout_reconnects),
+            "fanoutRefreshed": get(&m.fanout_refreshed),
         }))
     }
 }
@@ -357,6 +361,22 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
         (
             "wsSendPaused",
             "sessile_websocket_send_paused_total",
+            "counter",
+        ),
+        ("batchesMoved", "sessile_batches_moved_total", "counter"),
+        (
+            "fanoutNotifications",
+            "sessile_fanout_notifications_total",
+            "counter",
+        ),
+        (
+            "fanoutReconnects",
+            "sessile_fanout_reconnects_total",
+            "counter",
+        ),
+        (
+            "fanoutRefreshed",
+            "sessile_fanout_refreshed_total",
             "counter",
         ),
         ("wsOpen", "sessile_websocket_connections", "gauge"),

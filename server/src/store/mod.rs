@@ -11,7 +11,7 @@ mod postgres;
 mod sqlite;
 
 pub use memory::MemoryStore;
-pub use postgres::{redact_url, PostgresStore};
+pub use postgres::{parse_notification, redact_url, PostgresStore, CHANNEL};
 pub use sqlite::SqliteStore;
 
 use serde_json::Value;
@@ -179,6 +179,28 @@ pub trait Store: Send {
     /// [`AUDIT_SESSIONS_PER_PRUNE`] sessions' worth per call; the entries
     /// concerned. Runs in its own transaction.
     fn prune_audit(&mut self, removed_before_ms: u64, dry_run: bool) -> Result<u64, SessileError>;
+    /// The version and expiry (ms) of each of the sessions `ids` that
+    /// exists, to tell which copies in memory another server changed.
+    fn stamps(&mut self, ids: &[String]) -> Result<Vec<(String, u64, u64)>, SessileError> {
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(l) = self.load(id)? {
+                out.push((id.clone(), l.record.version, l.record.expires_at_ms));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What a commit's error says when a session row no longer held the
+/// version this server read: another server wrote it (PostgreSQL).
+pub(crate) const MOVED: &str = "changed in the database since this server read it";
+
+/// Whether `e` is a commit that failed because another server had changed
+/// one of its sessions: nothing of it was stored, and its jobs may run
+/// again on the sessions read afresh.
+pub fn is_moved(e: &SessileError) -> bool {
+    matches!(e, SessileError::ServerStorage { reason } if reason.contains(MOVED))
 }
 
 /// A store failure as the one error type.

@@ -76,6 +76,10 @@ pub struct Metrics {
     pub fanout_reconnects: AtomicU64,
     /// Sessions read again because another server changed them.
     pub fanout_refreshed: AtomicU64,
+    /// Periodic sweeps this server ran.
+    pub sweeps: AtomicU64,
+    /// Periodic sweeps left to another server (it holds the sweeper's lock).
+    pub sweeps_skipped: AtomicU64,
 }
 
 impl Metrics {

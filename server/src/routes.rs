@@ -57,7 +57,9 @@ pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError>
         retention_secs: config.retention_secs,
         audit_retention_secs: config.audit_retention_secs,
     };
-    let engine = Engine::start(Sessions::new(store, limits), config.queue_jobs);
+    let mut sessions = Sessions::new(store, limits);
+    sessions.instance = instance.clone();
+    let engine = Engine::start(sessions, config.queue_jobs);
     if let Some(url) = &config.database_url {
         // Other servers on the same database: their commits reach this
         // server's clients (fanout.rs).
@@ -75,7 +77,8 @@ pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError>
                 let _ = engine
                     .call({
                         let clock = clock.clone();
-                        move |s| s.sweep(&opts, clock.now_ms())
+                        // One server of those sharing a database sweeps.
+                        move |s| s.periodic_sweep(&opts, clock.now_ms())
                     })
                     .await;
             }

@@ -143,7 +143,7 @@ pub struct Sessions {
     changes: Vec<Change>,
     /// Sessions changed since the last commit: their rows are written once
     /// per batch, however many ops changed them.
-    dirty: HashSet<String>,
+    pub(crate) dirty: HashSet<String>,
     pushes: Vec<(String, Push)>,
     /// What other servers committed, read from the store in this batch, to
     /// push to this server's listeners whatever becomes of the batch.
@@ -159,6 +159,8 @@ pub struct Sessions {
     pub(crate) removed: HashSet<String>,
     /// Declared flows read from the store, by their stored text.
     flows: HashMap<String, SessionFlow>,
+    /// This server's name among those sharing one database.
+    pub instance: String,
     /// The enforced limits.
     pub limits: Limits,
     /// Shared counters.
@@ -180,6 +182,7 @@ impl Sessions {
             created_per_key: HashMap::new(),
             removed: HashSet::new(),
             flows: HashMap::new(),
+            instance: String::new(),
             limits,
             metrics: Arc::default(),
         }

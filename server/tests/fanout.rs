@@ -4,7 +4,8 @@
 //! in order and without gaps; clients on both hammering one session get
 //! contiguous versions, nothing lost or doubled, an exact audit and the
 //! same state; a listener that lost its connection while the other server
-//! committed catches up by version. Always on PostgreSQL (fails, never
+//! committed catches up by version; one of them runs the periodic sweep,
+//! and the other once the first is gone. Always on PostgreSQL (fails, never
 //! skips, when it is not installed).
 #![cfg(unix)]
 
@@ -31,6 +32,11 @@ struct Proc {
 
 /// Starts the binary on database `url` and reads the address it prints.
 async fn spawn(url: &str) -> Proc {
+    spawn_with(url, &["--sweep-every-secs", "0"]).await
+}
+
+/// [`spawn`] with more arguments.
+async fn spawn_with(url: &str, args: &[&str]) -> Proc {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sessile-server"))
         .args([
             "--port",
@@ -41,11 +47,10 @@ async fn spawn(url: &str) -> Proc {
             "/nonexistent",
             "--js",
             "/nonexistent",
-            "--sweep-every-secs",
-            "0",
             "--ws-messages-per-sec",
             "0",
         ])
+        .args(args)
         .env("SESSILE_DATABASE_URL", url)
         .env("SESSILE_ADMIN_TOKEN", ADMIN)
         .stdout(Stdio::piped())
@@ -374,4 +379,54 @@ async fn a_listener_that_lost_its_connection_catches_up_by_version() {
     poll_until(b.addr, &s, 2, 12).await;
     assert!(stats(b.addr).await["fanoutReconnects"].as_u64().unwrap() >= 1);
     assert_eq!(view(b.addr, &s).await.json()["version"], 12);
+}
+
+#[tokio::test]
+async fn one_server_sweeps_per_interval_and_another_takes_over_when_it_is_gone() {
+    let cluster = Arc::new(Cluster::start());
+    let db = cluster.create_db();
+    let url = cluster.url(&db);
+    let sweep = ["--sweep-every-secs", "1"];
+    let a = spawn_with(&url, &sweep).await;
+    let b = spawn_with(&url, &sweep).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let (sa, sb) = (stats(a.addr).await, stats(b.addr).await);
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap();
+    assert_ne!(sa["instance"], sb["instance"]);
+    // Each server ticked about 4 times (at 0, 1, 2, 3 s); one swept each time.
+    let (swept, idle) = if n(&sa, "sweeps") > 0 {
+        (&sa, &sb)
+    } else {
+        (&sb, &sa)
+    };
+    assert!((3..=5).contains(&n(swept, "sweeps")), "{swept}");
+    assert_eq!(n(swept, "sweepsSkipped"), 0, "{swept}");
+    assert_eq!(n(idle, "sweeps"), 0, "{idle}");
+    assert!(n(idle, "sweepsSkipped") >= 3, "{idle}");
+    // Health is per server, with the counts of the whole database.
+    let s = create(a.addr, json!({"state": {}})).await;
+    let _ = s;
+    for srv in [&a, &b] {
+        let h = admin(srv.addr, "GET", "/v1/admin/health", &Value::Null)
+            .await
+            .json();
+        assert_eq!(h["total"], 1, "{h}");
+        let st = stats(srv.addr).await;
+        assert_eq!(h["instance"], st["instance"]);
+        let m = admin(srv.addr, "GET", "/metrics", &Value::Null).await;
+        let text = String::from_utf8_lossy(&m.body).to_string();
+        let id = st["instance"].as_str().unwrap();
+        assert!(
+            text.contains(&format!("sessile_instance_info{{instance=\"{id}\"}} 1")),
+            "{text}"
+        );
+    }
+
+    // The sweeping server goes (its connection, and so its lock, with it):
+    // the other sweeps from its next tick on.
+    let (survivor, gone) = if n(&sa, "sweeps") > 0 { (b, a) } else { (a, b) };
+    drop(gone);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let later = stats(survivor.addr).await;
+    assert!(n(&later, "sweeps") >= 1, "{later}");
 }

@@ -179,6 +179,12 @@ pub trait Store: Send {
     /// [`AUDIT_SESSIONS_PER_PRUNE`] sessions' worth per call; the entries
     /// concerned. Runs in its own transaction.
     fn prune_audit(&mut self, removed_before_ms: u64, dry_run: bool) -> Result<u64, SessileError>;
+    /// Whether this server is the one that sweeps periodically: always with
+    /// a store only it uses; with one that several servers share, the one
+    /// holding a lock (taken here when free, kept while its connection lives).
+    fn sweeper_lock(&mut self) -> Result<bool, SessileError> {
+        Ok(true)
+    }
     /// The version and expiry (ms) of each of the sessions `ids` that
     /// exists, to tell which copies in memory another server changed.
     fn stamps(&mut self, ids: &[String]) -> Result<Vec<(String, u64, u64)>, SessileError> {

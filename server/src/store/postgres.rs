@@ -66,6 +66,10 @@ const MIGRATION_LOCK: i64 = 0x5e55_11e0;
 /// wrote, for other servers' listeners (`fanout.rs`).
 pub const CHANNEL: &str = "sessile_changes";
 
+/// Key of the advisory lock the periodic sweeper holds: one server of
+/// those sharing a database sweeps, until its connection goes.
+const SWEEP_LOCK: i64 = 0x5e55_11e1;
+
 /// How long opening a connection may take before the call fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -147,6 +151,8 @@ impl Prepared {
 struct Connection {
     client: Client,
     st: Prepared,
+    /// Whether this connection holds [`SWEEP_LOCK`].
+    sweeper: bool,
 }
 
 /// Sessions in a PostgreSQL database.
@@ -176,7 +182,11 @@ impl PostgresStore {
         let st = Prepared::new(&mut client).map_err(unreachable)?;
         Ok(PostgresStore {
             config,
-            conn: Some(Connection { client, st }),
+            conn: Some(Connection {
+                client,
+                st,
+                sweeper: false,
+            }),
             origin: String::new(),
         })
     }
@@ -204,7 +214,11 @@ impl PostgresStore {
         if self.conn.is_none() {
             let mut client = self.config.connect(NoTls).map_err(unreachable)?;
             let st = Prepared::new(&mut client).map_err(unreachable)?;
-            self.conn = Some(Connection { client, st });
+            self.conn = Some(Connection {
+                client,
+                st,
+                sweeper: false,
+            });
         }
         self.conn
             .as_mut()
@@ -474,6 +488,18 @@ impl Store for PostgresStore {
             });
         }
         Ok(out)
+    }
+
+    fn sweeper_lock(&mut self) -> Result<bool, SessileError> {
+        self.retrying(|c| {
+            if !c.sweeper {
+                let row = c
+                    .client
+                    .query_one("SELECT pg_try_advisory_lock($1)", &[&SWEEP_LOCK])?;
+                c.sweeper = row.get(0);
+            }
+            Ok(c.sweeper)
+        })
     }
 
     fn stamps(&mut self, ids: &[String]) -> Result<Vec<(String, u64, u64)>, SessileError> {

@@ -23,7 +23,9 @@ use sessile::core::protocol::{
 use crate::clients::{self, Admission};
 use crate::engine::{Hub, Metrics, Push};
 use crate::ids;
-use crate::store::{storage_error, AuditEntry, Change, SessionRecord, Store, PATCH_LOG_LEN};
+use crate::store::{
+    storage_error, AuditEntry, Change, SessionRecord, Store, Stored, PATCH_LOG_LEN,
+};
 
 type Result<T, E = SessileError> = std::result::Result<T, E>;
 
@@ -58,7 +60,7 @@ pub(crate) struct Live {
     pub(crate) rec: SessionRecord,
     /// The version the store holds (as loaded or last committed); `None`
     /// until a new session's first commit.
-    stored: Option<u64>,
+    stored: Option<Stored>,
     pub(crate) flow: SessionFlow,
     recent: VecDeque<LoggedPatch>,
 }
@@ -217,7 +219,7 @@ impl Sessions {
         } else {
             for id in &dirty {
                 if let Some(live) = self.cache.get_mut(id) {
-                    live.stored = Some(live.rec.version);
+                    live.stored = Some(Stored::of(&live.rec));
                 }
             }
         }
@@ -291,7 +293,7 @@ impl Sessions {
                 }
             }
             let live = Live {
-                stored: Some(loaded.record.version),
+                stored: Some(Stored::of(&loaded.record)),
                 flow,
                 recent: loaded.recent.into(),
                 rec: loaded.record,

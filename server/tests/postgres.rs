@@ -335,3 +335,67 @@ fn the_schema_is_versioned_and_a_newer_one_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_new_expiry_another_server_stored_is_not_overwritten_at_the_same_version() {
+    use sessile_server::store::{Change, SessionRecord, Stored};
+    let cluster = pg::shared();
+    let name = cluster.create_db();
+    let url = cluster.url(&name);
+    let (mut a, mut b) = (
+        PostgresStore::open(&url).unwrap(),
+        PostgresStore::open(&url).unwrap(),
+    );
+    let rec = SessionRecord {
+        id: "0".repeat(32),
+        token_hash: vec![0; 32],
+        flow: "checkout".into(),
+        flow_table: None,
+        status: "cart".into(),
+        status_since_ms: 1,
+        key: None,
+        state: json!({}),
+        version: 1,
+        created_at_ms: 1,
+        updated_at_ms: 1,
+        expires_at_ms: 1_000,
+        clients: Default::default(),
+    };
+    let read = Stored::of(&rec);
+    a.commit(&[Change::Upsert {
+        record: rec.clone(),
+        stored: None,
+    }])
+    .unwrap();
+    // A extends it: the version stays 1.
+    let extended = SessionRecord {
+        expires_at_ms: 9_000,
+        ..rec.clone()
+    };
+    a.commit(&[Change::Upsert {
+        record: extended,
+        stored: Some(read),
+    }])
+    .unwrap();
+    // B, which read it before the extension, changes it at version 1: its
+    // row would put the old expiry back; refused, nothing stored.
+    let changed = SessionRecord {
+        version: 2,
+        state: json!({"b": 1}),
+        ..rec
+    };
+    let err = b
+        .commit(&[Change::Upsert {
+            record: changed,
+            stored: Some(read),
+        }])
+        .unwrap_err();
+    assert!(sessile_server::store::is_moved(&err), "{err}");
+    assert_eq!(
+        cluster.psql(
+            &name,
+            "SELECT version || ' ' || expires_at || ' ' || state FROM sessions"
+        ),
+        "1 9000 {}"
+    );
+}

@@ -87,6 +87,25 @@ pub struct AuditEntry {
     pub seq: Option<u64>,
 }
 
+/// What a session row held when the engine read or last wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// Its version.
+    pub version: u64,
+    /// Its expiry, ms.
+    pub expires_at_ms: u64,
+}
+
+impl Stored {
+    /// What `record` holds.
+    pub fn of(record: &SessionRecord) -> Self {
+        Stored {
+            version: record.version,
+            expires_at_ms: record.expires_at_ms,
+        }
+    }
+}
+
 /// One durable change; a batch of them commits in one transaction.
 #[derive(Debug, Clone)]
 pub enum Change {
@@ -94,11 +113,12 @@ pub enum Change {
     Upsert {
         /// The row as it is now.
         record: SessionRecord,
-        /// The version the store holds, as the engine loaded or last
-        /// committed it; `None`: a new session. The PostgreSQL store, which
-        /// several servers may share, writes the row only where it still
-        /// holds this version, and fails the batch otherwise.
-        stored: Option<u64>,
+        /// The version and expiry the store holds, as the engine loaded or
+        /// last committed them; `None`: a new session. The PostgreSQL store,
+        /// which several servers may share, writes the row only where it
+        /// still holds both (a new expiry keeps the version), and fails the
+        /// batch otherwise.
+        stored: Option<Stored>,
     },
     /// Append to the session's patch log (and trim it).
     Patch {

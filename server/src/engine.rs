@@ -194,20 +194,25 @@ impl Engine {
     /// are committed (or the commit's error if that failed). A batch that
     /// failed because another server had changed one of its sessions in the
     /// database (PostgreSQL) stored nothing, and memory forgot it: `f` runs
-    /// again on the sessions read afresh, up to [`MOVED_RETRIES`] times.
+    /// again on the sessions read afresh, for up to [`MOVED_RETRY_FOR`].
     pub async fn call<T, F>(&self, f: F) -> Result<T, SessileError>
     where
         T: Send + 'static,
         F: Fn(&mut Sessions) -> Result<T, SessileError> + Send + Sync + 'static,
     {
         let f = Arc::new(f);
-        let mut tries = 0;
+        let until = tokio::time::Instant::now() + MOVED_RETRY_FOR;
+        let mut tries = 0u32;
         loop {
             let f = f.clone();
             match self.call_once(move |s| f(s)).await {
-                Err(e) if crate::store::is_moved(&e) && tries < MOVED_RETRIES => {
+                Err(e) if crate::store::is_moved(&e) && tokio::time::Instant::now() < until => {
                     Metrics::inc(&self.metrics.batches_moved);
-                    tries += 1;
+                    tries = (tries + 1).min(10);
+                    // A few ms, drawn: two servers retrying in step would
+                    // keep moving each other's sessions.
+                    let ms = 1 + u64::from(getrandom::u32().unwrap_or(0) % (2 * tries));
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                 }
                 out => return out,
             }
@@ -262,9 +267,10 @@ impl Engine {
     }
 }
 
-/// How many times [`Engine::call`] runs a job again whose batch another
-/// server's change to one of its sessions failed.
-pub const MOVED_RETRIES: usize = 8;
+/// How long [`Engine::call`] keeps running a job again whose batch another
+/// server's change to one of its sessions failed (a busy session on two
+/// servers of a loaded machine may take many tries).
+pub const MOVED_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why the jobs of a batch in which something panicked are refused.
 const PANICKED: &str =

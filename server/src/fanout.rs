@@ -27,6 +27,8 @@ use crate::store::{parse_notification, storage_error, CHANNEL};
 
 /// The `application_name` of the listening connection (in `pg_stat_activity`).
 pub const APPLICATION_NAME: &str = "sessile-fanout";
+/// The first wait before connecting again.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest wait between attempts to connect again.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// How long the listener waits for a notification before it looks at its
@@ -57,7 +59,7 @@ pub fn start(url: &str, origin: String, engine: Engine) -> Result<(), SessileErr
 /// Connects, listens, catches up, passes notifications on; again after a
 /// loss. Ends when the engine stops.
 fn run(config: postgres::Config, origin: String, engine: Engine) {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = FIRST_BACKOFF;
     let mut connected_before = false;
     // Until a catch-up succeeds after a loss (or a refresh failed), the
     // sessions of this server may be behind the database.
@@ -69,7 +71,8 @@ fn run(config: postgres::Config, origin: String, engine: Engine) {
         {
             Ok(c) => c,
             Err(e) => {
-                if connected_before {
+                // Said once per outage, not at every attempt.
+                if connected_before && backoff == FIRST_BACKOFF {
                     eprintln!("sessile-server: fan-out: cannot listen again: {e}; retrying");
                 }
                 std::thread::sleep(backoff);
@@ -77,7 +80,7 @@ fn run(config: postgres::Config, origin: String, engine: Engine) {
                 continue;
             }
         };
-        backoff = Duration::from_millis(50);
+        backoff = FIRST_BACKOFF;
         if connected_before {
             Metrics::inc(&engine.metrics.fanout_reconnects);
             behind = true;

@@ -58,8 +58,8 @@ pub struct Limits {
 /// A session in memory with its recent patches and client sequences.
 pub(crate) struct Live {
     pub(crate) rec: SessionRecord,
-    /// The version the store holds (as loaded or last committed); `None`
-    /// until a new session's first commit.
+    /// The version and expiry the store holds (as loaded or last
+    /// committed); `None` until a new session's first commit.
     stored: Option<Stored>,
     pub(crate) flow: SessionFlow,
     recent: VecDeque<LoggedPatch>,

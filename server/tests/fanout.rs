@@ -304,6 +304,14 @@ async fn clients_on_two_servers_hammering_one_session_lose_nothing_and_double_no
         );
     }
     assert_eq!(view(a.addr, &s).await.json()["version"], last);
+    // How often a batch ran again because the other server had moved the
+    // session (shown with --nocapture).
+    let moved = |v: Value| v["batchesMoved"].as_u64().unwrap();
+    eprintln!(
+        "batches run again: {} on A, {} on B",
+        moved(stats(a.addr).await),
+        moved(stats(b.addr).await)
+    );
 
     // The audit: one entry per op, in version order, each client's
     // sequence 1..=OPS once.

@@ -124,9 +124,13 @@ const SUMMARY_COLUMNS: &str = "SELECT id, flow, status, status_since, updated_at
 impl Prepared {
     fn new(c: &mut Client) -> Result<Self, postgres::Error> {
         Ok(Prepared {
+            // FOR SHARE: a row another server is writing is read once its
+            // commit is done (waiting for it), not as it was before: read
+            // before, it would fail this server's next write of it.
             load: c.prepare(
                 "SELECT id, token_hash, flow, status, status_since, key, state, version, \
-                 created_at, updated_at, expires_at, clients, flow_table FROM sessions WHERE id = $1",
+                 created_at, updated_at, expires_at, clients, flow_table FROM sessions WHERE id = $1 \
+                 FOR SHARE",
             )?,
             load_patches: c.prepare(
                 "SELECT version, patch, status, client, seq FROM patches \

@@ -45,7 +45,7 @@ pub fn app(config: &Config) -> Result<Router, SessileError> {
 pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError> {
     let store: Box<dyn Store> = match &config.database_url {
         Some(url) => Box::new(PostgresStore::open_blocking(url)?),
-        None => Box::new(SqliteStore::open(&config.db)?),
+        None => Box::new(SqliteStore::open_with(&config.db, config.journal_from)?),
     };
     let limits = Limits {
         max_state_bytes: config.max_state_bytes,

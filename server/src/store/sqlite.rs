@@ -19,6 +19,7 @@ use sessile::core::protocol::{LoggedPatch, OpId};
 use crate::clients::ClientBook;
 
 use journal::Journal;
+pub use journal::JOURNAL_FROM as DEFAULT_JOURNAL_FROM;
 
 use super::{
     storage_error, AuditEntry, Change, Loaded, SessionRecord, Store, Summary,
@@ -108,8 +109,16 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`, its directory included.
+    /// Opens (creating if needed) the database at `path`, its directory
+    /// included, journaling the ops of batches that change at least
+    /// [`DEFAULT_JOURNAL_FROM`] sessions.
     pub fn open(path: &Path) -> Result<Self, SessileError> {
+        Self::open_with(path, DEFAULT_JOURNAL_FROM)
+    }
+
+    /// [`SqliteStore::open`], journaling the ops of batches that change at
+    /// least `journal_from` sessions (0: never; 1: every batch).
+    pub fn open_with(path: &Path, journal_from: usize) -> Result<Self, SessileError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(storage_error)?;
         }
@@ -126,7 +135,7 @@ impl SqliteStore {
         )
         .map_err(storage_error)?;
         migrate(&mut conn)?;
-        let mut journal = Journal::default();
+        let mut journal = Journal::new(journal_from);
         journal.recover(&mut conn)?;
         let stop = Arc::new(AtomicBool::new(false));
         let checkpointer = Connection::open(path).map_err(storage_error)?;

@@ -31,7 +31,8 @@ use super::{read_row, write};
 
 /// Most versions of one session the journal holds before its row is written.
 pub const SNAPSHOT_EVERY: usize = 32;
-/// A batch that changes at least this many sessions journals their ops;
+/// A batch that changes at least this many sessions journals their ops
+/// (the default of `--journal-from`);
 /// a smaller one writes their rows (a quiet server: the fsync costs more
 /// than the pages) and every session the journal still holds.
 pub const JOURNAL_FROM: usize = 32;
@@ -56,6 +57,8 @@ struct Pending {
 /// The journal's memory of the table.
 #[derive(Default)]
 pub(super) struct Journal {
+    /// A batch changing this many sessions journals their ops (0: none does).
+    from: usize,
     pending: HashMap<String, Pending>,
     /// Pending sessions by their oldest unwritten journal row.
     by_age: BTreeMap<i64, String>,
@@ -71,6 +74,14 @@ pub(super) struct Journal {
 }
 
 impl Journal {
+    /// Journals the ops of batches that change at least `from` sessions.
+    pub(super) fn new(from: usize) -> Journal {
+        Journal {
+            from,
+            ..Journal::default()
+        }
+    }
+
     /// Whether memory must be rebuilt from the file first.
     pub(super) fn is_stale(&self) -> bool {
         self.stale
@@ -95,7 +106,7 @@ impl Journal {
             .iter()
             .filter(|c| matches!(c, Change::Upsert { .. }))
             .count();
-        let heavy = upserts >= JOURNAL_FROM;
+        let heavy = self.from > 0 && upserts >= self.from;
         let mut patches: HashMap<&str, Vec<&LoggedPatch>> = HashMap::new();
         let mut erased: HashSet<&str> = HashSet::new();
         for change in changes {
@@ -312,7 +323,7 @@ impl Journal {
     pub(super) fn lost(&mut self) {
         *self = Journal {
             stale: true,
-            ..Journal::default()
+            ..Journal::new(self.from)
         };
     }
 
@@ -320,7 +331,7 @@ impl Journal {
     /// patch log, in one transaction, and empties it.
     pub(super) fn recover(&mut self, conn: &mut Connection) -> Result<(), SessileError> {
         replay(conn)?;
-        *self = Journal::default();
+        *self = Journal::new(self.from);
         Ok(())
     }
 }

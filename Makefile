@@ -10,7 +10,7 @@ help:
 	@echo "make setup  only the set-up;  make build  only the build"
 	@echo "make soak   the Rust link and session simulations over 10,000 seeds each (SIM_SEEDS, LINK_SIM_SEEDS, SESSION_SIM_SEEDS override)"
 	@echo "make chaos  build, then 1,000 seeded chaos runs of the demo page (CHAOS_RUNS overrides; SEED=n replays one; bench/out/chaos.json)"
-	@echo "make load   load test of sessile-server on loopback (SESSIONS overrides 10000)"
+	@echo "make load   load test of sessile-server on loopback (SESSIONS overrides 10000; BACKEND=sqlite|postgres, INSTANCES=n with postgres)"
 	@echo "make fuzz   cargo-fuzz, each target FUZZ_SECONDS (300; FUZZ_TARGETS picks; bench/out/fuzz.json)"
 	@echo "make docs   build, then regenerate the API reference docs/api/ (typedoc)"
 	@echo "make size   build, then check the whole download (wasm + glue + minified wrapper, gzip -9) against 80 KB (not met: it says so; fails above the 216 KB ceiling)"

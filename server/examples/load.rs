@@ -1,9 +1,15 @@
 //! Load test of `sessile-server` on loopback (`make load`): starts the
-//! release binary on a temporary SQLite file, creates N sessions over HTTP,
-//! holds N WebSocket connections open, has each send an op every interval
-//! for a fixed time, and writes `bench/out/server.json`: sessions held, ops/s,
-//! ack latency p50/p99, server RSS. Bounded: at most 20,000 sessions and
-//! `--max-seconds` in all; traffic only to 127.0.0.1.
+//! release binary on a temporary SQLite file (`--backend sqlite`, the
+//! default), or `--instances N` of it on one throwaway PostgreSQL cluster
+//! (`--backend postgres`: `initdb` in a temporary directory, as the tests'
+//! `server/tests/common/pg.rs` does), creates N sessions over HTTP, holds N
+//! WebSocket connections open (session `i` on instance `i mod N`, for its
+//! creation too), has each send an op every interval for a fixed time, and
+//! writes `bench/out/server.json`: backend, instances, sessions held, ops/s,
+//! ack latency p50/p99, server RSS (summed over the instances). Bounded: at
+//! most 20,000 sessions and `--max-seconds` in all; traffic only to
+//! 127.0.0.1. SQLite is one file in one process: more than one instance
+//! on it is refused.
 //!
 //! Each session is the client's real link engine
 //! ([`sessile::core::session::link::Link`], sans-IO) driven over
@@ -33,13 +39,37 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+#[allow(dead_code)] // The tests' helpers this client does not need.
+#[path = "../tests/common/pg.rs"]
+mod pg;
+
 const MAX_SESSIONS: usize = 20_000;
+/// Most server instances.
+const MAX_INSTANCES: usize = 8;
 /// The heartbeat interval the server tells its clients (and the links use):
 /// long, so that pings do not add to the ops being measured.
 const HEARTBEAT_MS: u64 = 60_000;
 
+/// Where the sessions are kept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
 struct Args {
     server: PathBuf,
+    backend: Backend,
+    instances: usize,
     sessions: usize,
     interval_ms: u64,
     seconds: u64,
@@ -50,6 +80,8 @@ struct Args {
 fn args() -> Args {
     let mut a = Args {
         server: "target/release/sessile-server".into(),
+        backend: Backend::Sqlite,
+        instances: 1,
         sessions: 10_000,
         interval_ms: 5_000,
         seconds: 30,
@@ -60,6 +92,24 @@ fn args() -> Args {
     while let (Some(k), Some(v)) = (it.next(), it.next()) {
         match k.as_str() {
             "--server" => a.server = v.into(),
+            "--backend" => {
+                a.backend = match v.as_str() {
+                    "sqlite" => Backend::Sqlite,
+                    "postgres" => Backend::Postgres,
+                    _ => fail(&format!("--backend must be sqlite or postgres, not `{v}`")),
+                }
+            }
+            "--instances" => {
+                a.instances = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_INSTANCES).contains(n))
+                    .unwrap_or_else(|| {
+                        fail(&format!(
+                            "--instances must be 1 to {MAX_INSTANCES}, not `{v}`"
+                        ))
+                    })
+            }
             "--sessions" => a.sessions = v.parse().expect("--sessions N"),
             "--interval-ms" => a.interval_ms = v.parse().expect("--interval-ms N"),
             "--seconds" => a.seconds = v.parse().expect("--seconds N"),
@@ -69,7 +119,19 @@ fn args() -> Args {
         }
     }
     a.sessions = a.sessions.min(MAX_SESSIONS);
+    if a.backend == Backend::Sqlite && a.instances > 1 {
+        fail(
+            "--instances above 1 needs --backend postgres: SQLite is one file that one \
+             server process owns",
+        );
+    }
     a
+}
+
+/// Says why the arguments are refused, and exits 2.
+fn fail(why: &str) -> ! {
+    eprintln!("load: {why}");
+    std::process::exit(2)
 }
 
 /// One HTTP/1.1 request on a fresh connection; the body of the answer.
@@ -111,7 +173,8 @@ struct Tally {
 
 /// What every session task shares.
 struct Plan {
-    addr: SocketAddr,
+    /// The instances; session `n` uses `addrs[n % len]`.
+    addrs: Vec<SocketAddr>,
     /// The links' clock: ms since this instant.
     epoch: Instant,
     /// The server's heartbeat interval, which the links use too.
@@ -161,7 +224,8 @@ async fn session(
 ) -> Vec<u32> {
     let (interval, tally) = (plan.interval, &plan.tally);
     let (start_ops, until) = (plan.start_ops, plan.until);
-    let url = format!("ws://{}/v1/ws", plan.addr);
+    let addr = plan.addrs[n as usize % plan.addrs.len()];
+    let url = format!("ws://{addr}/v1/ws");
     let mut lat = Vec::new();
     let client = format!("{:032x}", 0x5e55_1e00_0000_0000_u128 + n as u128);
     let Ok(outbox) = Outbox::new(&client) else {
@@ -288,46 +352,52 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-#[tokio::main]
-async fn main() {
-    let a = args();
-    let deadline = Instant::now() + Duration::from_secs(a.max_seconds);
-    let dir = std::env::temp_dir().join(format!("sessile-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut server = tokio::process::Command::new(&a.server)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--heartbeat-ms",
-            &HEARTBEAT_MS.to_string(),
-        ])
-        .args([
-            "--max-sessions-per-key",
-            "100000",
-            "--sweep-every-secs",
-            "0",
-        ])
-        // Every session and connection comes from 127.0.0.1, all at once:
-        // lift the per-address limits (docs/PROTOCOL.md, "Limits").
-        .args([
-            "--creates-per-minute-per-ip",
-            "0",
-            "--ws-per-ip",
-            "0",
-            "--ws-unauthenticated-per-ip",
-            "0",
-            "--ws-unauthenticated",
-            "0",
-        ])
-        .arg("--db")
-        .arg(dir.join("load.db"))
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
+/// Starts instance `i` of the server: on `url`'s PostgreSQL database, or on
+/// a SQLite file in `dir`; the child and the address it listens on.
+async fn spawn_server(
+    a: &Args,
+    dir: &std::path::Path,
+    url: Option<&str>,
+    i: usize,
+) -> (tokio::process::Child, SocketAddr) {
+    let mut cmd = tokio::process::Command::new(&a.server);
+    cmd.args([
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--heartbeat-ms",
+        &HEARTBEAT_MS.to_string(),
+    ])
+    .args([
+        "--max-sessions-per-key",
+        "100000",
+        "--sweep-every-secs",
+        "0",
+    ])
+    // Every session and connection comes from 127.0.0.1, all at once:
+    // lift the per-address limits (docs/PROTOCOL.md, "Limits").
+    .args([
+        "--creates-per-minute-per-ip",
+        "0",
+        "--ws-per-ip",
+        "0",
+        "--ws-unauthenticated-per-ip",
+        "0",
+        "--ws-unauthenticated",
+        "0",
+    ])
+    .arg("--db")
+    .arg(dir.join(format!("load-{i}.db")))
+    .stdout(Stdio::piped())
+    .kill_on_drop(true);
+    match url {
+        Some(url) => cmd.env("SESSILE_DATABASE_URL", url),
+        None => cmd.env_remove("SESSILE_DATABASE_URL"),
+    };
+    let mut server = cmd
         .spawn()
         .expect("cannot start the server (build it first)");
-    let pid = server.id().unwrap();
     let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
     let addr: SocketAddr = loop {
         let line = lines.next_line().await.unwrap().expect("server exited");
@@ -336,7 +406,31 @@ async fn main() {
         }
     };
     assert!(addr.ip().is_loopback(), "load only ever goes to loopback");
-    let rss_idle = proc_kb(pid, "VmRSS:");
+    // Keep reading its output, so that it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (server, addr)
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    let deadline = Instant::now() + Duration::from_secs(a.max_seconds);
+    let dir = std::env::temp_dir().join(format!("sessile-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // PostgreSQL: one throwaway cluster (dropped, so stopped and deleted,
+    // at the end) and one database that every instance shares.
+    let cluster = (a.backend == Backend::Postgres).then(pg::Cluster::start);
+    let url = cluster.as_ref().map(|c| c.url(&c.create_db()));
+    let mut servers = Vec::new();
+    let mut addrs = Vec::new();
+    for i in 0..a.instances {
+        let (server, addr) = spawn_server(&a, &dir, url.as_deref(), i).await;
+        servers.push(server);
+        addrs.push(addr);
+    }
+    let pids: Vec<u32> = servers.iter().filter_map(|s| s.id()).collect();
+    let rss = |field: &str| pids.iter().map(|pid| proc_kb(*pid, field)).sum::<u64>();
+    let rss_idle = rss("VmRSS:");
 
     // Create the sessions, 64 requests at a time.
     let t0 = Instant::now();
@@ -344,6 +438,7 @@ async fn main() {
     let mut creates = Vec::new();
     for i in 0..a.sessions {
         let gate = gate.clone();
+        let addr = addrs[i % addrs.len()];
         creates.push(tokio::spawn(async move {
             let _p = gate.acquire().await.unwrap();
             let body = post(
@@ -376,7 +471,7 @@ async fn main() {
     let start_ops = Instant::now() + connect_budget;
     let until = (start_ops + Duration::from_secs(a.seconds)).min(deadline);
     let plan = Arc::new(Plan {
-        addr,
+        addrs,
         epoch: Instant::now(),
         heartbeat_ms: HEARTBEAT_MS,
         interval,
@@ -404,7 +499,7 @@ async fn main() {
         a.seconds
     );
     tokio::time::sleep_until(until.into()).await;
-    let rss_loaded = proc_kb(pid, "VmRSS:");
+    let rss_loaded = rss("VmRSS:");
     let mut lat: Vec<u32> = Vec::new();
     for t in tasks {
         if let Ok(Ok(l)) = tokio::time::timeout_at(deadline.into(), t).await {
@@ -414,7 +509,20 @@ async fn main() {
     lat.sort_unstable();
     let ops_s =
         tally.acked.load(Ordering::Relaxed) as f64 / until.duration_since(start_ops).as_secs_f64();
+    let note = match a.backend {
+        Backend::Sqlite => "client and server share the machine's cores; loopback only; \
+             SQLite, WAL with synchronous=FULL (an fsync per group commit)"
+            .to_string(),
+        Backend::Postgres => format!(
+            "client, {} server instance(s) and PostgreSQL share the machine's cores; \
+             loopback only; PostgreSQL with fsync=on and synchronous_commit=on; \
+             server RSS summed over the instances",
+            a.instances
+        ),
+    };
     let report = json!({
+        "backend": a.backend.name(),
+        "instances": a.instances,
         "sessionsTarget": a.sessions,
         "sessionsCreated": created,
         "sessionsConnected": tally.held.load(Ordering::Relaxed),
@@ -427,11 +535,15 @@ async fn main() {
         "opsPerSecond": ops_s.round(),
         "ackMs": { "p50": pct(&lat, 0.5), "p90": pct(&lat, 0.9), "p99": pct(&lat, 0.99), "max": pct(&lat, 1.0) },
         "errors": tally.errors.load(Ordering::Relaxed),
-        "serverRssMb": { "idle": rss_idle / 1024, "loaded": rss_loaded / 1024, "peak": proc_kb(pid, "VmHWM:") / 1024 },
+        "serverRssMb": { "idle": rss_idle / 1024, "loaded": rss_loaded / 1024, "peak": rss("VmHWM:") / 1024 },
         "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
-        "note": "client and server share the machine's cores; loopback only; SQLite synchronous=FULL",
+        "note": note,
     });
-    let _ = server.start_kill();
+    for mut server in servers {
+        let _ = server.start_kill();
+        let _ = server.wait().await;
+    }
+    drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
     if let Some(parent) = a.out.parent() {
         std::fs::create_dir_all(parent).unwrap();

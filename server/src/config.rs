@@ -47,6 +47,9 @@ pub struct Config {
     /// Requests that may wait for the engine thread; more at once get
     /// `SERVER_BUSY` (503) instead of an ever longer wait.
     pub queue_jobs: usize,
+    /// A batch that changes at least this many sessions appends their ops
+    /// to the SQLite journal instead of writing their rows (0: never).
+    pub journal_from: usize,
     /// Most live sessions one client key (a table, a shop) may hold.
     pub max_sessions_per_key: u64,
     /// Heartbeat interval told to clients, ms.
@@ -104,6 +107,7 @@ impl Default for Config {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             max_state_bytes: DEFAULT_MAX_RAW_BYTES,
             queue_jobs: crate::engine::DEFAULT_QUEUE_JOBS,
+            journal_from: crate::store::DEFAULT_JOURNAL_FROM,
             max_sessions_per_key: 20,
             heartbeat_ms: 5_000,
             sweep_every_secs: 60,
@@ -141,6 +145,8 @@ pub const USAGE: &str = "usage: sessile-server [OPTIONS]
   --max-frame-bytes N        largest frame or request body (default 5308416)
   --max-state-bytes N        largest session state (default 5242880)
   --queue-jobs N             requests waiting for the engine before SERVER_BUSY (default 16384)
+  --journal-from N           a batch changing N sessions or more journals their ops in SQLite,
+                             rows written every few versions (default 32; 0: never)
   --max-sessions-per-key N   live sessions per client key (default 20)
   --heartbeat-ms N           heartbeat interval told to clients (default 5000)
   --sweep-every-secs N       sweeper period, 0 for never (default 60)
@@ -205,6 +211,7 @@ impl Config {
                 "--max-frame-bytes" => cfg.max_frame_bytes = num(f, &value)?,
                 "--max-state-bytes" => cfg.max_state_bytes = num(f, &value)?,
                 "--queue-jobs" => cfg.queue_jobs = num(f, &value)?,
+                "--journal-from" => cfg.journal_from = num(f, &value)?,
                 "--max-sessions-per-key" => cfg.max_sessions_per_key = num(f, &value)?,
                 "--heartbeat-ms" => cfg.heartbeat_ms = num(f, &value)?,
                 "--sweep-every-secs" => cfg.sweep_every_secs = num(f, &value)?,

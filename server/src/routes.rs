@@ -47,7 +47,7 @@ pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError>
     let instance = crate::ids::instance_id();
     let store: Box<dyn Store> = match &config.database_url {
         Some(url) => Box::new(PostgresStore::open_blocking(url)?.with_origin(&instance)),
-        None => Box::new(SqliteStore::open(&config.db)?),
+        None => Box::new(SqliteStore::open_with(&config.db, config.journal_from)?),
     };
     let limits = Limits {
         max_state_bytes: config.max_state_bytes,

@@ -1,6 +1,8 @@
 //! The real `sessile-server` binary is killed with SIGKILL in the middle of
 //! a burst of ops and started again on the same SQLite file: every op it had
 //! acknowledged is there, and re-sending the whole burst applies none twice.
+//! With many sessions at once the ops go to the store's journal, and the
+//! kill comes before their rows are written: the restart replays them.
 #![cfg(unix)]
 
 mod common;
@@ -9,6 +11,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
@@ -22,6 +26,11 @@ const BURST: u64 = 2000;
 
 /// Starts the binary on `db` and reads the address it prints.
 async fn spawn(db: &Path) -> (Child, SocketAddr) {
+    spawn_with(db, &[]).await
+}
+
+/// [`spawn`] with more arguments.
+async fn spawn_with(db: &Path, more: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sessile-server"))
         .args([
             "--port",
@@ -36,6 +45,7 @@ async fn spawn(db: &Path) -> (Child, SocketAddr) {
             "--ws-messages-per-sec",
             "0",
         ])
+        .args(more)
         .arg("--db")
         .arg(db)
         .env("SESSILE_ADMIN_TOKEN", ADMIN)
@@ -168,4 +178,109 @@ async fn acked_ops_survive_sigkill_and_none_is_applied_twice() {
     }
     assert_eq!(per_seq.len() as u64, BURST);
     assert!(per_seq.values().all(|&n| n == 1), "an op was applied twice");
+}
+
+/// Sessions bursting at once: enough for the store to journal their ops.
+const MANY: usize = 64;
+/// Ops each of them sends.
+const EACH: u64 = 200;
+
+/// Sends ops 1..=EACH of `c` to `s` without waiting; the acked sequences,
+/// until the connection ends or all are in. Counts each ack in `acks`.
+async fn burst_of(addr: SocketAddr, s: Sess, c: String, acks: Arc<AtomicUsize>) -> Vec<u64> {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws"))
+        .await
+        .unwrap();
+    let (mut tx, mut rx) = ws.split();
+    tx.send(WsMessage::Text(encode(&hello_msg(&s, &c, 0)).into()))
+        .await
+        .unwrap();
+    let Some(Ok(WsMessage::Text(_welcome))) = rx.next().await else {
+        panic!("no welcome")
+    };
+    let sender = tokio::spawn(async move {
+        for seq in 1..=EACH {
+            if tx
+                .send(WsMessage::Text(op_n(&c, seq).into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        tx
+    });
+    let mut acked = Vec::new();
+    while let Some(Ok(WsMessage::Text(t))) = rx.next().await {
+        match decode(t.as_bytes(), usize::MAX).unwrap() {
+            Message::Ack(a) if !a.duplicate => acked.push(a.id.seq),
+            other => panic!("{other:?}"),
+        }
+        acks.fetch_add(1, Ordering::Relaxed);
+        if acked.len() as u64 == EACH {
+            break;
+        }
+    }
+    sender.abort();
+    acked
+}
+
+#[tokio::test]
+async fn acked_ops_in_the_journal_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sessile.db");
+    // 64 connections from one address say hello at once; every batch
+    // journals (a slow debug build may not batch 32 sessions together).
+    let more = ["--ws-unauthenticated-per-ip", "0", "--journal-from", "1"];
+    let (mut server, addr) = spawn_with(&db, &more).await;
+    let mut sessions = Vec::new();
+    for _ in 0..MANY {
+        sessions.push(create(addr, json!({})).await);
+    }
+    let acks = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = sessions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let c = client_id(i as u8);
+            tokio::spawn(burst_of(addr, s.clone(), c, acks.clone()))
+        })
+        .collect();
+    // Kill it once a third of the ops are acknowledged.
+    let third = MANY * EACH as usize / 3;
+    while acks.load(Ordering::Relaxed) < third {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    server.start_kill().unwrap(); // SIGKILL
+    server.wait().await.unwrap();
+    let mut last_acked = Vec::new();
+    for t in tasks {
+        let acked = t.await.unwrap();
+        // Acks come in order: the last is the highest.
+        last_acked.push(acked.last().copied().unwrap_or(0));
+    }
+    let total: u64 = last_acked.iter().sum();
+    assert!(
+        total >= third as u64 && total < MANY as u64 * EACH,
+        "killed mid-burst: {total} acks"
+    );
+    // Acknowledged ops were left in the journal, not in the rows.
+    let journaled = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM journal", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    assert!(journaled > 0, "the ops never went to the journal");
+
+    let (_server, addr) = spawn(&db).await;
+    for (s, acked) in sessions.iter().zip(last_acked) {
+        let v = view(addr, s).await.json();
+        let version = v["version"].as_u64().unwrap();
+        assert!(version > acked, "acked {acked}, durable version {version}");
+        // Ops apply in order: exactly ops 1..version - 1 are there.
+        let state = v["state"].as_object().unwrap();
+        assert_eq!(state.len() as u64, version - 1);
+        for seq in 1..version {
+            assert_eq!(state[&format!("k{seq}")], json!(seq));
+        }
+    }
 }

@@ -12,7 +12,7 @@ mod sqlite;
 
 pub use memory::MemoryStore;
 pub use postgres::{parse_notification, redact_url, PostgresStore, CHANNEL};
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, DEFAULT_JOURNAL_FROM};
 
 use serde_json::Value;
 use sessile::core::error::SessileError;

@@ -2,6 +2,10 @@
 //! `synchronous = FULL`, so a committed batch survives a killed process and a
 //! power cut; one transaction per batch of changes. The schema is the first
 //! one plus numbered migrations, its version kept in `PRAGMA user_version`.
+//! Under load, ops go to an append-only journal and rows are written every
+//! few versions ([`journal`]); reads see the rows plus the journal.
+
+mod journal;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +17,9 @@ use sessile::core::error::SessileError;
 use sessile::core::protocol::{LoggedPatch, OpId};
 
 use crate::clients::ClientBook;
+
+use journal::Journal;
+pub use journal::JOURNAL_FROM as DEFAULT_JOURNAL_FROM;
 
 use super::{
     storage_error, AuditEntry, Change, Loaded, SessionRecord, Store, Summary,
@@ -50,6 +57,12 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sessions ADD COLUMN flow_table TEXT;",
     // 2: the audit retention finds the removals without reading the whole log.
     "CREATE INDEX IF NOT EXISTS audit_removals ON audit(at) WHERE action = 'remove';",
+    // 3: ops appended in commit order, written into the rows every few
+    // versions (`journal.rs`); `meta` holds the row's small fields.
+    "CREATE TABLE IF NOT EXISTS journal (
+       id INTEGER PRIMARY KEY, session_id TEXT NOT NULL, version INTEGER NOT NULL,
+       patch TEXT NOT NULL, status TEXT, client TEXT, seq INTEGER, meta TEXT
+     );",
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -89,13 +102,23 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// Sessions in one SQLite file.
 pub struct SqliteStore {
     conn: Connection,
+    /// The ops appended but not yet in their sessions' rows.
+    journal: Journal,
     /// Tells the checkpoint thread to end.
     stop: Arc<AtomicBool>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`, its directory included.
+    /// Opens (creating if needed) the database at `path`, its directory
+    /// included, journaling the ops of batches that change at least
+    /// [`DEFAULT_JOURNAL_FROM`] sessions.
     pub fn open(path: &Path) -> Result<Self, SessileError> {
+        Self::open_with(path, DEFAULT_JOURNAL_FROM)
+    }
+
+    /// [`SqliteStore::open`], journaling the ops of batches that change at
+    /// least `journal_from` sessions (0: never; 1: every batch).
+    pub fn open_with(path: &Path, journal_from: usize) -> Result<Self, SessileError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(storage_error)?;
         }
@@ -112,6 +135,8 @@ impl SqliteStore {
         )
         .map_err(storage_error)?;
         migrate(&mut conn)?;
+        let mut journal = Journal::new(journal_from);
+        journal.recover(&mut conn)?;
         let stop = Arc::new(AtomicBool::new(false));
         let checkpointer = Connection::open(path).map_err(storage_error)?;
         let flag = stop.clone();
@@ -119,8 +144,88 @@ impl SqliteStore {
             .name("sessile-checkpoint".into())
             .spawn(move || checkpoint_loop(checkpointer, &flag))
             .map_err(storage_error)?;
-        Ok(SqliteStore { conn, stop })
+        Ok(SqliteStore {
+            conn,
+            journal,
+            stop,
+        })
     }
+}
+
+impl SqliteStore {
+    /// Replays the journal into the rows if a failed commit left memory
+    /// unsure of the file.
+    fn ready(&mut self) -> Result<(), SessileError> {
+        if self.journal.is_stale() {
+            self.journal.recover(&mut self.conn)?;
+        }
+        Ok(())
+    }
+
+    /// The last [`PATCH_LOG_LEN`] patches of the log table up to `version`.
+    fn logged(&mut self, id: &str, version: u64) -> Result<Vec<LoggedPatch>, SessileError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT version, patch, status, client, seq FROM patches \
+                 WHERE session_id = ?1 AND version > ?2 ORDER BY version",
+            )
+            .map_err(storage_error)?;
+        let oldest = version as i64 - PATCH_LOG_LEN as i64;
+        let rows = st
+            .query_map(params![id, oldest], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                ))
+            })
+            .map_err(storage_error)?;
+        let mut recent = Vec::new();
+        for row in rows {
+            let (version, patch, status, client, seq) = row.map_err(storage_error)?;
+            recent.push(LoggedPatch {
+                version,
+                patch: json(&patch)?,
+                status,
+                op: client.zip(seq).map(|(client, seq)| OpId {
+                    client,
+                    seq: seq as u64,
+                }),
+            });
+        }
+        Ok(recent)
+    }
+
+    /// `summaries` with the sessions the journal holds changes of as they
+    /// are now.
+    fn current(&self, mut summaries: Vec<Summary>) -> Vec<Summary> {
+        for s in &mut summaries {
+            if let Some((record, _)) = self.journal.pending(&s.id) {
+                *s = Summary::of(record);
+            }
+        }
+        summaries
+    }
+}
+
+/// The session row `id` as stored (state and clients read).
+fn read_row(conn: &Connection, id: &str) -> Result<Option<SessionRecord>, SessileError> {
+    let found = conn
+        .prepare_cached(
+            "SELECT id, token_hash, flow, status, status_since, key, state, version, \
+             created_at, updated_at, expires_at, clients, flow_table FROM sessions WHERE id = ?1",
+        )
+        .and_then(|mut st| st.query_row([id], record_from).optional())
+        .map_err(storage_error)?;
+    let Some((mut record, state, clients)) = found else {
+        return Ok(None);
+    };
+    record.state = json(&state)?;
+    record.clients = ClientBook::from_json(&clients, record.version, record.updated_at_ms)?;
+    Ok(Some(record))
 }
 
 impl Drop for SqliteStore {
@@ -188,85 +293,68 @@ fn json(text: &str) -> Result<serde_json::Value, SessileError> {
 
 impl Store for SqliteStore {
     fn load(&mut self, id: &str) -> Result<Option<Loaded>, SessileError> {
-        let found = self
-            .conn
-            .prepare_cached(
-                "SELECT id, token_hash, flow, status, status_since, key, state, version, \
-                 created_at, updated_at, expires_at, clients, flow_table FROM sessions WHERE id = ?1",
-            )
-            .and_then(|mut st| st.query_row([id], record_from).optional())
-            .map_err(storage_error)?;
-        let Some((mut record, state, clients)) = found else {
+        self.ready()?;
+        if let Some((record, unwritten)) = self.journal.pending(id) {
+            let (record, unwritten) = (record.clone(), unwritten.to_vec());
+            let first = unwritten.first().map_or(record.version, |p| p.version - 1);
+            let mut recent = self.logged(id, first)?;
+            recent.retain(|p| p.version <= first);
+            recent.extend(unwritten);
+            let surplus = recent.len().saturating_sub(PATCH_LOG_LEN);
+            recent.drain(..surplus);
+            return Ok(Some(Loaded { record, recent }));
+        }
+        let Some(record) = read_row(&self.conn, id)? else {
             return Ok(None);
         };
-        record.state = json(&state)?;
-        record.clients = ClientBook::from_json(&clients, record.version, record.updated_at_ms)?;
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT version, patch, status, client, seq FROM patches \
-                 WHERE session_id = ?1 AND version > ?2 ORDER BY version",
-            )
-            .map_err(storage_error)?;
-        let oldest = record.version as i64 - PATCH_LOG_LEN as i64;
-        let rows = st
-            .query_map(params![id, oldest], |r| {
-                Ok((
-                    r.get::<_, i64>(0)? as u64,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                ))
-            })
-            .map_err(storage_error)?;
-        let mut recent = Vec::new();
-        for row in rows {
-            let (version, patch, status, client, seq) = row.map_err(storage_error)?;
-            recent.push(LoggedPatch {
-                version,
-                patch: json(&patch)?,
-                status,
-                op: client.zip(seq).map(|(client, seq)| OpId {
-                    client,
-                    seq: seq as u64,
-                }),
-            });
-        }
+        let recent = self.logged(id, record.version)?;
         Ok(Some(Loaded { record, recent }))
     }
 
     fn scan_key(&mut self, key: &str, now_ms: u64) -> Result<Vec<Summary>, SessileError> {
+        self.ready()?;
         let mut st = self
             .conn
             .prepare_cached(&format!(
                 "{SUMMARY_COLUMNS} FROM sessions WHERE key = ?1 AND expires_at > ?2"
             ))
             .map_err(storage_error)?;
-        st.query_map(params![key, now_ms as i64], summary_from)
+        let rows = st
+            .query_map(params![key, now_ms as i64], summary_from)
             .and_then(|rows| rows.collect())
-            .map_err(storage_error)
+            .map_err(storage_error)?;
+        drop(st);
+        Ok(self.current(rows))
     }
 
     fn commit(&mut self, changes: &[Change]) -> Result<(), SessileError> {
         if changes.is_empty() {
             return Ok(());
         }
+        self.ready()?;
         let tx = self.conn.transaction().map_err(storage_error)?;
-        for change in changes {
-            write(&tx, change).map_err(storage_error)?;
+        let written = self
+            .journal
+            .write_batch(&tx, changes)
+            .and_then(|()| tx.commit());
+        if written.is_err() {
+            self.journal.lost();
         }
-        tx.commit().map_err(storage_error)
+        written.map_err(storage_error)
     }
 
     fn scan(&mut self) -> Result<Vec<Summary>, SessileError> {
+        self.ready()?;
         let mut st = self
             .conn
             .prepare_cached(&format!("{SUMMARY_COLUMNS} FROM sessions"))
             .map_err(storage_error)?;
-        st.query_map([], summary_from)
+        let rows = st
+            .query_map([], summary_from)
             .and_then(|rows| rows.collect())
-            .map_err(storage_error)
+            .map_err(storage_error)?;
+        drop(st);
+        Ok(self.current(rows))
     }
 
     fn audit(&mut self, session: &str, limit: u64) -> Result<Vec<AuditEntry>, SessileError> {

@@ -1,0 +1,460 @@
+//! The SQLite store's journal: under load, an op's change is appended to
+//! one table in commit order (its patch, the client that sent it, and the
+//! row's small fields), and the session's row (the whole state) and its
+//! patch log are written only every [`SNAPSHOT_EVERY`] versions, when the
+//! session's first unwritten change falls [`JOURNAL_WINDOW`] rows behind,
+//! or when the server is quiet again (a batch of fewer than
+//! [`JOURNAL_FROM`] sessions writes up to [`FOLD_QUIET`] of them). Appends fill the table's last pages, so one
+//! op costs about the same whatever the state's size and however many
+//! sessions there are; a random page of the sessions table and of the patch
+//! log is written once per snapshot instead of once per op.
+//!
+//! Reading a session is its row plus the journal's later changes: the
+//! journal keeps, in memory, each session it holds changes of (the record
+//! as the engine last committed it and its unwritten patches). Opening the
+//! file (and recovering from a failed commit) replays the table instead:
+//! each session's row, then its journal rows of later versions in order,
+//! written back as rows and patch log, the journal emptied.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use rusqlite::{params, Connection, Transaction};
+use serde_json::{json, Value};
+use sessile::core::error::SessileError;
+use sessile::core::merge_patch;
+use sessile::core::protocol::{LoggedPatch, OpId};
+
+use crate::clients::ClientBook;
+use crate::store::{storage_error, Change, SessionRecord};
+
+use super::{read_row, write};
+
+/// Most versions of one session the journal holds before its row is written.
+pub const SNAPSHOT_EVERY: usize = 32;
+/// A batch that changes at least this many sessions journals their ops
+/// (the default of `--journal-from`);
+/// a smaller one writes their rows (a quiet server: the fsync costs more
+/// than the pages) and every session the journal still holds.
+pub const JOURNAL_FROM: usize = 32;
+/// Most sessions a light batch writes the rows of (the rest follow in the
+/// next ones): the first quiet commit after a burst stays short.
+pub const FOLD_QUIET: usize = 1024;
+/// A session whose first unwritten change is this many journal rows old is
+/// written at the next commit; the journal then drops the rows before the
+/// oldest change still unwritten. Bounds the table, and what opening replays.
+pub const JOURNAL_WINDOW: i64 = 65_536;
+
+/// A session with changes in the journal that its row does not have yet.
+struct Pending {
+    /// The row as the engine last committed it.
+    record: SessionRecord,
+    /// Its patches after the row's version, oldest first.
+    patches: Vec<LoggedPatch>,
+    /// Its oldest journal row not yet in its row.
+    first_row: i64,
+}
+
+/// The journal's memory of the table.
+#[derive(Default)]
+pub(super) struct Journal {
+    /// A batch changing this many sessions journals their ops (0: none does).
+    from: usize,
+    pending: HashMap<String, Pending>,
+    /// Pending sessions by their oldest unwritten journal row.
+    by_age: BTreeMap<i64, String>,
+    /// The journal rows in the table, oldest first, with their session.
+    rows: VecDeque<(i64, String)>,
+    /// The rows in the table of each session (for erasure), oldest first.
+    rows_of: HashMap<String, VecDeque<i64>>,
+    /// The newest row written.
+    tail: i64,
+    /// Memory may no longer match the file (a commit failed): replay the
+    /// table before the next use.
+    stale: bool,
+}
+
+impl Journal {
+    /// Journals the ops of batches that change at least `from` sessions.
+    pub(super) fn new(from: usize) -> Journal {
+        Journal {
+            from,
+            ..Journal::default()
+        }
+    }
+
+    /// Whether memory must be rebuilt from the file first.
+    pub(super) fn is_stale(&self) -> bool {
+        self.stale
+    }
+
+    /// The record of a session the journal holds changes of, with its
+    /// unwritten patches.
+    pub(super) fn pending(&self, id: &str) -> Option<(&SessionRecord, &[LoggedPatch])> {
+        self.pending
+            .get(id)
+            .map(|p| (&p.record, p.patches.as_slice()))
+    }
+
+    /// Writes a batch in `tx`: see the module's text. On error the caller
+    /// rolls back and must call [`Journal::lost`].
+    pub(super) fn write_batch(
+        &mut self,
+        tx: &Transaction<'_>,
+        changes: &[Change],
+    ) -> rusqlite::Result<()> {
+        let upserts = changes
+            .iter()
+            .filter(|c| matches!(c, Change::Upsert { .. }))
+            .count();
+        let heavy = self.from > 0 && upserts >= self.from;
+        let mut patches: HashMap<&str, Vec<&LoggedPatch>> = HashMap::new();
+        let mut erased: HashSet<&str> = HashSet::new();
+        for change in changes {
+            match change {
+                Change::Patch { session, patch } => {
+                    patches.entry(session.as_str()).or_default().push(patch)
+                }
+                Change::ErasePatchesBefore { session, .. } => {
+                    erased.insert(session.as_str());
+                }
+                Change::Remove(id) => {
+                    erased.insert(id.as_str());
+                }
+                _ => {}
+            }
+        }
+        // The sessions whose ops this batch appends to the journal.
+        let mut journaled: HashMap<&str, &SessionRecord> = HashMap::new();
+        if heavy {
+            for change in changes {
+                let Change::Upsert {
+                    record,
+                    stored: Some(stored),
+                } = change
+                else {
+                    continue;
+                };
+                let stored = stored.version;
+                let id = record.id.as_str();
+                let Some(mine) = patches.get(id) else {
+                    continue;
+                };
+                let held = self.pending.get(id).map_or(0, |p| p.patches.len());
+                let contiguous = mine
+                    .iter()
+                    .enumerate()
+                    .all(|(i, p)| p.version == stored + 1 + i as u64);
+                let in_step = self
+                    .pending
+                    .get(id)
+                    .is_none_or(|p| p.record.version == stored);
+                if contiguous
+                    && in_step
+                    && stored + mine.len() as u64 == record.version
+                    && held + mine.len() <= SNAPSHOT_EVERY
+                    && !erased.contains(id)
+                {
+                    journaled.insert(id, record);
+                }
+            }
+        }
+        for change in changes {
+            match change {
+                Change::Upsert { record, .. } if journaled.contains_key(record.id.as_str()) => {}
+                Change::Upsert { record, .. } => {
+                    // Its row is this change; its journaled patches go to the log.
+                    self.fold(tx, &record.id, false)?;
+                    write(tx, change)?;
+                }
+                Change::Patch { session, patch } => match journaled.get(session.as_str()) {
+                    Some(record) => self.append(tx, record, patch)?,
+                    None => write(tx, change)?,
+                },
+                Change::ErasePatchesBefore { session: id, .. } | Change::Remove(id) => {
+                    // Its row was written by its upsert (or is deleted):
+                    // nothing of it stays in the journal.
+                    self.forget(id);
+                    self.erase(tx, id)?;
+                    write(tx, change)?;
+                }
+                Change::Audit(_) => write(tx, change)?,
+            }
+        }
+        for (id, record) in journaled {
+            if let Some(p) = self.pending.get_mut(id) {
+                p.record = record.clone();
+            }
+        }
+        self.settle(tx, heavy)
+    }
+
+    /// Appends one patch of a journaled session; its last patch of the
+    /// batch carries the row's small fields.
+    fn append(
+        &mut self,
+        tx: &Transaction<'_>,
+        record: &SessionRecord,
+        patch: &LoggedPatch,
+    ) -> rusqlite::Result<()> {
+        let meta = (patch.version == record.version).then(|| {
+            json!({
+                "status": record.status,
+                "statusSince": record.status_since_ms,
+                "updatedAt": record.updated_at_ms,
+                "expiresAt": record.expires_at_ms,
+                "clients": record.clients.to_json(),
+            })
+            .to_string()
+        });
+        tx.prepare_cached(
+            "INSERT INTO journal (session_id, version, patch, status, client, seq, meta) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            record.id,
+            patch.version as i64,
+            patch.patch.to_string(),
+            patch.status,
+            patch.op.as_ref().map(|o| o.client.as_str()),
+            patch.op.as_ref().map(|o| o.seq as i64),
+            meta,
+        ])?;
+        let row = tx.last_insert_rowid();
+        self.tail = row;
+        self.rows.push_back((row, record.id.clone()));
+        self.rows_of
+            .entry(record.id.clone())
+            .or_default()
+            .push_back(row);
+        let pending = self.pending.entry(record.id.clone()).or_insert_with(|| {
+            self.by_age.insert(row, record.id.clone());
+            Pending {
+                record: record.clone(),
+                patches: Vec::new(),
+                first_row: row,
+            }
+        });
+        pending.patches.push(patch.clone());
+        Ok(())
+    }
+
+    /// Writes a pending session's patches to the patch log, and its row
+    /// when `with_row` (otherwise the change that follows writes it), and
+    /// drops it from memory. Its journal rows stay until the head of the
+    /// table passes them.
+    fn fold(&mut self, tx: &Transaction<'_>, id: &str, with_row: bool) -> rusqlite::Result<()> {
+        let Some(p) = self.forget(id) else {
+            return Ok(());
+        };
+        if with_row {
+            write(
+                tx,
+                &Change::Upsert {
+                    record: p.record,
+                    stored: None,
+                },
+            )?;
+        }
+        for patch in p.patches {
+            write(
+                tx,
+                &Change::Patch {
+                    session: id.to_string(),
+                    patch,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Drops a session from memory (not from the table); what it held.
+    fn forget(&mut self, id: &str) -> Option<Pending> {
+        let p = self.pending.remove(id)?;
+        self.by_age.remove(&p.first_row);
+        Some(p)
+    }
+
+    /// Deletes every journal row of a session (they hold state values).
+    fn erase(&mut self, tx: &Transaction<'_>, id: &str) -> rusqlite::Result<()> {
+        for row in self.rows_of.remove(id).unwrap_or_default() {
+            tx.prepare_cached("DELETE FROM journal WHERE id = ?1")?
+                .execute([row])?;
+        }
+        Ok(())
+    }
+
+    /// After a batch: writes the sessions due (all, up to a bound, when the
+    /// batch was light; those past the window), then drops the table's rows
+    /// before the oldest unwritten change.
+    fn settle(&mut self, tx: &Transaction<'_>, heavy: bool) -> rusqlite::Result<()> {
+        let mut due: Vec<String> = Vec::new();
+        for (first, id) in &self.by_age {
+            if (!heavy && due.len() < FOLD_QUIET) || *first <= self.tail - JOURNAL_WINDOW {
+                due.push(id.clone());
+            } else {
+                break;
+            }
+        }
+        for id in due {
+            self.fold(tx, &id, true)?;
+        }
+        let keep_from = self.by_age.keys().next().copied().unwrap_or(self.tail + 1);
+        if self.rows.front().is_some_and(|(row, _)| *row < keep_from) {
+            tx.prepare_cached("DELETE FROM journal WHERE id < ?1")?
+                .execute([keep_from])?;
+        }
+        while let Some((row, id)) = self.rows.front() {
+            if *row >= keep_from {
+                break;
+            }
+            if let Some(of) = self.rows_of.get_mut(id) {
+                while of.front().is_some_and(|r| r < &keep_from) {
+                    of.pop_front();
+                }
+                if of.is_empty() {
+                    self.rows_of.remove(id);
+                }
+            }
+            self.rows.pop_front();
+        }
+        Ok(())
+    }
+
+    /// A commit failed: memory may hold what the file does not.
+    pub(super) fn lost(&mut self) {
+        *self = Journal {
+            stale: true,
+            ..Journal::new(self.from)
+        };
+    }
+
+    /// Rebuilds from the file: replays the journal table into rows and
+    /// patch log, in one transaction, and empties it.
+    pub(super) fn recover(&mut self, conn: &mut Connection) -> Result<(), SessileError> {
+        replay(conn)?;
+        *self = Journal::new(self.from);
+        Ok(())
+    }
+}
+
+/// One journal row as read back.
+struct Entry {
+    version: u64,
+    patch: String,
+    status: Option<String>,
+    op: Option<OpId>,
+    meta: Option<String>,
+}
+
+/// Writes every session's journal rows into its row and patch log, then
+/// deletes them. A session that is gone (removed) is skipped.
+fn replay(conn: &mut Connection) -> Result<(), SessileError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(storage_error)?;
+    let mut by_session: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    {
+        let mut st = tx
+            .prepare(
+                "SELECT session_id, version, patch, status, client, seq, meta \
+                 FROM journal ORDER BY id",
+            )
+            .map_err(storage_error)?;
+        let rows = st
+            .query_map([], |r| {
+                let client: Option<String> = r.get(4)?;
+                let seq: Option<i64> = r.get(5)?;
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Entry {
+                        version: r.get::<_, i64>(1)? as u64,
+                        patch: r.get(2)?,
+                        status: r.get(3)?,
+                        op: client.zip(seq).map(|(client, seq)| OpId {
+                            client,
+                            seq: seq as u64,
+                        }),
+                        meta: r.get(6)?,
+                    },
+                ))
+            })
+            .map_err(storage_error)?;
+        for row in rows {
+            let (id, entry) = row.map_err(storage_error)?;
+            by_session.entry(id).or_default().push(entry);
+        }
+    }
+    for (id, entries) in by_session {
+        let Some(mut record) = read_row(&tx, &id)? else {
+            continue;
+        };
+        let mut logged = Vec::new();
+        for e in entries {
+            if e.version <= record.version {
+                continue; // Already in the row.
+            }
+            if e.version != record.version + 1 {
+                return Err(storage_error(format!(
+                    "the journal of session {id} goes from version {} to {}",
+                    record.version, e.version
+                )));
+            }
+            let patch: Value = serde_json::from_str(&e.patch).map_err(storage_error)?;
+            merge_patch::apply(&mut record.state, &patch);
+            record.version = e.version;
+            if let Some(status) = &e.status {
+                record.status = status.clone();
+            }
+            if let Some(meta) = &e.meta {
+                apply_meta(&mut record, meta)?;
+            }
+            logged.push(LoggedPatch {
+                version: e.version,
+                patch,
+                status: e.status,
+                op: e.op,
+            });
+        }
+        if logged.is_empty() {
+            continue;
+        }
+        write(
+            &tx,
+            &Change::Upsert {
+                record,
+                stored: None,
+            },
+        )
+        .map_err(storage_error)?;
+        for patch in logged {
+            let session = id.clone();
+            write(&tx, &Change::Patch { session, patch }).map_err(storage_error)?;
+        }
+    }
+    tx.execute("DELETE FROM journal", [])
+        .map_err(storage_error)?;
+    tx.commit().map_err(storage_error)
+}
+
+/// Sets the row's small fields from a journal row's `meta`.
+fn apply_meta(record: &mut SessionRecord, meta: &str) -> Result<(), SessileError> {
+    let m: Value = serde_json::from_str(meta).map_err(storage_error)?;
+    let number = |k: &str| {
+        m[k].as_u64()
+            .ok_or_else(|| storage_error(format!("journal meta without `{k}`")))
+    };
+    record.status_since_ms = number("statusSince")?;
+    record.updated_at_ms = number("updatedAt")?;
+    record.expires_at_ms = number("expiresAt")?;
+    if let Some(status) = m["status"].as_str() {
+        record.status = status.to_string();
+    }
+    let clients = m["clients"]
+        .as_str()
+        .ok_or_else(|| storage_error("journal meta without `clients`"))?;
+    record.clients = ClientBook::from_json(clients, record.version, record.updated_at_ms)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

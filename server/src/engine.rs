@@ -26,6 +26,25 @@ const PUSH_BUFFER: usize = 256;
 type Deliver = Box<dyn FnOnce(&Result<(), SessileError>) + Send>;
 type Job = Box<dyn FnOnce(&mut Sessions) -> Deliver + Send>;
 
+/// A job running `f`, whose result goes to `answer` once the batch's commit
+/// is known: `f`'s own on a commit, the commit's error otherwise.
+fn answering<T, F, A>(f: F, answer: A) -> Job
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Sessions) -> Result<T, SessileError> + Send + 'static,
+    A: FnOnce(Result<T, SessileError>) + Send + 'static,
+{
+    Box::new(move |sessions| {
+        let out = f(sessions);
+        Box::new(move |committed| {
+            answer(match committed {
+                Ok(()) => out,
+                Err(e) => Err(e.clone()),
+            })
+        })
+    })
+}
+
 /// Counters for `/metrics` and the stats endpoint.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -236,14 +255,8 @@ impl Engine {
         F: FnOnce(&mut Sessions) -> Result<T, SessileError> + Send + 'static,
     {
         let (tx, rx) = std::sync::mpsc::channel();
-        let job: Job = Box::new(move |sessions| {
-            let out = f(sessions);
-            Box::new(move |committed| {
-                let _ = tx.send(match committed {
-                    Ok(()) => out,
-                    Err(e) => Err(e.clone()),
-                });
-            })
+        let job = answering(f, move |out| {
+            let _ = tx.send(out);
         });
         self.jobs.blocking_send(job).ok()?;
         // A job that panicked is dropped unanswered.
@@ -257,14 +270,8 @@ impl Engine {
         F: FnOnce(&mut Sessions) -> Result<T, SessileError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |sessions| {
-            let out = f(sessions);
-            Box::new(move |committed| {
-                let _ = tx.send(match committed {
-                    Ok(()) => out,
-                    Err(e) => Err(e.clone()),
-                });
-            })
+        let job = answering(f, move |out| {
+            let _ = tx.send(out);
         });
         self.jobs.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SessileError::ServerBusy,

@@ -134,16 +134,16 @@ impl SweepOptions {
                 self.audit_older_than_secs,
             ),
         ] {
-            match cutoff {
-                Some(_) if secs.is_some() => {
-                    return refuse(format!(
-                        "{name}: give the cut-off as an instant or as an age in seconds, not both"
-                    ))
-                }
-                Some(at) if at > now => return refuse(format!(
-                    "{name}: {at} is in the future (now is {now}): send back a dry run's cut-off"
-                )),
-                _ => {}
+            let Some(at) = cutoff else { continue };
+            if secs.is_some() {
+                let both = "give the cut-off as an instant or as an age in seconds, not both";
+                return refuse(format!("{name}: {both}"));
+            }
+            if at > now {
+                let hint = "send back a dry run's cut-off";
+                return refuse(format!(
+                    "{name}: {at} is in the future (now is {now}): {hint}"
+                ));
             }
         }
         Ok(())

@@ -336,13 +336,17 @@ async function runCleanup() {
     }
     plan = null;
     $("plan").hidden = true;
-    result.textContent = `Done${list.length > 1 ? ` in ${plural(list.length, "batch", "batches")}` : ""}: ${say()}`;
+    // "Done" once the panels above show the state after the run.
+    try {
+      await refreshReports();
+    } finally {
+      result.textContent = `Done${list.length > 1 ? ` in ${plural(list.length, "batch", "batches")}` : ""}: ${say()}`;
+    }
   } finally {
     $("confirm-yes").disabled = false;
     $("run").disabled = false;
     $("dry-run").disabled = false;
   }
-  await refreshReports();
 }
 
 // ---- live charts ----------------------------------------------------------
@@ -511,7 +515,9 @@ async function open() {
   $("dashboard").hidden = false;
   $("refresh").hidden = false;
   $("forget").hidden = false;
+  // A new token: the error about the last one no longer holds.
   delete $("error").dataset.sticky;
+  showError("");
   await guarded(async () => {
     await refreshReports();
     await refreshLive();

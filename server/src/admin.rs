@@ -100,6 +100,7 @@ async fn live(State(st): State<AppState>, headers: HeaderMap) -> Result<Response
     admin(&st, &headers)?;
     let mut figures = crate::observe::live_figures(&st.engine.metrics);
     figures.insert("atMs".into(), st.now().into());
+    figures.insert("instance".into(), (*st.instance).into());
     Ok(Json(serde_json::Value::Object(figures)).into_response())
 }
 

@@ -121,7 +121,7 @@ async fn create(State(st): State<AppState>, Peer(ip): Peer, body: Bytes) -> ApiR
     let clock = st.config.clock.clone();
     let created = st
         .engine
-        .call(move |s| s.create(req, clock.now_ms()))
+        .call(move |s| s.create(req.clone(), clock.now_ms()))
         .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
@@ -136,7 +136,7 @@ async fn with_token<T, F>(
 ) -> ApiResult<Response>
 where
     T: serde::Serialize + Send + 'static,
-    F: FnOnce(&mut Sessions, &str, &str, u64) -> Result<T, SessileError> + Send + 'static,
+    F: Fn(&mut Sessions, &str, &str, u64) -> Result<T, SessileError> + Send + Sync + 'static,
 {
     let token = bearer(headers)?;
     let clock = st.config.clock.clone();
@@ -175,7 +175,7 @@ async fn op(
         .call(move |s| {
             let now = clock.now_ms();
             s.usable(&id, &token, now)?;
-            s.op(&id, op, now)
+            s.op(&id, op.clone(), now)
         })
         .await?;
     st.engine.metrics.ack_latency.record(started.elapsed(), 1);

@@ -74,6 +74,20 @@ pub struct Metrics {
     pub rejects_by_code: crate::observe::RejectsByCode,
     /// The sweeper's last runs.
     pub sweeps: crate::observe::SweepLog,
+    /// Batches retried because another server had changed one of their
+    /// sessions in the database meanwhile (PostgreSQL).
+    pub batches_moved: AtomicU64,
+    /// Notifications of other servers' commits received (PostgreSQL).
+    pub fanout_notifications: AtomicU64,
+    /// Times the notification listener connected again after losing its
+    /// connection, each followed by a catch-up by version.
+    pub fanout_reconnects: AtomicU64,
+    /// Sessions read again because another server changed them.
+    pub fanout_refreshed: AtomicU64,
+    /// Periodic sweeps this server ran.
+    pub sweeps_run: AtomicU64,
+    /// Periodic sweeps left to another server (it holds the sweeper's lock).
+    pub sweeps_skipped: AtomicU64,
 }
 
 impl Metrics {
@@ -101,10 +115,17 @@ pub enum Push {
     Ended(Ended),
 }
 
+/// One session's listeners on this server, and the newest version pushed
+/// to them.
+struct Channel {
+    tx: broadcast::Sender<Arc<Push>>,
+    pushed: u64,
+}
+
 /// Pushes to the WebSocket connections (and long-polls) of each session.
 #[derive(Clone, Default)]
 pub struct Hub {
-    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Arc<Push>>>>>,
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
 
 impl Hub {
@@ -112,14 +133,39 @@ impl Hub {
     pub fn subscribe(&self, session: &str) -> broadcast::Receiver<Arc<Push>> {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(session.to_string())
-            .or_insert_with(|| broadcast::channel(PUSH_BUFFER).0)
+            .or_insert_with(|| Channel {
+                tx: broadcast::channel(PUSH_BUFFER).0,
+                pushed: 0,
+            })
+            .tx
             .subscribe()
+    }
+
+    /// The newest version pushed to the listeners of `session` on this
+    /// server (0: none yet); `None` when nobody here listens to it.
+    pub fn pushed(&self, session: &str) -> Option<u64> {
+        let map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(session)
+            .filter(|c| c.tx.receiver_count() > 0)
+            .map(|c| c.pushed)
+    }
+
+    /// The sessions someone on this server listens to.
+    pub fn listened(&self) -> Vec<String> {
+        let map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter(|(_, c)| c.tx.receiver_count() > 0)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     fn publish(&self, session: &str, push: Push) {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = map.get(session) {
-            if tx.send(Arc::new(push)).is_err() {
+        if let Some(c) = map.get_mut(session) {
+            if let Push::Patch(p) = &push {
+                c.pushed = c.pushed.max(p.version);
+            }
+            if c.tx.send(Arc::new(push)).is_err() {
                 map.remove(session);
             }
         }
@@ -139,9 +185,10 @@ pub struct Engine {
 impl Engine {
     /// Starts the engine thread over `sessions`; at most `queue_jobs` jobs
     /// (at least 1) wait for it, later callers get `SERVER_BUSY`.
-    pub fn start(sessions: Sessions, queue_jobs: usize) -> Engine {
+    pub fn start(mut sessions: Sessions, queue_jobs: usize) -> Engine {
         let (jobs, rx) = mpsc::channel(queue_jobs.max(1));
         let hub = Hub::default();
+        sessions.hub = hub.clone();
         let metrics = sessions.metrics.clone();
         let thread_hub = hub.clone();
         std::thread::Builder::new()
@@ -152,8 +199,59 @@ impl Engine {
     }
 
     /// Runs `f` on the engine thread and answers once the changes it made
-    /// are committed (or the commit's error if that failed).
+    /// are committed (or the commit's error if that failed). A batch that
+    /// failed because another server had changed one of its sessions in the
+    /// database (PostgreSQL) stored nothing, and memory forgot it: `f` runs
+    /// again on the sessions read afresh, for up to [`MOVED_RETRY_FOR`].
     pub async fn call<T, F>(&self, f: F) -> Result<T, SessileError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Sessions) -> Result<T, SessileError> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        let until = tokio::time::Instant::now() + MOVED_RETRY_FOR;
+        let mut tries = 0u32;
+        loop {
+            let f = f.clone();
+            match self.call_once(move |s| f(s)).await {
+                Err(e) if crate::store::is_moved(&e) && tokio::time::Instant::now() < until => {
+                    Metrics::inc(&self.metrics.batches_moved);
+                    tries = (tries + 1).min(10);
+                    // A few ms, drawn: two servers retrying in step would
+                    // keep moving each other's sessions.
+                    let ms = 1 + u64::from(getrandom::u32().unwrap_or(0) % (2 * tries));
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                }
+                out => return out,
+            }
+        }
+    }
+
+    /// Runs `f` on the engine thread from a thread outside the async
+    /// runtime, waiting for room in the queue (never `SERVER_BUSY`) and
+    /// then for the commit; `None` when the engine has stopped.
+    pub fn call_blocking<T, F>(&self, f: F) -> Option<Result<T, SessileError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Sessions) -> Result<T, SessileError> + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let job: Job = Box::new(move |sessions| {
+            let out = f(sessions);
+            Box::new(move |committed| {
+                let _ = tx.send(match committed {
+                    Ok(()) => out,
+                    Err(e) => Err(e.clone()),
+                });
+            })
+        });
+        self.jobs.blocking_send(job).ok()?;
+        // A job that panicked is dropped unanswered.
+        Some(rx.recv().unwrap_or_else(|_| Err(internal_error(PANICKED))))
+    }
+
+    /// [`Engine::call`] without the retry.
+    async fn call_once<T, F>(&self, f: F) -> Result<T, SessileError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Sessions) -> Result<T, SessileError> + Send + 'static,
@@ -176,6 +274,11 @@ impl Engine {
         rx.await.map_err(|_| internal_error(PANICKED))?
     }
 }
+
+/// How long [`Engine::call`] keeps running a job again whose batch another
+/// server's change to one of its sessions failed (a busy session on two
+/// servers of a loaded machine may take many tries).
+pub const MOVED_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why the jobs of a batch in which something panicked are refused.
 const PANICKED: &str =
@@ -226,6 +329,12 @@ fn run(mut sessions: Sessions, mut rx: mpsc::Receiver<Job>, hub: Hub) {
             if delivers.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
             }
+        }
+        // What other servers committed, read from the database during the
+        // batch: pushed whatever becomes of the batch's own commit, and
+        // before its changes (a session is read before it is changed).
+        for (session, push) in sessions.take_facts() {
+            hub.publish(&session, push);
         }
         let (committed, pushes) = if panicked {
             (after_panic(&mut sessions, delivers.len() + 1), Vec::new())

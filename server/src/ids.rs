@@ -9,6 +9,12 @@ pub fn session_id() -> String {
     random_hex::<16>()
 }
 
+/// 64 random bits as 16 lowercase hex digits: this server's name among
+/// the servers sharing one database (health, metrics, notifications).
+pub fn instance_id() -> String {
+    random_hex::<8>()
+}
+
 /// 256 random bits as 64 lowercase hex digits: a session or admin token.
 pub fn token() -> String {
     random_hex::<32>()

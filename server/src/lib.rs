@@ -11,6 +11,7 @@ mod batch;
 pub mod clients;
 pub mod config;
 pub mod engine;
+pub mod fanout;
 mod http_errors;
 pub mod ids;
 pub mod limits;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Rate limits and connection caps per client address.
     pub limits: Arc<limits::Limits>,
+    /// This server's name among those sharing one database (random at start).
+    pub instance: Arc<str>,
 }
 
 impl AppState {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sessile::core::error::SessileError;
 use sessile::core::lifecycle::{FlowRules, Staleness};
 
+use crate::engine::Metrics;
 use crate::sessions::{audit, Sessions};
 use crate::store::{Change, Summary};
 
@@ -192,10 +193,13 @@ pub struct StuckSession {
     pub level: &'static str,
 }
 
-/// The health report (`GET /v1/admin/health`).
+/// The health report (`GET /v1/admin/health`): the counts are of every
+/// session in the store (with PostgreSQL, of every server sharing it).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthReport {
+    /// The server that made the report (random at its start).
+    pub instance: String,
     /// `ok`, `degraded` (warnings) or `unhealthy` (stale or orphaned sessions,
     /// or a stored flow that does not read).
     pub status: &'static str,
@@ -216,7 +220,8 @@ pub struct HealthReport {
 }
 
 impl Sessions {
-    /// Every session's summary, memory overriding the store where it is newer.
+    /// Every session's summary: the store's (of every server sharing it),
+    /// memory overriding it for the sessions this batch changed.
     fn summaries(&mut self) -> Result<Vec<Summary>> {
         let mut all: BTreeMap<String, Summary> = self
             .store()
@@ -224,12 +229,25 @@ impl Sessions {
             .into_iter()
             .map(|s| (s.id.clone(), s))
             .collect();
-        for (id, live) in &self.cache {
-            all.insert(id.clone(), Summary::of(&live.rec));
+        for id in &self.dirty {
+            if let Some(live) = self.cache.get(id) {
+                all.insert(id.clone(), Summary::of(&live.rec));
+            }
         }
         // Removed earlier in this batch: gone, though the store has them until the commit.
         all.retain(|id, _| !self.removed.contains(id));
         Ok(all.into_values().collect())
+    }
+
+    /// The periodic sweep: [`Sessions::sweep`] on the one server that holds
+    /// the sweeper's lock (always, on SQLite); `None` on the others.
+    pub fn periodic_sweep(&mut self, opts: &SweepOptions, now: u64) -> Result<Option<SweepReport>> {
+        if !self.store().sweeper_lock()? {
+            Metrics::inc(&self.metrics.sweeps_skipped);
+            return Ok(None);
+        }
+        Metrics::inc(&self.metrics.sweeps_run);
+        self.sweep(opts, now).map(Some)
     }
 
     /// Expires sessions past their TTL and removes ended ones past the
@@ -422,6 +440,7 @@ impl Sessions {
             "degraded"
         };
         Ok(HealthReport {
+            instance: self.instance.clone(),
             status,
             generated_at: now,
             total: all.len() as u64,
@@ -448,6 +467,7 @@ impl Sessions {
         let clients_bytes: u64 = all.iter().map(|s| s.clients_bytes).sum();
         let clients_max = all.iter().map(|s| s.clients_bytes).max().unwrap_or(0);
         let mut figures = crate::observe::live_figures(&self.metrics);
+        figures.insert("instance".into(), self.instance.clone().into());
         for (k, v) in [
             ("sessions", all.len() as u64),
             ("live", live),
@@ -511,6 +531,24 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
             "sessile_websocket_send_paused_total",
             "counter",
         ),
+        ("batchesMoved", "sessile_batches_moved_total", "counter"),
+        (
+            "fanoutNotifications",
+            "sessile_fanout_notifications_total",
+            "counter",
+        ),
+        (
+            "fanoutReconnects",
+            "sessile_fanout_reconnects_total",
+            "counter",
+        ),
+        (
+            "fanoutRefreshed",
+            "sessile_fanout_refreshed_total",
+            "counter",
+        ),
+        ("sweeps", "sessile_sweeps_total", "counter"),
+        ("sweepsSkipped", "sessile_sweeps_skipped_total", "counter"),
         ("wsOpen", "sessile_websocket_connections", "gauge"),
         ("longPollsOpen", "sessile_long_polls_open", "gauge"),
         (
@@ -553,6 +591,10 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
         "sessile_ack_latency_seconds_sum {}\nsessile_ack_latency_seconds_count {}\n",
         ack["sumMs"].as_f64().unwrap_or(0.0) / 1000.0,
         ack["count"].as_u64().unwrap_or(0)
+    ));
+    out.push_str(&format!(
+        "# TYPE sessile_instance_info gauge\nsessile_instance_info{{instance=\"{}\"}} 1\n",
+        health.instance
     ));
     out.push_str("# TYPE sessile_sessions gauge\n");
     for (flow, statuses) in &health.by_status {

@@ -131,6 +131,12 @@ pub fn live_figures(m: &Metrics) -> serde_json::Map<String, Value> {
         ("wsRatePaused", &m.ws_rate_paused),
         ("wsSendPaused", &m.ws_send_paused),
         ("longPollsOpen", &m.long_polls_open),
+        ("batchesMoved", &m.batches_moved),
+        ("fanoutNotifications", &m.fanout_notifications),
+        ("fanoutReconnects", &m.fanout_reconnects),
+        ("fanoutRefreshed", &m.fanout_refreshed),
+        ("sweeps", &m.sweeps_run),
+        ("sweepsSkipped", &m.sweeps_skipped),
     ] {
         out.insert(name.into(), get(counter));
     }

@@ -44,8 +44,9 @@ pub fn app(config: &Config) -> Result<Router, SessileError> {
 /// the engine directly (a job that panics, one that holds the engine up).
 #[doc(hidden)]
 pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError> {
+    let instance = crate::ids::instance_id();
     let store: Box<dyn Store> = match &config.database_url {
-        Some(url) => Box::new(PostgresStore::open_blocking(url)?),
+        Some(url) => Box::new(PostgresStore::open_blocking(url)?.with_origin(&instance)),
         None => Box::new(SqliteStore::open(&config.db)?),
     };
     let limits = Limits {
@@ -57,7 +58,14 @@ pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError>
         retention_secs: config.retention_secs,
         audit_retention_secs: config.audit_retention_secs,
     };
-    let engine = Engine::start(Sessions::new(store, limits), config.queue_jobs);
+    let mut sessions = Sessions::new(store, limits);
+    sessions.instance = instance.clone();
+    let engine = Engine::start(sessions, config.queue_jobs);
+    if let Some(url) = &config.database_url {
+        // Other servers on the same database: their commits reach this
+        // server's clients (fanout.rs).
+        crate::fanout::start(url, instance.clone(), engine.clone())?;
+    }
     if config.sweep_every_secs > 0 {
         let (engine, every) = (engine.clone(), config.sweep_every_secs);
         let clock = config.clock.clone();
@@ -67,11 +75,18 @@ pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError>
                 tick.tick().await;
                 let opts = SweepOptions::default();
                 // A failed sweep is retried at the next tick; health reports
-                // what is left, the sweep log its error.
+                // what is left, the sweep log its error. One server of those
+                // sharing a database sweeps; the others log nothing.
                 let (at, started) = (clock.now_ms(), std::time::Instant::now());
-                let outcome = engine.call(move |s| s.sweep(&opts, at)).await;
+                let outcome = engine.call(move |s| s.periodic_sweep(&opts, at)).await;
                 let took = started.elapsed();
-                engine.metrics.sweeps.record("timer", at, took, &outcome);
+                match outcome {
+                    Ok(Some(report)) => {
+                        engine.metrics.sweeps.record("timer", at, took, &Ok(report))
+                    }
+                    Ok(None) => {}
+                    Err(e) => engine.metrics.sweeps.record("timer", at, took, &Err(e)),
+                }
             }
         });
     }
@@ -79,6 +94,7 @@ pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError>
         limits: crate::limits::Limits::new(config, engine.metrics.clone()),
         engine: engine.clone(),
         config: std::sync::Arc::new(config.clone()),
+        instance: instance.into(),
     };
     let sessions = crate::api::routes()
         .layer(middleware::from_fn_with_state(
@@ -138,6 +154,7 @@ async fn health(State(st): State<AppState>) -> Response {
         "service": "sessile-server",
         "version": env!("CARGO_PKG_VERSION"),
         "snapshotFormat": envelope::FORMAT_VERSION,
+        "instance": &*st.instance,
         "enginePanics": st.engine.metrics.engine_panics.load(Ordering::Relaxed),
     });
     let status = match problem {

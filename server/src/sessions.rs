@@ -21,9 +21,11 @@ use sessile::core::protocol::{
 };
 
 use crate::clients::{self, Admission};
-use crate::engine::{Metrics, Push};
+use crate::engine::{Hub, Metrics, Push};
 use crate::ids;
-use crate::store::{storage_error, AuditEntry, Change, SessionRecord, Store, PATCH_LOG_LEN};
+use crate::store::{
+    storage_error, AuditEntry, Change, SessionRecord, Store, Stored, PATCH_LOG_LEN,
+};
 
 type Result<T, E = SessileError> = std::result::Result<T, E>;
 
@@ -56,15 +58,15 @@ pub struct Limits {
 /// A session in memory with its recent patches and client sequences.
 pub(crate) struct Live {
     pub(crate) rec: SessionRecord,
-    /// The version the store holds (as loaded or last committed); `None`
-    /// until a new session's first commit.
-    stored: Option<u64>,
+    /// The version and expiry the store holds (as loaded or last
+    /// committed); `None` until a new session's first commit.
+    stored: Option<Stored>,
     pub(crate) flow: SessionFlow,
     recent: VecDeque<LoggedPatch>,
 }
 
 /// A request to create a session (`POST /v1/sessions`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateRequest {
     /// A built-in flow's name, `checkout` (default) or `table`, or a
@@ -143,8 +145,13 @@ pub struct Sessions {
     changes: Vec<Change>,
     /// Sessions changed since the last commit: their rows are written once
     /// per batch, however many ops changed them.
-    dirty: HashSet<String>,
+    pub(crate) dirty: HashSet<String>,
     pushes: Vec<(String, Push)>,
+    /// What other servers committed, read from the store in this batch, to
+    /// push to this server's listeners whatever becomes of the batch.
+    facts: Vec<(String, Push)>,
+    /// This server's listeners, by session.
+    pub(crate) hub: Hub,
     /// The state a `VERSION_CONFLICT` reject carries, by session, with its
     /// version: copied once per version and batch, shared by every reject.
     conflict_states: HashMap<String, (u64, Arc<Value>)>,
@@ -154,6 +161,8 @@ pub struct Sessions {
     pub(crate) removed: HashSet<String>,
     /// Declared flows read from the store, by their stored text.
     flows: HashMap<String, SessionFlow>,
+    /// This server's name among those sharing one database.
+    pub instance: String,
     /// The enforced limits.
     pub limits: Limits,
     /// Shared counters.
@@ -169,10 +178,13 @@ impl Sessions {
             changes: Vec::new(),
             dirty: HashSet::new(),
             pushes: Vec::new(),
+            facts: Vec::new(),
+            hub: Hub::default(),
             conflict_states: HashMap::new(),
             created_per_key: HashMap::new(),
             removed: HashSet::new(),
             flows: HashMap::new(),
+            instance: String::new(),
             limits,
             metrics: Arc::default(),
         }
@@ -207,7 +219,7 @@ impl Sessions {
         } else {
             for id in &dirty {
                 if let Some(live) = self.cache.get_mut(id) {
-                    live.stored = Some(live.rec.version);
+                    live.stored = Some(Stored::of(&live.rec));
                 }
             }
         }
@@ -225,6 +237,11 @@ impl Sessions {
         self.conflict_states.clear();
         // Their removal was not committed: the store still holds them.
         self.removed.clear();
+    }
+
+    /// What other servers committed that this batch read (see `facts`).
+    pub(crate) fn take_facts(&mut self) -> Vec<(String, Push)> {
+        std::mem::take(&mut self.facts)
     }
 
     pub(crate) fn store(&mut self) -> &mut dyn Store {
@@ -262,8 +279,21 @@ impl Sessions {
             let loaded = self.store.load(id)?.ok_or(SessileError::SessionNotFound)?;
             let record = &loaded.record;
             let flow = self.flow_of(&record.flow, record.flow_table.as_deref())?;
+            if let Some(pushed) = self.hub.pushed(id) {
+                // Listeners here may lack what another server committed:
+                // the stored patches newer than what was pushed here go to
+                // them, and each connection passes on only the versions it
+                // lacks, in order (ws.rs).
+                for p in loaded.recent.iter().filter(|p| p.version > pushed) {
+                    self.facts.push((id.to_string(), Push::Patch(p.clone())));
+                }
+                if pushed < loaded.record.version && flow.is_terminal(&loaded.record.status) {
+                    let ended = ended_of(&loaded.record, &flow);
+                    self.facts.push((id.to_string(), Push::Ended(ended)));
+                }
+            }
             let live = Live {
-                stored: Some(loaded.record.version),
+                stored: Some(Stored::of(&loaded.record)),
                 flow,
                 recent: loaded.recent.into(),
                 rec: loaded.record,
@@ -764,13 +794,73 @@ impl Sessions {
     /// (`why`: `SESSION_CLOSED` or `SESSION_EXPIRED`), after its last patch.
     fn push_ended(&mut self, id: &str, why: &SessileError) -> Result<()> {
         let rec = &self.live(id)?.rec;
-        let ended = Ended {
-            status: rec.status.clone(),
-            code: why.code().into(),
-            version: rec.version,
-            message: why.to_string(),
-        };
+        let ended = ended_message(rec, why);
         self.pushes.push((id.to_string(), Push::Ended(ended)));
+        Ok(())
+    }
+
+    /// Another server committed session `id` at `version` with expiry
+    /// `expires_at` (`version` 0: it removed the session). A copy in memory
+    /// that is older is forgotten; when this server has listeners for the
+    /// session it is read again at once, and what they lack is pushed to
+    /// them (a new expiry as `extended`). A session changed in the batch
+    /// under way is left alone: its commit fails, and its jobs run again
+    /// on the stored session ([`crate::engine::Engine::call`]).
+    pub fn refresh(&mut self, id: &str, version: u64, expires_at: u64) -> Result<()> {
+        if self.dirty.contains(id) || self.removed.contains(id) {
+            return Ok(());
+        }
+        let cached = self
+            .cache
+            .get(id)
+            .map(|l| (l.rec.version, l.rec.expires_at_ms));
+        let newer = match cached {
+            Some((v, e)) => version == 0 || v < version || (v == version && e != expires_at),
+            None => version > 0,
+        };
+        if !newer {
+            return Ok(());
+        }
+        self.cache.remove(id);
+        if version == 0 || self.hub.pushed(id).is_none() {
+            return Ok(());
+        }
+        Metrics::inc(&self.metrics.fanout_refreshed);
+        let live = match self.live(id) {
+            Ok(live) => live,
+            // Removed meanwhile: nothing to push.
+            Err(SessileError::SessionNotFound) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let now_expires = live.rec.expires_at_ms;
+        if cached.is_some_and(|(_, e)| e != now_expires) {
+            let push = Push::Extended {
+                expires_at: now_expires,
+                by: String::new(),
+            };
+            self.facts.push((id.to_string(), push));
+        }
+        Ok(())
+    }
+
+    /// After notifications may have been missed (the listener's connection
+    /// was lost): every session this server holds in memory or has
+    /// listeners for is compared with the store by version and expiry, and
+    /// refreshed where it moved ([`Sessions::refresh`]).
+    pub fn catch_up(&mut self) -> Result<()> {
+        let mut ids: HashSet<String> = self.cache.keys().cloned().collect();
+        ids.extend(self.hub.listened());
+        let ids: Vec<String> = ids.into_iter().collect();
+        let stamps: HashMap<String, (u64, u64)> = self
+            .store
+            .stamps(&ids)?
+            .into_iter()
+            .map(|(id, v, e)| (id, (v, e)))
+            .collect();
+        for id in ids {
+            let (version, expires_at) = stamps.get(&id).copied().unwrap_or((0, 0));
+            self.refresh(&id, version, expires_at)?;
+        }
         Ok(())
     }
 
@@ -778,6 +868,30 @@ impl Sessions {
     pub(crate) fn queue(&mut self, change: Change) {
         self.changes.push(change);
     }
+}
+
+/// The `ended` message of a session that ended or expired (`why`:
+/// `SESSION_CLOSED` or `SESSION_EXPIRED`).
+fn ended_message(rec: &SessionRecord, why: &SessileError) -> Ended {
+    Ended {
+        status: rec.status.clone(),
+        code: why.code().into(),
+        version: rec.version,
+        message: why.to_string(),
+    }
+}
+
+/// The `ended` message of a session read in a terminal status: expired
+/// when that status is its flow's expired one, else closed.
+fn ended_of(rec: &SessionRecord, flow: &SessionFlow) -> Ended {
+    let why = if rec.status == flow.expired() {
+        SessileError::SessionExpired
+    } else {
+        SessileError::SessionClosed {
+            status: rec.status.clone(),
+        }
+    };
+    ended_message(rec, &why)
 }
 
 /// What kind of JSON value `v` is, with its article ("an array").

@@ -17,7 +17,10 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use sessile::core::error::SessileError;
 use sessile::core::protocol::{self, Bye, ErrorFrame, Extended, Hello, Message, Pong};
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 use tokio::time::{sleep_until, Instant};
 
 use crate::api::ApiError;
@@ -251,8 +254,17 @@ impl<'a> Conn<'a> {
     }
 }
 
+/// A welcomed connection: its hello, the pushes of its session (listened
+/// to from before the welcome was read, so nothing committed in between is
+/// missed), and the version the welcome gave.
+struct Welcomed {
+    hello: Hello,
+    pushes: broadcast::Receiver<Arc<Push>>,
+    version: u64,
+}
+
 /// Waits for `hello` and answers it; how the connection ends otherwise.
-async fn handshake(conn: &mut Conn<'_>) -> Result<Hello, End> {
+async fn handshake(conn: &mut Conn<'_>) -> Result<Welcomed, End> {
     let st = conn.st;
     let deadline = Instant::now() + Duration::from_millis(st.config.hello_timeout_ms.max(1));
     let max = st.config.max_frame_bytes;
@@ -293,11 +305,19 @@ async fn handshake(conn: &mut Conn<'_>) -> Result<Hello, End> {
             }
         };
         let (h2, clock) = (hello.clone(), st.config.clock.clone());
+        let pushes = st.engine.hub.subscribe(&hello.session);
         return match st.engine.call(move |s| s.hello(&h2, clock.now_ms())).await {
-            Ok(welcome) => match conn.send(&Message::Welcome(welcome)).await {
-                true => Ok(hello),
-                false => Err(End::Quiet),
-            },
+            Ok(welcome) => {
+                let version = welcome.version;
+                match conn.send(&Message::Welcome(welcome)).await {
+                    true => Ok(Welcomed {
+                        hello,
+                        pushes,
+                        version,
+                    }),
+                    false => Err(End::Quiet),
+                }
+            }
             Err(e) => {
                 let _ = conn.send_error(&e).await;
                 Err(End::Close(1008, "hello refused".into()))
@@ -307,19 +327,26 @@ async fn handshake(conn: &mut Conn<'_>) -> Result<Hello, End> {
 }
 
 async fn serve(mut conn: Conn<'_>, mut permit: WsPermit) {
-    let hello = match handshake(&mut conn).await {
-        Ok(hello) => hello,
+    let welcomed = match handshake(&mut conn).await {
+        Ok(w) => w,
         Err(end) => return conn.close(end).await,
     };
     permit.welcomed();
-    let end = session(&mut conn, &hello).await;
+    let end = session(&mut conn, welcomed).await;
     conn.close(end).await;
 }
 
-/// The welcomed connection of `hello.client` to `hello.session`, until it ends.
-async fn session(conn: &mut Conn<'_>, hello: &Hello) -> End {
+/// The welcomed connection of `hello.client` to `hello.session`, until it
+/// ends. Its patches go out in order of version, each once: `have` is the
+/// last one it was given (or skipped, its own).
+async fn session(conn: &mut Conn<'_>, welcomed: Welcomed) -> End {
     let st = conn.st;
-    let mut pushes = st.engine.hub.subscribe(&hello.session);
+    let Welcomed {
+        hello,
+        mut pushes,
+        version: mut have,
+    } = welcomed;
+    let hello = &hello;
     let idle = Duration::from_millis(st.config.heartbeat_ms.saturating_mul(3).max(1000));
     let mut deadline = Instant::now() + idle;
     // A frame read while batching ops that was not an op: handled next.
@@ -340,7 +367,7 @@ async fn session(conn: &mut Conn<'_>, hello: &Hello) -> End {
                             RecvError::Lagged(_) => TryRecvError::Lagged(0),
                             RecvError::Closed => TryRecvError::Closed,
                         });
-                        match forward(conn, p, &hello.client).await {
+                        match forward(conn, p, &hello.client, &mut have).await {
                             Ok(_) => continue,
                             Err(end) => return end,
                         }
@@ -393,7 +420,9 @@ async fn session(conn: &mut Conn<'_>, hello: &Hello) -> End {
                 let started = std::time::Instant::now();
                 let done = st.engine.call(move |s| {
                     let now = clock.now_ms();
-                    ops.into_iter().map(|op| s.op(&session, op, now)).collect()
+                    ops.iter()
+                        .map(|op| s.op(&session, op.clone(), now))
+                        .collect()
                 });
                 match done.await {
                     Ok(answers) => {
@@ -414,7 +443,7 @@ async fn session(conn: &mut Conn<'_>, hello: &Hello) -> End {
         // Each op of this client comes back on the push channel; drain it
         // now so a fast sender does not make its own connection lag.
         loop {
-            match forward(conn, pushes.try_recv(), &hello.client).await {
+            match forward(conn, pushes.try_recv(), &hello.client, &mut have).await {
                 Ok(true) => continue,
                 Ok(false) => break,
                 Err(end) => return end,
@@ -461,12 +490,17 @@ fn ready_now<F: std::future::Future>(fut: F) -> Option<F::Output> {
 }
 
 /// Sends a push unless this client caused it: a patch, `extended`, or
-/// `ended` (after which the connection closes). `Ok(false)`: nothing was
-/// waiting; `Err`: end the connection so.
+/// `ended` (after which the connection closes). A patch at or below `have`
+/// (the version the client holds) was sent already, or is older than its
+/// welcome: skipped. One past `have + 1` means versions were missed (a
+/// change another server made that this one has not read yet): the client
+/// reconnects and catches up by version rather than hold a gap.
+/// `Ok(false)`: nothing was waiting; `Err`: end the connection so.
 async fn forward(
     conn: &mut Conn<'_>,
     pushed: Result<Arc<Push>, TryRecvError>,
     client: &str,
+    have: &mut u64,
 ) -> Result<bool, End> {
     let push = match pushed {
         Ok(push) => push,
@@ -475,6 +509,15 @@ async fn forward(
         Err(TryRecvError::Lagged(_)) => return Err(End::Close(1013, "lagged; reconnect".into())),
         Err(TryRecvError::Closed) => return Err(End::Close(1001, "server closing".into())),
     };
+    if let Push::Patch(p) = &*push {
+        if p.version <= *have {
+            return Ok(true);
+        }
+        if p.version > *have + 1 {
+            return Err(End::Close(1013, "missed versions; reconnect".into()));
+        }
+        *have = p.version;
+    }
     let msg = match &*push {
         Push::Patch(p) if p.op.as_ref().is_some_and(|o| o.client == client) => return Ok(true),
         Push::Patch(p) => Message::Patch(p.clone()),

@@ -33,7 +33,7 @@ async fn start_with_engine() -> (SocketAddr, Engine, tempfile::TempDir) {
 /// A job that creates a session in memory, tells its id and token, then panics.
 fn create_then_panic(
     told: mpsc::Sender<Sess>,
-) -> impl FnOnce(&mut Sessions) -> Result<(), SessileError> + Send + 'static {
+) -> impl Fn(&mut Sessions) -> Result<(), SessileError> + Send + Sync + 'static {
     move |s| {
         let c = s.create(CreateRequest::default(), sessile_server::ids::now_ms())?;
         told.send(Sess {

@@ -205,20 +205,23 @@ async fn a_session_another_server_changed_is_not_overwritten() {
         acked(&http_op(b, &s, &op(&cb, 1, 2, json!({"y": 1}), None)).await),
         3
     );
-    // ... so A's next write, made on version 2, must not land: refused,
-    // not acknowledged.
-    let stale = http_op(a.addr, &s, &op(&ca, 2, 2, json!({"x": 2}), None)).await;
-    assert_eq!(
-        (stale.status, stale.code()),
-        (503, "SERVER_STORAGE_ERROR".into())
-    );
-    let message = stale.json()["message"].as_str().unwrap().to_string();
-    assert!(message.contains("changed in the database"), "{message}");
-    // A reads it again and the retried op applies on top of B's change.
-    let retried = http_op(a.addr, &s, &op(&ca, 2, 3, json!({"x": 2}), None)).await;
+    // ... so A's next op, made on version 2, must not overwrite it: A's
+    // write of the row is conditional on the version it read, and when it
+    // fails (or A heard of B's commit first) A reads the session again and
+    // runs the op on top of B's change (rebased: disjoint keys).
+    let retried = http_op(a.addr, &s, &op(&ca, 2, 2, json!({"x": 2}), None)).await;
     assert_eq!(acked(&retried), 4);
-    // (Read on A: B keeps version 3 in memory; telling it is the
-    // cross-instance fan-out, not built yet.)
+    assert_eq!(retried.json()["rebased"], true);
+    // B reads it so once told of A's commit (fanout.rs).
+    let mut vb = view(b, &s).await.json();
+    for _ in 0..50 {
+        if vb["version"] == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        vb = view(b, &s).await.json();
+    }
+    assert_eq!(vb["state"], json!({"x": 2, "y": 1}), "{vb}");
     let v = view(a.addr, &s).await.json();
     assert_eq!(v["state"], json!({"x": 2, "y": 1}), "{v}");
     let row = cluster.psql(
@@ -330,5 +333,69 @@ fn the_schema_is_versioned_and_a_newer_one_refused() {
         err.to_string()
             .contains("schema version 99, newer than this server's 1"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_new_expiry_another_server_stored_is_not_overwritten_at_the_same_version() {
+    use sessile_server::store::{Change, SessionRecord, Stored};
+    let cluster = pg::shared();
+    let name = cluster.create_db();
+    let url = cluster.url(&name);
+    let (mut a, mut b) = (
+        PostgresStore::open(&url).unwrap(),
+        PostgresStore::open(&url).unwrap(),
+    );
+    let rec = SessionRecord {
+        id: "0".repeat(32),
+        token_hash: vec![0; 32],
+        flow: "checkout".into(),
+        flow_table: None,
+        status: "cart".into(),
+        status_since_ms: 1,
+        key: None,
+        state: json!({}),
+        version: 1,
+        created_at_ms: 1,
+        updated_at_ms: 1,
+        expires_at_ms: 1_000,
+        clients: Default::default(),
+    };
+    let read = Stored::of(&rec);
+    a.commit(&[Change::Upsert {
+        record: rec.clone(),
+        stored: None,
+    }])
+    .unwrap();
+    // A extends it: the version stays 1.
+    let extended = SessionRecord {
+        expires_at_ms: 9_000,
+        ..rec.clone()
+    };
+    a.commit(&[Change::Upsert {
+        record: extended,
+        stored: Some(read),
+    }])
+    .unwrap();
+    // B, which read it before the extension, changes it at version 1: its
+    // row would put the old expiry back; refused, nothing stored.
+    let changed = SessionRecord {
+        version: 2,
+        state: json!({"b": 1}),
+        ..rec
+    };
+    let err = b
+        .commit(&[Change::Upsert {
+            record: changed,
+            stored: Some(read),
+        }])
+        .unwrap_err();
+    assert!(sessile_server::store::is_moved(&err), "{err}");
+    assert_eq!(
+        cluster.psql(
+            &name,
+            "SELECT version || ' ' || expires_at || ' ' || state FROM sessions"
+        ),
+        "1 9000 {}"
     );
 }

@@ -280,7 +280,10 @@ mod tests {
         store
             .commit(&[Change::Upsert {
                 record: later,
-                stored: Some(1),
+                stored: Some(crate::store::Stored {
+                    version: 1,
+                    expires_at_ms: 0,
+                }),
             }])
             .unwrap();
         let loaded = store.load("s").unwrap().unwrap();

@@ -11,7 +11,7 @@ mod postgres;
 mod sqlite;
 
 pub use memory::MemoryStore;
-pub use postgres::{redact_url, PostgresStore};
+pub use postgres::{parse_notification, redact_url, PostgresStore, CHANNEL};
 pub use sqlite::SqliteStore;
 
 use serde_json::Value;
@@ -87,6 +87,25 @@ pub struct AuditEntry {
     pub seq: Option<u64>,
 }
 
+/// What a session row held when the engine read or last wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// Its version.
+    pub version: u64,
+    /// Its expiry, ms.
+    pub expires_at_ms: u64,
+}
+
+impl Stored {
+    /// What `record` holds.
+    pub fn of(record: &SessionRecord) -> Self {
+        Stored {
+            version: record.version,
+            expires_at_ms: record.expires_at_ms,
+        }
+    }
+}
+
 /// One durable change; a batch of them commits in one transaction.
 #[derive(Debug, Clone)]
 pub enum Change {
@@ -94,11 +113,12 @@ pub enum Change {
     Upsert {
         /// The row as it is now.
         record: SessionRecord,
-        /// The version the store holds, as the engine loaded or last
-        /// committed it; `None`: a new session. The PostgreSQL store, which
-        /// several servers may share, writes the row only where it still
-        /// holds this version, and fails the batch otherwise.
-        stored: Option<u64>,
+        /// The version and expiry the store holds, as the engine loaded or
+        /// last committed them; `None`: a new session. The PostgreSQL store,
+        /// which several servers may share, writes the row only where it
+        /// still holds both (a new expiry keeps the version), and fails the
+        /// batch otherwise.
+        stored: Option<Stored>,
     },
     /// Append to the session's patch log (and trim it).
     Patch {
@@ -179,6 +199,34 @@ pub trait Store: Send {
     /// [`AUDIT_SESSIONS_PER_PRUNE`] sessions' worth per call; the entries
     /// concerned. Runs in its own transaction.
     fn prune_audit(&mut self, removed_before_ms: u64, dry_run: bool) -> Result<u64, SessileError>;
+    /// Whether this server is the one that sweeps periodically: always with
+    /// a store only it uses; with one that several servers share, the one
+    /// holding a lock (taken here when free, kept while its connection lives).
+    fn sweeper_lock(&mut self) -> Result<bool, SessileError> {
+        Ok(true)
+    }
+    /// The version and expiry (ms) of each of the sessions `ids` that
+    /// exists, to tell which copies in memory another server changed.
+    fn stamps(&mut self, ids: &[String]) -> Result<Vec<(String, u64, u64)>, SessileError> {
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(l) = self.load(id)? {
+                out.push((id.clone(), l.record.version, l.record.expires_at_ms));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What a commit's error says when a session row no longer held the
+/// version this server read: another server wrote it (PostgreSQL).
+pub(crate) const MOVED: &str = "changed in the database since this server read it";
+
+/// Whether `e` is a commit that failed because another server had changed
+/// one of its sessions: nothing of it was stored, and its jobs may run
+/// again on the sessions read afresh.
+pub fn is_moved(e: &SessileError) -> bool {
+    matches!(e, SessileError::ServerStorage { reason } if reason.contains(MOVED))
 }
 
 /// A store failure as the one error type.

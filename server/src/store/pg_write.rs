@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use postgres::{Client, Statement};
 use sessile::core::protocol::LoggedPatch;
 
-use super::{AuditEntry, Change, SessionRecord, PATCH_LOG_LEN};
+use super::{AuditEntry, Change, SessionRecord, Stored, PATCH_LOG_LEN};
 
 /// Why a batch failed.
 pub(super) enum WriteError {
@@ -62,10 +62,11 @@ impl Writes {
                  state = u.state, version = u.version, updated_at = u.updated_at, \
                  expires_at = u.expires_at, clients = u.clients \
                  FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], \
-                 $6::int8[], $7::int8[], $8::text[], $9::int8[]) \
+                 $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::int8[]) \
                  AS u(id, status, status_since, state, version, updated_at, expires_at, \
-                 clients, expected) \
-                 WHERE s.id = u.id AND s.version = u.expected RETURNING s.id",
+                 clients, expected, expected_expires) \
+                 WHERE s.id = u.id AND s.version = u.expected \
+                 AND s.expires_at = u.expected_expires RETURNING s.id",
             )?,
             insert_patches: c.prepare(
                 "INSERT INTO patches (session_id, version, patch, status, client, seq) \
@@ -97,8 +98,8 @@ impl Writes {
 struct Pending<'a> {
     /// New session rows.
     new: Vec<&'a SessionRecord>,
-    /// Changed rows with the version the store should still hold.
-    changed: Vec<(&'a SessionRecord, u64)>,
+    /// Changed rows with what the store should still hold.
+    changed: Vec<(&'a SessionRecord, Stored)>,
     /// Ids in `new` and `changed`.
     rows: HashSet<&'a str>,
     patches: Vec<(&'a str, &'a LoggedPatch)>,
@@ -229,7 +230,10 @@ fn flush_rows(c: &mut Client, w: &Writes, p: &mut Pending<'_>) -> Result<(), Wri
                 &r.iter()
                     .map(|(s, _)| s.clients.to_json())
                     .collect::<Vec<_>>(),
-                &r.iter().map(|(_, v)| *v as i64).collect::<Vec<_>>(),
+                &r.iter().map(|(_, v)| v.version as i64).collect::<Vec<_>>(),
+                &r.iter()
+                    .map(|(_, v)| v.expires_at_ms as i64)
+                    .collect::<Vec<_>>(),
             ],
         )?;
         if written.len() != r.len() {
@@ -237,7 +241,7 @@ fn flush_rows(c: &mut Client, w: &Writes, p: &mut Pending<'_>) -> Result<(), Wri
             if let Some((s, v)) = r.iter().find(|(s, _)| !written.contains(&s.id)) {
                 return Err(WriteError::Moved {
                     session: s.id.clone(),
-                    expected: *v,
+                    expected: v.version,
                 });
             }
         }

@@ -25,7 +25,7 @@ use super::pg_write::{write_batch, WriteError, Writes};
 
 use super::{
     storage_error, AuditEntry, Change, Loaded, SessionRecord, Store, Summary,
-    AUDIT_SESSIONS_PER_PRUNE, PATCH_LOG_LEN,
+    AUDIT_SESSIONS_PER_PRUNE, MOVED, PATCH_LOG_LEN,
 };
 
 /// Schema steps in order: step `i` takes a database from schema version `i`
@@ -61,6 +61,14 @@ pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 /// Key of the advisory lock that serializes migrations of servers starting
 /// together on one database.
 const MIGRATION_LOCK: i64 = 0x5e55_11e0;
+
+/// The channel each commit notifies (`pg_notify`) of the sessions it
+/// wrote, for other servers' listeners (`fanout.rs`).
+pub const CHANNEL: &str = "sessile_changes";
+
+/// Key of the advisory lock the periodic sweeper holds: one server of
+/// those sharing a database sweeps, until its connection goes.
+const SWEEP_LOCK: i64 = 0x5e55_11e1;
 
 /// How long opening a connection may take before the call fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -103,6 +111,8 @@ struct Prepared {
     scan_key: Statement,
     scan: Statement,
     audit: Statement,
+    stamps: Statement,
+    notify: Statement,
     writes: Writes,
 }
 
@@ -114,13 +124,17 @@ const SUMMARY_COLUMNS: &str = "SELECT id, flow, status, status_since, updated_at
 impl Prepared {
     fn new(c: &mut Client) -> Result<Self, postgres::Error> {
         Ok(Prepared {
+            // FOR SHARE: a row another server is writing is read once its
+            // commit is done (waiting for it), not as it was before: read
+            // before, it would fail this server's next write of it.
             load: c.prepare(
                 "SELECT id, token_hash, flow, status, status_since, key, state, version, \
-                 created_at, updated_at, expires_at, clients, flow_table FROM sessions WHERE id = $1",
+                 created_at, updated_at, expires_at, clients, flow_table FROM sessions WHERE id = $1 \
+                 FOR SHARE",
             )?,
             load_patches: c.prepare(
                 "SELECT version, patch, status, client, seq FROM patches \
-                 WHERE session_id = $1 AND version > $2 ORDER BY version",
+                 WHERE session_id = $1 AND version > $2 AND version <= $3 ORDER BY version",
             )?,
             scan_key: c.prepare(&format!(
                 "{SUMMARY_COLUMNS} FROM sessions WHERE key = $1 AND expires_at > $2"
@@ -130,6 +144,8 @@ impl Prepared {
                 "SELECT session_id, at, actor, action, keys, version, seq FROM audit \
                  WHERE session_id = $1 ORDER BY id DESC LIMIT $2",
             )?,
+            stamps: c.prepare("SELECT id, version, expires_at FROM sessions WHERE id = ANY($1)")?,
+            notify: c.prepare("SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n")?,
             writes: Writes::prepare(c)?,
         })
     }
@@ -139,6 +155,8 @@ impl Prepared {
 struct Connection {
     client: Client,
     st: Prepared,
+    /// Whether this connection holds [`SWEEP_LOCK`].
+    sweeper: bool,
 }
 
 /// Sessions in a PostgreSQL database.
@@ -146,6 +164,9 @@ pub struct PostgresStore {
     config: postgres::Config,
     /// `None` after the connection was lost: the next call opens another.
     conn: Option<Connection>,
+    /// The id of this server, first in each notification (its own
+    /// listener skips them).
+    origin: String,
 }
 
 impl PostgresStore {
@@ -165,8 +186,19 @@ impl PostgresStore {
         let st = Prepared::new(&mut client).map_err(unreachable)?;
         Ok(PostgresStore {
             config,
-            conn: Some(Connection { client, st }),
+            conn: Some(Connection {
+                client,
+                st,
+                sweeper: false,
+            }),
+            origin: String::new(),
         })
+    }
+
+    /// The same store, naming this server `origin` in its notifications.
+    pub fn with_origin(mut self, origin: &str) -> Self {
+        self.origin = origin.to_string();
+        self
     }
 
     /// [`PostgresStore::open`] on a thread of its own, so that it may be
@@ -186,7 +218,11 @@ impl PostgresStore {
         if self.conn.is_none() {
             let mut client = self.config.connect(NoTls).map_err(unreachable)?;
             let st = Prepared::new(&mut client).map_err(unreachable)?;
-            self.conn = Some(Connection { client, st });
+            self.conn = Some(Connection {
+                client,
+                st,
+                sweeper: false,
+            });
         }
         self.conn
             .as_mut()
@@ -282,6 +318,46 @@ fn describe(e: &postgres::Error) -> String {
     }
 }
 
+/// One notification per session a batch writes: `origin id version
+/// expires_at` (version 0: removed). Ids and numbers only, never a state:
+/// a payload must stay under 8,000 bytes, and another server reads what
+/// changed from the database, by version.
+fn notifications(origin: &str, changes: &[Change]) -> Vec<String> {
+    let mut last: Vec<(&str, u64, u64)> = Vec::new();
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for change in changes {
+        let (id, version, expires) = match change {
+            Change::Upsert { record, .. } => (&record.id, record.version, record.expires_at_ms),
+            Change::Remove(id) => (id, 0, 0),
+            _ => continue,
+        };
+        match at.get(id.as_str()) {
+            Some(&i) => last[i] = (id, version, expires),
+            None => {
+                at.insert(id, last.len());
+                last.push((id, version, expires));
+            }
+        }
+    }
+    last.into_iter()
+        .map(|(id, v, e)| format!("{origin} {id} {v} {e}"))
+        .collect()
+}
+
+/// A notification's payload: the origin, session id, version and expiry;
+/// `None` when it is not one of ours.
+pub fn parse_notification(payload: &str) -> Option<(&str, &str, u64, u64)> {
+    let mut parts = payload.split(' ');
+    let origin = parts.next()?;
+    let id = parts.next()?;
+    let version = parts.next()?.parse().ok()?;
+    let expires = parts.next()?.parse().ok()?;
+    parts
+        .next()
+        .is_none()
+        .then_some((origin, id, version, expires))
+}
+
 fn json(text: &str) -> Result<serde_json::Value, SessileError> {
     serde_json::from_str(text).map_err(storage_error)
 }
@@ -306,8 +382,13 @@ impl Store for PostgresStore {
             let Some(row) = c.client.query_opt(&c.st.load, &[&id])? else {
                 return Ok(None);
             };
-            let oldest = row.get::<_, i64>(7) - PATCH_LOG_LEN as i64;
-            let patches = c.client.query(&c.st.load_patches, &[&id, &oldest])?;
+            // Not past the row's version: another server may commit
+            // between the two reads.
+            let version = row.get::<_, i64>(7);
+            let oldest = version - PATCH_LOG_LEN as i64;
+            let patches = c
+                .client
+                .query(&c.st.load_patches, &[&id, &oldest, &version])?;
             Ok(Some((row, patches)))
         })?;
         let Some((row, rows)) = found else {
@@ -365,8 +446,13 @@ impl Store for PostgresStore {
         let Some(conn) = self.conn.as_mut() else {
             return Err(storage_error("no PostgreSQL connection"));
         };
+        let notes = notifications(&self.origin, changes);
         let out = (|| {
             write_batch(&mut conn.client, &conn.st.writes, changes)?;
+            if !notes.is_empty() {
+                // Delivered to the listeners when (and only if) this commits.
+                conn.client.query(&conn.st.notify, &[&CHANNEL, &notes])?;
+            }
             conn.client.batch_execute("COMMIT")?;
             Ok(())
         })();
@@ -379,8 +465,8 @@ impl Store for PostgresStore {
             Ok(()) => Ok(()),
             Err(WriteError::Db(e)) => Err(self.failed(e)),
             Err(WriteError::Moved { session, expected }) => Err(storage_error(format!(
-                "session {session} changed in the database since this server read it at \
-                 version {expected} (another server wrote it); nothing of the batch was stored"
+                "session {session} {MOVED} at version {expected} (another server wrote it); \
+                 nothing of the batch was stored"
             ))),
         }
     }
@@ -408,6 +494,29 @@ impl Store for PostgresStore {
         Ok(out)
     }
 
+    fn sweeper_lock(&mut self) -> Result<bool, SessileError> {
+        self.retrying(|c| {
+            if !c.sweeper {
+                let row = c
+                    .client
+                    .query_one("SELECT pg_try_advisory_lock($1)", &[&SWEEP_LOCK])?;
+                c.sweeper = row.get(0);
+            }
+            Ok(c.sweeper)
+        })
+    }
+
+    fn stamps(&mut self, ids: &[String]) -> Result<Vec<(String, u64, u64)>, SessileError> {
+        let rows = self.retrying(|c| c.client.query(&c.st.stamps, &[&ids]))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let id: String = r.get(0);
+                (id, r.get::<_, i64>(1) as u64, r.get::<_, i64>(2) as u64)
+            })
+            .collect())
+    }
+
     fn prune_audit(&mut self, removed_before_ms: u64, dry_run: bool) -> Result<u64, SessileError> {
         let cutoff = i64::try_from(removed_before_ms).unwrap_or(i64::MAX);
         let limit = AUDIT_SESSIONS_PER_PRUNE as i64;
@@ -428,7 +537,18 @@ impl Store for PostgresStore {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{parse_notification, redact_url};
+
+    #[test]
+    fn notifications_name_origin_session_version_and_expiry_only() {
+        assert_eq!(
+            parse_notification("ab12 0123 7 99"),
+            Some(("ab12", "0123", 7, 99))
+        );
+        for bad in ["", "a b", "a b x 1", "a b 1 2 3", "a b -1 2"] {
+            assert_eq!(parse_notification(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn urls_are_shown_without_their_password() {

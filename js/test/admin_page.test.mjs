@@ -2,7 +2,9 @@
 // against the real server with a real SQLite file: the page shows the same
 // numbers as the JSON endpoints, a dry run then the confirmed cleanup
 // removes exactly the sessions the dry run listed (checked through the JSON
-// API), and a wrong token gets a clear error, not a blank page.
+// API), in batches the server takes when it lists more than one sweep may
+// name, the live charts read the light endpoint only, and a wrong token gets
+// a clear error, not a blank page.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, test } from "node:test";
@@ -151,6 +153,8 @@ test("the health page shows the numbers of the JSON endpoints", async () => {
   assert.ok(!(await page0.text()).includes(TOKEN));
 
   const { context, page, problems } = await openAdmin(TOKEN);
+  const asked = [];
+  page.on("request", (r) => asked.push(new URL(r.url()).pathname));
   try {
     await page.waitForFunction(() => document.body.dataset.loaded && document.getElementById("v-clients").dataset.ws !== undefined);
     await refreshed(page, Number(await page.evaluate(() => document.body.dataset.loaded)));
@@ -192,6 +196,13 @@ test("the health page shows the numbers of the JSON endpoints", async () => {
     assert.equal(seen.rejects, 3);
     assert.deepEqual(seen.rejectsLegend, ["INVALID_TRANSITION: 1 reject", "OP_OUT_OF_ORDER: 2 rejects"]);
     assert.deepEqual(seen.sweeps, []);
+    // The charts read the counters (GET /v1/admin/live), never the statistics' scan of every session.
+    await page.waitForFunction(() => document.querySelectorAll("#l-ops li").length > 0);
+    assert.ok(asked.includes("/v1/admin/live"), asked.join(" "));
+    assert.ok(!asked.includes("/v1/admin/stats"), asked.join(" "));
+    // The token form posts nowhere by itself and names no field.
+    assert.equal(await page.getAttribute("#login", "method"), "post");
+    assert.equal(await page.getAttribute("#token", "name"), null);
     // Every heading, column and label says what it means.
     assert.deepEqual(seen.untitled, []);
     assert.deepEqual(problems, []);
@@ -257,6 +268,72 @@ test("a dry run, then the confirmed cleanup, removes exactly the sessions the dr
     const seen = await shown(page);
     assert.deepEqual(seen.sweeps[0], { trigger: "admin", removed: listed.removed.length, expired: listed.expired.length });
     assert.equal(seen.total, afterRun.total);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("a cleanup listing more sessions than one sweep may name runs in batches the server takes", async () => {
+  const template = await session("checkout", [], { end: true });
+  const BULK = 10_050;
+  const cols = "token_hash, flow, status, status_since, state, version, created_at, updated_at, expires_at, clients, flow_table";
+  await withServerStopped(
+    `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${BULK}) ` +
+      `INSERT INTO sessions (id, ${cols}) SELECT printf('bulk%028d', i), ${cols.replace("updated_at", "1000")} ` +
+      `FROM n, sessions WHERE sessions.id = '${template.id}';`,
+  );
+  const { context, page, problems } = await openAdmin(TOKEN);
+  try {
+    await page.waitForFunction(() => document.body.dataset.loaded);
+    await page.fill("#older-than", "0");
+    await page.click("#dry-run");
+    await page.waitForSelector("#plan:not([hidden])");
+    const dry = await call("POST", "/v1/admin/sweep", { token: TOKEN, body: { dryRun: true, olderThanSecs: 0 } });
+    const listed = await page.evaluate(() => ({
+      ids: document.querySelectorAll("#plan-removed li[data-id]").length,
+      more: document.querySelector("#plan-removed li.more")?.textContent,
+      summary: document.getElementById("plan-summary").textContent,
+    }));
+    assert.ok(dry.body.removed.length > BULK, String(dry.body.removed.length));
+    // The page lists the first 200 and counts the rest.
+    assert.equal(listed.ids, 200);
+    assert.equal(listed.more, `and ${(dry.body.removed.length - 200).toLocaleString("en-US")} more`);
+    assert.match(listed.summary, new RegExp(`remove ${dry.body.removed.length.toLocaleString("en-US")} ended sessions`));
+    // One listed session goes before the confirmation: it is named, not an error.
+    await withServerStopped("DELETE FROM sessions WHERE id = 'bulk0000000000000000000000000007';");
+    await page.click("#run");
+    await page.waitForSelector("#confirm:not([hidden])");
+    const confirmText = await page.textContent("#confirm-text");
+    assert.match(confirmText, /exactly those listed above/);
+    assert.match(confirmText, /audit log of sessions removed at or before/);
+    assert.match(confirmText, /in 2 batches of at most 10,000 sessions/);
+    // Each batch's progress, and whether the confirm button was disabled meanwhile.
+    await page.evaluate(() => {
+      window.progress = [];
+      const result = document.getElementById("cleanup-result");
+      new MutationObserver(() =>
+        window.progress.push({ text: result.textContent, disabled: document.getElementById("confirm-yes").disabled }),
+      ).observe(result, { childList: true, characterData: true, subtree: true });
+    });
+    await page.click("#confirm-yes");
+    await page.waitForFunction(() => document.getElementById("cleanup-result").textContent.startsWith("Done"), null, { timeout: 60_000 });
+    const progress = await page.evaluate(() => window.progress);
+    const running = progress.filter((p) => p.text.startsWith("Cleaning up"));
+    assert.deepEqual(
+      running.map((p) => p.text),
+      ["Cleaning up: batch 1 of 2…", "Cleaning up: batch 2 of 2…"],
+    );
+    assert.ok(running.every((p) => p.disabled), JSON.stringify(running));
+    assert.equal(await page.isDisabled("#confirm-yes"), false);
+    const result = await page.textContent("#cleanup-result");
+    assert.match(result, new RegExp(`^Done in 2 batches: expired \\d+ sessions?, removed ${(dry.body.removed.length - 1).toLocaleString("en-US")} sessions`));
+    assert.match(result, /1 listed session was no longer there or no longer qualified and was left alone: bulk0000000000000000000000000007\./);
+    const health = await adminGet("/v1/admin/health");
+    const left = Object.values(health.byStatus).flatMap((s) => Object.entries(s)).filter(([st]) => st === "terminated");
+    assert.deepEqual(left, [], JSON.stringify(health.byStatus));
+    const log = await adminGet("/v1/admin/sweeps");
+    assert.equal(log.runs[0].removed + log.runs[1].removed, dry.body.removed.length - 1);
     assert.deepEqual(problems, []);
   } finally {
     await context.close();

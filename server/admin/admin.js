@@ -2,15 +2,19 @@
 // sessile-server). It only reads and shows: every figure comes from the
 // token-protected admin endpoints (docs/PROTOCOL.md, Admin), every decision
 // (what is stale, what a sweep removes) is the server's. The admin token is
-// typed into the page, kept in this tab's sessionStorage and sent as
-// `Authorization: Bearer`; never in a URL.
+// typed into the page, kept in this tab's sessionStorage (of the server's
+// origin) and sent as `Authorization: Bearer`; never in a URL.
 "use strict";
 
 const TOKEN_KEY = "sessile-admin-token";
-/** How often the health report and the sweeper's runs are read again, ms. */
-const HEALTH_EVERY = 5_000;
-/** How often the figures for the charts are read, ms. */
-const STATS_EVERY = 2_000;
+/** How often the health report and the sweeper's runs (a scan of every session) are read again, ms. */
+const HEALTH_EVERY = 60_000;
+/** How often the figures for the charts (counters only: GET /v1/admin/live) are read, ms. */
+const LIVE_EVERY = 2_000;
+/** Most session ids one sweep may name: the server's MAX_SWEEP_IDS (server/src/maintenance.rs). */
+const MAX_SWEEP_IDS = 10_000;
+/** Session ids shown per list of a dry run; the rest are counted. */
+const SHOWN_IDS = 200;
 /** Points kept per chart: two minutes. */
 const POINTS = 60;
 const COLORS = ["#2f6fdf", "#d0441c", "#1f9a6a", "#8a4fd6", "#c28a00", "#d0307a", "#4d8c99", "#6b6b6b"];
@@ -109,6 +113,17 @@ async function guarded(job) {
   }
 }
 
+/** Every `every` ms, `job` while the tab is visible: a hidden tab reads nothing. */
+function every(ms, job) {
+  timers.push(setInterval(() => document.hidden || guarded(job), ms));
+}
+
+/** Lists at most SHOWN_IDS ids, then how many more there are. */
+function fillIds(ul, ids) {
+  fillList(ul, ids.slice(0, SHOWN_IDS), "none", (id) => el("li", id, { "data-id": id }));
+  if (ids.length > SHOWN_IDS) ul.append(el("li", `and ${plural(ids.length - SHOWN_IDS, "more", "more")}`, { class: "more" }));
+}
+
 function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
   while (timers.length) clearInterval(timers.pop());
@@ -203,7 +218,7 @@ function renderSweeps(s) {
       el("td", plural(r.expired, "session"), { class: "n" }),
       el("td", plural(r.removed, "session"), { class: "n" }),
       el("td", plural(r.auditRemoved, "entry", "entries"), { class: "n" }),
-      el("td", plural(r.problems, "session"), { class: "n" }),
+      el("td", plural(r.problems, "session"), { class: "n", title: "Skipped: their stored flow does not read" }),
       el("td", r.error ?? "–", r.error ? { class: "level-stale" } : {}),
     );
     return tr;
@@ -232,7 +247,13 @@ function olderThan() {
 async function dryRun() {
   const olderThanSecs = olderThan();
   const report = await api("/v1/admin/sweep", { dryRun: true, olderThanSecs });
-  plan = { olderThanSecs, expired: report.expired, removed: report.removed };
+  plan = {
+    expire: report.expired,
+    remove: report.removed,
+    cutoffMs: report.cutoffMs,
+    auditCutoffMs: report.auditCutoffMs,
+    auditRemoved: report.auditRemoved,
+  };
   $("plan").hidden = false;
   $("confirm").hidden = true;
   $("cleanup-result").textContent = "";
@@ -241,33 +262,91 @@ async function dryRun() {
     ? "Nothing to clean up now."
     : `A cleanup now would expire ${plural(report.expired.length, "session")} and remove ${plural(report.removed.length, "ended session")} ` +
       `(last changed at or before ${clock(report.cutoffMs)}).`;
-  fillList($("plan-expired"), report.expired, "none", (id) => el("li", id, { "data-id": id }));
-  fillList($("plan-removed"), report.removed, "none", (id) => el("li", id, { "data-id": id }));
-  $("plan-audit").textContent = `Audit log: ${plural(report.auditRemoved, "entry", "entries")} of long-removed sessions would be deleted.`;
+  fillIds($("plan-expired"), report.expired);
+  fillIds($("plan-removed"), report.removed);
+  $("plan-audit").textContent =
+    `Audit log: ${plural(report.auditRemoved, "entry", "entries")} of sessions removed at or before ` +
+    `${new Date(report.auditCutoffMs).toLocaleString("en-GB")} would be deleted.`;
   if (report.problems.length) $("plan-audit").textContent += ` ${report.problems.join(" ")}`;
   $("run").hidden = nothing && report.auditRemoved === 0;
 }
 
+/** The plan cut into sweeps of at most MAX_SWEEP_IDS ids: [{expire, remove}]; one (empty) for the audit alone. */
+function batches(p) {
+  const named = [...p.expire.map((id) => ["expire", id]), ...p.remove.map((id) => ["remove", id])];
+  const out = [];
+  for (let i = 0; i < named.length || out.length === 0; i += MAX_SWEEP_IDS) {
+    const batch = { expire: [], remove: [] };
+    for (const [list, id] of named.slice(i, i + MAX_SWEEP_IDS)) batch[list].push(id);
+    out.push(batch);
+  }
+  return out;
+}
+
 function askToRun() {
   if (!plan) return;
+  const n = batches(plan).length;
   $("confirm-text").textContent =
-    `Expire ${plural(plan.expired.length, "session")} and remove ${plural(plan.removed.length, "session")}, exactly those listed above? ` +
-    "A removed session's row and state are gone for good; sessions not listed are left alone.";
+    `Expire ${plural(plan.expire.length, "session")} and remove ${plural(plan.remove.length, "session")}, exactly those listed above? ` +
+    "A listed session is only expired if it is still past its TTL, only removed if it is still ended and last changed " +
+    `at or before ${clock(plan.cutoffMs)}; sessions not listed are left alone. ` +
+    `Besides, the audit log of sessions removed at or before ${new Date(plan.auditCutoffMs).toLocaleString("en-GB")} is deleted ` +
+    `(${plural(plan.auditRemoved, "entry", "entries")} at the dry run). A removed session's row and state are gone for good.` +
+    (n > 1 ? ` The run goes in ${plural(n, "batch", "batches")} of at most ${plural(MAX_SWEEP_IDS, "session")}.` : "");
   $("confirm").hidden = false;
 }
 
 async function runCleanup() {
   if (!plan) return;
-  const ids = [...plan.expired, ...plan.removed];
-  const report = await api("/v1/admin/sweep", { ids, olderThanSecs: plan.olderThanSecs });
-  plan = null;
-  $("plan").hidden = true;
-  let text = `Done: expired ${plural(report.expired.length, "session")}, removed ${plural(report.removed.length, "session")}, deleted ${plural(report.auditRemoved, "audit entry", "audit entries")}.`;
-  if (report.skipped.length) {
-    text += ` ${plural(report.skipped.length, "listed session")} no longer qualified and ${report.skipped.length === 1 ? "was" : "were"} left alone: ${report.skipped.join(", ")}.`;
+  const p = plan;
+  const list = batches(p);
+  const done = { expired: [], removed: [], skipped: [], auditRemoved: 0 };
+  const result = $("cleanup-result");
+  const say = () => {
+    let text =
+      `expired ${plural(done.expired.length, "session")}, removed ${plural(done.removed.length, "session")}, ` +
+      `deleted ${plural(done.auditRemoved, "audit entry", "audit entries")}.`;
+    if (done.skipped.length) {
+      const few = done.skipped.slice(0, SHOWN_IDS).join(", ");
+      const more = done.skipped.length > SHOWN_IDS ? ` and ${plural(done.skipped.length - SHOWN_IDS, "more", "more")}` : "";
+      text +=
+        ` ${plural(done.skipped.length, "listed session")} ${done.skipped.length === 1 ? "was" : "were"} no longer there ` +
+        `or no longer qualified and ${done.skipped.length === 1 ? "was" : "were"} left alone: ${few}${more}.`;
+    }
+    return text;
+  };
+  $("confirm-yes").disabled = true;
+  $("run").disabled = true;
+  $("dry-run").disabled = true;
+  try {
+    for (const [i, batch] of list.entries()) {
+      result.textContent = `Cleaning up: batch ${i + 1} of ${list.length}…`;
+      result.dataset.batch = `${i + 1}/${list.length}`;
+      let report;
+      try {
+        report = await api("/v1/admin/sweep", { ...batch, cutoffMs: p.cutoffMs, auditCutoffMs: p.auditCutoffMs });
+      } catch (e) {
+        if (i > 0) e.message += ` (batch ${i + 1} of ${list.length}; the batches before it ran: ${say()})`;
+        throw e;
+      }
+      done.expired.push(...report.expired);
+      done.removed.push(...report.removed);
+      done.skipped.push(...report.skipped);
+      done.auditRemoved += report.auditRemoved;
+    }
+    plan = null;
+    $("plan").hidden = true;
+    // "Done" once the panels above show the state after the run.
+    try {
+      await refreshReports();
+    } finally {
+      result.textContent = `Done${list.length > 1 ? ` in ${plural(list.length, "batch", "batches")}` : ""}: ${say()}`;
+    }
+  } finally {
+    $("confirm-yes").disabled = false;
+    $("run").disabled = false;
+    $("dry-run").disabled = false;
   }
-  $("cleanup-result").textContent = text;
-  await refreshReports();
 }
 
 // ---- live charts ----------------------------------------------------------
@@ -317,7 +396,7 @@ function draw(canvas, series, format) {
     g.fillText(format(top * f), pad.l - 4, y + 4);
   }
   g.textAlign = "left";
-  g.fillText(`last ${duration(((POINTS - 1) * STATS_EVERY) / 1000)}`, pad.l, h - 4);
+  g.fillText(`last ${duration(((POINTS - 1) * LIVE_EVERY) / 1000)}`, pad.l, h - 4);
   g.textAlign = "right";
   g.fillText("now", w - pad.r, h - 4);
   const x = (i) => pad.l + ((w - pad.l - pad.r) * (i + POINTS - samples.length)) / (POINTS - 1);
@@ -360,7 +439,10 @@ function legend(ul, items) {
 
 /** Per-second rate of `pick(stats)` between consecutive samples (null for the first). */
 function rates(pick) {
-  return samples.map((s, i) => (i === 0 ? null : Math.max(0, pick(s.stats) - pick(samples[i - 1].stats)) / ((s.t - samples[i - 1].t) / 1000)));
+  return samples.map((s, i) => {
+    const secs = i === 0 ? 0 : (s.t - samples[i - 1].t) / 1000;
+    return secs > 0 ? Math.max(0, pick(s.stats) - pick(samples[i - 1].stats)) / secs : null;
+  });
 }
 
 function renderLive() {
@@ -419,9 +501,9 @@ function renderLive() {
   }
 }
 
-async function refreshStats() {
-  const stats = await api("/v1/admin/stats");
-  samples.push({ t: Date.now(), stats });
+async function refreshLive() {
+  const stats = await api("/v1/admin/live");
+  samples.push({ t: stats.atMs, stats });
   if (samples.length > POINTS) samples.shift();
   renderLive();
 }
@@ -433,14 +515,16 @@ async function open() {
   $("dashboard").hidden = false;
   $("refresh").hidden = false;
   $("forget").hidden = false;
+  // A new token: the error about the last one no longer holds.
   delete $("error").dataset.sticky;
+  showError("");
   await guarded(async () => {
     await refreshReports();
-    await refreshStats();
+    await refreshLive();
   });
   if ($("dashboard").hidden) return;
-  timers.push(setInterval(() => guarded(refreshReports), HEALTH_EVERY));
-  timers.push(setInterval(() => guarded(refreshStats), STATS_EVERY));
+  every(HEALTH_EVERY, refreshReports);
+  every(LIVE_EVERY, refreshLive);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -458,7 +542,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("refresh").addEventListener("click", () => guarded(async () => {
     await refreshReports();
-    await refreshStats();
+    await refreshLive();
   }));
   $("cleanup-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -467,6 +551,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("run").addEventListener("click", askToRun);
   $("confirm-no").addEventListener("click", () => ($("confirm").hidden = true));
   $("confirm-yes").addEventListener("click", () => guarded(runCleanup));
+  // Back in a hidden tab: the figures are read at once, not at the next tick.
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && timers.length) guarded(refreshLive);
+  });
   if (sessionStorage.getItem(TOKEN_KEY)) open();
   else signOut();
 });

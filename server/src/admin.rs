@@ -1,7 +1,8 @@
 //! Admin endpoints, each requiring the admin token (`SESSILE_ADMIN_TOKEN`)
 //! as `Authorization: Bearer`: sweep (with dry run), the sweeper's last
-//! runs, health report, statistics, a session's audit log, and Prometheus
-//! `/metrics`.
+//! runs, health report, statistics (a scan of every session on the engine
+//! thread), the live figures (counters only, no engine call: what the health
+//! page polls), a session's audit log, and Prometheus `/metrics`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/sweeps", get(sweeps))
         .route("/v1/admin/health", get(health))
         .route("/v1/admin/stats", get(stats))
+        .route("/v1/admin/live", get(live))
         .route("/v1/admin/sessions/{id}/audit", get(audit))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::map_response(no_store))
@@ -55,8 +57,8 @@ async fn sweep(
 ) -> Result<Response, ApiError> {
     admin(&st, &headers)?;
     let opts: SweepOptions = parse_body(&body, st.config.max_frame_bytes)?;
-    opts.check()?;
     let (now, dry_run) = (st.now(), opts.dry_run);
+    opts.check(now)?;
     let started = std::time::Instant::now();
     let outcome = st.engine.call(move |s| s.sweep(&opts, now)).await;
     if !dry_run {
@@ -91,6 +93,15 @@ async fn stats(State(st): State<AppState>, headers: HeaderMap) -> Result<Respons
     admin(&st, &headers)?;
     let now = st.now();
     Ok(Json(st.engine.call(move |s| s.stats(now)).await?).into_response())
+}
+
+/// The counters' figures and when they were read: no engine call, no scan.
+async fn live(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    admin(&st, &headers)?;
+    let mut figures = crate::observe::live_figures(&st.engine.metrics);
+    figures.insert("atMs".into(), st.now().into());
+    figures.insert("instance".into(), (*st.instance).into());
+    Ok(Json(serde_json::Value::Object(figures)).into_response())
 }
 
 async fn audit(

@@ -57,3 +57,21 @@ fn file(body: &'static str, kind: &'static str) -> Response {
     );
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SCRIPT;
+    use crate::maintenance::MAX_SWEEP_IDS;
+
+    #[test]
+    fn the_page_cuts_a_cleanup_into_sweeps_the_server_takes() {
+        let decl = "const MAX_SWEEP_IDS = ";
+        let at = SCRIPT.find(decl).expect("admin.js declares MAX_SWEEP_IDS") + decl.len();
+        let value: String = SCRIPT[at..]
+            .chars()
+            .take_while(|c| *c != ';')
+            .filter(|c| *c != '_')
+            .collect();
+        assert_eq!(value.parse::<usize>(), Ok(MAX_SWEEP_IDS));
+    }
+}

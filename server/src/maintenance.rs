@@ -4,10 +4,10 @@
 //! report (counts by status, stale and orphaned sessions, problems,
 //! recommendations) and statistics for `/metrics`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use sessile::core::error::SessileError;
 use sessile::core::lifecycle::{FlowRules, Staleness};
 
@@ -18,42 +18,136 @@ use crate::store::{Change, Summary};
 type Result<T, E = SessileError> = std::result::Result<T, E>;
 
 /// Options of one sweep (`POST /v1/admin/sweep`).
+///
+/// A plain sweep (no list) expires every session past its TTL and removes
+/// every ended session past the cut-off. The health page's cleanup instead
+/// sends back what its dry run listed: `expire` and `remove`, pinned to the
+/// dry run's `cutoffMs` and `auditCutoffMs`, so a session approved for
+/// expiry is only ever expired and one approved for removal is removed only
+/// if it still qualifies under the cut-off that was shown.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SweepOptions {
     /// Remove ended sessions whose last change is older than this many
-    /// seconds (default: the server's retention).
+    /// seconds (default: the server's retention). Not with `cutoffMs`.
     pub older_than_secs: Option<u64>,
+    /// Remove ended sessions last changed at or before this instant (ms since
+    /// the Unix epoch; a dry run's `cutoffMs`) instead of `olderThanSecs`
+    /// before now. Refused in the future.
+    pub cutoff_ms: Option<u64>,
     /// Only remove sessions in these (terminal) statuses (default: all terminal).
     pub statuses: Option<Vec<String>>,
     /// Delete the audit of sessions removed more than this many seconds
-    /// ago (default: the server's audit retention).
+    /// ago (default: the server's audit retention). Not with `auditCutoffMs`.
     pub audit_older_than_secs: Option<u64>,
+    /// Delete the audit of sessions removed at or before this instant (ms; a
+    /// dry run's `auditCutoffMs`) instead. Refused in the future. The audit
+    /// is pruned by every run, listed or not: it is not per session listed.
+    pub audit_cutoff_ms: Option<u64>,
     /// Report what would happen; change nothing.
     #[serde(default)]
     pub dry_run: bool,
-    /// Act on these sessions only (at most [`MAX_SWEEP_IDS`]): a real run
-    /// given a dry run's `expired` and `removed` touches nothing else. A
-    /// listed session that no longer qualifies is left alone and named in
-    /// `skipped`.
+    /// Act on these sessions only, whichever way each qualifies (expire or
+    /// remove). A listed session that no longer qualifies is left alone and
+    /// named in `skipped`. Not with `expire` or `remove`; `null` is refused
+    /// (leave the field out to sweep every session).
+    #[serde(default, deserialize_with = "some_ids")]
     pub ids: Option<Vec<String>>,
+    /// Expire these sessions if they are (still) past their TTL; never
+    /// removes them. With `expire` or `remove`, sessions in neither list are
+    /// left alone. `null` is refused.
+    #[serde(default, deserialize_with = "some_ids")]
+    pub expire: Option<Vec<String>>,
+    /// Remove these sessions if they are (still) ended, in `statuses` and
+    /// last changed at or before the cut-off; never expires them. `null` is
+    /// refused.
+    #[serde(default, deserialize_with = "some_ids")]
+    pub remove: Option<Vec<String>>,
 }
 
-/// Most session ids one sweep may name.
+/// A list of session ids, present: `null` is refused rather than read as
+/// "every session".
+fn some_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    match Option::<Vec<String>>::deserialize(d)? {
+        Some(ids) => Ok(Some(ids)),
+        None => Err(serde::de::Error::custom(
+            "a list of session ids (ids, expire, remove) may not be null: leave the field out to sweep every session",
+        )),
+    }
+}
+
+/// Most session ids one sweep may name (`ids`, `expire` and `remove` together).
 pub const MAX_SWEEP_IDS: usize = 10_000;
 
-impl SweepOptions {
-    /// Refuses a list of ids over [`MAX_SWEEP_IDS`] (`PROTOCOL_ERROR`).
-    pub fn check(&self) -> Result<()> {
-        match &self.ids {
-            Some(ids) if ids.len() > MAX_SWEEP_IDS => Err(SessileError::ProtocolError {
-                reason: format!(
-                    "ids: {} session ids, at most {MAX_SWEEP_IDS} per sweep",
-                    ids.len()
-                ),
-            }),
-            _ => Ok(()),
+/// Which sessions a sweep may expire and remove.
+enum Scope<'a> {
+    /// Every session.
+    All,
+    /// The listed ones, whichever way they qualify.
+    Ids(BTreeSet<&'a str>),
+    /// Expire only the first, remove only the second.
+    Split(BTreeSet<&'a str>, BTreeSet<&'a str>),
+}
+
+impl Scope<'_> {
+    fn of(opts: &SweepOptions) -> Scope<'_> {
+        fn set(l: &Option<Vec<String>>) -> BTreeSet<&str> {
+            l.iter().flatten().map(String::as_str).collect()
         }
+        match (&opts.ids, &opts.expire, &opts.remove) {
+            (Some(_), _, _) => Scope::Ids(set(&opts.ids)),
+            (None, None, None) => Scope::All,
+            _ => Scope::Split(set(&opts.expire), set(&opts.remove)),
+        }
+    }
+
+    /// May this run expire `id`, and may it remove it?
+    fn allows(&self, id: &str) -> (bool, bool) {
+        match self {
+            Scope::All => (true, true),
+            Scope::Ids(l) => (l.contains(id), l.contains(id)),
+            Scope::Split(e, r) => (e.contains(id), r.contains(id)),
+        }
+    }
+}
+
+impl SweepOptions {
+    /// Refuses (`PROTOCOL_ERROR`) more than [`MAX_SWEEP_IDS`] ids, `ids`
+    /// with `expire` or `remove`, a cut-off in the future (after `now`) and
+    /// a cut-off given both ways.
+    pub fn check(&self, now: u64) -> Result<()> {
+        let refuse = |reason: String| Err(SessileError::ProtocolError { reason });
+        let len = |l: &Option<Vec<String>>| l.as_ref().map_or(0, Vec::len);
+        let n = len(&self.ids) + len(&self.expire) + len(&self.remove);
+        if n > MAX_SWEEP_IDS {
+            return refuse(format!(
+                "ids: {n} session ids, at most {MAX_SWEEP_IDS} per sweep"
+            ));
+        }
+        if self.ids.is_some() && (self.expire.is_some() || self.remove.is_some()) {
+            return refuse("ids: give either ids, or expire and remove, not both".into());
+        }
+        for (name, cutoff, secs) in [
+            ("cutoffMs", self.cutoff_ms, self.older_than_secs),
+            (
+                "auditCutoffMs",
+                self.audit_cutoff_ms,
+                self.audit_older_than_secs,
+            ),
+        ] {
+            let Some(at) = cutoff else { continue };
+            if secs.is_some() {
+                let both = "give the cut-off as an instant or as an age in seconds, not both";
+                return refuse(format!("{name}: {both}"));
+            }
+            if at > now {
+                let hint = "send back a dry run's cut-off";
+                return refuse(format!(
+                    "{name}: {at} is in the future (now is {now}): {hint}"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -75,7 +169,11 @@ pub struct SweepReport {
     /// The cut-off used: ended sessions last changed at or before this
     /// instant (ms since the Unix epoch) qualify for removal.
     pub cutoff_ms: u64,
-    /// Sessions named in `ids` that did not qualify (any more): untouched.
+    /// The audit cut-off used: the audit of sessions removed at or before
+    /// this instant (ms) is deleted.
+    pub audit_cutoff_ms: u64,
+    /// Sessions named in `ids`, `expire` or `remove` that were not there or
+    /// did not qualify (any more) for what they were named for: untouched.
     pub skipped: Vec<String>,
 }
 
@@ -153,10 +251,20 @@ impl Sessions {
     }
 
     /// Expires sessions past their TTL and removes ended ones past the
-    /// retention; in a dry run only reports them.
+    /// cut-off (only those `opts` lists, if it lists any), then prunes the
+    /// audit of long-removed sessions; in a dry run only reports them.
+    /// `opts` must have passed [`SweepOptions::check`].
     pub fn sweep(&mut self, opts: &SweepOptions, now: u64) -> Result<SweepReport> {
-        let older_than = opts.older_than_secs.unwrap_or(self.limits.retention_secs);
-        let cutoff = now.saturating_sub(older_than.saturating_mul(1000));
+        let cutoff = opts.cutoff_ms.unwrap_or_else(|| {
+            let older_than = opts.older_than_secs.unwrap_or(self.limits.retention_secs);
+            now.saturating_sub(older_than.saturating_mul(1000))
+        });
+        let audit_cutoff = opts.audit_cutoff_ms.unwrap_or_else(|| {
+            let secs = opts
+                .audit_older_than_secs
+                .unwrap_or(self.limits.audit_retention_secs);
+            now.saturating_sub(secs.saturating_mul(1000))
+        });
         let mut report = SweepReport {
             dry_run: opts.dry_run,
             expired: Vec::new(),
@@ -164,13 +272,14 @@ impl Sessions {
             problems: Vec::new(),
             audit_removed: 0,
             cutoff_ms: cutoff,
+            audit_cutoff_ms: audit_cutoff,
             skipped: Vec::new(),
         };
-        let listed: Option<std::collections::BTreeSet<&String>> =
-            opts.ids.as_ref().map(|ids| ids.iter().collect());
-        let mut acted = std::collections::BTreeSet::new();
+        let scope = Scope::of(opts);
+        let mut acted = BTreeSet::new();
         for s in self.summaries()? {
-            if listed.as_ref().is_some_and(|l| !l.contains(&s.id)) {
+            let (may_expire, may_remove) = scope.allows(&s.id);
+            if !may_expire && !may_remove {
                 continue;
             }
             // One session whose flow does not read is skipped, not every sweep failed.
@@ -182,7 +291,7 @@ impl Sessions {
                 }
             };
             if flow.due_to_expire(&s.status, s.expires_at_ms, now) {
-                if opts.dry_run || self.expire_if_due(&s.id, now, "sweeper")? {
+                if may_expire && (opts.dry_run || self.expire_if_due(&s.id, now, "sweeper")?) {
                     acted.insert(s.id.clone());
                     report.expired.push(s.id);
                 }
@@ -192,7 +301,7 @@ impl Sessions {
                 Some(list) => list.contains(&s.status),
                 None => true,
             };
-            if flow.is_terminal(&s.status) && wanted && s.updated_at_ms <= cutoff {
+            if may_remove && flow.is_terminal(&s.status) && wanted && s.updated_at_ms <= cutoff {
                 if !opts.dry_run {
                     if let Ok(live) = self.live(&s.id) {
                         let entry = audit(&live.rec, now, "sweeper", "remove", Vec::new(), None);
@@ -209,18 +318,15 @@ impl Sessions {
                 report.removed.push(s.id);
             }
         }
-        if let Some(ids) = &opts.ids {
-            let mut seen = std::collections::BTreeSet::new();
-            report.skipped = ids
-                .iter()
-                .filter(|id| !acted.contains(*id) && seen.insert(*id))
-                .cloned()
-                .collect();
-        }
-        let audit_secs = opts
-            .audit_older_than_secs
-            .unwrap_or(self.limits.audit_retention_secs);
-        let audit_cutoff = now.saturating_sub(audit_secs.saturating_mul(1000));
+        let named = [&opts.ids, &opts.expire, &opts.remove];
+        let mut seen = BTreeSet::new();
+        report.skipped = named
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|id| !acted.contains(*id) && seen.insert(*id))
+            .cloned()
+            .collect();
         report.audit_removed = self.store().prune_audit(audit_cutoff, opts.dry_run)?;
         Ok(report)
     }
@@ -346,7 +452,8 @@ impl Sessions {
         })
     }
 
-    /// Statistics: counts by status plus state sizes, as JSON.
+    /// Statistics: the session counts and state sizes (a scan of every
+    /// session) plus [`crate::observe::live_figures`], as JSON.
     pub fn stats(&mut self, now: u64) -> Result<serde_json::Value> {
         let all = self.summaries()?;
         let mut live = 0u64;
@@ -359,44 +466,19 @@ impl Sessions {
         let max = all.iter().map(|s| s.state_bytes).max().unwrap_or(0);
         let clients_bytes: u64 = all.iter().map(|s| s.clients_bytes).sum();
         let clients_max = all.iter().map(|s| s.clients_bytes).max().unwrap_or(0);
-        let m = &self.metrics;
-        let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-        Ok(serde_json::json!({
-            "instance": self.instance,
-            "sessions": all.len(),
-            "live": live,
-            "stateBytesTotal": bytes,
-            "stateBytesMax": max,
-            "clientsBytesTotal": clients_bytes,
-            "clientsBytesMax": clients_max,
-            "opsApplied": get(&m.ops_applied),
-            "opsRebased": get(&m.ops_rebased),
-            "opsDuplicate": get(&m.ops_duplicate),
-            "opsRejected": get(&m.ops_rejected),
-            "sessionsCreated": get(&m.sessions_created),
-            "sessionsExpired": get(&m.sessions_expired),
-            "sessionsRemoved": get(&m.sessions_removed),
-            "commits": get(&m.commits),
-            "commitErrors": get(&m.commit_errors),
-            "enginePanics": get(&m.engine_panics),
-            "wsOpen": get(&m.ws_open),
-            "framesRefused": get(&m.frames_refused),
-            "createsRateLimited": get(&m.creates_rate_limited),
-            "wsRefused": get(&m.ws_refused),
-            "wsUnauthenticated": get(&m.ws_unauthenticated),
-            "wsHelloTimeouts": get(&m.ws_hello_timeouts),
-            "wsRatePaused": get(&m.ws_rate_paused),
-            "wsSendPaused": get(&m.ws_send_paused),
-            "longPollsOpen": get(&m.long_polls_open),
-            "ackLatencyMs": m.ack_latency.json(),
-            "rejectsByCode": m.rejects_by_code.json(),
-            "batchesMoved": get(&m.batches_moved),
-            "fanoutNotifications": get(&m.fanout_notifications),
-            "fanoutReconnects": get(&m.fanout_reconnects),
-            "fanoutRefreshed": get(&m.fanout_refreshed),
-            "sweeps": get(&m.sweeps_run),
-            "sweepsSkipped": get(&m.sweeps_skipped),
-        }))
+        let mut figures = crate::observe::live_figures(&self.metrics);
+        figures.insert("instance".into(), self.instance.clone().into());
+        for (k, v) in [
+            ("sessions", all.len() as u64),
+            ("live", live),
+            ("stateBytesTotal", bytes),
+            ("stateBytesMax", max),
+            ("clientsBytesTotal", clients_bytes),
+            ("clientsBytesMax", clients_max),
+        ] {
+            figures.insert(k.into(), v.into());
+        }
+        Ok(serde_json::Value::Object(figures))
     }
 }
 

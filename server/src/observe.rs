@@ -1,6 +1,7 @@
 //! What the health page (`/admin`) and `/metrics` read besides the plain
 //! counters: the ack latency histogram of ops, ops rejected by code, the
-//! open long-polls, and the sweeper's last runs. Each is bounded: fixed
+//! open long-polls, the sweeper's last runs, and the live figures read
+//! from the counters alone. Each is bounded: fixed
 //! buckets, one entry per error code, the last [`SWEEP_RUNS`] runs.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -100,6 +101,48 @@ impl Drop for LongPoll {
     fn drop(&mut self) {
         self.0.long_polls_open.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// The figures kept in counters: ops, sessions created, expired and
+/// removed, commits, connections, long-polls, ack latencies and rejects by
+/// code. Read without the engine and without a scan of the sessions (the
+/// health page's live charts poll them, `GET /v1/admin/live`); bounded: a
+/// fixed set of counters, one entry per error code.
+pub fn live_figures(m: &Metrics) -> serde_json::Map<String, Value> {
+    let get = |c: &AtomicU64| Value::from(c.load(Ordering::Relaxed));
+    let mut out = serde_json::Map::new();
+    for (name, counter) in [
+        ("opsApplied", &m.ops_applied),
+        ("opsRebased", &m.ops_rebased),
+        ("opsDuplicate", &m.ops_duplicate),
+        ("opsRejected", &m.ops_rejected),
+        ("sessionsCreated", &m.sessions_created),
+        ("sessionsExpired", &m.sessions_expired),
+        ("sessionsRemoved", &m.sessions_removed),
+        ("commits", &m.commits),
+        ("commitErrors", &m.commit_errors),
+        ("enginePanics", &m.engine_panics),
+        ("wsOpen", &m.ws_open),
+        ("framesRefused", &m.frames_refused),
+        ("createsRateLimited", &m.creates_rate_limited),
+        ("wsRefused", &m.ws_refused),
+        ("wsUnauthenticated", &m.ws_unauthenticated),
+        ("wsHelloTimeouts", &m.ws_hello_timeouts),
+        ("wsRatePaused", &m.ws_rate_paused),
+        ("wsSendPaused", &m.ws_send_paused),
+        ("longPollsOpen", &m.long_polls_open),
+        ("batchesMoved", &m.batches_moved),
+        ("fanoutNotifications", &m.fanout_notifications),
+        ("fanoutReconnects", &m.fanout_reconnects),
+        ("fanoutRefreshed", &m.fanout_refreshed),
+        ("sweeps", &m.sweeps_run),
+        ("sweepsSkipped", &m.sweeps_skipped),
+    ] {
+        out.insert(name.into(), get(counter));
+    }
+    out.insert("ackLatencyMs".into(), m.ack_latency.json());
+    out.insert("rejectsByCode".into(), m.rejects_by_code.json());
+    out
 }
 
 /// Runs of the sweep kept for the health page.

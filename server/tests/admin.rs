@@ -611,3 +611,199 @@ async fn the_health_page_is_public_strict_and_uncached_and_its_data_needs_the_to
     assert_eq!(refused.status, 401);
     assert_eq!(refused.header("cache-control"), Some("no-store"));
 }
+
+/// The status of `id`'s row, or None once removed.
+fn row_status(db: &std::path::Path, id: &str) -> Option<String> {
+    dump(db).into_iter().find(|r| r.0 == id).map(|r| r.1)
+}
+
+#[tokio::test]
+async fn a_session_listed_for_expiry_that_ends_before_the_confirmation_is_not_removed() {
+    let srv = start(|_| {}).await;
+    let overdue = create(srv.addr, json!({})).await;
+    let overdue_too = create(srv.addr, json!({})).await;
+    let ended = create(srv.addr, json!({"flow": "table"})).await;
+    end(srv.addr, &ended).await;
+    sql(
+        &srv.db,
+        &format!(
+            "UPDATE sessions SET expires_at = 1000 WHERE id IN ('{}', '{}')",
+            overdue.id, overdue_too.id
+        ),
+    );
+    let addr = srv.restart().await;
+    let dry = admin(
+        addr,
+        "POST",
+        "/v1/admin/sweep",
+        &json!({"dryRun": true, "olderThanSecs": 0}),
+    )
+    .await
+    .json();
+    let mut expired: Vec<&str> = dry["expired"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    expired.sort_unstable();
+    let mut both = vec![overdue.id.as_str(), overdue_too.id.as_str()];
+    both.sort_unstable();
+    assert_eq!(expired, both, "{dry}");
+    assert_eq!(dry["removed"], json!([ended.id]), "{dry}");
+    let (cutoff, audit_cutoff) = (dry["cutoffMs"].clone(), dry["auditCutoffMs"].clone());
+    assert!(audit_cutoff.as_u64().unwrap() <= cutoff.as_u64().unwrap());
+    // Both end between the dry run and the confirmation: last changed now.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    for s in [&overdue, &overdue_too] {
+        end(addr, s).await;
+        let status = row_status(&srv.db, &s.id);
+        assert!(
+            matches!(status.as_deref(), Some("expired" | "terminated")),
+            "{status:?}"
+        );
+    }
+    // Without the dry run's cut-off they would qualify for removal now.
+    let now = admin(
+        addr,
+        "POST",
+        "/v1/admin/sweep",
+        &json!({"dryRun": true, "olderThanSecs": 0, "ids": [overdue.id]}),
+    )
+    .await
+    .json();
+    assert_eq!(now["removed"], json!([overdue.id]), "{now}");
+    // Approved for expiry: only ever expired, never removed.
+    let real = admin(
+        addr,
+        "POST",
+        "/v1/admin/sweep",
+        &json!({"expire": [overdue.id], "remove": [ended.id], "cutoffMs": cutoff, "auditCutoffMs": audit_cutoff}),
+    )
+    .await
+    .json();
+    assert_eq!(
+        (
+            real["expired"].clone(),
+            real["removed"].clone(),
+            real["skipped"].clone(),
+            real["cutoffMs"].clone()
+        ),
+        (
+            json!([]),
+            json!([ended.id]),
+            json!([overdue.id]),
+            cutoff.clone()
+        ),
+        "{real}"
+    );
+    assert!(row_status(&srv.db, &overdue.id).is_some(), "not removed");
+    assert_eq!(row_status(&srv.db, &ended.id), None);
+    // A plain list pinned to the dry run's cut-off: the late one is too new.
+    let pinned = admin(
+        addr,
+        "POST",
+        "/v1/admin/sweep",
+        &json!({"ids": [overdue_too.id], "cutoffMs": cutoff}),
+    )
+    .await
+    .json();
+    assert_eq!(pinned["removed"], json!([]), "{pinned}");
+    assert_eq!(pinned["skipped"], json!([overdue_too.id]), "{pinned}");
+    assert!(row_status(&srv.db, &overdue_too.id).is_some());
+}
+
+#[tokio::test]
+async fn null_lists_mixed_lists_and_cutoffs_in_the_future_are_refused() {
+    let srv = start(|_| {}).await;
+    let ended = create(srv.addr, json!({})).await;
+    end(srv.addr, &ended).await;
+    let future = 4_000_000_000_000u64;
+    for body in [
+        json!({"ids": null}),
+        json!({"expire": null}),
+        json!({"remove": null, "dryRun": true}),
+        json!({"ids": [ended.id], "remove": [ended.id]}),
+        json!({"cutoffMs": future}),
+        json!({"auditCutoffMs": future}),
+        json!({"cutoffMs": 1000, "olderThanSecs": 0}),
+        json!({"auditCutoffMs": 1000, "auditOlderThanSecs": 0}),
+    ] {
+        let a = admin(srv.addr, "POST", "/v1/admin/sweep", &body).await;
+        assert_eq!(
+            (a.status, a.code()),
+            (400, "PROTOCOL_ERROR".into()),
+            "{body}"
+        );
+        let msg = a.json()["message"].as_str().unwrap_or_default().to_string();
+        assert!(!msg.is_empty(), "{body}");
+    }
+    let null = admin(srv.addr, "POST", "/v1/admin/sweep", &json!({"ids": null})).await;
+    assert!(
+        null.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("may not be null"),
+        "{}",
+        null.json()
+    );
+    assert_eq!(
+        row_status(&srv.db, &ended.id).as_deref(),
+        Some("terminated")
+    );
+    // Split lists over the limit together are refused too.
+    let half: Vec<String> = (0..5_001).map(|i| format!("s{i}")).collect();
+    let a = admin(
+        srv.addr,
+        "POST",
+        "/v1/admin/sweep",
+        &json!({"expire": half, "remove": half}),
+    )
+    .await;
+    assert_eq!((a.status, a.code()), (400, "PROTOCOL_ERROR".into()));
+}
+
+#[tokio::test]
+async fn the_live_figures_need_the_token_and_are_the_counters() {
+    let srv = start(|_| {}).await;
+    for headers in [vec![], vec![("Authorization", "Bearer wrong")]] {
+        let a = request(srv.addr, "GET", "/v1/admin/live", &headers, b"").await;
+        assert_eq!((a.status, a.code()), (401, "INVALID_TOKEN".into()));
+    }
+    let s = create(srv.addr, json!({})).await;
+    let c = client_id(1);
+    assert_eq!(
+        http_op(srv.addr, &s, &op(&c, 1, 1, json!({"a": 1}), None))
+            .await
+            .status,
+        200
+    );
+    let bad = http_op(srv.addr, &s, &op(&c, 2, 2, json!({}), Some("completed"))).await;
+    assert_eq!(bad.code(), "INVALID_TRANSITION");
+    let live = admin(srv.addr, "GET", "/v1/admin/live", &Value::Null).await;
+    assert_eq!(live.status, 200);
+    assert_eq!(live.header("cache-control"), Some("no-store"));
+    let live = live.json();
+    let stats = admin(srv.addr, "GET", "/v1/admin/stats", &Value::Null)
+        .await
+        .json();
+    assert!(live["atMs"].as_u64().unwrap() > 0);
+    for field in [
+        "opsApplied",
+        "opsRejected",
+        "sessionsCreated",
+        "wsOpen",
+        "longPollsOpen",
+        "rejectsByCode",
+        "ackLatencyMs",
+    ] {
+        assert_eq!(live[field], stats[field], "{field}");
+    }
+    assert_eq!(live["opsApplied"], 1);
+    assert_eq!(live["rejectsByCode"], json!({"INVALID_TRANSITION": 1}));
+    // Nothing that needs a scan of the sessions.
+    for field in ["sessions", "live", "stateBytesTotal", "clientsBytesMax"] {
+        assert!(live.get(field).is_none(), "{field}: {live}");
+        assert!(stats.get(field).is_some(), "{field}: {stats}");
+    }
+}

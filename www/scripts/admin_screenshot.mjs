@@ -109,6 +109,10 @@ export async function adminScreenshot(server, browser, token, out) {
     await page.click("#run");
     await page.waitForSelector("#confirm:not([hidden])");
     await page.waitForTimeout(30_000);
+    // The health report refreshes by itself every minute only: read it now.
+    const loaded = Number(await page.evaluate(() => document.body.dataset.loaded));
+    await page.click("#refresh");
+    await page.waitForFunction((t) => Number(document.body.dataset.loaded) > t, loaded);
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: out, fullPage: true });
     await context.close();

@@ -459,9 +459,14 @@ impl Harness {
             statuses,
             dry_run: input.one_in(4),
             audit_older_than_secs: None,
-            // A sweep limited to ids is checked by server/tests/admin.rs;
-            // here the committed corpora keep their meaning.
+            // A sweep limited to ids, or pinned to a dry run's cut-offs, is
+            // checked by server/tests/admin.rs; here the committed corpora
+            // keep their meaning.
             ids: None,
+            expire: None,
+            remove: None,
+            cutoff_ms: None,
+            audit_cutoff_ms: None,
         };
         let result = self.sessions.sweep(&opts, self.now);
         trace!("  sweep {opts:?} -> {result:?}");

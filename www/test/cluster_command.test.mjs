@@ -1,10 +1,12 @@
 // `make cluster`'s last part, scripts/cluster, as a new user runs it
 // (without its build, which scripts/test has just run): it ends with a URL
 // (HAProxy in front of two instances on one throwaway PostgreSQL database);
-// the URL serves the demo, each instance answers /healthz, and once one
-// instance is killed with the command it prints, the URL still serves the
-// demo and the session made before. Ctrl-C (SIGINT) stops everything and
-// removes the cluster's directory.
+// the URL serves the demo, each instance answers /healthz; the demo page in
+// Chromium adds a line, the instance holding its connection is killed with
+// SIGKILL, and the page carries on: its next line reaches the database
+// through the other instance, and the URL still serves the demo and a
+// session made before. Ctrl-C (SIGINT) stops everything and removes the
+// cluster's directory.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -12,12 +14,15 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, test } from "node:test";
-import { assertBuilt } from "./demo.mjs";
+import { launchBrowser } from "../../js/test/harness.mjs";
+import { add, assertBuilt, ready, scenario, untilServer } from "./demo.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const env = { child: undefined };
+const env = { child: undefined, browser: undefined };
+const ADMIN = "cluster-test-admin-token-0123456789";
 
 after(async () => {
+  await env.browser?.close();
   if (env.child && env.child.exitCode === null) {
     const exited = once(env.child, "exit");
     env.child.kill("SIGINT");
@@ -33,11 +38,18 @@ async function page(url) {
   assert.match(html, /<title>sessile demo/);
 }
 
-test("scripts/cluster ends with a URL that keeps serving the demo when an instance is killed", async () => {
+/** Open WebSockets on the instance at `url` (its admin stats). */
+async function wsOpen(url) {
+  const res = await fetch(`${url}v1/admin/stats`, { headers: { authorization: `Bearer ${ADMIN}` } });
+  assert.equal(res.status, 200);
+  return (await res.json()).wsOpen;
+}
+
+test("scripts/cluster ends with a URL that keeps serving the demo when an instance is killed", async (t) => {
   assertBuilt();
   env.child = spawn(path.join(ROOT, "scripts/cluster"), [], {
     cwd: ROOT,
-    env: { ...process.env, PORT: "0", SESSILE_CLUSTER_BUILD: "0" },
+    env: { ...process.env, PORT: "0", SESSILE_CLUSTER_BUILD: "0", SESSILE_ADMIN_TOKEN: ADMIN },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -74,7 +86,22 @@ test("scripts/cluster ends with a URL that keeps serving the demo when an instan
   const read = () =>
     fetch(`${url}v1/sessions/${session.id}`, { headers: { authorization: `Bearer ${session.token}` } });
 
-  process.kill(instances[0].pid, "SIGKILL");
+  env.browser = await launchBrowser();
+  let victim = instances[0];
+  await scenario(t, env.browser, async ({ open }) => {
+    const tab = await open(url);
+    await ready(tab);
+    await add(tab, "SK-122");
+    const server = { url };
+    await untilServer(server, tab, (b) => b.state.cart["SK-122"] === 1, "the first line through the proxy");
+    // The instance holding the page's WebSocket, if it has one.
+    const counts = await Promise.all(instances.map((i) => wsOpen(i.url)));
+    victim = instances[counts.findIndex((n) => n > 0)] ?? instances[0];
+    t.diagnostic(`WebSockets open per instance: ${counts.join(", ")}; killed pid ${victim.pid}`);
+    process.kill(victim.pid, "SIGKILL");
+    await add(tab, "SK-122");
+    await untilServer(server, tab, (b) => b.state.cart["SK-122"] === 2, "the line added after the kill");
+  });
   // Round-robin would send every other request to the killed instance:
   // each one is answered all the same.
   for (let n = 0; n < 6; n++) {
@@ -83,7 +110,7 @@ test("scripts/cluster ends with a URL that keeps serving the demo when an instan
     assert.equal(res.status, 200);
     assert.equal((await res.json()).version, 1);
   }
-  await assert.rejects(fetch(`${instances[0].url}healthz`));
+  await assert.rejects(fetch(`${victim.url}healthz`));
 
   const exited = once(env.child, "exit");
   env.child.kill("SIGINT");

@@ -1,11 +1,12 @@
 # sessile: the two commands (README) and their parts. Every target that needs
 # tools runs scripts/setup first, which installs only what is missing.
-.PHONY: help setup build test demo bench load soak docs size screenshot fuzz chaos
+.PHONY: help setup build test demo cluster bench load soak docs size screenshot fuzz chaos
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo   set up what is missing, build, serve the demo (PORT overrides 8787)"
 	@echo "make test   set up what is missing, then run every test"
+	@echo "make cluster  set up what is missing, build, serve the demo from 2 instances on a throwaway PostgreSQL behind HAProxy (PORT overrides 8787; prints the kill command to try)"
 	@echo "make bench  set up what is missing, build, run the browser benchmarks (bench/out/results.json)"
 	@echo "make setup  only the set-up;  make build  only the build"
 	@echo "make soak   the Rust link and session simulations over 10,000 seeds each (SIM_SEEDS, LINK_SIM_SEEDS, SESSION_SIM_SEEDS override)"
@@ -27,6 +28,9 @@ test: setup
 
 demo: setup
 	@scripts/demo
+
+cluster: setup
+	@scripts/cluster
 
 bench: setup
 	@scripts/bench

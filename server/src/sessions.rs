@@ -464,6 +464,11 @@ impl Sessions {
                 }));
             }
             Admission::OutOfOrder { expected } => {
+                if self.moved_elsewhere(session)? {
+                    // Another server had committed this client's earlier
+                    // ops: decide on the session as stored.
+                    return self.op(session, op, now);
+                }
                 Metrics::inc(&self.metrics.ops_rejected);
                 let e = SessileError::OpOutOfOrder {
                     expected,
@@ -841,6 +846,29 @@ impl Sessions {
             self.facts.push((id.to_string(), push));
         }
         Ok(())
+    }
+
+    /// Whether another server committed session `id` past the copy in
+    /// memory (whose notification has not arrived yet); the copy is then
+    /// forgotten, to be read again. A refusal that writes nothing
+    /// (`OP_OUT_OF_ORDER`) asks first: no conditional write would catch a
+    /// decision made on an old copy. One read of the version (none changed
+    /// in the batch under way, whose commit checks for itself).
+    fn moved_elsewhere(&mut self, id: &str) -> Result<bool> {
+        if self.dirty.contains(id) {
+            return Ok(false);
+        }
+        let Some(cached) = self.cache.get(id).map(|l| l.rec.version) else {
+            return Ok(false);
+        };
+        let stamps = self.store.stamps(&[id.to_string()])?;
+        // Version 0: removed there.
+        let stored = stamps.first().map_or(0, |(_, v, _)| *v);
+        if stored != 0 && stored <= cached {
+            return Ok(false);
+        }
+        self.cache.remove(id);
+        Ok(true)
     }
 
     /// After notifications may have been missed (the listener's connection

@@ -3,7 +3,8 @@
 //! clients of the same session on the other, over WebSocket and long-poll,
 //! in order and without gaps; clients on both hammering one session get
 //! contiguous versions, nothing lost or doubled, an exact audit and the
-//! same state; a listener that lost its connection while the other server
+//! same state; a server that missed the other's commits takes a client's
+//! next op rather than refuse it out of order; a listener that lost its connection while the other server
 //! committed catches up by version; one of them runs the periodic sweep,
 //! and the other once the first is gone. Always on PostgreSQL (fails, never
 //! skips, when it is not installed).
@@ -337,6 +338,45 @@ async fn clients_on_two_servers_hammering_one_session_lose_nothing_and_double_no
     for (client, s) in &seqs {
         assert_eq!(s, &(1..=OPS).collect::<Vec<_>>(), "{client}");
     }
+}
+
+/// One client's ops over HTTP, sent to either server (as round-robin
+/// sends them), while B hears no notification: B's copy of the session
+/// trails what A committed, and B reads the stored version rather than
+/// refuse the client's next op `OP_OUT_OF_ORDER`.
+#[tokio::test]
+async fn a_server_that_missed_another_servers_commits_takes_the_clients_next_op() {
+    let cluster = Arc::new(Cluster::start());
+    let db = cluster.create_db();
+    let a = spawn(&cluster.url(&db)).await;
+    // B connects as a role of its own, so that its listener can be kept
+    // from connecting again while A commits.
+    cluster.psql(
+        &db,
+        "CREATE ROLE fan LOGIN; GRANT CREATE ON SCHEMA public TO fan; \
+         GRANT ALL ON ALL TABLES IN SCHEMA public TO fan; \
+         GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO fan",
+    );
+    let b = spawn(&format!("postgres://fan@127.0.0.1:{}/{db}", cluster.port)).await;
+    let s = create(a.addr, json!({"state": {}})).await;
+    let c = client_id(7);
+    let send = |addr, seq: u64| {
+        let (s, c) = (s.clone(), c.clone());
+        async move { acked(&http_op(addr, &s, &op(&c, seq, seq, json!({ "n": seq }), None)).await) }
+    };
+    assert_eq!(send(b.addr, 1).await, 2);
+    cluster.psql(&db, "ALTER ROLE fan NOLOGIN");
+    let killed = cluster.psql(
+        &db,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = 'sessile-fanout' AND usename = 'fan'",
+    );
+    assert_eq!(killed, "1");
+    assert_eq!(send(a.addr, 2).await, 3);
+    assert_eq!(send(a.addr, 3).await, 4);
+    assert_eq!(send(b.addr, 4).await, 5);
+    cluster.psql(&db, "ALTER ROLE fan LOGIN");
+    assert_eq!(view(a.addr, &s).await.json()["state"], json!({ "n": 4 }));
 }
 
 #[tokio::test]

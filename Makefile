@@ -1,6 +1,6 @@
 # sessile: the two commands (README) and their parts. Every target that needs
 # tools runs scripts/setup first, which installs only what is missing.
-.PHONY: help setup build test demo cluster bench load soak docs size screenshot fuzz chaos
+.PHONY: help setup build test demo cluster bench load load-table soak docs size screenshot fuzz chaos
 .DEFAULT_GOAL := help
 
 help:
@@ -12,6 +12,7 @@ help:
 	@echo "make soak   the Rust link and session simulations over 10,000 seeds each (SIM_SEEDS, LINK_SIM_SEEDS, SESSION_SIM_SEEDS override)"
 	@echo "make chaos  build, then 1,000 seeded chaos runs of the demo page (CHAOS_RUNS overrides; SEED=n replays one; bench/out/chaos.json)"
 	@echo "make load   load test of sessile-server on loopback (SESSIONS overrides 10000; BACKEND=sqlite|postgres, INSTANCES=n with postgres)"
+	@echo "make load-table  the scaling table: SQLite x1, PostgreSQL x1 and x2 at rising rates, the highest with ack p99 < 50 ms (bench/out/scaling.json)"
 	@echo "make fuzz   cargo-fuzz, each target FUZZ_SECONDS (300; FUZZ_TARGETS picks; bench/out/fuzz.json)"
 	@echo "make docs   build, then regenerate the API reference docs/api/ (typedoc)"
 	@echo "make size   build, then check the whole download (wasm + glue + minified wrapper, gzip -9) against 80 KB (not met: it says so; fails above the 216 KB ceiling)"
@@ -53,6 +54,11 @@ chaos: build
 # Needs only cargo: no browsers, no set-up.
 load:
 	@scripts/load
+
+# The scaling table of docs/PROTOCOL.md: make load at rising rates for
+# SQLite x1, PostgreSQL x1 and x2. Needs cargo and node.
+load-table:
+	@scripts/load-table
 
 # Coverage-guided fuzzing (docs/FUZZING.md): needs cargo, g++ and
 # cargo-fuzz, which scripts/fuzz installs when missing.

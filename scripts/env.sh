@@ -52,6 +52,19 @@ native_cargo() {
   PATH="$CARGO_HOME/bin:$PATH" cargo "$@"
 }
 
+# sessile_open_files SESSIONS LABEL: raises the open-file limit for a load
+# client and its servers (one socket per session on each side, plus files),
+# capped by the hard limit, which LABEL's warning names.
+sessile_open_files() {
+  local want=$(($1 + 1024)) hard
+  hard=$(ulimit -Hn)
+  if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then
+    echo "$2: open-file hard limit $hard is below $want; sessions will be capped by it" >&2
+    want=$hard
+  fi
+  ulimit -n "$want"
+}
+
 # The exact wasm-bindgen version in Cargo.lock (wasm-bindgen-cli must match).
 sessile_wasm_bindgen_version() {
   awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' \

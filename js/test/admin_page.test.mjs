@@ -200,6 +200,8 @@ test("the health page shows the numbers of the JSON endpoints", async () => {
     await page.waitForFunction(() => document.querySelectorAll("#l-ops li").length > 0);
     assert.ok(asked.includes("/v1/admin/live"), asked.join(" "));
     assert.ok(!asked.includes("/v1/admin/stats"), asked.join(" "));
+    // They name the instance they come from (the one in the stats).
+    assert.equal(await page.textContent("#live-instance"), `instance ${stats.instance}`);
     // The token form posts nowhere by itself and names no field.
     assert.equal(await page.getAttribute("#login", "method"), "post");
     assert.equal(await page.getAttribute("#token", "name"), null);

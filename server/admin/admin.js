@@ -503,6 +503,14 @@ function renderLive() {
 
 async function refreshLive() {
   const stats = await api("/v1/admin/live");
+  // Behind a proxy, reads may reach different instances: rates between two
+  // instances' counters mean nothing, so the charts start again.
+  const last = samples[samples.length - 1];
+  const moved = last !== undefined && last.stats.instance !== stats.instance;
+  if (moved) samples = [];
+  $("live-instance").textContent = moved
+    ? `instance ${stats.instance} (the last read reached another: the charts started again; behind a proxy, open each instance's own address)`
+    : `instance ${stats.instance}`;
   samples.push({ t: stats.atMs, stats });
   if (samples.length > POINTS) samples.shift();
   renderLive();

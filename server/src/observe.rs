@@ -35,10 +35,11 @@ pub struct AckLatency {
 impl AckLatency {
     /// Counts `n` ops answered after `took`.
     pub fn record(&self, took: Duration, n: u64) {
-        let ms = took.as_millis();
+        // In µs: 1.9 ms is not within 1 ms.
+        let us = took.as_micros();
         let i = ACK_BUCKETS_MS
             .iter()
-            .position(|&b| ms <= u128::from(b))
+            .position(|&b| us <= u128::from(b) * 1_000)
             .unwrap_or(ACK_BUCKETS_MS.len());
         self.buckets[i].fetch_add(n, Ordering::Relaxed);
         let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
@@ -235,6 +236,16 @@ mod tests {
         assert_eq!(counts[ACK_BUCKETS_MS.len() - 1], 3);
         assert_eq!(counts[ACK_BUCKETS_MS.len()], 4);
         assert_eq!(j["count"], 4);
+    }
+
+    #[test]
+    fn a_latency_is_counted_in_the_first_bucket_that_holds_it_whole() {
+        let h = AckLatency::default();
+        h.record(Duration::from_micros(1_000), 1);
+        h.record(Duration::from_micros(1_900), 2);
+        let counts: Vec<u64> = serde_json::from_value(h.json()["counts"].clone()).unwrap();
+        // le 1 ms: only the op at exactly 1 ms; le 2 ms: the 1.9 ms ones too.
+        assert_eq!(&counts[..2], &[1, 3]);
     }
 
     #[test]

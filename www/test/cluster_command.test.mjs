@@ -14,6 +14,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import { launchBrowser } from "../../js/test/harness.mjs";
 import { add, assertBuilt, ready, scenario, untilServer } from "./demo.mjs";
 
@@ -94,9 +95,15 @@ test("scripts/cluster ends with a URL that keeps serving the demo when an instan
     await add(tab, "SK-122");
     const server = { url };
     await untilServer(server, tab, (b) => b.state.cart["SK-122"] === 1, "the first line through the proxy");
-    // The instance holding the page's WebSocket, if it has one.
-    const counts = await Promise.all(instances.map((i) => wsOpen(i.url)));
-    victim = instances[counts.findIndex((n) => n > 0)] ?? instances[0];
+    // The instance holding the page's WebSocket (the link may still be
+    // probing its upgrade: wait until exactly one instance holds it).
+    let counts = [];
+    for (const until = Date.now() + 15_000; Date.now() < until; await delay(200)) {
+      counts = await Promise.all(instances.map((i) => wsOpen(i.url)));
+      if (counts.filter((n) => n > 0).length === 1) break;
+    }
+    assert.equal(counts.filter((n) => n > 0).length, 1, `the page's WebSocket on one instance: ${counts}`);
+    victim = instances[counts.findIndex((n) => n > 0)];
     t.diagnostic(`WebSockets open per instance: ${counts.join(", ")}; killed pid ${victim.pid}`);
     process.kill(victim.pid, "SIGKILL");
     await add(tab, "SK-122");

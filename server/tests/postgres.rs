@@ -399,3 +399,53 @@ fn a_new_expiry_another_server_stored_is_not_overwritten_at_the_same_version() {
         "1 9000 {}"
     );
 }
+
+#[test]
+fn a_patch_after_a_remove_in_the_same_batch_is_not_kept() {
+    use sessile::core::protocol::LoggedPatch;
+    use sessile_server::store::{Change, SessionRecord};
+    let cluster = pg::shared();
+    let name = cluster.create_db();
+    let mut store = PostgresStore::open(&cluster.url(&name)).unwrap();
+    let id = "1".repeat(32);
+    let rec = SessionRecord {
+        id: id.clone(),
+        token_hash: vec![0; 32],
+        flow: "checkout".into(),
+        flow_table: None,
+        status: "cart".into(),
+        status_since_ms: 1,
+        key: None,
+        state: json!({"email": "a@example.com"}),
+        version: 1,
+        created_at_ms: 1,
+        updated_at_ms: 1,
+        expires_at_ms: 1_000,
+        clients: Default::default(),
+    };
+    let late = LoggedPatch {
+        version: 2,
+        patch: json!({"email": "b@example.com"}),
+        status: None,
+        op: None,
+    };
+    store
+        .commit(&[
+            Change::Upsert {
+                record: rec,
+                stored: None,
+            },
+            Change::Remove(id.clone()),
+            Change::Patch {
+                session: id.clone(),
+                patch: late,
+            },
+        ])
+        .unwrap();
+    assert!(store.load(&id).unwrap().is_none());
+    assert_eq!(
+        cluster.psql(&name, "SELECT count(*) FROM patches"),
+        "0",
+        "its state values linger"
+    );
+}

@@ -63,6 +63,8 @@ const MIGRATIONS: &[&str] = &[
        id INTEGER PRIMARY KEY, session_id TEXT NOT NULL, version INTEGER NOT NULL,
        patch TEXT NOT NULL, status TEXT, client TEXT, seq INTEGER, meta TEXT
      );",
+    // 4: erasure deletes a session's journal rows by its id.
+    "CREATE INDEX IF NOT EXISTS journal_session ON journal(session_id);",
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -313,18 +315,20 @@ impl Store for SqliteStore {
 
     fn scan_key(&mut self, key: &str, now_ms: u64) -> Result<Vec<Summary>, SessileError> {
         self.ready()?;
+        // Every row of the key, its expiry read as it is now: the journal
+        // may hold a later one than the row.
         let mut st = self
             .conn
-            .prepare_cached(&format!(
-                "{SUMMARY_COLUMNS} FROM sessions WHERE key = ?1 AND expires_at > ?2"
-            ))
+            .prepare_cached(&format!("{SUMMARY_COLUMNS} FROM sessions WHERE key = ?1"))
             .map_err(storage_error)?;
         let rows = st
-            .query_map(params![key, now_ms as i64], summary_from)
+            .query_map(params![key], summary_from)
             .and_then(|rows| rows.collect())
             .map_err(storage_error)?;
         drop(st);
-        Ok(self.current(rows))
+        let mut live = self.current(rows);
+        live.retain(|s| s.expires_at_ms > now_ms);
+        Ok(live)
     }
 
     fn commit(&mut self, changes: &[Change]) -> Result<(), SessileError> {

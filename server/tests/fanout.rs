@@ -14,62 +14,23 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::binary::{spawn_server, Db, Proc};
 use common::pg::Cluster;
 use common::*;
 use serde_json::{json, Value};
 use sessile::core::protocol::{decode, Message};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
-/// A server process; killed when dropped.
-struct Proc {
-    addr: SocketAddr,
-    _child: Child,
-}
-
-/// Starts the binary on database `url` and reads the address it prints.
+/// Starts the binary on database `url`, sweeping only when asked.
 async fn spawn(url: &str) -> Proc {
     spawn_with(url, &["--sweep-every-secs", "0"]).await
 }
 
-/// [`spawn`] with more arguments.
+/// [`spawn`] with other arguments.
 async fn spawn_with(url: &str, args: &[&str]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sessile-server"))
-        .args([
-            "--port",
-            "0",
-            "--www",
-            "/nonexistent",
-            "--pkg",
-            "/nonexistent",
-            "--js",
-            "/nonexistent",
-            "--ws-messages-per-sec",
-            "0",
-        ])
-        .args(args)
-        .env("SESSILE_DATABASE_URL", url)
-        .env("SESSILE_ADMIN_TOKEN", ADMIN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if let Some(rest) = line.strip_prefix("sessile-server listening on http://") {
-            let addr = rest.trim_end_matches('/').parse().unwrap();
-            return Proc {
-                addr,
-                _child: child,
-            };
-        }
-    }
-    panic!("the server exited before listening");
+    spawn_server(Db::Postgres(url), args).await
 }
 
 /// A cluster of its own, a database, and two servers on it.

@@ -187,6 +187,19 @@ impl Fixture {
         self.model.check(&mut self.store, when);
     }
 
+    /// [`Fixture::check`], then the same once the file is opened again.
+    fn check_and_reopen(&mut self, when: &str) {
+        self.check(when);
+        self.reopen();
+        self.check(&format!("{when}, reopened"));
+    }
+
+    /// The changes of one batch of `ops` ops on every session, not committed.
+    fn batch_on_all(&mut self, ops: usize, step: u64) -> Vec<Change> {
+        let all = self.model.all();
+        self.model.batch(&all, ops, step)
+    }
+
     fn count(&self, sql: &str) -> i64 {
         count(&self.db, sql)
     }
@@ -406,9 +419,7 @@ fn erasing_patches_without_the_sessions_row_keeps_its_journaled_versions() {
         .unwrap();
     f.model.recent[0].retain(|p| p.version >= version);
     assert_eq!(f.journal_rows_of(0), 0);
-    f.check("patches erased");
-    f.reopen();
-    f.check("patches erased, reopened");
+    f.check_and_reopen("patches erased");
 }
 
 #[test]
@@ -418,17 +429,14 @@ fn an_upsert_of_a_removed_session_writes_its_row() {
     f.store.commit(&[Change::Remove(id.clone())]).unwrap();
     // The engine, holding it from before, writes it again in a heavy batch.
     f.ops_on_all(2, 0);
-    f.check("written again");
     assert_eq!(f.journal_rows_of(0), 0, "no journal without a row");
-    f.reopen();
-    f.check("written again, reopened");
+    f.check_and_reopen("written again");
 }
 
 #[test]
 fn two_upserts_of_one_session_in_a_batch_keep_the_last() {
     let mut f = Fixture::new();
-    let all = f.model.all();
-    let mut batch = f.model.batch(&all, 2, 0);
+    let mut batch = f.batch_on_all(2, 0);
     // Session 0 is extended after its ops, in the same batch.
     let before = Stored::of(&f.model.records[0]);
     f.model.records[0].expires_at_ms += 60_000;
@@ -439,16 +447,13 @@ fn two_upserts_of_one_session_in_a_batch_keep_the_last() {
         stored: Some(before),
     });
     f.store.commit(&batch).unwrap();
-    f.check("extended");
-    f.reopen();
-    f.check("extended, reopened");
+    f.check_and_reopen("extended");
 }
 
 #[test]
 fn a_patch_after_a_remove_in_the_same_batch_is_not_kept() {
     let mut f = Fixture::new();
-    let all = f.model.all();
-    let mut batch = f.model.batch(&all, 1, 0);
+    let mut batch = f.batch_on_all(1, 0);
     let id = f.model.records[0].id.clone();
     let late = f.model.recent[0][0].clone();
     batch.push(Change::Remove(id.clone()));
@@ -466,8 +471,7 @@ fn a_patch_after_a_remove_in_the_same_batch_is_not_kept() {
 #[test]
 fn a_key_scan_sees_an_expiry_only_the_journal_holds() {
     let mut f = Fixture::new();
-    let all = f.model.all();
-    let mut batch = f.model.batch(&all, 2, 0);
+    let mut batch = f.batch_on_all(2, 0);
     // Every session extended in the batch of its ops: the rows keep the
     // old expiry until they are written.
     let old = f.model.records[0].expires_at_ms;

@@ -63,8 +63,6 @@ const MIGRATIONS: &[&str] = &[
        id INTEGER PRIMARY KEY, session_id TEXT NOT NULL, version INTEGER NOT NULL,
        patch TEXT NOT NULL, status TEXT, client TEXT, seq INTEGER, meta TEXT
      );",
-    // 4: erasure deletes a session's journal rows by its id.
-    "CREATE INDEX IF NOT EXISTS journal_session ON journal(session_id);",
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).

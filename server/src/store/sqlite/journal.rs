@@ -20,7 +20,7 @@
 //! A session's ops are journaled only from the version its row holds (or
 //! the journal, when it holds changes of it): the replay goes on from the
 //! row, so a session without one (removed) is written as a row instead.
-//! Erasure deletes a session's journal rows by its id (indexed), after
+//! Erasure deletes a session's journal rows (memory lists them), after
 //! writing its row when the journal held changes of it.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -69,10 +69,14 @@ pub(super) struct Journal {
     pending: HashMap<String, Pending>,
     /// Pending sessions by their oldest unwritten journal row.
     by_age: BTreeMap<i64, String>,
-    /// The journal rows appended since the table was last emptied, oldest
-    /// first, until the head of the table passes them (some may be gone
-    /// already: erasure deletes a session's rows by its id).
-    rows: VecDeque<i64>,
+    /// The journal rows in the table, oldest first, with their session.
+    rows: VecDeque<(i64, String)>,
+    /// The rows in the table of each session (for erasure), oldest first.
+    /// Exact: every row is appended, and deleted, through this memory, and
+    /// when a commit fails the table is replayed and emptied before the
+    /// next use (an index of the table by session would cost every append
+    /// a write at a random place: a fifth of the store's ops/s).
+    rows_of: HashMap<String, VecDeque<i64>>,
     /// The newest row written.
     tail: i64,
     /// Memory may no longer match the file (a commit failed): replay the
@@ -256,7 +260,11 @@ impl Journal {
         ])?;
         let row = tx.last_insert_rowid();
         self.tail = row;
-        self.rows.push_back(row);
+        self.rows.push_back((row, record.id.clone()));
+        self.rows_of
+            .entry(record.id.clone())
+            .or_default()
+            .push_back(row);
         let pending = self.pending.entry(record.id.clone()).or_insert_with(|| {
             self.by_age.insert(row, record.id.clone());
             Pending {
@@ -305,11 +313,12 @@ impl Journal {
         Some(p)
     }
 
-    /// Deletes every journal row of a session (they hold state values), by
-    /// its id in the file (indexed), not by what memory remembers of it.
+    /// Deletes every journal row of a session (they hold state values).
     fn erase(&mut self, tx: &Transaction<'_>, id: &str) -> rusqlite::Result<()> {
-        tx.prepare_cached("DELETE FROM journal WHERE session_id = ?1")?
-            .execute([id])?;
+        for row in self.rows_of.remove(id).unwrap_or_default() {
+            tx.prepare_cached("DELETE FROM journal WHERE id = ?1")?
+                .execute([row])?;
+        }
         Ok(())
     }
 
@@ -329,11 +338,22 @@ impl Journal {
             self.fold(tx, &id, true)?;
         }
         let keep_from = self.by_age.keys().next().copied().unwrap_or(self.tail + 1);
-        if self.rows.front().is_some_and(|row| *row < keep_from) {
+        if self.rows.front().is_some_and(|(row, _)| *row < keep_from) {
             tx.prepare_cached("DELETE FROM journal WHERE id < ?1")?
                 .execute([keep_from])?;
         }
-        while self.rows.front().is_some_and(|row| *row < keep_from) {
+        while let Some((row, id)) = self.rows.front() {
+            if *row >= keep_from {
+                break;
+            }
+            if let Some(of) = self.rows_of.get_mut(id) {
+                while of.front().is_some_and(|r| r < &keep_from) {
+                    of.pop_front();
+                }
+                if of.is_empty() {
+                    self.rows_of.remove(id);
+                }
+            }
             self.rows.pop_front();
         }
         Ok(())

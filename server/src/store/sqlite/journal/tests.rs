@@ -34,6 +34,7 @@ fn new_record(i: usize) -> SessionRecord {
 }
 
 /// What the engine keeps: each session's record and patch log.
+#[derive(Clone)]
 struct Model {
     records: Vec<SessionRecord>,
     recent: Vec<Vec<LoggedPatch>>,
@@ -389,18 +390,37 @@ fn erasing_a_session_removes_its_journal_rows() {
 }
 
 #[test]
-fn erasure_finds_a_sessions_journal_rows_by_an_index() {
-    let f = Fixture::new();
-    let plan = Connection::open(&f.db)
+fn erasure_after_a_failed_commit_leaves_no_journal_row() {
+    let mut f = Fixture::new();
+    f.ops_on_all(2, 0);
+    // A heavy batch fails at its last write (its ops were appended): the
+    // store's memory is dropped, the file stays as it was.
+    let before = f.model.clone();
+    let batch = f.batch_on_all(1, 1);
+    let fail = "CREATE TRIGGER fail_audit BEFORE INSERT ON audit \
+                BEGIN SELECT RAISE(ABORT, 'disk full'); END;";
+    Connection::open(&f.db)
         .unwrap()
-        .prepare("EXPLAIN QUERY PLAN DELETE FROM journal WHERE session_id = 'x'")
+        .execute_batch(fail)
+        .unwrap();
+    assert!(f.store.commit(&batch).is_err());
+    Connection::open(&f.db)
         .unwrap()
-        .query_map([], |r| r.get::<_, String>(3))
-        .unwrap()
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .unwrap()
-        .join("; ");
-    assert!(plan.contains("USING INDEX journal_session"), "{plan}");
+        .execute_batch("DROP TRIGGER fail_audit")
+        .unwrap();
+    f.model = before;
+    // The session ends: its state is erased, and none of it stays in the
+    // journal (replayed, then written by the next commit).
+    let e = SESSIONS - 1;
+    let (cleared, erase) = erase_changes(&f.model, e);
+    let Change::Patch { patch, .. } = &erase[1] else {
+        unreachable!()
+    };
+    f.model.recent[e] = vec![patch.clone()];
+    f.model.records[e] = cleared;
+    f.store.commit(&erase).unwrap();
+    assert_eq!(f.journal_rows_of(e), 0);
+    f.check_and_reopen("erased after a failed commit");
 }
 
 #[test]
@@ -496,55 +516,22 @@ fn a_key_scan_sees_an_expiry_only_the_journal_holds() {
     f.check("extended");
 }
 
-/// A database file at schema version `version`, with nothing in it.
-fn file_of_schema(db: &Path, version: usize) {
-    let c = Connection::open(db).unwrap();
-    c.execute_batch(super::super::SCHEMA).unwrap();
-    for step in &super::super::MIGRATIONS[..version] {
-        c.execute_batch(step).unwrap();
-    }
-    c.pragma_update(None, "user_version", version as i64)
-        .unwrap();
-}
-
 #[test]
-fn a_file_of_the_schema_before_the_journal_upgrades() {
+fn a_file_of_the_previous_schema_upgrades() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
-    file_of_schema(&db, 2);
+    {
+        let c = Connection::open(&db).unwrap();
+        c.execute_batch(super::super::SCHEMA).unwrap();
+        for step in &super::super::MIGRATIONS[..2] {
+            c.execute_batch(step).unwrap();
+        }
+        c.pragma_update(None, "user_version", 2).unwrap();
+    }
     let mut store = SqliteStore::open(&db).unwrap();
     let mut model = Model::create(&mut store, SESSIONS);
     let all = model.all();
     model.ops(&mut store, &all, 2, 0);
     model.check(&mut store, "upgraded");
-    assert_eq!(
-        count(&db, "PRAGMA user_version"),
-        super::super::SCHEMA_VERSION as i64
-    );
-    assert_eq!(
-        count(&db, "SELECT count(*) FROM journal"),
-        SESSIONS as i64 * 2
-    );
-}
-
-#[test]
-fn a_file_of_schema_3_with_ops_in_its_journal_upgrades_and_replays_them() {
-    let mut f = Fixture::new();
-    f.ops_on_all(2, 0);
-    f.ops_on_all(1, 1);
-    // As a server of schema 3 left it: no index, ops in the journal.
-    Connection::open(&f.db)
-        .unwrap()
-        .execute_batch("DROP INDEX journal_session; PRAGMA user_version = 3;")
-        .unwrap();
-    f.reopen();
-    assert_eq!(
-        f.count("PRAGMA user_version"),
-        super::super::SCHEMA_VERSION as i64
-    );
-    assert_eq!(
-        f.count("SELECT count(*) FROM sqlite_master WHERE name = 'journal_session'"),
-        1
-    );
-    f.check("upgraded from 3");
+    assert_eq!(count(&db, "PRAGMA user_version"), 3);
 }

@@ -2,7 +2,8 @@
 //! a burst of ops and started again on the same SQLite file: every op it had
 //! acknowledged is there, and re-sending the whole burst applies none twice.
 //! With many sessions at once the ops go to the store's journal, and the
-//! kill comes before their rows are written: the restart replays them.
+//! kill comes before their rows are written: the restart replays them, even
+//! after restarts killed while replaying.
 #![cfg(unix)]
 
 mod common;
@@ -13,7 +14,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::binary::{spawn_server, Db, Proc};
+use common::binary::{spawn_server, start_server, Db, Proc};
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -242,6 +243,15 @@ async fn acked_ops_in_the_journal_survive_sigkill() {
         .query_row("SELECT count(*) FROM journal", [], |r| r.get::<_, i64>(0))
         .unwrap();
     assert!(journaled > 0, "the ops never went to the journal");
+    // Killed again while it opens the file and replays the journal (or
+    // before, or just after: wherever the kill lands), a few times: the
+    // replay is one transaction, and the next start does it all the same.
+    for after_ms in [0, 10, 30, 60, 100] {
+        let mut opening = start_server(Db::Sqlite(&db), &[]);
+        tokio::time::sleep(std::time::Duration::from_millis(after_ms)).await;
+        opening.start_kill().unwrap(); // SIGKILL
+        opening.wait().await.unwrap();
+    }
 
     let Proc {
         addr,

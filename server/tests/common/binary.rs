@@ -31,6 +31,20 @@ pub struct Proc {
 /// Starts the binary on `db` with `more` arguments, and reads the address
 /// it prints.
 pub async fn spawn_server(db: Db<'_>, more: &[&str]) -> Proc {
+    let mut child = start_server(db, more);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(rest) = line.strip_prefix("sessile-server listening on http://") {
+            let addr = rest.trim_end_matches('/').parse().unwrap();
+            return Proc { addr, child };
+        }
+    }
+    panic!("the server exited before listening");
+}
+
+/// Starts the binary on `db` with `more` arguments, without waiting for
+/// it to listen (its address is the first line of its stdout).
+pub fn start_server(db: Db<'_>, more: &[&str]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sessile-server"));
     command
         .args([
@@ -54,13 +68,5 @@ pub async fn spawn_server(db: Db<'_>, more: &[&str]) -> Proc {
         Db::Sqlite(path) => command.arg("--db").arg(path),
         Db::Postgres(url) => command.env("SESSILE_DATABASE_URL", url),
     };
-    let mut child = command.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if let Some(rest) = line.strip_prefix("sessile-server listening on http://") {
-            let addr = rest.trim_end_matches('/').parse().unwrap();
-            return Proc { addr, child };
-        }
-    }
-    panic!("the server exited before listening");
+    command.spawn().unwrap()
 }

@@ -201,7 +201,20 @@ async fn acked_ops_in_the_journal_survive_sigkill() {
     let db = dir.path().join("sessile.db");
     // 64 connections from one address say hello at once; every batch
     // journals (a slow debug build may not batch 32 sessions together).
-    let more = ["--ws-unauthenticated-per-ip", "0", "--journal-from", "1"];
+    // Each connection is read at 100 ops/s: a batch holds a few ops of a
+    // session (more than 32 would write its row, not the journal), and
+    // the server cannot run through every burst before the test, reading
+    // the acks on a busy machine, has counted a third of them.
+    let more = [
+        "--ws-unauthenticated-per-ip",
+        "0",
+        "--journal-from",
+        "1",
+        "--ws-messages-per-sec",
+        "100",
+        "--ws-messages-burst",
+        "10",
+    ];
     let Proc {
         addr,
         child: mut server,

@@ -348,6 +348,25 @@ mod tests {
     }
 
     #[test]
+    fn the_journal_threshold_takes_any_count_and_refuses_the_rest() {
+        let from = |v: &str| Config::from_args(args(&["--journal-from", v]), None);
+        assert_eq!(from("0").unwrap().journal_from, 0, "0: never journals");
+        assert_eq!(from("1").unwrap().journal_from, 1);
+        // The largest count: no batch is that large, none journals.
+        assert_eq!(
+            from(&usize::MAX.to_string()).unwrap().journal_from,
+            usize::MAX
+        );
+        for bad in ["-1", "1e3", "", "99999999999999999999999"] {
+            let err = from(bad).unwrap_err();
+            assert!(
+                err.starts_with(&format!("invalid value `{bad}` for --journal-from")),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn limits_and_the_origin_policy() {
         let c = Config::from_args(
             args(&[

@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::net::SocketAddr;
+
 use common::*;
 use serde_json::{json, Value};
 
@@ -67,6 +69,43 @@ fn dump(db: &std::path::Path) -> Vec<(String, String, i64)> {
         .collect()
 }
 
+/// A sweep's report (dry run or real, as `body` says).
+async fn sweep(addr: SocketAddr, body: &Value) -> Value {
+    admin(addr, "POST", "/v1/admin/sweep", body).await.json()
+}
+
+/// The ids of a report's list, sorted.
+fn sorted_ids(list: &Value) -> Vec<&str> {
+    let mut ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Sessions `ids` sorted, as [`sorted_ids`] gives them.
+fn sorted<'a>(ids: &[&'a Sess]) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = ids.iter().map(|s| s.id.as_str()).collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Puts the expiry of sessions `of` in the past, in the database: a server
+/// that reads them afresh (restarted) finds them overdue.
+fn make_overdue(db: &std::path::Path, of: &[&Sess]) {
+    let ids: Vec<String> = of.iter().map(|s| format!("'{}'", s.id)).collect();
+    sql(
+        db,
+        &format!(
+            "UPDATE sessions SET expires_at = 1000 WHERE id IN ({})",
+            ids.join(", ")
+        ),
+    );
+}
+
 #[tokio::test]
 async fn sweep_dry_run_changes_nothing_and_the_real_run_does_what_it_said() {
     let srv = start(|_| {}).await;
@@ -80,14 +119,7 @@ async fn sweep_dry_run_changes_nothing_and_the_real_run_does_what_it_said() {
     sql(&srv.db, &format!("UPDATE sessions SET expires_at = 1000 WHERE id = '{}'; UPDATE sessions SET updated_at = 1000 WHERE id = '{}'", overdue.id, old_closed.id));
     let addr = srv.restart().await;
     let before = dump(&srv.db);
-    let dry = admin(
-        addr,
-        "POST",
-        "/v1/admin/sweep",
-        &json!({"dryRun": true, "olderThanSecs": 3600}),
-    )
-    .await
-    .json();
+    let dry = sweep(addr, &json!({"dryRun": true, "olderThanSecs": 3600})).await;
     assert_eq!(
         (
             dry["dryRun"].clone(),
@@ -98,23 +130,13 @@ async fn sweep_dry_run_changes_nothing_and_the_real_run_does_what_it_said() {
     );
     assert_eq!(dump(&srv.db), before, "a dry run changes nothing");
     // A status filter that does not match removes nothing.
-    let none = admin(
+    let none = sweep(
         addr,
-        "POST",
-        "/v1/admin/sweep",
         &json!({"dryRun": true, "olderThanSecs": 3600, "statuses": ["completed"]}),
     )
-    .await
-    .json();
+    .await;
     assert_eq!(none["removed"], json!([]));
-    let real = admin(
-        addr,
-        "POST",
-        "/v1/admin/sweep",
-        &json!({"olderThanSecs": 3600}),
-    )
-    .await
-    .json();
+    let real = sweep(addr, &json!({"olderThanSecs": 3600})).await;
     assert_eq!(
         (real["expired"].clone(), real["removed"].clone()),
         (dry["expired"].clone(), dry["removed"].clone())
@@ -394,36 +416,24 @@ async fn a_sweep_given_ids_touches_only_those_and_names_the_listed_ones_left_alo
     for s in [&listed, &unlisted] {
         end(srv.addr, s).await;
     }
-    sql(
-        &srv.db,
-        &format!(
-            "UPDATE sessions SET expires_at = 1000 WHERE id = '{}'",
-            overdue.id
-        ),
-    );
+    make_overdue(&srv.db, &[&overdue]);
     let addr = srv.restart().await;
-    let dry = admin(
+    let dry = sweep(
         addr,
-        "POST",
-        "/v1/admin/sweep",
         &json!({"dryRun": true, "olderThanSecs": 0, "ids": [listed.id, overdue.id]}),
     )
-    .await
-    .json();
+    .await;
     assert_eq!(
         (dry["expired"].clone(), dry["removed"].clone()),
         (json!([overdue.id]), json!([listed.id]))
     );
     assert!(dry["cutoffMs"].as_u64().unwrap() > 1000, "{dry}");
     // A live session named in the list does not qualify: left alone, named.
-    let real = admin(
+    let real = sweep(
         addr,
-        "POST",
-        "/v1/admin/sweep",
         &json!({"olderThanSecs": 0, "ids": [listed.id, overdue.id, live.id, live.id]}),
     )
-    .await
-    .json();
+    .await;
     assert_eq!(
         (
             real["expired"].clone(),
@@ -443,25 +453,10 @@ async fn a_sweep_given_ids_touches_only_those_and_names_the_listed_ones_left_alo
     assert_eq!(status(&overdue.id).as_deref(), Some("expired"));
     assert_eq!(status(&live.id).as_deref(), Some("cart"));
     // Without ids the same sweep would have taken the unlisted one too.
-    let all = admin(
-        addr,
-        "POST",
-        "/v1/admin/sweep",
-        &json!({"dryRun": true, "olderThanSecs": 0}),
-    )
-    .await
-    .json();
-    let mut would: Vec<&str> = all["removed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    would.sort_unstable();
-    let mut expected = vec![unlisted.id.as_str(), overdue.id.as_str()];
-    expected.sort_unstable();
+    let all = sweep(addr, &json!({"dryRun": true, "olderThanSecs": 0})).await;
     assert_eq!(
-        would, expected,
+        sorted_ids(&all["removed"]),
+        sorted(&[&unlisted, &overdue]),
         "the unlisted one, and the one just expired"
     );
     assert_eq!(all["skipped"], json!([]));
@@ -624,32 +619,14 @@ async fn a_session_listed_for_expiry_that_ends_before_the_confirmation_is_not_re
     let overdue_too = create(srv.addr, json!({})).await;
     let ended = create(srv.addr, json!({"flow": "table"})).await;
     end(srv.addr, &ended).await;
-    sql(
-        &srv.db,
-        &format!(
-            "UPDATE sessions SET expires_at = 1000 WHERE id IN ('{}', '{}')",
-            overdue.id, overdue_too.id
-        ),
-    );
+    make_overdue(&srv.db, &[&overdue, &overdue_too]);
     let addr = srv.restart().await;
-    let dry = admin(
-        addr,
-        "POST",
-        "/v1/admin/sweep",
-        &json!({"dryRun": true, "olderThanSecs": 0}),
-    )
-    .await
-    .json();
-    let mut expired: Vec<&str> = dry["expired"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    expired.sort_unstable();
-    let mut both = vec![overdue.id.as_str(), overdue_too.id.as_str()];
-    both.sort_unstable();
-    assert_eq!(expired, both, "{dry}");
+    let dry = sweep(addr, &json!({"dryRun": true, "olderThanSecs": 0})).await;
+    assert_eq!(
+        sorted_ids(&dry["expired"]),
+        sorted(&[&overdue, &overdue_too]),
+        "{dry}"
+    );
     assert_eq!(dry["removed"], json!([ended.id]), "{dry}");
     let (cutoff, audit_cutoff) = (dry["cutoffMs"].clone(), dry["auditCutoffMs"].clone());
     assert!(audit_cutoff.as_u64().unwrap() <= cutoff.as_u64().unwrap());
@@ -664,24 +641,18 @@ async fn a_session_listed_for_expiry_that_ends_before_the_confirmation_is_not_re
         );
     }
     // Without the dry run's cut-off they would qualify for removal now.
-    let now = admin(
+    let now = sweep(
         addr,
-        "POST",
-        "/v1/admin/sweep",
         &json!({"dryRun": true, "olderThanSecs": 0, "ids": [overdue.id]}),
     )
-    .await
-    .json();
+    .await;
     assert_eq!(now["removed"], json!([overdue.id]), "{now}");
     // Approved for expiry: only ever expired, never removed.
-    let real = admin(
+    let real = sweep(
         addr,
-        "POST",
-        "/v1/admin/sweep",
         &json!({"expire": [overdue.id], "remove": [ended.id], "cutoffMs": cutoff, "auditCutoffMs": audit_cutoff}),
     )
-    .await
-    .json();
+    .await;
     assert_eq!(
         (
             real["expired"].clone(),
@@ -700,14 +671,7 @@ async fn a_session_listed_for_expiry_that_ends_before_the_confirmation_is_not_re
     assert!(row_status(&srv.db, &overdue.id).is_some(), "not removed");
     assert_eq!(row_status(&srv.db, &ended.id), None);
     // A plain list pinned to the dry run's cut-off: the late one is too new.
-    let pinned = admin(
-        addr,
-        "POST",
-        "/v1/admin/sweep",
-        &json!({"ids": [overdue_too.id], "cutoffMs": cutoff}),
-    )
-    .await
-    .json();
+    let pinned = sweep(addr, &json!({"ids": [overdue_too.id], "cutoffMs": cutoff})).await;
     assert_eq!(pinned["removed"], json!([]), "{pinned}");
     assert_eq!(pinned["skipped"], json!([overdue_too.id]), "{pinned}");
     assert!(row_status(&srv.db, &overdue_too.id).is_some());

@@ -17,20 +17,18 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::binary::{spawn_server, Db, Proc};
 use common::pg::Cluster;
 use common::proxy::Proxy;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use sessile::core::protocol::{decode, encode, Message};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -47,38 +45,9 @@ const KILL_AT: usize = 250;
 /// How long a client keeps trying to reach a server through the proxy.
 const RECONNECT_FOR: Duration = Duration::from_secs(20);
 
-/// Starts the binary on database `url` and reads the address it prints.
-async fn spawn(url: &str) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sessile-server"))
-        .args([
-            "--port",
-            "0",
-            "--www",
-            "/nonexistent",
-            "--pkg",
-            "/nonexistent",
-            "--js",
-            "/nonexistent",
-            "--ws-messages-per-sec",
-            "0",
-            "--sweep-every-secs",
-            "0",
-        ])
-        .env("SESSILE_DATABASE_URL", url)
-        .env("SESSILE_ADMIN_TOKEN", ADMIN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if let Some(rest) = line.strip_prefix("sessile-server listening on http://") {
-            let addr = rest.trim_end_matches('/').parse().unwrap();
-            return (child, addr);
-        }
-    }
-    panic!("the server exited before listening");
+/// Starts the binary on database `url`, sweeping only when asked.
+async fn spawn(url: &str) -> Proc {
+    spawn_server(Db::Postgres(url), &["--sweep-every-secs", "0"]).await
 }
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -263,8 +232,14 @@ async fn a_server_killed_mid_burst_loses_no_acknowledged_op_and_doubles_none() {
     let cluster = Cluster::start();
     let db = cluster.create_db();
     let url = cluster.url(&db);
-    let (mut victim, a) = spawn(&url).await;
-    let (_survivor, b) = spawn(&url).await;
+    let Proc {
+        addr: a,
+        child: mut victim,
+    } = spawn(&url).await;
+    let Proc {
+        addr: b,
+        child: _survivor,
+    } = spawn(&url).await;
     let proxy = Proxy::start(&[a, b]).await;
     let mut sessions = Vec::new();
     for _ in 0..=WS_WRITERS {

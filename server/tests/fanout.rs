@@ -14,62 +14,23 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::binary::{spawn_server, Db, Proc};
 use common::pg::Cluster;
 use common::*;
 use serde_json::{json, Value};
 use sessile::core::protocol::{decode, Message};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
-/// A server process; killed when dropped.
-struct Proc {
-    addr: SocketAddr,
-    _child: Child,
-}
-
-/// Starts the binary on database `url` and reads the address it prints.
+/// Starts the binary on database `url`, sweeping only when asked.
 async fn spawn(url: &str) -> Proc {
     spawn_with(url, &["--sweep-every-secs", "0"]).await
 }
 
-/// [`spawn`] with more arguments.
+/// [`spawn`] with other arguments.
 async fn spawn_with(url: &str, args: &[&str]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sessile-server"))
-        .args([
-            "--port",
-            "0",
-            "--www",
-            "/nonexistent",
-            "--pkg",
-            "/nonexistent",
-            "--js",
-            "/nonexistent",
-            "--ws-messages-per-sec",
-            "0",
-        ])
-        .args(args)
-        .env("SESSILE_DATABASE_URL", url)
-        .env("SESSILE_ADMIN_TOKEN", ADMIN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if let Some(rest) = line.strip_prefix("sessile-server listening on http://") {
-            let addr = rest.trim_end_matches('/').parse().unwrap();
-            return Proc {
-                addr,
-                _child: child,
-            };
-        }
-    }
-    panic!("the server exited before listening");
+    spawn_server(Db::Postgres(url), args).await
 }
 
 /// A cluster of its own, a database, and two servers on it.
@@ -80,6 +41,35 @@ async fn two_servers() -> (Arc<Cluster>, String, Proc, Proc) {
     let a = spawn(&url).await;
     let b = spawn(&url).await;
     (cluster, db, a, b)
+}
+
+/// A cluster of its own, a database, server A on it, and server B
+/// connecting as a role of its own (`fan`), so that its listener can be
+/// kept from connecting again while A commits ([`cut_bs_listener`]).
+async fn a_and_b_as_its_own_role() -> (Arc<Cluster>, String, Proc, Proc) {
+    let cluster = Arc::new(Cluster::start());
+    let db = cluster.create_db();
+    let a = spawn(&cluster.url(&db)).await;
+    cluster.psql(
+        &db,
+        "CREATE ROLE fan LOGIN; GRANT CREATE ON SCHEMA public TO fan; \
+         GRANT ALL ON ALL TABLES IN SCHEMA public TO fan; \
+         GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO fan",
+    );
+    let b = spawn(&format!("postgres://fan@127.0.0.1:{}/{db}", cluster.port)).await;
+    (cluster, db, a, b)
+}
+
+/// B's listening connection goes, and cannot come back until
+/// `ALTER ROLE fan LOGIN`.
+fn cut_bs_listener(cluster: &Cluster, db: &str) {
+    cluster.psql(db, "ALTER ROLE fan NOLOGIN");
+    let killed = cluster.psql(
+        db,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = 'sessile-fanout' AND usename = 'fan'",
+    );
+    assert_eq!(killed, "1");
 }
 
 /// The next patch on `ws`; panics on anything else.
@@ -346,18 +336,7 @@ async fn clients_on_two_servers_hammering_one_session_lose_nothing_and_double_no
 /// refuse the client's next op `OP_OUT_OF_ORDER`.
 #[tokio::test]
 async fn a_server_that_missed_another_servers_commits_takes_the_clients_next_op() {
-    let cluster = Arc::new(Cluster::start());
-    let db = cluster.create_db();
-    let a = spawn(&cluster.url(&db)).await;
-    // B connects as a role of its own, so that its listener can be kept
-    // from connecting again while A commits.
-    cluster.psql(
-        &db,
-        "CREATE ROLE fan LOGIN; GRANT CREATE ON SCHEMA public TO fan; \
-         GRANT ALL ON ALL TABLES IN SCHEMA public TO fan; \
-         GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO fan",
-    );
-    let b = spawn(&format!("postgres://fan@127.0.0.1:{}/{db}", cluster.port)).await;
+    let (cluster, db, a, b) = a_and_b_as_its_own_role().await;
     let s = create(a.addr, json!({"state": {}})).await;
     let c = client_id(7);
     let send = |addr, seq: u64| {
@@ -365,13 +344,7 @@ async fn a_server_that_missed_another_servers_commits_takes_the_clients_next_op(
         async move { acked(&http_op(addr, &s, &op(&c, seq, seq, json!({ "n": seq }), None)).await) }
     };
     assert_eq!(send(b.addr, 1).await, 2);
-    cluster.psql(&db, "ALTER ROLE fan NOLOGIN");
-    let killed = cluster.psql(
-        &db,
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-         WHERE application_name = 'sessile-fanout' AND usename = 'fan'",
-    );
-    assert_eq!(killed, "1");
+    cut_bs_listener(&cluster, &db);
     assert_eq!(send(a.addr, 2).await, 3);
     assert_eq!(send(a.addr, 3).await, 4);
     assert_eq!(send(b.addr, 4).await, 5);
@@ -381,19 +354,7 @@ async fn a_server_that_missed_another_servers_commits_takes_the_clients_next_op(
 
 #[tokio::test]
 async fn a_listener_that_lost_its_connection_catches_up_by_version() {
-    let cluster = Arc::new(Cluster::start());
-    let db = cluster.create_db();
-    let a = spawn(&cluster.url(&db)).await;
-    // B connects as a role of its own, so that its listener can be kept
-    // from connecting again while A commits.
-    cluster.psql(
-        &db,
-        "CREATE ROLE fan LOGIN; GRANT CREATE ON SCHEMA public TO fan; \
-         GRANT ALL ON ALL TABLES IN SCHEMA public TO fan; \
-         GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO fan",
-    );
-    let b_url = format!("postgres://fan@127.0.0.1:{}/{db}", cluster.port);
-    let b = spawn(&b_url).await;
+    let (cluster, db, a, b) = a_and_b_as_its_own_role().await;
     let s = create(a.addr, json!({"state": {}})).await;
     let c = client_id(1);
     let (mut ws_b, _) = Ws::hello(b.addr, &s, &client_id(2), 1).await;
@@ -404,13 +365,7 @@ async fn a_listener_that_lost_its_connection_catches_up_by_version() {
     assert_eq!(patch(&mut ws_b).await.0, 2);
 
     // B's listening connection goes, and cannot come back for now.
-    cluster.psql(&db, "ALTER ROLE fan NOLOGIN");
-    let killed = cluster.psql(
-        &db,
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-         WHERE application_name = 'sessile-fanout' AND usename = 'fan'",
-    );
-    assert_eq!(killed, "1");
+    cut_bs_listener(&cluster, &db);
     for seq in 2..=11u64 {
         let answer = http_op(a.addr, &s, &op(&c, seq, seq, json!({ "n": seq }), None)).await;
         assert_eq!(acked(&answer), seq + 1);

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use common::pg::{self, Cluster};
 use common::*;
 use serde_json::{json, Value};
-use sessile_server::store::{PostgresStore, Store};
+use sessile_server::store::{PostgresStore, SessionRecord, Store};
 
 /// A server in this process on a new database of `cluster`.
 async fn serve_on(cluster: &Arc<Cluster>) -> Server {
@@ -336,9 +336,28 @@ fn the_schema_is_versioned_and_a_newer_one_refused() {
     );
 }
 
+/// A new session's row at version 1, expiring at 1 s.
+fn record(id: &str, state: Value) -> SessionRecord {
+    SessionRecord {
+        id: id.into(),
+        token_hash: vec![0; 32],
+        flow: "checkout".into(),
+        flow_table: None,
+        status: "cart".into(),
+        status_since_ms: 1,
+        key: None,
+        state,
+        version: 1,
+        created_at_ms: 1,
+        updated_at_ms: 1,
+        expires_at_ms: 1_000,
+        clients: Default::default(),
+    }
+}
+
 #[test]
 fn a_new_expiry_another_server_stored_is_not_overwritten_at_the_same_version() {
-    use sessile_server::store::{Change, SessionRecord, Stored};
+    use sessile_server::store::{Change, Stored};
     let cluster = pg::shared();
     let name = cluster.create_db();
     let url = cluster.url(&name);
@@ -346,21 +365,7 @@ fn a_new_expiry_another_server_stored_is_not_overwritten_at_the_same_version() {
         PostgresStore::open(&url).unwrap(),
         PostgresStore::open(&url).unwrap(),
     );
-    let rec = SessionRecord {
-        id: "0".repeat(32),
-        token_hash: vec![0; 32],
-        flow: "checkout".into(),
-        flow_table: None,
-        status: "cart".into(),
-        status_since_ms: 1,
-        key: None,
-        state: json!({}),
-        version: 1,
-        created_at_ms: 1,
-        updated_at_ms: 1,
-        expires_at_ms: 1_000,
-        clients: Default::default(),
-    };
+    let rec = record(&"0".repeat(32), json!({}));
     let read = Stored::of(&rec);
     a.commit(&[Change::Upsert {
         record: rec.clone(),
@@ -397,5 +402,41 @@ fn a_new_expiry_another_server_stored_is_not_overwritten_at_the_same_version() {
             "SELECT version || ' ' || expires_at || ' ' || state FROM sessions"
         ),
         "1 9000 {}"
+    );
+}
+
+#[test]
+fn a_patch_after_a_remove_in_the_same_batch_is_not_kept() {
+    use sessile::core::protocol::LoggedPatch;
+    use sessile_server::store::Change;
+    let cluster = pg::shared();
+    let name = cluster.create_db();
+    let mut store = PostgresStore::open(&cluster.url(&name)).unwrap();
+    let id = "1".repeat(32);
+    let rec = record(&id, json!({"email": "a@example.com"}));
+    let late = LoggedPatch {
+        version: 2,
+        patch: json!({"email": "b@example.com"}),
+        status: None,
+        op: None,
+    };
+    store
+        .commit(&[
+            Change::Upsert {
+                record: rec,
+                stored: None,
+            },
+            Change::Remove(id.clone()),
+            Change::Patch {
+                session: id.clone(),
+                patch: late,
+            },
+        ])
+        .unwrap();
+    assert!(store.load(&id).unwrap().is_none());
+    assert_eq!(
+        cluster.psql(&name, "SELECT count(*) FROM patches"),
+        "0",
+        "its state values linger"
     );
 }

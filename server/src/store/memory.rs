@@ -175,7 +175,16 @@ impl Store for MemoryStore {
                 "commit refused (MemoryStore::refuse_next_commits)",
             ));
         }
+        // As in SQLite: a patch of a session the batch removed (and has not
+        // written again) is dropped.
+        let mut removed: Vec<&str> = Vec::new();
         for change in changes {
+            match change {
+                Change::Patch { session, .. } if removed.contains(&session.as_str()) => continue,
+                Change::Upsert { record, .. } => removed.retain(|id| *id != record.id),
+                Change::Remove(id) => removed.push(id),
+                _ => {}
+            }
             inner.write(change);
         }
         Ok(())
@@ -333,5 +342,29 @@ mod tests {
         store.commit(&[Change::Remove("s".into())]).unwrap();
         assert!(store.load("s").unwrap().is_none());
         assert_eq!(store.audit("s", 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_patch_after_a_remove_in_the_same_batch_is_dropped() {
+        let mut store = MemoryStore::new();
+        let view = store.clone();
+        let upsert = Change::Upsert {
+            record: record("s", 1),
+            stored: None,
+        };
+        let late = Change::Patch {
+            session: "s".into(),
+            patch: patch(2),
+        };
+        store
+            .commit(&[upsert.clone(), Change::Remove("s".into()), late.clone()])
+            .unwrap();
+        assert!(view.ids().is_empty());
+        assert!(view.patch_log("s").is_empty(), "its state values linger");
+        // Written again after the removal, it keeps its patches.
+        store
+            .commit(&[Change::Remove("s".into()), upsert, late])
+            .unwrap();
+        assert_eq!(view.patch_log("s"), vec![patch(2)]);
     }
 }

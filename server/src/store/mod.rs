@@ -129,7 +129,9 @@ pub enum Change {
     },
     /// Append to the audit log.
     Audit(AuditEntry),
-    /// Delete the session and its patches (audit stays).
+    /// Delete the session and its patches (audit stays). A patch of it
+    /// later in the same batch is dropped, unless an upsert writes the
+    /// session again first: no row would ever delete it.
     Remove(String),
     /// Delete the session's patches older than `version` (they hold state
     /// values; the session was ended or expired and its state erased).

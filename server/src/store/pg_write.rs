@@ -115,9 +115,14 @@ pub(super) fn write_batch(
     changes: &[Change],
 ) -> Result<(), WriteError> {
     let mut p = Pending::default();
+    // Sessions this batch removed and has not written again since: a later
+    // patch of one is dropped (no row, nothing would delete it).
+    let mut removed: HashSet<&str> = HashSet::new();
     for change in changes {
         match change {
+            Change::Patch { session, .. } if removed.contains(session.as_str()) => {}
             Change::Upsert { record, stored } => {
+                removed.remove(record.id.as_str());
                 if p.rows.contains(record.id.as_str()) {
                     flush_rows(c, w, &mut p)?;
                 }
@@ -146,6 +151,7 @@ pub(super) fn write_batch(
                 flush_patches(c, w, &mut p)?;
                 c.execute(&w.delete_session, &[id])?;
                 c.execute(&w.delete_patches, &[id])?;
+                removed.insert(id);
             }
         }
     }

@@ -313,18 +313,20 @@ impl Store for SqliteStore {
 
     fn scan_key(&mut self, key: &str, now_ms: u64) -> Result<Vec<Summary>, SessileError> {
         self.ready()?;
+        // Every row of the key, its expiry read as it is now: the journal
+        // may hold a later one than the row.
         let mut st = self
             .conn
-            .prepare_cached(&format!(
-                "{SUMMARY_COLUMNS} FROM sessions WHERE key = ?1 AND expires_at > ?2"
-            ))
+            .prepare_cached(&format!("{SUMMARY_COLUMNS} FROM sessions WHERE key = ?1"))
             .map_err(storage_error)?;
         let rows = st
-            .query_map(params![key, now_ms as i64], summary_from)
+            .query_map(params![key], summary_from)
             .and_then(|rows| rows.collect())
             .map_err(storage_error)?;
         drop(st);
-        Ok(self.current(rows))
+        let mut live = self.current(rows);
+        live.retain(|s| s.expires_at_ms > now_ms);
+        Ok(live)
     }
 
     fn commit(&mut self, changes: &[Change]) -> Result<(), SessileError> {

@@ -1,10 +1,12 @@
 //! Helpers shared by the integration tests: the real server on a free
 //! loopback port with a temporary SQLite file (or, with
 //! `SESSILE_TEST_DATABASE=postgres`, a database of a throwaway PostgreSQL
-//! cluster: `pg.rs`), a raw HTTP/1.1 client, a WebSocket client speaking the
-//! protocol, and direct reads of the database.
+//! cluster: `pg.rs`), the real binary as a child process (`binary.rs`), a
+//! raw HTTP/1.1 client, a WebSocket client speaking the protocol, and direct
+//! reads of the database.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod pg;
 pub mod proxy;
 

@@ -14,11 +14,18 @@
 //! as the engine last committed it and its unwritten patches). Opening the
 //! file (and recovering from a failed commit) replays the table instead:
 //! each session's row, then its journal rows of later versions in order,
-//! written back as rows and patch log, the journal emptied.
+//! written back as rows and patch log, the journal emptied, all in one
+//! transaction (a replay cut short leaves the file to replay again).
+//!
+//! A session's ops are journaled only from the version its row holds (or
+//! the journal, when it holds changes of it): the replay goes on from the
+//! row, so a session without one (removed) is written as a row instead.
+//! Erasure deletes a session's journal rows (memory lists them), after
+//! writing its row when the journal held changes of it.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Value};
 use sessile::core::error::SessileError;
 use sessile::core::merge_patch;
@@ -65,6 +72,10 @@ pub(super) struct Journal {
     /// The journal rows in the table, oldest first, with their session.
     rows: VecDeque<(i64, String)>,
     /// The rows in the table of each session (for erasure), oldest first.
+    /// Exact: every row is appended, and deleted, through this memory, and
+    /// when a commit fails the table is replayed and emptied before the
+    /// next use (an index of the table by session would cost every append
+    /// a write at a random place: a fifth of the store's ops/s).
     rows_of: HashMap<String, VecDeque<i64>>,
     /// The newest row written.
     tail: i64,
@@ -107,74 +118,39 @@ impl Journal {
             .filter(|c| matches!(c, Change::Upsert { .. }))
             .count();
         let heavy = self.from > 0 && upserts >= self.from;
-        let mut patches: HashMap<&str, Vec<&LoggedPatch>> = HashMap::new();
-        let mut erased: HashSet<&str> = HashSet::new();
-        for change in changes {
-            match change {
-                Change::Patch { session, patch } => {
-                    patches.entry(session.as_str()).or_default().push(patch)
-                }
-                Change::ErasePatchesBefore { session, .. } => {
-                    erased.insert(session.as_str());
-                }
-                Change::Remove(id) => {
-                    erased.insert(id.as_str());
-                }
-                _ => {}
-            }
-        }
-        // The sessions whose ops this batch appends to the journal.
-        let mut journaled: HashMap<&str, &SessionRecord> = HashMap::new();
-        if heavy {
-            for change in changes {
-                let Change::Upsert {
-                    record,
-                    stored: Some(stored),
-                } = change
-                else {
-                    continue;
-                };
-                let stored = stored.version;
-                let id = record.id.as_str();
-                let Some(mine) = patches.get(id) else {
-                    continue;
-                };
-                let held = self.pending.get(id).map_or(0, |p| p.patches.len());
-                let contiguous = mine
-                    .iter()
-                    .enumerate()
-                    .all(|(i, p)| p.version == stored + 1 + i as u64);
-                let in_step = self
-                    .pending
-                    .get(id)
-                    .is_none_or(|p| p.record.version == stored);
-                if contiguous
-                    && in_step
-                    && stored + mine.len() as u64 == record.version
-                    && held + mine.len() <= SNAPSHOT_EVERY
-                    && !erased.contains(id)
-                {
-                    journaled.insert(id, record);
-                }
-            }
-        }
+        let journaled = if heavy {
+            self.journaled(tx, changes)?
+        } else {
+            HashMap::new()
+        };
+        // Sessions this batch removed and has not written again since: a
+        // later patch of one is dropped (no row, nothing would delete it).
+        let mut removed: HashSet<&str> = HashSet::new();
         for change in changes {
             match change {
                 Change::Upsert { record, .. } if journaled.contains_key(record.id.as_str()) => {}
                 Change::Upsert { record, .. } => {
                     // Its row is this change; its journaled patches go to the log.
+                    removed.remove(record.id.as_str());
                     self.fold(tx, &record.id, false)?;
                     write(tx, change)?;
                 }
+                Change::Patch { session, .. } if removed.contains(session.as_str()) => {}
                 Change::Patch { session, patch } => match journaled.get(session.as_str()) {
                     Some(record) => self.append(tx, record, patch)?,
                     None => write(tx, change)?,
                 },
-                Change::ErasePatchesBefore { session: id, .. } | Change::Remove(id) => {
-                    // Its row was written by its upsert (or is deleted):
-                    // nothing of it stays in the journal.
+                Change::ErasePatchesBefore { session: id, .. } => {
+                    // Its row holds what the journal did (written here
+                    // unless its upsert came first): none of it stays there.
+                    self.fold(tx, id, true)?;
+                    self.erase(tx, id)?;
+                    write(tx, change)?;
+                }
+                Change::Remove(id) => {
                     self.forget(id);
                     self.erase(tx, id)?;
+                    removed.insert(id);
                     write(tx, change)?;
                 }
                 Change::Audit(_) => write(tx, change)?,
@@ -186,6 +162,69 @@ impl Journal {
             }
         }
         self.settle(tx, heavy)
+    }
+
+    /// The sessions of a heavy batch whose ops go to the journal, with the
+    /// record of each: those with one upsert in the batch, from the version
+    /// the journal (or, for a session it does not hold, the row) has, and
+    /// the patches up to the upsert's version, neither erased nor removed,
+    /// within [`SNAPSHOT_EVERY`].
+    fn journaled<'c>(
+        &self,
+        tx: &Transaction<'_>,
+        changes: &'c [Change],
+    ) -> rusqlite::Result<HashMap<&'c str, &'c SessionRecord>> {
+        let mut patches: HashMap<&str, Vec<&LoggedPatch>> = HashMap::new();
+        let mut upserts: HashMap<&str, usize> = HashMap::new();
+        let mut erased: HashSet<&str> = HashSet::new();
+        for change in changes {
+            match change {
+                Change::Upsert { record, .. } => *upserts.entry(&record.id).or_default() += 1,
+                Change::Patch { session, patch } => patches.entry(session).or_default().push(patch),
+                Change::ErasePatchesBefore { session: id, .. } | Change::Remove(id) => {
+                    erased.insert(id);
+                }
+                Change::Audit(_) => {}
+            }
+        }
+        let mut journaled = HashMap::new();
+        for change in changes {
+            let Change::Upsert {
+                record,
+                stored: Some(stored),
+            } = change
+            else {
+                continue;
+            };
+            let stored = stored.version;
+            let id = record.id.as_str();
+            let Some(mine) = patches.get(id) else {
+                continue;
+            };
+            let held = self.pending.get(id).map_or(0, |p| p.patches.len());
+            let contiguous = mine
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p.version == stored + 1 + i as u64);
+            if !contiguous
+                || stored + mine.len() as u64 != record.version
+                || held + mine.len() > SNAPSHOT_EVERY
+                || erased.contains(id)
+                || upserts[id] != 1
+            {
+                continue;
+            }
+            let in_step = match self.pending.get(id) {
+                Some(p) => p.record.version == stored,
+                // A replay goes on from the row: it must be there, at that
+                // version (a session removed since has none).
+                None => row_version(tx, id)? == Some(stored),
+            };
+            if in_step {
+                journaled.insert(id, record);
+            }
+        }
+        Ok(journaled)
     }
 
     /// Appends one patch of a journaled session; its last patch of the
@@ -335,6 +374,14 @@ impl Journal {
         *self = Journal::new(self.from);
         Ok(())
     }
+}
+
+/// The version of session `id`'s row, if it has one.
+fn row_version(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<u64>> {
+    tx.prepare_cached("SELECT version FROM sessions WHERE id = ?1")?
+        .query_row([id], |r| r.get::<_, i64>(0))
+        .optional()
+        .map(|v| v.map(|v| v as u64))
 }
 
 /// One journal row as read back.

@@ -1,7 +1,7 @@
 //! The journal's storage shape: what a reopened file rebuilds, what the
 //! snapshot interval bounds, what erasure leaves.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 use serde_json::{json, Value};
@@ -34,6 +34,7 @@ fn new_record(i: usize) -> SessionRecord {
 }
 
 /// What the engine keeps: each session's record and patch log.
+#[derive(Clone)]
 struct Model {
     records: Vec<SessionRecord>,
     recent: Vec<Vec<LoggedPatch>>,
@@ -147,58 +148,155 @@ fn count(db: &Path, sql: &str) -> i64 {
         .unwrap()
 }
 
+/// A store on a file of its own, with [`SESSIONS`] sessions created.
+struct Fixture {
+    /// Keeps the directory alive.
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    store: SqliteStore,
+    model: Model,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        let mut store = SqliteStore::open(&db).unwrap();
+        let model = Model::create(&mut store, SESSIONS);
+        Fixture {
+            _dir: dir,
+            db,
+            store,
+            model,
+        }
+    }
+
+    /// One batch of `ops` ops on every session.
+    fn ops_on_all(&mut self, ops: usize, step: u64) {
+        let all = self.model.all();
+        self.model.ops(&mut self.store, &all, ops, step);
+    }
+
+    /// Opens the file again (replaying its journal), as a restarted server
+    /// does, in place of the store.
+    fn reopen(&mut self) {
+        self.store = SqliteStore::open(&self.db).unwrap();
+    }
+
+    /// Every session reads back as the model holds it.
+    fn check(&mut self, when: &str) {
+        self.model.check(&mut self.store, when);
+    }
+
+    /// [`Fixture::check`], then the same once the file is opened again.
+    fn check_and_reopen(&mut self, when: &str) {
+        self.check(when);
+        self.reopen();
+        self.check(&format!("{when}, reopened"));
+    }
+
+    /// The changes of one batch of `ops` ops on every session, not committed.
+    fn batch_on_all(&mut self, ops: usize, step: u64) -> Vec<Change> {
+        let all = self.model.all();
+        self.model.batch(&all, ops, step)
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        count(&self.db, sql)
+    }
+
+    /// Journal rows of session `i`.
+    fn journal_rows_of(&self, i: usize) -> i64 {
+        let id = &self.model.records[i].id;
+        self.count(&format!(
+            "SELECT count(*) FROM journal WHERE session_id = '{id}'"
+        ))
+    }
+}
+
 #[test]
 fn a_reopened_file_rebuilds_every_version_the_rows_do_not_have() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
-    let mut store = SqliteStore::open(&db).unwrap();
-    let mut model = Model::create(&mut store, SESSIONS);
-    let all = model.all();
+    let mut f = Fixture::new();
     for step in 0..10 {
-        model.ops(&mut store, &all, 2, step);
+        f.ops_on_all(2, step);
     }
     // 20 versions each, none in the rows yet: they are in the journal only.
     assert_eq!(
-        count(&db, "SELECT count(*) FROM sessions WHERE version = 1"),
+        f.count("SELECT count(*) FROM sessions WHERE version = 1"),
         SESSIONS as i64
     );
     assert_eq!(
-        count(&db, "SELECT count(*) FROM journal"),
+        f.count("SELECT count(*) FROM journal"),
         (SESSIONS * 20) as i64
     );
-    model.check(&mut store, "running");
-    drop(store);
+    f.check("running");
 
-    let mut store = SqliteStore::open(&db).unwrap();
-    model.check(&mut store, "reopened");
-    assert_eq!(count(&db, "SELECT count(*) FROM journal"), 0);
+    f.reopen();
+    f.check("reopened");
+    assert_eq!(f.count("SELECT count(*) FROM journal"), 0);
     assert_eq!(
-        count(&db, "SELECT count(*) FROM sessions WHERE version = 21"),
+        f.count("SELECT count(*) FROM sessions WHERE version = 21"),
         SESSIONS as i64
     );
     // And it goes on from there.
-    model.ops(&mut store, &all, 3, 99);
-    model.check(&mut store, "after more ops");
+    f.ops_on_all(3, 99);
+    f.check("after more ops");
+}
+
+#[test]
+fn a_replay_that_fails_midway_leaves_the_file_to_replay_again() {
+    let mut f = Fixture::new();
+    for step in 0..3 {
+        f.ops_on_all(2, step);
+    }
+    let journaled = f.count("SELECT count(*) FROM journal");
+    assert_eq!(journaled, (SESSIONS * 6) as i64);
+    // The replay on open fails after writing some sessions' patches (as a
+    // full disk would, or a process killed before its commit).
+    let fail = "CREATE TRIGGER fail_midway AFTER INSERT ON patches \
+                WHEN (SELECT count(*) FROM patches) > 50 \
+                BEGIN SELECT RAISE(ABORT, 'disk full'); END;";
+    Connection::open(&f.db)
+        .unwrap()
+        .execute_batch(fail)
+        .unwrap();
+    let failed = SqliteStore::open(&f.db).err().expect("the replay fails");
+    assert!(failed.to_string().contains("disk full"), "{failed}");
+    // Nothing of it stayed: the rows as they were, the journal whole.
+    assert_eq!(f.count("SELECT count(*) FROM journal"), journaled);
+    assert_eq!(f.count("SELECT count(*) FROM patches"), 0);
+    assert_eq!(
+        f.count("SELECT count(*) FROM sessions WHERE version = 1"),
+        SESSIONS as i64
+    );
+    Connection::open(&f.db)
+        .unwrap()
+        .execute_batch("DROP TRIGGER fail_midway")
+        .unwrap();
+    // Opened again (twice): every version once, none applied twice.
+    f.reopen();
+    f.check("replayed after a failed replay");
+    f.reopen();
+    f.check("replayed twice");
+    assert_eq!(
+        f.count("SELECT count(*) FROM patches"),
+        (SESSIONS * 6) as i64
+    );
 }
 
 #[test]
 fn the_snapshot_interval_bounds_what_the_journal_holds() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
-    let mut store = SqliteStore::open(&db).unwrap();
-    let mut model = Model::create(&mut store, SESSIONS);
-    let all = model.all();
+    let mut f = Fixture::new();
     let behind = "SELECT coalesce(max(j.version - s.version), 0) FROM journal j \
          JOIN sessions s ON s.id = j.session_id";
     for step in 0..60 {
-        model.ops(&mut store, &all, 3, step);
-        let most = count(&db, behind);
+        f.ops_on_all(3, step);
+        let most = f.count(behind);
         assert!(
             most <= SNAPSHOT_EVERY as i64,
             "step {step}: a row {most} versions behind"
         );
-        let log = count(
-            &db,
+        let log = f.count(
             "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM patches GROUP BY session_id)",
         );
         assert!(
@@ -207,58 +305,39 @@ fn the_snapshot_interval_bounds_what_the_journal_holds() {
         );
     }
     // 180 versions each: the rows were written along the way.
-    assert!(count(&db, "SELECT min(version) FROM sessions") > 180 - SNAPSHOT_EVERY as i64);
-    model.check(&mut store, "after 180 versions");
+    assert!(f.count("SELECT min(version) FROM sessions") > 180 - SNAPSHOT_EVERY as i64);
+    f.check("after 180 versions");
 }
 
 #[test]
 fn a_quiet_batch_writes_the_rows_and_empties_the_journal() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
-    let mut store = SqliteStore::open(&db).unwrap();
-    let mut model = Model::create(&mut store, SESSIONS);
-    let all = model.all();
-    model.ops(&mut store, &all, 2, 0);
-    assert!(count(&db, "SELECT count(*) FROM journal") > 0);
-    model.ops(&mut store, &[3], 1, 1);
-    assert_eq!(count(&db, "SELECT count(*) FROM journal"), 0);
+    let mut f = Fixture::new();
+    f.ops_on_all(2, 0);
+    assert!(f.count("SELECT count(*) FROM journal") > 0);
+    f.model.ops(&mut f.store, &[3], 1, 1);
+    assert_eq!(f.count("SELECT count(*) FROM journal"), 0);
     assert_eq!(
-        count(&db, "SELECT count(*) FROM sessions WHERE version = 3"),
+        f.count("SELECT count(*) FROM sessions WHERE version = 3"),
         SESSIONS as i64 - 1
     );
-    model.check(&mut store, "quiet");
+    f.check("quiet");
 }
 
-#[test]
-fn erasing_a_session_removes_its_journal_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
-    let mut store = SqliteStore::open(&db).unwrap();
-    let mut model = Model::create(&mut store, SESSIONS);
-    let all = model.all();
-    model.ops(&mut store, &all, 2, 0);
-    // The last two: their journal rows come after the others' first ones.
-    let (e, r) = (SESSIONS - 1, SESSIONS - 2);
-    let (erased, removed) = (model.records[e].id.clone(), model.records[r].id.clone());
-    let rows_of = |id: &str| format!("SELECT count(*) FROM journal WHERE session_id = '{id}'");
-    assert_eq!(count(&db, &rows_of(&erased)), 2);
-    // In a batch heavy enough to journal the others' ops.
-    let others: Vec<usize> = (0..SESSIONS - 2).collect();
-    let mut batch = model.batch(&others, 1, 1);
-    let mut cleared = model.records[e].clone();
+/// The changes that erase session `i`'s state (as the engine ends it):
+/// its row cleared at the next version, the patch that says so, and the
+/// older patches dropped. The record is the cleared one.
+fn erase_changes(model: &Model, i: usize) -> (SessionRecord, Vec<Change>) {
+    let id = model.records[i].id.clone();
+    let mut cleared = model.records[i].clone();
     cleared.state = json!({});
     cleared.version += 1;
-    let stored = Stored::of(&model.records[e]);
-    batch.insert(
-        0,
+    let changes = vec![
         Change::Upsert {
             record: cleared.clone(),
-            stored: Some(stored),
+            stored: Some(Stored::of(&model.records[i])),
         },
-    );
-    batch.extend([
         Change::Patch {
-            session: erased.clone(),
+            session: id.clone(),
             patch: LoggedPatch {
                 version: cleared.version,
                 patch: json!({"n": null, "big": null, "step": null, "k": null}),
@@ -267,31 +346,174 @@ fn erasing_a_session_removes_its_journal_rows() {
             },
         },
         Change::ErasePatchesBefore {
-            session: erased.clone(),
+            session: id,
             version: cleared.version,
         },
-        Change::Remove(removed.clone()),
-    ]);
-    store.commit(&batch).unwrap();
+    ];
+    (cleared, changes)
+}
+
+#[test]
+fn erasing_a_session_removes_its_journal_rows() {
+    let mut f = Fixture::new();
+    f.ops_on_all(2, 0);
+    // The last two: their journal rows come after the others' first ones.
+    let (e, r) = (SESSIONS - 1, SESSIONS - 2);
+    let (erased, removed) = (f.model.records[e].id.clone(), f.model.records[r].id.clone());
+    assert_eq!(f.journal_rows_of(e), 2);
+    // In a batch heavy enough to journal the others' ops.
+    let others: Vec<usize> = (0..SESSIONS - 2).collect();
+    let mut batch = f.model.batch(&others, 1, 1);
+    let (cleared, erase) = erase_changes(&f.model, e);
+    let mut erase = erase.into_iter();
+    batch.insert(0, erase.next().unwrap());
+    batch.extend(erase);
+    batch.push(Change::Remove(removed.clone()));
+    f.store.commit(&batch).unwrap();
     assert!(
-        count(&db, "SELECT count(*) FROM journal") > 0,
+        f.count("SELECT count(*) FROM journal") > 0,
         "the others' ops are journaled"
     );
-    for id in [&erased, &removed] {
-        assert_eq!(count(&db, &rows_of(id)), 0, "{id}");
+    for i in [e, r] {
+        assert_eq!(f.journal_rows_of(i), 0, "session {i}");
     }
     assert_eq!(
-        count(
-            &db,
-            &format!("SELECT count(*) FROM patches WHERE session_id = '{erased}'")
-        ),
+        f.count(&format!(
+            "SELECT count(*) FROM patches WHERE session_id = '{erased}'"
+        )),
         1
     );
-    assert!(store.load(&removed).unwrap().is_none());
-    drop(store);
-    let mut store = SqliteStore::open(&db).unwrap();
-    assert_eq!(store.load(&erased).unwrap().unwrap().record, cleared);
-    assert!(store.load(&removed).unwrap().is_none());
+    assert!(f.store.load(&removed).unwrap().is_none());
+    f.reopen();
+    assert_eq!(f.store.load(&erased).unwrap().unwrap().record, cleared);
+    assert!(f.store.load(&removed).unwrap().is_none());
+}
+
+#[test]
+fn erasure_after_a_failed_commit_leaves_no_journal_row() {
+    let mut f = Fixture::new();
+    f.ops_on_all(2, 0);
+    // A heavy batch fails at its last write (its ops were appended): the
+    // store's memory is dropped, the file stays as it was.
+    let before = f.model.clone();
+    let batch = f.batch_on_all(1, 1);
+    let fail = "CREATE TRIGGER fail_audit BEFORE INSERT ON audit \
+                BEGIN SELECT RAISE(ABORT, 'disk full'); END;";
+    Connection::open(&f.db)
+        .unwrap()
+        .execute_batch(fail)
+        .unwrap();
+    assert!(f.store.commit(&batch).is_err());
+    Connection::open(&f.db)
+        .unwrap()
+        .execute_batch("DROP TRIGGER fail_audit")
+        .unwrap();
+    f.model = before;
+    // The session ends: its state is erased, and none of it stays in the
+    // journal (replayed, then written by the next commit).
+    let e = SESSIONS - 1;
+    let (cleared, erase) = erase_changes(&f.model, e);
+    let Change::Patch { patch, .. } = &erase[1] else {
+        unreachable!()
+    };
+    f.model.recent[e] = vec![patch.clone()];
+    f.model.records[e] = cleared;
+    f.store.commit(&erase).unwrap();
+    assert_eq!(f.journal_rows_of(e), 0);
+    f.check_and_reopen("erased after a failed commit");
+}
+
+#[test]
+fn erasing_patches_without_the_sessions_row_keeps_its_journaled_versions() {
+    let mut f = Fixture::new();
+    f.ops_on_all(2, 0);
+    // The store is told to drop session 0's older patches, and nothing
+    // else of it (no row in the batch): its journaled versions stay.
+    let id = f.model.records[0].id.clone();
+    let version = f.model.records[0].version;
+    f.store
+        .commit(&[Change::ErasePatchesBefore {
+            session: id.clone(),
+            version,
+        }])
+        .unwrap();
+    f.model.recent[0].retain(|p| p.version >= version);
+    assert_eq!(f.journal_rows_of(0), 0);
+    f.check_and_reopen("patches erased");
+}
+
+#[test]
+fn an_upsert_of_a_removed_session_writes_its_row() {
+    let mut f = Fixture::new();
+    let id = f.model.records[0].id.clone();
+    f.store.commit(&[Change::Remove(id.clone())]).unwrap();
+    // The engine, holding it from before, writes it again in a heavy batch.
+    f.ops_on_all(2, 0);
+    assert_eq!(f.journal_rows_of(0), 0, "no journal without a row");
+    f.check_and_reopen("written again");
+}
+
+#[test]
+fn two_upserts_of_one_session_in_a_batch_keep_the_last() {
+    let mut f = Fixture::new();
+    let mut batch = f.batch_on_all(2, 0);
+    // Session 0 is extended after its ops, in the same batch.
+    let before = Stored::of(&f.model.records[0]);
+    f.model.records[0].expires_at_ms += 60_000;
+    let extended = f.model.records[0].clone();
+    assert_eq!(before.version, extended.version);
+    batch.push(Change::Upsert {
+        record: extended,
+        stored: Some(before),
+    });
+    f.store.commit(&batch).unwrap();
+    f.check_and_reopen("extended");
+}
+
+#[test]
+fn a_patch_after_a_remove_in_the_same_batch_is_not_kept() {
+    let mut f = Fixture::new();
+    let mut batch = f.batch_on_all(1, 0);
+    let id = f.model.records[0].id.clone();
+    let late = f.model.recent[0][0].clone();
+    batch.push(Change::Remove(id.clone()));
+    batch.push(Change::Patch {
+        session: id.clone(),
+        patch: late,
+    });
+    f.store.commit(&batch).unwrap();
+    assert!(f.store.load(&id).unwrap().is_none());
+    let left = format!("SELECT count(*) FROM patches WHERE session_id = '{id}'");
+    assert_eq!(f.count(&left), 0, "its state values linger");
+    assert_eq!(f.journal_rows_of(0), 0);
+}
+
+#[test]
+fn a_key_scan_sees_an_expiry_only_the_journal_holds() {
+    let mut f = Fixture::new();
+    let mut batch = f.batch_on_all(2, 0);
+    // Every session extended in the batch of its ops: the rows keep the
+    // old expiry until they are written.
+    let old = f.model.records[0].expires_at_ms;
+    for change in &mut batch {
+        if let Change::Upsert { record, .. } = change {
+            record.expires_at_ms = old + 60_000;
+        }
+    }
+    for r in &mut f.model.records {
+        r.expires_at_ms = old + 60_000;
+    }
+    f.store.commit(&batch).unwrap();
+    assert!(f.journal_rows_of(0) > 0);
+    let live = f.store.scan_key("k0", old + 1).unwrap();
+    let want = f
+        .model
+        .records
+        .iter()
+        .filter(|r| r.key.as_deref() == Some("k0"));
+    assert_eq!(live.len(), want.count(), "sessions past their old expiry");
+    assert!(f.store.scan_key("k0", old + 60_000).unwrap().is_empty());
+    f.check("extended");
 }
 
 #[test]

@@ -551,6 +551,7 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
         ("sweepsSkipped", "sessile_sweeps_skipped_total", "counter"),
         ("wsOpen", "sessile_websocket_connections", "gauge"),
         ("longPollsOpen", "sessile_long_polls_open", "gauge"),
+        ("pushChannels", "sessile_push_channels", "gauge"),
         (
             "wsUnauthenticated",
             "sessile_websocket_unauthenticated",

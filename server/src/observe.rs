@@ -137,6 +137,7 @@ pub fn live_figures(m: &Metrics) -> serde_json::Map<String, Value> {
         ("fanoutRefreshed", &m.fanout_refreshed),
         ("sweeps", &m.sweeps_run),
         ("sweepsSkipped", &m.sweeps_skipped),
+        ("pushChannels", &m.push_channels),
     ] {
         out.insert(name.into(), get(counter));
     }

@@ -430,11 +430,15 @@ impl Sessions {
     pub fn hello(&mut self, h: &Hello, now: u64) -> Result<Welcome> {
         self.usable(&h.session, &h.token, now)?;
         let heartbeat_ms = self.limits.heartbeat_ms;
+        let hub = self.hub.clone();
         let live = self.live(&h.session)?;
         let have = h.have_version;
         let catch_up = CatchUp::since(have, live.rec.version, &live.recent, || {
             live.rec.state.clone()
         })?;
+        // What its listeners here were told: an expiry another server
+        // sets later is pushed to them as `extended` (see `live`).
+        hub.tell_expiry(&h.session, live.rec.expires_at_ms);
         Ok(Welcome {
             protocol: PROTOCOL_VERSION,
             version: live.rec.version,

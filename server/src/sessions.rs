@@ -219,7 +219,9 @@ impl Sessions {
         } else {
             for id in &dirty {
                 if let Some(live) = self.cache.get_mut(id) {
-                    live.stored = Some(Stored::of(&live.rec));
+                    // A new row is inserted at revision 0; every update bumps it.
+                    let rev = live.stored.map_or(0, |s| s.rev + 1);
+                    live.stored = Some(Stored::at(&live.rec, rev));
                 }
             }
         }
@@ -293,7 +295,7 @@ impl Sessions {
                 }
             }
             let live = Live {
-                stored: Some(Stored::of(&loaded.record)),
+                stored: Some(Stored::at(&loaded.record, loaded.rev)),
                 flow,
                 recent: loaded.recent.into(),
                 rec: loaded.record,
@@ -856,19 +858,20 @@ impl Sessions {
     /// memory (whose notification has not arrived yet); the copy is then
     /// forgotten, to be read again. A refusal that writes nothing
     /// (`OP_OUT_OF_ORDER`) asks first: no conditional write would catch a
-    /// decision made on an old copy. One read of the version (none changed
-    /// in the batch under way, whose commit checks for itself).
+    /// decision made on an old copy. One read of the row's version, expiry
+    /// and revision (none for a session changed in the batch under way,
+    /// whose commit checks for itself, nor with a store only this server
+    /// writes).
     fn moved_elsewhere(&mut self, id: &str) -> Result<bool> {
-        if self.dirty.contains(id) {
+        if !self.store.shared() || self.dirty.contains(id) {
             return Ok(false);
         }
-        let Some(cached) = self.cache.get(id).map(|l| l.rec.version) else {
+        let Some(cached) = self.cache.get(id).and_then(|l| l.stored) else {
             return Ok(false);
         };
         let stamps = self.store.stamps(&[id.to_string()])?;
-        // Version 0: removed there.
-        let stored = stamps.first().map_or(0, |(_, v, _)| *v);
-        if stored != 0 && stored <= cached {
+        // None: removed there.
+        if stamps.first().map(|(_, s)| *s) == Some(cached) {
             return Ok(false);
         }
         self.cache.remove(id);
@@ -887,7 +890,7 @@ impl Sessions {
             .store
             .stamps(&ids)?
             .into_iter()
-            .map(|(id, v, e)| (id, (v, e)))
+            .map(|(id, s)| (id, (s.version, s.expires_at_ms)))
             .collect();
         for id in ids {
             let (version, expires_at) = stamps.get(&id).copied().unwrap_or((0, 0));

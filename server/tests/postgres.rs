@@ -323,7 +323,7 @@ fn the_schema_is_versioned_and_a_newer_one_refused() {
     PostgresStore::open(&url).unwrap();
     assert_eq!(
         cluster.psql(&name, "SELECT version FROM sessile_schema"),
-        "1"
+        "2"
     );
     cluster.psql(&name, "UPDATE sessile_schema SET version = 99");
     let err = PostgresStore::open(&url)
@@ -331,7 +331,7 @@ fn the_schema_is_versioned_and_a_newer_one_refused() {
         .expect("a newer schema opened");
     assert!(
         err.to_string()
-            .contains("schema version 99, newer than this server's 1"),
+            .contains("schema version 99, newer than this server's 2"),
         "{err}"
     );
 }
@@ -397,5 +397,70 @@ fn a_new_expiry_another_server_stored_is_not_overwritten_at_the_same_version() {
             "SELECT version || ' ' || expires_at || ' ' || state FROM sessions"
         ),
         "1 9000 {}"
+    );
+}
+
+/// Waits (5 s at most) until server `addr` shows session `s` at `version`:
+/// it heard of another server's commit.
+async fn settled(addr: std::net::SocketAddr, s: &Sess, version: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let v = view(addr, s).await.json();
+        if v["version"] == version {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never at {version}: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_op_on_one_server_is_not_undone_by_another_servers_older_copy() {
+    let cluster = pg::shared();
+    let a = serve_on(&cluster).await;
+    let b = a.restart().await;
+    let s = create(a.addr, json!({"state": {}})).await;
+    let (c, d) = (client_id(1), client_id(2));
+    assert_eq!(
+        acked(&http_op(b, &s, &op(&d, 1, 1, json!({"d": 1}), None)).await),
+        2
+    );
+    settled(a.addr, &s, 2).await;
+    assert_eq!(
+        acked(&http_op(a.addr, &s, &op(&c, 1, 2, json!({"c": 1}), None)).await),
+        3
+    );
+    // B holds the session at version 3 ...
+    settled(b, &s, 3).await;
+    // ... when A rejects C's next op (D changed `d` after C's base): the
+    // row keeps version and expiry, and remembers C's sequence number 2.
+    let rejected = http_op(a.addr, &s, &op(&c, 2, 1, json!({"d": 5}), None)).await;
+    assert_eq!(rejected.code(), "VERSION_CONFLICT");
+    // B commits D's op from its copy, made before that write: it must not
+    // put back the row without C's number.
+    assert_eq!(
+        acked(&http_op(b, &s, &op(&d, 2, 3, json!({"e": 1}), None)).await),
+        4
+    );
+    settled(a.addr, &s, 4).await;
+    // C goes on with its next number, on either server.
+    assert_eq!(
+        acked(&http_op(a.addr, &s, &op(&c, 3, 4, json!({"c": 3}), None)).await),
+        5
+    );
+    assert_eq!(
+        acked(&http_op(b, &s, &op(&c, 4, 5, json!({"c": 4}), None)).await),
+        6
+    );
+    let rev = cluster.psql(
+        &db_name(&a),
+        &format!("SELECT rev FROM sessions WHERE id = '{}'", s.id),
+    );
+    assert!(
+        rev.parse::<u64>().unwrap() >= 5,
+        "every write bumps the revision: {rev}"
     );
 }

@@ -431,6 +431,15 @@ impl Sessions {
     /// client missed since `haveVersion`.
     pub fn hello(&mut self, h: &Hello, now: u64) -> Result<Welcome> {
         self.usable(&h.session, &h.token, now)?;
+        // A client past the copy here saw another server's commit that
+        // has not been heard of yet: read the session as stored rather
+        // than answer VERSION_AHEAD (the link would drop acknowledged
+        // changes until fan-out caught up).
+        if self.live(&h.session)?.rec.version < h.have_version
+            && self.moved_elsewhere(&h.session)?
+        {
+            self.usable(&h.session, &h.token, now)?;
+        }
         let heartbeat_ms = self.limits.heartbeat_ms;
         let hub = self.hub.clone();
         let live = self.live(&h.session)?;
@@ -456,6 +465,11 @@ impl Sessions {
     /// Processes one op of an authorized caller: `ack` or `reject`.
     pub fn op(&mut self, session: &str, op: Op, now: u64) -> Result<Message> {
         self.expire_if_due(session, now, "server")?;
+        if self.live(session)?.rec.version < op.base && self.moved_elsewhere(session)? {
+            // Made on another server's commit not heard of yet: decide on
+            // the session as stored, not VERSION_AHEAD on the old copy.
+            return self.op(session, op, now);
+        }
         let live = self.live(session)?;
         let version = live.rec.version;
         let admission = live.rec.clients.admit(&op.id.client, op.id.seq, op.base);

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use common::pg::{self, Cluster};
 use common::*;
 use serde_json::{json, Value};
+use sessile::core::protocol::Message;
 use sessile_server::store::{PostgresStore, Store};
 
 /// A server in this process on a new database of `cluster`.
@@ -462,5 +463,47 @@ async fn a_rejected_op_on_one_server_is_not_undone_by_another_servers_older_copy
     assert!(
         rev.parse::<u64>().unwrap() >= 5,
         "every write bumps the revision: {rev}"
+    );
+}
+
+/// Commits version `version` of session `s` as another server would, but
+/// without its notification (one lost or not arrived yet): the patch
+/// `{"late": version}`, the expiry `expires_at`.
+fn commit_unheard(cluster: &Cluster, db: &str, s: &Sess, version: u64, expires_at: u64) {
+    cluster.psql(
+        db,
+        &format!(
+            "UPDATE sessions SET version = {version}, state = '{{\"late\":{version}}}', \
+             expires_at = {expires_at}, rev = rev + 1 WHERE id = '{id}'; \
+             INSERT INTO patches (session_id, version, patch) \
+             VALUES ('{id}', {version}, '{{\"late\":{version}}}')",
+            id = s.id
+        ),
+    );
+}
+
+#[tokio::test]
+async fn a_client_past_this_servers_copy_is_answered_from_the_database() {
+    let cluster = pg::shared();
+    let a = serve_on(&cluster).await;
+    let s = create(a.addr, json!({"state": {}})).await;
+    let c = client_id(1);
+    assert_eq!(
+        acked(&http_op(a.addr, &s, &op(&c, 1, 1, json!({"x": 1}), None)).await),
+        2
+    );
+    let expires = view(a.addr, &s).await.json()["expiresAt"].as_u64().unwrap();
+    // Another server committed version 3; the client saw it there.
+    commit_unheard(&cluster, &db_name(&a), &s, 3, expires);
+    let (_ws, welcome) = Ws::hello(a.addr, &s, &c, 3).await;
+    let Message::Welcome(w) = welcome else {
+        panic!("a client at version 3 was refused: {welcome:?}");
+    };
+    assert_eq!(w.version, 3);
+    // An op made on version 4 (committed elsewhere, not heard of here).
+    commit_unheard(&cluster, &db_name(&a), &s, 4, expires);
+    assert_eq!(
+        acked(&http_op(a.addr, &s, &op(&c, 2, 4, json!({"x": 2}), None)).await),
+        5
     );
 }

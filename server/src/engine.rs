@@ -101,6 +101,9 @@ pub struct Metrics {
     /// Times the notification listener connected again after losing its
     /// connection, each followed by a catch-up by version.
     pub fanout_reconnects: AtomicU64,
+    /// Attempts to connect and LISTEN that failed (at start or after a
+    /// loss; the listener tries again, 50 ms to 2 s apart).
+    pub fanout_listen_failures: AtomicU64,
     /// Sessions read again because another server changed them.
     pub fanout_refreshed: AtomicU64,
     /// Periodic sweeps this server ran.

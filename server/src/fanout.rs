@@ -3,10 +3,11 @@
 //! version and expiry, never a state), and hands what other servers
 //! committed to the engine, which reads those sessions again and pushes
 //! to this server's WebSocket and long-poll clients what they lack, in
-//! order ([`Sessions::refresh`]). A lost connection is opened again, and
-//! everything this server holds or has listeners for is then compared with
-//! the database by version ([`Sessions::catch_up`]): a notification missed
-//! meanwhile costs a delay, never a change.
+//! order ([`Sessions::refresh`]). After every LISTEN that succeeds (the
+//! first too: the server takes requests before it listens, and may fail to
+//! listen for a while) everything this server holds or has listeners for is
+//! compared with the database by version ([`Sessions::catch_up`]): a
+//! notification missed meanwhile costs a delay, never a change.
 //!
 //! Why NOTIFY rather than Redis pub/sub or NATS: it needs no other package
 //! nor process, and it is transactional: a notification is delivered after
@@ -61,9 +62,9 @@ pub fn start(url: &str, origin: String, engine: Engine) -> Result<(), SessileErr
 fn run(config: postgres::Config, origin: String, engine: Engine) {
     let mut backoff = FIRST_BACKOFF;
     let mut connected_before = false;
-    // Until a catch-up succeeds after a loss (or a refresh failed), the
+    // Until a catch-up succeeds after a LISTEN (or a refresh failed), the
     // sessions of this server may be behind the database.
-    let mut behind = false;
+    let mut behind;
     loop {
         let mut client = match config
             .connect(NoTls)
@@ -71,9 +72,15 @@ fn run(config: postgres::Config, origin: String, engine: Engine) {
         {
             Ok(c) => c,
             Err(e) => {
-                // Said once per outage, not at every attempt.
-                if connected_before && backoff == FIRST_BACKOFF {
-                    eprintln!("sessile-server: fan-out: cannot listen again: {e}; retrying");
+                Metrics::inc(&engine.metrics.fanout_listen_failures);
+                // Said once per outage (the first, at start, too), not at
+                // every attempt.
+                if backoff == FIRST_BACKOFF {
+                    let again = if connected_before { " again" } else { "" };
+                    let why = e
+                        .as_db_error()
+                        .map_or(e.to_string(), |d| d.message().into());
+                    eprintln!("sessile-server: fan-out: cannot listen{again}: {why}; retrying");
                 }
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -83,8 +90,9 @@ fn run(config: postgres::Config, origin: String, engine: Engine) {
         backoff = FIRST_BACKOFF;
         if connected_before {
             Metrics::inc(&engine.metrics.fanout_reconnects);
-            behind = true;
         }
+        // Listening now: what was committed before is read by version.
+        behind = true;
         connected_before = true;
         match listen(&mut client, &origin, &engine, &mut behind) {
             Lost::Connection(why) => {

@@ -543,6 +543,11 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
             "counter",
         ),
         (
+            "fanoutListenFailures",
+            "sessile_fanout_listen_failures_total",
+            "counter",
+        ),
+        (
             "fanoutRefreshed",
             "sessile_fanout_refreshed_total",
             "counter",

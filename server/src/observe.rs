@@ -134,6 +134,7 @@ pub fn live_figures(m: &Metrics) -> serde_json::Map<String, Value> {
         ("batchesMoved", &m.batches_moved),
         ("fanoutNotifications", &m.fanout_notifications),
         ("fanoutReconnects", &m.fanout_reconnects),
+        ("fanoutListenFailures", &m.fanout_listen_failures),
         ("fanoutRefreshed", &m.fanout_refreshed),
         ("sweeps", &m.sweeps_run),
         ("sweepsSkipped", &m.sweeps_skipped),

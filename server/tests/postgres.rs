@@ -507,3 +507,51 @@ async fn a_client_past_this_servers_copy_is_answered_from_the_database() {
         5
     );
 }
+
+#[tokio::test]
+async fn a_listener_that_could_not_listen_at_start_catches_up_once_it_does() {
+    let cluster = pg::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stands-for-postgres");
+    let name = cluster.create_db();
+    pg::register(&db, &cluster, &name);
+    // A role allowed one connection: the store's. The listener's is
+    // refused until the limit goes.
+    let role = format!("{name}_one");
+    cluster.psql(
+        "postgres",
+        &format!(
+            "CREATE ROLE {role} LOGIN CONNECTION LIMIT 1; ALTER DATABASE {name} OWNER TO {role}"
+        ),
+    );
+    let mut cfg = config(&db);
+    cfg.database_url = Some(format!(
+        "postgres://{role}@127.0.0.1:{}/{name}",
+        cluster.port
+    ));
+    let a = serve(cfg).await;
+    let b = serve(config(&db)).await;
+    let s = create(a, json!({"state": {}})).await;
+    assert_eq!(view(a, &s).await.json()["version"], 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let live = admin(a, "GET", "/v1/admin/live", &Value::Null).await.json();
+        if live["fanoutListenFailures"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{live}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // B commits while A cannot listen: its notification is lost for A.
+    assert_eq!(
+        acked(&http_op(b, &s, &op(&client_id(1), 1, 1, json!({"b": 1}), None)).await),
+        2
+    );
+    assert_eq!(view(a, &s).await.json()["version"], 1, "A's copy, unheard");
+    cluster.psql(
+        "postgres",
+        &format!("ALTER ROLE {role} CONNECTION LIMIT -1"),
+    );
+    // Once listening, A compares its copy with the database.
+    settled(a, &s, 2).await;
+}

@@ -289,6 +289,16 @@ impl Sessions {
                 for p in loaded.recent.iter().filter(|p| p.version > pushed) {
                     self.facts.push((id.to_string(), Push::Patch(p.clone())));
                 }
+                let expires_at = loaded.record.expires_at_ms;
+                let told = self.hub.told_expiry(id);
+                if told.is_some_and(|t| t != expires_at) && !flow.is_terminal(&loaded.record.status)
+                {
+                    // Another server set it: what was pushed is compared,
+                    // not the copy here, which may have been forgotten.
+                    let by = String::new();
+                    let push = Push::Extended { expires_at, by };
+                    self.facts.push((id.to_string(), push));
+                }
                 if pushed < loaded.record.version && flow.is_terminal(&loaded.record.status) {
                     let ended = ended_of(&loaded.record, &flow);
                     self.facts.push((id.to_string(), Push::Ended(ended)));
@@ -828,7 +838,8 @@ impl Sessions {
     /// `expires_at` (`version` 0: it removed the session). A copy in memory
     /// that is older is forgotten; when this server has listeners for the
     /// session it is read again at once, and what they lack is pushed to
-    /// them (a new expiry as `extended`). A session changed in the batch
+    /// them (a new expiry as `extended`, compared with the last one they
+    /// were told, whether or not a copy was in memory). A session changed in the batch
     /// under way is left alone: its commit fails, and its jobs run again
     /// on the stored session ([`crate::engine::Engine::call`]).
     pub fn refresh(&mut self, id: &str, version: u64, expires_at: u64) -> Result<()> {
@@ -851,21 +862,12 @@ impl Sessions {
             return Ok(());
         }
         Metrics::inc(&self.metrics.fanout_refreshed);
-        let live = match self.live(id) {
-            Ok(live) => live,
+        // Reading it pushes what the listeners lack, a new expiry too.
+        match self.live(id) {
             // Removed meanwhile: nothing to push.
-            Err(SessileError::SessionNotFound) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let now_expires = live.rec.expires_at_ms;
-        if cached.is_some_and(|(_, e)| e != now_expires) {
-            let push = Push::Extended {
-                expires_at: now_expires,
-                by: String::new(),
-            };
-            self.facts.push((id.to_string(), push));
+            Ok(_) | Err(SessileError::SessionNotFound) => Ok(()),
+            Err(e) => Err(e),
         }
-        Ok(())
     }
 
     /// Whether another server committed session `id` past the copy in

@@ -555,3 +555,29 @@ async fn a_listener_that_could_not_listen_at_start_catches_up_once_it_does() {
     // Once listening, A compares its copy with the database.
     settled(a, &s, 2).await;
 }
+
+#[tokio::test]
+async fn another_servers_extension_reaches_listeners_when_the_session_is_read_again() {
+    let cluster = pg::shared();
+    let a = serve_on(&cluster).await;
+    let s = create(a.addr, json!({"state": {}})).await;
+    let (mut w, welcome) = Ws::hello(a.addr, &s, &client_id(1), 1).await;
+    let Message::Welcome(welcome) = welcome else {
+        panic!("{welcome:?}");
+    };
+    // Another server's commit of version 2 with a later expiry, unheard:
+    // A forgets its copy when a client shows it is behind, and reads the
+    // session again.
+    let later = welcome.expires_at + 600_000;
+    commit_unheard(&cluster, &db_name(&a), &s, 2, later);
+    let (_other, _) = Ws::hello(a.addr, &s, &client_id(2), 2).await;
+    let Some(Message::Patch(p)) = w.recv().await else {
+        panic!("the listener lacks version 2");
+    };
+    assert_eq!(p.version, 2);
+    let got = w.recv().await;
+    let Some(Message::Extended(e)) = got else {
+        panic!("the listener was not told the new expiry: {got:?}");
+    };
+    assert_eq!(e.expires_at, later);
+}

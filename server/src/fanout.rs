@@ -16,6 +16,8 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use postgres::fallible_iterator::FallibleIterator;
@@ -24,7 +26,7 @@ use sessile::core::error::SessileError;
 
 use crate::engine::{Engine, Metrics};
 use crate::sessions::Sessions;
-use crate::store::{parse_notification, storage_error, CHANNEL};
+use crate::store::{is_moved, parse_notification, storage_error, CHANNEL};
 
 /// The `application_name` of the listening connection (in `pg_stat_activity`).
 pub const APPLICATION_NAME: &str = "sessile-fanout";
@@ -176,20 +178,30 @@ fn listen(client: &mut Client, origin: &str, engine: &Engine, behind: &mut bool)
         if order.is_empty() {
             continue;
         }
+        // Whether a session could not be read, apart from the batch's
+        // commit (which may fail for other jobs' changes).
+        let unread = Arc::new(AtomicBool::new(false));
+        let failed = unread.clone();
         let refreshed = engine.call_blocking(move |s: &mut Sessions| {
-            let mut out = Ok(());
             for id in &order {
                 let (version, expires) = latest[id];
-                if let Err(e) = s.refresh(id, version, expires) {
-                    out = Err(e);
+                if s.refresh(id, version, expires).is_err() {
+                    failed.store(true, Ordering::Relaxed);
                 }
             }
-            out
+            Ok(())
         });
         match refreshed {
             None => return Lost::Engine,
-            Some(Ok(())) => {}
             // A session could not be read: the catch-up reads it again.
+            _ if unread.load(Ordering::Relaxed) => *behind = true,
+            Some(Ok(())) => {}
+            // Another job's session was written by another server: the
+            // refresh itself (which writes nothing) was done, and that
+            // job runs again on the session read afresh.
+            Some(Err(e)) if is_moved(&e) => {}
+            // The commit failed otherwise (the database unreachable): what
+            // was read may be incomplete; the catch-up reads it again.
             Some(Err(_)) => *behind = true,
         }
     }

@@ -161,6 +161,9 @@ pub struct Sessions {
     pub(crate) removed: HashSet<String>,
     /// Declared flows read from the store, by their stored text.
     flows: HashMap<String, SessionFlow>,
+    /// The ops of the batch under way, counted into [`Metrics`] once its
+    /// commit succeeds (a batch run again is not counted twice).
+    counted: OpCounts,
     /// This server's name among those sharing one database.
     pub instance: String,
     /// The enforced limits.
@@ -184,6 +187,7 @@ impl Sessions {
             created_per_key: HashMap::new(),
             removed: HashSet::new(),
             flows: HashMap::new(),
+            counted: OpCounts::default(),
             instance: String::new(),
             limits,
             metrics: Arc::default(),
@@ -205,16 +209,31 @@ impl Sessions {
             .collect();
         batch.append(&mut self.changes);
         let result = self.store.commit(&batch);
+        let counted = std::mem::take(&mut self.counted);
         self.created_per_key.clear();
         self.conflict_states.clear();
         self.removed.clear();
         let pushes = std::mem::take(&mut self.pushes);
         Metrics::inc(&self.metrics.commits);
-        if result.is_err() {
-            // Memory may hold what the store refused: forget it all.
+        if let Err(e) = &result {
             Metrics::inc(&self.metrics.commit_errors);
-            self.cache.clear();
-        } else if self.cache.len() > MAX_CACHED {
+            if crate::store::is_moved(e) {
+                // Nothing of the batch was stored: its sessions, and those
+                // another server wrote, are read again; the rest stay.
+                for id in self.store.moved() {
+                    self.cache.remove(&id);
+                }
+                for change in &batch {
+                    self.cache.remove(change.session());
+                }
+            } else {
+                // Memory may hold what the store refused: forget it all.
+                self.cache.clear();
+            }
+            return (result, pushes);
+        }
+        counted.add_to(&self.metrics);
+        if self.cache.len() > MAX_CACHED {
             self.cache.clear();
         } else {
             for id in &dirty {
@@ -235,6 +254,7 @@ impl Sessions {
         self.changes.clear();
         self.dirty.clear();
         self.pushes.clear();
+        self.counted = OpCounts::default();
         self.created_per_key.clear();
         self.conflict_states.clear();
         // Their removal was not committed: the store still holds them.
@@ -485,7 +505,7 @@ impl Sessions {
         let admission = live.rec.clients.admit(&op.id.client, op.id.seq, op.base);
         match admission {
             Admission::Duplicate => {
-                Metrics::inc(&self.metrics.ops_duplicate);
+                self.counted.duplicate += 1;
                 return Ok(Message::Ack(Ack {
                     version,
                     id: op.id,
@@ -499,12 +519,11 @@ impl Sessions {
                     // ops: decide on the session as stored.
                     return self.op(session, op, now);
                 }
-                Metrics::inc(&self.metrics.ops_rejected);
                 let e = SessileError::OpOutOfOrder {
                     expected,
                     got: op.id.seq,
                 };
-                self.metrics.rejects_by_code.count(&e);
+                self.counted.rejected.push(e.code());
                 return Ok(Message::Reject(Reject::new(op.id, &e, None)));
             }
             Admission::Forgotten | Admission::Next => {}
@@ -528,9 +547,9 @@ impl Sessions {
         self.dirty.insert(session.to_string());
         match outcome {
             Ok(rebased) => {
-                Metrics::inc(&self.metrics.ops_applied);
+                self.counted.applied += 1;
                 if rebased {
-                    Metrics::inc(&self.metrics.ops_rebased);
+                    self.counted.rebased += 1;
                 }
                 let version = self.live(session)?.rec.version;
                 Ok(Message::Ack(Ack {
@@ -541,8 +560,7 @@ impl Sessions {
                 }))
             }
             Err(e) => {
-                Metrics::inc(&self.metrics.ops_rejected);
-                self.metrics.rejects_by_code.count(&e);
+                self.counted.rejected.push(e.code());
                 let current = match e {
                     SessileError::VersionConflict { .. } => Some(self.current(session)?),
                     _ => None,
@@ -918,6 +936,31 @@ impl Sessions {
     /// Queues a change for the next commit (used by maintenance).
     pub(crate) fn queue(&mut self, change: Change) {
         self.changes.push(change);
+    }
+}
+
+/// The ops a batch answered, by outcome, until its commit is known.
+#[derive(Default)]
+struct OpCounts {
+    applied: u64,
+    rebased: u64,
+    duplicate: u64,
+    /// The code of each reject.
+    rejected: Vec<&'static str>,
+}
+
+impl OpCounts {
+    /// Adds these to the shared counters (the batch was committed).
+    fn add_to(&self, m: &Metrics) {
+        use std::sync::atomic::Ordering::Relaxed;
+        m.ops_applied.fetch_add(self.applied, Relaxed);
+        m.ops_rebased.fetch_add(self.rebased, Relaxed);
+        m.ops_duplicate.fetch_add(self.duplicate, Relaxed);
+        m.ops_rejected
+            .fetch_add(self.rejected.len() as u64, Relaxed);
+        for code in &self.rejected {
+            m.rejects_by_code.count_code(code);
+        }
     }
 }
 

@@ -157,6 +157,18 @@ pub enum Change {
     },
 }
 
+impl Change {
+    /// The session it changes.
+    pub fn session(&self) -> &str {
+        match self {
+            Change::Upsert { record, .. } => &record.id,
+            Change::Patch { session, .. } | Change::ErasePatchesBefore { session, .. } => session,
+            Change::Audit(a) => &a.session,
+            Change::Remove(id) => id,
+        }
+    }
+}
+
 /// What the sweeper and the health report read of every session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {

@@ -55,6 +55,21 @@ pub struct Limits {
     pub audit_retention_secs: u64,
 }
 
+impl Limits {
+    /// The limits `config` sets.
+    pub fn of(config: &crate::config::Config) -> Self {
+        Limits {
+            max_state_bytes: config.max_state_bytes,
+            max_sessions_per_key: config.max_sessions_per_key,
+            heartbeat_ms: config.heartbeat_ms,
+            stale_warning_secs: config.stale_warning_secs,
+            stale_secs: config.stale_secs,
+            retention_secs: config.retention_secs,
+            audit_retention_secs: config.audit_retention_secs,
+        }
+    }
+}
+
 /// A session in memory with its recent patches and client sequences.
 pub(crate) struct Live {
     pub(crate) rec: SessionRecord,

@@ -76,15 +76,7 @@ fn op(seq: u64, base: u64) -> Op {
 }
 
 fn sessions(store: impl Store + 'static) -> Sessions {
-    let limits = Limits {
-        max_state_bytes: 1 << 20,
-        max_sessions_per_key: 10,
-        heartbeat_ms: 5_000,
-        stale_warning_secs: 900,
-        stale_secs: 1_200,
-        retention_secs: 3_600,
-        audit_retention_secs: 7_200,
-    };
+    let limits = Limits::of(&sessile_server::config::Config::default());
     Sessions::new(Box::new(store), limits)
 }
 

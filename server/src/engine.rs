@@ -101,12 +101,18 @@ pub struct Metrics {
     /// Times the notification listener connected again after losing its
     /// connection, each followed by a catch-up by version.
     pub fanout_reconnects: AtomicU64,
+    /// Attempts to connect and LISTEN that failed (at start or after a
+    /// loss; the listener tries again, 50 ms to 2 s apart).
+    pub fanout_listen_failures: AtomicU64,
     /// Sessions read again because another server changed them.
     pub fanout_refreshed: AtomicU64,
     /// Periodic sweeps this server ran.
     pub sweeps_run: AtomicU64,
     /// Periodic sweeps left to another server (it holds the sweeper's lock).
     pub sweeps_skipped: AtomicU64,
+    /// Sessions someone on this server listens to (a gauge: the hub's
+    /// channels).
+    pub push_channels: AtomicU64,
 }
 
 impl Metrics {
@@ -134,44 +140,145 @@ pub enum Push {
     Ended(Ended),
 }
 
-/// One session's listeners on this server, and the newest version pushed
-/// to them.
+/// One session's listeners on this server, the newest version pushed to
+/// them, and the newest expiry they were told (0: none yet).
 struct Channel {
     tx: broadcast::Sender<Arc<Push>>,
     pushed: u64,
+    expires_at: u64,
 }
 
 /// Pushes to the WebSocket connections (and long-polls) of each session.
+/// A session's channel lives while someone listens: the last
+/// [`Subscription`] dropped removes it, so connections refused at `hello`
+/// (any session id, known or not) leave nothing behind.
 #[derive(Clone, Default)]
 pub struct Hub {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// Where the count of channels is kept (`pushChannels`).
+    metrics: Arc<Metrics>,
+}
+
+/// A listener of one session's pushes; dropping it leaves the channel
+/// (and removes the channel when it was the last listener).
+pub struct Subscription {
+    /// `None` only while being dropped.
+    rx: Option<broadcast::Receiver<Arc<Push>>>,
+    hub: Hub,
+    session: String,
+}
+
+impl Subscription {
+    /// The next push (see [`broadcast::Receiver::recv`]).
+    pub async fn recv(&mut self) -> Result<Arc<Push>, broadcast::error::RecvError> {
+        match self.rx.as_mut() {
+            Some(rx) => rx.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
+    }
+
+    /// A push already waiting (see [`broadcast::Receiver::try_recv`]).
+    pub fn try_recv(&mut self) -> Result<Arc<Push>, broadcast::error::TryRecvError> {
+        match self.rx.as_mut() {
+            Some(rx) => rx.try_recv(),
+            None => Err(broadcast::error::TryRecvError::Closed),
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut map = self.hub.lock();
+        // Under the lock: no one subscribes between this receiver's going
+        // and the count.
+        drop(self.rx.take());
+        if map
+            .get(&self.session)
+            .is_some_and(|c| c.tx.receiver_count() == 0)
+        {
+            map.remove(&self.session);
+            self.hub.count(&map);
+        }
+    }
 }
 
 impl Hub {
+    /// A hub that keeps the count of its channels in `metrics`.
+    pub fn with_metrics(metrics: Arc<Metrics>) -> Self {
+        Hub {
+            channels: Arc::default(),
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Channel>> {
+        self.channels.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn count(&self, map: &HashMap<String, Channel>) {
+        let n = map.len() as u64;
+        self.metrics.push_channels.store(n, Ordering::Relaxed);
+    }
+
     /// Listens to the pushes of `session`.
-    pub fn subscribe(&self, session: &str) -> broadcast::Receiver<Arc<Push>> {
-        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(session.to_string())
+    pub fn subscribe(&self, session: &str) -> Subscription {
+        let mut map = self.lock();
+        let rx = map
+            .entry(session.to_string())
             .or_insert_with(|| Channel {
                 tx: broadcast::channel(PUSH_BUFFER).0,
                 pushed: 0,
+                expires_at: 0,
             })
             .tx
-            .subscribe()
+            .subscribe();
+        self.count(&map);
+        Subscription {
+            rx: Some(rx),
+            hub: self.clone(),
+            session: session.to_string(),
+        }
+    }
+
+    /// How many sessions have channels here (someone listens to each).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no session has a channel here.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The newest version pushed to the listeners of `session` on this
     /// server (0: none yet); `None` when nobody here listens to it.
     pub fn pushed(&self, session: &str) -> Option<u64> {
-        let map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.lock();
         map.get(session)
             .filter(|c| c.tx.receiver_count() > 0)
             .map(|c| c.pushed)
     }
 
+    /// The newest expiry the listeners of `session` here were told (by a
+    /// welcome or an `extended`); `None` when nobody listens or none yet.
+    pub fn told_expiry(&self, session: &str) -> Option<u64> {
+        let map = self.lock();
+        map.get(session)
+            .filter(|c| c.tx.receiver_count() > 0 && c.expires_at > 0)
+            .map(|c| c.expires_at)
+    }
+
+    /// Notes that a listener of `session` was told expiry `expires_at`
+    /// (its welcome).
+    pub fn tell_expiry(&self, session: &str, expires_at: u64) {
+        if let Some(c) = self.lock().get_mut(session) {
+            c.expires_at = c.expires_at.max(expires_at);
+        }
+    }
+
     /// The sessions someone on this server listens to.
     pub fn listened(&self) -> Vec<String> {
-        let map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.lock();
         map.iter()
             .filter(|(_, c)| c.tx.receiver_count() > 0)
             .map(|(id, _)| id.clone())
@@ -179,13 +286,16 @@ impl Hub {
     }
 
     fn publish(&self, session: &str, push: Push) {
-        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.lock();
         if let Some(c) = map.get_mut(session) {
-            if let Push::Patch(p) = &push {
-                c.pushed = c.pushed.max(p.version);
+            match &push {
+                Push::Patch(p) => c.pushed = c.pushed.max(p.version),
+                Push::Extended { expires_at, .. } => c.expires_at = *expires_at,
+                Push::Ended(_) => {}
             }
             if c.tx.send(Arc::new(push)).is_err() {
                 map.remove(session);
+                self.count(&map);
             }
         }
     }
@@ -206,7 +316,7 @@ impl Engine {
     /// (at least 1) wait for it, later callers get `SERVER_BUSY`.
     pub fn start(mut sessions: Sessions, queue_jobs: usize) -> Engine {
         let (jobs, rx) = mpsc::channel(queue_jobs.max(1));
-        let hub = Hub::default();
+        let hub = Hub::with_metrics(sessions.metrics.clone());
         sessions.hub = hub.clone();
         let metrics = sessions.metrics.clone();
         let thread_hub = hub.clone();

@@ -3,10 +3,11 @@
 //! version and expiry, never a state), and hands what other servers
 //! committed to the engine, which reads those sessions again and pushes
 //! to this server's WebSocket and long-poll clients what they lack, in
-//! order ([`Sessions::refresh`]). A lost connection is opened again, and
-//! everything this server holds or has listeners for is then compared with
-//! the database by version ([`Sessions::catch_up`]): a notification missed
-//! meanwhile costs a delay, never a change.
+//! order ([`Sessions::refresh`]). After every LISTEN that succeeds (the
+//! first too: the server takes requests before it listens, and may fail to
+//! listen for a while) everything this server holds or has listeners for is
+//! compared with the database by version ([`Sessions::catch_up`]): a
+//! notification missed meanwhile costs a delay, never a change.
 //!
 //! Why NOTIFY rather than Redis pub/sub or NATS: it needs no other package
 //! nor process, and it is transactional: a notification is delivered after
@@ -15,6 +16,8 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use postgres::fallible_iterator::FallibleIterator;
@@ -23,7 +26,7 @@ use sessile::core::error::SessileError;
 
 use crate::engine::{Engine, Metrics};
 use crate::sessions::Sessions;
-use crate::store::{parse_notification, storage_error, CHANNEL};
+use crate::store::{is_moved, parse_notification, storage_error, CHANNEL};
 
 /// The `application_name` of the listening connection (in `pg_stat_activity`).
 pub const APPLICATION_NAME: &str = "sessile-fanout";
@@ -61,9 +64,9 @@ pub fn start(url: &str, origin: String, engine: Engine) -> Result<(), SessileErr
 fn run(config: postgres::Config, origin: String, engine: Engine) {
     let mut backoff = FIRST_BACKOFF;
     let mut connected_before = false;
-    // Until a catch-up succeeds after a loss (or a refresh failed), the
+    // Until a catch-up succeeds after a LISTEN (or a refresh failed), the
     // sessions of this server may be behind the database.
-    let mut behind = false;
+    let mut behind;
     loop {
         let mut client = match config
             .connect(NoTls)
@@ -71,9 +74,15 @@ fn run(config: postgres::Config, origin: String, engine: Engine) {
         {
             Ok(c) => c,
             Err(e) => {
-                // Said once per outage, not at every attempt.
-                if connected_before && backoff == FIRST_BACKOFF {
-                    eprintln!("sessile-server: fan-out: cannot listen again: {e}; retrying");
+                Metrics::inc(&engine.metrics.fanout_listen_failures);
+                // Said once per outage (the first, at start, too), not at
+                // every attempt.
+                if backoff == FIRST_BACKOFF {
+                    let again = if connected_before { " again" } else { "" };
+                    let why = e
+                        .as_db_error()
+                        .map_or(e.to_string(), |d| d.message().into());
+                    eprintln!("sessile-server: fan-out: cannot listen{again}: {why}; retrying");
                 }
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -83,8 +92,9 @@ fn run(config: postgres::Config, origin: String, engine: Engine) {
         backoff = FIRST_BACKOFF;
         if connected_before {
             Metrics::inc(&engine.metrics.fanout_reconnects);
-            behind = true;
         }
+        // Listening now: what was committed before is read by version.
+        behind = true;
         connected_before = true;
         match listen(&mut client, &origin, &engine, &mut behind) {
             Lost::Connection(why) => {
@@ -168,20 +178,30 @@ fn listen(client: &mut Client, origin: &str, engine: &Engine, behind: &mut bool)
         if order.is_empty() {
             continue;
         }
+        // Whether a session could not be read, apart from the batch's
+        // commit (which may fail for other jobs' changes).
+        let unread = Arc::new(AtomicBool::new(false));
+        let failed = unread.clone();
         let refreshed = engine.call_blocking(move |s: &mut Sessions| {
-            let mut out = Ok(());
             for id in &order {
                 let (version, expires) = latest[id];
-                if let Err(e) = s.refresh(id, version, expires) {
-                    out = Err(e);
+                if s.refresh(id, version, expires).is_err() {
+                    failed.store(true, Ordering::Relaxed);
                 }
             }
-            out
+            Ok(())
         });
         match refreshed {
             None => return Lost::Engine,
-            Some(Ok(())) => {}
             // A session could not be read: the catch-up reads it again.
+            _ if unread.load(Ordering::Relaxed) => *behind = true,
+            Some(Ok(())) => {}
+            // Another job's session was written by another server: the
+            // refresh itself (which writes nothing) was done, and that
+            // job runs again on the session read afresh.
+            Some(Err(e)) if is_moved(&e) => {}
+            // The commit failed otherwise (the database unreachable): what
+            // was read may be incomplete; the catch-up reads it again.
             Some(Err(_)) => *behind = true,
         }
     }

@@ -543,6 +543,11 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
             "counter",
         ),
         (
+            "fanoutListenFailures",
+            "sessile_fanout_listen_failures_total",
+            "counter",
+        ),
+        (
             "fanoutRefreshed",
             "sessile_fanout_refreshed_total",
             "counter",
@@ -551,6 +556,7 @@ pub fn prometheus(stats: &serde_json::Value, health: &HealthReport) -> String {
         ("sweepsSkipped", "sessile_sweeps_skipped_total", "counter"),
         ("wsOpen", "sessile_websocket_connections", "gauge"),
         ("longPollsOpen", "sessile_long_polls_open", "gauge"),
+        ("pushChannels", "sessile_push_channels", "gauge"),
         (
             "wsUnauthenticated",
             "sessile_websocket_unauthenticated",

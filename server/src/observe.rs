@@ -75,8 +75,13 @@ pub struct RejectsByCode(Mutex<BTreeMap<&'static str, u64>>);
 impl RejectsByCode {
     /// Counts one reject with `e`'s code.
     pub fn count(&self, e: &SessileError) {
+        self.count_code(e.code());
+    }
+
+    /// Counts one reject with the stable code `code`.
+    pub fn count_code(&self, code: &'static str) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry(e.code()).or_default() += 1;
+        *map.entry(code).or_default() += 1;
     }
 
     /// `{CODE: n}`.
@@ -135,9 +140,11 @@ pub fn live_figures(m: &Metrics) -> serde_json::Map<String, Value> {
         ("batchesMoved", &m.batches_moved),
         ("fanoutNotifications", &m.fanout_notifications),
         ("fanoutReconnects", &m.fanout_reconnects),
+        ("fanoutListenFailures", &m.fanout_listen_failures),
         ("fanoutRefreshed", &m.fanout_refreshed),
         ("sweeps", &m.sweeps_run),
         ("sweepsSkipped", &m.sweeps_skipped),
+        ("pushChannels", &m.push_channels),
     ] {
         out.insert(name.into(), get(counter));
     }

@@ -49,16 +49,7 @@ pub fn app_and_engine(config: &Config) -> Result<(Router, Engine), SessileError>
         Some(url) => Box::new(PostgresStore::open_blocking(url)?.with_origin(&instance)),
         None => Box::new(SqliteStore::open_with(&config.db, config.journal_from)?),
     };
-    let limits = Limits {
-        max_state_bytes: config.max_state_bytes,
-        max_sessions_per_key: config.max_sessions_per_key,
-        heartbeat_ms: config.heartbeat_ms,
-        stale_warning_secs: config.stale_warning_secs,
-        stale_secs: config.stale_secs,
-        retention_secs: config.retention_secs,
-        audit_retention_secs: config.audit_retention_secs,
-    };
-    let mut sessions = Sessions::new(store, limits);
+    let mut sessions = Sessions::new(store, Limits::of(config));
     sessions.instance = instance.clone();
     let engine = Engine::start(sessions, config.queue_jobs);
     if let Some(url) = &config.database_url {

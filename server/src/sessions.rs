@@ -55,6 +55,21 @@ pub struct Limits {
     pub audit_retention_secs: u64,
 }
 
+impl Limits {
+    /// The limits `config` sets.
+    pub fn of(config: &crate::config::Config) -> Self {
+        Limits {
+            max_state_bytes: config.max_state_bytes,
+            max_sessions_per_key: config.max_sessions_per_key,
+            heartbeat_ms: config.heartbeat_ms,
+            stale_warning_secs: config.stale_warning_secs,
+            stale_secs: config.stale_secs,
+            retention_secs: config.retention_secs,
+            audit_retention_secs: config.audit_retention_secs,
+        }
+    }
+}
+
 /// A session in memory with its recent patches and client sequences.
 pub(crate) struct Live {
     pub(crate) rec: SessionRecord,
@@ -161,6 +176,9 @@ pub struct Sessions {
     pub(crate) removed: HashSet<String>,
     /// Declared flows read from the store, by their stored text.
     flows: HashMap<String, SessionFlow>,
+    /// The ops of the batch under way, counted into [`Metrics`] once its
+    /// commit succeeds (a batch run again is not counted twice).
+    counted: OpCounts,
     /// This server's name among those sharing one database.
     pub instance: String,
     /// The enforced limits.
@@ -184,6 +202,7 @@ impl Sessions {
             created_per_key: HashMap::new(),
             removed: HashSet::new(),
             flows: HashMap::new(),
+            counted: OpCounts::default(),
             instance: String::new(),
             limits,
             metrics: Arc::default(),
@@ -205,21 +224,38 @@ impl Sessions {
             .collect();
         batch.append(&mut self.changes);
         let result = self.store.commit(&batch);
+        let counted = std::mem::take(&mut self.counted);
         self.created_per_key.clear();
         self.conflict_states.clear();
         self.removed.clear();
         let pushes = std::mem::take(&mut self.pushes);
         Metrics::inc(&self.metrics.commits);
-        if result.is_err() {
-            // Memory may hold what the store refused: forget it all.
+        if let Err(e) = &result {
             Metrics::inc(&self.metrics.commit_errors);
-            self.cache.clear();
-        } else if self.cache.len() > MAX_CACHED {
+            if crate::store::is_moved(e) {
+                // Nothing of the batch was stored: its sessions, and those
+                // another server wrote, are read again; the rest stay.
+                for id in self.store.moved() {
+                    self.cache.remove(&id);
+                }
+                for change in &batch {
+                    self.cache.remove(change.session());
+                }
+            } else {
+                // Memory may hold what the store refused: forget it all.
+                self.cache.clear();
+            }
+            return (result, pushes);
+        }
+        counted.add_to(&self.metrics);
+        if self.cache.len() > MAX_CACHED {
             self.cache.clear();
         } else {
             for id in &dirty {
                 if let Some(live) = self.cache.get_mut(id) {
-                    live.stored = Some(Stored::of(&live.rec));
+                    // A new row is inserted at revision 0; every update bumps it.
+                    let rev = live.stored.map_or(0, |s| s.rev + 1);
+                    live.stored = Some(Stored::at(&live.rec, rev));
                 }
             }
         }
@@ -233,6 +269,7 @@ impl Sessions {
         self.changes.clear();
         self.dirty.clear();
         self.pushes.clear();
+        self.counted = OpCounts::default();
         self.created_per_key.clear();
         self.conflict_states.clear();
         // Their removal was not committed: the store still holds them.
@@ -287,13 +324,23 @@ impl Sessions {
                 for p in loaded.recent.iter().filter(|p| p.version > pushed) {
                     self.facts.push((id.to_string(), Push::Patch(p.clone())));
                 }
+                let expires_at = loaded.record.expires_at_ms;
+                let told = self.hub.told_expiry(id);
+                if told.is_some_and(|t| t != expires_at) && !flow.is_terminal(&loaded.record.status)
+                {
+                    // Another server set it: what was pushed is compared,
+                    // not the copy here, which may have been forgotten.
+                    let by = String::new();
+                    let push = Push::Extended { expires_at, by };
+                    self.facts.push((id.to_string(), push));
+                }
                 if pushed < loaded.record.version && flow.is_terminal(&loaded.record.status) {
                     let ended = ended_of(&loaded.record, &flow);
                     self.facts.push((id.to_string(), Push::Ended(ended)));
                 }
             }
             let live = Live {
-                stored: Some(Stored::of(&loaded.record)),
+                stored: Some(Stored::at(&loaded.record, loaded.rev)),
                 flow,
                 recent: loaded.recent.into(),
                 rec: loaded.record,
@@ -429,12 +476,25 @@ impl Sessions {
     /// client missed since `haveVersion`.
     pub fn hello(&mut self, h: &Hello, now: u64) -> Result<Welcome> {
         self.usable(&h.session, &h.token, now)?;
+        // A client past the copy here saw another server's commit that
+        // has not been heard of yet: read the session as stored rather
+        // than answer VERSION_AHEAD (the link would drop acknowledged
+        // changes until fan-out caught up).
+        if self.live(&h.session)?.rec.version < h.have_version
+            && self.moved_elsewhere(&h.session)?
+        {
+            self.usable(&h.session, &h.token, now)?;
+        }
         let heartbeat_ms = self.limits.heartbeat_ms;
+        let hub = self.hub.clone();
         let live = self.live(&h.session)?;
         let have = h.have_version;
         let catch_up = CatchUp::since(have, live.rec.version, &live.recent, || {
             live.rec.state.clone()
         })?;
+        // What its listeners here were told: an expiry another server
+        // sets later is pushed to them as `extended` (see `live`).
+        hub.tell_expiry(&h.session, live.rec.expires_at_ms);
         Ok(Welcome {
             protocol: PROTOCOL_VERSION,
             version: live.rec.version,
@@ -450,12 +510,17 @@ impl Sessions {
     /// Processes one op of an authorized caller: `ack` or `reject`.
     pub fn op(&mut self, session: &str, op: Op, now: u64) -> Result<Message> {
         self.expire_if_due(session, now, "server")?;
+        if self.live(session)?.rec.version < op.base && self.moved_elsewhere(session)? {
+            // Made on another server's commit not heard of yet: decide on
+            // the session as stored, not VERSION_AHEAD on the old copy.
+            return self.op(session, op, now);
+        }
         let live = self.live(session)?;
         let version = live.rec.version;
         let admission = live.rec.clients.admit(&op.id.client, op.id.seq, op.base);
         match admission {
             Admission::Duplicate => {
-                Metrics::inc(&self.metrics.ops_duplicate);
+                self.counted.duplicate += 1;
                 return Ok(Message::Ack(Ack {
                     version,
                     id: op.id,
@@ -469,12 +534,11 @@ impl Sessions {
                     // ops: decide on the session as stored.
                     return self.op(session, op, now);
                 }
-                Metrics::inc(&self.metrics.ops_rejected);
                 let e = SessileError::OpOutOfOrder {
                     expected,
                     got: op.id.seq,
                 };
-                self.metrics.rejects_by_code.count(&e);
+                self.counted.rejected.push(e.code());
                 return Ok(Message::Reject(Reject::new(op.id, &e, None)));
             }
             Admission::Forgotten | Admission::Next => {}
@@ -498,9 +562,9 @@ impl Sessions {
         self.dirty.insert(session.to_string());
         match outcome {
             Ok(rebased) => {
-                Metrics::inc(&self.metrics.ops_applied);
+                self.counted.applied += 1;
                 if rebased {
-                    Metrics::inc(&self.metrics.ops_rebased);
+                    self.counted.rebased += 1;
                 }
                 let version = self.live(session)?.rec.version;
                 Ok(Message::Ack(Ack {
@@ -511,8 +575,7 @@ impl Sessions {
                 }))
             }
             Err(e) => {
-                Metrics::inc(&self.metrics.ops_rejected);
-                self.metrics.rejects_by_code.count(&e);
+                self.counted.rejected.push(e.code());
                 let current = match e {
                     SessileError::VersionConflict { .. } => Some(self.current(session)?),
                     _ => None,
@@ -808,7 +871,8 @@ impl Sessions {
     /// `expires_at` (`version` 0: it removed the session). A copy in memory
     /// that is older is forgotten; when this server has listeners for the
     /// session it is read again at once, and what they lack is pushed to
-    /// them (a new expiry as `extended`). A session changed in the batch
+    /// them (a new expiry as `extended`, compared with the last one they
+    /// were told, whether or not a copy was in memory). A session changed in the batch
     /// under way is left alone: its commit fails, and its jobs run again
     /// on the stored session ([`crate::engine::Engine::call`]).
     pub fn refresh(&mut self, id: &str, version: u64, expires_at: u64) -> Result<()> {
@@ -831,40 +895,32 @@ impl Sessions {
             return Ok(());
         }
         Metrics::inc(&self.metrics.fanout_refreshed);
-        let live = match self.live(id) {
-            Ok(live) => live,
+        // Reading it pushes what the listeners lack, a new expiry too.
+        match self.live(id) {
             // Removed meanwhile: nothing to push.
-            Err(SessileError::SessionNotFound) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let now_expires = live.rec.expires_at_ms;
-        if cached.is_some_and(|(_, e)| e != now_expires) {
-            let push = Push::Extended {
-                expires_at: now_expires,
-                by: String::new(),
-            };
-            self.facts.push((id.to_string(), push));
+            Ok(_) | Err(SessileError::SessionNotFound) => Ok(()),
+            Err(e) => Err(e),
         }
-        Ok(())
     }
 
     /// Whether another server committed session `id` past the copy in
     /// memory (whose notification has not arrived yet); the copy is then
     /// forgotten, to be read again. A refusal that writes nothing
     /// (`OP_OUT_OF_ORDER`) asks first: no conditional write would catch a
-    /// decision made on an old copy. One read of the version (none changed
-    /// in the batch under way, whose commit checks for itself).
+    /// decision made on an old copy. One read of the row's version, expiry
+    /// and revision (none for a session changed in the batch under way,
+    /// whose commit checks for itself, nor with a store only this server
+    /// writes).
     fn moved_elsewhere(&mut self, id: &str) -> Result<bool> {
-        if self.dirty.contains(id) {
+        if !self.store.shared() || self.dirty.contains(id) {
             return Ok(false);
         }
-        let Some(cached) = self.cache.get(id).map(|l| l.rec.version) else {
+        let Some(cached) = self.cache.get(id).and_then(|l| l.stored) else {
             return Ok(false);
         };
         let stamps = self.store.stamps(&[id.to_string()])?;
-        // Version 0: removed there.
-        let stored = stamps.first().map_or(0, |(_, v, _)| *v);
-        if stored != 0 && stored <= cached {
+        // None: removed there.
+        if stamps.first().map(|(_, s)| *s) == Some(cached) {
             return Ok(false);
         }
         self.cache.remove(id);
@@ -883,7 +939,7 @@ impl Sessions {
             .store
             .stamps(&ids)?
             .into_iter()
-            .map(|(id, v, e)| (id, (v, e)))
+            .map(|(id, s)| (id, (s.version, s.expires_at_ms)))
             .collect();
         for id in ids {
             let (version, expires_at) = stamps.get(&id).copied().unwrap_or((0, 0));
@@ -895,6 +951,31 @@ impl Sessions {
     /// Queues a change for the next commit (used by maintenance).
     pub(crate) fn queue(&mut self, change: Change) {
         self.changes.push(change);
+    }
+}
+
+/// The ops a batch answered, by outcome, until its commit is known.
+#[derive(Default)]
+struct OpCounts {
+    applied: u64,
+    rebased: u64,
+    duplicate: u64,
+    /// The code of each reject.
+    rejected: Vec<&'static str>,
+}
+
+impl OpCounts {
+    /// Adds these to the shared counters (the batch was committed).
+    fn add_to(&self, m: &Metrics) {
+        use std::sync::atomic::Ordering::Relaxed;
+        m.ops_applied.fetch_add(self.applied, Relaxed);
+        m.ops_rebased.fetch_add(self.rebased, Relaxed);
+        m.ops_duplicate.fetch_add(self.duplicate, Relaxed);
+        m.ops_rejected
+            .fetch_add(self.rejected.len() as u64, Relaxed);
+        for code in &self.rejected {
+            m.rejects_by_code.count_code(code);
+        }
     }
 }
 

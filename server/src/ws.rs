@@ -17,14 +17,11 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use sessile::core::error::SessileError;
 use sessile::core::protocol::{self, Bye, ErrorFrame, Extended, Hello, Message, Pong};
-use tokio::sync::broadcast::{
-    self,
-    error::{RecvError, TryRecvError},
-};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::{sleep_until, Instant};
 
 use crate::api::ApiError;
-use crate::engine::{Metrics, Push};
+use crate::engine::{Metrics, Push, Subscription};
 use crate::limits::{Peer, TokenBucket, WsPermit};
 use crate::AppState;
 
@@ -259,7 +256,7 @@ impl<'a> Conn<'a> {
 /// missed), and the version the welcome gave.
 struct Welcomed {
     hello: Hello,
-    pushes: broadcast::Receiver<Arc<Push>>,
+    pushes: Subscription,
     version: u64,
 }
 
@@ -305,6 +302,8 @@ async fn handshake(conn: &mut Conn<'_>) -> Result<Welcomed, End> {
             }
         };
         let (h2, clock) = (hello.clone(), st.config.clock.clone());
+        // Listening before the welcome is read; a refused hello drops the
+        // subscription, and with the last one the session's channel goes.
         let pushes = st.engine.hub.subscribe(&hello.session);
         return match st.engine.call(move |s| s.hello(&h2, clock.now_ms())).await {
             Ok(welcome) => {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use common::pg::{self, Cluster};
 use common::*;
 use serde_json::{json, Value};
+use sessile::core::protocol::Message;
 use sessile_server::store::{PostgresStore, SessionRecord, Store};
 
 /// A server in this process on a new database of `cluster`.
@@ -323,7 +324,7 @@ fn the_schema_is_versioned_and_a_newer_one_refused() {
     PostgresStore::open(&url).unwrap();
     assert_eq!(
         cluster.psql(&name, "SELECT version FROM sessile_schema"),
-        "1"
+        "2"
     );
     cluster.psql(&name, "UPDATE sessile_schema SET version = 99");
     let err = PostgresStore::open(&url)
@@ -331,7 +332,7 @@ fn the_schema_is_versioned_and_a_newer_one_refused() {
         .expect("a newer schema opened");
     assert!(
         err.to_string()
-            .contains("schema version 99, newer than this server's 1"),
+            .contains("schema version 99, newer than this server's 2"),
         "{err}"
     );
 }
@@ -439,4 +440,185 @@ fn a_patch_after_a_remove_in_the_same_batch_is_not_kept() {
         "0",
         "its state values linger"
     );
+}
+
+/// Waits (5 s at most) until server `addr` shows session `s` at `version`:
+/// it heard of another server's commit.
+async fn settled(addr: std::net::SocketAddr, s: &Sess, version: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let v = view(addr, s).await.json();
+        if v["version"] == version {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never at {version}: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_op_on_one_server_is_not_undone_by_another_servers_older_copy() {
+    let cluster = pg::shared();
+    let a = serve_on(&cluster).await;
+    let b = a.restart().await;
+    let s = create(a.addr, json!({"state": {}})).await;
+    let (c, d) = (client_id(1), client_id(2));
+    assert_eq!(
+        acked(&http_op(b, &s, &op(&d, 1, 1, json!({"d": 1}), None)).await),
+        2
+    );
+    settled(a.addr, &s, 2).await;
+    assert_eq!(
+        acked(&http_op(a.addr, &s, &op(&c, 1, 2, json!({"c": 1}), None)).await),
+        3
+    );
+    // B holds the session at version 3 ...
+    settled(b, &s, 3).await;
+    // ... when A rejects C's next op (D changed `d` after C's base): the
+    // row keeps version and expiry, and remembers C's sequence number 2.
+    let rejected = http_op(a.addr, &s, &op(&c, 2, 1, json!({"d": 5}), None)).await;
+    assert_eq!(rejected.code(), "VERSION_CONFLICT");
+    // B commits D's op from its copy, made before that write: it must not
+    // put back the row without C's number.
+    assert_eq!(
+        acked(&http_op(b, &s, &op(&d, 2, 3, json!({"e": 1}), None)).await),
+        4
+    );
+    settled(a.addr, &s, 4).await;
+    // C goes on with its next number, on either server.
+    assert_eq!(
+        acked(&http_op(a.addr, &s, &op(&c, 3, 4, json!({"c": 3}), None)).await),
+        5
+    );
+    assert_eq!(
+        acked(&http_op(b, &s, &op(&c, 4, 5, json!({"c": 4}), None)).await),
+        6
+    );
+    let rev = cluster.psql(
+        &db_name(&a),
+        &format!("SELECT rev FROM sessions WHERE id = '{}'", s.id),
+    );
+    assert!(
+        rev.parse::<u64>().unwrap() >= 5,
+        "every write bumps the revision: {rev}"
+    );
+}
+
+/// Commits version `version` of session `s` as another server would, but
+/// without its notification (one lost or not arrived yet): the patch
+/// `{"late": version}`, the expiry `expires_at`.
+fn commit_unheard(cluster: &Cluster, db: &str, s: &Sess, version: u64, expires_at: u64) {
+    cluster.psql(
+        db,
+        &format!(
+            "UPDATE sessions SET version = {version}, state = '{{\"late\":{version}}}', \
+             expires_at = {expires_at}, rev = rev + 1 WHERE id = '{id}'; \
+             INSERT INTO patches (session_id, version, patch) \
+             VALUES ('{id}', {version}, '{{\"late\":{version}}}')",
+            id = s.id
+        ),
+    );
+}
+
+#[tokio::test]
+async fn a_client_past_this_servers_copy_is_answered_from_the_database() {
+    let cluster = pg::shared();
+    let a = serve_on(&cluster).await;
+    let s = create(a.addr, json!({"state": {}})).await;
+    let c = client_id(1);
+    assert_eq!(
+        acked(&http_op(a.addr, &s, &op(&c, 1, 1, json!({"x": 1}), None)).await),
+        2
+    );
+    let expires = view(a.addr, &s).await.json()["expiresAt"].as_u64().unwrap();
+    // Another server committed version 3; the client saw it there.
+    commit_unheard(&cluster, &db_name(&a), &s, 3, expires);
+    let (_ws, welcome) = Ws::hello(a.addr, &s, &c, 3).await;
+    let Message::Welcome(w) = welcome else {
+        panic!("a client at version 3 was refused: {welcome:?}");
+    };
+    assert_eq!(w.version, 3);
+    // An op made on version 4 (committed elsewhere, not heard of here).
+    commit_unheard(&cluster, &db_name(&a), &s, 4, expires);
+    assert_eq!(
+        acked(&http_op(a.addr, &s, &op(&c, 2, 4, json!({"x": 2}), None)).await),
+        5
+    );
+}
+
+#[tokio::test]
+async fn a_listener_that_could_not_listen_at_start_catches_up_once_it_does() {
+    let cluster = pg::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stands-for-postgres");
+    let name = cluster.create_db();
+    pg::register(&db, &cluster, &name);
+    // A role allowed one connection: the store's. The listener's is
+    // refused until the limit goes.
+    let role = format!("{name}_one");
+    cluster.psql(
+        "postgres",
+        &format!(
+            "CREATE ROLE {role} LOGIN CONNECTION LIMIT 1; ALTER DATABASE {name} OWNER TO {role}"
+        ),
+    );
+    let mut cfg = config(&db);
+    cfg.database_url = Some(format!(
+        "postgres://{role}@127.0.0.1:{}/{name}",
+        cluster.port
+    ));
+    let a = serve(cfg).await;
+    let b = serve(config(&db)).await;
+    let s = create(a, json!({"state": {}})).await;
+    assert_eq!(view(a, &s).await.json()["version"], 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let live = admin(a, "GET", "/v1/admin/live", &Value::Null).await.json();
+        if live["fanoutListenFailures"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{live}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // B commits while A cannot listen: its notification is lost for A.
+    assert_eq!(
+        acked(&http_op(b, &s, &op(&client_id(1), 1, 1, json!({"b": 1}), None)).await),
+        2
+    );
+    assert_eq!(view(a, &s).await.json()["version"], 1, "A's copy, unheard");
+    cluster.psql(
+        "postgres",
+        &format!("ALTER ROLE {role} CONNECTION LIMIT -1"),
+    );
+    // Once listening, A compares its copy with the database.
+    settled(a, &s, 2).await;
+}
+
+#[tokio::test]
+async fn another_servers_extension_reaches_listeners_when_the_session_is_read_again() {
+    let cluster = pg::shared();
+    let a = serve_on(&cluster).await;
+    let s = create(a.addr, json!({"state": {}})).await;
+    let (mut w, welcome) = Ws::hello(a.addr, &s, &client_id(1), 1).await;
+    let Message::Welcome(welcome) = welcome else {
+        panic!("{welcome:?}");
+    };
+    // Another server's commit of version 2 with a later expiry, unheard:
+    // A forgets its copy when a client shows it is behind, and reads the
+    // session again.
+    let later = welcome.expires_at + 600_000;
+    commit_unheard(&cluster, &db_name(&a), &s, 2, later);
+    let (_other, _) = Ws::hello(a.addr, &s, &client_id(2), 2).await;
+    let Some(Message::Patch(p)) = w.recv().await else {
+        panic!("the listener lacks version 2");
+    };
+    assert_eq!(p.version, 2);
+    let got = w.recv().await;
+    let Some(Message::Extended(e)) = got else {
+        panic!("the listener was not told the new expiry: {got:?}");
+    };
+    assert_eq!(e.expires_at, later);
 }

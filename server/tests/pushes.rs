@@ -145,3 +145,65 @@ async fn an_expiry_found_by_a_request_reaches_the_other_clients() {
     assert_eq!((a.status, a.code()), (410, "SESSION_EXPIRED".into()));
     assert_ended(until_close(&mut ws).await, "expired", "SESSION_EXPIRED");
 }
+
+/// The sessions this server holds a push channel for (`pushChannels`).
+async fn push_channels(addr: std::net::SocketAddr) -> u64 {
+    let live = admin(addr, "GET", "/v1/admin/live", &Value::Null)
+        .await
+        .json();
+    live["pushChannels"].as_u64().expect("pushChannels")
+}
+
+#[tokio::test]
+async fn refused_hellos_leave_no_push_channel_and_the_last_listener_takes_its_own() {
+    let srv = start(|_| {}).await;
+    assert_eq!(push_channels(srv.addr).await, 0);
+    // Hellos naming sessions that do not exist (ids drawn anew each time),
+    // and one with a wrong token for a session that does.
+    let s = create(srv.addr, json!({})).await;
+    let mut refused = Vec::new();
+    for i in 0..40u8 {
+        let unknown = Sess {
+            id: sessile_server::ids::session_id(),
+            token: sessile_server::ids::token(),
+        };
+        refused.push(unknown);
+        if i == 0 {
+            refused.push(Sess {
+                id: s.id.clone(),
+                token: sessile_server::ids::token(),
+            });
+        }
+    }
+    for bad in &refused {
+        let mut ws = Ws::connect(srv.addr).await;
+        ws.send(&hello_msg(bad, &client_id(1), 0)).await;
+        let Some(Message::Error(e)) = ws.recv().await else {
+            panic!("a refused hello is answered with an error");
+        };
+        assert!(
+            ["SESSION_NOT_FOUND", "INVALID_TOKEN"].contains(&e.code.as_str()),
+            "{e:?}"
+        );
+        assert_eq!(ws.close_code().await, Some(1008));
+    }
+    assert_eq!(
+        push_channels(srv.addr).await,
+        0,
+        "refused hellos kept channels"
+    );
+    // A welcomed connection holds one channel, which goes with it.
+    let (mut ws, welcome) = Ws::hello(srv.addr, &s, &client_id(2), 0).await;
+    assert!(matches!(welcome, Message::Welcome(_)), "{welcome:?}");
+    assert_eq!(push_channels(srv.addr).await, 1);
+    ws.inner.close(None).await.unwrap();
+    drop(ws);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while push_channels(srv.addr).await != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the channel outlived its listener"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -154,7 +154,11 @@ impl Store for MemoryStore {
             .get(id)
             .map(|log| log.range(oldest + 1..).map(|(_, p)| p.clone()).collect())
             .unwrap_or_default();
-        Ok(Some(Loaded { record, recent }))
+        Ok(Some(Loaded {
+            record,
+            recent,
+            rev: 0,
+        }))
     }
 
     fn scan_key(&mut self, key: &str, now_ms: u64) -> Result<Vec<Summary>, SessileError> {
@@ -292,6 +296,7 @@ mod tests {
                 stored: Some(crate::store::Stored {
                     version: 1,
                     expires_at_ms: 0,
+                    rev: 0,
                 }),
             }])
             .unwrap();

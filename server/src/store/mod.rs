@@ -65,6 +65,9 @@ pub struct Loaded {
     pub record: SessionRecord,
     /// The last [`PATCH_LOG_LEN`] patches, oldest first.
     pub recent: Vec<LoggedPatch>,
+    /// The row's revision: +1 at every write of it, whatever changed
+    /// (PostgreSQL; 0 in a store only one server uses).
+    pub rev: u64,
 }
 
 /// One entry of the audit log: who changed what, when.
@@ -94,14 +97,26 @@ pub struct Stored {
     pub version: u64,
     /// Its expiry, ms.
     pub expires_at_ms: u64,
+    /// Its revision ([`Loaded::rev`]): a write that changes neither
+    /// version nor expiry (a rejected op's sequence number) changes it.
+    pub rev: u64,
 }
 
 impl Stored {
-    /// What `record` holds.
+    /// What `record` holds, at revision 0.
     pub fn of(record: &SessionRecord) -> Self {
         Stored {
             version: record.version,
             expires_at_ms: record.expires_at_ms,
+            rev: 0,
+        }
+    }
+
+    /// What `record`, as loaded at revision `rev`, holds.
+    pub fn at(record: &SessionRecord, rev: u64) -> Self {
+        Stored {
+            rev,
+            ..Stored::of(record)
         }
     }
 }
@@ -113,11 +128,12 @@ pub enum Change {
     Upsert {
         /// The row as it is now.
         record: SessionRecord,
-        /// The version and expiry the store holds, as the engine loaded or
-        /// last committed them; `None`: a new session. The PostgreSQL store,
-        /// which several servers may share, writes the row only where it
-        /// still holds both (a new expiry keeps the version), and fails the
-        /// batch otherwise.
+        /// The version, expiry and revision the store holds, as the engine
+        /// loaded or last committed them; `None`: a new session. The
+        /// PostgreSQL store, which several servers may share, writes the
+        /// row only where it still holds that revision (every write bumps
+        /// it, even one that keeps version and expiry), and fails the batch
+        /// otherwise.
         stored: Option<Stored>,
     },
     /// Append to the session's patch log (and trim it).
@@ -141,6 +157,18 @@ pub enum Change {
         /// The first version kept.
         version: u64,
     },
+}
+
+impl Change {
+    /// The session it changes.
+    pub fn session(&self) -> &str {
+        match self {
+            Change::Upsert { record, .. } => &record.id,
+            Change::Patch { session, .. } | Change::ErasePatchesBefore { session, .. } => session,
+            Change::Audit(a) => &a.session,
+            Change::Remove(id) => id,
+        }
+    }
 }
 
 /// What the sweeper and the health report read of every session.
@@ -207,16 +235,28 @@ pub trait Store: Send {
     fn sweeper_lock(&mut self) -> Result<bool, SessileError> {
         Ok(true)
     }
-    /// The version and expiry (ms) of each of the sessions `ids` that
-    /// exists, to tell which copies in memory another server changed.
-    fn stamps(&mut self, ids: &[String]) -> Result<Vec<(String, u64, u64)>, SessileError> {
+    /// The version, expiry (ms) and revision of each of the sessions
+    /// `ids` that exists, to tell which copies in memory another server
+    /// changed.
+    fn stamps(&mut self, ids: &[String]) -> Result<Vec<(String, Stored)>, SessileError> {
         let mut out = Vec::new();
         for id in ids {
             if let Some(l) = self.load(id)? {
-                out.push((id.clone(), l.record.version, l.record.expires_at_ms));
+                out.push((id.clone(), Stored::at(&l.record, l.rev)));
             }
         }
         Ok(out)
+    }
+    /// Whether other servers may write this store's sessions (PostgreSQL):
+    /// only then can a copy in memory be behind it. A store only this
+    /// server uses is never asked whether another moved a session.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// The sessions the last failed commit found changed by another server
+    /// (see [`is_moved`]); empty when it failed otherwise, or succeeded.
+    fn moved(&self) -> Vec<String> {
+        Vec::new()
     }
 }
 

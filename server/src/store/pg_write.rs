@@ -20,12 +20,10 @@ use super::{AuditEntry, Change, SessionRecord, Stored, PATCH_LOG_LEN};
 pub(super) enum WriteError {
     /// The database refused a statement, or the connection went.
     Db(postgres::Error),
-    /// A session row no longer held the version this server read.
+    /// Session rows no longer held the revision this server read.
     Moved {
-        /// Session id.
-        session: String,
-        /// The version expected.
-        expected: u64,
+        /// Their ids.
+        sessions: Vec<String>,
     },
 }
 
@@ -60,13 +58,12 @@ impl Writes {
             update_sessions: c.prepare(
                 "UPDATE sessions AS s SET status = u.status, status_since = u.status_since, \
                  state = u.state, version = u.version, updated_at = u.updated_at, \
-                 expires_at = u.expires_at, clients = u.clients \
+                 expires_at = u.expires_at, clients = u.clients, rev = s.rev + 1 \
                  FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[], \
-                 $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::int8[]) \
+                 $6::int8[], $7::int8[], $8::text[], $9::int8[]) \
                  AS u(id, status, status_since, state, version, updated_at, expires_at, \
-                 clients, expected, expected_expires) \
-                 WHERE s.id = u.id AND s.version = u.expected \
-                 AND s.expires_at = u.expected_expires RETURNING s.id",
+                 clients, expected_rev) \
+                 WHERE s.id = u.id AND s.rev = u.expected_rev RETURNING s.id",
             )?,
             insert_patches: c.prepare(
                 "INSERT INTO patches (session_id, version, patch, status, client, seq) \
@@ -182,8 +179,9 @@ pub(super) fn write_batch(
 }
 
 /// Writes the gathered session rows: the new ones inserted, the changed
-/// ones updated where they still hold the expected version (any that does
-/// not fails the batch).
+/// ones updated where they still hold the revision this server read, and
+/// their revision bumped (any that does not fails the batch, naming every
+/// such row).
 fn flush_rows(c: &mut Client, w: &Writes, p: &mut Pending<'_>) -> Result<(), WriteError> {
     if !p.new.is_empty() {
         let r = &p.new;
@@ -236,20 +234,17 @@ fn flush_rows(c: &mut Client, w: &Writes, p: &mut Pending<'_>) -> Result<(), Wri
                 &r.iter()
                     .map(|(s, _)| s.clients.to_json())
                     .collect::<Vec<_>>(),
-                &r.iter().map(|(_, v)| v.version as i64).collect::<Vec<_>>(),
-                &r.iter()
-                    .map(|(_, v)| v.expires_at_ms as i64)
-                    .collect::<Vec<_>>(),
+                &r.iter().map(|(_, v)| v.rev as i64).collect::<Vec<_>>(),
             ],
         )?;
         if written.len() != r.len() {
             let written: HashSet<String> = written.iter().map(|row| row.get(0)).collect();
-            if let Some((s, v)) = r.iter().find(|(s, _)| !written.contains(&s.id)) {
-                return Err(WriteError::Moved {
-                    session: s.id.clone(),
-                    expected: v.version,
-                });
-            }
+            let sessions: Vec<String> = r
+                .iter()
+                .filter(|(s, _)| !written.contains(&s.id))
+                .map(|(s, _)| s.id.clone())
+                .collect();
+            return Err(WriteError::Moved { sessions });
         }
         p.changed.clear();
     }

@@ -24,7 +24,7 @@ use crate::clients::ClientBook;
 use super::pg_write::{write_batch, WriteError, Writes};
 
 use super::{
-    storage_error, AuditEntry, Change, Loaded, SessionRecord, Store, Summary,
+    storage_error, AuditEntry, Change, Loaded, SessionRecord, Store, Stored, Summary,
     AUDIT_SESSIONS_PER_PRUNE, MOVED, PATCH_LOG_LEN,
 };
 
@@ -32,7 +32,8 @@ use super::{
 /// to `i + 1` (0: no sessile tables yet). Append only; never edit a released
 /// step. States, patches and client books are kept as JSON text, not
 /// `jsonb`: they come back byte for byte (key order, number spelling).
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE sessions (
   id TEXT PRIMARY KEY, token_hash BYTEA NOT NULL, flow TEXT NOT NULL,
   flow_table TEXT, status TEXT NOT NULL, status_since BIGINT NOT NULL, key TEXT,
@@ -53,7 +54,11 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_session ON audit(session_id, id);
 CREATE INDEX audit_removals ON audit(at) WHERE action = 'remove';
-"];
+",
+    "
+ALTER TABLE sessions ADD COLUMN rev BIGINT NOT NULL DEFAULT 0;
+",
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
@@ -129,8 +134,8 @@ impl Prepared {
             // before, it would fail this server's next write of it.
             load: c.prepare(
                 "SELECT id, token_hash, flow, status, status_since, key, state, version, \
-                 created_at, updated_at, expires_at, clients, flow_table FROM sessions WHERE id = $1 \
-                 FOR SHARE",
+                 created_at, updated_at, expires_at, clients, flow_table, rev FROM sessions \
+                 WHERE id = $1 FOR SHARE",
             )?,
             load_patches: c.prepare(
                 "SELECT version, patch, status, client, seq FROM patches \
@@ -144,7 +149,8 @@ impl Prepared {
                 "SELECT session_id, at, actor, action, keys, version, seq FROM audit \
                  WHERE session_id = $1 ORDER BY id DESC LIMIT $2",
             )?,
-            stamps: c.prepare("SELECT id, version, expires_at FROM sessions WHERE id = ANY($1)")?,
+            stamps: c
+                .prepare("SELECT id, version, expires_at, rev FROM sessions WHERE id = ANY($1)")?,
             notify: c.prepare("SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n")?,
             writes: Writes::prepare(c)?,
         })
@@ -167,6 +173,8 @@ pub struct PostgresStore {
     /// The id of this server, first in each notification (its own
     /// listener skips them).
     origin: String,
+    /// The sessions the last failed commit found written by another server.
+    moved: Vec<String>,
 }
 
 impl PostgresStore {
@@ -192,6 +200,7 @@ impl PostgresStore {
                 sweeper: false,
             }),
             origin: String::new(),
+            moved: Vec::new(),
         })
     }
 
@@ -396,6 +405,7 @@ impl Store for PostgresStore {
         };
         let version = row.get::<_, i64>(7) as u64;
         let updated_at_ms = row.get::<_, i64>(9) as u64;
+        let rev = row.get::<_, i64>(13) as u64;
         let record = SessionRecord {
             id: row.get(0),
             token_hash: row.get(1),
@@ -425,7 +435,11 @@ impl Store for PostgresStore {
                 }),
             });
         }
-        Ok(Some(Loaded { record, recent }))
+        Ok(Some(Loaded {
+            record,
+            recent,
+            rev,
+        }))
     }
 
     fn scan_key(&mut self, key: &str, now_ms: u64) -> Result<Vec<Summary>, SessileError> {
@@ -435,6 +449,7 @@ impl Store for PostgresStore {
     }
 
     fn commit(&mut self, changes: &[Change]) -> Result<(), SessileError> {
+        self.moved.clear();
         if changes.is_empty() {
             return Ok(());
         }
@@ -464,10 +479,19 @@ impl Store for PostgresStore {
         match out {
             Ok(()) => Ok(()),
             Err(WriteError::Db(e)) => Err(self.failed(e)),
-            Err(WriteError::Moved { session, expected }) => Err(storage_error(format!(
-                "session {session} {MOVED} at version {expected} (another server wrote it); \
-                 nothing of the batch was stored"
-            ))),
+            Err(WriteError::Moved { sessions }) => {
+                let first = sessions.first().cloned().unwrap_or_default();
+                let more = sessions.len().saturating_sub(1);
+                self.moved = sessions;
+                Err(storage_error(format!(
+                    "session {first} {MOVED} (another server wrote it{}); nothing of the \
+                     batch was stored",
+                    match more {
+                        0 => String::new(),
+                        n => format!(", and {n} more of the batch"),
+                    }
+                )))
+            }
         }
     }
 
@@ -506,15 +530,27 @@ impl Store for PostgresStore {
         })
     }
 
-    fn stamps(&mut self, ids: &[String]) -> Result<Vec<(String, u64, u64)>, SessileError> {
+    fn stamps(&mut self, ids: &[String]) -> Result<Vec<(String, Stored)>, SessileError> {
         let rows = self.retrying(|c| c.client.query(&c.st.stamps, &[&ids]))?;
         Ok(rows
             .iter()
             .map(|r| {
-                let id: String = r.get(0);
-                (id, r.get::<_, i64>(1) as u64, r.get::<_, i64>(2) as u64)
+                let stored = Stored {
+                    version: r.get::<_, i64>(1) as u64,
+                    expires_at_ms: r.get::<_, i64>(2) as u64,
+                    rev: r.get::<_, i64>(3) as u64,
+                };
+                (r.get(0), stored)
             })
             .collect())
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn moved(&self) -> Vec<String> {
+        self.moved.clone()
     }
 
     fn prune_audit(&mut self, removed_before_ms: u64, dry_run: bool) -> Result<u64, SessileError> {

@@ -302,13 +302,21 @@ impl Store for SqliteStore {
             recent.extend(unwritten);
             let surplus = recent.len().saturating_sub(PATCH_LOG_LEN);
             recent.drain(..surplus);
-            return Ok(Some(Loaded { record, recent }));
+            return Ok(Some(Loaded {
+                record,
+                recent,
+                rev: 0,
+            }));
         }
         let Some(record) = read_row(&self.conn, id)? else {
             return Ok(None);
         };
         let recent = self.logged(id, record.version)?;
-        Ok(Some(Loaded { record, recent }))
+        Ok(Some(Loaded {
+            record,
+            recent,
+            rev: 0,
+        }))
     }
 
     fn scan_key(&mut self, key: &str, now_ms: u64) -> Result<Vec<Summary>, SessileError> {

@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod merge_patch;
 pub mod protocol;
 mod protocol_read;
+pub mod sealed;
 pub mod session;
 pub mod slots;
 pub mod vec_map;

@@ -149,7 +149,9 @@ pub enum SessileError {
     /// The stored copy is encrypted and the page gave no key (`encryption`
     /// option). Nothing was overwritten: open again with the key, or with
     /// `discardLocal` to drop the copy.
-    #[error("the stored copy of version {state_version} is encrypted; open with its key or discard it")]
+    #[error(
+        "the stored copy of version {state_version} is encrypted; open with its key or discard it"
+    )]
     KeyRequired {
         /// The state version its header gives.
         state_version: u64,

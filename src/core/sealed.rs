@@ -38,7 +38,8 @@ pub fn check_raw_key(len: usize) -> Result<()> {
     } else {
         Err(SessileError::InvalidOptions {
             option: "encryption.key",
-            reason: "must be a non-extractable AES-GCM CryptoKey of 256 bits or 32 raw bytes".into(),
+            reason: "must be a non-extractable AES-GCM CryptoKey of 256 bits or 32 raw bytes"
+                .into(),
         })
     }
 }
@@ -209,9 +210,9 @@ pub fn key_error_version(error: &SessileError) -> Option<u64> {
 }
 
 /// The key error that must stop an open, so that nothing overwrites a copy
-/// the page cannot read: the first one of a copy at least as new as the
+/// the page cannot read: one of a copy at least as new as the
 /// copy restored (`restored`: its state version), or any when nothing was
-/// restored. An older copy the key does not open (the slot before a key
+/// restored; of several, the newest copy's. An older copy the key does not open (the slot before a key
 /// rotation) is only skipped, as a corrupt one is.
 pub fn blocking_key_error<'a>(
     errors: impl IntoIterator<Item = &'a SessileError>,
@@ -219,10 +220,12 @@ pub fn blocking_key_error<'a>(
 ) -> Option<SessileError> {
     errors
         .into_iter()
-        .find(|e| key_error_version(e).is_some_and(|v| restored.is_none_or(|r| v >= r)))
-        .cloned()
+        .filter_map(|e| key_error_version(e).map(|v| (v, e)))
+        .filter(|(v, _)| restored.is_none_or(|r| *v >= r))
+        .max_by_key(|(v, _)| *v)
+        .map(|(_, e)| e.clone())
 }
 
 #[cfg(test)]
 #[path = "sealed_tests.rs"]
-mod tests;
+pub(crate) mod tests;

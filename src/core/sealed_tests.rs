@@ -142,10 +142,7 @@ fn a_sealed_payload_shorter_than_nonce_and_tag_is_truncated() {
     bytes[OFF_FLAGS] |= FLAG_ENCRYPTED;
     let crc = checksum_of(&bytes);
     put_u32(&mut bytes, OFF_CHECKSUM, crc);
-    assert_eq!(
-        OpenJob::new(&bytes, &cfg).unwrap_err().code(),
-        "TRUNCATED"
-    );
+    assert_eq!(OpenJob::new(&bytes, &cfg).unwrap_err().code(), "TRUNCATED");
 }
 
 #[test]

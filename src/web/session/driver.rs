@@ -147,6 +147,7 @@ impl Driver {
     /// id's lock. Inputs are ignored after this.
     pub(crate) fn release(&mut self) {
         self.released = true;
+        crate::web::crypt::set_key(self.layout.name(), None);
         self.hooks.clear();
         self.channel = None;
         self.timer = None;

@@ -21,6 +21,7 @@ use crate::core::session::engine::{
     SessionEvent, Validity,
 };
 use crate::core::session::store::{BackendKind, ClientId};
+use crate::web::crypt::{self, EncryptionKey};
 use crate::web::store::page::now;
 use crate::web::store::{locks, signal};
 
@@ -235,6 +236,38 @@ impl Session {
         self.request(|e, now| e.authenticate(session, now))
             .await
             .map(|_| ())
+    }
+
+    /// Seals everything stored from now on with `key` and re-encrypts what
+    /// is stored: the link record (outbox) and both slots are written again
+    /// under the new key before this resolves. A reload must then give the
+    /// new key; the old one fails with `DECRYPT_FAILED`. `INVALID_OPTIONS`
+    /// for a key that is not AES-256-GCM (nothing changes then).
+    pub async fn rotate_key(&self, key: EncryptionKey) -> Result<(), Failure> {
+        let key = crypt::import(&key).await.map_err(Failure::from)?;
+        self.settled().await;
+        let (records, name) = {
+            let d = self.shared.borrow();
+            (d.records.clone(), d.layout.name().to_string())
+        };
+        let text = match &records {
+            Some(r) => r.load().await.map_err(Failure::from)?.text,
+            None => None,
+        };
+        crypt::set_key(&name, Some(key));
+        if let (Some(records), Some(text)) = (records, text) {
+            for _ in 0..2 {
+                records.save(&text).await.map_err(Failure::from)?;
+            }
+        }
+        for _ in 0..2 {
+            self.request(|e, now| {
+                e.rewrite(now)?;
+                e.flush(now)
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Flushes and releases everything (listeners, timer, connection, the

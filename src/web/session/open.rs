@@ -17,6 +17,7 @@ use crate::core::session::engine::{
 use crate::core::session::link::stored::fallback_key;
 use crate::core::session::store::layout::Layout;
 use crate::core::session::store::{BackendKind, ClientId};
+use crate::web::crypt;
 use crate::web::link::browser::{is_online, local_get, random_seed};
 use crate::web::link::options::Endpoint;
 use crate::web::store::identity::client_for;
@@ -35,6 +36,25 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
         None => None,
     };
     let name = probe.store.name.clone();
+    let key = match &options.encryption {
+        Some(key) => Some(crypt::import(key).await?),
+        None => None,
+    };
+    crypt::set_key(&name, key);
+    let opened = open_with_key(options, probe, endpoint, name.clone()).await;
+    if opened.is_err() {
+        crypt::set_key(&name, None);
+    }
+    opened
+}
+
+async fn open_with_key(
+    options: SessionOptions,
+    probe: SessionConfig,
+    endpoint: Option<Endpoint>,
+    name: String,
+) -> Result<Shared, SessileError> {
+    let json = options.json();
     let layout = Layout::new(&name);
     let synced = probe.sync.is_some();
     let mut early = Vec::new();
@@ -49,7 +69,16 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
     };
     let (records, record) = if synced {
         let limit = record_limit(probe.store.envelope.max_raw_bytes);
-        open_records(&name, &client, probe.store.storage, limit, &mut early).await
+        let discard = probe.store.discard_local;
+        open_records(
+            &name,
+            &client,
+            probe.store.storage,
+            limit,
+            discard,
+            &mut early,
+        )
+        .await?
     } else {
         (None, None)
     };
@@ -123,21 +152,27 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
 /// Opens this client's record store on `kind` (IndexedDB for `auto`) and
 /// reads it: the store, and the newest valid record's text. A store that
 /// cannot be opened or read is reported and replaced by one in memory (the
-/// outbox then lasts as long as the page), as the link driver does.
+/// outbox then lasts as long as the page), as the link driver does. A
+/// record the page's key cannot open stops the open (`KEY_REQUIRED`,
+/// `DECRYPT_FAILED`), unless `discard`.
 async fn open_records(
     name: &str,
     client: &ClientId,
     kind: Option<BackendKind>,
     limit: usize,
+    discard: bool,
     early: &mut Vec<SessionEvent>,
-) -> (Option<Rc<Records>>, Option<String>) {
+) -> Result<(Option<Rc<Records>>, Option<String>), SessileError> {
     let kind = kind.unwrap_or(BackendKind::IndexedDb);
     let opened = match Records::open(name, &client.0, kind, limit).await {
         Ok(records) => records.load().await.map(|r| (records, r)),
         Err(e) => Err(e),
     };
-    match opened {
+    Ok(match opened {
         Ok((records, restored)) => {
+            if let Some(e) = restored.key_error().filter(|_| !discard) {
+                return Err(e);
+            }
             if let (None, Some(e)) = (&restored.text, restored.skipped.first()) {
                 early.push(error(e, "the link's record could not be read: "));
             }
@@ -148,7 +183,7 @@ async fn open_records(
             let memory = Records::open(name, &client.0, BackendKind::Memory, limit).await;
             (memory.ok(), None)
         }
-    }
+    })
 }
 
 fn error(e: &SessileError, context: &str) -> SessionEvent {

@@ -2,8 +2,9 @@
 //! the store `<name>:link:<client>` on the session's backend (the one the
 //! page named; IndexedDB for `auto`), as the TypeScript client kept it
 //! (one snapshot envelope per slot, the newer valid one restored, writes
-//! alternating: `core::session::link::stored`). The store driver's
-//! backends do the IO; nothing is decided here.
+//! alternating: `core::session::link::stored`), sealed with the
+//! namespace's key when it has one. The store driver's backends do the IO;
+//! nothing is decided here.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -14,11 +15,14 @@ use crate::core::session::link::stored::{store_name, RecordSlots, Restored};
 use crate::core::session::store::layout::Layout;
 use crate::core::session::store::{BackendKind, Head, Stored, WriteResult};
 use crate::core::slots::SlotRead;
+use crate::web::crypt;
 use crate::web::store::page::now;
 
 /// One client's record store, open.
 pub(crate) struct Records {
     backend: Backend,
+    /// The session's namespace: whose key seals the record.
+    namespace: String,
     kind: BackendKind,
     /// The largest record stored (`record_limit` of the state limit).
     limit: usize,
@@ -48,6 +52,7 @@ impl Records {
         let backend = Backend::open(kind, &layout).await?;
         Ok(Rc::new(Records {
             backend,
+            namespace: name.into(),
             kind,
             limit,
             slots: RefCell::new(RecordSlots::up_to(limit)),
@@ -64,11 +69,12 @@ impl Records {
     pub(crate) async fn load(&self) -> Result<Restored, SessileError> {
         let read = self.backend.read().await?;
         *self.head.borrow_mut() = read.head.version;
-        let restored = self.slots.borrow_mut().restore(
-            slot_read(&read.a),
-            slot_read(&read.b),
-            read.head.version,
-        );
+        let a = crypt::open(&self.namespace, read.a).await;
+        let b = crypt::open(&self.namespace, read.b).await;
+        let restored =
+            self.slots
+                .borrow_mut()
+                .restore(slot_read(&a), slot_read(&b), read.head.version);
         Ok(restored)
     }
 
@@ -80,9 +86,10 @@ impl Records {
             let write = self.slots.borrow().plan(text, now())?;
             let base = *self.head.borrow();
             let head = Head::at(write.version.max(base + 1));
+            let bytes = crypt::seal(&self.namespace, write.bytes.clone()).await?;
             match self
                 .backend
-                .write_if_head(write.slot, base, &head, &write.bytes)
+                .write_if_head(write.slot, base, &head, &bytes)
                 .await
             {
                 WriteResult::Stored => {

@@ -3,7 +3,8 @@
 //! and cookie work; the others (open, read, slot write, clear) are async
 //! and give an [`Answer`] the engine (the store's, or the session's that
 //! composes it) takes with its `handle_*`. Slot writes
-//! and clears run under the namespace's Web Lock.
+//! and clears run under the namespace's Web Lock. With a key
+//! (`crate::web::crypt`) what is written is sealed and what is read opened.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,7 +17,8 @@ use super::page::{read_marker_cookie, write_marker_cookie};
 use crate::core::error::SessileError;
 use crate::core::session::engine::SessionEngine;
 use crate::core::session::store::layout::{version_text, Layout};
-use crate::core::session::store::{StorageCommand, StoreEngine, StoredRead, WriteResult};
+use crate::core::session::store::{StorageCommand, StoreEngine, Stored, StoredRead, WriteResult};
+use crate::web::crypt;
 
 /// Whether `command` is answered (and so runs asynchronously, one at a time).
 pub(crate) fn is_async(command: &StorageCommand) -> bool {
@@ -114,7 +116,16 @@ pub(crate) fn start(
     let layout = layout.clone();
     let pending: Pending = match command {
         StorageCommand::WriteRescue { key, base, bytes } => {
-            local::write_rescue(&key, base, &bytes);
+            match crypt::key_for(layout.name()) {
+                None => local::write_rescue(&key, base, &bytes),
+                // WebCrypto answers later: sealed as soon as it can, never
+                // written in the clear (docs/STORAGE.md, "Encryption").
+                Some(cipher) => wasm_bindgen_futures::spawn_local(async move {
+                    if let Ok(sealed) = crypt::seal_with(&cipher, &bytes).await {
+                        local::write_rescue(&key, base, &sealed);
+                    }
+                }),
+            }
             return None;
         }
         StorageCommand::ForgetRescue { key } => {
@@ -151,6 +162,15 @@ pub(crate) fn start(
                     connection_closed: false,
                 });
             };
+            let bytes = match crypt::seal(layout.name(), bytes).await {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    return Answer::Written(WriteResult::Failed {
+                        error,
+                        connection_closed: false,
+                    })
+                }
+            };
             let work =
                 move || async move { Ok(backend.write_if_head(slot, base, &head, &bytes).await) };
             Answer::Written(match exclusive(&layout.shared_name(), work).await {
@@ -178,18 +198,27 @@ async fn read(layout: Layout, backend: Option<Rc<Backend>>, rescues: bool) -> An
     let Some(backend) = backend else {
         return Answer::Read(Err(no_backend()));
     };
-    let read = backend.read().await.map(|slots| StoredRead {
-        a: slots.a,
-        b: slots.b,
+    let slots = match backend.read().await {
+        Ok(slots) => slots,
+        Err(error) => return Answer::Read(Err(error)),
+    };
+    let name = layout.name();
+    let mut copies = if rescues {
+        local::read_rescues(&layout)
+    } else {
+        Vec::new()
+    };
+    for copy in &mut copies {
+        let stored = std::mem::replace(&mut copy.bytes, Stored::Missing);
+        copy.bytes = crypt::open(name, stored).await;
+    }
+    Answer::Read(Ok(StoredRead {
+        a: crypt::open(name, slots.a).await,
+        b: crypt::open(name, slots.b).await,
         head: slots.head,
-        rescues: if rescues {
-            local::read_rescues(&layout)
-        } else {
-            Vec::new()
-        },
+        rescues: copies,
         marker: rescues
-            .then(|| local::read_marker(&layout).or_else(|| read_marker_cookie(layout.name())))
+            .then(|| local::read_marker(&layout).or_else(|| read_marker_cookie(name)))
             .flatten(),
-    });
-    Answer::Read(read)
+    }))
 }

@@ -1,0 +1,174 @@
+//! Encrypted local copies in the browser: the page's key (a non-extractable
+//! AES-GCM `CryptoKey` or 32 raw bytes, imported as one), held in memory per
+//! namespace and never stored; WebCrypto's AES-256-GCM with a fresh nonce
+//! from `crypto.getRandomValues` for every write. The layout and every
+//! decision are `core::sealed`'s; this file only runs the cipher.
+
+use std::cell::RefCell;
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AesGcmParams, CryptoKey, SubtleCrypto};
+
+use crate::core::envelope::{EnvelopeConfig, MAX_RAW_BYTES_LIMIT};
+use crate::core::error::SessileError;
+use crate::core::sealed::{check_raw_key, OpenJob, SealJob, NONCE_LEN};
+use crate::core::session::store::Stored;
+
+/// The key a page gives in `encryption: { key }`.
+#[derive(Clone)]
+pub enum EncryptionKey {
+    /// A WebCrypto key: AES-GCM, 256 bits, usable to encrypt and decrypt
+    /// (best not extractable).
+    Crypto(CryptoKey),
+    /// 32 raw key bytes, imported as a non-extractable AES-GCM key.
+    Raw(Vec<u8>),
+}
+
+thread_local! {
+    /// The key of each namespace open with encryption, in memory only.
+    static KEYS: RefCell<Vec<(String, CryptoKey)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn invalid_key(reason: &str) -> SessileError {
+    SessileError::InvalidOptions {
+        option: "encryption.key",
+        reason: reason.into(),
+    }
+}
+
+fn subtle() -> Result<SubtleCrypto, SessileError> {
+    web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .map(|c| c.subtle())
+        .ok_or_else(|| invalid_key("needs WebCrypto (crypto.subtle), which this page lacks"))
+}
+
+/// The page's key as a WebCrypto key: raw bytes must be 32
+/// (`INVALID_OPTIONS` otherwise); a `CryptoKey` must be AES-GCM of 256 bits
+/// that may encrypt and decrypt.
+pub(crate) async fn import(key: &EncryptionKey) -> Result<CryptoKey, SessileError> {
+    match key {
+        EncryptionKey::Raw(bytes) => {
+            check_raw_key(bytes.len())?;
+            let usages = Array::of2(&"encrypt".into(), &"decrypt".into());
+            let data = Uint8Array::from(bytes.as_slice());
+            let promise = subtle()?
+                .import_key_with_str("raw", &data, "AES-GCM", false, &usages)
+                .map_err(|_| invalid_key("WebCrypto refused the raw key"))?;
+            let imported = JsFuture::from(promise)
+                .await
+                .map_err(|_| invalid_key("WebCrypto refused the raw key"))?;
+            Ok(imported.unchecked_into())
+        }
+        EncryptionKey::Crypto(key) => {
+            let algorithm: JsValue = key.algorithm().unwrap_or_default().into();
+            let name = Reflect::get(&algorithm, &"name".into()).unwrap_or_default();
+            let bits = Reflect::get(&algorithm, &"length".into()).unwrap_or_default();
+            let usages = key.usages();
+            let may = |u: &str| usages.includes(&u.into(), 0);
+            if name.as_string().as_deref() != Some("AES-GCM")
+                || bits.as_f64() != Some(256.0)
+                || !may("encrypt")
+                || !may("decrypt")
+            {
+                return Err(invalid_key(
+                    "must be an AES-GCM CryptoKey of 256 bits with the usages encrypt and decrypt, or 32 raw bytes",
+                ));
+            }
+            Ok(key.clone())
+        }
+    }
+}
+
+/// Uses `key` for namespace `name` from now on (`None`: no encryption).
+pub(crate) fn set_key(name: &str, key: Option<CryptoKey>) {
+    KEYS.with(|keys| {
+        let mut keys = keys.borrow_mut();
+        keys.retain(|(n, _)| n != name);
+        if let Some(key) = key {
+            keys.push((name.into(), key));
+        }
+    });
+}
+
+/// The key of namespace `name`, if it is open with one.
+pub(crate) fn key_for(name: &str) -> Option<CryptoKey> {
+    KEYS.with(|keys| {
+        keys.borrow()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, k)| k.clone())
+    })
+}
+
+fn params(nonce: &[u8], aad: &[u8]) -> Object {
+    let params = AesGcmParams::new("AES-GCM", &Uint8Array::from(nonce));
+    params.set_additional_data_u8_array(&Uint8Array::from(aad));
+    params.into()
+}
+
+async fn bytes_of(promise: Result<js_sys::Promise, JsValue>) -> Option<Vec<u8>> {
+    let buffer = JsFuture::from(promise.ok()?).await.ok()?;
+    Some(Uint8Array::new(&buffer).to_vec())
+}
+
+/// The stored form of the plain snapshot `plain` under `key`.
+pub(crate) async fn seal_with(key: &CryptoKey, plain: &[u8]) -> Result<Vec<u8>, SessileError> {
+    let job = SealJob::new(plain)?;
+    let mut nonce = [0u8; NONCE_LEN];
+    let crypto = web_sys::window().and_then(|w| w.crypto().ok());
+    let drawn = crypto.is_some_and(|c| c.get_random_values_with_u8_array(&mut nonce).is_ok());
+    let failed = || SessileError::StorageUnavailable {
+        reason: "WebCrypto could not encrypt the copy".into(),
+    };
+    if !drawn {
+        return Err(failed());
+    }
+    let params = params(&nonce, job.aad());
+    let sealed = subtle()?.encrypt_with_object_and_u8_array(&params, key, &job.plaintext);
+    let sealed = bytes_of(sealed).await.ok_or_else(failed)?;
+    job.finish(&nonce, &sealed)
+}
+
+/// `plain` as namespace `name` stores it: sealed when it has a key.
+pub(crate) async fn seal(name: &str, plain: Vec<u8>) -> Result<Vec<u8>, SessileError> {
+    match key_for(name) {
+        Some(key) => seal_with(&key, &plain).await,
+        None => Ok(plain),
+    }
+}
+
+/// What was read, opened with `key`: a sealed copy becomes its plain
+/// snapshot or `DECRYPT_FAILED`; anything else (a plain copy, a damaged one,
+/// which the engine's decode reports) is left as it is.
+pub(crate) async fn open_with(key: Option<&CryptoKey>, stored: Stored) -> Stored {
+    let (Some(key), Stored::Bytes(bytes)) = (key, &stored) else {
+        return stored;
+    };
+    // The engine checks the page's size limit when it decodes.
+    let config = EnvelopeConfig {
+        max_raw_bytes: MAX_RAW_BYTES_LIMIT,
+        ..EnvelopeConfig::default()
+    };
+    let Ok(Some(job)) = OpenJob::new(bytes, &config) else {
+        return stored;
+    };
+    let Ok(subtle) = subtle() else {
+        return Stored::Failed(job.failed());
+    };
+    let params = params(&job.nonce, job.aad());
+    let plain = subtle.decrypt_with_object_and_u8_array(&params, key, &job.sealed);
+    match bytes_of(plain).await {
+        Some(plain) => job
+            .finish(&plain)
+            .map_or_else(Stored::Failed, Stored::Bytes),
+        None => Stored::Failed(job.failed()),
+    }
+}
+
+/// [`open_with`] the key of namespace `name`.
+pub(crate) async fn open(name: &str, stored: Stored) -> Stored {
+    open_with(key_for(name).as_ref(), stored).await
+}

@@ -267,6 +267,7 @@ pub fn decode(bytes: &[u8], config: &EnvelopeConfig) -> Result<Snapshot> {
             state_version: header.meta.state_version,
         });
     }
+    check_declared_size(&header, config)?;
     let raw_len = header.raw_len as usize;
     let payload = &bytes[HEADER_LEN..];
     let compressed = header.flags & FLAG_COMPRESSED != 0;
@@ -295,9 +296,8 @@ pub fn decode(bytes: &[u8], config: &EnvelopeConfig) -> Result<Snapshot> {
     })
 }
 
-/// Steps 1 to 7 of decoding (docs/FORMAT.md): the header read, the checksum
-/// verified, unknown flags and a declared raw size over the limit refused.
-/// The flags may still say encrypted.
+/// Steps 1 to 6 of decoding (docs/FORMAT.md): the header read, the checksum
+/// verified, unknown flags refused. The flags may still say encrypted.
 pub(crate) fn verified_header(bytes: &[u8], config: &EnvelopeConfig) -> Result<Header> {
     config.validate()?;
     let header = read_header(bytes)?;
@@ -313,13 +313,19 @@ pub(crate) fn verified_header(bytes: &[u8], config: &EnvelopeConfig) -> Result<H
             flags: header.flags,
         });
     }
+    Ok(header)
+}
+
+/// Step 7 of decoding: `STATE_TOO_LARGE` when the header declares a raw
+/// length over `config.max_raw_bytes`, before anything is allocated.
+pub(crate) fn check_declared_size(header: &Header, config: &EnvelopeConfig) -> Result<()> {
     if header.raw_len as usize > config.max_raw_bytes {
         return Err(SessileError::StateTooLarge {
             size: u64::from(header.raw_len),
             limit: config.max_raw_bytes as u64,
         });
     }
-    Ok(header)
+    Ok(())
 }
 
 /// Inflates a raw deflate stream that must produce exactly `raw_len` bytes,

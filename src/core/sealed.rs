@@ -5,8 +5,8 @@
 //! the browser, an [`Aead`] natively); docs/FORMAT.md has a worked example.
 
 use super::envelope::{
-    checksum_of, put_u32, read_header, verified_header, EnvelopeConfig, Header, FLAG_ENCRYPTED,
-    HEADER_LEN, OFF_CHECKSUM, OFF_FLAGS, OFF_PAYLOAD_LEN,
+    check_declared_size, checksum_of, put_u32, read_header, verified_header, EnvelopeConfig,
+    Header, FLAG_ENCRYPTED, HEADER_LEN, OFF_CHECKSUM, OFF_FLAGS, OFF_PAYLOAD_LEN,
 };
 use super::error::{Result, SessileError};
 
@@ -133,6 +133,7 @@ impl OpenJob {
         if meta.flags & FLAG_ENCRYPTED == 0 {
             return Ok(None);
         }
+        check_declared_size(&meta, config)?;
         if (meta.payload_len as usize) < SEALED_OVERHEAD {
             return Err(SessileError::Truncated {
                 expected: (HEADER_LEN + SEALED_OVERHEAD) as u64,

@@ -227,6 +227,7 @@ pub fn blocking_key_error<'a>(
         .map(|(_, e)| e.clone())
 }
 
-#[cfg(test)]
+// RustCrypto's AES-GCM is a native dev-dependency only.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 #[path = "sealed_tests.rs"]
 pub(crate) mod tests;

@@ -168,6 +168,32 @@ pub(crate) async fn open_with(key: Option<&CryptoKey>, stored: Stored) -> Stored
     }
 }
 
+/// Seals one plain snapshot (as `envelope::encode` writes it) with `key`,
+/// as the store writes it: for a Rust page that keeps snapshots itself.
+pub async fn seal_snapshot(key: &EncryptionKey, plain: &[u8]) -> Result<Vec<u8>, SessileError> {
+    seal_with(&import(key).await?, plain).await
+}
+
+/// Opens one stored snapshot with `key`: the plain snapshot for
+/// `envelope::decode` (a plain one as it is), `DECRYPT_FAILED` when the tag
+/// does not check, the envelope's code when the bytes are damaged.
+pub async fn open_snapshot(key: &EncryptionKey, stored: &[u8]) -> Result<Vec<u8>, SessileError> {
+    let key = import(key).await?;
+    match open_with(Some(&key), Stored::Bytes(stored.to_vec())).await {
+        Stored::Bytes(plain) => {
+            // A damaged copy is left as it is: say what is wrong with it.
+            let config = EnvelopeConfig {
+                max_raw_bytes: MAX_RAW_BYTES_LIMIT,
+                ..EnvelopeConfig::default()
+            };
+            OpenJob::new(&plain, &config)?;
+            Ok(plain)
+        }
+        Stored::Failed(error) => Err(error),
+        Stored::Missing => Ok(Vec::new()),
+    }
+}
+
 /// [`open_with`] the key of namespace `name`.
 pub(crate) async fn open(name: &str, stored: Stored) -> Stored {
     open_with(key_for(name).as_ref(), stored).await

@@ -7,14 +7,16 @@
 //!
 //! `cargo run --example write_sealed_fixtures`
 
+#[path = "../tests/support/rust_crypto.rs"]
+mod rust_crypto;
+
 use std::fs;
 use std::path::Path;
 
-use aes_gcm::aead::{Aead as _, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use rust_crypto::RustCrypto;
 use sessile::core::checksum::crc32;
 use sessile::core::envelope::{encode, EnvelopeConfig, SnapshotMeta, HEADER_LEN};
-use sessile::core::sealed::{seal_with, Aead, KEY_LEN, NONCE_LEN};
+use sessile::core::sealed::{seal_with, KEY_LEN, NONCE_LEN};
 
 const DIR: &str = "tests/fixtures/v1/sealed";
 const META: SnapshotMeta = SnapshotMeta {
@@ -23,19 +25,6 @@ const META: SnapshotMeta = SnapshotMeta {
     state_version: 7,
     modified_at_ms: 1_790_000_000_000,
 };
-
-struct RustCrypto(Aes256Gcm);
-
-impl Aead for RustCrypto {
-    fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], msg: &[u8]) -> Vec<u8> {
-        let payload = Payload { msg, aad };
-        self.0.encrypt(Nonce::from_slice(nonce), payload).unwrap()
-    }
-    fn open(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
-        let payload = Payload { msg, aad };
-        self.0.decrypt(Nonce::from_slice(nonce), payload).ok()
-    }
-}
 
 fn write(name: &str, bytes: &[u8]) {
     let path = Path::new(DIR).join(name);
@@ -62,7 +51,7 @@ fn main() {
     fs::create_dir_all(DIR).unwrap();
     let key: [u8; KEY_LEN] = std::array::from_fn(|i| i as u8);
     let nonce: [u8; NONCE_LEN] = std::array::from_fn(|i| 0xa0 + i as u8);
-    let aead = RustCrypto(Aes256Gcm::new_from_slice(&key).unwrap());
+    let aead = RustCrypto::new(&key);
     let cfg = EnvelopeConfig::default();
     let small = r#"{"step":"details","email":"shopper@example.com"}"#;
     let large = fs::read_to_string("tests/fixtures/v1/above-threshold.json").unwrap();

@@ -8,28 +8,17 @@
 //! of the format.
 #![cfg(not(target_arch = "wasm32"))]
 
+#[path = "support/rust_crypto.rs"]
+mod rust_crypto;
+
 use std::path::Path;
 
-use aes_gcm::aead::{Aead as _, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use rust_crypto::RustCrypto;
 use serde_json::Value;
 use sessile::core::envelope::{decode, EnvelopeConfig, HEADER_LEN};
-use sessile::core::sealed::{open_with, seal_with, Aead, NONCE_LEN};
+use sessile::core::sealed::{open_with, seal_with, NONCE_LEN};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1/sealed");
-
-struct RustCrypto(Aes256Gcm);
-
-impl Aead for RustCrypto {
-    fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], msg: &[u8]) -> Vec<u8> {
-        let payload = Payload { msg, aad };
-        self.0.encrypt(Nonce::from_slice(nonce), payload).unwrap()
-    }
-    fn open(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
-        let payload = Payload { msg, aad };
-        self.0.decrypt(Nonce::from_slice(nonce), payload).ok()
-    }
-}
 
 fn read(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(DIR).join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -48,8 +37,8 @@ fn manifest() -> Vec<Value> {
 fn every_sealed_file_opens_or_fails_as_listed() {
     let key = read("key.bin");
     assert_eq!(key, (0u8..32).collect::<Vec<_>>(), "the fixed key");
-    let aead = RustCrypto(Aes256Gcm::new_from_slice(&key).unwrap());
-    let wrong = RustCrypto(Aes256Gcm::new_from_slice(&[0xff; 32]).unwrap());
+    let aead = RustCrypto::new(&key);
+    let wrong = RustCrypto::new(&[0xff; 32]);
     let cfg = EnvelopeConfig::default();
     let (mut good, mut bad) = (0, 0);
     for entry in manifest() {

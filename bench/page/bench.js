@@ -125,30 +125,35 @@ async function benchSize(sessile, targetBytes, cfg) {
 
   // What the save cases stored last must restore to the last state written.
   state.metadata.rev = cfg.warmup + cfg.runs + 1;
-  const restored = {
-    "save.sessile": sessile.loadSnapshot("s1").state,
-    "save.sessile_l6": sessile.loadSnapshot("s6").state,
-    "save.sessile_default_threshold": sessile.loadSnapshot("s0").state,
-    "save.js_stack": js.loadLocal("j1"),
-    "save.js_stack_l6": js.loadLocal("j6"),
-    "save.sessile_idb": sessile.decodeSnapshot(await get("s1")).state,
-    "save.js_stack_idb": js.decode(await get("j1")),
-    "save.sessile_store_flush": await (async () => {
-      await store.close();
+  // Read back lazily: with BENCH_ONLY only the cases that ran.
+  const readBack = {
+    "save.sessile": () => sessile.loadSnapshot("s1").state,
+    "save.sessile_l6": () => sessile.loadSnapshot("s6").state,
+    "save.sessile_default_threshold": () => sessile.loadSnapshot("s0").state,
+    "save.js_stack": () => js.loadLocal("j1"),
+    "save.js_stack_l6": () => js.loadLocal("j6"),
+    "save.sessile_idb": async () => sessile.decodeSnapshot(await get("s1")).state,
+    "save.js_stack_idb": async () => js.decode(await get("j1")),
+    "save.sessile_store_flush": async () => {
       const again = await sessile.openStore(storeOpts("bench-save"));
       const read = again.state;
       await again.close();
       return read;
-    })(),
+    },
   };
+  await store.close();
   for (const [tag, encrypted] of [["plain", false], ["enc", true]]) {
     await sessions[tag].close();
-    const again = await sessile.openSession(sessionOpts(`bench-session-save-${tag}`, encrypted));
-    restored[`save.sessile_session_flush${encrypted ? "_encrypted" : ""}`] = again.state;
-    await again.close();
+    readBack[`save.sessile_session_flush${encrypted ? "_encrypted" : ""}`] = async () => {
+      const again = await sessile.openSession(sessionOpts(`bench-session-save-${tag}`, encrypted));
+      const read = again.state;
+      await again.close();
+      return read;
+    };
   }
-  if (cfg.only) {
-    for (const name of Object.keys(restored)) if (!name.includes(cfg.only)) delete restored[name];
+  const restored = {};
+  for (const [name, read] of Object.entries(readBack)) {
+    if (!cfg.only || name.includes(cfg.only)) restored[name] = await read();
   }
   const info = (level) => sessile.decodeSnapshot(sessile.encodeSnapshot(state, opts(level)));
   const stored = {
@@ -156,8 +161,8 @@ async function benchSize(sessile, targetBytes, cfg) {
     sessile_l6: info(6).storedBytes,
     fflate_l1: deflateSync(te.encode(expected()), { level: 1 }).length,
     fflate_l6: deflateSync(te.encode(expected()), { level: 6 }).length,
-    sessile_local_storage_chars: localStorage.getItem("sessile:s1").length,
-    js_stack_local_storage_chars: localStorage.getItem("j1").length,
+    sessile_local_storage_chars: localStorage.getItem("sessile:s1")?.length ?? null,
+    js_stack_local_storage_chars: localStorage.getItem("j1")?.length ?? null,
   };
   return { rawBytes, medians, mismatches, stored, saved: state, restored };
 }

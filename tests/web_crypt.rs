@@ -360,3 +360,47 @@ async fn idb_bytes_or_empty(db: &str) -> Vec<u8> {
     }
     Vec::new()
 }
+
+/// Polls until `pred` holds (at most 3 s).
+async fn until(what: &str, pred: impl Fn() -> bool) {
+    for _ in 0..300 {
+        if pred() {
+            return;
+        }
+        sleep(10).await;
+    }
+    panic!("{what}: not within 3 s");
+}
+
+#[wasm_bindgen_test]
+async fn a_session_never_writes_over_a_copy_sealed_with_another_key() {
+    // Two sessions of one name in one page, as two tabs, with different keys.
+    let ns = "crypt-two-keys";
+    fresh(ns).await;
+    let a = Session::open(options(ns).encryption(raw(KEY)))
+        .await
+        .unwrap();
+    let b = Session::open(options(ns).encryption(raw(OTHER)))
+        .await
+        .unwrap();
+    a.set(json!({ "step": "a1" })).unwrap();
+    a.flush().await.unwrap();
+    until("b takes a's copy", || b.get() == json!({ "step": "a1" })).await;
+    // Slot b is empty: b may store its copy there.
+    b.set(json!({ "step": "b1" })).unwrap();
+    b.flush().await.unwrap();
+    until("a takes b's copy", || a.get() == json!({ "step": "b1" })).await;
+    // a writes over its own copy in slot a...
+    a.set(json!({ "step": "a2" })).unwrap();
+    a.flush().await.unwrap();
+    let before = idb_get_b(ns).await;
+    assert!(open_snapshot(&raw(OTHER), before.as_deref().unwrap())
+        .await
+        .is_ok());
+    // ...but its next write would replace b's copy, which its key does not open.
+    a.set(json!({ "step": "a3" })).unwrap();
+    assert_eq!(a.flush().await.unwrap_err().code, "DECRYPT_FAILED");
+    assert_eq!(idb_get_b(ns).await, before, "b's copy is kept");
+    drop(a);
+    drop(b);
+}

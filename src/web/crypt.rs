@@ -1,10 +1,9 @@
 //! Encrypted local copies in the browser: the page's key (a non-extractable
-//! AES-GCM `CryptoKey` or 32 raw bytes, imported as one), held in memory per
-//! namespace and never stored; WebCrypto's AES-256-GCM with a fresh nonce
+//! AES-GCM `CryptoKey` or 32 raw bytes, imported as one), held in memory by
+//! the session that was given it (never by namespace: two sessions of one
+//! name in a page may hold different keys) and never stored; WebCrypto's AES-256-GCM with a fresh nonce
 //! from `crypto.getRandomValues` for every write. The layout and every
 //! decision are `core::sealed`'s; this file only runs the cipher.
-
-use std::cell::RefCell;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -14,6 +13,7 @@ use web_sys::{AesGcmParams, CryptoKey, SubtleCrypto};
 use crate::core::envelope::{EnvelopeConfig, MAX_RAW_BYTES_LIMIT};
 use crate::core::error::SessileError;
 use crate::core::sealed::{check_raw_key, OpenJob, SealJob, NONCE_LEN};
+use crate::core::sealed_text::{read_stored, stored_text, text_of, text_snapshot, StoredText};
 use crate::core::session::store::Stored;
 
 /// The key a page gives in `encryption: { key }`.
@@ -24,11 +24,6 @@ pub enum EncryptionKey {
     Crypto(CryptoKey),
     /// 32 raw key bytes, imported as a non-extractable AES-GCM key.
     Raw(Vec<u8>),
-}
-
-thread_local! {
-    /// The key of each namespace open with encryption, in memory only.
-    static KEYS: RefCell<Vec<(String, CryptoKey)>> = const { RefCell::new(Vec::new()) };
 }
 
 fn invalid_key(reason: &str) -> SessileError {
@@ -82,27 +77,6 @@ pub(crate) async fn import(key: &EncryptionKey) -> Result<CryptoKey, SessileErro
     }
 }
 
-/// Uses `key` for namespace `name` from now on (`None`: no encryption).
-pub(crate) fn set_key(name: &str, key: Option<CryptoKey>) {
-    KEYS.with(|keys| {
-        let mut keys = keys.borrow_mut();
-        keys.retain(|(n, _)| n != name);
-        if let Some(key) = key {
-            keys.push((name.into(), key));
-        }
-    });
-}
-
-/// The key of namespace `name`, if it is open with one.
-pub(crate) fn key_for(name: &str) -> Option<CryptoKey> {
-    KEYS.with(|keys| {
-        keys.borrow()
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, k)| k.clone())
-    })
-}
-
 fn params(nonce: &[u8], aad: &[u8]) -> Object {
     let params = AesGcmParams::new("AES-GCM", &Uint8Array::from(nonce));
     params.set_additional_data_u8_array(&Uint8Array::from(aad));
@@ -132,11 +106,31 @@ pub(crate) async fn seal_with(key: &CryptoKey, plain: &[u8]) -> Result<Vec<u8>, 
     job.finish(&nonce, &sealed)
 }
 
-/// `plain` as namespace `name` stores it: sealed when it has a key.
-pub(crate) async fn seal(name: &str, plain: Vec<u8>) -> Result<Vec<u8>, SessileError> {
-    match key_for(name) {
-        Some(key) => seal_with(&key, &plain).await,
+/// `plain` as a session with `key` stores it: sealed, or as it is without one.
+pub(crate) async fn seal(key: Option<&CryptoKey>, plain: Vec<u8>) -> Result<Vec<u8>, SessileError> {
+    match key {
+        Some(key) => seal_with(key, &plain).await,
         None => Ok(plain),
+    }
+}
+
+/// `text` (a pending-register entry) as localStorage keeps it with `key`:
+/// sealed, as base64 (`core::sealed_text`).
+pub(crate) async fn seal_text(key: &CryptoKey, text: &str) -> Result<String, SessileError> {
+    let sealed = seal_with(key, &text_snapshot(text)?).await?;
+    Ok(stored_text(&sealed))
+}
+
+/// A text read from localStorage, opened with `key`: a plain one as it is;
+/// `None` when it does not read (another key's, or damaged).
+pub(crate) async fn open_text(key: Option<&CryptoKey>, text: &str) -> Option<String> {
+    match read_stored(text) {
+        StoredText::Plain(text) => Some(text),
+        StoredText::Sealed(bytes) => match open_with(key, Stored::Bytes(bytes)).await {
+            Stored::Bytes(plain) => text_of(&plain),
+            _ => None,
+        },
+        StoredText::Unreadable => None,
     }
 }
 
@@ -192,9 +186,4 @@ pub async fn open_snapshot(key: &EncryptionKey, stored: &[u8]) -> Result<Vec<u8>
         Stored::Failed(error) => Err(error),
         Stored::Missing => Ok(Vec::new()),
     }
-}
-
-/// [`open_with`] the key of namespace `name`.
-pub(crate) async fn open(name: &str, stored: Stored) -> Stored {
-    open_with(key_for(name).as_ref(), stored).await
 }

@@ -246,15 +246,21 @@ impl Session {
     pub async fn rotate_key(&self, key: EncryptionKey) -> Result<(), Failure> {
         let key = crypt::import(&key).await.map_err(Failure::from)?;
         self.settled().await;
-        let (records, name) = {
-            let d = self.shared.borrow();
-            (d.records.clone(), d.layout.name().to_string())
-        };
+        let records = self.shared.borrow().records.clone();
         let text = match &records {
             Some(r) => r.load().await.map_err(Failure::from)?.text,
             None => None,
         };
-        crypt::set_key(&name, Some(key));
+        {
+            // The copies stored so far are under the old key: they may go.
+            let mut d = self.shared.borrow_mut();
+            let stored = d.engine.diagnostics().store;
+            d.replaces_up_to = stored.version.max(stored.stored_version);
+            d.key = Some(key.clone());
+        }
+        if let Some(records) = &records {
+            records.set_key(key);
+        }
         if let (Some(records), Some(text)) = (records, text) {
             for _ in 0..2 {
                 records.save(&text).await.map_err(Failure::from)?;

@@ -17,6 +17,8 @@ use crate::core::session::engine::{
 use crate::core::session::link::stored::fallback_key;
 use crate::core::session::store::layout::Layout;
 use crate::core::session::store::{BackendKind, ClientId};
+use web_sys::CryptoKey;
+
 use crate::web::crypt;
 use crate::web::link::browser::{is_online, local_get, random_seed};
 use crate::web::link::options::Endpoint;
@@ -40,12 +42,7 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
         Some(key) => Some(crypt::import(key).await?),
         None => None,
     };
-    crypt::set_key(&name, key);
-    let opened = open_with_key(options, probe, endpoint, name.clone()).await;
-    if opened.is_err() {
-        crypt::set_key(&name, None);
-    }
-    opened
+    open_with_key(options, probe, endpoint, name, key).await
 }
 
 async fn open_with_key(
@@ -53,8 +50,10 @@ async fn open_with_key(
     probe: SessionConfig,
     endpoint: Option<Endpoint>,
     name: String,
+    key: Option<CryptoKey>,
 ) -> Result<Shared, SessileError> {
     let json = options.json();
+    let probe_discard = probe.store.discard_local;
     let layout = Layout::new(&name);
     let synced = probe.sync.is_some();
     let mut early = Vec::new();
@@ -76,6 +75,7 @@ async fn open_with_key(
             probe.store.storage,
             limit,
             discard,
+            key.clone(),
             &mut early,
         )
         .await?
@@ -92,7 +92,7 @@ async fn open_with_key(
         record,
         fallback: local_get(&fallback_key(&name)),
         offline: !is_online(),
-        register: local::read_under(&[name.as_str(), ":pending:"].concat()),
+        register: register_entries(&name, key.as_ref()).await,
     };
     let config = SessionConfig::from_options(&json, client.clone(), random_seed())?;
     let long_poll_ms = config.sync.as_ref().map_or(0, |s| s.long_poll_ms);
@@ -109,6 +109,7 @@ async fn open_with_key(
         client_lock: lock,
         opened,
         early,
+        key,
     });
     if let Some(handler) = &options.on_event {
         let mut d = shared.borrow_mut();
@@ -120,6 +121,11 @@ async fn open_with_key(
     is_open.await;
     let phase = shared.borrow().engine.phase().clone();
     match phase {
+        EnginePhase::Ready if probe_discard => {
+            // Whatever was stored when the page chose to drop it may go.
+            let mut d = shared.borrow_mut();
+            d.replaces_up_to = d.engine.diagnostics().store.stored_version;
+        }
         EnginePhase::Ready => {}
         EnginePhase::Failed(error) => {
             shared.borrow_mut().release();
@@ -161,10 +167,11 @@ async fn open_records(
     kind: Option<BackendKind>,
     limit: usize,
     discard: bool,
+    key: Option<CryptoKey>,
     early: &mut Vec<SessionEvent>,
 ) -> Result<(Option<Rc<Records>>, Option<String>), SessileError> {
     let kind = kind.unwrap_or(BackendKind::IndexedDb);
-    let opened = match Records::open(name, &client.0, kind, limit).await {
+    let opened = match Records::open(name, &client.0, kind, limit, key.clone()).await {
         Ok(records) => records.load().await.map(|r| (records, r)),
         Err(e) => Err(e),
     };
@@ -180,10 +187,27 @@ async fn open_records(
         }
         Err(e) => {
             early.push(error(&e, "the link's record cannot be kept: "));
-            let memory = Records::open(name, &client.0, BackendKind::Memory, limit).await;
+            let memory = Records::open(name, &client.0, BackendKind::Memory, limit, key).await;
             (memory.ok(), None)
         }
     })
+}
+
+/// The pending register's entries of namespace `name` (client, JSON text),
+/// opened with `key` when the page has one (sealed entries; one that does
+/// not open is left out, as one that does not read is).
+async fn register_entries(name: &str, key: Option<&CryptoKey>) -> Vec<(String, String)> {
+    let entries = local::read_under(&[name, ":pending:"].concat());
+    if key.is_none() {
+        return entries;
+    }
+    let mut opened = Vec::new();
+    for (client, text) in entries {
+        if let Some(text) = crypt::open_text(key, &text).await {
+            opened.push((client, text));
+        }
+    }
+    opened
 }
 
 fn error(e: &SessileError, context: &str) -> SessionEvent {

@@ -3,11 +3,13 @@
 //! page named; IndexedDB for `auto`), as the TypeScript client kept it
 //! (one snapshot envelope per slot, the newer valid one restored, writes
 //! alternating: `core::session::link::stored`), sealed with the
-//! namespace's key when it has one. The store driver's backends do the IO;
+//! session's key when it has one. The store driver's backends do the IO;
 //! nothing is decided here.
 
 use std::cell::RefCell;
 use std::rc::Rc;
+
+use web_sys::CryptoKey;
 
 use super::super::store::backend::Backend;
 use crate::core::error::SessileError;
@@ -21,8 +23,8 @@ use crate::web::store::page::now;
 /// One client's record store, open.
 pub(crate) struct Records {
     backend: Backend,
-    /// The session's namespace: whose key seals the record.
-    namespace: String,
+    /// The session's key, which seals the record (`rotateKey` replaces it).
+    key: RefCell<Option<CryptoKey>>,
     kind: BackendKind,
     /// The largest record stored (`record_limit` of the state limit).
     limit: usize,
@@ -47,17 +49,23 @@ impl Records {
         client: &str,
         kind: BackendKind,
         limit: usize,
+        key: Option<CryptoKey>,
     ) -> Result<Rc<Records>, SessileError> {
         let layout = Layout::new(&store_name(name, client));
         let backend = Backend::open(kind, &layout).await?;
         Ok(Rc::new(Records {
             backend,
-            namespace: name.into(),
+            key: RefCell::new(key),
             kind,
             limit,
             slots: RefCell::new(RecordSlots::up_to(limit)),
             head: RefCell::new(0),
         }))
+    }
+
+    /// Seals the record with `key` from the next save on.
+    pub(crate) fn set_key(&self, key: CryptoKey) {
+        *self.key.borrow_mut() = Some(key);
     }
 
     /// Where the record is kept.
@@ -69,8 +77,9 @@ impl Records {
     pub(crate) async fn load(&self) -> Result<Restored, SessileError> {
         let read = self.backend.read().await?;
         *self.head.borrow_mut() = read.head.version;
-        let a = crypt::open(&self.namespace, read.a).await;
-        let b = crypt::open(&self.namespace, read.b).await;
+        let key = self.key.borrow().clone();
+        let a = crypt::open_with(key.as_ref(), read.a).await;
+        let b = crypt::open_with(key.as_ref(), read.b).await;
         let restored =
             self.slots
                 .borrow_mut()
@@ -86,7 +95,8 @@ impl Records {
             let write = self.slots.borrow().plan(text, now())?;
             let base = *self.head.borrow();
             let head = Head::at(write.version.max(base + 1));
-            let bytes = crypt::seal(&self.namespace, write.bytes.clone()).await?;
+            let key = self.key.borrow().clone();
+            let bytes = crypt::seal(key.as_ref(), write.bytes.clone()).await?;
             match self
                 .backend
                 .write_if_head(write.slot, base, &head, &bytes)

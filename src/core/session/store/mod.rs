@@ -51,6 +51,7 @@ use serde_json::Value;
 
 pub use self::debounce::MAX_BACKOFF_MS;
 pub use self::pending::{Listed, MAX_INCLUDES, MAX_PENDING};
+pub use self::restore::may_replace;
 pub use self::types::*;
 
 use self::debounce::Debouncer;

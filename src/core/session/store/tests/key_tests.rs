@@ -146,3 +146,54 @@ fn a_rewrite_stores_the_same_version_in_each_slot_in_turn() {
     assert_eq!(reopened.state(), second);
     let _ = EnvelopeConfig::default();
 }
+
+fn decrypt_failed(version: u64) -> Stored {
+    Stored::Failed(SessileError::DecryptFailed {
+        state_version: version,
+    })
+}
+
+#[test]
+fn a_slot_another_key_sealed_is_never_replaced() {
+    let key = SessileError::KeyRequired { state_version: 3 };
+    assert_eq!(
+        may_replace(&decrypt_failed(3)),
+        Err(decrypt_failed_error(3))
+    );
+    assert_eq!(may_replace(&Stored::Failed(key.clone())), Err(key));
+    assert_eq!(may_replace(&Stored::Missing), Ok(()));
+    assert_eq!(may_replace(&Stored::Bytes(vec![1, 2, 3])), Ok(()));
+    let damaged = SessileError::CorruptPayload { reason: "bad" };
+    assert_eq!(may_replace(&Stored::Failed(damaged)), Ok(()));
+}
+
+fn decrypt_failed_error(version: u64) -> SessileError {
+    SessileError::DecryptFailed {
+        state_version: version,
+    }
+}
+
+#[test]
+fn a_refused_write_does_not_write_over_a_newer_copy_of_another_key() {
+    let read = |a: Stored| StoredRead {
+        a,
+        b: Stored::Missing,
+        head: Head::at(5),
+        rescues: Vec::new(),
+        marker: None,
+    };
+    let cfg = EnvelopeConfig::default();
+    // Another tab stored version 5 with its key: this tab waits, writes nothing.
+    match super::super::restore::after_refusal(&read(decrypt_failed(5)), 5, &cfg) {
+        super::super::restore::AfterRefusal::Unread(e) => {
+            assert_eq!(e, decrypt_failed_error(5))
+        }
+        other => panic!("{other:?}"),
+    }
+    // An older copy the key does not open (before a rotation) is written over.
+    let older = super::super::restore::after_refusal(&read(decrypt_failed(4)), 5, &cfg);
+    assert!(matches!(
+        older,
+        super::super::restore::AfterRefusal::WriteOver { head: 5 }
+    ));
+}

@@ -113,7 +113,16 @@ async fn a_session_with_a_key_stores_sealed_bytes_and_reloads_with_the_key() {
     let ns = "crypt-roundtrip";
     fresh(ns).await;
     let s = save_with(ns, Some(KEY)).await;
+    // Diagnostics count the bytes as stored, nonce and tag included.
+    let reported = s
+        .diagnostics()
+        .session
+        .store
+        .last_write
+        .unwrap()
+        .stored_bytes;
     s.close().await.unwrap();
+    assert_eq!(reported, newest_slot(ns).await.1.len());
     let mut stored = vec![idb_bytes(&db(ns), "a").await];
     stored.extend(idb_get_b(ns).await);
     for bytes in &stored {

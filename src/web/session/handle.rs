@@ -16,6 +16,7 @@ use super::driver::{pump, Changed, Driver, Shared};
 use super::open::start;
 use super::options::SessionOptions;
 use crate::core::error::SessileError;
+use crate::core::sealed::SEALED_OVERHEAD;
 use crate::core::session::engine::{
     EnginePhase, Failure, Outcome, RequestId, ServerSession, SessionDiagnostics, SessionEngine,
     SessionEvent, Validity,
@@ -321,8 +322,13 @@ impl Session {
     /// Store, link and session figures, the client id, Web Locks.
     pub fn diagnostics(&self) -> Diagnostics {
         let d = self.shared.borrow();
+        let mut session = d.engine.diagnostics();
+        if let (Some(_), Some(last)) = (&d.key, session.store.last_write.as_mut()) {
+            // The engine counts the plain snapshot; sealing adds nonce and tag.
+            last.stored_bytes += SEALED_OVERHEAD;
+        }
         Diagnostics {
-            session: d.engine.diagnostics(),
+            session,
             client: d.client.clone(),
             records: d.records.as_ref().map(|r| r.kind()),
             web_locks: locks::available(),

@@ -6,7 +6,7 @@
 
 use serde_json::json;
 use sessile::core::session::link::stored::database_name;
-use sessile::web::session::{ServerOptions, ServerSession, SessionEvent, SessionOptions};
+use sessile::web::session::{ServerOptions, ServerSession, SessionOptions};
 use sessile::web::EncryptionKey;
 use wasm_bindgen_test::*;
 
@@ -44,10 +44,6 @@ async fn nothing_in_the_clear(ns: &str, client: &str) {
     }
 }
 
-fn error_with(code: &'static str) -> impl Fn(&SessionEvent) -> bool {
-    move |e| matches!(e, SessionEvent::ErrorOccurred { code: c, .. } if c == code)
-}
-
 #[wasm_bindgen_test]
 async fn with_a_key_a_change_made_before_the_server_session_exists_is_sealed_and_delivered() {
     let proxy = Proxy::new().await;
@@ -70,13 +66,7 @@ async fn with_a_key_a_change_made_before_the_server_session_exists_is_sealed_and
     let tab = open(keyed(synced(&ns, &proxy))).await.unwrap();
     assert_eq!(tab.session.get()["cart"][MARKER], json!(1));
     nothing_in_the_clear(&ns, &client).await;
-    proxy.mode("pass").await;
-    tab.wait(8_000, "created", |e| {
-        matches!(e, SessionEvent::SessionCreated { .. })
-    })
-    .await;
-    tab.connected_after(0).await;
-    tab.session.flush().await.unwrap();
+    created_once_it_answers(&tab, &proxy).await;
     assert_eq!(server_state(&tab).await, json!({"cart": {MARKER: 1}}));
 }
 

@@ -157,14 +157,16 @@ fn decrypt_failed(version: u64) -> Stored {
 fn a_slot_another_key_sealed_is_never_replaced() {
     let key = SessileError::KeyRequired { state_version: 3 };
     assert_eq!(
-        may_replace(&decrypt_failed(3)),
+        may_replace(&decrypt_failed(3), 0),
         Err(decrypt_failed_error(3))
     );
-    assert_eq!(may_replace(&Stored::Failed(key.clone())), Err(key));
-    assert_eq!(may_replace(&Stored::Missing), Ok(()));
-    assert_eq!(may_replace(&Stored::Bytes(vec![1, 2, 3])), Ok(()));
+    assert_eq!(may_replace(&Stored::Failed(key.clone()), 2), Err(key));
+    assert_eq!(may_replace(&Stored::Missing, 0), Ok(()));
+    assert_eq!(may_replace(&Stored::Bytes(vec![1, 2, 3]), 0), Ok(()));
     let damaged = SessileError::CorruptPayload { reason: "bad" };
-    assert_eq!(may_replace(&Stored::Failed(damaged)), Ok(()));
+    assert_eq!(may_replace(&Stored::Failed(damaged), 0), Ok(()));
+    // What the page decided to drop (discardLocal, a rotation) may go.
+    assert_eq!(may_replace(&decrypt_failed(3), 3), Ok(()));
 }
 
 fn decrypt_failed_error(version: u64) -> SessileError {

@@ -4,7 +4,8 @@
 // restored state equals the saved one, adds the bundle sizes, writes
 // bench/out/results.json and prints the table. Exits non-zero on any mismatch.
 //
-//   node bench/run.mjs            BENCH_RUNS / BENCH_WARMUP override 300 / 50
+//   node bench/run.mjs            BENCH_RUNS / BENCH_WARMUP override 300 / 50;
+//                                 BENCH_ONLY=<part of a case name> runs only those
 import assert from "node:assert/strict";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -24,6 +25,9 @@ const config = {
   runs: Number(process.env.BENCH_RUNS ?? 300),
   warmup: Number(process.env.BENCH_WARMUP ?? 50),
   seed: 42,
+  // BENCH_ONLY=session: only the cases whose name contains it (and no link
+  // or ready benches), for a look at a few figures on a shared machine.
+  only: process.env.BENCH_ONLY ?? "",
 };
 
 function assemblePage() {
@@ -89,6 +93,10 @@ const meta = {
   runs: config.runs, warmup: config.warmup, seconds: Math.round((Date.now() - started) / 1000),
 };
 const results = shapeResults(out, await bundleSizes(ROOT), meta);
+if (config.only) {
+  console.log(JSON.stringify(Object.fromEntries(Object.entries(out.sizes).map(([k, s]) => [k, s.medians])), null, 2));
+  process.exit(0);
+}
 results.link = await runLinkBench();
 results.ready = await runReadyBench(WWW);
 // Written by scripts/bench from the link simulation just before this run.

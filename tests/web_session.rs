@@ -12,9 +12,12 @@
 //! share storage, Web Locks and the BroadcastChannel as tabs do) are in
 //! web_session/tabs.rs; the lifecycle, expiry and a local session in
 //! web_session/lifecycle.rs; corrupt records and an unreachable server in
-//! web_session/faults.rs.
+//! web_session/faults.rs; a session with a key (nothing of the state in
+//! the clear, the pending register sealed) in web_session/crypt.rs.
 #![cfg(target_arch = "wasm32")]
 
+#[path = "web_session/crypt.rs"]
+mod crypt;
 #[path = "web_session/faults.rs"]
 mod faults;
 #[path = "web_session/helpers.rs"]

@@ -52,6 +52,30 @@ async function benchSize(sessile, targetBytes, cfg) {
     return read;
   };
 
+  // openSession (local), as a page uses it, without and with encryption
+  // (AES-256-GCM through WebCrypto, docs/STORAGE.md "Encryption"):
+  // update + flush, and opening a session that holds the state.
+  const keyBytes = new Uint8Array(32).fill(7);
+  const sessionOpts = (name, encrypted) => ({
+    name: `${name}-${targetBytes}`, initial: null, compressAbove: 0, debounceMs: 60000, persist: false, storage: "indexeddb",
+    ...(encrypted ? { encryption: { key: keyBytes } } : {}),
+  });
+  const sessions = {};
+  for (const encrypted of [false, true]) {
+    const tag = encrypted ? "enc" : "plain";
+    const r = await sessile.openSession(sessionOpts(`bench-session-restore-${tag}`, encrypted));
+    r.set(state);
+    await r.flush();
+    await r.close();
+    sessions[tag] = await sessile.openSession(sessionOpts(`bench-session-save-${tag}`, encrypted));
+  }
+  const openSessionAndRead = (encrypted) => async () => {
+    const s = await sessile.openSession(sessionOpts(`bench-session-restore-${encrypted ? "enc" : "plain"}`, encrypted));
+    const read = s.state;
+    await s.close();
+    return read;
+  };
+
   const save = [
     { name: "save.sessile", run: () => sessile.saveSnapshot("s1", state, opts()) },
     { name: "save.sessile_l6", run: () => sessile.saveSnapshot("s6", state, opts(6)) },
@@ -62,6 +86,8 @@ async function benchSize(sessile, targetBytes, cfg) {
     { name: "save.js_stack_idb", kind: "issue", run: () => js.saveIdb("j1", state, 1) },
     { name: "save.sessile_store_set", run: () => store.set(state) },
     { name: "save.sessile_store_flush", kind: "wall", run: async () => { store.set(state); await store.flush(); } },
+    { name: "save.sessile_session_flush", kind: "wall", run: async () => { sessions.plain.set(state); await sessions.plain.flush(); } },
+    { name: "save.sessile_session_flush_encrypted", kind: "wall", run: async () => { sessions.enc.set(state); await sessions.enc.flush(); } },
   ];
   const restore = [
     { name: "restore.sessile", run: () => sessile.loadSnapshot("restore").state, check: same },
@@ -71,6 +97,8 @@ async function benchSize(sessile, targetBytes, cfg) {
     { name: "restore.sessile_from_bytes", run: () => sessile.decodeSnapshot(sessileBytes).state, check: same },
     { name: "restore.js_stack_from_bytes", run: () => js.decode(jsBytes), check: same },
     { name: "restore.sessile_store_open", kind: "wall", run: openAndRead, check: same },
+    { name: "restore.sessile_session_open", kind: "wall", run: openSessionAndRead(false), check: same },
+    { name: "restore.sessile_session_open_encrypted", kind: "wall", run: openSessionAndRead(true), check: same },
   ];
   const profile = [
     { name: "profile.json_stringify", run: () => JSON.stringify(state) },
@@ -91,34 +119,50 @@ async function benchSize(sessile, targetBytes, cfg) {
   ];
   // The restore keys hold rev 1; the save cases write rev i + 2 (always new bytes).
   const beforeEach = (i) => (state.metadata.rev = i + 2);
-  const { medians, mismatches } = await measure([...save, ...restore, ...profile], { ...cfg, beforeEach });
+  // BENCH_ONLY (bench/run.mjs): only the cases whose name contains it.
+  const chosen = [...save, ...restore, ...profile].filter((c) => !cfg.only || c.name.includes(cfg.only));
+  const { medians, mismatches } = await measure(chosen, { ...cfg, beforeEach });
 
   // What the save cases stored last must restore to the last state written.
   state.metadata.rev = cfg.warmup + cfg.runs + 1;
-  const restored = {
-    "save.sessile": sessile.loadSnapshot("s1").state,
-    "save.sessile_l6": sessile.loadSnapshot("s6").state,
-    "save.sessile_default_threshold": sessile.loadSnapshot("s0").state,
-    "save.js_stack": js.loadLocal("j1"),
-    "save.js_stack_l6": js.loadLocal("j6"),
-    "save.sessile_idb": sessile.decodeSnapshot(await get("s1")).state,
-    "save.js_stack_idb": js.decode(await get("j1")),
-    "save.sessile_store_flush": await (async () => {
-      await store.close();
+  // Read back lazily: with BENCH_ONLY only the cases that ran.
+  const readBack = {
+    "save.sessile": () => sessile.loadSnapshot("s1").state,
+    "save.sessile_l6": () => sessile.loadSnapshot("s6").state,
+    "save.sessile_default_threshold": () => sessile.loadSnapshot("s0").state,
+    "save.js_stack": () => js.loadLocal("j1"),
+    "save.js_stack_l6": () => js.loadLocal("j6"),
+    "save.sessile_idb": async () => sessile.decodeSnapshot(await get("s1")).state,
+    "save.js_stack_idb": async () => js.decode(await get("j1")),
+    "save.sessile_store_flush": async () => {
       const again = await sessile.openStore(storeOpts("bench-save"));
       const read = again.state;
       await again.close();
       return read;
-    })(),
+    },
   };
+  await store.close();
+  for (const [tag, encrypted] of [["plain", false], ["enc", true]]) {
+    await sessions[tag].close();
+    readBack[`save.sessile_session_flush${encrypted ? "_encrypted" : ""}`] = async () => {
+      const again = await sessile.openSession(sessionOpts(`bench-session-save-${tag}`, encrypted));
+      const read = again.state;
+      await again.close();
+      return read;
+    };
+  }
+  const restored = {};
+  for (const [name, read] of Object.entries(readBack)) {
+    if (!cfg.only || name.includes(cfg.only)) restored[name] = await read();
+  }
   const info = (level) => sessile.decodeSnapshot(sessile.encodeSnapshot(state, opts(level)));
   const stored = {
     sessile_l1: info(1).storedBytes,
     sessile_l6: info(6).storedBytes,
     fflate_l1: deflateSync(te.encode(expected()), { level: 1 }).length,
     fflate_l6: deflateSync(te.encode(expected()), { level: 6 }).length,
-    sessile_local_storage_chars: localStorage.getItem("sessile:s1").length,
-    js_stack_local_storage_chars: localStorage.getItem("j1").length,
+    sessile_local_storage_chars: localStorage.getItem("sessile:s1")?.length ?? null,
+    js_stack_local_storage_chars: localStorage.getItem("j1")?.length ?? null,
   };
   return { rawBytes, medians, mismatches, stored, saved: state, restored };
 }

@@ -39,6 +39,7 @@ export type {
   FlowDeclaration,
   LinkDiagnostics,
   LinkOptions,
+  EncryptionOptions,
   ServerOptions,
   ServerSession,
   SessionDiagnostics,

@@ -68,6 +68,13 @@ export interface Session<T> {
   ): () => void;
   /** Resolves when stored locally and, while connected or connecting, every change is acknowledged. */
   flush(): Promise<void>;
+  /**
+   * Seals everything stored with `key` from now on and re-encrypts what is
+   * stored (the outbox and both slots) before it resolves; a reload then
+   * needs the new key, and the old one fails with `DECRYPT_FAILED`.
+   * `INVALID_OPTIONS` for a key that is not AES-256-GCM.
+   */
+  rotateKey(key: CryptoKey | Uint8Array | ArrayBuffer): Promise<void>;
   /** Joins another server session (or, without one, creates a new one holding the current state). */
   authenticate(session?: ServerSession): Promise<void>;
   /** Store, link and session figures. */
@@ -135,6 +142,7 @@ export async function openSessionWith<T>(w: typeof wasm, options: SessionOptions
     on: (type, handler) => listen(type, handler as Handler, false),
     once: (type, handler) => listen(type, handler as Handler, true),
     flush: () => settle(() => s.flush() as Promise<void>),
+    rotateKey: (key) => settle(() => s.rotateKey(key) as Promise<void>),
     authenticate: (session?: ServerSession) => settle(() => s.authenticate(session) as Promise<void>),
     diagnostics: () => s.diagnostics() as SessionDiagnostics,
     close: () => settle(() => s.close() as Promise<void>),

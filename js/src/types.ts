@@ -158,9 +158,39 @@ export type SessionOptions<T> = Omit<TypedStoreOptions<T>, "onEvent"> &
     flow?: string | FlowDeclaration;
     /** Time to live, seconds (60 to 86400, default 1800). */
     ttlSeconds?: number;
+    /**
+     * Encrypts the stored copies (slots, outbox, rescue copy) with
+     * AES-256-GCM through WebCrypto. The key is kept in memory only, never
+     * stored. A copy sealed with another key rejects the open with
+     * `DECRYPT_FAILED`, an encrypted copy opened without `encryption` with
+     * `KEY_REQUIRED`; the copy is kept until the page opens with the right
+     * key or with `discardLocal: true`.
+     *
+     * ```ts
+     * const key = await crypto.subtle.importKey("raw", bytesFromYourBackend, "AES-GCM", false, ["encrypt", "decrypt"]);
+     * const session = await openSession({ name: "checkout", encryption: { key } });
+     * ```
+     */
+    encryption?: EncryptionOptions;
+    /**
+     * Drops a stored copy this page cannot decrypt (`KEY_REQUIRED`,
+     * `DECRYPT_FAILED`) and starts from the server or `initial` instead of
+     * rejecting; default false.
+     */
+    discardLocal?: boolean;
     /** Receives every event. */
     onEvent?: (event: SessionEvent) => void;
   };
+
+/** `encryption` of {@link SessionOptions}. */
+export interface EncryptionOptions {
+  /**
+   * An AES-GCM `CryptoKey` of 256 bits with the usages encrypt and decrypt
+   * (best not extractable), or 32 raw key bytes; other lengths are
+   * refused with `INVALID_OPTIONS`.
+   */
+  key: CryptoKey | Uint8Array | ArrayBuffer;
+}
 
 /** Events of a session: the store's, the link's and the session's own. */
 export type SessionEvent =

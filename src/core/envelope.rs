@@ -29,20 +29,21 @@ pub const DEFAULT_COMPRESSION_LEVEL: u8 = 1;
 
 /// Flag bit: the payload is a raw deflate stream (RFC 1951, no zlib header).
 pub const FLAG_COMPRESSED: u8 = 0b0000_0001;
-/// Flag bit: the payload is encrypted (reserved; v1 never writes it).
+/// Flag bit: the payload is sealed with AES-256-GCM (nonce, ciphertext, tag;
+/// `core::sealed`). [`decode`] refuses it with `KEY_REQUIRED`.
 pub const FLAG_ENCRYPTED: u8 = 0b0000_0010;
-const KNOWN_FLAGS: u8 = FLAG_COMPRESSED;
+pub(crate) const KNOWN_FLAGS: u8 = FLAG_COMPRESSED | FLAG_ENCRYPTED;
 
 // Offsets of the header fields (see docs/FORMAT.md).
 const OFF_FORMAT: usize = 4;
-const OFF_FLAGS: usize = 5;
+pub(crate) const OFF_FLAGS: usize = 5;
 const OFF_GENERATION: usize = 6;
 const OFF_SCHEMA: usize = 8;
 const OFF_STATE_VERSION: usize = 12;
 const OFF_MODIFIED_AT: usize = 20;
 const OFF_RAW_LEN: usize = 28;
-const OFF_PAYLOAD_LEN: usize = 32;
-const OFF_CHECKSUM: usize = 36;
+pub(crate) const OFF_PAYLOAD_LEN: usize = 32;
+pub(crate) const OFF_CHECKSUM: usize = 36;
 
 /// How snapshots are encoded and what decoding accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,31 +256,19 @@ pub struct Header {
 
 /// Decodes and verifies a snapshot.
 ///
-/// Order of checks: magic, format version, lengths, checksum, flags, declared
+/// Order of checks: magic, format version, lengths, checksum, flags (an
+/// encrypted snapshot is `KEY_REQUIRED`: `core::sealed` opens it), declared
 /// raw size against `config.max_raw_bytes`, then the payload (inflated into at
 /// most the declared raw length). Each failure has its own code.
 pub fn decode(bytes: &[u8], config: &EnvelopeConfig) -> Result<Snapshot> {
-    config.validate()?;
-    let header = read_header(bytes)?;
-    let computed = checksum_of(bytes);
-    if computed != header.checksum {
-        return Err(SessileError::ChecksumMismatch {
-            stored: header.checksum,
-            computed,
+    let header = verified_header(bytes, config)?;
+    if header.flags & FLAG_ENCRYPTED != 0 {
+        return Err(SessileError::KeyRequired {
+            state_version: header.meta.state_version,
         });
     }
-    if header.flags & !KNOWN_FLAGS != 0 {
-        return Err(SessileError::UnsupportedFlags {
-            flags: header.flags,
-        });
-    }
+    check_declared_size(&header, config)?;
     let raw_len = header.raw_len as usize;
-    if raw_len > config.max_raw_bytes {
-        return Err(SessileError::StateTooLarge {
-            size: raw_len as u64,
-            limit: config.max_raw_bytes as u64,
-        });
-    }
     let payload = &bytes[HEADER_LEN..];
     let compressed = header.flags & FLAG_COMPRESSED != 0;
     let raw = if compressed {
@@ -305,6 +294,38 @@ pub fn decode(bytes: &[u8], config: &EnvelopeConfig) -> Result<Snapshot> {
         stored_len: bytes.len(),
         checksum: header.checksum,
     })
+}
+
+/// Steps 1 to 6 of decoding (docs/FORMAT.md): the header read, the checksum
+/// verified, unknown flags refused. The flags may still say encrypted.
+pub(crate) fn verified_header(bytes: &[u8], config: &EnvelopeConfig) -> Result<Header> {
+    config.validate()?;
+    let header = read_header(bytes)?;
+    let computed = checksum_of(bytes);
+    if computed != header.checksum {
+        return Err(SessileError::ChecksumMismatch {
+            stored: header.checksum,
+            computed,
+        });
+    }
+    if header.flags & !KNOWN_FLAGS != 0 {
+        return Err(SessileError::UnsupportedFlags {
+            flags: header.flags,
+        });
+    }
+    Ok(header)
+}
+
+/// Step 7 of decoding: `STATE_TOO_LARGE` when the header declares a raw
+/// length over `config.max_raw_bytes`, before anything is allocated.
+pub(crate) fn check_declared_size(header: &Header, config: &EnvelopeConfig) -> Result<()> {
+    if header.raw_len as usize > config.max_raw_bytes {
+        return Err(SessileError::StateTooLarge {
+            size: u64::from(header.raw_len),
+            limit: config.max_raw_bytes as u64,
+        });
+    }
+    Ok(())
 }
 
 /// Inflates a raw deflate stream that must produce exactly `raw_len` bytes,
@@ -371,14 +392,14 @@ fn corrupt_stream() -> SessileError {
 }
 
 /// CRC-32 over the header without its checksum field, then the payload.
-fn checksum_of(bytes: &[u8]) -> u32 {
+pub(crate) fn checksum_of(bytes: &[u8]) -> u32 {
     let mut crc = Crc32::new();
     crc.update(&bytes[..OFF_CHECKSUM]);
     crc.update(&bytes[HEADER_LEN..]);
     crc.finish()
 }
 
-fn put_u32(b: &mut [u8], at: usize, v: u32) {
+pub(crate) fn put_u32(b: &mut [u8], at: usize, v: u32) {
     b[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
 

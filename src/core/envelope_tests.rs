@@ -184,11 +184,24 @@ fn limits_above_256_mib_are_refused_when_decoding_too() {
 #[test]
 fn unknown_flags_are_refused() {
     let mut bytes = encode("{}", &META, &EnvelopeConfig::default()).unwrap();
-    bytes[OFF_FLAGS] = FLAG_ENCRYPTED;
+    bytes[OFF_FLAGS] = 0b0000_0100;
     reseal(&mut bytes);
     assert_eq!(
         code(decode(&bytes, &Default::default())),
         "UNSUPPORTED_FLAGS"
+    );
+}
+
+#[test]
+fn an_encrypted_snapshot_needs_its_key() {
+    let mut bytes = encode("{}", &META, &EnvelopeConfig::default()).unwrap();
+    bytes[OFF_FLAGS] = FLAG_ENCRYPTED;
+    reseal(&mut bytes);
+    assert_eq!(
+        decode(&bytes, &Default::default()),
+        Err(SessileError::KeyRequired {
+            state_version: META.state_version
+        })
     );
 }
 

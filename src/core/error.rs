@@ -34,8 +34,8 @@ pub enum SessileError {
         /// The newest format version this build reads.
         supported: u8,
     },
-    /// The header sets flags this build does not know (for example
-    /// encryption). Upgrade sessile to read it.
+    /// The header sets flags this build does not know. Upgrade sessile to
+    /// read it.
     #[error("snapshot flags {flags:#04x} are not supported by this build")]
     UnsupportedFlags {
         /// The flags byte found in the header.
@@ -145,6 +145,24 @@ pub enum SessileError {
         stored: u64,
         /// Version this copy tried to write.
         attempted: u64,
+    },
+    /// The stored copy is encrypted and the page gave no key (`encryption`
+    /// option). Nothing was overwritten: open again with the key, or with
+    /// `discardLocal` to drop the copy.
+    #[error(
+        "the stored copy of version {state_version} is encrypted; open with its key or discard it"
+    )]
+    KeyRequired {
+        /// The state version its header gives.
+        state_version: u64,
+    },
+    /// An encrypted stored copy failed AES-GCM's check: a wrong key, or its
+    /// header or ciphertext was altered. Nothing was overwritten: open again
+    /// with the right key, or with `discardLocal` to drop the copy.
+    #[error("the stored copy of version {state_version} could not be decrypted: wrong key or altered bytes")]
+    DecryptFailed {
+        /// The state version its header gives.
+        state_version: u64,
     },
 
     // --- Wire protocol and server-side sessions (docs/PROTOCOL.md) ---
@@ -329,6 +347,8 @@ error_codes! {
     MigrationFailed => "MIGRATION_FAILED",
     StoreClosed => "STORE_CLOSED",
     StaleWrite => "STALE_WRITE",
+    KeyRequired => "KEY_REQUIRED",
+    DecryptFailed => "DECRYPT_FAILED",
     ProtocolError => "PROTOCOL_ERROR",
     FrameTooLarge => "FRAME_TOO_LARGE",
     UnsupportedProtocolVersion => "UNSUPPORTED_PROTOCOL_VERSION",
@@ -420,6 +440,8 @@ pub(crate) mod tests {
                 attempted: 1,
             },
             SessileError::StoreClosed,
+            SessileError::KeyRequired { state_version: 3 },
+            SessileError::DecryptFailed { state_version: 3 },
             SessileError::ProtocolError { reason: "x".into() },
             SessileError::FrameTooLarge { size: 2, limit: 1 },
             SessileError::UnsupportedProtocolVersion {

@@ -115,6 +115,16 @@ pub fn message(err: &SessileError) -> String {
             &d(*attempted),
             " refused",
         ],
+        E::KeyRequired { state_version } => &[
+            "the stored copy of version ",
+            &d(*state_version),
+            " is encrypted; open with its key or discard it",
+        ],
+        E::DecryptFailed { state_version } => &[
+            "the stored copy of version ",
+            &d(*state_version),
+            " could not be decrypted: wrong key or altered bytes",
+        ],
         E::ProtocolError { reason } => &["protocol error: ", reason],
         E::FrameTooLarge { size, limit } => &[
             "frame is ",

@@ -11,6 +11,8 @@ pub mod lifecycle;
 pub mod merge_patch;
 pub mod protocol;
 mod protocol_read;
+pub mod sealed;
+pub mod sealed_text;
 pub mod session;
 pub mod slots;
 pub mod vec_map;

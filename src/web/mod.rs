@@ -3,6 +3,7 @@
 //! logic lives in `crate::core`.
 
 mod convert;
+pub mod crypt;
 pub mod link;
 pub mod session;
 pub mod session_api;
@@ -12,6 +13,7 @@ pub mod snapshot_api;
 pub mod store;
 pub mod store_api;
 
+pub use self::crypt::EncryptionKey;
 pub use self::link::{Link, LinkOptions};
 pub use self::session::{ServerOptions, Session, SessionOptions};
 pub use self::store::{Store, StoreOptions};

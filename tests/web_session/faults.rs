@@ -27,10 +27,6 @@ fn own_client(ns: &str, client: &str) {
         .unwrap();
 }
 
-fn error_with(code: &'static str) -> impl Fn(&SessionEvent) -> bool {
-    move |e| matches!(e, SessionEvent::ErrorOccurred { code: c, terminal: false, .. } if c == code)
-}
-
 #[wasm_bindgen_test]
 async fn corrupt_link_record_bytes_are_reported_and_the_link_starts_afresh() {
     let proxy = Proxy::new().await;
@@ -138,13 +134,7 @@ async fn a_session_whose_creation_cannot_reach_the_server_is_created_once_it_ans
     add(&tab, "X");
     assert_eq!(tab.session.server_session(), None);
     sleep(200).await;
-    proxy.mode("pass").await;
-    tab.wait(8_000, "created", |e| {
-        matches!(e, SessionEvent::SessionCreated { .. })
-    })
-    .await;
-    tab.connected_after(0).await;
-    tab.session.flush().await.unwrap();
+    created_once_it_answers(&tab, &proxy).await;
     assert_eq!(server_state(&tab).await, json!({"cart": {"X": 1}}));
     let created = tab
         .log

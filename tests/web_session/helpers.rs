@@ -166,3 +166,20 @@ pub fn add(tab: &Tab, sku: &str) -> u64 {
 pub async fn server_state(tab: &Tab) -> Value {
     tab.server().await.stored().await["state"].clone()
 }
+
+/// Whether an event is a retryable `error_occurred` with `code`.
+pub fn error_with(code: &'static str) -> impl Fn(&SessionEvent) -> bool {
+    move |e| matches!(e, SessionEvent::ErrorOccurred { code: c, terminal: false, .. } if c == code)
+}
+
+/// Lets `proxy` through and waits until `tab`'s server session is created,
+/// connected and has every change.
+pub async fn created_once_it_answers(tab: &Tab, proxy: &Proxy) {
+    proxy.mode("pass").await;
+    tab.wait(8_000, "created", |e| {
+        matches!(e, SessionEvent::SessionCreated { .. })
+    })
+    .await;
+    tab.connected_after(0).await;
+    tab.session.flush().await.unwrap();
+}

@@ -59,7 +59,7 @@ impl RecordStore for MemoryRecords {
         Box::pin(async move {
             Ok(Restored {
                 text,
-                skipped: Vec::new(),
+                ..Restored::default()
             })
         })
     }

@@ -18,6 +18,7 @@ use std::task::{Context, Poll, Waker};
 
 use gloo_timers::callback::Timeout;
 use wasm_bindgen_futures::spawn_local;
+use web_sys::CryptoKey;
 
 use super::options::SessionHandler;
 use super::outputs::RecordJob;
@@ -60,6 +61,8 @@ pub(crate) struct Start {
     pub opened: Sender<()>,
     /// Events to give the page before the engine's.
     pub early: Vec<SessionEvent>,
+    /// The page's key (`encryption`): seals what is stored.
+    pub key: Option<CryptoKey>,
 }
 
 /// One session's engine and everything it runs on.
@@ -75,6 +78,15 @@ pub(crate) struct Driver {
     /// An answered store command is under way.
     pub(super) running: bool,
     pub(super) records: Option<Rc<Records>>,
+    /// The page's key, in memory only (`rotateKey` replaces it).
+    pub(super) key: Option<CryptoKey>,
+    /// Copies the key does not open up to this version may be written over:
+    /// the page dropped them (`discardLocal`) or they are under the key
+    /// before `rotateKey` (`may_replace`).
+    pub(super) replaces_up_to: u64,
+    /// Register entries a sealed write stored since the last turn, for
+    /// this page's other sessions of the namespace.
+    pub(super) relayed: Vec<(String, Option<String>)>,
     pub(super) record_jobs: VecDeque<RecordJob>,
     pub(super) record_running: bool,
     /// The connection and the standby of the race.
@@ -110,6 +122,9 @@ impl Driver {
                 queue: VecDeque::new(),
                 running: false,
                 records: start.records,
+                key: start.key,
+                replaces_up_to: 0,
+                relayed: Vec::new(),
                 record_jobs: VecDeque::new(),
                 record_running: false,
                 net: Connections::new(),
@@ -166,8 +181,8 @@ impl Driver {
 
     /// One turn of the pump under the driver's borrow.
     fn turn(&mut self) -> Turn {
-        let mut written = Vec::new();
-        let mut progressed = false;
+        let mut written = std::mem::take(&mut self.relayed);
+        let mut progressed = !written.is_empty();
         while let Some(command) = self.engine.poll_command() {
             progressed = true;
             self.run(command, &mut written);
@@ -328,7 +343,7 @@ impl Drop for Driver {
             self.engine.handle_pagehide(now());
             while let Some(command) = self.engine.poll_command() {
                 if let SessionCommand::Store(c @ StorageCommand::WriteRescue { .. }) = command {
-                    let _ = commands::start(c, &self.layout, None);
+                    let _ = commands::start(c, &self.layout, None, self.key.as_ref(), 0);
                 }
             }
         }

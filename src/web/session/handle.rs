@@ -16,11 +16,13 @@ use super::driver::{pump, Changed, Driver, Shared};
 use super::open::start;
 use super::options::SessionOptions;
 use crate::core::error::SessileError;
+use crate::core::sealed::SEALED_OVERHEAD;
 use crate::core::session::engine::{
     EnginePhase, Failure, Outcome, RequestId, ServerSession, SessionDiagnostics, SessionEngine,
     SessionEvent, Validity,
 };
 use crate::core::session::store::{BackendKind, ClientId};
+use crate::web::crypt::{self, EncryptionKey};
 use crate::web::store::page::now;
 use crate::web::store::{locks, signal};
 
@@ -237,6 +239,44 @@ impl Session {
             .map(|_| ())
     }
 
+    /// Seals everything stored from now on with `key` and re-encrypts what
+    /// is stored: the link record (outbox) and both slots are written again
+    /// under the new key before this resolves. A reload must then give the
+    /// new key; the old one fails with `DECRYPT_FAILED`. `INVALID_OPTIONS`
+    /// for a key that is not AES-256-GCM (nothing changes then).
+    pub async fn rotate_key(&self, key: EncryptionKey) -> Result<(), Failure> {
+        let key = crypt::import(&key).await.map_err(Failure::from)?;
+        self.settled().await;
+        let records = self.shared.borrow().records.clone();
+        let text = match &records {
+            Some(r) => r.load().await.map_err(Failure::from)?.text,
+            None => None,
+        };
+        {
+            // The copies stored so far are under the old key: they may go.
+            let mut d = self.shared.borrow_mut();
+            let stored = d.engine.diagnostics().store;
+            d.replaces_up_to = stored.version.max(stored.stored_version);
+            d.key = Some(key.clone());
+        }
+        if let Some(records) = &records {
+            records.set_key(key);
+        }
+        if let (Some(records), Some(text)) = (records, text) {
+            for _ in 0..2 {
+                records.save(&text).await.map_err(Failure::from)?;
+            }
+        }
+        for _ in 0..2 {
+            self.request(|e, now| {
+                e.rewrite(now)?;
+                e.flush(now)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Flushes and releases everything (listeners, timer, connection, the
     /// client id's lock); unsent changes stay in the stored outbox for the
     /// next load.
@@ -282,8 +322,13 @@ impl Session {
     /// Store, link and session figures, the client id, Web Locks.
     pub fn diagnostics(&self) -> Diagnostics {
         let d = self.shared.borrow();
+        let mut session = d.engine.diagnostics();
+        if let (Some(_), Some(last)) = (&d.key, session.store.last_write.as_mut()) {
+            // The engine counts the plain snapshot; sealing adds nonce and tag.
+            last.stored_bytes += SEALED_OVERHEAD;
+        }
         Diagnostics {
-            session: d.engine.diagnostics(),
+            session,
             client: d.client.clone(),
             records: d.records.as_ref().map(|r| r.kind()),
             web_locks: locks::available(),

@@ -17,6 +17,9 @@ use crate::core::session::engine::{
 use crate::core::session::link::stored::fallback_key;
 use crate::core::session::store::layout::Layout;
 use crate::core::session::store::{BackendKind, ClientId};
+use web_sys::CryptoKey;
+
+use crate::web::crypt;
 use crate::web::link::browser::{is_online, local_get, random_seed};
 use crate::web::link::options::Endpoint;
 use crate::web::store::identity::client_for;
@@ -35,6 +38,22 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
         None => None,
     };
     let name = probe.store.name.clone();
+    let key = match &options.encryption {
+        Some(key) => Some(crypt::import(key).await?),
+        None => None,
+    };
+    open_with_key(options, probe, endpoint, name, key).await
+}
+
+async fn open_with_key(
+    options: SessionOptions,
+    probe: SessionConfig,
+    endpoint: Option<Endpoint>,
+    name: String,
+    key: Option<CryptoKey>,
+) -> Result<Shared, SessileError> {
+    let json = options.json();
+    let probe_discard = probe.store.discard_local;
     let layout = Layout::new(&name);
     let synced = probe.sync.is_some();
     let mut early = Vec::new();
@@ -49,7 +68,17 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
     };
     let (records, record) = if synced {
         let limit = record_limit(probe.store.envelope.max_raw_bytes);
-        open_records(&name, &client, probe.store.storage, limit, &mut early).await
+        let discard = probe.store.discard_local;
+        open_records(
+            &name,
+            &client,
+            probe.store.storage,
+            limit,
+            discard,
+            key.clone(),
+            &mut early,
+        )
+        .await?
     } else {
         (None, None)
     };
@@ -63,7 +92,7 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
         record,
         fallback: local_get(&fallback_key(&name)),
         offline: !is_online(),
-        register: local::read_under(&[name.as_str(), ":pending:"].concat()),
+        register: register_entries(&name, key.as_ref()).await,
     };
     let config = SessionConfig::from_options(&json, client.clone(), random_seed())?;
     let long_poll_ms = config.sync.as_ref().map_or(0, |s| s.long_poll_ms);
@@ -80,6 +109,7 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
         client_lock: lock,
         opened,
         early,
+        key,
     });
     if let Some(handler) = &options.on_event {
         let mut d = shared.borrow_mut();
@@ -91,6 +121,11 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
     is_open.await;
     let phase = shared.borrow().engine.phase().clone();
     match phase {
+        EnginePhase::Ready if probe_discard => {
+            // Whatever was stored when the page chose to drop it may go.
+            let mut d = shared.borrow_mut();
+            d.replaces_up_to = d.engine.diagnostics().store.stored_version;
+        }
         EnginePhase::Ready => {}
         EnginePhase::Failed(error) => {
             shared.borrow_mut().release();
@@ -123,21 +158,28 @@ pub(super) async fn start(options: SessionOptions) -> Result<Shared, SessileErro
 /// Opens this client's record store on `kind` (IndexedDB for `auto`) and
 /// reads it: the store, and the newest valid record's text. A store that
 /// cannot be opened or read is reported and replaced by one in memory (the
-/// outbox then lasts as long as the page), as the link driver does.
+/// outbox then lasts as long as the page), as the link driver does. A
+/// record the page's key cannot open stops the open (`KEY_REQUIRED`,
+/// `DECRYPT_FAILED`), unless `discard`.
 async fn open_records(
     name: &str,
     client: &ClientId,
     kind: Option<BackendKind>,
     limit: usize,
+    discard: bool,
+    key: Option<CryptoKey>,
     early: &mut Vec<SessionEvent>,
-) -> (Option<Rc<Records>>, Option<String>) {
+) -> Result<(Option<Rc<Records>>, Option<String>), SessileError> {
     let kind = kind.unwrap_or(BackendKind::IndexedDb);
-    let opened = match Records::open(name, &client.0, kind, limit).await {
+    let opened = match Records::open(name, &client.0, kind, limit, key.clone()).await {
         Ok(records) => records.load().await.map(|r| (records, r)),
         Err(e) => Err(e),
     };
-    match opened {
+    Ok(match opened {
         Ok((records, restored)) => {
+            if let Some(e) = restored.key_error().filter(|_| !discard) {
+                return Err(e);
+            }
             if let (None, Some(e)) = (&restored.text, restored.skipped.first()) {
                 early.push(error(e, "the link's record could not be read: "));
             }
@@ -145,10 +187,27 @@ async fn open_records(
         }
         Err(e) => {
             early.push(error(&e, "the link's record cannot be kept: "));
-            let memory = Records::open(name, &client.0, BackendKind::Memory, limit).await;
+            let memory = Records::open(name, &client.0, BackendKind::Memory, limit, key).await;
             (memory.ok(), None)
         }
+    })
+}
+
+/// The pending register's entries of namespace `name` (client, JSON text),
+/// opened with `key` when the page has one (sealed entries; one that does
+/// not open is left out, as one that does not read is).
+async fn register_entries(name: &str, key: Option<&CryptoKey>) -> Vec<(String, String)> {
+    let entries = local::read_under(&[name, ":pending:"].concat());
+    if key.is_none() {
+        return entries;
     }
+    let mut opened = Vec::new();
+    for (client, text) in entries {
+        if let Some(text) = crypt::open_text(key, &text).await {
+            opened.push((client, text));
+        }
+    }
+    opened
 }
 
 fn error(e: &SessileError, context: &str) -> SessionEvent {

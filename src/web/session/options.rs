@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::core::session::engine::{ServerSession, SessionEvent};
 use crate::core::session::store::BackendKind;
 use crate::core::vec_map::VecMap;
+use crate::web::crypt::EncryptionKey;
 use crate::web::store::Migration;
 
 /// Called with every event of a session, in order.
@@ -89,6 +90,7 @@ pub struct SessionOptions {
     pub(super) migrate: VecMap<u32, Migration>,
     pub(super) persist: bool,
     pub(super) on_event: Option<SessionHandler>,
+    pub(super) encryption: Option<EncryptionKey>,
 }
 
 impl SessionOptions {
@@ -104,6 +106,7 @@ impl SessionOptions {
             migrate: VecMap::new(),
             persist: true,
             on_event: None,
+            encryption: None,
         }
     }
 
@@ -178,6 +181,22 @@ impl SessionOptions {
         self
     }
 
+    /// Encrypts the stored copies (slots, outbox, rescue copy) with `key`
+    /// (AES-256-GCM, docs/STORAGE.md "Encryption"); the key is kept in
+    /// memory only. A copy sealed with another key, or sealed when no key
+    /// is given, makes `open` fail with `DECRYPT_FAILED` / `KEY_REQUIRED`.
+    pub fn encryption(mut self, key: EncryptionKey) -> Self {
+        self.encryption = Some(key);
+        self
+    }
+
+    /// Drops a stored copy this page cannot decrypt (`KEY_REQUIRED`,
+    /// `DECRYPT_FAILED`) and starts from the server or `initial`, instead
+    /// of failing the open.
+    pub fn discard_local(self, discard: bool) -> Self {
+        self.option("discardLocal", discard.into())
+    }
+
     /// Calls `handler` with every event, from the first (`StateRestored`) on.
     pub fn on_event(mut self, handler: impl Fn(&SessionEvent) + 'static) -> Self {
         self.on_event = Some(Rc::new(handler));
@@ -193,6 +212,7 @@ impl SessionOptions {
         migrate: VecMap<u32, Migration>,
         persist: bool,
         on_event: Option<SessionHandler>,
+        encryption: Option<EncryptionKey>,
     ) -> Self {
         SessionOptions {
             options,
@@ -200,6 +220,7 @@ impl SessionOptions {
             migrate,
             persist,
             on_event,
+            encryption,
         }
     }
 

@@ -15,6 +15,7 @@ use crate::core::session::engine::{Failure, Scope, SessionCommand};
 use crate::core::session::link::Transmit;
 use crate::core::session::store::layout::KEY_PREFIX;
 use crate::core::session::store::StorageCommand;
+use crate::web::crypt;
 use crate::web::link::browser::session_put;
 use crate::web::link::transport::{Connection, Report, Role, Sink, Target};
 use crate::web::store::commands::{self, is_async};
@@ -40,7 +41,7 @@ impl Driver {
         match command {
             SessionCommand::Store(c @ StorageCommand::WriteRescue { .. }) => {
                 // The page is going away: written at once, wherever it is.
-                let _ = commands::start(c, &self.layout, None);
+                let _ = commands::start(c, &self.layout, None, self.key.as_ref(), 0);
             }
             SessionCommand::Store(c) => self.queue.push_back(c),
             // The record store is this client's (`<name>:link:<client>`).
@@ -58,6 +59,10 @@ impl Driver {
                     None => local::forget(&key),
                 },
             },
+            SessionCommand::WriteRegister {
+                key,
+                value: Some(text),
+            } if self.key.is_some() => self.write_sealed_entry(key, text),
             SessionCommand::WriteRegister { key, value } => {
                 let result = match &value {
                     Some(text) => local::write_text(&key, text),
@@ -97,6 +102,30 @@ impl Driver {
         }
     }
 
+    /// Writes this client's register entry sealed with the page's key
+    /// (docs/STORAGE.md, "Encryption"): WebCrypto answers later, so the
+    /// engine hears how it went then, and this page's other sessions of
+    /// the namespace get the plain entry at the next turn.
+    fn write_sealed_entry(&mut self, key: String, text: String) {
+        let Some(cipher) = self.key.clone() else {
+            return;
+        };
+        let weak = self.me.clone();
+        spawn_local(async move {
+            let sealed = crypt::seal_text(&cipher, &text).await;
+            input(&weak, move |d, now| {
+                if !d.engine.register_write_awaited() {
+                    return;
+                }
+                let result = sealed.and_then(|stored| local::write_text(&key, &stored));
+                if result.is_ok() {
+                    d.relayed.push((key, Some(text)));
+                }
+                d.engine.handle_register_written(result, now);
+            });
+        });
+    }
+
     /// Starts the store commands at the front of the queue: the ones
     /// without an answer at once, an answered one when none is under way.
     pub(super) fn start_store_commands(&mut self) -> bool {
@@ -109,7 +138,13 @@ impl Driver {
                 break;
             };
             started = true;
-            let Some(pending) = commands::start(command, &self.layout, self.backend.clone()) else {
+            let Some(pending) = commands::start(
+                command,
+                &self.layout,
+                self.backend.clone(),
+                self.key.as_ref(),
+                self.replaces_up_to,
+            ) else {
                 continue;
             };
             self.running = true;

@@ -18,6 +18,8 @@ use wasm_bindgen_futures::spawn_local;
 
 use super::driver::{input, Shared, WeakDriver};
 use crate::core::session::store::layout::KEY_PREFIX;
+use crate::web::crypt;
+use crate::web::store::local;
 use crate::web::store::page::{document_hidden, Listener};
 use crate::web::store::tabs::TabChannel;
 
@@ -70,7 +72,8 @@ pub(crate) fn install_hooks(shared: &Shared) {
             }));
         }
         let w = weak.clone();
-        let prefix = [KEY_PREFIX, &register_prefix(&name)].concat();
+        let entries = register_prefix(&name);
+        let prefix = [KEY_PREFIX, &entries].concat();
         hooks.extend(Listener::new(&window, "storage", move |event| {
             let Some(e) = event.dyn_ref::<web_sys::StorageEvent>() else {
                 return;
@@ -82,10 +85,28 @@ pub(crate) fn install_hooks(shared: &Shared) {
                 return;
             };
             let text = e.new_value();
-            input(&w, move |d, now| {
-                d.engine
-                    .handle_register_entry(&client, text.as_deref(), now)
-            });
+            let key = w.upgrade().and_then(|d| d.try_borrow().ok()?.key.clone());
+            match (key, text) {
+                (Some(key), Some(text)) => {
+                    let (w, stored) = (w.clone(), [entries.as_str(), &client].concat());
+                    spawn_local(async move {
+                        let Some(opened) = crypt::open_text(Some(&key), &text).await else {
+                            return;
+                        };
+                        // A later value of the entry comes with its own event.
+                        if local::read_text(&stored).ok().flatten().as_deref() != Some(&text) {
+                            return;
+                        }
+                        input(&w, move |d, now| {
+                            d.engine.handle_register_entry(&client, Some(&opened), now)
+                        });
+                    });
+                }
+                (_, text) => input(&w, move |d, now| {
+                    d.engine
+                        .handle_register_entry(&client, text.as_deref(), now)
+                }),
+            }
         }));
     }
     let w = weak.clone();

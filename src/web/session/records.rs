@@ -2,11 +2,14 @@
 //! the store `<name>:link:<client>` on the session's backend (the one the
 //! page named; IndexedDB for `auto`), as the TypeScript client kept it
 //! (one snapshot envelope per slot, the newer valid one restored, writes
-//! alternating: `core::session::link::stored`). The store driver's
-//! backends do the IO; nothing is decided here.
+//! alternating: `core::session::link::stored`), sealed with the
+//! session's key when it has one. The store driver's backends do the IO;
+//! nothing is decided here.
 
 use std::cell::RefCell;
 use std::rc::Rc;
+
+use web_sys::CryptoKey;
 
 use super::super::store::backend::Backend;
 use crate::core::error::SessileError;
@@ -14,11 +17,14 @@ use crate::core::session::link::stored::{store_name, RecordSlots, Restored};
 use crate::core::session::store::layout::Layout;
 use crate::core::session::store::{BackendKind, Head, Stored, WriteResult};
 use crate::core::slots::SlotRead;
+use crate::web::crypt;
 use crate::web::store::page::now;
 
 /// One client's record store, open.
 pub(crate) struct Records {
     backend: Backend,
+    /// The session's key, which seals the record (`rotateKey` replaces it).
+    key: RefCell<Option<CryptoKey>>,
     kind: BackendKind,
     /// The largest record stored (`record_limit` of the state limit).
     limit: usize,
@@ -43,16 +49,23 @@ impl Records {
         client: &str,
         kind: BackendKind,
         limit: usize,
+        key: Option<CryptoKey>,
     ) -> Result<Rc<Records>, SessileError> {
         let layout = Layout::new(&store_name(name, client));
         let backend = Backend::open(kind, &layout).await?;
         Ok(Rc::new(Records {
             backend,
+            key: RefCell::new(key),
             kind,
             limit,
             slots: RefCell::new(RecordSlots::up_to(limit)),
             head: RefCell::new(0),
         }))
+    }
+
+    /// Seals the record with `key` from the next save on.
+    pub(crate) fn set_key(&self, key: CryptoKey) {
+        *self.key.borrow_mut() = Some(key);
     }
 
     /// Where the record is kept.
@@ -64,11 +77,13 @@ impl Records {
     pub(crate) async fn load(&self) -> Result<Restored, SessileError> {
         let read = self.backend.read().await?;
         *self.head.borrow_mut() = read.head.version;
-        let restored = self.slots.borrow_mut().restore(
-            slot_read(&read.a),
-            slot_read(&read.b),
-            read.head.version,
-        );
+        let key = self.key.borrow().clone();
+        let a = crypt::open_with(key.as_ref(), read.a).await;
+        let b = crypt::open_with(key.as_ref(), read.b).await;
+        let restored =
+            self.slots
+                .borrow_mut()
+                .restore(slot_read(&a), slot_read(&b), read.head.version);
         Ok(restored)
     }
 
@@ -80,9 +95,11 @@ impl Records {
             let write = self.slots.borrow().plan(text, now())?;
             let base = *self.head.borrow();
             let head = Head::at(write.version.max(base + 1));
+            let key = self.key.borrow().clone();
+            let bytes = crypt::seal(key.as_ref(), write.bytes.clone()).await?;
             match self
                 .backend
-                .write_if_head(write.slot, base, &head, &write.bytes)
+                .write_if_head(write.slot, base, &head, &bytes)
                 .await
             {
                 WriteResult::Stored => {

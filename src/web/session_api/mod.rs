@@ -149,6 +149,17 @@ impl WasmSession {
             .map_err(|e| error_js(&e))
     }
 
+    /// Seals everything stored with `key` (a `CryptoKey` or 32 raw bytes)
+    /// from now on; resolves once the outbox and both slots are re-encrypted.
+    #[wasm_bindgen(js_name = rotateKey)]
+    pub fn rotate_key(&self, key: JsValue) -> Promise {
+        let s = self.session.clone();
+        promise(None, async move {
+            let key = options::encryption_key(&key).map_err(Failure::from)?;
+            s.rotate_key(key).await.map(|_| JsValue::UNDEFINED)
+        })
+    }
+
     /// Resolves when stored locally and, while connected or connecting,
     /// every change is acknowledged.
     pub fn flush(&self) -> Promise {

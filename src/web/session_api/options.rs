@@ -7,13 +7,14 @@
 
 use std::rc::Rc;
 
-use js_sys::{Function, JsString, Object, Reflect, JSON};
+use js_sys::{ArrayBuffer, Function, JsString, Object, Reflect, Uint8Array, JSON};
 use serde_json::{Map, Value};
 use wasm_bindgen::{JsCast, JsError, JsValue};
 
 use super::values::{from_js, to_js};
 use crate::core::error::SessileError;
 use crate::core::vec_map::VecMap;
+use crate::web::crypt::EncryptionKey;
 use crate::web::session::ServerSession;
 use crate::web::session::{ServerOptions, SessionOptions};
 use crate::web::store::page::js_message;
@@ -46,6 +47,7 @@ pub(crate) fn read(js: &JsValue) -> Result<Read, SessileError> {
     let mut migrate = VecMap::new();
     let mut on_event = None;
     let mut persist = true;
+    let mut encryption = None;
     let keys = Object::keys(js.unchecked_ref::<Object>());
     for key in keys.iter() {
         let Some(name) = key.as_string() else {
@@ -57,6 +59,10 @@ pub(crate) fn read(js: &JsValue) -> Result<Read, SessileError> {
         }
         match name.as_str() {
             "onEvent" => on_event = Some(function(value, "onEvent")?),
+            "encryption" => {
+                let key = Reflect::get(&value, &"key".into()).unwrap_or_default();
+                encryption = Some(encryption_key(&key)?);
+            }
             "migrate" => migrate = migrations(&value)?,
             "persist" => {
                 persist = value
@@ -83,7 +89,7 @@ pub(crate) fn read(js: &JsValue) -> Result<Read, SessileError> {
         map.remove("server");
     }
     Ok(Read {
-        options: SessionOptions::from_parts(map, server, migrate, persist, None),
+        options: SessionOptions::from_parts(map, server, migrate, persist, None, encryption),
         on_event,
     })
 }
@@ -106,6 +112,21 @@ fn data(value: &JsValue) -> Option<Value> {
         .ok()?
         .as_string()?;
     serde_json::from_slice(text.as_bytes()).ok()
+}
+
+/// `encryption.key` (or `rotateKey`'s argument): a `CryptoKey`, or raw key
+/// bytes (a `Uint8Array` or an `ArrayBuffer`), checked when imported.
+pub(crate) fn encryption_key(value: &JsValue) -> Result<EncryptionKey, SessileError> {
+    if let Some(key) = value.dyn_ref::<web_sys::CryptoKey>() {
+        return Ok(EncryptionKey::Crypto(key.clone()));
+    }
+    if value.is_instance_of::<Uint8Array>() || value.is_instance_of::<ArrayBuffer>() {
+        return Ok(EncryptionKey::Raw(Uint8Array::new(value).to_vec()));
+    }
+    Err(invalid(
+        "encryption.key",
+        "must be an AES-GCM CryptoKey or 32 raw key bytes (Uint8Array)",
+    ))
 }
 
 fn function(value: JsValue, option: &'static str) -> Result<Function, SessileError> {

@@ -3,11 +3,17 @@
 //! and cookie work; the others (open, read, slot write, clear) are async
 //! and give an [`Answer`] the engine (the store's, or the session's that
 //! composes it) takes with its `handle_*`. Slot writes
-//! and clears run under the namespace's Web Lock.
+//! and clears run under the namespace's Web Lock. With the session's key
+//! (`crate::web::crypt`) what is written is sealed and what is read opened,
+//! and a slot write first reads the copy it replaces, under the lock: one
+//! the key does not open (another tab's key) is not written over
+//! (`may_replace`).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+
+use web_sys::CryptoKey;
 
 use super::backend::{unavailable, Backend};
 use super::local;
@@ -16,7 +22,11 @@ use super::page::{read_marker_cookie, write_marker_cookie};
 use crate::core::error::SessileError;
 use crate::core::session::engine::SessionEngine;
 use crate::core::session::store::layout::{version_text, Layout};
-use crate::core::session::store::{StorageCommand, StoreEngine, StoredRead, WriteResult};
+use crate::core::session::store::{
+    may_replace, StorageCommand, StoreEngine, Stored, StoredRead, WriteResult,
+};
+use crate::core::slots::SlotId;
+use crate::web::crypt;
 
 /// Whether `command` is answered (and so runs asynchronously, one at a time).
 pub(crate) fn is_async(command: &StorageCommand) -> bool {
@@ -105,16 +115,31 @@ fn no_backend() -> SessileError {
 pub(crate) type Pending = Pin<Box<dyn Future<Output = Answer>>>;
 
 /// Starts `command`: one without an answer runs now (`None`); an answered
-/// one is returned as a future to run (on `backend`, the one open).
+/// one is returned as a future to run (on `backend`, the one open). With
+/// `cipher` (the session's key) copies are sealed and opened, and a slot
+/// write replaces no copy the key does not open above version
+/// `replaces_up_to` (`may_replace`).
 pub(crate) fn start(
     command: StorageCommand,
     layout: &Layout,
     backend: Option<Rc<Backend>>,
+    cipher: Option<&CryptoKey>,
+    replaces_up_to: u64,
 ) -> Option<Pending> {
     let layout = layout.clone();
+    let cipher = cipher.cloned();
     let pending: Pending = match command {
         StorageCommand::WriteRescue { key, base, bytes } => {
-            local::write_rescue(&key, base, &bytes);
+            match cipher {
+                None => local::write_rescue(&key, base, &bytes),
+                // WebCrypto answers later: sealed as soon as it can, never
+                // written in the clear (docs/STORAGE.md, "Encryption").
+                Some(cipher) => wasm_bindgen_futures::spawn_local(async move {
+                    if let Ok(sealed) = crypt::seal_with(&cipher, &bytes).await {
+                        local::write_rescue(&key, base, &sealed);
+                    }
+                }),
+            }
             return None;
         }
         StorageCommand::ForgetRescue { key } => {
@@ -138,7 +163,7 @@ pub(crate) fn start(
         StorageCommand::Open(kind) => {
             Box::pin(async move { Answer::Opened(Backend::open(kind, &layout).await) })
         }
-        StorageCommand::Read { rescues } => Box::pin(read(layout, backend, rescues)),
+        StorageCommand::Read { rescues } => Box::pin(read(layout, backend, rescues, cipher)),
         StorageCommand::WriteSlot {
             slot,
             base,
@@ -151,8 +176,26 @@ pub(crate) fn start(
                     connection_closed: false,
                 });
             };
-            let work =
-                move || async move { Ok(backend.write_if_head(slot, base, &head, &bytes).await) };
+            let bytes = match crypt::seal(cipher.as_ref(), bytes).await {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    return Answer::Written(WriteResult::Failed {
+                        error,
+                        connection_closed: false,
+                    })
+                }
+            };
+            let work = move || async move {
+                if let Some(key) = &cipher {
+                    if let Err(error) = replaceable(&backend, slot, key, replaces_up_to).await {
+                        return Ok(WriteResult::Failed {
+                            error,
+                            connection_closed: false,
+                        });
+                    }
+                }
+                Ok(backend.write_if_head(slot, base, &head, &bytes).await)
+            };
             Answer::Written(match exclusive(&layout.shared_name(), work).await {
                 Ok(result) => result,
                 Err(error) => WriteResult::Failed {
@@ -172,24 +215,54 @@ pub(crate) fn start(
     Some(pending)
 }
 
+/// Whether `slot` may be written over by a session holding `key`: the copy
+/// there, opened with the key, is not another key's (`may_replace`). A
+/// failed read leaves it to the write.
+async fn replaceable(
+    backend: &Backend,
+    slot: SlotId,
+    key: &CryptoKey,
+    up_to: u64,
+) -> Result<(), SessileError> {
+    let Ok(read) = backend.read().await else {
+        return Ok(());
+    };
+    let target = if slot == SlotId::B { read.b } else { read.a };
+    may_replace(&crypt::open_with(Some(key), target).await, up_to)
+}
+
 /// Slots and head, and with `rescues` every rescue copy and the eviction
-/// marker (localStorage, else the cookie).
-async fn read(layout: Layout, backend: Option<Rc<Backend>>, rescues: bool) -> Answer {
+/// marker (localStorage, else the cookie), opened with `cipher`.
+async fn read(
+    layout: Layout,
+    backend: Option<Rc<Backend>>,
+    rescues: bool,
+    cipher: Option<CryptoKey>,
+) -> Answer {
     let Some(backend) = backend else {
         return Answer::Read(Err(no_backend()));
     };
-    let read = backend.read().await.map(|slots| StoredRead {
-        a: slots.a,
-        b: slots.b,
+    let slots = match backend.read().await {
+        Ok(slots) => slots,
+        Err(error) => return Answer::Read(Err(error)),
+    };
+    let name = layout.name();
+    let mut copies = if rescues {
+        local::read_rescues(&layout)
+    } else {
+        Vec::new()
+    };
+    for copy in &mut copies {
+        let stored = std::mem::replace(&mut copy.bytes, Stored::Missing);
+        copy.bytes = crypt::open_with(cipher.as_ref(), stored).await;
+    }
+    Answer::Read(Ok(StoredRead {
+        a: crypt::open_with(cipher.as_ref(), slots.a).await,
+        b: crypt::open_with(cipher.as_ref(), slots.b).await,
         head: slots.head,
-        rescues: if rescues {
-            local::read_rescues(&layout)
-        } else {
-            Vec::new()
-        },
+        rescues: copies,
         marker: rescues
-            .then(|| local::read_marker(&layout).or_else(|| read_marker_cookie(layout.name())))
+            .then(|| local::read_marker(&layout).or_else(|| read_marker_cookie(name)))
             .flatten(),
-    });
-    Answer::Read(read)
+    }))
 }

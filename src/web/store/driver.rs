@@ -108,7 +108,7 @@ impl Driver {
         let mut started = false;
         while let Some(command) = self.engine.poll_command() {
             if matches!(command, StorageCommand::WriteRescue { .. }) {
-                let _ = commands::start(command, &self.layout, None);
+                let _ = commands::start(command, &self.layout, None, None, 0);
                 started = true;
             } else {
                 self.queue.push_back(command);
@@ -122,7 +122,9 @@ impl Driver {
                 break;
             };
             started = true;
-            if let Some(pending) = commands::start(command, &self.layout, self.backend.clone()) {
+            if let Some(pending) =
+                commands::start(command, &self.layout, self.backend.clone(), None, 0)
+            {
                 self.running = true;
                 let shared = shared.clone();
                 spawn_local(async move {
@@ -305,7 +307,7 @@ impl Drop for Driver {
             self.engine.handle_pagehide(now());
             while let Some(command) = self.engine.poll_command() {
                 if matches!(command, StorageCommand::WriteRescue { .. }) {
-                    let _ = commands::start(command, &self.layout, None);
+                    let _ = commands::start(command, &self.layout, None, None, 0);
                 }
             }
         }

@@ -132,6 +132,7 @@ impl StoreOptions {
             client,
             first_seq: self.first_seq,
             rebase: self.rebase,
+            discard_local: false,
         }
     }
 }

@@ -98,6 +98,11 @@ impl SessionConfig {
             whole(o, "schemaVersion", u64::from(u32::MAX))?.map_or(1, |v| v as u32);
         config.store.initial = get(o, "initial").cloned().unwrap_or(Value::Null);
         config.store.envelope = envelope(o)?;
+        config.store.discard_local = match get(o, "discardLocal") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(invalid("discardLocal", "must be true or false")),
+        };
         config.store.validate()?;
         if let Some(flow) = get(o, "flow") {
             config.flow = SessionFlow::from_json(flow)?;

@@ -132,6 +132,15 @@ impl SessionEngine {
         Ok(version)
     }
 
+    /// Stores the state again at the same version (the next slot): after
+    /// the driver's encryption key changed, a `rewrite` and a `flush`,
+    /// twice, leave both slots sealed with the new key.
+    pub fn rewrite(&mut self, now: u64) -> Result<(), SessileError> {
+        self.input(now);
+        self.usable()?;
+        self.store.rewrite(now)
+    }
+
     /// Stores everything unsaved now; completes once stored and, while the
     /// link is connected or connecting, once the server answered every op
     /// (offline it does not wait for the server).

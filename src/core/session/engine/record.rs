@@ -249,6 +249,16 @@ impl SessionEngine {
             .push_back(SessionCommand::WriteRegister { key, value });
     }
 
+    /// Whether a [`SessionCommand::WriteRegister`] is still to be answered
+    /// and the session still runs: a driver that seals the entry first
+    /// (a page with a key) writes it only then, so that an entry `end`
+    /// removed meanwhile is not written back.
+    pub fn register_write_awaited(&self) -> bool {
+        self.sync
+            .as_ref()
+            .is_some_and(|s| !s.stopped && s.entries.writing.is_some())
+    }
+
     /// How the last [`SessionCommand::WriteRegister`] went. A full entry
     /// the storage refused is written again in its short form ("anything",
     /// until its last op is applied); when that fails too the page is told

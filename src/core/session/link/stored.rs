@@ -95,6 +95,8 @@ pub fn resume(stored: Option<&str>, session: &str, client: &str) -> Resume {
 pub struct Restored {
     /// The newest valid copy's JSON text, if any.
     pub text: Option<String>,
+    /// That copy's state version.
+    pub version: Option<u64>,
     /// Why stored bytes were passed over: each slot's error, newest first
     /// when nothing valid was left.
     pub skipped: Vec<SessileError>,
@@ -162,11 +164,13 @@ impl RecordSlots {
                 self.version = self.version.max(snapshot.meta.state_version);
                 Restored {
                     text: Some(snapshot.json),
+                    version: Some(snapshot.meta.state_version),
                     skipped: skipped.into_iter().map(|p| p.error).collect(),
                 }
             }
             Restore::Unreadable { problems } => Restored {
                 text: None,
+                version: None,
                 skipped: problems.into_iter().map(|p| p.error).collect(),
             },
             _ => Restored::default(),
@@ -198,6 +202,14 @@ impl RecordSlots {
     pub fn written(&mut self, write: &SlotWrite) {
         self.last_good = Some((write.slot, write.generation));
         self.version = self.version.max(write.version);
+    }
+}
+
+impl Restored {
+    /// The key error that must stop the session's open (nothing of the
+    /// record overwritten): `core::sealed::blocking_key_error`.
+    pub fn key_error(&self) -> Option<SessileError> {
+        crate::core::sealed::blocking_key_error(&self.skipped, self.version)
     }
 }
 

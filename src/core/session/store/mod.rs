@@ -51,6 +51,7 @@ use serde_json::Value;
 
 pub use self::debounce::MAX_BACKOFF_MS;
 pub use self::pending::{Listed, MAX_INCLUDES, MAX_PENDING};
+pub use self::restore::may_replace;
 pub use self::types::*;
 
 use self::debounce::Debouncer;
@@ -88,6 +89,10 @@ pub struct StoreConfig {
     /// acknowledged, and rebase them onto another tab's copy instead of
     /// letting that copy win.
     pub rebase: bool,
+    /// A stored copy this page cannot decrypt (`KEY_REQUIRED`,
+    /// `DECRYPT_FAILED`) is dropped and the store starts without it; by
+    /// default the open fails with that error and nothing is overwritten.
+    pub discard_local: bool,
 }
 
 impl StoreConfig {
@@ -104,6 +109,7 @@ impl StoreConfig {
             client,
             first_seq: 1,
             rebase: false,
+            discard_local: false,
         }
     }
 
@@ -296,6 +302,20 @@ impl StoreEngine {
         self.modified_at = now;
         self.debouncer.changed(now);
         Ok(self.version)
+    }
+
+    /// Counts the state as unsaved: the next write stores it again, at the
+    /// same version, in the other slot. A driver whose encryption key
+    /// changed re-encrypts what is stored this way (two writes: both slots).
+    pub fn rewrite(&mut self, now: u64) -> Result<(), SessileError> {
+        if self.phase != Phase::Ready || self.closing {
+            return Err(SessileError::StoreClosed);
+        }
+        if let Some(blocked) = &self.blocked {
+            return Err(blocked.clone());
+        }
+        self.debouncer.changed(now);
+        Ok(())
     }
 
     /// Writes everything unsaved now. Completes when nothing is unsaved and

@@ -16,6 +16,7 @@ use super::types::{
 use super::{Awaiting, StoreEngine};
 use crate::core::envelope::Snapshot;
 use crate::core::error::SessileError;
+use crate::core::sealed::blocking_key_error;
 use crate::core::slots::SlotId;
 
 /// A restore waiting for its migrations.
@@ -124,6 +125,15 @@ impl StoreEngine {
         } else {
             sort_rescues(&read.rescues, head, stored.is_none(), &cfg)
         };
+        if !self.config.discard_local {
+            let errors = skipped.iter().chain(&rescues.broken).map(|(_, e)| e);
+            let restored = stored.as_ref().map(|(_, s)| s.meta.state_version);
+            if let Some(error) = blocking_key_error(errors, restored) {
+                // Nothing is written or forgotten: the page decides.
+                self.phase = Phase::Failed(error);
+                return;
+            }
+        }
         for key in rescues.forget {
             self.commands
                 .push_back(StorageCommand::ForgetRescue { key });

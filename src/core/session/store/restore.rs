@@ -7,6 +7,7 @@
 use super::types::{RescueCopy, Stored, StoredRead};
 use crate::core::envelope::{decode, EnvelopeConfig, Snapshot};
 use crate::core::error::SessileError;
+use crate::core::sealed::{blocking_key_error, key_error_version};
 use crate::core::slots::{self, Restore, SlotId, SlotRead};
 
 /// A copy that could not be used, and why.
@@ -104,10 +105,30 @@ pub fn sort_rescues(
     out
 }
 
+/// Whether a write may replace `target`, the copy in the slot it writes as
+/// read (and opened with the page's key) just before, under the
+/// namespace's lock: not when the page's key does not open it
+/// (`DECRYPT_FAILED`, or `KEY_REQUIRED`) and its version is above
+/// `up_to`. Such a copy is another tab's, sealed with a key this one
+/// lacks, and is never written over: the write fails with that error and
+/// the state stays unsaved. `up_to` is what the page already decided to
+/// drop: the head when it opened with `discardLocal`, the version stored
+/// when it rotated the key (the copies under the old key); 0 otherwise.
+/// An empty slot, a plain copy and a damaged one may be replaced.
+pub fn may_replace(target: &Stored, up_to: u64) -> Result<(), SessileError> {
+    match target {
+        Stored::Failed(error) if key_error_version(error).is_some_and(|v| v > up_to) => {
+            Err(error.clone())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// What the stored copy says after a write was refused by head `refused_by`.
 #[derive(Debug)]
 pub enum AfterRefusal {
-    /// A slot could not be read and may hold the newer copy: decide nothing.
+    /// A slot could not be read, or the page's key does not open it, and it
+    /// may hold the newer copy: decide nothing, write nothing over it.
     Unread(SessileError),
     /// Another tab cleared the namespace (a tombstone head and no slot).
     Cleared {
@@ -131,6 +152,14 @@ pub fn after_refusal(read: &StoredRead, refused_by: u64, cfg: &EnvelopeConfig) -
         .as_ref()
         .is_some_and(|(_, s)| s.meta.state_version >= refused_by);
     if !newest {
+        let failed = [&read.a, &read.b].into_iter().filter_map(|s| match s {
+            Stored::Failed(error) => Some(error),
+            _ => None,
+        });
+        // A newer copy sealed with a key this page lacks (another tab's).
+        if let Some(error) = blocking_key_error(failed, Some(refused_by)) {
+            return AfterRefusal::Unread(error);
+        }
         for stored in [&read.a, &read.b] {
             if let Stored::Failed(error) = stored {
                 if error.is_retryable() {

@@ -3,6 +3,8 @@
 //! synced tab's changes, and a seeded property test of two tabs.
 
 mod harness;
+#[cfg(not(target_arch = "wasm32"))]
+mod key_tests;
 mod open_tests;
 mod prop_tests;
 mod tabs_tests;

@@ -8,16 +8,9 @@ import { serverAndBrowser } from "./harness.mjs";
 
 const env = serverAndBrowser({ before, after });
 
-async function blankPage() {
-  const context = await env.browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`${env.server.url}healthz`);
-  return page;
-}
-
 describe("encrypted local copies", () => {
   test("sealed at rest, read back with the key, refused without it, rotated", async () => {
-    const page = await blankPage();
+    const page = await env.blankPage();
     const out = await page.evaluate(async () => {
       const { loadSessile, SessileError } = await import("/js/index.js");
       const sessile = await loadSessile();

@@ -130,7 +130,17 @@ export async function openPage(browser, url) {
  * after them; returns an object whose `server` and `browser` are set by then.
  */
 export function serverAndBrowser(hooks) {
-  const env = { server: undefined, browser: undefined };
+  const env = {
+    server: undefined,
+    browser: undefined,
+    /** A page of its own context (its own storage), on the server's origin. */
+    async blankPage() {
+      const context = await env.browser.newContext();
+      const page = await context.newPage();
+      await page.goto(`${env.server.url}healthz`);
+      return page;
+    },
+  };
   hooks.before(async () => {
     env.server = await startServer();
     env.browser = await launchBrowser();

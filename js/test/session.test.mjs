@@ -11,13 +11,6 @@ import { serverAndBrowser } from "./harness.mjs";
 
 const env = serverAndBrowser({ before, after });
 
-async function blankPage() {
-  const context = await env.browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`${env.server.url}healthz`);
-  return page;
-}
-
 /** Server state of session `id` through its HTTP API. */
 async function serverSession(id, token) {
   const res = await fetch(`${env.server.url}v1/sessions/${id}`, { headers: { authorization: `Bearer ${token}` } });
@@ -26,7 +19,7 @@ async function serverSession(id, token) {
 
 describe("openSession against the real server", () => {
   test("a refused token gives auth_failed and auth_required; authenticate() recovers", async () => {
-    const page = await blankPage();
+    const page = await env.blankPage();
     const out = await page.evaluate(async () => {
       const { loadSessile } = await import("/js/index.js");
       const sessile = await loadSessile();
@@ -59,7 +52,7 @@ describe("openSession against the real server", () => {
   });
 
   test("flow checks, extend, validate and end run on the core's rules and reach the server", async () => {
-    const page = await blankPage();
+    const page = await env.blankPage();
     const out = await page.evaluate(async () => {
       const { loadSessile } = await import("/js/index.js");
       const sessile = await loadSessile();
@@ -116,7 +109,7 @@ describe("openSession against the real server", () => {
       statuses: { open: "active", paying: "waiting", paid: "closed", "timed-out": "expired", abandoned: "closed" },
       transitions: { open: ["paying", "timed-out", "abandoned"], paying: ["paid", "abandoned"] },
     };
-    const page = await blankPage();
+    const page = await env.blankPage();
     const out = await page.evaluate(async (flow) => {
       const { loadSessile } = await import("/js/index.js");
       const sessile = await loadSessile();
@@ -201,7 +194,7 @@ describe("openSession against the real server", () => {
   });
 
   test("a session past its TTL is expired by timestamp (clock fast-forwarded) and refuses changes", async () => {
-    const page = await blankPage();
+    const page = await env.blankPage();
     await page.clock.install();
     const out = await page.evaluate(async () => {
       const { loadSessile } = await import("/js/index.js");
@@ -537,7 +530,7 @@ describe("openSession against the real server", () => {
   });
 
   test("open and close 30 times: no listener, timer or socket is left behind", async () => {
-    const page = await blankPage();
+    const page = await env.blankPage();
     const out = await page.evaluate(async () => {
       const live = { listeners: 0, sockets: 0 };
       for (const target of [window, document]) {

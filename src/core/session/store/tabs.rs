@@ -141,8 +141,13 @@ impl StoreEngine {
             0
         };
         // A server state put back is stored as any change is (and is then
-        // in every copy after it).
-        if rebased > 0 || self.pending.has_taken() {
+        // in every copy after it). In a synced store, so is a copy at or
+        // below the version this tab already shows (its versions not
+        // stored yet, such as server states equal to its own, which leave
+        // nothing to put back): the version shown never goes back, nor
+        // names two states. (A store alone lets the newer copy win.)
+        let below = rebase && adoption.version <= local_version;
+        if rebased > 0 || self.pending.has_taken() || below {
             self.version = local_version.max(adoption.version) + 1;
             self.modified_at = now;
             self.debouncer.changed(now);

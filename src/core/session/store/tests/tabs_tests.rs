@@ -628,3 +628,36 @@ fn a_copy_found_after_a_refused_write_is_migrated_before_it_is_taken() {
         Some(json!({ "email": "new@example.com" }))
     );
 }
+
+/// A tab never shows a version below one it showed: server states it took
+/// (the same as its own, so there is nothing to put back) and has not stored
+/// yet, met by another tab's head that is newer than what this tab stored
+/// but older than what it shows, are stored again above both (the demo's
+/// two-tab test saw v5 → v4).
+#[test]
+fn another_tabs_head_below_the_version_shown_does_not_lower_it() {
+    let w = world();
+    let mut one = Tab::open(&w, synced("t-never-back", 1), 0);
+    let mut two = Tab::open(&w, synced("t-never-back", 2), 0);
+    one.set(json!({ "cart": { "X": 1 } }));
+    one.flush().unwrap();
+    two.hear();
+    // Twice the server's state, the same as one's: v2, v3, not stored yet.
+    let same = json!({ "cart": { "X": 1 } });
+    one.engine.handle_server_state(same.clone(), 1, 1).unwrap();
+    let shown = one.engine.handle_server_state(same, 1, 2).unwrap();
+    one.run();
+    assert_eq!(one.engine.diagnostics().stored_version, 1);
+    two.set(json!({ "cart": { "X": 1, "Y": 1 } }));
+    two.flush().unwrap();
+    assert_eq!(two.engine.diagnostics().stored_version, 2);
+    one.hear();
+    let after = one.engine.diagnostics().version;
+    assert!(after > shown, "the version went back: {shown} → {after}");
+    assert_eq!(one.state(), json!({ "cart": { "X": 1, "Y": 1 } }));
+    // Stored above two's head, which two then takes.
+    one.flush().unwrap();
+    two.hear();
+    assert_eq!(two.engine.diagnostics().version, after);
+    assert_eq!(two.state(), one.state());
+}

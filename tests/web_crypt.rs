@@ -2,9 +2,11 @@
 //! --chrome` and `--firefox`): the golden sealed fixtures opened with
 //! WebCrypto (RustCrypto opens the same files in tests/golden_sealed.rs);
 //! a session with a key: round trip and reload, the key never in storage,
-//! a wrong or missing key refused with the copy kept, `discardLocal`,
-//! tampering with the ciphertext or the header, plaintext migrated to
-//! sealed, key rotation, the outbox and the rescue copy sealed.
+//! a wrong or missing key refused with the copy kept, `discardLocal` at
+//! open and `Session::discard_local` (a save refused over another key's
+//! copy then goes through), tampering with the ciphertext or the header,
+//! plaintext migrated to sealed, key rotation, the outbox and the rescue
+//! copy sealed.
 #![cfg(target_arch = "wasm32")]
 
 #[allow(dead_code)]
@@ -412,4 +414,57 @@ async fn a_session_never_writes_over_a_copy_sealed_with_another_key() {
     assert_eq!(idb_get_b(ns).await, before, "b's copy is kept");
     drop(a);
     drop(b);
+}
+
+#[wasm_bindgen_test]
+async fn discard_local_lets_a_refused_save_write_over_another_keys_copy() {
+    // Two sessions of one name in one page, as two tabs, with keys K1 and K2.
+    let ns = "crypt-discard";
+    fresh(ns).await;
+    let k1 = Session::open(options(ns).encryption(raw(KEY)))
+        .await
+        .unwrap();
+    let k2 = Session::open(options(ns).encryption(raw(OTHER)))
+        .await
+        .unwrap();
+    k1.set(json!({ "step": "k1" })).unwrap();
+    k1.flush().await.unwrap();
+    until("k2 takes k1's copy", || k2.get() == json!({ "step": "k1" })).await;
+    // K2's first copy goes to the empty slot b; its next would replace K1's in slot a.
+    k2.set(json!({ "step": "k2a" })).unwrap();
+    k2.flush().await.unwrap();
+    let k1_copy = idb_bytes(&db(ns), "a").await;
+    assert!(open_snapshot(&raw(KEY), &k1_copy).await.is_ok());
+    k2.set(json!({ "step": "k2b" })).unwrap();
+    assert_eq!(k2.flush().await.unwrap_err().code, "DECRYPT_FAILED");
+    assert_eq!(idb_bytes(&db(ns), "a").await, k1_copy, "K1's copy is kept");
+    // The page decides: K1's copy may go, and K2's state is written.
+    k2.discard_local().await.unwrap();
+    k2.flush().await.unwrap();
+    for slot in ["a", "b"] {
+        let bytes = idb_bytes(&db(ns), slot).await;
+        assert!(
+            open_snapshot(&raw(OTHER), &bytes).await.is_ok(),
+            "slot {slot} is K2's"
+        );
+    }
+    drop(k1);
+    k2.close().await.unwrap();
+    let s = Session::open(options(ns).encryption(raw(OTHER)))
+        .await
+        .unwrap();
+    assert_eq!(s.get(), json!({ "step": "k2b" }));
+    s.close().await.unwrap();
+    assert_eq!(
+        code_of_open(options(ns).encryption(raw(KEY))).await,
+        "DECRYPT_FAILED"
+    );
+    // Without a key nothing is refused: discarding resolves and changes nothing.
+    let plain = "crypt-discard-plain";
+    fresh(plain).await;
+    let s = save_with(plain, None).await;
+    let before = idb_bytes(&db(plain), "a").await;
+    s.discard_local().await.unwrap();
+    assert_eq!(idb_bytes(&db(plain), "a").await, before);
+    s.close().await.unwrap();
 }

@@ -160,6 +160,17 @@ impl WasmSession {
         })
     }
 
+    /// Lets the stored copies this session's key cannot open be written
+    /// over (those stored now) and writes the current state; a no-op
+    /// without a key.
+    #[wasm_bindgen(js_name = discardLocal)]
+    pub fn discard_local(&self) -> Promise {
+        let s = self.session.clone();
+        promise(None, async move {
+            s.discard_local().await.map(|_| JsValue::UNDEFINED)
+        })
+    }
+
     /// Resolves when stored locally and, while connected or connecting,
     /// every change is acknowledged.
     pub fn flush(&self) -> Promise {

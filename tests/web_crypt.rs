@@ -383,20 +383,30 @@ async fn until(what: &str, pred: impl Fn() -> bool) {
     panic!("{what}: not within 3 s");
 }
 
+/// Two sessions of `ns` (emptied first) in one page, as two tabs, with
+/// keys `KEY` and `OTHER`: the first stores `{ "step": first }` in slot a,
+/// and the second takes it.
+async fn two_tabs(ns: &str, first: &str) -> (Session, Session) {
+    fresh(ns).await;
+    let one = Session::open(options(ns).encryption(raw(KEY)))
+        .await
+        .unwrap();
+    let two = Session::open(options(ns).encryption(raw(OTHER)))
+        .await
+        .unwrap();
+    one.set(json!({ "step": first })).unwrap();
+    one.flush().await.unwrap();
+    until("the second takes the first's copy", || {
+        two.get() == json!({ "step": first })
+    })
+    .await;
+    (one, two)
+}
+
 #[wasm_bindgen_test]
 async fn a_session_never_writes_over_a_copy_sealed_with_another_key() {
-    // Two sessions of one name in one page, as two tabs, with different keys.
     let ns = "crypt-two-keys";
-    fresh(ns).await;
-    let a = Session::open(options(ns).encryption(raw(KEY)))
-        .await
-        .unwrap();
-    let b = Session::open(options(ns).encryption(raw(OTHER)))
-        .await
-        .unwrap();
-    a.set(json!({ "step": "a1" })).unwrap();
-    a.flush().await.unwrap();
-    until("b takes a's copy", || b.get() == json!({ "step": "a1" })).await;
+    let (a, b) = two_tabs(ns, "a1").await;
     // Slot b is empty: b may store its copy there.
     b.set(json!({ "step": "b1" })).unwrap();
     b.flush().await.unwrap();
@@ -418,18 +428,8 @@ async fn a_session_never_writes_over_a_copy_sealed_with_another_key() {
 
 #[wasm_bindgen_test]
 async fn discard_local_lets_a_refused_save_write_over_another_keys_copy() {
-    // Two sessions of one name in one page, as two tabs, with keys K1 and K2.
     let ns = "crypt-discard";
-    fresh(ns).await;
-    let k1 = Session::open(options(ns).encryption(raw(KEY)))
-        .await
-        .unwrap();
-    let k2 = Session::open(options(ns).encryption(raw(OTHER)))
-        .await
-        .unwrap();
-    k1.set(json!({ "step": "k1" })).unwrap();
-    k1.flush().await.unwrap();
-    until("k2 takes k1's copy", || k2.get() == json!({ "step": "k1" })).await;
+    let (k1, k2) = two_tabs(ns, "k1").await;
     // K2's first copy goes to the empty slot b; its next would replace K1's in slot a.
     k2.set(json!({ "step": "k2a" })).unwrap();
     k2.flush().await.unwrap();

@@ -2,9 +2,11 @@
 //! --chrome` and `--firefox`): the golden sealed fixtures opened with
 //! WebCrypto (RustCrypto opens the same files in tests/golden_sealed.rs);
 //! a session with a key: round trip and reload, the key never in storage,
-//! a wrong or missing key refused with the copy kept, `discardLocal`,
-//! tampering with the ciphertext or the header, plaintext migrated to
-//! sealed, key rotation, the outbox and the rescue copy sealed.
+//! a wrong or missing key refused with the copy kept, `discardLocal` at
+//! open and `Session::discard_local` (a save refused over another key's
+//! copy then goes through), tampering with the ciphertext or the header,
+//! plaintext migrated to sealed, key rotation, the outbox and the rescue
+//! copy sealed.
 #![cfg(target_arch = "wasm32")]
 
 #[allow(dead_code)]
@@ -381,20 +383,30 @@ async fn until(what: &str, pred: impl Fn() -> bool) {
     panic!("{what}: not within 3 s");
 }
 
+/// Two sessions of `ns` (emptied first) in one page, as two tabs, with
+/// keys `KEY` and `OTHER`: the first stores `{ "step": first }` in slot a,
+/// and the second takes it.
+async fn two_tabs(ns: &str, first: &str) -> (Session, Session) {
+    fresh(ns).await;
+    let one = Session::open(options(ns).encryption(raw(KEY)))
+        .await
+        .unwrap();
+    let two = Session::open(options(ns).encryption(raw(OTHER)))
+        .await
+        .unwrap();
+    one.set(json!({ "step": first })).unwrap();
+    one.flush().await.unwrap();
+    until("the second takes the first's copy", || {
+        two.get() == json!({ "step": first })
+    })
+    .await;
+    (one, two)
+}
+
 #[wasm_bindgen_test]
 async fn a_session_never_writes_over_a_copy_sealed_with_another_key() {
-    // Two sessions of one name in one page, as two tabs, with different keys.
     let ns = "crypt-two-keys";
-    fresh(ns).await;
-    let a = Session::open(options(ns).encryption(raw(KEY)))
-        .await
-        .unwrap();
-    let b = Session::open(options(ns).encryption(raw(OTHER)))
-        .await
-        .unwrap();
-    a.set(json!({ "step": "a1" })).unwrap();
-    a.flush().await.unwrap();
-    until("b takes a's copy", || b.get() == json!({ "step": "a1" })).await;
+    let (a, b) = two_tabs(ns, "a1").await;
     // Slot b is empty: b may store its copy there.
     b.set(json!({ "step": "b1" })).unwrap();
     b.flush().await.unwrap();
@@ -412,4 +424,47 @@ async fn a_session_never_writes_over_a_copy_sealed_with_another_key() {
     assert_eq!(idb_get_b(ns).await, before, "b's copy is kept");
     drop(a);
     drop(b);
+}
+
+#[wasm_bindgen_test]
+async fn discard_local_lets_a_refused_save_write_over_another_keys_copy() {
+    let ns = "crypt-discard";
+    let (k1, k2) = two_tabs(ns, "k1").await;
+    // K2's first copy goes to the empty slot b; its next would replace K1's in slot a.
+    k2.set(json!({ "step": "k2a" })).unwrap();
+    k2.flush().await.unwrap();
+    let k1_copy = idb_bytes(&db(ns), "a").await;
+    assert!(open_snapshot(&raw(KEY), &k1_copy).await.is_ok());
+    k2.set(json!({ "step": "k2b" })).unwrap();
+    assert_eq!(k2.flush().await.unwrap_err().code, "DECRYPT_FAILED");
+    assert_eq!(idb_bytes(&db(ns), "a").await, k1_copy, "K1's copy is kept");
+    // The page decides: K1's copy may go, and K2's state is written.
+    k2.discard_local().await.unwrap();
+    k2.flush().await.unwrap();
+    for slot in ["a", "b"] {
+        let bytes = idb_bytes(&db(ns), slot).await;
+        assert!(
+            open_snapshot(&raw(OTHER), &bytes).await.is_ok(),
+            "slot {slot} is K2's"
+        );
+    }
+    drop(k1);
+    k2.close().await.unwrap();
+    let s = Session::open(options(ns).encryption(raw(OTHER)))
+        .await
+        .unwrap();
+    assert_eq!(s.get(), json!({ "step": "k2b" }));
+    s.close().await.unwrap();
+    assert_eq!(
+        code_of_open(options(ns).encryption(raw(KEY))).await,
+        "DECRYPT_FAILED"
+    );
+    // Without a key nothing is refused: discarding resolves and changes nothing.
+    let plain = "crypt-discard-plain";
+    fresh(plain).await;
+    let s = save_with(plain, None).await;
+    let before = idb_bytes(&db(plain), "a").await;
+    s.discard_local().await.unwrap();
+    assert_eq!(idb_bytes(&db(plain), "a").await, before);
+    s.close().await.unwrap();
 }

@@ -75,6 +75,15 @@ export interface Session<T> {
    * `INVALID_OPTIONS` for a key that is not AES-256-GCM.
    */
   rotateKey(key: CryptoKey | Uint8Array | ArrayBuffer): Promise<void>;
+  /**
+   * The page's decision that the stored copies this session's key cannot
+   * open (sealed by another tab's key, or a key the page lost) may be
+   * written over: the ones stored now, not one another tab stores later.
+   * Then the current state is written to both slots before it resolves, so
+   * a save refused with `DECRYPT_FAILED` goes through. Resolves at once on a
+   * session without an `encryption` key (it never refuses a write).
+   */
+  discardLocal(): Promise<void>;
   /** Joins another server session (or, without one, creates a new one holding the current state). */
   authenticate(session?: ServerSession): Promise<void>;
   /** Store, link and session figures. */
@@ -143,6 +152,7 @@ export async function openSessionWith<T>(w: typeof wasm, options: SessionOptions
     once: (type, handler) => listen(type, handler as Handler, true),
     flush: () => settle(() => s.flush() as Promise<void>),
     rotateKey: (key) => settle(() => s.rotateKey(key) as Promise<void>),
+    discardLocal: () => settle(() => s.discardLocal() as Promise<void>),
     authenticate: (session?: ServerSession) => settle(() => s.authenticate(session) as Promise<void>),
     diagnostics: () => s.diagnostics() as SessionDiagnostics,
     close: () => settle(() => s.close() as Promise<void>),

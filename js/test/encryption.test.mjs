@@ -1,7 +1,8 @@
 // openSession's `encryption` option in real Chromium: a CryptoKey and raw
 // bytes, the stored bytes sealed (no state, no key in IndexedDB), a reload
 // with the key, KEY_REQUIRED and DECRYPT_FAILED as SessileErrors with the
-// copy kept, discardLocal, rotateKey, and a raw key of the wrong length.
+// copy kept, discardLocal (the option and the session's method), rotateKey,
+// and a raw key of the wrong length.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { serverAndBrowser } from "./harness.mjs";
@@ -67,11 +68,17 @@ describe("encrypted local copies", () => {
       r.kept = JSON.stringify(await slots()) === JSON.stringify(await slots()) && (await slots()).length;
       s = await sessile.openSession({ ...base, encryption: { key: other } });
       r.rotated = s.state;
+      r.discardLocal = typeof s.discardLocal;
+      // On an open session with a key: the stored copies are written again.
+      r.discardedWithKey = await s.discardLocal();
       await s.close();
+      r.afterDiscard = await codeOf({ ...base, encryption: { key: other } });
       r.short = await codeOf({ ...base, name: "enc-short", encryption: { key: new Uint8Array(16) } });
       r.notAKey = await codeOf({ ...base, name: "enc-bad", encryption: { key: "secret" } });
       s = await sessile.openSession({ ...base, discardLocal: true });
       r.discarded = s.state;
+      // Without a key nothing is refused: it resolves at once.
+      r.discardedWithoutKey = await s.discardLocal();
       await s.close();
       return r;
     });
@@ -84,6 +91,10 @@ describe("encrypted local copies", () => {
     assert.equal(out.noKey, "true:KEY_REQUIRED");
     assert.ok(out.kept >= 1);
     assert.deepEqual(out.rotated, { step: "cart", email: "shopper@example.com" });
+    assert.equal(out.discardLocal, "function");
+    assert.equal(out.discardedWithKey, undefined);
+    assert.equal(out.afterDiscard, "opened");
+    assert.equal(out.discardedWithoutKey, undefined);
     assert.equal(out.short, "true:INVALID_OPTIONS");
     assert.equal(out.notAKey, "true:INVALID_OPTIONS");
     assert.deepEqual(out.discarded, { step: "cart" });

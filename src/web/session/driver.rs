@@ -81,8 +81,8 @@ pub(crate) struct Driver {
     /// The page's key, in memory only (`rotateKey` replaces it).
     pub(super) key: Option<CryptoKey>,
     /// Copies the key does not open up to this version may be written over:
-    /// the page dropped them (`discardLocal`) or they are under the key
-    /// before `rotateKey` (`may_replace`).
+    /// the page dropped them (`discardLocal` at open or on the session) or
+    /// they are under the key before `rotateKey` (`may_replace`).
     pub(super) replaces_up_to: u64,
     /// Register entries a sealed write stored since the last turn, for
     /// this page's other sessions of the namespace.

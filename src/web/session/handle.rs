@@ -2,8 +2,9 @@
 //! JavaScript. Opening restores the stored copy and, with a server, joins
 //! or creates the server session; changes are optimistic, checked against
 //! the flow, persisted and sent as ops from a crash-safe outbox; requests
-//! (`flush`, `extend`, `validate`, `end`, `authenticate`, `close`) finish
-//! when the engine says so; events say what happened.
+//! (`flush`, `extend`, `validate`, `end`, `authenticate`, `rotate_key`,
+//! `discard_local`, `close`) finish when the engine says so; events say
+//! what happened.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -24,7 +25,7 @@ use crate::core::session::engine::{
 use crate::core::session::store::{BackendKind, ClientId};
 use crate::web::crypt::{self, EncryptionKey};
 use crate::web::store::page::now;
-use crate::web::store::{locks, signal};
+use crate::web::store::{commands, locks, signal};
 
 /// One page's session of one namespace. Cloning gives another handle to
 /// the same session. Dropped without [`close`](Self::close), it goes as a
@@ -267,6 +268,38 @@ impl Session {
                 records.save(&text).await.map_err(Failure::from)?;
             }
         }
+        self.rewrite_both().await
+    }
+
+    /// The page's decision that the stored copies this session's key cannot
+    /// open (another tab's key, a lost one) may be written over, as
+    /// `discardLocal` is at open: the version stored now is read under the
+    /// namespace's lock, the one slot writes take, and copies up to it may
+    /// go (one another tab stores later is still kept). Then the current
+    /// state is written to both slots before this resolves, so a write
+    /// refused with `DECRYPT_FAILED` goes through. A session without a key
+    /// never refuses a write: it resolves at once.
+    pub async fn discard_local(&self) -> Result<(), Failure> {
+        let (layout, backend) = {
+            let d = self.shared.borrow();
+            if d.key.is_none() {
+                return Ok(());
+            }
+            (d.layout.clone(), d.backend.clone())
+        };
+        if let Some(backend) = backend {
+            let stored = commands::stored_version(&layout, backend)
+                .await
+                .map_err(Failure::from)?;
+            let mut d = self.shared.borrow_mut();
+            d.replaces_up_to = d.replaces_up_to.max(stored);
+        }
+        self.rewrite_both().await
+    }
+
+    /// Writes the current state again into both slots (at its version),
+    /// under the session's key as it is now.
+    async fn rewrite_both(&self) -> Result<(), Failure> {
         for _ in 0..2 {
             self.request(|e, now| {
                 e.rewrite(now)?;

@@ -11,6 +11,8 @@ mod options;
 mod values;
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
@@ -40,8 +42,17 @@ fn number(n: u64) -> JsValue {
 /// Runs a request of the session as a Promise rejecting with a `SessileError`.
 fn promise<F>(handlers: Option<SharedHandlers>, f: F) -> Promise
 where
-    F: std::future::Future<Output = Result<JsValue, Failure>> + 'static,
+    F: Future<Output = Result<JsValue, Failure>> + 'static,
 {
+    promise_boxed(handlers, Box::pin(f))
+}
+
+/// A request of the session, boxed.
+type Request = Pin<Box<dyn Future<Output = Result<JsValue, Failure>>>>;
+
+/// [`promise`]'s work, once for every request: a generic body would copy
+/// `future_to_promise` into the wasm module for each of them.
+fn promise_boxed(handlers: Option<SharedHandlers>, f: Request) -> Promise {
     future_to_promise(async move {
         let result = f.await;
         if let (Some(h), Ok(_)) = (handlers, &result) {
@@ -157,6 +168,17 @@ impl WasmSession {
         promise(None, async move {
             let key = options::encryption_key(&key).map_err(Failure::from)?;
             s.rotate_key(key).await.map(|_| JsValue::UNDEFINED)
+        })
+    }
+
+    /// Lets the stored copies this session's key cannot open be written
+    /// over (those stored now) and writes the current state; a no-op
+    /// without a key.
+    #[wasm_bindgen(js_name = discardLocal)]
+    pub fn discard_local(&self) -> Promise {
+        let s = self.session.clone();
+        promise(None, async move {
+            s.discard_local().await.map(|_| JsValue::UNDEFINED)
         })
     }
 

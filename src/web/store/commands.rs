@@ -7,7 +7,7 @@
 //! (`crate::web::crypt`) what is written is sealed and what is read opened,
 //! and a slot write first reads the copy it replaces, under the lock: one
 //! the key does not open (another tab's key) is not written over
-//! (`may_replace`).
+//! (`may_replace`), unless the page dropped it (`stored_version`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -229,6 +229,17 @@ async fn replaceable(
     };
     let target = if slot == SlotId::B { read.b } else { read.a };
     may_replace(&crypt::open_with(Some(key), target).await, up_to)
+}
+
+/// The version stored now (the head), read under the namespace's lock as
+/// a slot write's check is: the copies `discardLocal` lets this session
+/// write over, and no copy another tab stores after it.
+pub(crate) async fn stored_version(
+    layout: &Layout,
+    backend: Rc<Backend>,
+) -> Result<u64, SessileError> {
+    let work = move || async move { Ok(backend.read().await?.head.version) };
+    exclusive(&layout.shared_name(), work).await
 }
 
 /// Slots and head, and with `rescues` every rescue copy and the eviction

@@ -6,8 +6,9 @@
 //! is held while its store lives. web-sys has `LockManager` only behind
 //! `web_sys_unstable_apis`, so the one method used is declared here.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use js_sys::{Function, Object, Promise};
@@ -58,18 +59,39 @@ where
     F: FnOnce() -> Fut + 'static,
     Fut: Future<Output = Result<T, SessileError>> + 'static,
 {
+    let outcome: Rc<RefCell<Option<Result<T, SessileError>>>> = Rc::new(RefCell::new(None));
+    let sink = outcome.clone();
+    let work: Work = Box::new(move || {
+        Box::pin(async move {
+            let result = work().await;
+            *sink.borrow_mut() = Some(result);
+        })
+    });
+    run_locked(name, work).await?;
+    let result = outcome.borrow_mut().take();
+    result.unwrap_or_else(|| Err(unavailable("the write lock ended before the write did")))
+}
+
+/// The work [`exclusive`] runs, its result kept by the work itself.
+type Work = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()>>>>;
+
+/// [`exclusive`]'s lock, once for every kind of work: a generic body would
+/// be copied into the wasm module (with its closure's glue) for each.
+/// `Ok` once the work ran.
+async fn run_locked(name: &str, work: Work) -> Result<(), SessileError> {
     let Some(locks) = lock_manager() else {
-        return work().await;
+        work().await;
+        return Ok(());
     };
     let work = Rc::new(RefCell::new(Some(work)));
-    let outcome: Rc<RefCell<Option<Result<T, SessileError>>>> = Rc::new(RefCell::new(None));
-    let (taken, sink) = (work.clone(), outcome.clone());
+    let ran = Rc::new(Cell::new(false));
+    let (taken, done) = (work.clone(), ran.clone());
     let callback = Closure::once(move |_lock: JsValue| -> Promise {
         let run = taken.borrow_mut().take();
         future_to_promise(async move {
             if let Some(run) = run {
-                let result = run().await;
-                *sink.borrow_mut() = Some(result);
+                run().await;
+                done.set(true);
             }
             Ok(JsValue::UNDEFINED)
         })
@@ -79,15 +101,18 @@ where
         Ok(promise) => JsFuture::from(promise).await,
         Err(thrown) => Err(thrown),
     };
-    if let Some(result) = outcome.borrow_mut().take() {
-        return result;
+    if ran.get() {
+        return Ok(());
     }
     match locked {
         // Site data blocked: as without Web Locks.
         Err(e) if js_name(&e) == "SecurityError" => {
             let run = work.borrow_mut().take();
             match run {
-                Some(run) => run().await,
+                Some(run) => {
+                    run().await;
+                    Ok(())
+                }
                 None => Err(unavailable("the write lock was refused after it ran")),
             }
         }

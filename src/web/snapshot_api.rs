@@ -114,7 +114,8 @@ pub fn encode_snapshot(
 /// Throws a `SessileError` whose code says what is wrong with the bytes:
 /// `BAD_MAGIC`, `UNSUPPORTED_FORMAT_VERSION`, `UNSUPPORTED_FLAGS`,
 /// `TRUNCATED`, `LENGTH_MISMATCH`, `CHECKSUM_MISMATCH`, `INFLATE_OVERFLOW`,
-/// `CORRUPT_PAYLOAD`, `STATE_TOO_LARGE`.
+/// `CORRUPT_PAYLOAD`, `STATE_TOO_LARGE`, and `KEY_REQUIRED` for an
+/// encrypted snapshot (this function takes no key).
 #[wasm_bindgen(js_name = decodeSnapshot, unchecked_return_type = "DecodedSnapshot")]
 pub fn decode_snapshot(
     bytes: &[u8],

@@ -22,7 +22,7 @@ use sessile::core::envelope::{
 use crate::input::Input;
 
 /// The codes the decoder may answer.
-const DECODE_CODES: [&str; 9] = [
+const DECODE_CODES: [&str; 10] = [
     "BAD_MAGIC",
     "TRUNCATED",
     "UNSUPPORTED_FORMAT_VERSION",
@@ -32,6 +32,8 @@ const DECODE_CODES: [&str; 9] = [
     "STATE_TOO_LARGE",
     "CORRUPT_PAYLOAD",
     "INFLATE_OVERFLOW",
+    // A sealed snapshot (the encrypted flag): decoding without a key.
+    "KEY_REQUIRED",
 ];
 
 /// Header offsets (docs/FORMAT.md).

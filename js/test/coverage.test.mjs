@@ -624,6 +624,30 @@ describe("coverage of the page's API", () => {
     assert.deepEqual(out, { code: "RATE_LIMITED", terminal: false });
   });
 
+  test("encrypted copies: KEY_REQUIRED without the key, DECRYPT_FAILED with another; rotateKey and discardLocal", async () => {
+    const p = await page(env.main.url);
+    const out = await run(p, async () => {
+      const [k1, k2] = [crypto.getRandomValues(new Uint8Array(32)), crypto.getRandomValues(new Uint8Array(32))];
+      const s = await C.session({ name: "cov-crypt", initial: { n: 0 }, encryption: { key: k1 } });
+      s.update({ n: 1 });
+      await s.flush();
+      await s.rotateKey(k2);
+      await s.discardLocal();
+      await s.close();
+      const r = {
+        missing: await C.failure(() => C.session({ name: "cov-crypt", initial: { n: 0 } })),
+        oldKey: await C.failure(() => C.session({ name: "cov-crypt", initial: { n: 0 }, encryption: { key: k1 } })),
+      };
+      const again = await C.session({ name: "cov-crypt", initial: { n: 0 }, encryption: { key: k2 } });
+      r.state = again.state;
+      await again.close();
+      return r;
+    });
+    assert.equal(out.missing, "SessileError:KEY_REQUIRED");
+    assert.equal(out.oldKey, "SessileError:DECRYPT_FAILED");
+    assert.deepEqual(out.state, { n: 1 });
+  });
+
   test("every event type fired, every code reached the page, every member was used", () => {
     assert.deepEqual([...observed.events].sort(), eventTypes(), "event types of SessionEvent observed");
     const missing = SESSILE_ERROR_CODES.filter((c) => !observed.codes.has(c)).sort();

@@ -45,9 +45,9 @@ for (const { backend, instances } of configs) {
     const load = loadavg()[0].toFixed(1);
     console.error(`load-table: ${backend}×${instances}, ${rate} ops/s offered (op every ${intervalMs} ms), load average ${load}`);
     const run = spawnSync(
-      "target/release/examples/load",
+      "target/server/examples/load",
       [
-        "--server", "target/release/sessile-server",
+        "--server", "target/server/sessile-server",
         "--backend", backend,
         "--instances", String(instances),
         "--sessions", String(sessions),

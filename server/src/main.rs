@@ -3,6 +3,12 @@
 
 use sessile_server::{app, bind, Config};
 
+/// mimalloc rather than glibc's malloc: under `make load` glibc's malloc,
+/// free and heap trimming took about a third of the engine thread's time
+/// (docs/SCALING.md, "One node").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let mut config = match Config::from_args(std::env::args().skip(1), std::env::var("PORT").ok()) {

@@ -49,7 +49,7 @@ pub const FOLD_QUIET: usize = 1024;
 /// A session whose first unwritten change is this many journal rows old is
 /// written at the next commit; the journal then drops the rows before the
 /// oldest change still unwritten. Bounds the table, and what opening replays.
-pub const JOURNAL_WINDOW: i64 = 65_536;
+pub const JOURNAL_WINDOW: i64 = 262_144;
 
 /// A session with changes in the journal that its row does not have yet.
 struct Pending {

@@ -292,7 +292,9 @@ async fn a_database_of_the_first_schema_is_migrated_and_keeps_its_sessions() {
     let addr = serve(config(&db)).await;
     let columns = "SELECT count(*) FROM pragma_table_info('sessions') WHERE name = 'flow_table'";
     assert_eq!(sql_count(&db, columns), 1);
-    assert_eq!(sql_count(&db, "PRAGMA user_version"), 3);
+    let audit = "SELECT count(*) FROM pragma_table_info('journal') WHERE name = 'audit'";
+    assert_eq!(sql_count(&db, audit), 1);
+    assert_eq!(sql_count(&db, "PRAGMA user_version"), 4);
     let old = Sess {
         id,
         token: token.into(),
@@ -310,7 +312,7 @@ async fn a_database_of_the_first_schema_is_migrated_and_keeps_its_sessions() {
     let again = serve(config(&db)).await;
     assert_eq!(view(again, &old).await.json()["status"], "checkout");
     assert_eq!(view(again, &new).await.json()["table"]["initial"], "open");
-    assert_eq!(sql_count(&db, "PRAGMA user_version"), 3);
+    assert_eq!(sql_count(&db, "PRAGMA user_version"), 4);
 }
 
 #[tokio::test]

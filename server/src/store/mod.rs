@@ -71,7 +71,7 @@ pub struct Loaded {
 }
 
 /// One entry of the audit log: who changed what, when.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
     /// Session id.

@@ -63,6 +63,9 @@ const MIGRATIONS: &[&str] = &[
        id INTEGER PRIMARY KEY, session_id TEXT NOT NULL, version INTEGER NOT NULL,
        patch TEXT NOT NULL, status TEXT, client TEXT, seq INTEGER, meta TEXT
      );",
+    // 4: a journaled session's audit entries, written into the audit table
+    // with its row (`journal.rs`).
+    "ALTER TABLE journal ADD COLUMN audit TEXT;",
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -99,7 +102,8 @@ fn migrate(conn: &mut Connection) -> Result<(), SessileError> {
 /// How often the checkpoint thread copies the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// WAL frames (pages of about 4 KiB) past which the engine finishes a
-/// checkpoint itself, so that the WAL starts again from its beginning.
+/// checkpoint itself, so that the WAL starts again from its beginning
+/// (once the checkpoint thread has caught up: [`RESTART_LEFT`]).
 ///
 /// The checkpoint thread's `PASSIVE` checkpoints never finish under steady
 /// load: the engine commits more frames while one runs. A WAL that is never
@@ -110,7 +114,20 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// commits copies what the thread's left (a fraction of a period's frames)
 /// and completes, and its next commit writes the WAL from the start again,
 /// over pages already in the page cache.
-const WAL_RESTART_FRAMES: i64 = 4096;
+///
+/// 32,768 frames: a WAL of up to 128 MiB. The engine's checkpoint makes
+/// the commits behind it wait (it syncs the database file: about 15 ms on
+/// the 2-core machine), and at 4,096 frames it ran several times a second.
+const WAL_RESTART_FRAMES: i64 = 32_768;
+/// Frames left to copy under which the checkpoint thread, catching up with
+/// a long WAL, asks the engine to finish. The engine's checkpoint copies
+/// what is left and syncs the database file while its commits wait: when it
+/// was asked without catching up first, that took 15 to 70 ms about once a
+/// second, and made the slowest 1% of a `make load` run.
+const RESTART_LEFT: i64 = 256;
+/// Most `PASSIVE` passes of one catching up (each copies what the engine
+/// wrote during the previous one).
+const CATCH_UP_PASSES: usize = 8;
 
 /// What the store and its checkpoint thread share.
 #[derive(Default)]
@@ -147,13 +164,16 @@ impl SqliteStore {
         }
         let mut conn = Connection::open(path).map_err(storage_error)?;
         conn.execute_batch(
-            // FULL: every commit is fsynced before any ack. A 64 MiB page
-            // cache keeps a busy server from re-reading pages; checkpoints
-            // run on their own thread, so no commit waits for one.
+            // FULL: every commit is fsynced before any ack. A 16 MiB page
+            // cache: every commit's end scans the cache's hash table (pages
+            // past the file's end are dropped), which at 64 MiB was a
+            // tenth of the engine thread's time; at 8 MiB more pages were
+            // read again from the file. Both were slower under `make load`.
+            // Checkpoints run on their own thread (see `checkpoint_loop`).
             // secure_delete = FAST: a replaced or deleted value (an erased
             // state, a dropped patch) is zeroed in its page, at no extra I/O.
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
-             PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 0;
+             PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0;
              PRAGMA secure_delete = FAST;",
         )
         .map_err(storage_error)?;
@@ -258,10 +278,13 @@ impl Drop for SqliteStore {
 }
 
 /// A `PASSIVE` checkpoint (it never blocks the writer): the WAL's frames
-/// then, or `None` when it failed (a later one catches up).
-fn checkpoint(conn: &Connection) -> Option<i64> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
-        .ok()
+/// then and how many of them are in the database file, or `None` when it
+/// failed (a later one catches up).
+fn checkpoint(conn: &Connection) -> Option<(i64, i64)> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    })
+    .ok()
 }
 
 /// Copies the WAL into the database file every [`CHECKPOINT_EVERY`]
@@ -271,8 +294,18 @@ fn checkpoint(conn: &Connection) -> Option<i64> {
 fn checkpoint_loop(conn: Connection, shared: &Checkpoints) {
     while !shared.stop.load(Ordering::Relaxed) {
         std::thread::sleep(CHECKPOINT_EVERY);
-        if checkpoint(&conn).is_some_and(|frames| frames >= WAL_RESTART_FRAMES) {
-            shared.restart_due.store(true, Ordering::Relaxed);
+        if checkpoint(&conn).is_none_or(|(frames, _)| frames < WAL_RESTART_FRAMES) {
+            continue;
+        }
+        for _ in 0..CATCH_UP_PASSES {
+            match checkpoint(&conn) {
+                Some((frames, copied)) if frames - copied <= RESTART_LEFT => {
+                    shared.restart_due.store(true, Ordering::Relaxed);
+                    break;
+                }
+                Some(_) => {}
+                None => break,
+            }
         }
     }
 }
@@ -405,6 +438,7 @@ impl Store for SqliteStore {
     }
 
     fn audit(&mut self, session: &str, limit: u64) -> Result<Vec<AuditEntry>, SessileError> {
+        self.ready()?;
         let mut st = self
             .conn
             .prepare_cached(
@@ -438,6 +472,13 @@ impl Store for SqliteStore {
                 seq: seq.map(|s| s as u64),
             });
         }
+        // The journal's entries of the session are newer than the table's:
+        // any other entry of it writes them first.
+        out.extend(self.journal.audits(session).iter().cloned());
+        let surplus = out
+            .len()
+            .saturating_sub(usize::try_from(limit).unwrap_or(usize::MAX));
+        out.drain(..surplus);
         Ok(out)
     }
 

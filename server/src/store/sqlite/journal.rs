@@ -2,9 +2,11 @@
 //! one table in commit order (its patch, the client that sent it, and the
 //! row's small fields), and the session's row (the whole state) and its
 //! patch log are written only every [`SNAPSHOT_EVERY`] versions, when the
-//! session's first unwritten change falls [`JOURNAL_WINDOW`] rows behind,
-//! or when the server is quiet again (a batch of fewer than
-//! [`JOURNAL_FROM`] sessions writes up to [`FOLD_QUIET`] of them). Appends fill the table's last pages, so one
+//! session's first unwritten change falls [`JOURNAL_WINDOW`] rows behind
+//! (a few per batch from half of that: [`FOLD_PACE`]), or when the server
+//! is quiet again (a batch of fewer than [`JOURNAL_FROM`] sessions,
+//! [`QUIET_AFTER`] or more after the last batch that journaled, writes up
+//! to [`FOLD_QUIET`] of them). Appends fill the table's last pages, so one
 //! op costs about the same whatever the state's size and however many
 //! sessions there are; a random page of the sessions table and of the patch
 //! log is written once per snapshot instead of once per op.
@@ -22,8 +24,18 @@
 //! row, so a session without one (removed) is written as a row instead.
 //! Erasure deletes a session's journal rows (memory lists them), after
 //! writing its row when the journal held changes of it.
+//!
+//! A journaled session's audit entries of the batch ride on its last
+//! journal row of the batch (the one with `meta`) and are written into the
+//! audit table with its row (an entry there costs a page of the
+//! `audit_session` index at a random place: one per op otherwise). Memory
+//! keeps them for reads, after the table's: an entry of the session that
+//! is not journaled (another action, a light batch) writes its row first,
+//! and a removal writes them before it forgets the session. The replay
+//! writes those of the versions it writes.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Value};
@@ -32,7 +44,7 @@ use sessile::core::merge_patch;
 use sessile::core::protocol::{LoggedPatch, OpId};
 
 use crate::clients::ClientBook;
-use crate::store::{storage_error, Change, SessionRecord};
+use crate::store::{storage_error, AuditEntry, Change, SessionRecord};
 
 use super::{read_row, write};
 
@@ -46,6 +58,24 @@ pub const JOURNAL_FROM: usize = 32;
 /// Most sessions a light batch writes the rows of (the rest follow in the
 /// next ones): the first quiet commit after a burst stays short.
 pub const FOLD_QUIET: usize = 1024;
+/// A heavy batch also writes the rows of up to one session per this many
+/// ops it journals, oldest first, among those whose first unwritten change
+/// is half the window old or more.
+///
+/// Sessions that started together (a sale, a restart) all come to the
+/// window's end within a second or so, and writing thousands of rows in
+/// those few commits made their acks wait: at 10,000 sessions, the
+/// slowest 1% of a `make load` run. Paced from half the window, the same
+/// rows are written over several seconds, and the next round is spread
+/// wider still.
+pub const FOLD_PACE: usize = 8;
+/// How long after the last heavy batch a light one counts as quiet.
+///
+/// Under steady load some batches are light all the same (the engine's
+/// queue was short when it took them): at 10,000 ops/s about four a
+/// second, and each wrote 1,024 rows, a quarter of the engine thread's
+/// time and twice its commit's length (perf, `make load`).
+pub const QUIET_AFTER: Duration = Duration::from_secs(1);
 /// A session whose first unwritten change is this many journal rows old is
 /// written at the next commit; the journal then drops the rows before the
 /// oldest change still unwritten. Bounds the table, and what opening replays.
@@ -59,6 +89,9 @@ struct Pending {
     patches: Vec<LoggedPatch>,
     /// Its oldest journal row not yet in its row.
     first_row: i64,
+    /// Its audit entries of those patches' batches, oldest first (not yet
+    /// in the audit table).
+    audits: Vec<AuditEntry>,
 }
 
 /// The journal's memory of the table.
@@ -82,6 +115,11 @@ pub(super) struct Journal {
     /// Memory may no longer match the file (a commit failed): replay the
     /// table before the next use.
     stale: bool,
+    /// When the last heavy batch was written.
+    last_heavy: Option<Instant>,
+    /// A light batch this long after the last heavy one writes rows
+    /// ([`QUIET_AFTER`]; tests shorten it).
+    quiet_after: Duration,
 }
 
 impl Journal {
@@ -89,8 +127,23 @@ impl Journal {
     pub(super) fn new(from: usize) -> Journal {
         Journal {
             from,
+            quiet_after: QUIET_AFTER,
             ..Journal::default()
         }
+    }
+
+    /// An empty memory with the same settings.
+    fn fresh(&self) -> Journal {
+        Journal {
+            quiet_after: self.quiet_after,
+            ..Journal::new(self.from)
+        }
+    }
+
+    /// Counts a light batch as quiet `after` the last heavy one.
+    #[cfg(test)]
+    pub(super) fn set_quiet_after(&mut self, after: Duration) {
+        self.quiet_after = after;
     }
 
     /// Whether memory must be rebuilt from the file first.
@@ -106,6 +159,12 @@ impl Journal {
             .map(|p| (&p.record, p.patches.as_slice()))
     }
 
+    /// The audit entries of a session the journal holds, oldest first:
+    /// newer than any of it in the audit table.
+    pub(super) fn audits(&self, id: &str) -> &[AuditEntry] {
+        self.pending.get(id).map_or(&[], |p| p.audits.as_slice())
+    }
+
     /// Writes a batch in `tx`: see the module's text. On error the caller
     /// rolls back and must call [`Journal::lost`].
     pub(super) fn write_batch(
@@ -118,14 +177,32 @@ impl Journal {
             .filter(|c| matches!(c, Change::Upsert { .. }))
             .count();
         let heavy = self.from > 0 && upserts >= self.from;
+        let quiet = !heavy
+            && self
+                .last_heavy
+                .is_none_or(|at| at.elapsed() >= self.quiet_after);
+        if heavy {
+            self.last_heavy = Some(Instant::now());
+        }
         let journaled = if heavy {
             self.journaled(tx, changes)?
         } else {
             HashMap::new()
         };
+        // The audit entries of the journaled sessions, by session, in order:
+        // on each one's last journal row of the batch.
+        let mut audits: HashMap<&str, Vec<&AuditEntry>> = HashMap::new();
+        for change in changes {
+            if let Change::Audit(a) = change {
+                if journaled.contains_key(a.session.as_str()) {
+                    audits.entry(&a.session).or_default().push(a);
+                }
+            }
+        }
         // Sessions this batch removed and has not written again since: a
         // later patch of one is dropped (no row, nothing would delete it).
         let mut removed: HashSet<&str> = HashSet::new();
+        let mut appended = 0;
         for change in changes {
             match change {
                 Change::Upsert { record, .. } if journaled.contains_key(record.id.as_str()) => {}
@@ -137,7 +214,11 @@ impl Journal {
                 }
                 Change::Patch { session, .. } if removed.contains(session.as_str()) => {}
                 Change::Patch { session, patch } => match journaled.get(session.as_str()) {
-                    Some(record) => self.append(tx, record, patch)?,
+                    Some(record) => {
+                        let audits = audits.get(session.as_str()).map_or(&[][..], Vec::as_slice);
+                        self.append(tx, record, patch, audits)?;
+                        appended += 1;
+                    }
                     None => write(tx, change)?,
                 },
                 Change::ErasePatchesBefore { session: id, .. } => {
@@ -148,12 +229,22 @@ impl Journal {
                     write(tx, change)?;
                 }
                 Change::Remove(id) => {
-                    self.forget(id);
+                    // The audit outlives the session; its patches do not.
+                    if let Some(p) = self.forget(id) {
+                        for a in p.audits {
+                            write(tx, &Change::Audit(a))?;
+                        }
+                    }
                     self.erase(tx, id)?;
                     removed.insert(id);
                     write(tx, change)?;
                 }
-                Change::Audit(_) => write(tx, change)?,
+                Change::Audit(a) if journaled.contains_key(a.session.as_str()) => {}
+                Change::Audit(a) => {
+                    // After the session's entries the journal holds.
+                    self.fold(tx, &a.session, true)?;
+                    write(tx, change)?;
+                }
             }
         }
         for (id, record) in journaled {
@@ -161,7 +252,7 @@ impl Journal {
                 p.record = record.clone();
             }
         }
-        self.settle(tx, heavy)
+        self.settle(tx, quiet, appended / FOLD_PACE)
     }
 
     /// The sessions of a heavy batch whose ops go to the journal, with the
@@ -228,14 +319,17 @@ impl Journal {
     }
 
     /// Appends one patch of a journaled session; its last patch of the
-    /// batch carries the row's small fields.
+    /// batch carries the row's small fields and the session's `audits` of
+    /// the batch.
     fn append(
         &mut self,
         tx: &Transaction<'_>,
         record: &SessionRecord,
         patch: &LoggedPatch,
+        audits: &[&AuditEntry],
     ) -> rusqlite::Result<()> {
-        let meta = (patch.version == record.version).then(|| {
+        let last = patch.version == record.version;
+        let meta = last.then(|| {
             json!({
                 "status": record.status,
                 "statusSince": record.status_since_ms,
@@ -245,9 +339,14 @@ impl Journal {
             })
             .to_string()
         });
+        let audits = if last { audits } else { &[] };
+        let audit = (!audits.is_empty())
+            .then(|| serde_json::to_string(audits))
+            .transpose()
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         tx.prepare_cached(
-            "INSERT INTO journal (session_id, version, patch, status, client, seq, meta) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO journal (session_id, version, patch, status, client, seq, meta, audit) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
         .execute(params![
             record.id,
@@ -257,6 +356,7 @@ impl Journal {
             patch.op.as_ref().map(|o| o.client.as_str()),
             patch.op.as_ref().map(|o| o.seq as i64),
             meta,
+            audit,
         ])?;
         let row = tx.last_insert_rowid();
         self.tail = row;
@@ -271,15 +371,17 @@ impl Journal {
                 record: record.clone(),
                 patches: Vec::new(),
                 first_row: row,
+                audits: Vec::new(),
             }
         });
         pending.patches.push(patch.clone());
+        pending.audits.extend(audits.iter().map(|a| (*a).clone()));
         Ok(())
     }
 
-    /// Writes a pending session's patches to the patch log, and its row
-    /// when `with_row` (otherwise the change that follows writes it), and
-    /// drops it from memory. Its journal rows stay until the head of the
+    /// Writes a pending session's patches to the patch log and its audit
+    /// entries to the audit table, and its row when `with_row` (otherwise
+    /// the change that follows writes it), and drops it from memory. Its journal rows stay until the head of the
     /// table passes them.
     fn fold(&mut self, tx: &Transaction<'_>, id: &str, with_row: bool) -> rusqlite::Result<()> {
         let Some(p) = self.forget(id) else {
@@ -303,6 +405,9 @@ impl Journal {
                 },
             )?;
         }
+        for a in p.audits {
+            write(tx, &Change::Audit(a))?;
+        }
         Ok(())
     }
 
@@ -323,12 +428,17 @@ impl Journal {
     }
 
     /// After a batch: writes the sessions due (all, up to a bound, when the
-    /// batch was light; those past the window), then drops the table's rows
-    /// before the oldest unwritten change.
-    fn settle(&mut self, tx: &Transaction<'_>, heavy: bool) -> rusqlite::Result<()> {
+    /// server is `quiet`; those past the window; `paced` more of those past
+    /// half of it), then drops the table's rows before the oldest
+    /// unwritten change.
+    fn settle(&mut self, tx: &Transaction<'_>, quiet: bool, paced: usize) -> rusqlite::Result<()> {
         let mut due: Vec<String> = Vec::new();
+        let mut paced = paced;
         for (first, id) in &self.by_age {
-            if (!heavy && due.len() < FOLD_QUIET) || *first <= self.tail - JOURNAL_WINDOW {
+            if (quiet && due.len() < FOLD_QUIET) || *first <= self.tail - JOURNAL_WINDOW {
+                due.push(id.clone());
+            } else if paced > 0 && *first <= self.tail - JOURNAL_WINDOW / 2 {
+                paced -= 1;
                 due.push(id.clone());
             } else {
                 break;
@@ -363,7 +473,7 @@ impl Journal {
     pub(super) fn lost(&mut self) {
         *self = Journal {
             stale: true,
-            ..Journal::new(self.from)
+            ..self.fresh()
         };
     }
 
@@ -371,7 +481,7 @@ impl Journal {
     /// patch log, in one transaction, and empties it.
     pub(super) fn recover(&mut self, conn: &mut Connection) -> Result<(), SessileError> {
         replay(conn)?;
-        *self = Journal::new(self.from);
+        *self = self.fresh();
         Ok(())
     }
 }
@@ -391,6 +501,7 @@ struct Entry {
     status: Option<String>,
     op: Option<OpId>,
     meta: Option<String>,
+    audit: Option<String>,
 }
 
 /// Writes every session's journal rows into its row and patch log, then
@@ -403,7 +514,7 @@ fn replay(conn: &mut Connection) -> Result<(), SessileError> {
     {
         let mut st = tx
             .prepare(
-                "SELECT session_id, version, patch, status, client, seq, meta \
+                "SELECT session_id, version, patch, status, client, seq, meta, audit \
                  FROM journal ORDER BY id",
             )
             .map_err(storage_error)?;
@@ -422,6 +533,7 @@ fn replay(conn: &mut Connection) -> Result<(), SessileError> {
                             seq: seq as u64,
                         }),
                         meta: r.get(6)?,
+                        audit: r.get(7)?,
                     },
                 ))
             })
@@ -436,6 +548,7 @@ fn replay(conn: &mut Connection) -> Result<(), SessileError> {
             continue;
         };
         let mut logged = Vec::new();
+        let mut audits: Vec<AuditEntry> = Vec::new();
         for e in entries {
             if e.version <= record.version {
                 continue; // Already in the row.
@@ -454,6 +567,10 @@ fn replay(conn: &mut Connection) -> Result<(), SessileError> {
             }
             if let Some(meta) = &e.meta {
                 apply_meta(&mut record, meta)?;
+            }
+            if let Some(audit) = &e.audit {
+                let of_row: Vec<AuditEntry> = serde_json::from_str(audit).map_err(storage_error)?;
+                audits.extend(of_row);
             }
             logged.push(LoggedPatch {
                 version: e.version,
@@ -476,6 +593,9 @@ fn replay(conn: &mut Connection) -> Result<(), SessileError> {
         for patch in logged {
             let session = id.clone();
             write(&tx, &Change::Patch { session, patch }).map_err(storage_error)?;
+        }
+        for a in audits {
+            write(&tx, &Change::Audit(a)).map_err(storage_error)?;
         }
     }
     tx.execute("DELETE FROM journal", [])

@@ -2,13 +2,14 @@
 //! snapshot interval bounds, what erasure leaves.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rusqlite::Connection;
 use serde_json::{json, Value};
 use sessile::core::merge_patch;
 use sessile::core::protocol::{LoggedPatch, OpId};
 
-use super::{JOURNAL_FROM, SNAPSHOT_EVERY};
+use super::{JOURNAL_FROM, QUIET_AFTER, SNAPSHOT_EVERY};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{AuditEntry, Change, SessionRecord, Store, Stored, Summary, PATCH_LOG_LEN};
 
@@ -33,11 +34,13 @@ fn new_record(i: usize) -> SessionRecord {
     }
 }
 
-/// What the engine keeps: each session's record and patch log.
+/// What the engine keeps: each session's record and patch log, and the
+/// audit entries it queued for each.
 #[derive(Clone)]
 struct Model {
     records: Vec<SessionRecord>,
     recent: Vec<Vec<LoggedPatch>>,
+    audits: Vec<Vec<AuditEntry>>,
 }
 
 impl Model {
@@ -54,6 +57,7 @@ impl Model {
         store.commit(&batch).unwrap();
         Model {
             recent: vec![Vec::new(); count],
+            audits: vec![Vec::new(); count],
             records,
         }
     }
@@ -103,7 +107,7 @@ impl Model {
                     session: r.id.clone(),
                     patch: logged,
                 });
-                rest.push(Change::Audit(AuditEntry {
+                let entry = AuditEntry {
                     session: r.id.clone(),
                     at_ms: now,
                     actor: "c1".into(),
@@ -111,7 +115,9 @@ impl Model {
                     keys: vec!["step".into()],
                     version: r.version,
                     seq: Some(seq),
-                }));
+                };
+                self.audits[i].push(entry.clone());
+                rest.push(Change::Audit(entry));
             }
             rows.push(Change::Upsert {
                 record: self.records[i].clone(),
@@ -128,6 +134,15 @@ impl Model {
             let loaded = store.load(&r.id).unwrap().unwrap();
             assert_eq!(&loaded.record, r, "{when}: session {i}");
             assert_eq!(loaded.recent, self.recent[i], "{when}: log of session {i}");
+            let audit = store.audit(&r.id, u64::MAX).unwrap();
+            assert_eq!(audit, self.audits[i], "{when}: audit of session {i}");
+            let newest = store.audit(&r.id, 3).unwrap();
+            let surplus = self.audits[i].len().saturating_sub(3);
+            assert_eq!(
+                newest,
+                self.audits[i][surplus..],
+                "{when}: newest audit of {i}"
+            );
         }
         let mut scanned = store.scan().unwrap();
         scanned.sort_by(|a, b| a.id.cmp(&b.id));
@@ -158,10 +173,13 @@ struct Fixture {
 }
 
 impl Fixture {
+    /// Every light batch counts as quiet here (see
+    /// [`a_light_batch_soon_after_a_heavy_one_writes_no_rows`]).
     fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("s.db");
         let mut store = SqliteStore::open(&db).unwrap();
+        store.journal.set_quiet_after(Duration::ZERO);
         let model = Model::create(&mut store, SESSIONS);
         Fixture {
             _dir: dir,
@@ -181,6 +199,7 @@ impl Fixture {
     /// does, in place of the store.
     fn reopen(&mut self) {
         self.store = SqliteStore::open(&self.db).unwrap();
+        self.store.journal.set_quiet_after(Duration::ZERO);
     }
 
     /// Every session reads back as the model holds it.
@@ -229,11 +248,17 @@ fn a_reopened_file_rebuilds_every_version_the_rows_do_not_have() {
         f.count("SELECT count(*) FROM journal"),
         (SESSIONS * 20) as i64
     );
+    // Their audit entries too: the table has none of them yet.
+    assert_eq!(f.count("SELECT count(*) FROM audit"), 0);
     f.check("running");
 
     f.reopen();
     f.check("reopened");
     assert_eq!(f.count("SELECT count(*) FROM journal"), 0);
+    assert_eq!(
+        f.count("SELECT count(*) FROM audit"),
+        (SESSIONS * 20) as i64
+    );
     assert_eq!(
         f.count("SELECT count(*) FROM sessions WHERE version = 21"),
         SESSIONS as i64
@@ -323,6 +348,33 @@ fn a_quiet_batch_writes_the_rows_and_empties_the_journal() {
     f.check("quiet");
 }
 
+#[test]
+fn a_light_batch_soon_after_a_heavy_one_writes_no_rows() {
+    let mut f = Fixture::new();
+    f.store.journal.set_quiet_after(QUIET_AFTER);
+    f.ops_on_all(2, 0);
+    let journaled = f.count("SELECT count(*) FROM journal");
+    assert_eq!(journaled, (SESSIONS * 2) as i64);
+    // Under load a batch may be light all the same: it writes its own
+    // session's row, and leaves the others in the journal.
+    f.model.ops(&mut f.store, &[3], 1, 1);
+    assert_eq!(f.count("SELECT count(*) FROM journal"), journaled);
+    assert_eq!(
+        f.count("SELECT count(*) FROM sessions WHERE version = 1"),
+        SESSIONS as i64 - 1
+    );
+    f.check("light under load");
+    // Once the server is quiet, the next light batch writes them.
+    std::thread::sleep(QUIET_AFTER + Duration::from_millis(50));
+    f.model.ops(&mut f.store, &[4], 1, 2);
+    assert_eq!(f.count("SELECT count(*) FROM journal"), 0);
+    assert_eq!(
+        f.count("SELECT count(*) FROM sessions WHERE version = 1"),
+        0
+    );
+    f.check_and_reopen("quiet");
+}
+
 /// The changes that erase session `i`'s state (as the engine ends it):
 /// its row cleared at the next version, the patch that says so, and the
 /// older patches dropped. The record is the cleared one.
@@ -384,9 +436,49 @@ fn erasing_a_session_removes_its_journal_rows() {
         1
     );
     assert!(f.store.load(&removed).unwrap().is_none());
+    // The removed session's journaled audit entries stay, in the table.
+    let audit_of_removed = f.model.audits[r].clone();
+    assert_eq!(audit_of_removed.len(), 2);
+    assert_eq!(f.store.audit(&removed, 100).unwrap(), audit_of_removed);
     f.reopen();
     assert_eq!(f.store.load(&erased).unwrap().unwrap().record, cleared);
     assert!(f.store.load(&removed).unwrap().is_none());
+    assert_eq!(f.store.audit(&removed, 100).unwrap(), audit_of_removed);
+}
+
+#[test]
+fn an_audit_entry_of_a_session_not_journaled_follows_its_journaled_ones() {
+    let mut f = Fixture::new();
+    f.ops_on_all(2, 0);
+    // A heavy batch: the others take ops; session 0 is only extended, its
+    // audit entry queued before its row (so it is not journaled, and its
+    // entry must come after the two the journal holds).
+    let others: Vec<usize> = (1..SESSIONS).collect();
+    let mut batch = f.model.batch(&others, 1, 1);
+    let before = Stored::of(&f.model.records[0]);
+    let r = &mut f.model.records[0];
+    r.expires_at_ms += 60_000;
+    let extend = AuditEntry {
+        session: r.id.clone(),
+        at_ms: 3_000,
+        actor: "http".into(),
+        action: "extend".into(),
+        keys: Vec::new(),
+        version: r.version,
+        seq: None,
+    };
+    f.model.audits[0].push(extend.clone());
+    batch.insert(0, Change::Audit(extend));
+    batch.push(Change::Upsert {
+        record: f.model.records[0].clone(),
+        stored: Some(before),
+    });
+    f.store.commit(&batch).unwrap();
+    assert!(f.journal_rows_of(1) > 0, "the others' ops are journaled");
+    f.check_and_reopen("extended between journaled ops");
+    // And once more journaled after it.
+    f.ops_on_all(2, 2);
+    f.check_and_reopen("journaled again");
 }
 
 #[test]
@@ -397,16 +489,19 @@ fn erasure_after_a_failed_commit_leaves_no_journal_row() {
     // store's memory is dropped, the file stays as it was.
     let before = f.model.clone();
     let batch = f.batch_on_all(1, 1);
-    let fail = "CREATE TRIGGER fail_audit BEFORE INSERT ON audit \
-                BEGIN SELECT RAISE(ABORT, 'disk full'); END;";
+    let last = &f.model.records[SESSIONS - 1].id;
+    let fail = format!(
+        "CREATE TRIGGER fail_last BEFORE INSERT ON journal WHEN NEW.session_id = '{last}' \
+         BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
+    );
     Connection::open(&f.db)
         .unwrap()
-        .execute_batch(fail)
+        .execute_batch(&fail)
         .unwrap();
     assert!(f.store.commit(&batch).is_err());
     Connection::open(&f.db)
         .unwrap()
-        .execute_batch("DROP TRIGGER fail_audit")
+        .execute_batch("DROP TRIGGER fail_last")
         .unwrap();
     f.model = before;
     // The session ends: its state is erased, and none of it stays in the
@@ -533,5 +628,8 @@ fn a_file_of_the_previous_schema_upgrades() {
     let all = model.all();
     model.ops(&mut store, &all, 2, 0);
     model.check(&mut store, "upgraded");
-    assert_eq!(count(&db, "PRAGMA user_version"), 3);
+    assert_eq!(
+        count(&db, "PRAGMA user_version"),
+        super::super::SCHEMA_VERSION as i64
+    );
 }

@@ -381,8 +381,8 @@ impl Journal {
 
     /// Writes a pending session's patches to the patch log and its audit
     /// entries to the audit table, and its row when `with_row` (otherwise
-    /// the change that follows writes it), and drops it from memory. Its journal rows stay until the head of the
-    /// table passes them.
+    /// the change that follows writes it), and drops it from memory. Its
+    /// journal rows stay until the head of the table passes them.
     fn fold(&mut self, tx: &Transaction<'_>, id: &str, with_row: bool) -> rusqlite::Result<()> {
         let Some(p) = self.forget(id) else {
             return Ok(());

@@ -633,3 +633,70 @@ fn a_file_of_the_previous_schema_upgrades() {
         super::super::SCHEMA_VERSION as i64
     );
 }
+
+#[test]
+fn a_journal_of_the_schema_before_its_audit_column_replays_without_doubling_the_audit() {
+    // A file of schema version 3, as the server before it left it when
+    // killed: session 0's row at version 1, its ops 2 and 3 in the journal
+    // only, and their audit entries already in the audit table.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let mut record = new_record(0);
+    let mut audits = Vec::new();
+    {
+        let mut c = Connection::open(&db).unwrap();
+        c.execute_batch(super::super::SCHEMA).unwrap();
+        for step in &super::super::MIGRATIONS[..3] {
+            c.execute_batch(step).unwrap();
+        }
+        c.pragma_update(None, "user_version", 3).unwrap();
+        let tx = c.transaction().unwrap();
+        let row = Change::Upsert {
+            record: record.clone(),
+            stored: None,
+        };
+        super::super::write(&tx, &row).unwrap();
+        for version in [2u64, 3] {
+            let patch = json!({ "n": version });
+            merge_patch::apply(&mut record.state, &patch);
+            record.version = version;
+            record.updated_at_ms = 1_000 + version;
+            let meta = (version == 3).then(|| {
+                json!({
+                    "status": record.status,
+                    "statusSince": record.status_since_ms,
+                    "updatedAt": record.updated_at_ms,
+                    "expiresAt": record.expires_at_ms,
+                    "clients": record.clients.to_json(),
+                })
+                .to_string()
+            });
+            tx.execute(
+                "INSERT INTO journal (session_id, version, patch, status, client, seq, meta) \
+                 VALUES (?1, ?2, ?3, NULL, NULL, NULL, ?4)",
+                rusqlite::params![record.id, version as i64, patch.to_string(), meta],
+            )
+            .unwrap();
+            let entry = AuditEntry {
+                session: record.id.clone(),
+                at_ms: record.updated_at_ms,
+                actor: "c1".into(),
+                action: "op".into(),
+                keys: vec!["n".into()],
+                version,
+                seq: Some(version - 1),
+            };
+            super::super::write(&tx, &Change::Audit(entry.clone())).unwrap();
+            audits.push(entry);
+        }
+        tx.commit().unwrap();
+    }
+    let mut store = SqliteStore::open(&db).unwrap();
+    assert_eq!(
+        count(&db, "PRAGMA user_version"),
+        super::super::SCHEMA_VERSION as i64
+    );
+    assert_eq!(store.load(&record.id).unwrap().unwrap().record, record);
+    assert_eq!(store.audit(&record.id, 100).unwrap(), audits);
+    assert_eq!(count(&db, "SELECT count(*) FROM journal"), 0);
+}

@@ -329,16 +329,7 @@ impl Journal {
         audits: &[&AuditEntry],
     ) -> rusqlite::Result<()> {
         let last = patch.version == record.version;
-        let meta = last.then(|| {
-            json!({
-                "status": record.status,
-                "statusSince": record.status_since_ms,
-                "updatedAt": record.updated_at_ms,
-                "expiresAt": record.expires_at_ms,
-                "clients": record.clients.to_json(),
-            })
-            .to_string()
-        });
+        let meta = last.then(|| meta_of(record));
         let audits = if last { audits } else { &[] };
         let audit = (!audits.is_empty())
             .then(|| serde_json::to_string(audits))
@@ -601,6 +592,18 @@ fn replay(conn: &mut Connection) -> Result<(), SessileError> {
     tx.execute("DELETE FROM journal", [])
         .map_err(storage_error)?;
     tx.commit().map_err(storage_error)
+}
+
+/// A journal row's `meta`: the row's small fields ([`apply_meta`] reads it).
+fn meta_of(record: &SessionRecord) -> String {
+    json!({
+        "status": record.status,
+        "statusSince": record.status_since_ms,
+        "updatedAt": record.updated_at_ms,
+        "expiresAt": record.expires_at_ms,
+        "clients": record.clients.to_json(),
+    })
+    .to_string()
 }
 
 /// Sets the row's small fields from a journal row's `meta`.

@@ -661,16 +661,8 @@ fn a_journal_of_the_schema_before_its_audit_column_replays_without_doubling_the_
             merge_patch::apply(&mut record.state, &patch);
             record.version = version;
             record.updated_at_ms = 1_000 + version;
-            let meta = (version == 3).then(|| {
-                json!({
-                    "status": record.status,
-                    "statusSince": record.status_since_ms,
-                    "updatedAt": record.updated_at_ms,
-                    "expiresAt": record.expires_at_ms,
-                    "clients": record.clients.to_json(),
-                })
-                .to_string()
-            });
+            // `meta` has not changed since version 3.
+            let meta = (version == 3).then(|| super::meta_of(&record));
             tx.execute(
                 "INSERT INTO journal (session_id, version, patch, status, client, seq, meta) \
                  VALUES (?1, ?2, ?3, NULL, NULL, NULL, ?4)",

@@ -294,16 +294,17 @@ fn checkpoint(conn: &Connection) -> Option<(i64, i64)> {
 fn checkpoint_loop(conn: Connection, shared: &Checkpoints) {
     while !shared.stop.load(Ordering::Relaxed) {
         std::thread::sleep(CHECKPOINT_EVERY);
-        if checkpoint(&conn).is_none_or(|(frames, _)| frames < WAL_RESTART_FRAMES) {
+        let mut last = checkpoint(&conn);
+        if last.is_none_or(|(frames, _)| frames < WAL_RESTART_FRAMES) {
             continue;
         }
         for _ in 0..CATCH_UP_PASSES {
-            match checkpoint(&conn) {
+            match last {
                 Some((frames, copied)) if frames - copied <= RESTART_LEFT => {
                     shared.restart_due.store(true, Ordering::Relaxed);
                     break;
                 }
-                Some(_) => {}
+                Some(_) => last = checkpoint(&conn),
                 None => break,
             }
         }

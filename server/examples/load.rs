@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
+use serde_json::{json, Value};
 use sessile::core::session::link::{
     empty_state, Link, LinkConfig, LinkEvent, LinkState, Outbox, Transmit, Transport,
 };
@@ -232,7 +232,7 @@ async fn session(
     token: String,
     n: u64,
     permit: OwnedSemaphorePermit,
-) -> Vec<u32> {
+) -> Vec<(u32, u32)> {
     let (interval, tally) = (plan.interval, &plan.tally);
     let (start_ops, until) = (plan.start_ops, plan.until);
     let addr = plan.addrs[n as usize % plan.addrs.len()];
@@ -305,7 +305,11 @@ async fn session(
                 }
                 LinkEvent::StateSynchronized { confirmed, .. } => {
                     for t0 in unconfirmed.drain(..confirmed.min(unconfirmed.len())) {
-                        lat.push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                        let second = t0.saturating_duration_since(start_ops).as_secs() as u32;
+                        lat.push((
+                            second,
+                            t0.elapsed().as_micros().min(u32::MAX as u128) as u32,
+                        ));
                         tally.acked.fetch_add(1, Ordering::Relaxed);
                         let at = start_ops.elapsed().as_millis() as u64;
                         tally.last_ack_ms.fetch_max(at, Ordering::Relaxed);
@@ -367,6 +371,26 @@ fn pct(sorted: &[u32], p: f64) -> f64 {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i] as f64 / 1000.0
+}
+
+/// The acks of the ops sent in each second of the run (by when they were
+/// sent): how many, and their p50, p99 and max in ms. Shows whether the
+/// slowest acks are spread out or come from a few stalls.
+fn by_second(timed: &mut [(u32, u32)]) -> Vec<Value> {
+    timed.sort_unstable();
+    timed
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|chunk| {
+            let lat: Vec<u32> = chunk.iter().map(|&(_, us)| us).collect();
+            json!({
+                "second": chunk[0].0,
+                "acks": lat.len(),
+                "p50": pct(&lat, 0.5),
+                "p99": pct(&lat, 0.99),
+                "max": pct(&lat, 1.0),
+            })
+        })
+        .collect()
 }
 
 /// Starts instance `i` of the server: on `url`'s PostgreSQL database, or on
@@ -465,7 +489,7 @@ async fn main() {
             )
             .await
             .ok()?;
-            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let v: Value = serde_json::from_str(&body).ok()?;
             Some((
                 v["id"].as_str()?.to_string(),
                 v["token"].as_str()?.to_string(),
@@ -517,12 +541,14 @@ async fn main() {
     );
     tokio::time::sleep_until(until.into()).await;
     let rss_loaded = rss("VmRSS:");
-    let mut lat: Vec<u32> = Vec::new();
+    let mut timed: Vec<(u32, u32)> = Vec::new();
     for t in tasks {
         if let Ok(Ok(l)) = tokio::time::timeout_at(deadline.into(), t).await {
-            lat.extend(l);
+            timed.extend(l);
         }
     }
+    let by_second = by_second(&mut timed);
+    let mut lat: Vec<u32> = timed.iter().map(|&(_, us)| us).collect();
     lat.sort_unstable();
     let ops_s =
         tally.acked.load(Ordering::Relaxed) as f64 / until.duration_since(start_ops).as_secs_f64();
@@ -551,6 +577,7 @@ async fn main() {
         "opsAcked": tally.acked.load(Ordering::Relaxed),
         "opsPerSecond": ops_s.round(),
         "ackMs": { "p50": pct(&lat, 0.5), "p90": pct(&lat, 0.9), "p99": pct(&lat, 0.99), "max": pct(&lat, 1.0) },
+        "ackMsBySecond": by_second,
         "errors": tally.errors.load(Ordering::Relaxed),
         "serverRssMb": { "idle": rss_idle / 1024, "loaded": rss_loaded / 1024, "peak": rss("VmHWM:") / 1024 },
         "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),

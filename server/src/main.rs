@@ -13,8 +13,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// allocator's memory came in 2 MiB pages, each zeroed whole when first
 /// touched and again after the allocator gave it back: under `make load`
 /// (10,000 sessions, 10,000 ops/s) the zeroing was a tenth of the engine
-/// thread, and the ack p99 of six runs fell from 75 to 230 ms to 32 to
-/// 54 ms without them (docs/SCALING.md, "One node"). The same as
+/// thread, and the ack p99 of four runs was 49 to 208 ms with them, 32 to
+/// 54 ms without (docs/SCALING.md, "One node"). The same as
 /// `MIMALLOC_ALLOW_THP=0`, whatever the machine's THP setting.
 #[cfg(target_os = "linux")]
 fn no_huge_pages() {

@@ -225,7 +225,8 @@ async fn next_message(
 /// One session, driven by the link engine: it connects (holding a
 /// handshake permit until its first attempt ends), then submits a change
 /// every interval until the end; ack latencies in microseconds, from the
-/// change to the engine's `StateSynchronized` that confirms it.
+/// change to the engine's `StateSynchronized` that confirms it, each with
+/// the second of the run its change was made in.
 async fn session(
     plan: Arc<Plan>,
     id: String,

@@ -231,9 +231,7 @@ impl Journal {
                 Change::Remove(id) => {
                     // The audit outlives the session; its patches do not.
                     if let Some(p) = self.forget(id) {
-                        for a in p.audits {
-                            write(tx, &Change::Audit(a))?;
-                        }
+                        write_audits(tx, p.audits)?;
                     }
                     self.erase(tx, id)?;
                     removed.insert(id);
@@ -396,10 +394,7 @@ impl Journal {
                 },
             )?;
         }
-        for a in p.audits {
-            write(tx, &Change::Audit(a))?;
-        }
-        Ok(())
+        write_audits(tx, p.audits)
     }
 
     /// Drops a session from memory (not from the table); what it held.
@@ -422,9 +417,13 @@ impl Journal {
     /// server is `quiet`; those past the window; `paced` more of those past
     /// half of it), then drops the table's rows before the oldest
     /// unwritten change.
-    fn settle(&mut self, tx: &Transaction<'_>, quiet: bool, paced: usize) -> rusqlite::Result<()> {
+    fn settle(
+        &mut self,
+        tx: &Transaction<'_>,
+        quiet: bool,
+        mut paced: usize,
+    ) -> rusqlite::Result<()> {
         let mut due: Vec<String> = Vec::new();
-        let mut paced = paced;
         for (first, id) in &self.by_age {
             if (quiet && due.len() < FOLD_QUIET) || *first <= self.tail - JOURNAL_WINDOW {
                 due.push(id.clone());
@@ -585,13 +584,18 @@ fn replay(conn: &mut Connection) -> Result<(), SessileError> {
             let session = id.clone();
             write(&tx, &Change::Patch { session, patch }).map_err(storage_error)?;
         }
-        for a in audits {
-            write(&tx, &Change::Audit(a)).map_err(storage_error)?;
-        }
+        write_audits(&tx, audits).map_err(storage_error)?;
     }
     tx.execute("DELETE FROM journal", [])
         .map_err(storage_error)?;
     tx.commit().map_err(storage_error)
+}
+
+/// Writes audit entries the journal held into the audit table, in order.
+fn write_audits(tx: &Transaction<'_>, audits: Vec<AuditEntry>) -> rusqlite::Result<()> {
+    audits
+        .into_iter()
+        .try_for_each(|a| write(tx, &Change::Audit(a)))
 }
 
 /// A journal row's `meta`: the row's small fields ([`apply_meta`] reads it).
